@@ -1,0 +1,187 @@
+//! Typed configuration: an optional TOML file (`GOODSMALL_CONFIG=path`) overlaid by
+//! environment variables (`GOODSMALL_HTTP__PORT=8081` sets `http.port`).
+//!
+//! Every binary defines its own top-level settings struct from the sections below
+//! plus its own, loads it with [`load`], and then calls `validate` so that a wrong or
+//! missing value stops the process with a message naming the setting.
+
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Deserialize};
+
+pub const ENV_PREFIX: &str = "GOODSMALL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0} (settings come from GOODSMALL_CONFIG=<file.toml> and GOODSMALL_<SECTION>__<KEY> environment variables)")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {setting} {problem}")]
+    Invalid { setting: String, problem: String },
+}
+
+impl ConfigError {
+    /// `section.key` → the environment variable that sets it, for messages.
+    pub fn invalid(key: &str, problem: impl Into<String>) -> Self {
+        let env = format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_uppercase());
+        Self::Invalid { setting: format!("`{key}` ({env})"), problem: problem.into() }
+    }
+}
+
+/// Loads `T` from the optional config file and the environment.
+pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
+    load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars())
+}
+
+/// As [`load`], with the file and environment given explicitly (for tests).
+pub fn load_from<T: DeserializeOwned>(
+    file: Option<String>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = file {
+        builder = builder.add_source(config::File::with_name(&path).required(true));
+    }
+    let env: config::Map<String, String> = env.into_iter().collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env)),
+    );
+    Ok(builder.build()?.try_deserialize()?)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    /// Largest request body accepted; larger ones get `413 PAYLOAD_TOO_LARGE`.
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), port: 8080, body_limit_bytes: 64 * 1024, request_timeout_secs: 30 }
+    }
+}
+
+impl HttpSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError::invalid("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError::invalid("http.request_timeout_secs", "must be positive"));
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `mysql://user:pass@host:3306/db` or `sqlite://path/file.db`.
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Create the database (MySQL schema or SQLite file) when it does not exist yet.
+    #[serde(default = "default_true")]
+    pub create_if_missing: bool,
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+fn default_true() -> bool {
+    true
+}
+
+impl DatabaseSettings {
+    pub fn sqlite(path: &std::path::Path) -> Self {
+        Self { url: format!("sqlite://{}", path.display()), max_connections: 5, create_if_missing: true }
+    }
+
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("mysql://") || self.url.starts_with("mariadb://") || self.url.starts_with("sqlite:")) {
+            return Err(ConfigError::invalid(&format!("{key}.url"), "must start with mysql:// or sqlite://"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::invalid(&format!("{key}.max_connections"), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:6379/0`.
+    pub url: String,
+}
+
+impl RedisSettings {
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        redis::Client::open(self.url.as_str())
+            .map(|_| ())
+            .map_err(|e| ConfigError::invalid(&format!("{key}.url"), format!("is not a Redis URL: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        #[serde(default)]
+        http: HttpSettings,
+        database: DatabaseSettings,
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s: Sample = load_from(
+            None,
+            env(&[("GOODSMALL_HTTP__PORT", "9000"), ("GOODSMALL_DATABASE__URL", "sqlite://x.db")]),
+        )
+        .unwrap();
+        assert_eq!(s.http.port, 9000);
+        assert_eq!(s.http.body_limit_bytes, 64 * 1024);
+        assert_eq!(s.database.url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn missing_required_value_names_the_setting() {
+        let err = load_from::<Sample>(None, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("database"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_setting() {
+        let err = load_from::<Sample>(
+            None,
+            env(&[("GOODSMALL_HTTP__PORT", "eighty"), ("GOODSMALL_DATABASE__URL", "sqlite://x.db")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http.port"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_names_the_environment_variable() {
+        let db = DatabaseSettings { url: "postgres://x".into(), max_connections: 1, create_if_missing: true };
+        let err = db.validate("user.database").unwrap_err().to_string();
+        assert!(err.contains("GOODSMALL_USER__DATABASE__URL"), "{err}");
+    }
+}

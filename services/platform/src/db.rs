@@ -1,0 +1,186 @@
+//! Database access through sqlx's `Any` driver, so one set of plain-SQL repositories
+//! serves MySQL/MariaDB (deployments) and SQLite (the one-process default). Each
+//! service owns its own database and its migrations, one folder per dialect.
+
+use std::time::{Duration, Instant};
+
+use sqlx::{
+    any::{AnyPoolOptions, AnyQueryResult},
+    migrate::{MigrateDatabase, Migrator},
+    Any, AnyPool, Executor,
+};
+
+use crate::{configuration::DatabaseSettings, metrics::Metrics};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Database {
+    pool: AnyPool,
+    dialect: Dialect,
+    name: &'static str,
+    metrics: Metrics,
+}
+
+/// One migration folder per dialect, embedded at compile time by the owning service.
+pub struct Migrations {
+    pub mysql: Migrator,
+    pub sqlite: Migrator,
+}
+
+impl Database {
+    /// Connects (creating the database when allowed) and applies the migrations.
+    pub async fn connect(
+        name: &'static str,
+        settings: &DatabaseSettings,
+        migrations: &Migrations,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if settings.url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::MySql };
+        let url = normalise_url(&settings.url, dialect)?;
+        if settings.create_if_missing && !Any::database_exists(&url).await.unwrap_or(false) {
+            Any::create_database(&url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the {name} database at {}: {e}", redact(&url)))?;
+        }
+        let mut options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(5));
+        if dialect == Dialect::Sqlite {
+            // WAL lets readers proceed during a write; busy_timeout queues writers instead of failing.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+                        .await
+                        .map(|_| ())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to the {name} database at {}: {e}", redact(&url)))?;
+        let migrator = match dialect {
+            Dialect::MySql => &migrations.mysql,
+            Dialect::Sqlite => &migrations.sqlite,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the {name} database failed: {e}"))?;
+        let db = Self { pool, dialect, name, metrics: metrics.clone() };
+        metrics.track_pool(&db);
+        Ok(db)
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Starts timing a named query; the count and latency are recorded when the
+    /// returned guard drops. Every repository query goes through this, which is what
+    /// lets tests prove that e.g. a cache hit does not touch the database.
+    pub fn observe(&self, query: &'static str) -> QueryTimer<'_> {
+        QueryTimer { db: self, query, started: Instant::now() }
+    }
+
+    /// How often the named query has run in this process.
+    pub fn query_count(&self, query: &str) -> u64 {
+        self.metrics.db_queries(self.name, query)
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// `INSERT ... ON DUPLICATE KEY` / `ON CONFLICT` differ; callers pick by dialect.
+    pub fn is_mysql(&self) -> bool {
+        self.dialect == Dialect::MySql
+    }
+}
+
+pub struct QueryTimer<'a> {
+    db: &'a Database,
+    query: &'static str,
+    started: Instant,
+}
+
+impl Drop for QueryTimer<'_> {
+    fn drop(&mut self) {
+        self.db.metrics.observe_db(self.db.name, self.query, self.started.elapsed());
+    }
+}
+
+/// Is this error a unique-constraint violation (on either dialect)?
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            e.is_unique_violation() || e.code().is_some_and(|c| c == "23000" || c == "2067" || c == "1555")
+        }
+        _ => false,
+    }
+}
+
+pub fn affected(result: &AnyQueryResult) -> u64 {
+    result.rows_affected()
+}
+
+fn normalise_url(url: &str, dialect: Dialect) -> anyhow::Result<String> {
+    Ok(match dialect {
+        Dialect::MySql => url.replacen("mariadb://", "mysql://", 1),
+        Dialect::Sqlite => {
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = std::path::Path::new(file).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            format!("sqlite://{path}")
+        }
+    })
+}
+
+/// Hides the password in a URL for log and error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("mysql://root:secret@db:3306/x"), "mysql://root@db:3306/x");
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,72 @@
+//! How a service crate plugs into a process. A service's `build` returns its parts;
+//! its thin binary serves them alone, and the one-process shop merges them all.
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    auth::Authenticator,
+    configuration::HttpSettings,
+    http::{build_router, HttpServer, Ops, Readiness},
+    kv::Kv,
+    metrics::Metrics,
+};
+
+/// Process-wide things every service is built with.
+#[derive(Clone)]
+pub struct Shared {
+    pub metrics: Metrics,
+    pub kv: Kv,
+    pub authenticator: Authenticator,
+    /// Cancelled on SIGTERM; background workers stop when it fires.
+    pub shutdown: CancellationToken,
+}
+
+/// A built service: its API routes (with state applied), what it needs to be ready,
+/// and its running background workers.
+pub struct ServiceParts {
+    pub api: OpenApiRouter,
+    pub readiness: Readiness,
+    pub workers: Vec<JoinHandle<()>>,
+}
+
+impl ServiceParts {
+    /// Combines services into one (the one-process shop).
+    pub fn merge(mut self, other: ServiceParts) -> Self {
+        self.api = self.api.merge(other.api);
+        self.readiness.extend(other.readiness);
+        self.workers.extend(other.workers);
+        self
+    }
+}
+
+/// Binds the HTTP server for `parts`; `run` serves until shutdown and then waits for
+/// the background workers to finish their current item.
+pub struct RunningService {
+    server: HttpServer,
+    workers: Vec<JoinHandle<()>>,
+    shutdown: CancellationToken,
+}
+
+impl RunningService {
+    pub async fn bind(title: &str, http: &HttpSettings, parts: ServiceParts, shared: &Shared) -> anyhow::Result<Self> {
+        let ops = Ops { metrics: shared.metrics.clone(), readiness: parts.readiness, title: title.to_owned() };
+        let router = build_router(parts.api, ops, http);
+        let server = HttpServer::bind(http, router).await?;
+        Ok(Self { server, workers: parts.workers, shutdown: shared.shutdown.clone() })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        let result = self.server.run(self.shutdown.clone()).await;
+        self.shutdown.cancel();
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        result
+    }
+}

@@ -1,0 +1,158 @@
+//! The user service's own settings (section `user`).
+
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use goodsmall_platform::configuration::{ConfigError, DatabaseSettings};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    pub database: DatabaseSettings,
+    /// Base64 of 32 random bytes: the AES-256-GCM key of personal fields (and, derived
+    /// from it, the e-mail lookup hash key). `openssl rand -base64 32` makes one.
+    pub data_key: String,
+    #[serde(default)]
+    pub tokens: TokenSettings,
+    #[serde(default)]
+    pub verification: VerificationSettings,
+    #[serde(default)]
+    pub login: LoginSettings,
+    #[serde(default)]
+    pub mail: MailSettings,
+    #[serde(default)]
+    pub password_hashing: PasswordHashing,
+    /// An admin account created at start when missing (optional).
+    #[serde(default)]
+    pub bootstrap_admin: Option<BootstrapAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self { access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerificationSettings {
+    pub code_ttl_secs: u64,
+    pub resend_after_secs: u64,
+    pub max_attempts: u32,
+    /// How long a verified e-mail may be used to sign up.
+    pub verified_ttl_secs: u64,
+}
+
+impl Default for VerificationSettings {
+    fn default() -> Self {
+        Self { code_ttl_secs: 600, resend_after_secs: 60, max_attempts: 5, verified_ttl_secs: 1800 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginSettings {
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self { max_failures: 5, window_secs: 15 * 60 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain), `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465`, or `dev-mailbox` (kept in memory, readable at
+    /// `GET /api/dev/mailbox`; the one-process default).
+    pub transport: String,
+    pub from: String,
+    pub max_attempts: u32,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self { transport: "dev-mailbox".into(), from: "GoodsMall <no-reply@goodsmall.dev>".into(), max_attempts: 8 }
+    }
+}
+
+/// Argon2id cost; the defaults are OWASP's recommendation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAccount {
+    pub email: String,
+    pub password: String,
+    #[serde(default = "default_admin_name")]
+    pub name: String,
+}
+
+fn default_admin_name() -> String {
+    "Administrator".into()
+}
+
+impl UserSettings {
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        self.database.validate(&format!("{key}.database"))?;
+        self.data_key_bytes(key)?;
+        let positive = |value: u64, name: &str| {
+            if value == 0 {
+                Err(ConfigError::invalid(&format!("{key}.{name}"), "must be positive"))
+            } else {
+                Ok(())
+            }
+        };
+        positive(self.tokens.access_ttl_secs, "tokens.access_ttl_secs")?;
+        positive(self.tokens.refresh_ttl_secs, "tokens.refresh_ttl_secs")?;
+        positive(self.verification.code_ttl_secs, "verification.code_ttl_secs")?;
+        positive(self.verification.max_attempts.into(), "verification.max_attempts")?;
+        positive(self.login.max_failures.into(), "login.max_failures")?;
+        positive(self.mail.max_attempts.into(), "mail.max_attempts")?;
+        if self.password_hashing.memory_kib < 1024 {
+            return Err(ConfigError::invalid(&format!("{key}.password_hashing.memory_kib"), "must be at least 1024"));
+        }
+        let transport = &self.mail.transport;
+        if transport != "dev-mailbox" && !transport.starts_with("smtp://") && !transport.starts_with("smtps://") {
+            return Err(ConfigError::invalid(&format!("{key}.mail.transport"), "must be smtp://…, smtps://… or dev-mailbox"));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::invalid(&format!("{key}.mail.from"), "is not a mailbox like `Shop <no-reply@example.com>`"));
+        }
+        Ok(())
+    }
+
+    pub fn data_key_bytes(&self, key: &str) -> Result<[u8; 32], ConfigError> {
+        STANDARD
+            .decode(self.data_key.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| ConfigError::invalid(&format!("{key}.data_key"), "must be base64 of exactly 32 bytes (`openssl rand -base64 32`)"))
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.tokens.access_ttl_secs)
+    }
+}
