@@ -32,12 +32,28 @@ pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
     load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars())
 }
 
+/// As [`load`], under the given `(key, value)` defaults (e.g. paths in a data folder).
+pub fn load_with_defaults<T: DeserializeOwned>(defaults: &[(&str, String)]) -> Result<T, ConfigError> {
+    load_from_with_defaults(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars(), defaults)
+}
+
 /// As [`load`], with the file and environment given explicitly (for tests).
 pub fn load_from<T: DeserializeOwned>(
     file: Option<String>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
+    load_from_with_defaults(file, env, &[])
+}
+
+pub fn load_from_with_defaults<T: DeserializeOwned>(
+    file: Option<String>,
+    env: impl IntoIterator<Item = (String, String)>,
+    defaults: &[(&str, String)],
+) -> Result<T, ConfigError> {
     let mut builder = config::Config::builder();
+    for (key, value) in defaults {
+        builder = builder.set_default(*key, value.as_str())?;
+    }
     if let Some(path) = file {
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }

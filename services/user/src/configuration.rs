@@ -156,3 +156,31 @@ impl UserSettings {
         Duration::from_secs(self.tokens.access_ttl_secs)
     }
 }
+
+/// Everything the standalone `goodsmall-user` process reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub http: goodsmall_platform::configuration::HttpSettings,
+    #[serde(default)]
+    pub log: goodsmall_platform::telemetry::LogSettings,
+    pub redis: goodsmall_platform::configuration::RedisSettings,
+    pub auth: goodsmall_platform::auth::KeySettings,
+    pub user: UserSettings,
+}
+
+impl ServiceConfig {
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
+    }
+
+    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let config: Self = goodsmall_platform::configuration::load_from(file, env)?;
+        config.http.validate()?;
+        config.redis.validate("redis")?;
+        config.user.validate("user")?;
+        config.auth.private_key("auth")?;
+        config.auth.public_key("auth")?;
+        Ok(config)
+    }
+}

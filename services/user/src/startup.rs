@@ -3,15 +3,18 @@
 use std::time::Duration;
 
 use goodsmall_platform::{
-    auth::{Role, TokenSigner},
+    auth::{Authenticator, Role, TokenSigner},
     db::{Database, Migrations},
     http::{Check, Readiness},
-    service::{ServiceParts, Shared},
+    kv::Kv,
+    metrics::Metrics,
+    service::{RunningService, ServiceParts, Shared},
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     accounts::{Accounts, CreateAccountError, NewAccount},
-    configuration::{BootstrapAccount, UserSettings},
+    configuration::{BootstrapAccount, ServiceConfig, UserSettings},
     crypto::{FieldCipher, PasswordHasherConfig},
     domain::{Address, Email, Password, PersonName, Phone},
     login_throttle::LoginThrottle,
@@ -88,4 +91,15 @@ pub async fn bootstrap(accounts: &Accounts, account: &BootstrapAccount, role: Ro
         Err(CreateAccountError::EmailTaken) => Ok(false),
         Err(CreateAccountError::Other(e)) => Err(e),
     }
+}
+
+/// The standalone service: Redis, its own database, its own port.
+pub async fn application(config: &ServiceConfig, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
+    let metrics = Metrics::new();
+    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
+    let issuer = config.auth.issuer();
+    let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &issuer, kv.clone())?;
+    let shared = Shared { metrics, kv, authenticator, shutdown };
+    let service = build(&config.user, &config.auth.private_key("auth")?, issuer, &shared).await?;
+    RunningService::bind("GoodsMall user service", &config.http, service.parts, &shared).await
 }

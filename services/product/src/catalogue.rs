@@ -1,0 +1,181 @@
+//! The product table: plain SQL through the platform's `Database`, one named query per
+//! method so `/metrics` shows what the catalogue costs.
+
+use chrono::{DateTime, Utc};
+use goodsmall_platform::{
+    clock::{now_millis, to_datetime},
+    db::{affected, Database},
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use utoipa::ToSchema;
+
+use crate::domain::{Cursor, Description, PageSize, Price, ProductName, ProductStatus, StockQuantity};
+
+/// A product as the API shows it (and as the detail cache stores it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    pub id: i64,
+    pub merchant_id: i64,
+    pub name: String,
+    pub description: String,
+    pub price: Price,
+    pub quantity: i64,
+    pub status: ProductStatus,
+    /// When the product goes on sale (RFC 3339), if scheduled.
+    pub opens_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewProduct {
+    pub merchant_id: i64,
+    pub name: ProductName,
+    pub description: Description,
+    pub price: Price,
+    pub quantity: StockQuantity,
+    pub status: ProductStatus,
+    pub opens_at: Option<DateTime<Utc>>,
+}
+
+/// Only the given fields change.
+#[derive(Default)]
+pub struct ProductChanges {
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
+    pub price: Option<Price>,
+    pub quantity: Option<StockQuantity>,
+    pub status: Option<ProductStatus>,
+    pub opens_at: Option<DateTime<Utc>>,
+}
+
+pub struct Page {
+    pub items: Vec<Product>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Clone)]
+pub struct Catalogue {
+    db: Database,
+}
+
+const COLUMNS: &str = "id, merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at";
+
+impl Catalogue {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub async fn create(&self, p: NewProduct) -> anyhow::Result<Product> {
+        let now = now_millis();
+        let _q = self.db.observe("product.insert");
+        let done = sqlx::query(
+            "INSERT INTO products (merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.merchant_id)
+        .bind(p.name.as_str())
+        .bind(p.description.as_str())
+        .bind(p.price.cents())
+        .bind(p.quantity.get())
+        .bind(p.status.as_str())
+        .bind(p.opens_at.map(|t| t.timestamp_millis()))
+        .bind(now)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        let id = done.last_insert_id().ok_or_else(|| anyhow::anyhow!("no id for the new product"))?;
+        drop(_q);
+        self.find_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("new product {id} vanished"))
+    }
+
+    pub async fn find_by_id(&self, id: i64) -> anyhow::Result<Option<Product>> {
+        let _q = self.db.observe("product.find_by_id");
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM products WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| product_from_row(&r)).transpose()
+    }
+
+    /// Applies the changes; `false` when there is no such product.
+    pub async fn update(&self, id: i64, c: ProductChanges) -> anyhow::Result<bool> {
+        let _q = self.db.observe("product.update");
+        let done = sqlx::query(
+            "UPDATE products SET name = COALESCE(?, name), description = COALESCE(?, description), \
+             price_cents = COALESCE(?, price_cents), quantity = COALESCE(?, quantity), status = COALESCE(?, status), \
+             opens_at = COALESCE(?, opens_at), updated_at = ? WHERE id = ?",
+        )
+        .bind(c.name.as_ref().map(|v| v.as_str().to_owned()))
+        .bind(c.description.as_ref().map(|v| v.as_str().to_owned()))
+        .bind(c.price.map(Price::cents))
+        .bind(c.quantity.map(StockQuantity::get))
+        .bind(c.status.map(|s| s.as_str().to_owned()))
+        .bind(c.opens_at.map(|t| t.timestamp_millis()))
+        .bind(now_millis())
+        .bind(id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(affected(&done) == 1)
+    }
+
+    /// Newest first, keyset-paged by id: stable while products are added, and each
+    /// page costs one index range scan however deep the client is.
+    pub async fn list(&self, name_contains: Option<&str>, size: PageSize, after: Option<Cursor>) -> anyhow::Result<Page> {
+        let mut sql = format!("SELECT {COLUMNS} FROM products WHERE 1 = 1");
+        if after.is_some() {
+            sql.push_str(" AND id < ?");
+        }
+        if name_contains.is_some() {
+            sql.push_str(" AND LOWER(name) LIKE ? ESCAPE '!'");
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        let mut query = sqlx::query(&sql);
+        if let Some(cursor) = after {
+            query = query.bind(cursor.after_id);
+        }
+        if let Some(q) = name_contains {
+            query = query.bind(format!("%{}%", escape_like(&q.to_lowercase())));
+        }
+        // One extra row tells whether another page exists.
+        let query = query.bind(i64::from(size.get()) + 1);
+        let _q = self.db.observe("product.list");
+        let rows = query.fetch_all(self.db.pool()).await?;
+        let mut items = rows.iter().map(product_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        let next = if items.len() > size.get() as usize {
+            items.truncate(size.get() as usize);
+            items.last().map(|p| Cursor { after_id: p.id })
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    pub async fn count(&self) -> anyhow::Result<i64> {
+        let _q = self.db.observe("product.count");
+        Ok(sqlx::query("SELECT COUNT(*) FROM products").fetch_one(self.db.pool()).await?.try_get::<i64, _>(0)?)
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+}
+
+fn product_from_row(row: &AnyRow) -> anyhow::Result<Product> {
+    Ok(Product {
+        id: row.try_get("id")?,
+        merchant_id: row.try_get("merchant_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        price: Price::from_cents(row.try_get("price_cents")?),
+        quantity: row.try_get("quantity")?,
+        status: ProductStatus::from_db(&row.try_get::<String, _>("status")?),
+        opens_at: row.try_get::<Option<i64>, _>("opens_at")?.map(to_datetime),
+        created_at: to_datetime(row.try_get("created_at")?),
+        updated_at: to_datetime(row.try_get("updated_at")?),
+    })
+}

@@ -1,0 +1,112 @@
+//! The product service's own settings (section `product`).
+
+use std::time::Duration;
+
+use goodsmall_platform::{
+    auth::KeySettings,
+    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
+    telemetry::LogSettings,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSettings {
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// The product-detail look-aside cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    pub ttl_secs: u64,
+    /// Up to this much is added to each entry's TTL so entries filled together do not
+    /// all expire together.
+    pub jitter_secs: u64,
+    /// How long "no such product" is remembered, so probing unknown ids cannot hammer
+    /// the database.
+    pub missing_ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { ttl_secs: 300, jitter_secs: 60, missing_ttl_secs: 30 }
+    }
+}
+
+impl CacheSettings {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+    pub fn missing_ttl(&self) -> Duration {
+        Duration::from_secs(self.missing_ttl_secs)
+    }
+}
+
+impl ProductSettings {
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        self.database.validate(&format!("{key}.database"))?;
+        if self.cache.ttl_secs == 0 {
+            return Err(ConfigError::invalid(&format!("{key}.cache.ttl_secs"), "must be positive"));
+        }
+        if self.cache.missing_ttl_secs == 0 {
+            return Err(ConfigError::invalid(&format!("{key}.cache.missing_ttl_secs"), "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Everything the standalone `goodsmall-product` process reads. It verifies access
+/// tokens with the public key only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    pub redis: RedisSettings,
+    pub auth: KeySettings,
+    pub product: ProductSettings,
+}
+
+impl ServiceConfig {
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
+    }
+
+    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let config: Self = configuration::load_from(file, env)?;
+        config.http.validate()?;
+        config.redis.validate("redis")?;
+        config.product.validate("product")?;
+        config.auth.public_key("auth")?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_missing_or_wrong_setting_is_named() {
+        let err = ServiceConfig::load_from(None, env(&[("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0")])).unwrap_err();
+        assert!(err.to_string().contains("product"), "{err}");
+        let err = ServiceConfig::load_from(
+            None,
+            env(&[
+                ("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0"),
+                ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", "not a key"),
+                ("GOODSMALL_PRODUCT__DATABASE__URL", "postgres://x"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("GOODSMALL_PRODUCT__DATABASE__URL"), "{err}");
+    }
+}

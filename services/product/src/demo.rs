@@ -1,0 +1,41 @@
+//! Demo goods for the one-process default, so a newcomer has something to browse.
+
+use chrono::{Duration, Utc};
+
+use crate::{
+    catalogue::NewProduct,
+    domain::{DecimalInput, Description, Price, ProductName, ProductStatus, StockQuantity},
+    state::ProductState,
+};
+
+const DEMO_GOODS: &[(&str, &str, &str, i64, ProductStatus)] = &[
+    ("Limited Lightstick v3", "Official lightstick, numbered edition.", "59.00", 100, ProductStatus::PreSale),
+    ("Tour Hoodie 2026", "Heavyweight cotton, one run only.", "89.00", 50, ProductStatus::OnSale),
+    ("Signed Photocard Set", "Five cards, hand-signed.", "25.50", 300, ProductStatus::OnSale),
+    ("Vinyl Box Set", "Three LPs with a booklet.", "120.00", 20, ProductStatus::OnSale),
+    ("Fan Meeting Ticket", "Standing, section A.", "150.00", 0, ProductStatus::SoldOut),
+];
+
+pub async fn seed(state: &ProductState, merchant_id: i64) -> anyhow::Result<()> {
+    if state.catalogue.count().await? > 0 {
+        return Ok(());
+    }
+    for (name, description, price, quantity, status) in DEMO_GOODS {
+        let opens_at = (*status == ProductStatus::PreSale).then(|| Utc::now() + Duration::hours(1));
+        let product = state
+            .catalogue
+            .create(NewProduct {
+                merchant_id,
+                name: ProductName::parse(name).map_err(anyhow::Error::msg)?,
+                description: Description::parse(description).map_err(anyhow::Error::msg)?,
+                price: Price::parse(&DecimalInput::Text((*price).into())).map_err(anyhow::Error::msg)?,
+                quantity: StockQuantity::parse(*quantity).map_err(anyhow::Error::msg)?,
+                status: *status,
+                opens_at,
+            })
+            .await?;
+        state.stock.reset(&product).await?;
+    }
+    tracing::info!(products = DEMO_GOODS.len(), "demo goods added");
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Product service: the catalogue (merchant writes, shopper browsing with cursor
+//! paging), product detail through a stampede-safe cache, live stock, and the cart.
+
+pub mod cart;
+pub mod catalogue;
+pub mod configuration;
+mod demo;
+pub mod detail_cache;
+pub mod domain;
+mod routes;
+pub mod startup;
+pub mod state;
+pub mod stock;

@@ -1,0 +1,20 @@
+//! Thin HTTP handlers: parse the request into domain types, call one module, shape
+//! the answer.
+
+mod cart;
+mod products;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::ProductState;
+
+pub fn router(state: ProductState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(products::create, products::list))
+        .routes(routes!(products::detail, products::update))
+        .routes(routes!(products::stock))
+        .routes(routes!(cart::view))
+        .routes(routes!(cart::add))
+        .routes(routes!(cart::set_quantity, cart::remove))
+        .with_state(state)
+}

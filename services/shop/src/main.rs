@@ -1,0 +1,39 @@
+//! `goodsmall`: the whole shop in one process.
+
+use clap::Parser;
+use goodsmall_platform::{http::shutdown_on_signal, telemetry};
+use goodsmall_shop::{
+    configuration::ShopConfig,
+    startup::{Shop, DEMO_MERCHANT_EMAIL, DEMO_MERCHANT_PASSWORD},
+};
+
+#[derive(Parser)]
+#[command(version, about = "GoodsMall: the whole flash-sale shop in one process")]
+struct Cli {}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    Cli::parse();
+    let config = ShopConfig::load().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    telemetry::init(&config.log);
+    let demo = config.demo;
+    let data_dir = config.data_dir.clone();
+    let shop = Shop::build(config, shutdown_on_signal()).await?;
+    let base = format!("http://{}", shop.local_addr());
+    println!("\nGoodsMall is running (data in {}, key-value store: {})", data_dir.display(), shop.kv_backend);
+    println!("  API            {base}/api");
+    println!("  OpenAPI        {base}/api/openapi.json");
+    println!("  Metrics        {base}/metrics");
+    println!("  Health         {base}/healthz  {base}/readyz");
+    if shop.dev_mailbox {
+        println!("  Dev mailbox    {base}/api/dev/mailbox   (verification codes land here)");
+    }
+    if demo {
+        println!("  Demo merchant  {DEMO_MERCHANT_EMAIL} / {DEMO_MERCHANT_PASSWORD}");
+    }
+    println!("Stop with Ctrl-C.\n");
+    shop.run().await
+}

@@ -1,0 +1,71 @@
+//! Builds every service into one process: one port, one `/metrics`, one OpenAPI
+//! document, the same routers and workers the separate services run.
+
+use goodsmall_platform::{
+    auth::{Authenticator, KeyPair, Role},
+    kv::Kv,
+    metrics::Metrics,
+    service::{RunningService, Shared},
+};
+use goodsmall_user::{configuration::BootstrapAccount, domain::Email};
+use tokio_util::sync::CancellationToken;
+
+use crate::configuration::ShopConfig;
+
+pub const DEMO_MERCHANT_EMAIL: &str = "merchant@goodsmall.dev";
+pub const DEMO_MERCHANT_PASSWORD: &str = "demo-merchant-1";
+
+pub struct Shop {
+    running: RunningService,
+    pub kv_backend: &'static str,
+    pub dev_mailbox: bool,
+}
+
+impl Shop {
+    pub async fn build(config: ShopConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let kv = match &config.redis {
+            Some(redis) => Kv::redis(&redis.url).await?,
+            None => Kv::memory(),
+        }
+        .with_metrics(metrics.clone());
+        let keys = match (&config.auth.private_key_pem, &config.auth.public_key_pem) {
+            (Some(private_pem), Some(public_pem)) => KeyPair { private_pem: private_pem.clone(), public_pem: public_pem.clone() },
+            _ => KeyPair::load_or_generate(&config.data_dir)?,
+        };
+        let issuer = config.auth.issuer();
+        let authenticator = Authenticator::new(&keys.public_pem, &issuer, kv.clone())?;
+        let shared = Shared { metrics, kv: kv.clone(), authenticator, shutdown };
+
+        let users = goodsmall_user::startup::build(&config.user, &keys.private_pem, issuer, &shared).await?;
+        let products = goodsmall_product::startup::build(&config.product, &shared).await?;
+        if config.demo {
+            let merchant = BootstrapAccount {
+                email: DEMO_MERCHANT_EMAIL.into(),
+                password: DEMO_MERCHANT_PASSWORD.into(),
+                name: "Demo Merchant".into(),
+            };
+            goodsmall_user::startup::bootstrap(&users.accounts, &merchant, Role::Merchant).await?;
+            let email = Email::parse(DEMO_MERCHANT_EMAIL).map_err(anyhow::Error::msg)?;
+            let merchant_id = users
+                .accounts
+                .credentials(&email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("demo merchant missing"))?
+                .id;
+            products.seed_demo(merchant_id).await?;
+        }
+        let dev_mailbox = config.user.mail.transport == "dev-mailbox";
+        let parts = users.parts.merge(products.parts);
+        let running = RunningService::bind("GoodsMall", &config.http, parts, &shared).await?;
+        Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.running.local_addr()
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.running.run().await
+    }
+}

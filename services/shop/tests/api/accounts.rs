@@ -1,0 +1,140 @@
+//! Sign-up, e-mail verification, login throttling and what is stored.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::helpers::{assert_problem, assert_status, unique_email, TestShop};
+
+async fn signup_walkthrough_from_code_to_profile(shop: TestShop) {
+    let email = unique_email("walk");
+    let profile = shop.sign_up(&email, "s3cret-pass").await;
+    assert_eq!(profile["email"], email);
+    assert_eq!(profile["name"], "Park Jimin");
+    assert_eq!(profile["role"], "shopper");
+    let tokens = shop.login(&email.to_uppercase(), "s3cret-pass").await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    let me = assert_status(shop.get("/api/users/me", tokens["access_token"].as_str()).await, StatusCode::OK).await;
+    assert_eq!(me["email"], email);
+    assert_eq!(me["address"], "12 Hannam-daero, Seoul");
+}
+
+async fn unverified_email_cannot_sign_up(shop: TestShop) {
+    let body = json!({ "email": unique_email("nov"), "password": "s3cret-pass", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
+    assert_problem(shop.post("/api/users", None, body).await, StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED").await;
+}
+
+async fn five_wrong_codes_lock_the_code(shop: TestShop) {
+    let email = unique_email("lock");
+    assert_status(shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
+    let code = shop.verification_code(&email).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let confirm = |code: &str| shop.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code }));
+    for left in (1..=4).rev() {
+        let problem = assert_problem(confirm(wrong).await, StatusCode::BAD_REQUEST, "INVALID_CODE").await;
+        assert!(problem["detail"].as_str().unwrap().contains(&format!("{left} tries left")), "{problem}");
+    }
+    assert_problem(confirm(wrong).await, StatusCode::TOO_MANY_REQUESTS, "VERIFICATION_LOCKED").await;
+    // The right code no longer works, and the address is still unverified.
+    assert_problem(confirm(&code).await, StatusCode::TOO_MANY_REQUESTS, "VERIFICATION_LOCKED").await;
+    let body = json!({ "email": email, "password": "s3cret-pass", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
+    assert_problem(shop.post("/api/users", None, body).await, StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED").await;
+}
+
+async fn resending_a_code_is_throttled_and_mail_is_sent(shop: TestShop) {
+    let email = unique_email("resend");
+    assert_status(shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
+    shop.verification_code(&email).await;
+    let response = shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await;
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after));
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "RESEND_TOO_SOON").await;
+    assert_eq!(shop.mails_to(&email).await, 1, "a throttled request sends no mail");
+}
+
+async fn an_email_has_one_account(shop: TestShop) {
+    let email = unique_email("dup");
+    shop.sign_up(&email, "s3cret-pass").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await; // resend throttle of the test config
+    shop.verify_email(&email).await;
+    let body = json!({ "email": email, "password": "other-pass-1", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
+    assert_problem(shop.post("/api/users", None, body).await, StatusCode::CONFLICT, "EMAIL_TAKEN").await;
+}
+
+async fn sign_up_reports_every_bad_field(shop: TestShop) {
+    let email = unique_email("fields");
+    shop.verify_email(&email).await;
+    let body = json!({ "email": email, "password": "short", "name": "", "phone": "call me", "address": "x" });
+    let problem = assert_problem(shop.post("/api/users", None, body).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let mut fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    fields.sort();
+    assert_eq!(fields, ["address", "name", "password", "phone"]);
+}
+
+async fn personal_fields_are_not_stored_in_plain_text(shop: TestShop) {
+    let email = unique_email("crypt");
+    shop.sign_up(&email, "s3cret-pass").await;
+    let db = shop.user_database().await;
+    let rows = sqlx::query("SELECT email_hash, email_enc, name_enc, phone_enc, address_enc, password_hash FROM users")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.get::<String, _>("email_enc").starts_with("v1:"))
+        .expect("a user row");
+    let stored: Vec<String> = (0..6).map(|i| row.get::<String, _>(i)).collect();
+    for plain in [email.as_str(), "Park Jimin", "Jimin", "+82 10-1234-5678", "1234", "Hannam", "s3cret-pass"] {
+        for value in &stored {
+            assert!(!value.contains(plain), "{plain:?} stored in clear in {value:?}");
+        }
+    }
+    assert!(stored[5].starts_with("$argon2id$"), "password hash is argon2id");
+}
+
+async fn repeated_failed_logins_are_throttled(shop: TestShop) {
+    let email = unique_email("throttle");
+    shop.sign_up(&email, "s3cret-pass").await;
+    let login = |password: &'static str| shop.post("/api/auth/login", None, json!({ "email": email, "password": password }));
+    for _ in 0..5 {
+        assert_problem(login("wrong-pass-1").await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    }
+    let response = login("s3cret-pass").await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS").await;
+}
+
+async fn unknown_account_and_wrong_password_look_the_same(shop: TestShop) {
+    let email = unique_email("known");
+    shop.sign_up(&email, "s3cret-pass").await;
+    let unknown = shop.post("/api/auth/login", None, json!({ "email": unique_email("nobody"), "password": "s3cret-pass" })).await;
+    let a = assert_problem(unknown, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    let wrong = shop.post("/api/auth/login", None, json!({ "email": email, "password": "nope-nope-1" })).await;
+    let b = assert_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    assert_eq!(a, b);
+}
+
+async fn profile_can_be_updated_with_validation(shop: TestShop) {
+    let token = shop.shopper().await;
+    let patch = |body| shop.call(reqwest::Method::PATCH, "/api/users/me", Some(&token), Some(body));
+    let updated = assert_status(patch(json!({ "phone": "010-9876-5432" })).await, StatusCode::OK).await;
+    assert_eq!(updated["phone"], "010-9876-5432");
+    assert_eq!(updated["name"], "Park Jimin");
+    let problem = assert_problem(patch(json!({ "address": "" })).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    assert_eq!(problem["errors"][0]["field"], "address");
+}
+
+crate::in_both_modes!(
+    signup_walkthrough_from_code_to_profile,
+    unverified_email_cannot_sign_up,
+    five_wrong_codes_lock_the_code,
+    resending_a_code_is_throttled_and_mail_is_sent,
+    an_email_has_one_account,
+    sign_up_reports_every_bad_field,
+    personal_fields_are_not_stored_in_plain_text,
+    repeated_failed_logins_are_throttled,
+    unknown_account_and_wrong_password_look_the_same,
+    profile_can_be_updated_with_validation,
+);

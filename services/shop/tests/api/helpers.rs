@@ -1,0 +1,318 @@
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use goodsmall_platform::auth::{KeyPair, Role};
+use goodsmall_shop::{configuration::ShopConfig, startup::Shop};
+use goodsmall_testkit::SmtpSink;
+use goodsmall_user::configuration::{BootstrapAccount, UserSettings};
+use rand::RngCore;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// Runs each named scenario `async fn name(shop: TestShop)` in both deployments.
+#[macro_export]
+macro_rules! in_both_modes {
+    ($($scenario:ident),+ $(,)?) => {
+        mod embedded {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $scenario() { super::$scenario($crate::helpers::TestShop::embedded().await).await } )+
+        }
+        mod distributed {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $scenario() { super::$scenario($crate::helpers::TestShop::distributed().await).await } )+
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Embedded,
+    Distributed,
+}
+
+pub struct TestShop {
+    pub mode: Mode,
+    pub client: reqwest::Client,
+    user_base: String,
+    product_base: String,
+    pub user_settings: UserSettings,
+    pub keys: KeyPair,
+    smtp: Option<SmtpSink>,
+    shutdown: CancellationToken,
+    data_dir: Option<PathBuf>,
+}
+
+/// Cheap password hashing: the suite creates many accounts.
+fn fast_hashing() -> Vec<(String, String)> {
+    env(&[
+        ("GOODSMALL_HTTP__PORT", "0"),
+        ("GOODSMALL_USER__PASSWORD_HASHING__MEMORY_KIB", "1024"),
+        ("GOODSMALL_USER__PASSWORD_HASHING__ITERATIONS", "1"),
+        ("GOODSMALL_USER__VERIFICATION__RESEND_AFTER_SECS", "2"),
+    ])
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+impl TestShop {
+    pub async fn embedded() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "goodsmall-api-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut vars = fast_hashing();
+        vars.extend(env(&[("GOODSMALL_DATA_DIR", dir.to_str().unwrap()), ("GOODSMALL_DEMO", "false")]));
+        let config = ShopConfig::load_from(None, vars).expect("embedded config");
+        let shutdown = CancellationToken::new();
+        let shop = Shop::build(config.clone(), shutdown.clone()).await.expect("shop starts");
+        let base = format!("http://{}", shop.local_addr());
+        tokio::spawn(shop.run());
+        let keys = KeyPair::load_or_generate(&dir).expect("keys in the data dir");
+        Self {
+            mode: Mode::Embedded,
+            client: client(),
+            user_base: base.clone(),
+            product_base: base,
+            user_settings: config.user,
+            keys,
+            smtp: None,
+            shutdown,
+            data_dir: Some(dir),
+        }
+    }
+
+    pub async fn distributed() -> Self {
+        let redis = goodsmall_testkit::redis_url().await;
+        let user_db = goodsmall_testkit::mysql_url("user").await;
+        let product_db = goodsmall_testkit::mysql_url("product").await;
+        let smtp = SmtpSink::start().await;
+        let keys = KeyPair::generate();
+        let mut data_key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut data_key);
+        let shutdown = CancellationToken::new();
+
+        let mut user_env = fast_hashing();
+        user_env.extend(vec![
+            ("GOODSMALL_REDIS__URL".into(), redis.clone()),
+            ("GOODSMALL_AUTH__PRIVATE_KEY_PEM".into(), keys.private_pem.clone()),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".into(), keys.public_pem.clone()),
+            ("GOODSMALL_USER__DATABASE__URL".into(), user_db),
+            ("GOODSMALL_USER__DATA_KEY".into(), STANDARD.encode(data_key)),
+            ("GOODSMALL_USER__MAIL__TRANSPORT".into(), smtp.smtp_url()),
+        ]);
+        let user_config = goodsmall_user::configuration::ServiceConfig::load_from(None, user_env).expect("user config");
+        let user = goodsmall_user::startup::application(&user_config, shutdown.clone()).await.expect("user service starts");
+        let user_base = format!("http://{}", user.local_addr());
+        tokio::spawn(user.run());
+
+        let product_env = env(&[
+            ("GOODSMALL_HTTP__PORT", "0"),
+            ("GOODSMALL_REDIS__URL", &redis),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
+            ("GOODSMALL_PRODUCT__DATABASE__URL", &product_db),
+        ]);
+        let product_config =
+            goodsmall_product::configuration::ServiceConfig::load_from(None, product_env).expect("product config");
+        let product = goodsmall_product::startup::application(&product_config, shutdown.clone())
+            .await
+            .expect("product service starts");
+        let product_base = format!("http://{}", product.local_addr());
+        tokio::spawn(product.run());
+
+        Self {
+            mode: Mode::Distributed,
+            client: client(),
+            user_base,
+            product_base,
+            user_settings: user_config.user,
+            keys,
+            smtp: Some(smtp),
+            shutdown,
+            data_dir: None,
+        }
+    }
+
+    /// Routes a path to the service that owns it, as the ingress does in a cluster.
+    pub fn url(&self, path: &str) -> String {
+        let product = path.starts_with("/api/products") || path.starts_with("/api/cart");
+        format!("{}{path}", if product { &self.product_base } else { &self.user_base })
+    }
+
+    /// Base URLs of every separate process (one in the embedded mode).
+    pub fn bases(&self) -> Vec<&str> {
+        let mut bases = vec![self.user_base.as_str()];
+        if self.product_base != self.user_base {
+            bases.push(&self.product_base);
+        }
+        bases
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// The newest verification code mailed to `email`, read where the mail really went.
+    pub async fn verification_code(&self, email: &str) -> String {
+        let body = match &self.smtp {
+            Some(smtp) => smtp.wait_for_mail_to(email, Duration::from_secs(10)).await.body,
+            None => {
+                let mut found = None;
+                for _ in 0..100 {
+                    let mails: Value = self.get(&format!("/api/dev/mailbox?to={email}"), None).await.json().await.unwrap();
+                    if let Some(body) = mails[0]["body"].as_str() {
+                        found = Some(body.to_owned());
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                found.unwrap_or_else(|| panic!("no mail to {email} in the dev mailbox"))
+            }
+        };
+        extract_code(&body).unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
+    }
+
+    /// Waits for a further mail to `email` (SMTP mode) after `previous` were received.
+    pub async fn mails_to(&self, email: &str) -> usize {
+        match &self.smtp {
+            Some(smtp) => smtp.received().iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email))).count(),
+            None => {
+                let mails: Value = self.get(&format!("/api/dev/mailbox?to={email}"), None).await.json().await.unwrap();
+                mails.as_array().map_or(0, Vec::len)
+            }
+        }
+    }
+
+    pub async fn verify_email(&self, email: &str) {
+        assert_status(self.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
+        let code = self.verification_code(email).await;
+        let confirmed = self.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
+        assert_status(confirmed, StatusCode::OK).await;
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> Value {
+        self.verify_email(email).await;
+        let response = self
+            .post(
+                "/api/users",
+                None,
+                json!({ "email": email, "password": password, "name": "Park Jimin", "phone": "+82 10-1234-5678", "address": "12 Hannam-daero, Seoul" }),
+            )
+            .await;
+        assert_status(response, StatusCode::CREATED).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let response = self.post("/api/auth/login", None, json!({ "email": email, "password": password })).await;
+        assert_status(response, StatusCode::OK).await
+    }
+
+    /// A new verified shopper, logged in: returns the access token.
+    pub async fn shopper(&self) -> String {
+        let email = unique_email("shopper");
+        self.sign_up(&email, "s3cret-pass").await;
+        self.login(&email, "s3cret-pass").await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A merchant made the way an operator makes one (the `create-account` command), logged in.
+    pub async fn merchant(&self) -> String {
+        let email = unique_email("merchant");
+        let metrics = goodsmall_platform::metrics::Metrics::new();
+        let database = goodsmall_platform::db::Database::connect(
+            "user",
+            &self.user_settings.database,
+            &goodsmall_user::startup::migrations(),
+            &metrics,
+        )
+        .await
+        .expect("user database");
+        let accounts = goodsmall_user::startup::accounts(&self.user_settings, database).unwrap();
+        let account = BootstrapAccount { email: email.clone(), password: "m3rchant-pass".into(), name: "Merchant".into() };
+        assert!(goodsmall_user::startup::bootstrap(&accounts, &account, Role::Merchant).await.unwrap());
+        self.login(&email, "m3rchant-pass").await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A direct connection to the user service's database, to look at what is stored.
+    pub async fn user_database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.user_settings.database.url).await.expect("user database")
+    }
+
+    /// The value of one series in a service's `/metrics` (0 when absent).
+    pub async fn metric(&self, base_path: &str, series: &str) -> f64 {
+        let text = self.client.get(self.url(base_path).replace(base_path, "/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for TestShop {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+pub fn unique_email(prefix: &str) -> String {
+    let mut bytes = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let tag: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{tag}@example.com")
+}
+
+fn extract_code(body: &str) -> Option<String> {
+    body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).map(str::to_owned)
+}
+
+/// Asserts the status and returns the JSON body (Null when empty).
+pub async fn assert_status(response: Response, expected: StatusCode) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts a problem+json answer with this status and code; returns the document.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let problem = assert_status(response, status).await;
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{problem}");
+    assert_eq!(problem["code"], code, "{problem}");
+    assert_eq!(problem["status"], status.as_u16(), "{problem}");
+    assert!(problem["type"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    problem
+}

@@ -1,0 +1,12 @@
+//! The black-box API suite. Every scenario runs twice from the same code: against the
+//! one-process default (SQLite, in-process store, dev mailbox) and against the
+//! separate services on MariaDB + Redis with a real SMTP server.
+
+mod helpers;
+
+mod accounts;
+mod bad_input;
+mod cart;
+mod catalogue;
+mod operations;
+mod tokens;
