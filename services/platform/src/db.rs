@@ -114,6 +114,28 @@ impl Database {
         (self.pool.size(), self.pool.num_idle())
     }
 
+    /// The SQL of an `INSERT` whose new `id` [`Database::insert_id`] then reads:
+    /// SQLite's `Any` driver reports no last insert id, so there the id comes back
+    /// through `RETURNING`; MySQL has no `RETURNING` and reports it instead.
+    pub fn insert_sql(&self, insert: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("{insert} RETURNING id"),
+            Dialect::MySql => insert.to_owned(),
+        }
+    }
+
+    /// Runs an `INSERT` built from [`Database::insert_sql`] and returns the new id.
+    pub async fn insert_id<'q>(&self, query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>) -> Result<i64, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => sqlx::Row::try_get(&query.fetch_one(&self.pool).await?, 0),
+            Dialect::MySql => query
+                .execute(&self.pool)
+                .await?
+                .last_insert_id()
+                .ok_or_else(|| sqlx::Error::Protocol("the server reported no insert id".into())),
+        }
+    }
+
     /// `INSERT ... ON DUPLICATE KEY` / `ON CONFLICT` differ; callers pick by dialect.
     pub fn is_mysql(&self) -> bool {
         self.dialect == Dialect::MySql

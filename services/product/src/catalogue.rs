@@ -73,10 +73,11 @@ impl Catalogue {
     pub async fn create(&self, p: NewProduct) -> anyhow::Result<Product> {
         let now = now_millis();
         let _q = self.db.observe("product.insert");
-        let done = sqlx::query(
+        let sql = self.db.insert_sql(
             "INSERT INTO products (merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+        );
+        let query = sqlx::query(&sql)
         .bind(p.merchant_id)
         .bind(p.name.as_str())
         .bind(p.description.as_str())
@@ -85,10 +86,8 @@ impl Catalogue {
         .bind(p.status.as_str())
         .bind(p.opens_at.map(|t| t.timestamp_millis()))
         .bind(now)
-        .bind(now)
-        .execute(self.db.pool())
-        .await?;
-        let id = done.last_insert_id().ok_or_else(|| anyhow::anyhow!("no id for the new product"))?;
+        .bind(now);
+        let id = self.db.insert_id(query).await?;
         drop(_q);
         self.find_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("new product {id} vanished"))
     }

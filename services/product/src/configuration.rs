@@ -67,6 +67,7 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub log: LogSettings,
     pub redis: RedisSettings,
+    #[serde(default)]
     pub auth: KeySettings,
     pub product: ProductSettings,
 }

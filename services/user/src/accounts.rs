@@ -84,10 +84,11 @@ impl Accounts {
         let now = now_millis();
         let c = &self.cipher;
         let _q = self.db.observe("user.insert");
-        let result = sqlx::query(
+        let sql = self.db.insert_sql(
             "INSERT INTO users (email_hash, email_enc, name_enc, phone_enc, address_enc, password_hash, role, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+        );
+        let query = sqlx::query(&sql)
         .bind(c.lookup_hash(account.email.as_str()))
         .bind(c.encrypt(account.email.as_str()))
         .bind(c.encrypt(account.name.as_str()))
@@ -96,11 +97,9 @@ impl Accounts {
         .bind(password_hash)
         .bind(account.role.as_str())
         .bind(now)
-        .bind(now)
-        .execute(self.db.pool())
-        .await;
-        match result {
-            Ok(done) => done.last_insert_id().ok_or_else(|| anyhow::anyhow!("no id for the new user").into()),
+        .bind(now);
+        match self.db.insert_id(query).await {
+            Ok(id) => Ok(id),
             Err(e) if is_unique_violation(&e) => Err(CreateAccountError::EmailTaken),
             Err(e) => Err(anyhow::Error::from(e).into()),
         }

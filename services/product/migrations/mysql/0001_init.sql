@@ -1,9 +1,10 @@
+-- sqlx's Any driver reads MySQL TEXT as bytes, so text columns are VARCHAR.
 -- Prices are integer cents (exact, and the same in both dialects); times are epoch millis.
 CREATE TABLE products (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     merchant_id BIGINT NOT NULL,
     name VARCHAR(200) NOT NULL,
-    description TEXT NOT NULL,
+    description VARCHAR(5000) NOT NULL,
     price_cents BIGINT NOT NULL,
     quantity BIGINT NOT NULL,
     status VARCHAR(16) NOT NULL,

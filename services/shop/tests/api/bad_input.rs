@@ -29,13 +29,13 @@ async fn malformed_and_mistyped_bodies(shop: TestShop) {
         ("/api/cart/items", Some(shopper.as_str())),
     ];
     for (path, token) in json_posts {
-        let malformed = raw(&shop, Method::POST, path, token, "application/json", "{\"email\": ").await;
+        let malformed = raw(&shop, Method::POST, path, token, "application/json", "{,}").await;
         assert_problem(malformed, StatusCode::BAD_REQUEST, "MALFORMED_JSON").await;
         let wrong_types = raw(&shop, Method::POST, path, token, "application/json", r#"{"email": 5, "name": [], "product_id": "x"}"#).await;
         assert_problem(wrong_types, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
         let not_json = raw(&shop, Method::POST, path, token, "text/plain", "hello").await;
         assert_problem(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE").await;
-        let array = raw(&shop, Method::POST, path, token, "application/json", "[1, 2]").await;
+        let array = raw(&shop, Method::POST, path, token, "application/json", "[]").await;
         assert_problem(array, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
     }
     let unknown_field = shop.post("/api/cart/items", Some(&shopper), json!({ "product_id": 1, "quantity": 1, "price": "0.01" })).await;

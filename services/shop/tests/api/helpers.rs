@@ -61,8 +61,15 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// Warnings and errors of the services under test show in a failing test's output.
+fn init_logs() {
+    let settings = goodsmall_platform::telemetry::LogSettings { filter: "warn".into(), ..Default::default() };
+    goodsmall_platform::telemetry::init(&settings);
+}
+
 impl TestShop {
     pub async fn embedded() -> Self {
+        init_logs();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "goodsmall-api-{}-{}",
@@ -92,6 +99,7 @@ impl TestShop {
     }
 
     pub async fn distributed() -> Self {
+        init_logs();
         let redis = goodsmall_testkit::redis_url().await;
         let user_db = goodsmall_testkit::mysql_url("user").await;
         let product_db = goodsmall_testkit::mysql_url("product").await;
@@ -176,40 +184,43 @@ impl TestShop {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
-    /// The newest verification code mailed to `email`, read where the mail really went.
-    pub async fn verification_code(&self, email: &str) -> String {
-        let body = match &self.smtp {
-            Some(smtp) => smtp.wait_for_mail_to(email, Duration::from_secs(10)).await.body,
-            None => {
-                let mut found = None;
-                for _ in 0..100 {
-                    let mails: Value = self.get(&format!("/api/dev/mailbox?to={email}"), None).await.json().await.unwrap();
-                    if let Some(body) = mails[0]["body"].as_str() {
-                        found = Some(body.to_owned());
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                found.unwrap_or_else(|| panic!("no mail to {email} in the dev mailbox"))
-            }
-        };
-        extract_code(&body).unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
-    }
-
-    /// Waits for a further mail to `email` (SMTP mode) after `previous` were received.
-    pub async fn mails_to(&self, email: &str) -> usize {
+    /// Bodies of the mails to `email` that really went out (SMTP server or dev
+    /// mailbox), oldest first.
+    pub async fn mail_bodies(&self, email: &str) -> Vec<String> {
         match &self.smtp {
-            Some(smtp) => smtp.received().iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email))).count(),
+            Some(smtp) => smtp.received().into_iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email))).map(|m| m.body).collect(),
             None => {
                 let mails: Value = self.get(&format!("/api/dev/mailbox?to={email}"), None).await.json().await.unwrap();
-                mails.as_array().map_or(0, Vec::len)
+                let newest_first = mails.as_array().expect("the dev mailbox lists mails");
+                newest_first.iter().rev().map(|m| m["body"].as_str().unwrap_or_default().to_owned()).collect()
             }
         }
     }
 
+    pub async fn mails_to(&self, email: &str) -> usize {
+        self.mail_bodies(email).await.len()
+    }
+
+    /// The code in the first mail to `email` beyond the `seen` ones, waiting for it.
+    pub async fn code_after(&self, email: &str, seen: usize) -> String {
+        for _ in 0..200 {
+            if let Some(body) = self.mail_bodies(email).await.get(seen) {
+                return extract_code(body).unwrap_or_else(|| panic!("no 6-digit code in {body:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no mail number {} to {email} arrived within 10 s", seen + 1)
+    }
+
+    /// The code of the first mail to `email` (after one verification request).
+    pub async fn verification_code(&self, email: &str) -> String {
+        self.code_after(email, 0).await
+    }
+
     pub async fn verify_email(&self, email: &str) {
+        let seen = self.mails_to(email).await;
         assert_status(self.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
-        let code = self.verification_code(email).await;
+        let code = self.code_after(email, seen).await;
         let confirmed = self.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
         assert_status(confirmed, StatusCode::OK).await;
     }

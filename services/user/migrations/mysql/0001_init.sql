@@ -1,11 +1,12 @@
+-- sqlx's Any driver reads MySQL TEXT as bytes, so text columns are VARCHAR.
 -- Personal fields are AES-256-GCM ciphertext (base64); email_hash is a keyed hash for lookup.
 CREATE TABLE users (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     email_hash CHAR(64) NOT NULL,
-    email_enc TEXT NOT NULL,
-    name_enc TEXT NOT NULL,
-    phone_enc TEXT NOT NULL,
-    address_enc TEXT NOT NULL,
+    email_enc VARCHAR(1024) NOT NULL,
+    name_enc VARCHAR(1024) NOT NULL,
+    phone_enc VARCHAR(512) NOT NULL,
+    address_enc VARCHAR(2048) NOT NULL,
     password_hash VARCHAR(255) NOT NULL,
     role VARCHAR(16) NOT NULL,
     created_at BIGINT NOT NULL,
@@ -33,12 +34,12 @@ CREATE TABLE refresh_tokens (
 -- Mail waiting for the background sender; rows are deleted once delivered.
 CREATE TABLE mail_outbox (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    recipient TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    body TEXT NOT NULL,
+    recipient VARCHAR(320) NOT NULL,
+    subject VARCHAR(500) NOT NULL,
+    body VARCHAR(8000) NOT NULL,
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
-    last_error TEXT NULL,
+    last_error VARCHAR(2000) NULL,
     created_at BIGINT NOT NULL,
     KEY mail_outbox_due (next_attempt_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
