@@ -78,4 +78,5 @@ export GOODSMALL_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
 say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT"
 
 # --- 3. Every test -----------------------------------------------------------------
-cargo nextest run --workspace --no-fail-fast "$@"
+[ $# -gt 0 ] || set -- --workspace
+cargo nextest run --no-fail-fast "$@"

@@ -38,8 +38,13 @@ impl Kv {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(3))
             .set_response_timeout(Duration::from_secs(3))
-            .set_number_of_retries(2);
-        let manager = ConnectionManager::new_with_config(client, config).await?;
+            .set_number_of_retries(2)
+            .set_max_delay(500);
+        // The manager's own retries can take minutes against a dead address; a
+        // process should rather fail at start and say so.
+        let manager = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "no answer from Redis within 5 s")))??;
         Ok(Self { backend: Backend::Redis(manager), metrics: None })
     }
 

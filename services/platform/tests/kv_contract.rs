@@ -1,0 +1,83 @@
+//! The in-process store must behave like Redis for everything the services use, or
+//! the one-process default would pass tests the deployment fails. Each contract runs
+//! against both.
+
+use std::time::Duration;
+
+use goodsmall_platform::kv::Kv;
+
+async fn stores() -> Vec<Kv> {
+    let redis = Kv::redis(&goodsmall_testkit::redis_url().await).await.expect("the test Redis answers");
+    vec![Kv::memory(), redis]
+}
+
+#[tokio::test]
+async fn get_set_del_and_expiry() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        assert_eq!(kv.get("a").await.unwrap(), None, "{name}");
+        kv.set("a", "1", Duration::from_millis(300)).await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some("1"), "{name}");
+        let ttl = kv.ttl("a").await.unwrap().expect("a TTL");
+        assert!(ttl <= Duration::from_millis(300) && ttl > Duration::from_millis(100), "{name}: {ttl:?}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(kv.get("a").await.unwrap(), None, "{name}: expired");
+        assert_eq!(kv.ttl("a").await.unwrap(), None, "{name}");
+        kv.set("b", "2", Duration::from_secs(60)).await.unwrap();
+        kv.set("c", "3", Duration::from_secs(60)).await.unwrap();
+        kv.del(&["b", "c", "never-there"]).await.unwrap();
+        assert_eq!(kv.get("b").await.unwrap(), None, "{name}");
+        assert_eq!(kv.get("c").await.unwrap(), None, "{name}");
+        kv.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn set_nx_sets_only_when_absent() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        assert!(kv.set_nx("k", "first", Duration::from_millis(200)).await.unwrap(), "{name}");
+        assert!(!kv.set_nx("k", "second", Duration::from_secs(60)).await.unwrap(), "{name}");
+        assert_eq!(kv.get("k").await.unwrap().as_deref(), Some("first"), "{name}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(kv.set_nx("k", "third", Duration::from_secs(60)).await.unwrap(), "{name}: free again after expiry");
+    }
+}
+
+#[tokio::test]
+async fn incr_counts_within_a_window_fixed_by_the_first_event() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        assert_eq!(kv.incr("n", Duration::from_millis(400)).await.unwrap(), 1, "{name}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(kv.incr("n", Duration::from_secs(60)).await.unwrap(), 2, "{name}");
+        let ttl = kv.ttl("n").await.unwrap().expect("a TTL");
+        assert!(ttl <= Duration::from_millis(200), "{name}: later increments keep the first expiry, got {ttl:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(kv.incr("n", Duration::from_secs(60)).await.unwrap(), 1, "{name}: a new window");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_set_nx_has_one_winner() {
+    for kv in stores().await {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let kv = kv.clone();
+                tokio::spawn(async move { kv.set_nx("lock", &i.to_string(), Duration::from_secs(60)).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "{}", kv.backend_name());
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_fast_with_an_error() {
+    let started = std::time::Instant::now();
+    assert!(Kv::redis("redis://127.0.0.1:1/0").await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
