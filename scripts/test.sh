@@ -13,6 +13,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v python3 >/dev/null || need_apt+=(python3)
+command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -73,8 +74,8 @@ mariadbd --no-defaults --datadir="$RUN_DIR/mysql" --socket="$RUN_DIR/mysql/sock"
 pids+=($!)
 wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
 
-export GOODSMALL_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-export GOODSMALL_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
+export TESTKIT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export TESTKIT_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
 say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT"
 
 # --- 3. Every test -----------------------------------------------------------------

@@ -8,12 +8,13 @@ use crate::{
     state::ProductState,
 };
 
+/// Oldest first; the catalogue lists newest first, so an on-sale item leads the list.
 const DEMO_GOODS: &[(&str, &str, &str, i64, ProductStatus)] = &[
-    ("Limited Lightstick v3", "Official lightstick, numbered edition.", "59.00", 100, ProductStatus::PreSale),
-    ("Tour Hoodie 2026", "Heavyweight cotton, one run only.", "89.00", 50, ProductStatus::OnSale),
-    ("Signed Photocard Set", "Five cards, hand-signed.", "25.50", 300, ProductStatus::OnSale),
-    ("Vinyl Box Set", "Three LPs with a booklet.", "120.00", 20, ProductStatus::OnSale),
     ("Fan Meeting Ticket", "Standing, section A.", "150.00", 0, ProductStatus::SoldOut),
+    ("Limited Lightstick v3", "Official lightstick, numbered edition.", "59.00", 100, ProductStatus::PreSale),
+    ("Vinyl Box Set", "Three LPs with a booklet.", "120.00", 20, ProductStatus::OnSale),
+    ("Signed Photocard Set", "Five cards, hand-signed.", "25.50", 300, ProductStatus::OnSale),
+    ("Tour Hoodie 2026", "Heavyweight cotton, one run only.", "89.00", 50, ProductStatus::OnSale),
 ];
 
 pub async fn seed(state: &ProductState, merchant_id: i64) -> anyhow::Result<()> {

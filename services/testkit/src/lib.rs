@@ -10,8 +10,8 @@ pub use smtp::{ReceivedMail, SmtpSink};
 
 use rand::Rng;
 
-pub const REDIS_ENV: &str = "GOODSMALL_TEST_REDIS_URL";
-pub const MYSQL_ENV: &str = "GOODSMALL_TEST_MYSQL_URL";
+pub const REDIS_ENV: &str = "TESTKIT_REDIS_URL";
+pub const MYSQL_ENV: &str = "TESTKIT_MYSQL_URL";
 
 const HOW_TO_RUN: &str = "run the tests with `scripts/test.sh` (it installs and starts a private Redis and MariaDB)";
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The README's curl walk-through, runnable: sign up → verify → log in → browse → cart,
+# against a running one-process shop (`cargo run -p goodsmall-shop`).
+#   scripts/walkthrough.sh [http://127.0.0.1:8080]
+set -euo pipefail
+API="${1:-http://127.0.0.1:8080}"
+EMAIL="fan-$RANDOM$RANDOM@example.com"
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. Ask for a verification code (it lands in the dev mailbox)"
+curl -sf -X POST "$API/api/auth/email-verifications" -H 'content-type: application/json' -d "{\"email\":\"$EMAIL\"}"
+sleep 0.5
+CODE=$(curl -sf "$API/api/dev/mailbox?to=$EMAIL" | json "d[0]['body']" | grep -oE '[0-9]{6}' | head -1)
+echo "code: $CODE"
+
+step "2. Confirm the code"
+curl -sf -X POST "$API/api/auth/email-verifications/confirm" -H 'content-type: application/json' \
+  -d "{\"email\":\"$EMAIL\",\"code\":\"$CODE\"}"
+
+step "3. Sign up"
+curl -sf -X POST "$API/api/users" -H 'content-type: application/json' \
+  -d "{\"email\":\"$EMAIL\",\"password\":\"correct-horse-1\",\"name\":\"Kim Minji\",\"phone\":\"+82 10-5555-0101\",\"address\":\"1 Olympic-ro, Seoul\"}"
+
+step "4. Log in"
+TOKEN=$(curl -sf -X POST "$API/api/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"$EMAIL\",\"password\":\"correct-horse-1\"}" | json "d['access_token']")
+echo "access token: ${TOKEN:0:24}…"
+
+step "5. Browse the demo goods"
+PAGE=$(curl -sf "$API/api/products?size=3")
+echo "$PAGE" | json "[(p['id'], p['name'], p['price']) for p in d['items']]"
+PRODUCT=$(echo "$PAGE" | json "d['items'][0]['id']")
+curl -sf "$API/api/products/$PRODUCT/stock"; echo
+
+step "6. Put two in the cart and look at it"
+curl -sf -X POST "$API/api/cart/items" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"product_id\":$PRODUCT,\"quantity\":2}" >/dev/null
+curl -sf "$API/api/cart" -H "authorization: Bearer $TOKEN" | json "d"
+echo; echo "walk-through complete"

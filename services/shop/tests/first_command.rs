@@ -1,0 +1,90 @@
+//! The README's first command, as a newcomer runs it: the `goodsmall` binary with no
+//! configuration starts on the embedded default, prints where everything is, seeds the
+//! demo, and the README's curl walk-through (`scripts/walkthrough.sh`) works against it.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_shop_starts_with_demo_goods_and_the_walkthrough_works() {
+    let dir = std::env::temp_dir().join(format!("goodsmall-first-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_goodsmall"))
+        .current_dir(&dir)
+        .env("GOODSMALL_HTTP__PORT", "0")
+        .env_remove("GOODSMALL_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .expect("the goodsmall binary runs");
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Killed(child);
+
+    let started = Instant::now();
+    let mut printed = Vec::new();
+    let mut api = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        printed.push(line.clone());
+        if line.trim_start().starts_with("Stop with Ctrl-C") {
+            break;
+        }
+        if let Some(url) = line.trim_start().strip_prefix("API") {
+            api = Some(url.trim().trim_end_matches("/api").to_owned());
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the shop did not start: {printed:?}");
+    }
+    let text = printed.join("\n");
+    let base = api.unwrap_or_else(|| {
+        let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        panic!("no API address printed:\n{text}\n{stderr}")
+    });
+    for what in ["/api/openapi.json", "/metrics", "/api/dev/mailbox", "merchant@goodsmall.dev"] {
+        assert!(text.contains(what), "the start banner lacks {what}:\n{text}");
+    }
+    assert!(dir.join(".goodsmall/user.db").exists() && dir.join(".goodsmall/product.db").exists(), "SQLite files in .goodsmall/");
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/walkthrough.sh");
+    let output = Command::new("bash").arg(script).arg(&base).output().expect("bash runs the walk-through");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "walk-through failed:\n{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(out.contains("Tour Hoodie 2026"), "the demo goods are listed:\n{out}");
+    assert!(out.contains("'line_total': '178.00'"), "two hoodies are in the cart:\n{out}");
+    assert!(out.contains("walk-through complete"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A wrong or misspelt setting stops the process at once with a message naming it.
+#[test]
+fn a_bad_setting_stops_the_shop_and_names_the_setting() {
+    let dir = std::env::temp_dir().join(format!("goodsmall-badcfg-{}", std::process::id()));
+    let cases = [
+        ("GOODSMALL_USER__DATA_KEY", "too-short", "GOODSMALL_USER__DATA_KEY"),
+        ("GOODSMALL_HTTP__PORT", "eighty", "http.port"),
+        ("GOODSMALL_HTTP__PROT", "8080", "prot"),
+        ("GOODSMALL_PRODUCT__DATABASE__URL", "postgres://db/shop", "GOODSMALL_PRODUCT__DATABASE__URL"),
+    ];
+    for (key, value, named) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_goodsmall"))
+            .env("GOODSMALL_DATA_DIR", &dir)
+            .env(key, value)
+            .output()
+            .expect("the goodsmall binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{key}={value}: {stderr}");
+        assert!(stderr.contains(named), "{key}={value} should name {named}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
