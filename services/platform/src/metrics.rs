@@ -33,6 +33,7 @@ struct Inner {
     db_pool: IntGaugeVec,
     kv_ops: IntCounterVec,
     kv_duration: HistogramVec,
+    kv_up: prometheus::IntGauge,
     pools: Mutex<Vec<Database>>,
 }
 
@@ -59,6 +60,10 @@ impl Metrics {
         let db_pool = IntGaugeVec::new(Opts::new("db_pool_connections", "Database pool connections by state"), &["db", "state"])
             .expect("valid metric");
         registry.register(Box::new(db_pool.clone())).expect("unique metric");
+        // Redis is one multiplexed connection per process (no pool): this says whether
+        // it is working, judged by the last operation.
+        let kv_up = prometheus::IntGauge::new("kv_connection_up", "1 when the last key-value (Redis) operation succeeded").expect("valid metric");
+        registry.register(Box::new(kv_up.clone())).expect("unique metric");
         Self(Arc::new(Inner {
             http_requests: counter("http_requests_total", "HTTP requests by route, method and status", &["route", "method", "status"]),
             http_duration: histogram("http_request_duration_seconds", "HTTP request latency", &["route", "method"]),
@@ -67,6 +72,7 @@ impl Metrics {
             kv_ops: counter("kv_operations_total", "Key-value (Redis) operations by outcome", &["op", "outcome"]),
             kv_duration: histogram("kv_operation_duration_seconds", "Key-value (Redis) latency", &["op"]),
             db_pool,
+            kv_up,
             registry,
             pools: Mutex::default(),
         }))
@@ -94,6 +100,7 @@ impl Metrics {
     pub fn observe_kv(&self, op: &str, ok: bool, elapsed: Duration) {
         self.0.kv_ops.with_label_values(&[op, if ok { "ok" } else { "error" }]).inc();
         self.0.kv_duration.with_label_values(&[op]).observe(elapsed.as_secs_f64());
+        self.0.kv_up.set(i64::from(ok));
     }
 
     /// The Prometheus text exposition of everything registered.

@@ -25,6 +25,7 @@ async fn health_readiness_and_metrics(shop: TestShop) {
         "goodsmall_http_request_duration_seconds_bucket",
         r#"goodsmall_db_pool_connections{db="product""#,
         "goodsmall_kv_operations_total",
+        "goodsmall_kv_connection_up 1",
     ] {
         assert!(text.contains(series), "/metrics lacks {series}:\n{text}");
     }
