@@ -126,6 +126,30 @@ async fn profile_can_be_updated_with_validation(shop: TestShop) {
     assert_eq!(problem["errors"][0]["field"], "address");
 }
 
+/// The HTTP call never waits for SMTP: with a mail server that accepts connections
+/// and then says nothing, asking for a code still answers at once, and the mail
+/// waits in the outbox for the background sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_mail_server_does_not_slow_the_request() {
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let transport = format!("smtp://{}", stalled.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = stalled.accept().await {
+            open.push(socket); // never answer
+        }
+    });
+    let shop = TestShop::embedded_with(&[("GOODSMALL_USER__MAIL__TRANSPORT", &transport)]).await;
+    let started = std::time::Instant::now();
+    let response = shop.post("/api/auth/email-verifications", None, json!({ "email": unique_email("stall") })).await;
+    assert_status(response, StatusCode::ACCEPTED).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pending: i64 = sqlx::query("SELECT COUNT(*) FROM mail_outbox").fetch_one(&shop.user_database().await).await.unwrap().get(0);
+    assert_eq!(pending, 1, "the mail waits in the outbox");
+    held.abort();
+}
+
 crate::in_both_modes!(
     signup_walkthrough_from_code_to_profile,
     unverified_email_cannot_sign_up,

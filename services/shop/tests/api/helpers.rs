@@ -69,6 +69,11 @@ fn init_logs() {
 
 impl TestShop {
     pub async fn embedded() -> Self {
+        Self::embedded_with(&[]).await
+    }
+
+    /// The one-process default with extra `GOODSMALL_*` settings.
+    pub async fn embedded_with(extra: &[(&str, &str)]) -> Self {
         init_logs();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -79,6 +84,7 @@ impl TestShop {
         let _ = std::fs::remove_dir_all(&dir);
         let mut vars = fast_hashing();
         vars.extend(env(&[("GOODSMALL_DATA_DIR", dir.to_str().unwrap()), ("GOODSMALL_DEMO", "false")]));
+        vars.extend(env(extra));
         let config = ShopConfig::load_from(None, vars).expect("embedded config");
         let shutdown = CancellationToken::new();
         let shop = Shop::build(config.clone(), shutdown.clone()).await.expect("shop starts");
