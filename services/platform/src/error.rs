@@ -65,6 +65,19 @@ error_codes! {
     // Catalogue and cart
     ProductNotFound => (NOT_FOUND, "No such product"),
     CartItemNotFound => (NOT_FOUND, "The product is not in your cart"),
+    // Sales, orders and payments
+    IdempotencyKeyRequired => (BAD_REQUEST, "This request needs an Idempotency-Key header"),
+    SaleNotFound => (NOT_FOUND, "No such sale"),
+    SaleNotOpen => (CONFLICT, "The sale has not opened yet"),
+    SaleClosed => (CONFLICT, "The sale has closed"),
+    SoldOut => (CONFLICT, "Sold out"),
+    InsufficientStock => (CONFLICT, "Fewer units are left than you asked for"),
+    PurchaseLimit => (CONFLICT, "You have reached this sale's per-shopper limit"),
+    OrderNotFound => (NOT_FOUND, "No such order"),
+    OrderStateConflict => (CONFLICT, "The order's status does not allow this"),
+    PaymentNotFound => (NOT_FOUND, "No payment is due for this order"),
+    PaymentDeclined => (PAYMENT_REQUIRED, "The payment was declined"),
+    PaymentClosed => (CONFLICT, "The payment can no longer be made (expired or cancelled)"),
     // Infrastructure
     RequestTimeout => (REQUEST_TIMEOUT, "The request took too long"),
     ServiceUnavailable => (SERVICE_UNAVAILABLE, "A dependency is unavailable; try again"),

@@ -91,3 +91,32 @@ where
             .map_err(|r: QueryRejection| ApiError::new(ErrorCode::InvalidQuery, r.body_text()))
     }
 }
+
+/// The `Idempotency-Key` header, required: 1 to 100 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the Idempotency-Key must be 1 to 100 visible ASCII characters".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get("idempotency-key").ok_or_else(|| {
+            ApiError::new(ErrorCode::IdempotencyKeyRequired, "send an `Idempotency-Key` header (e.g. a UUID) and reuse it when retrying")
+        })?;
+        let text = value.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "the Idempotency-Key is not ASCII"))?;
+        Self::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidHeader, e))
+    }
+}

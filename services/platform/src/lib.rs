@@ -9,10 +9,12 @@ pub mod clock;
 pub mod configuration;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod kv;
 pub mod metrics;
+pub mod money;
 pub mod service;
 pub mod telemetry;
 

@@ -1,3 +1,5 @@
+//! Money: exact cents inside, two-decimal strings on the wire.
+
 use std::{fmt, str::FromStr};
 
 use rust_decimal::Decimal;

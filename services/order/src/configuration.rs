@@ -1,0 +1,82 @@
+//! The order service's own settings (section `order`).
+
+use std::time::Duration;
+
+use goodsmall_platform::{
+    auth::KeySettings,
+    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
+    telemetry::LogSettings,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSettings {
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub lifecycle: LifecycleSettings,
+}
+
+/// How long an order stays in each after-sale status before the scheduler moves it
+/// on (the original's delays: one day to ship, one to deliver, two to return).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleSettings {
+    pub ship_after_secs: u64,
+    pub deliver_after_secs: u64,
+    pub return_window_secs: u64,
+    pub return_complete_after_secs: u64,
+    /// How often the scheduler looks.
+    pub tick_millis: u64,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self { ship_after_secs: DAY, deliver_after_secs: DAY, return_window_secs: 2 * DAY, return_complete_after_secs: DAY, tick_millis: 5000 }
+    }
+}
+
+impl LifecycleSettings {
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_millis)
+    }
+}
+
+impl OrderSettings {
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        self.database.validate(&format!("{key}.database"))?;
+        if self.lifecycle.tick_millis == 0 {
+            return Err(ConfigError::invalid(&format!("{key}.lifecycle.tick_millis"), "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Everything the standalone `goodsmall-order` process reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub auth: KeySettings,
+    pub order: OrderSettings,
+}
+
+impl ServiceConfig {
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
+    }
+
+    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let config: Self = configuration::load_from(file, env)?;
+        config.http.validate()?;
+        config.redis.validate("redis")?;
+        config.order.validate("order")?;
+        config.auth.public_key("auth")?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,88 @@
+//! Parse, don't validate: order statuses and quantities.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every status of the original system. PROCESSING waits for payment; COMPLETE is
+/// paid; the scheduler moves paid orders through delivery and the return window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Processing,
+    Complete,
+    DeliveryNow,
+    DeliveryComplete,
+    Canceled,
+    ReturnNow,
+    ReturnComplete,
+    ReturnNotAllowed,
+    Failed,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 9] = [
+        Self::Processing,
+        Self::Complete,
+        Self::DeliveryNow,
+        Self::DeliveryComplete,
+        Self::Canceled,
+        Self::ReturnNow,
+        Self::ReturnComplete,
+        Self::ReturnNotAllowed,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "PROCESSING",
+            Self::Complete => "COMPLETE",
+            Self::DeliveryNow => "DELIVERY_NOW",
+            Self::DeliveryComplete => "DELIVERY_COMPLETE",
+            Self::Canceled => "CANCELED",
+            Self::ReturnNow => "RETURN_NOW",
+            Self::ReturnComplete => "RETURN_COMPLETE",
+            Self::ReturnNotAllowed => "RETURN_NOT_ALLOWED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// No further change will happen on its own.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Canceled | Self::ReturnComplete | Self::ReturnNotAllowed | Self::Failed)
+    }
+}
+
+/// Units in one purchase: 1 to 10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchaseQuantity(i64);
+
+impl PurchaseQuantity {
+    pub fn parse(n: i64) -> Result<Self, String> {
+        if !(1..=10).contains(&n) {
+            return Err("must be between 1 and 10".into());
+        }
+        Ok(Self(n))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_keys_are_bounded() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(PurchaseQuantity::parse(0).is_err());
+        assert!(PurchaseQuantity::parse(11).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Order service: flash-sale setup and purchases (atomic reservation in the stock
+//! engine, group-committed orders), the order side of the order → payment saga, and
+//! the timed after-sale lifecycle.
+
+pub mod configuration;
+pub mod domain;
+pub mod lifecycle;
+pub mod orders;
+pub mod purchase;
+mod routes;
+pub mod saga;
+pub mod sales;
+pub mod startup;
+pub mod state;
+pub mod writer;

@@ -1,0 +1,221 @@
+//! The orders table: reads for their owner, and status changes that are conditional
+//! on the current status (so replicas and retried events never apply one twice),
+//! each committed together with the event that announces it.
+
+use chrono::{DateTime, Utc};
+use goodsmall_platform::{
+    clock::{now_millis, to_datetime},
+    db::{affected, Database},
+    events::{self, contracts::OrderEvent, contracts::OrderLine, contracts::ORDERS_TOPIC, Event},
+    money::Price,
+};
+use serde::Serialize;
+use sqlx::{Any, Row, Transaction};
+use utoipa::ToSchema;
+
+use crate::domain::OrderStatus;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Line {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub unit_price: Price,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Order {
+    pub id: String,
+    pub user_id: i64,
+    pub sale_id: Option<i64>,
+    pub status: OrderStatus,
+    pub total: Price,
+    pub lines: Vec<Line>,
+    pub created_at: DateTime<Utc>,
+    pub status_changed_at: DateTime<Utc>,
+}
+
+impl Order {
+    pub fn event(&self, was_paid: bool) -> OrderEvent {
+        OrderEvent {
+            order_id: self.id.clone(),
+            user_id: self.user_id,
+            sale_id: self.sale_id,
+            total_cents: self.total.cents(),
+            lines: self
+                .lines
+                .iter()
+                .map(|l| OrderLine { product_id: l.product_id, quantity: l.quantity, unit_price_cents: l.unit_price.cents() })
+                .collect(),
+            was_paid,
+        }
+    }
+}
+
+/// A new order as the purchase path hands it to the writer.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: String,
+    pub user_id: i64,
+    pub sale_id: Option<i64>,
+    pub lines: Vec<OrderLine>,
+}
+
+impl NewOrder {
+    pub fn total_cents(&self) -> i64 {
+        self.lines.iter().map(|l| l.unit_price_cents * l.quantity).sum()
+    }
+}
+
+#[derive(Clone)]
+pub struct Orders {
+    db: Database,
+}
+
+impl Orders {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Inserts the order and its `order.created` event in the caller's transaction;
+    /// `false` when it already exists (a repeated purchase), adding nothing.
+    pub async fn insert(tx: &mut Transaction<'_, Any>, order: &NewOrder) -> Result<bool, sqlx::Error> {
+        let now = now_millis();
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&order.id)
+        .bind(order.user_id)
+        .bind(order.sale_id)
+        .bind(OrderStatus::Processing.as_str())
+        .bind(order.total_cents())
+        .bind(now)
+        .bind(now)
+        .execute(&mut **tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if goodsmall_platform::db::is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        for line in &order.lines {
+            sqlx::query("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES (?, ?, ?, ?)")
+                .bind(&order.id)
+                .bind(line.product_id)
+                .bind(line.quantity)
+                .bind(line.unit_price_cents)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let payload = OrderEvent {
+            order_id: order.id.clone(),
+            user_id: order.user_id,
+            sale_id: order.sale_id,
+            total_cents: order.total_cents(),
+            lines: order.lines.clone(),
+            was_paid: false,
+        };
+        events::append(tx, &Event::new(ORDERS_TOPIC, events::contracts::kinds::ORDER_CREATED, &order.id, payload)).await?;
+        Ok(true)
+    }
+
+    pub async fn find(&self, id: &str) -> anyhow::Result<Option<Order>> {
+        let row = {
+            let _q = self.db.observe("order.find");
+            sqlx::query("SELECT id, user_id, sale_id, status, total_cents, created_at, status_changed_at FROM orders WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.db.pool())
+                .await?
+        };
+        let Some(row) = row else { return Ok(None) };
+        let lines = {
+            let _q = self.db.observe("order.lines");
+            sqlx::query("SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = ? ORDER BY product_id")
+                .bind(id)
+                .fetch_all(self.db.pool())
+                .await?
+        };
+        Ok(Some(Order {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            sale_id: row.try_get("sale_id")?,
+            status: OrderStatus::parse(&row.try_get::<String, _>("status")?).unwrap_or(OrderStatus::Processing),
+            total: Price::from_cents(row.try_get("total_cents")?),
+            lines: lines
+                .iter()
+                .map(|l| {
+                    Ok(Line {
+                        product_id: l.try_get("product_id")?,
+                        quantity: l.try_get("quantity")?,
+                        unit_price: Price::from_cents(l.try_get("unit_price_cents")?),
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            created_at: to_datetime(row.try_get("created_at")?),
+            status_changed_at: to_datetime(row.try_get("status_changed_at")?),
+        }))
+    }
+
+    /// The caller's order, or `None` when it does not exist or is someone else's.
+    pub async fn find_owned(&self, id: &str, user_id: i64) -> anyhow::Result<Option<Order>> {
+        Ok(self.find(id).await?.filter(|o| o.user_id == user_id))
+    }
+
+    /// The caller's order ids, newest first, after `before` (keyset paging).
+    pub async fn ids_of(&self, user_id: i64, before: Option<&str>, limit: i64) -> anyhow::Result<Vec<String>> {
+        let _q = self.db.observe("order.list");
+        let rows = match before {
+            Some(before) => {
+                sqlx::query("SELECT id FROM orders WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
+                    .bind(user_id)
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
+            None => sqlx::query("SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?").bind(user_id).bind(limit).fetch_all(self.db.pool()).await?,
+        };
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// Moves the order from one of `from` to `to`, with `event` (when given) in the same
+    /// transaction. `false` when the order was not in any of `from` (already moved).
+    pub async fn transition(&self, id: &str, from: &[OrderStatus], to: OrderStatus, event: Option<(&str, bool)>) -> anyhow::Result<bool> {
+        let order = match event {
+            Some(_) => Some(self.find(id).await?.ok_or_else(|| anyhow::anyhow!("order {id} vanished"))?),
+            None => None,
+        };
+        let mut tx = self.db.pool().begin().await?;
+        let moved = Self::transition_in(&mut tx, id, from, to).await?;
+        if let (true, Some(order), Some((kind, was_paid))) = (moved, order, event) {
+            events::append(&mut tx, &Event::new(ORDERS_TOPIC, kind, id, order.event(was_paid))).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    pub async fn transition_in(tx: &mut Transaction<'_, Any>, id: &str, from: &[OrderStatus], to: OrderStatus) -> Result<bool, sqlx::Error> {
+        let placeholders = vec!["?"; from.len()].join(", ");
+        let sql = format!("UPDATE orders SET status = ?, status_changed_at = ? WHERE id = ? AND status IN ({placeholders})");
+        let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_millis()).bind(id);
+        for status in from {
+            query = query.bind(status.as_str());
+        }
+        Ok(affected(&query.execute(&mut **tx).await?) == 1)
+    }
+
+    /// Orders that have been in `status` since before `cutoff_ms` (for the scheduler).
+    pub async fn due(&self, status: OrderStatus, cutoff_ms: i64, limit: i64) -> anyhow::Result<Vec<String>> {
+        let _q = self.db.observe("order.due");
+        let rows = sqlx::query("SELECT id FROM orders WHERE status = ? AND status_changed_at <= ? ORDER BY status_changed_at LIMIT ?")
+            .bind(status.as_str())
+            .bind(cutoff_ms)
+            .bind(limit)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+}

@@ -1,0 +1,78 @@
+//! The purchase hot path: local sold-out flag → one atomic reservation in the stock
+//! engine → the order committed by the group-commit writer → 202.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use goodsmall_platform::{events::contracts::OrderLine, extract::IdempotencyKey};
+use goodsmall_sale::{Refusal, Reservation, SoldOutFlags, StockEngine};
+
+use crate::{
+    domain::PurchaseQuantity,
+    orders::NewOrder,
+    sales::Sales,
+    writer::OrderWriter,
+};
+
+pub enum PurchaseOutcome {
+    /// Reserved and recorded; `repeated` when the key was seen before.
+    Accepted { order_id: String, repeated: bool },
+    Refused(Refusal),
+}
+
+#[derive(Clone)]
+pub struct Purchases {
+    engine: StockEngine,
+    sales: Sales,
+    writer: OrderWriter,
+    sold_out: SoldOutFlags,
+    /// sale id → (product id, price in cents); read once per sale, not per purchase.
+    terms: Arc<RwLock<HashMap<i64, (i64, i64)>>>,
+}
+
+impl Purchases {
+    pub fn new(engine: StockEngine, sales: Sales, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
+        Self { engine, sales, writer, sold_out, terms: Arc::default() }
+    }
+
+    pub async fn purchase(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> anyhow::Result<PurchaseOutcome> {
+        if self.sold_out.is_sold_out(sale_id) {
+            return Ok(PurchaseOutcome::Refused(Refusal::SoldOut));
+        }
+        let Some((product_id, price_cents)) = self.terms(sale_id).await? else {
+            return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
+        };
+        let new_id = uuid::Uuid::now_v7().to_string();
+        let now = goodsmall_platform::clock::now_millis();
+        match self.engine.reserve(sale_id, user_id, key.as_str(), quantity.get(), &new_id, now).await? {
+            Reservation::Reserved { order_id, quantity, remaining, repeated } => {
+                if remaining == 0 {
+                    self.sold_out.mark(sale_id);
+                }
+                let line = OrderLine { product_id, quantity, unit_price_cents: price_cents };
+                // A repeat persists again too: its first attempt may have died before
+                // the commit; inserting an existing order is a no-op.
+                self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line] }).await?;
+                Ok(PurchaseOutcome::Accepted { order_id, repeated })
+            }
+            Reservation::Refused(refusal) => {
+                if refusal == Refusal::SoldOut {
+                    self.sold_out.mark(sale_id);
+                }
+                Ok(PurchaseOutcome::Refused(refusal))
+            }
+        }
+    }
+
+    async fn terms(&self, sale_id: i64) -> anyhow::Result<Option<(i64, i64)>> {
+        if let Some(terms) = self.terms.read().expect("terms map").get(&sale_id) {
+            return Ok(Some(*terms));
+        }
+        let Some(sale) = self.sales.find(sale_id).await? else { return Ok(None) };
+        let terms = (sale.product_id, sale.price.cents());
+        self.terms.write().expect("terms map").insert(sale_id, terms);
+        Ok(Some(terms))
+    }
+}

@@ -1,0 +1,157 @@
+use axum::{
+    extract::State,
+    http::{header::LOCATION, StatusCode},
+    response::IntoResponse,
+};
+use chrono::{DateTime, Utc};
+use goodsmall_platform::{
+    auth::{AuthUser, Role},
+    error::{ApiError, ApiResult, ErrorCode, FieldError, FieldErrors, Problem},
+    extract::{IdempotencyKey, Json, Path},
+    money::{DecimalInput, Price},
+};
+use goodsmall_sale::SaleCounters;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    domain::PurchaseQuantity,
+    purchase::PurchaseOutcome,
+    sales::{NewSale, Sale},
+    state::OrderState,
+};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSale {
+    pub product_id: i64,
+    pub stock: i64,
+    #[schema(value_type = String, example = "120.00")]
+    pub price: DecimalInput,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub per_user_limit: i64,
+}
+
+/// Set up a flash sale (merchants; the FlashSale operator drives the same module).
+#[utoipa::path(post, path = "/api/sales", tag = "sales", security(("bearer" = [])), request_body = CreateSale,
+    responses((status = 201, body = Sale), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body): Json<CreateSale>) -> ApiResult<impl IntoResponse> {
+    user.require_merchant()?;
+    let mut errors = FieldErrors::default();
+    let price = errors.check("price", Price::parse(&body.price));
+    let in_range = |field: &str, value: i64, max: i64| {
+        (1..=max).contains(&value).then_some(()).ok_or_else(|| format!("must be between 1 and {max}")).map_err(|m| (field.to_owned(), m))
+    };
+    for check in [in_range("stock", body.stock, 10_000_000), in_range("per_user_limit", body.per_user_limit, 100), in_range("product_id", body.product_id, i64::MAX)] {
+        if let Err((field, message)) = check {
+            errors.check::<()>(&field, Err(message));
+        }
+    }
+    if body.closes_at <= body.opens_at {
+        errors.check::<()>("closes_at", Err("must be after opens_at".into()));
+    }
+    errors.into_result()?;
+    let sale = state
+        .sales
+        .create(NewSale {
+            product_id: body.product_id,
+            merchant_id: user.user_id,
+            stock: body.stock,
+            price: price.expect("checked above"),
+            opens_at: body.opens_at,
+            closes_at: body.closes_at,
+            per_user_limit: body.per_user_limit,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, [(LOCATION, format!("/api/sales/{}", sale.id))], Json(sale)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SaleView {
+    #[serde(flatten)]
+    pub sale: Sale,
+    /// Live counters: `stock = remaining + reserved + sold`.
+    pub remaining: i64,
+    pub reserved: i64,
+    pub sold: i64,
+}
+
+async fn existing(state: &OrderState, id: i64) -> ApiResult<Sale> {
+    state.sales.find(id).await?.ok_or_else(|| ApiError::new(ErrorCode::SaleNotFound, format!("no sale {id}")))
+}
+
+/// A sale with its live counters.
+#[utoipa::path(get, path = "/api/sales/{id}", tag = "sales", params(("id" = i64, Path)),
+    responses((status = 200, body = SaleView), (status = 404, body = Problem)))]
+pub async fn detail(State(state): State<OrderState>, Path(id): Path<i64>) -> ApiResult<Json<SaleView>> {
+    let sale = existing(&state, id).await?;
+    let counters: Option<SaleCounters> = state.engine.counters(id).await.map_err(anyhow::Error::from)?;
+    let (remaining, reserved, sold) = counters.map_or((0, 0, 0), |c| (c.remaining, c.reserved, c.sold));
+    Ok(Json(SaleView { sale, remaining, reserved, sold }))
+}
+
+/// End a sale now (its merchant, or an admin).
+#[utoipa::path(post, path = "/api/sales/{id}/close", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn close(State(state): State<OrderState>, user: AuthUser, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    user.require_merchant()?;
+    let sale = existing(&state, id).await?;
+    if sale.merchant_id != user.user_id && user.role != Role::Admin {
+        return Err(ApiError::new(ErrorCode::Forbidden, "only the sale's merchant (or an admin) may close it"));
+    }
+    state.sales.close(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    /// 1 to 10 (and within the sale's per-shopper limit).
+    #[serde(default = "one")]
+    pub quantity: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PurchaseAccepted {
+    pub order_id: String,
+    /// `PROCESSING` until paid.
+    pub status: String,
+    pub status_url: String,
+    pub payment_url: String,
+}
+
+/// Buy from a flash sale. Decided atomically; answered `202` once the order is
+/// durable. Retrying with the same `Idempotency-Key` returns the same order.
+#[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path),
+    ("Idempotency-Key" = String, Header, description = "unique per intended purchase; reuse it on retry")), request_body = PurchaseRequest,
+    responses((status = 202, body = PurchaseAccepted),
+              (status = 409, body = Problem, description = "SALE_NOT_OPEN, SALE_CLOSED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
+              (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED")))]
+pub async fn purchase(
+    State(state): State<OrderState>,
+    user: AuthUser,
+    key: IdempotencyKey,
+    Path(sale_id): Path<i64>,
+    Json(body): Json<PurchaseRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let quantity = PurchaseQuantity::parse(body.quantity)
+        .map_err(|message| ApiError::validation(vec![FieldError { field: "quantity".into(), message }]))?;
+    match state.purchases.purchase(sale_id, user.user_id, &key, quantity).await? {
+        PurchaseOutcome::Accepted { order_id, .. } => {
+            let status_url = format!("/api/orders/{order_id}");
+            let accepted = PurchaseAccepted {
+                payment_url: format!("/api/payments/{order_id}"),
+                status_url: status_url.clone(),
+                status: "PROCESSING".into(),
+                order_id,
+            };
+            Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(accepted)))
+        }
+        PurchaseOutcome::Refused(r) => Err(super::refusal(&r)),
+    }
+}

@@ -1,0 +1,60 @@
+//! Builds the order service from its settings, the process-wide parts, the event bus
+//! and the stock engine.
+
+use goodsmall_platform::{
+    db::{Database, Migrations},
+    events::{self, Bus, RelayHandle},
+    http::{Check, Readiness},
+    service::{ServiceParts, Shared},
+};
+use goodsmall_sale::{SoldOutFlags, StockEngine};
+
+use crate::{
+    configuration::OrderSettings, lifecycle, orders::Orders, purchase::Purchases, routes, saga, sales::Sales, state::OrderState,
+    writer::OrderWriter,
+};
+
+pub fn migrations() -> Migrations {
+    Migrations { mysql: sqlx::migrate!("./migrations/mysql"), sqlite: sqlx::migrate!("./migrations/sqlite") }
+}
+
+pub struct OrderService {
+    pub parts: ServiceParts,
+    pub state: OrderState,
+}
+
+pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine: StockEngine) -> anyhow::Result<OrderService> {
+    let database = Database::connect("order", &settings.database, &migrations(), &shared.metrics).await?;
+    events::install_schema(&database).await?;
+    let sales = Sales::new(database.clone(), engine.clone());
+    let restored = sales.restore_open_sales().await?;
+    if restored > 0 {
+        tracing::info!(sales = restored, "open sales restored into the stock engine");
+    }
+    let orders = Orders::new(database.clone());
+    let relay = RelayHandle::default();
+    let (writer, writer_task) = OrderWriter::start(database.clone(), relay.clone());
+    let sold_out = SoldOutFlags::default();
+    let refresher = sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
+    saga::subscribe(bus, orders.clone(), engine.clone());
+    let state = OrderState {
+        purchases: Purchases::new(engine.clone(), sales.clone(), writer, sold_out),
+        sales,
+        orders: orders.clone(),
+        engine,
+        authenticator: shared.authenticator.clone(),
+        return_window_secs: settings.lifecycle.return_window_secs,
+    };
+    let workers = vec![
+        writer_task,
+        refresher,
+        events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
+        lifecycle::run(orders, settings.lifecycle.clone(), shared.shutdown.clone()),
+    ];
+    let parts = ServiceParts {
+        api: routes::router(state.clone()),
+        readiness: Readiness::default().with(Check::Database(database)).with(Check::Kv(shared.kv.clone())),
+        workers,
+    };
+    Ok(OrderService { parts, state })
+}

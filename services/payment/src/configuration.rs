@@ -1,0 +1,62 @@
+//! The payment service's own settings (section `payment`).
+
+use std::time::Duration;
+
+use goodsmall_platform::configuration::{ConfigError, DatabaseSettings};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    pub database: DatabaseSettings,
+    /// An order not paid within this is cancelled and its stock released.
+    #[serde(default = "ten_minutes")]
+    pub timeout_secs: u64,
+    /// How often expired payments are looked for.
+    #[serde(default = "one_second")]
+    pub expiry_tick_millis: u64,
+    #[serde(default)]
+    pub simulated_psp: SimulatedPspSettings,
+}
+
+fn ten_minutes() -> u64 {
+    600
+}
+fn one_second() -> u64 {
+    1000
+}
+
+/// The built-in payment provider for demos and tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulatedPspSettings {
+    /// Share of charges declined, 0.0 to 1.0 (the original system used 20 %).
+    pub failure_rate: f64,
+    pub latency_millis: u64,
+}
+
+impl Default for SimulatedPspSettings {
+    fn default() -> Self {
+        Self { failure_rate: 0.2, latency_millis: 50 }
+    }
+}
+
+impl PaymentSettings {
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        self.database.validate(&format!("{key}.database"))?;
+        if self.timeout_secs == 0 {
+            return Err(ConfigError::invalid(&format!("{key}.timeout_secs"), "must be positive"));
+        }
+        if self.expiry_tick_millis == 0 {
+            return Err(ConfigError::invalid(&format!("{key}.expiry_tick_millis"), "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.simulated_psp.failure_rate) {
+            return Err(ConfigError::invalid(&format!("{key}.simulated_psp.failure_rate"), "must be between 0.0 and 1.0"));
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}

@@ -1,0 +1,10 @@
+//! Payment service: one payment per order through a PSP adapter, expiry of unpaid
+//! orders, and the payment side of the order → payment saga.
+
+pub mod configuration;
+pub mod payments;
+pub mod psp;
+mod routes;
+pub mod saga;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,213 @@
+//! Payments: created PENDING when an order is created, then settled exactly once by
+//! the shopper's payment, the expiry worker or a cancellation. Every settlement is a
+//! conditional update committed with its `payment.*` event.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use goodsmall_platform::{
+    clock::{now_millis, to_datetime},
+    db::{affected, is_unique_violation, Database},
+    events::{
+        self,
+        contracts::{kinds, PaymentEvent, PAYMENTS_TOPIC},
+        Event, RelayHandle,
+    },
+    money::Price,
+};
+use serde::Serialize;
+use sqlx::{Any, Row, Transaction};
+use utoipa::ToSchema;
+
+use crate::psp::{ChargeOutcome, PaymentProvider};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Expired,
+    Canceled,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Expired => "EXPIRED",
+            Self::Canceled => "CANCELED",
+            Self::Refunded => "REFUNDED",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        [Self::Pending, Self::Succeeded, Self::Failed, Self::Expired, Self::Canceled, Self::Refunded]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .unwrap_or(Self::Pending)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Payment {
+    pub order_id: String,
+    pub user_id: i64,
+    pub amount: Price,
+    pub status: PaymentStatus,
+    /// Pay before this, or the order is cancelled.
+    pub deadline_at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+impl Payment {
+    fn event(&self, reason: Option<String>) -> PaymentEvent {
+        PaymentEvent { order_id: self.order_id.clone(), user_id: self.user_id, amount_cents: self.amount.cents(), reason }
+    }
+}
+
+#[derive(Clone)]
+pub struct Payments {
+    db: Database,
+    psp: Arc<dyn PaymentProvider>,
+    relay: RelayHandle,
+}
+
+impl Payments {
+    pub fn new(db: Database, psp: Arc<dyn PaymentProvider>, relay: RelayHandle) -> Self {
+        Self { db, psp, relay }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// A payment falls due for a new order (idempotent: a repeat adds nothing).
+    pub async fn open(&self, tx: &mut Transaction<'_, Any>, order_id: &str, user_id: i64, amount_cents: i64, deadline_ms: i64) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        let inserted = sqlx::query(
+            "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(order_id)
+        .bind(user_id)
+        .bind(amount_cents)
+        .bind(PaymentStatus::Pending.as_str())
+        .bind(deadline_ms)
+        .bind(now)
+        .bind(now)
+        .execute(&mut **tx)
+        .await;
+        match inserted {
+            Err(e) if !is_unique_violation(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn find(&self, order_id: &str) -> anyhow::Result<Option<Payment>> {
+        let _q = self.db.observe("payment.find");
+        let row = sqlx::query("SELECT order_id, user_id, amount_cents, status, deadline_at, reason FROM payments WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| {
+            Ok(Payment {
+                order_id: r.try_get("order_id")?,
+                user_id: r.try_get("user_id")?,
+                amount: Price::from_cents(r.try_get("amount_cents")?),
+                status: PaymentStatus::parse(&r.try_get::<String, _>("status")?),
+                deadline_at: to_datetime(r.try_get("deadline_at")?),
+                reason: r.try_get("reason")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Moves `from` → `to` and, when it moved, appends the event: one transaction.
+    pub async fn settle(&self, payment: &Payment, from: PaymentStatus, to: PaymentStatus, event_kind: Option<&str>, reason: Option<String>) -> anyhow::Result<bool> {
+        let mut tx = self.db.pool().begin().await?;
+        let moved = Self::settle_in(&mut tx, &payment.order_id, from, to, reason.as_deref()).await?;
+        if let (true, Some(kind)) = (moved, event_kind) {
+            events::append(&mut tx, &Event::new(PAYMENTS_TOPIC, kind, &payment.order_id, payment.event(reason))).await?;
+        }
+        tx.commit().await?;
+        if moved {
+            self.relay.wake();
+        }
+        Ok(moved)
+    }
+
+    pub async fn settle_in(tx: &mut Transaction<'_, Any>, order_id: &str, from: PaymentStatus, to: PaymentStatus, reason: Option<&str>) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE payments SET status = ?, reason = COALESCE(?, reason), updated_at = ? WHERE order_id = ? AND status = ?")
+            .bind(to.as_str())
+            .bind(reason)
+            .bind(now_millis())
+            .bind(order_id)
+            .bind(from.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(affected(&done) == 1)
+    }
+
+    /// The shopper pays. Charging is idempotent per order at the provider, so a
+    /// retried or concurrent call never takes the money twice; the first settlement
+    /// wins and the answer is always the payment as it now stands.
+    pub async fn pay(&self, payment: Payment) -> anyhow::Result<Payment> {
+        if payment.status != PaymentStatus::Pending || payment.deadline_at.timestamp_millis() <= now_millis() {
+            return Ok(payment);
+        }
+        let outcome = self.psp.charge(&payment.order_id, payment.amount.cents()).await?;
+        let settled = match &outcome {
+            ChargeOutcome::Charged => self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Succeeded, Some(kinds::PAYMENT_SUCCEEDED), None).await?,
+            ChargeOutcome::Declined(why) => {
+                self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Failed, Some(kinds::PAYMENT_FAILED), Some(why.clone())).await?
+            }
+        };
+        if !settled && outcome == ChargeOutcome::Charged {
+            // It expired or was cancelled meanwhile: the order is released, give the money back.
+            let current = self.find(&payment.order_id).await?;
+            if current.as_ref().is_some_and(|p| p.status != PaymentStatus::Succeeded) {
+                self.psp.refund(&payment.order_id, payment.amount.cents()).await?;
+            }
+        }
+        self.find(&payment.order_id).await?.ok_or_else(|| anyhow::anyhow!("payment {} vanished", payment.order_id))
+    }
+
+    /// The order was cancelled: a pending payment is closed, a taken one refunded.
+    pub async fn cancel(&self, order_id: &str) -> anyhow::Result<()> {
+        let Some(payment) = self.find(order_id).await? else { return Ok(()) };
+        if self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Canceled, None, None).await? {
+            return Ok(());
+        }
+        if payment.status == PaymentStatus::Succeeded || self.find(order_id).await?.is_some_and(|p| p.status == PaymentStatus::Succeeded) {
+            self.psp.refund(order_id, payment.amount.cents()).await?;
+            self.settle(&payment, PaymentStatus::Succeeded, PaymentStatus::Refunded, None, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Pending payments past their deadline expire (each with `payment.expired`).
+    pub async fn expire_due(&self) -> anyhow::Result<usize> {
+        let rows = {
+            let _q = self.db.observe("payment.due");
+            sqlx::query("SELECT order_id FROM payments WHERE status = ? AND deadline_at <= ? ORDER BY deadline_at LIMIT 500")
+                .bind(PaymentStatus::Pending.as_str())
+                .bind(now_millis())
+                .fetch_all(self.db.pool())
+                .await?
+        };
+        let mut expired = 0;
+        for row in rows {
+            let order_id: String = row.try_get("order_id")?;
+            if let Some(payment) = self.find(&order_id).await? {
+                let reason = Some("not paid in time".to_owned());
+                if self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Expired, Some(kinds::PAYMENT_EXPIRED), reason).await? {
+                    expired += 1;
+                }
+            }
+        }
+        Ok(expired)
+    }
+}

@@ -1,0 +1,40 @@
+//! Builds the payment service from its settings, the process-wide parts and the bus.
+
+use std::{sync::Arc, time::Duration};
+
+use goodsmall_platform::{
+    db::{Database, Migrations},
+    events::{self, Bus, RelayHandle},
+    http::{Check, Readiness},
+    service::{ServiceParts, Shared},
+};
+
+use crate::{configuration::PaymentSettings, payments::Payments, psp::SimulatedPsp, routes, saga, state::PaymentState};
+
+pub fn migrations() -> Migrations {
+    Migrations { mysql: sqlx::migrate!("./migrations/mysql"), sqlite: sqlx::migrate!("./migrations/sqlite") }
+}
+
+pub struct PaymentService {
+    pub parts: ServiceParts,
+    pub payments: Payments,
+}
+
+pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> anyhow::Result<PaymentService> {
+    let database = Database::connect("payment", &settings.database, &migrations(), &shared.metrics).await?;
+    events::install_schema(&database).await?;
+    let relay = RelayHandle::default();
+    let payments = Payments::new(database.clone(), Arc::new(SimulatedPsp::new(settings.simulated_psp.clone())), relay.clone());
+    saga::subscribe(bus, payments.clone(), settings.timeout());
+    let workers = vec![
+        events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
+        saga::run_expiry(payments.clone(), Duration::from_millis(settings.expiry_tick_millis), shared.shutdown.clone()),
+    ];
+    let state = PaymentState { payments: payments.clone(), authenticator: shared.authenticator.clone() };
+    let parts = ServiceParts {
+        api: routes::router(state),
+        readiness: Readiness::default().with(Check::Database(database)),
+        workers,
+    };
+    Ok(PaymentService { parts, payments })
+}

@@ -1,0 +1,52 @@
+//! Events between services: a transactional outbox (the event row commits with the
+//! state change), a relay that publishes outbox rows to a bus, and consumers that
+//! handle each event once (a processed-event row per consumer, written in the
+//! handler's own transaction). The bus is Kafka in a deployment and an in-process
+//! dispatcher in the one-process default; both are fed by the same outbox.
+
+mod bus;
+pub mod contracts;
+mod outbox;
+mod processed;
+mod schema;
+
+pub use bus::{Bus, EventHandler, InProcessBus};
+pub use outbox::{append, run_relay, RelayHandle};
+pub use processed::first_time;
+pub use schema::install as install_schema;
+
+use serde::{Deserialize, Serialize};
+
+/// One event as it travels: a stable id (for de-duplication), a versioned kind, the
+/// partition key (the order id, so all events of one order stay in order) and a
+/// JSON payload. Documented per kind in `docs/events.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub topic: String,
+    pub kind: String,
+    pub version: u32,
+    pub key: String,
+    pub occurred_at_ms: i64,
+    pub payload: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(topic: &str, kind: &str, key: &str, payload: impl Serialize) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            topic: topic.to_owned(),
+            kind: kind.to_owned(),
+            version: 1,
+            key: key.to_owned(),
+            occurred_at_ms: crate::clock::now_millis(),
+            payload: serde_json::to_value(payload).expect("event payloads serialise"),
+        }
+    }
+
+    /// The payload as the type its kind promises.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| anyhow::anyhow!("event {} ({} v{}) has a bad payload: {e}", self.id, self.kind, self.version))
+    }
+}

@@ -1,0 +1,35 @@
+//! The Redis key layout of sale and product stock, in one place: the services and the
+//! operator read and write these keys. All keys of one sale share the hash tag
+//! `{<sale id>}`, so they live in one Redis Cluster slot and one script can touch them.
+
+/// Hash: product_id, price_cents, opens_at_ms, closes_at_ms, per_user_limit, initial,
+/// remaining, reserved, sold, closed. Always `initial = remaining + reserved + sold`.
+pub fn sale(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}")
+}
+
+/// Hash: user id → units the user holds (reserved or sold, not released).
+pub fn buyers(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}:buyers")
+}
+
+/// Hash: `<user id>:<idempotency key>` → order id of the first successful answer.
+pub fn idempotency(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}:idem")
+}
+
+/// Hash: order id → `<user id>:<quantity>:<state>`, state R (reserved), S (sold) or
+/// X (released).
+pub fn reservations(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}:reservations")
+}
+
+/// String: units of a regular product available now.
+pub fn product_stock(product_id: i64) -> String {
+    format!("product:stock:v1:{product_id}")
+}
+
+/// Hash: product id → units a cart-checkout order took (deleted when released).
+pub fn product_order(order_id: &str) -> String {
+    format!("product:order:v1:{order_id}")
+}

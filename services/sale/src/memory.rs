@@ -1,0 +1,178 @@
+//! The in-process backend for the one-process default: the same state machine as the
+//! Lua scripts, each operation under one lock (as each script runs alone in Redis).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use crate::{EngineError, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Reserved,
+    Sold,
+    Released,
+}
+
+struct Sale {
+    counters: SaleCounters,
+    buyers: HashMap<i64, i64>,
+    idempotency: HashMap<(i64, String), String>,
+    reservations: HashMap<String, (i64, i64, State)>,
+}
+
+#[derive(Default)]
+struct Store {
+    sales: HashMap<i64, Sale>,
+    product_stock: HashMap<i64, i64>,
+    product_orders: HashMap<String, Vec<(i64, i64)>>,
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryEngine(Arc<Mutex<Store>>);
+
+impl MemoryEngine {
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn load_sale(&self, d: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
+        let mut store = self.store();
+        let terms = |c: &mut SaleCounters| {
+            c.product_id = d.product_id;
+            c.price_cents = d.price_cents;
+            c.opens_at_ms = d.opens_at_ms;
+            c.closes_at_ms = d.closes_at_ms;
+            c.per_user_limit = d.per_user_limit;
+        };
+        let Some(sale) = store.sales.get_mut(&d.sale_id) else {
+            let mut counters = SaleCounters {
+                sale_id: d.sale_id,
+                product_id: 0,
+                initial: d.stock,
+                remaining: d.stock,
+                reserved: 0,
+                sold: 0,
+                price_cents: 0,
+                opens_at_ms: 0,
+                closes_at_ms: 0,
+                per_user_limit: 0,
+                closed: false,
+            };
+            terms(&mut counters);
+            let sale = Sale { counters, buyers: HashMap::new(), idempotency: HashMap::new(), reservations: HashMap::new() };
+            store.sales.insert(d.sale_id, sale);
+            return Ok(LoadOutcome::Created);
+        };
+        let c = &mut sale.counters;
+        if d.stock < c.reserved + c.sold {
+            return Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed: c.reserved + c.sold });
+        }
+        let before = c.clone();
+        c.remaining += d.stock - c.initial;
+        c.initial = d.stock;
+        terms(c);
+        Ok(if *c == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated })
+    }
+
+    pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
+        Ok(self.store().sales.get_mut(&sale_id).map(|s| s.counters.closed = true).is_some())
+    }
+
+    pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
+        Ok(self.store().sales.get(&sale_id).map(|s| s.counters.clone()))
+    }
+
+    pub async fn reserve(&self, sale_id: i64, user_id: i64, key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
+        let mut store = self.store();
+        let Some(sale) = store.sales.get_mut(&sale_id) else { return Ok(Reservation::Refused(Refusal::UnknownSale)) };
+        if let Some(first) = sale.idempotency.get(&(user_id, key.to_owned())) {
+            let quantity = sale.reservations.get(first).map_or(0, |r| r.1);
+            return Ok(Reservation::Reserved { order_id: first.clone(), quantity, remaining: sale.counters.remaining, repeated: true });
+        }
+        let c = &mut sale.counters;
+        let refusal = if c.closed || now_ms >= c.closes_at_ms {
+            Some(Refusal::SaleClosed)
+        } else if now_ms < c.opens_at_ms {
+            Some(Refusal::SaleNotOpen)
+        } else if c.remaining <= 0 {
+            Some(Refusal::SoldOut)
+        } else if quantity > c.remaining {
+            Some(Refusal::InsufficientStock)
+        } else if sale.buyers.get(&user_id).copied().unwrap_or(0) + quantity > c.per_user_limit {
+            Some(Refusal::PurchaseLimit)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            return Ok(Reservation::Refused(refusal));
+        }
+        c.remaining -= quantity;
+        c.reserved += quantity;
+        *sale.buyers.entry(user_id).or_default() += quantity;
+        sale.idempotency.insert((user_id, key.to_owned()), order_id.to_owned());
+        sale.reservations.insert(order_id.to_owned(), (user_id, quantity, State::Reserved));
+        Ok(Reservation::Reserved { order_id: order_id.to_owned(), quantity, remaining: c.remaining, repeated: false })
+    }
+
+    pub async fn settle(&self, sale_id: i64, order_id: &str, confirm: bool) -> Result<Settle, EngineError> {
+        let mut store = self.store();
+        let Some(sale) = store.sales.get_mut(&sale_id) else { return Ok(Settle::Unknown) };
+        let Some(reservation) = sale.reservations.get_mut(order_id) else { return Ok(Settle::Unknown) };
+        let (user, quantity, state) = *reservation;
+        let c = &mut sale.counters;
+        match (confirm, state) {
+            (true, State::Reserved) => {
+                c.reserved -= quantity;
+                c.sold += quantity;
+                reservation.2 = State::Sold;
+            }
+            (false, State::Reserved | State::Sold) => {
+                if state == State::Reserved {
+                    c.reserved -= quantity;
+                } else {
+                    c.sold -= quantity;
+                }
+                c.remaining += quantity;
+                *sale.buyers.entry(user).or_default() -= quantity;
+                reservation.2 = State::Released;
+            }
+            _ => return Ok(Settle::AlreadySettled),
+        }
+        Ok(Settle::Done)
+    }
+
+    pub async fn set_product_stock(&self, product_id: i64, available: i64) -> Result<(), EngineError> {
+        self.store().product_stock.insert(product_id, available);
+        Ok(())
+    }
+
+    pub async fn product_stock(&self, product_id: i64) -> Result<Option<i64>, EngineError> {
+        Ok(self.store().product_stock.get(&product_id).copied())
+    }
+
+    pub async fn reserve_products(&self, order_id: &str, lines: &[(i64, i64)]) -> Result<Result<(), i64>, EngineError> {
+        let mut store = self.store();
+        if store.product_orders.contains_key(order_id) {
+            return Ok(Ok(()));
+        }
+        if let Some((short, _)) = lines.iter().find(|(p, q)| store.product_stock.get(p).copied().unwrap_or(-1) < *q) {
+            return Ok(Err(*short));
+        }
+        for (product_id, quantity) in lines {
+            *store.product_stock.entry(*product_id).or_default() -= quantity;
+        }
+        store.product_orders.insert(order_id.to_owned(), lines.to_vec());
+        Ok(Ok(()))
+    }
+
+    pub async fn release_products(&self, order_id: &str) -> Result<bool, EngineError> {
+        let mut store = self.store();
+        let Some(lines) = store.product_orders.remove(order_id) else { return Ok(false) };
+        for (product_id, quantity) in lines {
+            *store.product_stock.entry(product_id).or_default() += quantity;
+        }
+        Ok(true)
+    }
+}

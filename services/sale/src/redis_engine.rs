@@ -1,0 +1,170 @@
+//! The Redis backend: every decision is one Lua script (`redis::Script` runs EVALSHA
+//! and loads the script on a cache miss).
+
+use std::sync::Arc;
+
+use redis::{aio::ConnectionManager, AsyncCommands, Script};
+
+use crate::{keys, EngineError, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+
+struct Scripts {
+    load: Script,
+    reserve: Script,
+    settle: Script,
+    reserve_products: Script,
+    release_products: Script,
+}
+
+#[derive(Clone)]
+pub struct RedisEngine {
+    conn: ConnectionManager,
+    scripts: Arc<Scripts>,
+}
+
+impl RedisEngine {
+    pub fn new(conn: ConnectionManager) -> Self {
+        let scripts = Scripts {
+            load: Script::new(include_str!("scripts/load.lua")),
+            reserve: Script::new(include_str!("scripts/reserve.lua")),
+            settle: Script::new(include_str!("scripts/settle.lua")),
+            reserve_products: Script::new(include_str!("scripts/reserve_products.lua")),
+            release_products: Script::new(include_str!("scripts/release_products.lua")),
+        };
+        Self { conn, scripts: Arc::new(scripts) }
+    }
+
+    pub async fn load_sale(&self, d: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
+        let answer: String = self
+            .scripts
+            .load
+            .key(keys::sale(d.sale_id))
+            .arg(d.product_id)
+            .arg(d.price_cents)
+            .arg(d.opens_at_ms)
+            .arg(d.closes_at_ms)
+            .arg(d.per_user_limit)
+            .arg(d.stock)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        match answer.as_str() {
+            "CREATED" => Ok(LoadOutcome::Created),
+            "UPDATED" => Ok(LoadOutcome::Updated),
+            "UNCHANGED" => Ok(LoadOutcome::Unchanged),
+            "BELOW_COMMITTED" => {
+                let c = self.counters(d.sale_id).await?.ok_or_else(|| EngineError::Protocol("sale vanished".into()))?;
+                Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed: c.reserved + c.sold })
+            }
+            other => Err(EngineError::Protocol(other.into())),
+        }
+    }
+
+    pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
+        let mut conn = self.conn.clone();
+        if !conn.exists::<_, bool>(keys::sale(sale_id)).await? {
+            return Ok(false);
+        }
+        conn.hset::<_, _, _, ()>(keys::sale(sale_id), "closed", 1).await?;
+        Ok(true)
+    }
+
+    pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
+        let fields: std::collections::HashMap<String, String> = self.conn.clone().hgetall(keys::sale(sale_id)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let n = |k: &str| fields.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        Ok(Some(SaleCounters {
+            sale_id,
+            product_id: n("product_id"),
+            initial: n("initial"),
+            remaining: n("remaining"),
+            reserved: n("reserved"),
+            sold: n("sold"),
+            price_cents: n("price_cents"),
+            opens_at_ms: n("opens_at_ms"),
+            closes_at_ms: n("closes_at_ms"),
+            per_user_limit: n("per_user_limit"),
+            closed: n("closed") == 1,
+        }))
+    }
+
+    pub async fn reserve(&self, sale_id: i64, user_id: i64, key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
+        let answer: Vec<redis::Value> = self
+            .scripts
+            .reserve
+            .key(keys::sale(sale_id))
+            .key(keys::buyers(sale_id))
+            .key(keys::idempotency(sale_id))
+            .key(keys::reservations(sale_id))
+            .arg(user_id)
+            .arg(key)
+            .arg(quantity)
+            .arg(order_id)
+            .arg(now_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let text = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<String>(v).ok()).unwrap_or_default();
+        let int = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<i64>(v).ok()).unwrap_or(0);
+        match text(0).as_str() {
+            "OK" => Ok(Reservation::Reserved { order_id: text(1), quantity: int(2), remaining: int(3), repeated: int(4) == 1 }),
+            "NO" => Ok(Reservation::Refused(Refusal::from_script(&text(1)))),
+            other => Err(EngineError::Protocol(other.into())),
+        }
+    }
+
+    pub async fn settle(&self, sale_id: i64, order_id: &str, confirm: bool) -> Result<Settle, EngineError> {
+        let answer: String = self
+            .scripts
+            .settle
+            .key(keys::sale(sale_id))
+            .key(keys::buyers(sale_id))
+            .key(keys::reservations(sale_id))
+            .arg(order_id)
+            .arg(if confirm { "confirm" } else { "release" })
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(match answer.as_str() {
+            "DONE" => Settle::Done,
+            "ALREADY" => Settle::AlreadySettled,
+            _ => Settle::Unknown,
+        })
+    }
+
+    pub async fn set_product_stock(&self, product_id: i64, available: i64) -> Result<(), EngineError> {
+        Ok(self.conn.clone().set(keys::product_stock(product_id), available).await?)
+    }
+
+    pub async fn product_stock(&self, product_id: i64) -> Result<Option<i64>, EngineError> {
+        Ok(self.conn.clone().get(keys::product_stock(product_id)).await?)
+    }
+
+    pub async fn reserve_products(&self, order_id: &str, lines: &[(i64, i64)]) -> Result<Result<(), i64>, EngineError> {
+        let mut invocation = self.scripts.reserve_products.key(keys::product_order(order_id));
+        for (product_id, _) in lines {
+            invocation.key(keys::product_stock(*product_id));
+        }
+        for (product_id, _) in lines {
+            invocation.arg(*product_id);
+        }
+        for (_, quantity) in lines {
+            invocation.arg(*quantity);
+        }
+        let answer: Vec<String> = invocation.invoke_async(&mut self.conn.clone()).await?;
+        match answer.first().map(String::as_str) {
+            Some("OK") => Ok(Ok(())),
+            Some("SHORT") => Ok(Err(answer.get(1).and_then(|p| p.parse().ok()).unwrap_or(0))),
+            other => Err(EngineError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn release_products(&self, order_id: &str) -> Result<bool, EngineError> {
+        let done: i64 = self
+            .scripts
+            .release_products
+            .key(keys::product_order(order_id))
+            .arg(keys::product_stock(0).trim_end_matches('0'))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(done == 1)
+    }
+}

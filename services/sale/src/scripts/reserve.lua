@@ -1,0 +1,27 @@
+-- The purchase decision, atomically.
+-- KEYS: sale, buyers, idem, reservations
+-- ARGV: user_id, idempotency_key, quantity, order_id, now_ms
+-- Returns {"OK", order_id, quantity, remaining, repeated(0|1)} or {"NO", code}.
+local sale, buyers, idem, reservations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local user, key, qty, order_id, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+if redis.call('EXISTS', sale) == 0 then return {'NO', 'UNKNOWN_SALE'} end
+local first = redis.call('HGET', idem, user .. ':' .. key)
+if first then
+  local r = redis.call('HGET', reservations, first)
+  local q = r and tonumber(string.match(r, '^[^:]+:([^:]+):')) or 0
+  return {'OK', first, q, tonumber(redis.call('HGET', sale, 'remaining')), 1}
+end
+local s = redis.call('HMGET', sale, 'opens_at_ms', 'closes_at_ms', 'remaining', 'per_user_limit', 'closed')
+local opens, closes, remaining, limit, closed = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), s[5]
+if closed == '1' or now >= closes then return {'NO', 'SALE_CLOSED'} end
+if now < opens then return {'NO', 'SALE_NOT_OPEN'} end
+if remaining <= 0 then return {'NO', 'SOLD_OUT'} end
+if qty > remaining then return {'NO', 'INSUFFICIENT_STOCK'} end
+local held = tonumber(redis.call('HGET', buyers, user) or '0')
+if held + qty > limit then return {'NO', 'PURCHASE_LIMIT'} end
+redis.call('HINCRBY', sale, 'remaining', -qty)
+redis.call('HINCRBY', sale, 'reserved', qty)
+redis.call('HINCRBY', buyers, user, qty)
+redis.call('HSET', idem, user .. ':' .. key, order_id)
+redis.call('HSET', reservations, order_id, user .. ':' .. qty .. ':R')
+return {'OK', order_id, qty, remaining - qty, 0}
