@@ -28,12 +28,14 @@ pub struct LifecycleSettings {
     pub return_complete_after_secs: u64,
     /// How often the scheduler looks.
     pub tick_millis: u64,
+    /// A reservation this old without a committed order is released (see `orphans`).
+    pub orphan_grace_secs: u64,
 }
 
 impl Default for LifecycleSettings {
     fn default() -> Self {
         const DAY: u64 = 24 * 3600;
-        Self { ship_after_secs: DAY, deliver_after_secs: DAY, return_window_secs: 2 * DAY, return_complete_after_secs: DAY, tick_millis: 5000 }
+        Self { ship_after_secs: DAY, deliver_after_secs: DAY, return_window_secs: 2 * DAY, return_complete_after_secs: DAY, tick_millis: 5000, orphan_grace_secs: 60 }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod configuration;
 pub mod domain;
 pub mod lifecycle;
 pub mod orders;
+pub mod orphans;
 pub mod purchase;
 mod routes;
 pub mod saga;

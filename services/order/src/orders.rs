@@ -6,7 +6,11 @@ use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
     db::{affected, Database},
-    events::{self, contracts::OrderEvent, contracts::OrderLine, contracts::ORDERS_TOPIC, Event},
+    events::{
+        self,
+        contracts::{kinds, OrderEvent, OrderLine, ORDERS_TOPIC},
+        Event,
+    },
     money::Price,
 };
 use serde::Serialize;
@@ -64,6 +68,17 @@ impl NewOrder {
     pub fn total_cents(&self) -> i64 {
         self.lines.iter().map(|l| l.unit_price_cents * l.quantity).sum()
     }
+
+    pub fn event(&self, was_paid: bool) -> OrderEvent {
+        OrderEvent {
+            order_id: self.id.clone(),
+            user_id: self.user_id,
+            sale_id: self.sale_id,
+            total_cents: self.total_cents(),
+            lines: self.lines.clone(),
+            was_paid,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -110,15 +125,20 @@ impl Orders {
                 .execute(&mut **tx)
                 .await?;
         }
-        let payload = OrderEvent {
-            order_id: order.id.clone(),
-            user_id: order.user_id,
-            sale_id: order.sale_id,
-            total_cents: order.total_cents(),
-            lines: order.lines.clone(),
-            was_paid: false,
-        };
-        events::append(tx, &Event::new(ORDERS_TOPIC, events::contracts::kinds::ORDER_CREATED, &order.id, payload)).await?;
+        events::append(tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &order.id, order.event(false))).await?;
+        Ok(true)
+    }
+
+    /// Records an order that was never committed (see `orphans`) as created and then
+    /// cancelled, in one transaction; `false` when the order exists after all.
+    pub async fn insert_canceled(&self, order: &NewOrder) -> anyhow::Result<bool> {
+        let mut tx = self.db.pool().begin().await?;
+        if !Self::insert(&mut tx, order).await? {
+            return Ok(false);
+        }
+        Self::transition_in(&mut tx, &order.id, &[OrderStatus::Processing], OrderStatus::Canceled).await?;
+        events::append(&mut tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CANCELED, &order.id, order.event(false))).await?;
+        tx.commit().await?;
         Ok(true)
     }
 

@@ -1,4 +1,6 @@
-//! The order side of the saga. Two consumers:
+//! The order side of the saga. Three consumers:
+//! - `order-checkout` reads `checkout.placed` from the product service and makes the
+//!   order (with its `order.created`), once;
 //! - `order-saga` reads payment outcomes and moves the order (PROCESSING → COMPLETE,
 //!   FAILED or CANCELED), committing the status and its order event together;
 //! - `order-stock` reads those order events and settles the stock in the engine
@@ -10,14 +12,23 @@ use std::sync::Arc;
 
 use goodsmall_platform::events::{
     self,
-    contracts::{kinds, OrderEvent, PaymentEvent, ORDERS_TOPIC, PAYMENTS_TOPIC},
+    contracts::{kinds, OrderEvent, PaymentEvent, CHECKOUTS_TOPIC, ORDERS_TOPIC, PAYMENTS_TOPIC},
     Bus, Event, EventHandler,
 };
 use goodsmall_sale::StockEngine;
 
-use crate::{domain::OrderStatus, orders::Orders};
+use crate::{
+    domain::OrderStatus,
+    orders::{NewOrder, Orders},
+};
 
 pub fn subscribe(bus: &Bus, orders: Orders, engine: StockEngine) {
+    let checkout_orders = orders.clone();
+    let checkout: EventHandler = Arc::new(move |event| {
+        let orders = checkout_orders.clone();
+        Box::pin(async move { on_checkout(&orders, event).await })
+    });
+    bus.subscribe("order-checkout", &[CHECKOUTS_TOPIC], checkout);
     let saga_orders = orders.clone();
     let saga: EventHandler = Arc::new(move |event| {
         let orders = saga_orders.clone();
@@ -29,6 +40,27 @@ pub fn subscribe(bus: &Bus, orders: Orders, engine: StockEngine) {
         Box::pin(async move { on_order(&engine, event).await })
     });
     bus.subscribe("order-stock", &[ORDERS_TOPIC], stock);
+}
+
+async fn on_checkout(orders: &Orders, event: Event) -> anyhow::Result<()> {
+    if event.kind != kinds::CHECKOUT_PLACED {
+        return Ok(());
+    }
+    let placed: OrderEvent = match event.decode() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "skipping an undecodable checkout event");
+            return Ok(());
+        }
+    };
+    let mut tx = orders.database().pool().begin().await?;
+    if !events::first_time(&mut tx, "order-checkout", &event.id).await? {
+        return Ok(());
+    }
+    let order = NewOrder { id: placed.order_id, user_id: placed.user_id, sale_id: None, lines: placed.lines };
+    Orders::insert(&mut tx, &order).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn on_payment(orders: &Orders, event: Event) -> anyhow::Result<()> {

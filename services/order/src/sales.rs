@@ -105,6 +105,16 @@ impl Sales {
         Ok(())
     }
 
+    /// Sales that are open or ended within `window` (where stray reservations may be).
+    pub async fn recent(&self, window: std::time::Duration) -> anyhow::Result<Vec<Sale>> {
+        let _q = self.db.observe("sale.recent");
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE closes_at > ?"))
+            .bind(now_millis() - window.as_millis() as i64)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(sale_from_row).collect()
+    }
+
     /// Puts every sale that has not ended back into the engine when the engine lacks
     /// it (a fresh in-process engine after a restart, or a Redis that lost its keys):
     /// the sale is loaded, then every order that still holds units is re-reserved

@@ -2,15 +2,19 @@
 //! and the stock engine.
 
 use goodsmall_platform::{
+    auth::Authenticator,
     db::{Database, Migrations},
+    kv::Kv,
+    metrics::Metrics,
     events::{self, Bus, RelayHandle},
     http::{Check, Readiness},
-    service::{ServiceParts, Shared},
+    service::{RunningService, ServiceParts, Shared},
 };
+use tokio_util::sync::CancellationToken;
 use goodsmall_sale::{SoldOutFlags, StockEngine};
 
 use crate::{
-    configuration::OrderSettings, lifecycle, orders::Orders, purchase::Purchases, routes, saga, sales::Sales, state::OrderState,
+    configuration::{OrderSettings, ServiceConfig}, lifecycle, orders::Orders, orphans, purchase::Purchases, routes, saga, sales::Sales, state::OrderState,
     writer::OrderWriter,
 };
 
@@ -49,7 +53,15 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
         writer_task,
         refresher,
         events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
-        lifecycle::run(orders, settings.lifecycle.clone(), shared.shutdown.clone()),
+        lifecycle::run(orders.clone(), settings.lifecycle.clone(), shared.shutdown.clone()),
+        orphans::run(
+            orders,
+            state.sales.clone(),
+            state.engine.clone(),
+            std::time::Duration::from_secs(settings.lifecycle.orphan_grace_secs),
+            settings.lifecycle.tick(),
+            shared.shutdown.clone(),
+        ),
     ];
     let parts = ServiceParts {
         api: routes::router(state.clone()),
@@ -57,4 +69,16 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
         workers,
     };
     Ok(OrderService { parts, state })
+}
+
+/// The standalone service: Redis (stock engine, revoked sessions), its own database
+/// and port.
+pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
+    let metrics = Metrics::new();
+    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
+    let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &config.auth.issuer(), kv.clone())?;
+    let engine = StockEngine::for_connection(kv.redis_connection());
+    let shared = Shared { metrics, kv, authenticator, shutdown };
+    let service = build(&config.order, &shared, bus, engine).await?;
+    RunningService::bind("GoodsMall order service", &config.http, service.parts, &shared).await
 }

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use goodsmall_platform::configuration::{ConfigError, DatabaseSettings};
+use goodsmall_platform::{
+    auth::KeySettings,
+    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
+    telemetry::LogSettings,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,5 +62,34 @@ impl PaymentSettings {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// Everything the standalone `goodsmall-payment` process reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Where revoked sessions are looked up.
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub auth: KeySettings,
+    pub payment: PaymentSettings,
+}
+
+impl ServiceConfig {
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
+    }
+
+    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let config: Self = configuration::load_from(file, env)?;
+        config.http.validate()?;
+        config.redis.validate("redis")?;
+        config.payment.validate("payment")?;
+        config.auth.public_key("auth")?;
+        Ok(config)
     }
 }

@@ -3,13 +3,17 @@
 use std::{sync::Arc, time::Duration};
 
 use goodsmall_platform::{
+    auth::Authenticator,
     db::{Database, Migrations},
+    kv::Kv,
+    metrics::Metrics,
     events::{self, Bus, RelayHandle},
     http::{Check, Readiness},
-    service::{ServiceParts, Shared},
+    service::{RunningService, ServiceParts, Shared},
 };
+use tokio_util::sync::CancellationToken;
 
-use crate::{configuration::PaymentSettings, payments::Payments, psp::SimulatedPsp, routes, saga, state::PaymentState};
+use crate::{configuration::{PaymentSettings, ServiceConfig}, payments::Payments, psp::SimulatedPsp, routes, saga, state::PaymentState};
 
 pub fn migrations() -> Migrations {
     Migrations { mysql: sqlx::migrate!("./migrations/mysql"), sqlite: sqlx::migrate!("./migrations/sqlite") }
@@ -33,8 +37,18 @@ pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> an
     let state = PaymentState { payments: payments.clone(), authenticator: shared.authenticator.clone() };
     let parts = ServiceParts {
         api: routes::router(state),
-        readiness: Readiness::default().with(Check::Database(database)),
+        readiness: Readiness::default().with(Check::Database(database)).with(Check::Kv(shared.kv.clone())),
         workers,
     };
     Ok(PaymentService { parts, payments })
+}
+
+/// The standalone service: its own database and port; Redis for revoked sessions.
+pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
+    let metrics = Metrics::new();
+    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
+    let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &config.auth.issuer(), kv.clone())?;
+    let shared = Shared { metrics, kv, authenticator, shutdown };
+    let service = build(&config.payment, &shared, bus).await?;
+    RunningService::bind("GoodsMall payment service", &config.http, service.parts, &shared).await
 }

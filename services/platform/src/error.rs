@@ -65,6 +65,8 @@ error_codes! {
     // Catalogue and cart
     ProductNotFound => (NOT_FOUND, "No such product"),
     CartItemNotFound => (NOT_FOUND, "The product is not in your cart"),
+    CartEmpty => (UNPROCESSABLE_ENTITY, "The cart is empty"),
+    ProductNotOnSale => (CONFLICT, "A product is not on sale"),
     // Sales, orders and payments
     IdempotencyKeyRequired => (BAD_REQUEST, "This request needs an Idempotency-Key header"),
     SaleNotFound => (NOT_FOUND, "No such sale"),
@@ -218,8 +220,22 @@ impl From<crate::kv::KvError> for ApiError {
     }
 }
 
+/// An unreachable dependency anywhere in the chain (Redis, the database) is a 503 the
+/// client may retry, not a 500.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        for cause in e.chain() {
+            if let Some(redis) = cause.downcast_ref::<redis::RedisError>() {
+                if redis.is_io_error() || redis.is_connection_dropped() || redis.is_connection_refusal() || redis.is_timeout() {
+                    tracing::warn!(error = %format!("{e:#}"), "Redis unavailable");
+                    return ApiError::new(ErrorCode::ServiceUnavailable, "the stock store is unavailable");
+                }
+            }
+            if let Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) = cause.downcast_ref::<sqlx::Error>() {
+                tracing::warn!(error = %format!("{e:#}"), "database unavailable");
+                return ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable");
+            }
+        }
         ApiError::internal(format!("{e:#}"))
     }
 }

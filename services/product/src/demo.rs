@@ -17,10 +17,16 @@ const DEMO_GOODS: &[(&str, &str, &str, i64, ProductStatus)] = &[
     ("Tour Hoodie 2026", "Heavyweight cotton, one run only.", "89.00", 50, ProductStatus::OnSale),
 ];
 
-pub async fn seed(state: &ProductState, merchant_id: i64) -> anyhow::Result<()> {
+/// The product the demo drop sells.
+pub const DROP_PRODUCT: &str = "Limited Lightstick v3";
+
+/// Seeds the goods into an empty catalogue; returns the id of [`DROP_PRODUCT`] when it
+/// did (nothing when the catalogue already had products).
+pub async fn seed(state: &ProductState, merchant_id: i64) -> anyhow::Result<Option<i64>> {
     if state.catalogue.count().await? > 0 {
-        return Ok(());
+        return Ok(None);
     }
+    let mut drop_product = None;
     for (name, description, price, quantity, status) in DEMO_GOODS {
         let opens_at = (*status == ProductStatus::PreSale).then(|| Utc::now() + Duration::hours(1));
         let product = state
@@ -36,7 +42,10 @@ pub async fn seed(state: &ProductState, merchant_id: i64) -> anyhow::Result<()> 
             })
             .await?;
         state.stock.reset(&product).await?;
+        if *name == DROP_PRODUCT {
+            drop_product = Some(product.id);
+        }
     }
     tracing::info!(products = DEMO_GOODS.len(), "demo goods added");
-    Ok(())
+    Ok(drop_product)
 }

@@ -3,6 +3,7 @@
 
 pub mod cart;
 pub mod catalogue;
+pub mod checkout;
 pub mod configuration;
 mod demo;
 pub mod detail_cache;
@@ -11,3 +12,4 @@ mod routes;
 pub mod startup;
 pub mod state;
 pub mod stock;
+mod stock_sync;

@@ -16,7 +16,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(2)
     });
     telemetry::init(&config.log);
-    let running = startup::application(&config, shutdown_on_signal()).await?;
+    // Until the Kafka bus is configured here, events stay in this process.
+    let bus = goodsmall_platform::events::Bus::InProcess(Default::default());
+    let running = startup::application(&config, &bus, shutdown_on_signal()).await?;
     tracing::info!(address = %running.local_addr(), "product service listening");
     running.run().await
 }

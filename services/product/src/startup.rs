@@ -3,22 +3,26 @@
 use goodsmall_platform::{
     auth::Authenticator,
     db::{Database, Migrations},
+    events::{self, Bus, RelayHandle},
     http::{Check, Readiness},
     kv::Kv,
     metrics::Metrics,
     service::{RunningService, ServiceParts, Shared},
 };
+use goodsmall_sale::StockEngine;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     cart::Carts,
     catalogue::Catalogue,
+    checkout::Checkouts,
     configuration::{ProductSettings, ServiceConfig},
     demo,
     detail_cache::DetailCache,
     routes,
     state::ProductState,
     stock::LiveStock,
+    stock_sync,
 };
 
 pub fn migrations() -> Migrations {
@@ -32,36 +36,46 @@ pub struct ProductService {
 }
 
 impl ProductService {
-    /// Adds the demo goods unless the catalogue already has products.
-    pub async fn seed_demo(&self, merchant_id: i64) -> anyhow::Result<()> {
+    /// Adds the demo goods unless the catalogue already has products; returns the id
+    /// of the product the demo drop sells when it added them.
+    pub async fn seed_demo(&self, merchant_id: i64) -> anyhow::Result<Option<i64>> {
         demo::seed(&self.state, merchant_id).await
     }
 }
 
-pub async fn build(settings: &ProductSettings, shared: &Shared) -> anyhow::Result<ProductService> {
+pub async fn build(settings: &ProductSettings, shared: &Shared, bus: &Bus, engine: StockEngine) -> anyhow::Result<ProductService> {
     let database = Database::connect("product", &settings.database, &migrations(), &shared.metrics).await?;
+    events::install_schema(&database).await?;
     let catalogue = Catalogue::new(database.clone());
+    let stock = LiveStock::new(engine.clone());
+    let carts = Carts::new(database.clone());
+    let relay = RelayHandle::default();
+    let checkouts = Checkouts::new(database.clone(), carts.clone(), catalogue.clone(), stock.clone(), engine, relay.clone());
+    let details = DetailCache::new(shared.kv.clone(), catalogue.clone(), settings.cache.clone());
+    stock_sync::subscribe(bus, catalogue.clone(), details.clone());
     let state = ProductState {
-        details: DetailCache::new(shared.kv.clone(), catalogue.clone(), settings.cache.clone()),
-        stock: LiveStock::new(shared.kv.clone()),
-        carts: Carts::new(database.clone()),
+        details,
+        stock,
+        carts,
+        checkouts,
         catalogue,
         authenticator: shared.authenticator.clone(),
     };
     let parts = ServiceParts {
         api: routes::router(state.clone()),
-        readiness: Readiness::default().with(Check::Database(database)).with(Check::Kv(shared.kv.clone())),
-        workers: Vec::new(),
+        readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
+        workers: vec![events::run_relay(database, bus.clone(), relay, shared.shutdown.clone())],
     };
     Ok(ProductService { parts, state })
 }
 
 /// The standalone service: Redis, its own database, its own port.
-pub async fn application(config: &ServiceConfig, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
+pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
     let metrics = Metrics::new();
     let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
     let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &config.auth.issuer(), kv.clone())?;
+    let engine = StockEngine::for_connection(kv.redis_connection());
     let shared = Shared { metrics, kv, authenticator, shutdown };
-    let service = build(&config.product, &shared).await?;
+    let service = build(&config.product, &shared, bus, engine).await?;
     RunningService::bind("GoodsMall product service", &config.http, service.parts, &shared).await
 }

@@ -1,43 +1,34 @@
-//! Live stock: units available now, kept in the key-value store under
-//! `product:stock:v1:{id}` where purchases will decrement it. The product row's
-//! quantity is the merchant's figure and seeds the key when it is absent.
+//! Live stock: units of a product available now, held by the stock engine (Redis key
+//! `product:stock:v1:{id}`, or in-process in the one-process default) where cart
+//! checkouts take them atomically. The product row's quantity is the merchant's figure:
+//! it seeds the live stock when there is none and replaces it when the merchant edits.
 
-use std::time::Duration;
-
-use goodsmall_platform::kv::{Kv, KvResult};
+use goodsmall_sale::{EngineError, StockEngine};
 
 use crate::catalogue::Product;
 
-/// Stock keys outlive any sale; they are refreshed on every merchant write.
-const STOCK_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
-pub fn stock_key(id: i64) -> String {
-    format!("product:stock:v1:{id}")
-}
-
 #[derive(Clone)]
 pub struct LiveStock {
-    kv: Kv,
+    engine: StockEngine,
 }
 
 impl LiveStock {
-    pub fn new(kv: Kv) -> Self {
-        Self { kv }
+    pub fn new(engine: StockEngine) -> Self {
+        Self { engine }
     }
 
     /// The merchant set the quantity: it becomes the available stock.
-    pub async fn reset(&self, product: &Product) -> KvResult<()> {
-        self.kv.set(&stock_key(product.id), &product.quantity.to_string(), STOCK_TTL).await
+    pub async fn reset(&self, product: &Product) -> Result<(), EngineError> {
+        self.engine.set_product_stock(product.id, product.quantity).await
     }
 
-    /// Available units, seeding the key from the product when it is missing.
-    pub async fn available(&self, product: &Product) -> KvResult<i64> {
-        if let Some(value) = self.kv.get(&stock_key(product.id)).await? {
-            if let Ok(n) = value.parse::<i64>() {
-                return Ok(n.max(0));
-            }
+    /// Available units, seeding them from the product when there are none yet (never
+    /// overwriting a checkout's decrement).
+    pub async fn available(&self, product: &Product) -> Result<i64, EngineError> {
+        if let Some(n) = self.engine.product_stock(product.id).await? {
+            return Ok(n.max(0));
         }
-        self.kv.set_nx(&stock_key(product.id), &product.quantity.to_string(), STOCK_TTL).await?;
-        Ok(self.kv.get(&stock_key(product.id)).await?.and_then(|v| v.parse().ok()).unwrap_or(product.quantity))
+        self.engine.seed_product_stock(product.id, product.quantity).await?;
+        Ok(self.engine.product_stock(product.id).await?.unwrap_or(product.quantity).max(0))
     }
 }

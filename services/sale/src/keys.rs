@@ -24,12 +24,19 @@ pub fn reservations(sale_id: i64) -> String {
     format!("sale:{{{sale_id}}}:reservations")
 }
 
-/// String: units of a regular product available now.
+/// String: units of a regular product available now. The product service already
+/// writes exactly this name (no hash tag), so it must not change. A cart checkout
+/// touches several of these in one script: fine on one Redis; Redis Cluster would
+/// need them tagged by a common key (e.g. the shop) first.
 pub fn product_stock(product_id: i64) -> String {
     format!("product:stock:v1:{product_id}")
 }
 
-/// Hash: product id → units a cart-checkout order took (deleted when released).
+/// Hash: product id → units a cart-checkout order took, plus [`PRODUCT_ORDER_STATE`]
+/// (`R` reserved, `X` released). Kept after release so a repeat changes nothing.
 pub fn product_order(order_id: &str) -> String {
     format!("product:order:v1:{order_id}")
 }
+
+/// The state field of a [`product_order`] hash (product ids are numeric, so no clash).
+pub const PRODUCT_ORDER_STATE: &str = "state";

@@ -34,7 +34,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(self) -> &'static str {
+    /// The stable API error code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownSale => "SALE_NOT_FOUND",
             Self::SaleNotOpen => "SALE_NOT_OPEN",
@@ -45,15 +46,11 @@ impl Refusal {
         }
     }
 
-    fn from_script(code: &str) -> Self {
-        match code {
-            "SALE_NOT_OPEN" => Self::SaleNotOpen,
-            "SALE_CLOSED" => Self::SaleClosed,
-            "SOLD_OUT" => Self::SoldOut,
-            "INSUFFICIENT_STOCK" => Self::InsufficientStock,
-            "PURCHASE_LIMIT" => Self::PurchaseLimit,
-            _ => Self::UnknownSale,
-        }
+    pub const ALL: [Refusal; 6] = [Self::UnknownSale, Self::SaleNotOpen, Self::SaleClosed, Self::SoldOut, Self::InsufficientStock, Self::PurchaseLimit];
+
+    /// The scripts answer with the same codes.
+    fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
     }
 }
 
@@ -78,12 +75,24 @@ pub struct SaleCounters {
     pub closed: bool,
 }
 
+/// A reservation not yet confirmed or released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReservation {
+    pub order_id: String,
+    pub user_id: i64,
+    pub quantity: i64,
+}
+
+/// What a `release` or `confirm` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settle {
-    /// This call settled it.
-    Done,
-    /// It had been settled before; nothing changed.
+    /// This call put the units back into stock.
+    Released,
+    /// This call turned reserved units into sold ones.
+    Confirmed,
+    /// It had been settled before (or cannot move that way); nothing changed.
     AlreadySettled,
+    /// No such reservation (or sale).
     Unknown,
 }
 
@@ -102,6 +111,9 @@ pub enum EngineError {
     StockBelowCommitted { sale_id: i64, stock: i64, committed: i64 },
     #[error("stock engine: unexpected script answer {0}")]
     Protocol(String),
+    /// A caller bug (quantity below 1, a malformed sale): refused before any state is read.
+    #[error("stock engine: invalid input: {0}")]
+    InvalidInput(&'static str),
 }
 
 #[derive(Clone)]
@@ -109,7 +121,8 @@ pub struct StockEngine(Backend);
 
 #[derive(Clone)]
 enum Backend {
-    Redis(redis_engine::RedisEngine),
+    // Boxed: a ConnectionManager is large and the engine is cloned per request.
+    Redis(Box<redis_engine::RedisEngine>),
     Memory(memory::MemoryEngine),
 }
 
@@ -124,7 +137,12 @@ macro_rules! dispatch {
 
 impl StockEngine {
     pub fn redis(conn: redis::aio::ConnectionManager) -> Self {
-        Self(Backend::Redis(redis_engine::RedisEngine::new(conn)))
+        Self(Backend::Redis(Box::new(redis_engine::RedisEngine::new(conn))))
+    }
+
+    /// Redis when the process has a Redis connection, else the in-process engine.
+    pub fn for_connection(conn: Option<redis::aio::ConnectionManager>) -> Self {
+        conn.map_or_else(Self::memory, Self::redis)
     }
 
     pub fn memory() -> Self {
@@ -138,12 +156,26 @@ impl StockEngine {
         }
     }
 
-    /// Idempotent pre-load or update of a sale; never resets buyers or reservations.
+    /// Idempotent pre-load or update of a sale. Creating sets `remaining = stock`.
+    /// Updating changes the terms; a new total `stock` moves `remaining` by the
+    /// difference and is refused (`StockBelowCommitted`) below `reserved + sold`.
+    /// Buyers, reservations, idempotency keys and the closed flag are kept: a closed
+    /// sale stays closed.
     pub async fn load_sale(&self, def: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
+        if def.stock < 0 {
+            return Err(EngineError::InvalidInput("sale stock below 0"));
+        }
+        if def.per_user_limit < 1 {
+            return Err(EngineError::InvalidInput("per-user limit below 1"));
+        }
+        if def.closes_at_ms <= def.opens_at_ms {
+            return Err(EngineError::InvalidInput("sale closes before it opens"));
+        }
         dispatch!(self, e => e.load_sale(def).await)
     }
 
-    /// Ends the sale now: further purchases are refused with `SaleClosed`.
+    /// Ends the sale now: further purchases are refused with `SaleClosed`. `false`
+    /// when there is no such sale (nothing is created).
     pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
         dispatch!(self, e => e.close_sale(sale_id).await)
     }
@@ -152,35 +184,71 @@ impl StockEngine {
         dispatch!(self, e => e.counters(sale_id).await)
     }
 
+    /// Units `user_id` holds in the sale (reserved or sold, not released).
+    pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {
+        dispatch!(self, e => e.held_by(sale_id, user_id).await)
+    }
+
+    /// Reservations of the sale still held (neither confirmed nor released), in no
+    /// particular order. Used to find reservations whose order never got committed.
+    pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
+        dispatch!(self, e => e.open_reservations(sale_id).await)
+    }
+
     /// The purchase decision (see `scripts/reserve.lua` for the order of the checks).
     /// A repeated (user, key) returns the first successful answer and changes nothing;
     /// refusals are not remembered, since they change nothing either.
     pub async fn reserve(&self, sale_id: i64, user_id: i64, idempotency_key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
+        if quantity < 1 {
+            return Err(EngineError::InvalidInput("quantity below 1"));
+        }
         dispatch!(self, e => e.reserve(sale_id, user_id, idempotency_key, quantity, order_id, now_ms).await)
     }
 
-    /// Reserved or sold units go back to stock exactly once.
+    /// Reserved or sold (a refund) units go back to stock exactly once.
     pub async fn release(&self, sale_id: i64, order_id: &str) -> Result<Settle, EngineError> {
         dispatch!(self, e => e.settle(sale_id, order_id, false).await)
     }
 
-    /// Reserved units become sold exactly once.
+    /// Reserved units become sold exactly once; a released reservation cannot be sold.
     pub async fn confirm(&self, sale_id: i64, order_id: &str) -> Result<Settle, EngineError> {
         dispatch!(self, e => e.settle(sale_id, order_id, true).await)
     }
 
+    /// Overwrites a regular product's live stock (the product service owns the number).
     pub async fn set_product_stock(&self, product_id: i64, available: i64) -> Result<(), EngineError> {
         dispatch!(self, e => e.set_product_stock(product_id, available).await)
+    }
+
+    /// Sets a product's live stock only if it has none yet; `true` when this call did.
+    /// Seeding this way can never overwrite a decrement made meanwhile.
+    pub async fn seed_product_stock(&self, product_id: i64, available: i64) -> Result<bool, EngineError> {
+        dispatch!(self, e => e.seed_product_stock(product_id, available).await)
     }
 
     pub async fn product_stock(&self, product_id: i64) -> Result<Option<i64>, EngineError> {
         dispatch!(self, e => e.product_stock(product_id).await)
     }
 
-    /// Cart checkout: every line or none; `Err(product_id)` names the first short one.
-    /// Idempotent per order id.
+    /// Cart checkout: every line or none; `Err(product_id)` names the first short (or
+    /// unknown) product. Lines of the same product are added up first, so a product
+    /// listed twice cannot pass two separate checks. Idempotent per order id: a repeat
+    /// (even after a release) changes nothing and answers `Ok`.
     pub async fn reserve_products(&self, order_id: &str, lines: &[(i64, i64)]) -> Result<Result<(), i64>, EngineError> {
-        dispatch!(self, e => e.reserve_products(order_id, lines).await)
+        if lines.is_empty() {
+            return Err(EngineError::InvalidInput("an order without lines"));
+        }
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(lines.len());
+        for &(product_id, quantity) in lines {
+            if quantity < 1 {
+                return Err(EngineError::InvalidInput("quantity below 1"));
+            }
+            match merged.iter_mut().find(|(p, _)| *p == product_id) {
+                Some(line) => line.1 += quantity,
+                None => merged.push((product_id, quantity)),
+            }
+        }
+        dispatch!(self, e => e.reserve_products(order_id, &merged).await)
     }
 
     /// Puts a checkout order's units back exactly once; `true` when this call did.

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{EngineError, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+use crate::{EngineError, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -26,7 +26,9 @@ struct Sale {
 struct Store {
     sales: HashMap<i64, Sale>,
     product_stock: HashMap<i64, i64>,
-    product_orders: HashMap<String, Vec<(i64, i64)>>,
+    /// Order id → (lines, released). Kept after release so a late repeat of the
+    /// reservation is still recognised and changes nothing.
+    product_orders: HashMap<String, (Vec<(i64, i64)>, bool)>,
 }
 
 #[derive(Clone, Default)]
@@ -84,6 +86,10 @@ impl MemoryEngine {
         Ok(self.store().sales.get(&sale_id).map(|s| s.counters.clone()))
     }
 
+    pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {
+        Ok(self.store().sales.get(&sale_id).and_then(|s| s.buyers.get(&user_id).copied()).unwrap_or(0))
+    }
+
     pub async fn reserve(&self, sale_id: i64, user_id: i64, key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
         let mut store = self.store();
         let Some(sale) = store.sales.get_mut(&sale_id) else { return Ok(Reservation::Refused(Refusal::UnknownSale)) };
@@ -127,6 +133,7 @@ impl MemoryEngine {
                 c.reserved -= quantity;
                 c.sold += quantity;
                 reservation.2 = State::Sold;
+                Ok(Settle::Confirmed)
             }
             (false, State::Reserved | State::Sold) => {
                 if state == State::Reserved {
@@ -137,15 +144,35 @@ impl MemoryEngine {
                 c.remaining += quantity;
                 *sale.buyers.entry(user).or_default() -= quantity;
                 reservation.2 = State::Released;
+                Ok(Settle::Released)
             }
-            _ => return Ok(Settle::AlreadySettled),
+            _ => Ok(Settle::AlreadySettled),
         }
-        Ok(Settle::Done)
     }
 
     pub async fn set_product_stock(&self, product_id: i64, available: i64) -> Result<(), EngineError> {
         self.store().product_stock.insert(product_id, available);
         Ok(())
+    }
+
+    pub async fn seed_product_stock(&self, product_id: i64, available: i64) -> Result<bool, EngineError> {
+        let mut store = self.store();
+        if store.product_stock.contains_key(&product_id) {
+            return Ok(false);
+        }
+        store.product_stock.insert(product_id, available);
+        Ok(true)
+    }
+
+    pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
+        let store = self.store();
+        let Some(sale) = store.sales.get(&sale_id) else { return Ok(Vec::new()) };
+        Ok(sale
+            .reservations
+            .iter()
+            .filter(|(_, r)| r.2 == State::Reserved)
+            .map(|(order_id, &(user_id, quantity, _))| OpenReservation { order_id: order_id.clone(), user_id, quantity })
+            .collect())
     }
 
     pub async fn product_stock(&self, product_id: i64) -> Result<Option<i64>, EngineError> {
@@ -163,15 +190,17 @@ impl MemoryEngine {
         for (product_id, quantity) in lines {
             *store.product_stock.entry(*product_id).or_default() -= quantity;
         }
-        store.product_orders.insert(order_id.to_owned(), lines.to_vec());
+        store.product_orders.insert(order_id.to_owned(), (lines.to_vec(), false));
         Ok(Ok(()))
     }
 
     pub async fn release_products(&self, order_id: &str) -> Result<bool, EngineError> {
         let mut store = self.store();
-        let Some(lines) = store.product_orders.remove(order_id) else { return Ok(false) };
-        for (product_id, quantity) in lines {
-            *store.product_stock.entry(product_id).or_default() += quantity;
+        let store = &mut *store;
+        let Some((lines, released @ false)) = store.product_orders.get_mut(order_id) else { return Ok(false) };
+        *released = true;
+        for (product_id, quantity) in lines.iter() {
+            *store.product_stock.entry(*product_id).or_default() += quantity;
         }
         Ok(true)
     }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
-use crate::{keys, EngineError, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+use crate::{keys, EngineError, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
 
 struct Scripts {
     load: Script,
+    close: Script,
     reserve: Script,
     settle: Script,
     reserve_products: Script,
@@ -25,6 +26,7 @@ impl RedisEngine {
     pub fn new(conn: ConnectionManager) -> Self {
         let scripts = Scripts {
             load: Script::new(include_str!("scripts/load.lua")),
+            close: Script::new(include_str!("scripts/close.lua")),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
             settle: Script::new(include_str!("scripts/settle.lua")),
             reserve_products: Script::new(include_str!("scripts/reserve_products.lua")),
@@ -34,7 +36,7 @@ impl RedisEngine {
     }
 
     pub async fn load_sale(&self, d: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
-        let answer: String = self
+        let answer: Vec<redis::Value> = self
             .scripts
             .load
             .key(keys::sale(d.sale_id))
@@ -46,25 +48,22 @@ impl RedisEngine {
             .arg(d.stock)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        match answer.as_str() {
+        let word = answer.first().and_then(|v| redis::from_redis_value::<String>(v).ok()).unwrap_or_default();
+        match word.as_str() {
             "CREATED" => Ok(LoadOutcome::Created),
             "UPDATED" => Ok(LoadOutcome::Updated),
             "UNCHANGED" => Ok(LoadOutcome::Unchanged),
             "BELOW_COMMITTED" => {
-                let c = self.counters(d.sale_id).await?.ok_or_else(|| EngineError::Protocol("sale vanished".into()))?;
-                Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed: c.reserved + c.sold })
+                let committed = answer.get(1).and_then(|v| redis::from_redis_value::<i64>(v).ok()).unwrap_or_default();
+                Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed })
             }
-            other => Err(EngineError::Protocol(other.into())),
+            _ => Err(EngineError::Protocol(format!("load: {answer:?}"))),
         }
     }
 
     pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
-        let mut conn = self.conn.clone();
-        if !conn.exists::<_, bool>(keys::sale(sale_id)).await? {
-            return Ok(false);
-        }
-        conn.hset::<_, _, _, ()>(keys::sale(sale_id), "closed", 1).await?;
-        Ok(true)
+        let closed: i64 = self.scripts.close.key(keys::sale(sale_id)).invoke_async(&mut self.conn.clone()).await?;
+        Ok(closed == 1)
     }
 
     pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
@@ -88,6 +87,11 @@ impl RedisEngine {
         }))
     }
 
+    pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {
+        let held: Option<i64> = self.conn.clone().hget(keys::buyers(sale_id), user_id).await?;
+        Ok(held.unwrap_or(0))
+    }
+
     pub async fn reserve(&self, sale_id: i64, user_id: i64, key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
         let answer: Vec<redis::Value> = self
             .scripts
@@ -107,7 +111,7 @@ impl RedisEngine {
         let int = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<i64>(v).ok()).unwrap_or(0);
         match text(0).as_str() {
             "OK" => Ok(Reservation::Reserved { order_id: text(1), quantity: int(2), remaining: int(3), repeated: int(4) == 1 }),
-            "NO" => Ok(Reservation::Refused(Refusal::from_script(&text(1)))),
+            "NO" => Refusal::from_code(&text(1)).map(Reservation::Refused).ok_or_else(|| EngineError::Protocol(text(1))),
             other => Err(EngineError::Protocol(other.into())),
         }
     }
@@ -124,14 +128,36 @@ impl RedisEngine {
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match answer.as_str() {
-            "DONE" => Settle::Done,
+            "CONFIRMED" => Settle::Confirmed,
+            "RELEASED" => Settle::Released,
             "ALREADY" => Settle::AlreadySettled,
-            _ => Settle::Unknown,
+            "UNKNOWN" => Settle::Unknown,
+            other => return Err(EngineError::Protocol(other.into())),
         })
     }
 
     pub async fn set_product_stock(&self, product_id: i64, available: i64) -> Result<(), EngineError> {
         Ok(self.conn.clone().set(keys::product_stock(product_id), available).await?)
+    }
+
+    pub async fn seed_product_stock(&self, product_id: i64, available: i64) -> Result<bool, EngineError> {
+        Ok(self.conn.clone().set_nx(keys::product_stock(product_id), available).await?)
+    }
+
+    pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
+        let mut conn = self.conn.clone();
+        let mut found = Vec::new();
+        let mut entries = conn.hscan::<_, (String, String)>(keys::reservations(sale_id)).await?;
+        while let Some((order_id, value)) = entries.next_item().await {
+            // `<user id>:<quantity>:<state>`
+            let mut parts = value.split(':');
+            let (Some(user), Some(quantity), Some("R")) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let (Ok(user_id), Ok(quantity)) = (user.parse(), quantity.parse()) else {
+                return Err(EngineError::Protocol(format!("reservation {order_id}: {value}")));
+            };
+            found.push(OpenReservation { order_id, user_id, quantity });
+        }
+        Ok(found)
     }
 
     pub async fn product_stock(&self, product_id: i64) -> Result<Option<i64>, EngineError> {
@@ -158,13 +184,16 @@ impl RedisEngine {
     }
 
     pub async fn release_products(&self, order_id: &str) -> Result<bool, EngineError> {
-        let done: i64 = self
-            .scripts
-            .release_products
-            .key(keys::product_order(order_id))
-            .arg(keys::product_stock(0).trim_end_matches('0'))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        // The script must name every key it touches, so read which products the order
+        // holds first; the record's lines never change, only its state does.
+        let order = keys::product_order(order_id);
+        let fields: Vec<String> = self.conn.clone().hkeys(&order).await?;
+        let mut invocation = self.scripts.release_products.key(&order);
+        for field in fields.iter().filter(|f| *f != keys::PRODUCT_ORDER_STATE) {
+            let product_id: i64 = field.parse().map_err(|_| EngineError::Protocol(format!("{order}: field {field}")))?;
+            invocation.key(keys::product_stock(product_id)).arg(product_id);
+        }
+        let done: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(done == 1)
     }
 }

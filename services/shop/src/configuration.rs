@@ -11,6 +11,8 @@ use goodsmall_platform::{
     configuration::{self, ConfigError, HttpSettings, RedisSettings},
     telemetry::LogSettings,
 };
+use goodsmall_order::configuration::OrderSettings;
+use goodsmall_payment::configuration::PaymentSettings;
 use goodsmall_product::configuration::ProductSettings;
 use goodsmall_user::configuration::UserSettings;
 use rand::RngCore;
@@ -32,6 +34,8 @@ pub struct ShopConfig {
     pub auth: KeySettings,
     pub user: UserSettings,
     pub product: ProductSettings,
+    pub order: OrderSettings,
+    pub payment: PaymentSettings,
     /// Seed the demo merchant and demo goods (idempotent).
     #[serde(default = "yes")]
     pub demo: bool,
@@ -59,6 +63,8 @@ impl ShopConfig {
             ("user.database.url", sqlite_url(&data_dir, "user.db")),
             ("user.data_key", data_key),
             ("product.database.url", sqlite_url(&data_dir, "product.db")),
+            ("order.database.url", sqlite_url(&data_dir, "order.db")),
+            ("payment.database.url", sqlite_url(&data_dir, "payment.db")),
         ];
         let config: Self = configuration::load_from_with_defaults(file, env, &defaults)?;
         config.validate()?;
@@ -72,6 +78,8 @@ impl ShopConfig {
         }
         self.user.validate("user")?;
         self.product.validate("product")?;
+        self.order.validate("order")?;
+        self.payment.validate("payment")?;
         if self.auth.private_key_pem.is_some() || self.auth.public_key_pem.is_some() {
             self.auth.private_key("auth")?;
             self.auth.public_key("auth")?;

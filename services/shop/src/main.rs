@@ -34,6 +34,9 @@ async fn main() -> anyhow::Result<()> {
     if demo {
         println!("  Demo merchant  {DEMO_MERCHANT_EMAIL} / {DEMO_MERCHANT_PASSWORD}");
     }
+    if let Some(sale_id) = shop.demo_sale_id {
+        println!("  Demo drop      {base}/api/sales/{sale_id}   (open now, 100 units, 2 per shopper)");
+    }
     println!("Stop with Ctrl-C.\n");
     shop.run().await
 }

@@ -1,12 +1,17 @@
 //! Builds every service into one process: one port, one `/metrics`, one OpenAPI
 //! document, the same routers and workers the separate services run.
 
+use chrono::{Duration, Utc};
+use goodsmall_order::sales::NewSale;
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair, Role},
+    events::{Bus, InProcessBus},
     kv::Kv,
+    money::Price,
     metrics::Metrics,
     service::{RunningService, Shared},
 };
+use goodsmall_sale::StockEngine;
 use goodsmall_user::{configuration::BootstrapAccount, domain::Email};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +24,8 @@ pub struct Shop {
     running: RunningService,
     pub kv_backend: &'static str,
     pub dev_mailbox: bool,
+    /// The demo drop, when this start created it.
+    pub demo_sale_id: Option<i64>,
 }
 
 impl Shop {
@@ -35,10 +42,17 @@ impl Shop {
         };
         let issuer = config.auth.issuer();
         let authenticator = Authenticator::new(&keys.public_pem, &issuer, kv.clone())?;
+        // One process: the services share the stock engine and an in-process event bus
+        // fed by each service's own outbox, exactly as Kafka would be.
+        let engine = StockEngine::for_connection(kv.redis_connection());
+        let bus = Bus::InProcess(InProcessBus::default());
         let shared = Shared { metrics, kv: kv.clone(), authenticator, shutdown };
 
         let users = goodsmall_user::startup::build(&config.user, &keys.private_pem, issuer, &shared).await?;
-        let products = goodsmall_product::startup::build(&config.product, &shared).await?;
+        let products = goodsmall_product::startup::build(&config.product, &shared, &bus, engine.clone()).await?;
+        let orders = goodsmall_order::startup::build(&config.order, &shared, &bus, engine).await?;
+        let payments = goodsmall_payment::startup::build(&config.payment, &shared, &bus).await?;
+        let mut demo_sale_id = None;
         if config.demo {
             let merchant = BootstrapAccount {
                 email: DEMO_MERCHANT_EMAIL.into(),
@@ -53,12 +67,14 @@ impl Shop {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("demo merchant missing"))?
                 .id;
-            products.seed_demo(merchant_id).await?;
+            if let Some(product_id) = products.seed_demo(merchant_id).await? {
+                demo_sale_id = Some(demo_drop(&orders.state.sales, product_id, merchant_id).await?);
+            }
         }
         let dev_mailbox = config.user.mail.transport == "dev-mailbox";
-        let parts = users.parts.merge(products.parts);
+        let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts);
         let running = RunningService::bind("GoodsMall", &config.http, parts, &shared).await?;
-        Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox })
+        Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox, demo_sale_id })
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -68,4 +84,23 @@ impl Shop {
     pub async fn run(self) -> anyhow::Result<()> {
         self.running.run().await
     }
+}
+
+/// The demo drop: 100 lightsticks at a sale price, open from now for a day, two per
+/// shopper.
+async fn demo_drop(sales: &goodsmall_order::sales::Sales, product_id: i64, merchant_id: i64) -> anyhow::Result<i64> {
+    let now = Utc::now();
+    let sale = sales
+        .create(NewSale {
+            product_id,
+            merchant_id,
+            stock: 100,
+            price: Price::from_cents(4_900),
+            opens_at: now,
+            closes_at: now + Duration::days(1),
+            per_user_limit: 2,
+        })
+        .await?;
+    tracing::info!(sale_id = sale.id, "demo drop added");
+    Ok(sale.id)
 }

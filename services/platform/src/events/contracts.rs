@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 
 /// Order lifecycle events, produced by the order service.
 pub const ORDERS_TOPIC: &str = "goodsmall.orders.v1";
+/// Cart checkouts, produced by the product service; the order service makes the order.
+pub const CHECKOUTS_TOPIC: &str = "goodsmall.checkouts.v1";
 /// Payment outcomes, produced by the payment service.
 pub const PAYMENTS_TOPIC: &str = "goodsmall.payments.v1";
 
 pub mod kinds {
+    /// A cart checkout reserved its stock (payload: [`super::OrderEvent`], no sale).
+    pub const CHECKOUT_PLACED: &str = "checkout.placed";
     pub const ORDER_CREATED: &str = "order.created";
     pub const ORDER_COMPLETED: &str = "order.completed";
     pub const ORDER_FAILED: &str = "order.failed";

@@ -10,7 +10,7 @@ const MYSQL: &[&str] = &[
         event_id VARCHAR(64) NOT NULL UNIQUE,
         topic VARCHAR(200) NOT NULL,
         event_key VARCHAR(200) NOT NULL,
-        body VARCHAR(16000) NOT NULL,
+        body VARCHAR(12000) NOT NULL, -- utf8mb4: the row must stay under 64 KiB
         created_at BIGINT NOT NULL,
         published_at BIGINT NULL,
         KEY outbox_unpublished (published_at, seq)

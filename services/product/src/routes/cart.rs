@@ -1,14 +1,19 @@
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{header::LOCATION, StatusCode},
+    response::IntoResponse,
+};
 use goodsmall_platform::{
     auth::AuthUser,
     error::{ApiError, ApiResult, ErrorCode, FieldError, Problem},
-    extract::{Json, Path},
+    extract::{IdempotencyKey, Json, Path},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
     cart::{AddError, CartView},
+    checkout::CheckoutOutcome,
     domain::{CartQuantity, FieldErrors},
     state::ProductState,
 };
@@ -87,4 +92,43 @@ pub async fn remove(State(state): State<ProductState>, user: AuthUser, Path(prod
         return Err(not_in_cart(product_id));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckoutAccepted {
+    pub order_id: String,
+    /// `PROCESSING` until paid.
+    pub status: String,
+    pub status_url: String,
+    pub payment_url: String,
+}
+
+/// Buy everything in the cart: all lines are reserved at once or none. Answered `202`
+/// once the checkout is durable; the order appears at `status_url` moments later.
+/// Retrying with the same `Idempotency-Key` returns the same order.
+#[utoipa::path(post, path = "/api/cart/checkout", tag = "cart", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended checkout; reuse it on retry")),
+    responses((status = 202, body = CheckoutAccepted), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
+              (status = 409, body = Problem, description = "INSUFFICIENT_STOCK or PRODUCT_NOT_ON_SALE"),
+              (status = 422, body = Problem, description = "CART_EMPTY")))]
+pub async fn checkout(State(state): State<ProductState>, user: AuthUser, key: IdempotencyKey) -> ApiResult<impl IntoResponse> {
+    match state.checkouts.place(user.user_id, &key).await? {
+        CheckoutOutcome::Placed { order_id, .. } => {
+            let status_url = format!("/api/orders/{order_id}");
+            let accepted = CheckoutAccepted {
+                payment_url: format!("/api/payments/{order_id}"),
+                status_url: status_url.clone(),
+                status: "PROCESSING".into(),
+                order_id,
+            };
+            Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(accepted)))
+        }
+        CheckoutOutcome::EmptyCart => Err(ApiError::new(ErrorCode::CartEmpty, "there is nothing in your cart")),
+        CheckoutOutcome::NotOnSale { product_id } => {
+            Err(ApiError::new(ErrorCode::ProductNotOnSale, format!("product {product_id} is not on sale; remove it from the cart")))
+        }
+        CheckoutOutcome::Short { product_id } => {
+            Err(ApiError::new(ErrorCode::InsufficientStock, format!("fewer units of product {product_id} are left than your cart holds")))
+        }
+    }
 }

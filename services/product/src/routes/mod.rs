@@ -16,5 +16,6 @@ pub fn router(state: ProductState) -> OpenApiRouter {
         .routes(routes!(cart::view))
         .routes(routes!(cart::add))
         .routes(routes!(cart::set_quantity, cart::remove))
+        .routes(routes!(cart::checkout))
         .with_state(state)
 }

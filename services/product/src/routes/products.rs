@@ -52,7 +52,7 @@ pub async fn create(State(state): State<ProductState>, user: AuthUser, Json(body
     let new = NewProduct { merchant_id: user.user_id, name, description, price, quantity, status: body.status, opens_at: body.opens_at };
     let product = state.catalogue.create(new).await?;
     state.details.store(&product).await;
-    state.stock.reset(&product).await?;
+    state.stock.reset(&product).await.map_err(anyhow::Error::from)?;
     let location = format!("/api/products/{}", product.id);
     Ok((StatusCode::CREATED, [(LOCATION, location)], Json(product)))
 }
@@ -151,7 +151,7 @@ pub async fn update(
     let product = state.catalogue.find_by_id(id).await?.ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {id}")))?;
     state.details.store(&product).await;
     if quantity_changed {
-        state.stock.reset(&product).await?;
+        state.stock.reset(&product).await.map_err(anyhow::Error::from)?;
     }
     Ok(Json(product))
 }
@@ -168,6 +168,6 @@ pub struct Stock {
     responses((status = 200, body = Stock), (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND")))]
 pub async fn stock(State(state): State<ProductState>, Path(id): Path<i64>) -> ApiResult<Json<Stock>> {
     let product = existing(&state, id).await?;
-    let available = state.stock.available(&product).await?;
+    let available = state.stock.available(&product).await.map_err(anyhow::Error::from)?;
     Ok(Json(Stock { product_id: id, available }))
 }

@@ -1,21 +1,22 @@
 -- Creates or updates a sale. Creating sets remaining = stock. Updating changes the
 -- terms; a new total stock moves remaining by the difference and is refused when it
--- would be below what is reserved and sold.
+-- would be below what is reserved and sold. Buyers, reservations, idempotency keys
+-- and the closed flag are never touched.
 -- KEYS: sale
 -- ARGV: product_id, price_cents, opens_at_ms, closes_at_ms, per_user_limit, stock
--- Returns "CREATED", "UPDATED", "UNCHANGED" or "BELOW_COMMITTED".
+-- Returns {"CREATED"}, {"UPDATED"}, {"UNCHANGED"} or {"BELOW_COMMITTED", committed}.
 local sale = KEYS[1]
 local stock = tonumber(ARGV[6])
 local terms = {'product_id', ARGV[1], 'price_cents', ARGV[2], 'opens_at_ms', ARGV[3], 'closes_at_ms', ARGV[4], 'per_user_limit', ARGV[5]}
 if redis.call('EXISTS', sale) == 0 then
   redis.call('HSET', sale, 'initial', stock, 'remaining', stock, 'reserved', 0, 'sold', 0, 'closed', 0, unpack(terms))
-  return 'CREATED'
+  return {'CREATED'}
 end
 local c = redis.call('HMGET', sale, 'initial', 'reserved', 'sold', 'product_id', 'price_cents', 'opens_at_ms', 'closes_at_ms', 'per_user_limit')
 local initial, reserved, sold = tonumber(c[1]), tonumber(c[2]), tonumber(c[3])
-if stock < reserved + sold then return 'BELOW_COMMITTED' end
+if stock < reserved + sold then return {'BELOW_COMMITTED', reserved + sold} end
 local same = stock == initial and c[4] == ARGV[1] and c[5] == ARGV[2] and c[6] == ARGV[3] and c[7] == ARGV[4] and c[8] == ARGV[5]
-if same then return 'UNCHANGED' end
+if same then return {'UNCHANGED'} end
 redis.call('HINCRBY', sale, 'remaining', stock - initial)
 redis.call('HSET', sale, 'initial', stock, unpack(terms))
-return 'UPDATED'
+return {'UPDATED'}

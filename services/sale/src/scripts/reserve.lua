@@ -1,10 +1,14 @@
 -- The purchase decision, atomically.
 -- KEYS: sale, buyers, idem, reservations
 -- ARGV: user_id, idempotency_key, quantity, order_id, now_ms
--- Returns {"OK", order_id, quantity, remaining, repeated(0|1)} or {"NO", code}.
+-- Checks, in this order: sale exists; a known (user, key) returns its first answer;
+-- closed or past the window; not open yet; sold out; more than remaining; over the
+-- per-user limit (units held = reserved + sold, not released).
+-- Returns {"OK", order_id, quantity, remaining, repeated(0|1)} or {"NO", code} (the
+-- Refusal::code strings); a refusal writes nothing.
 local sale, buyers, idem, reservations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local user, key, qty, order_id, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-if redis.call('EXISTS', sale) == 0 then return {'NO', 'UNKNOWN_SALE'} end
+if redis.call('EXISTS', sale) == 0 then return {'NO', 'SALE_NOT_FOUND'} end
 local first = redis.call('HGET', idem, user .. ':' .. key)
 if first then
   local r = redis.call('HGET', reservations, first)

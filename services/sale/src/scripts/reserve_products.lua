@@ -1,7 +1,8 @@
--- Cart checkout: every line or none.
--- KEYS: product_order, product_stock...
+-- Cart checkout: every line or none. Lines arrive merged (one per product).
+-- KEYS: product_order, product_stock... (one per line)
 -- ARGV: product_id... , quantity... (n ids then n quantities)
--- Returns {"OK"} (also when this order already reserved) or {"SHORT", product_id}.
+-- Returns {"OK"} (also when this order was seen before, even if released since) or
+-- {"SHORT", product_id} having changed nothing.
 local order = KEYS[1]
 if redis.call('EXISTS', order) == 1 then return {'OK'} end
 local n = #KEYS - 1
@@ -13,4 +14,5 @@ for i = 1, n do
   redis.call('DECRBY', KEYS[i + 1], ARGV[n + i])
   redis.call('HSET', order, ARGV[i], ARGV[n + i])
 end
+redis.call('HSET', order, 'state', 'R')
 return {'OK'}

@@ -1,7 +1,7 @@
 -- Settles one reservation exactly once.
 -- KEYS: sale, buyers, reservations
 -- ARGV: order_id, action ("confirm": R -> S; "release": R or S -> X)
--- Returns "DONE", "ALREADY" or "UNKNOWN".
+-- Returns "CONFIRMED", "RELEASED", "ALREADY" or "UNKNOWN".
 local sale, buyers, reservations = KEYS[1], KEYS[2], KEYS[3]
 local order_id, action = ARGV[1], ARGV[2]
 local r = redis.call('HGET', reservations, order_id)
@@ -13,11 +13,11 @@ if action == 'confirm' then
   redis.call('HINCRBY', sale, 'reserved', -qty)
   redis.call('HINCRBY', sale, 'sold', qty)
   redis.call('HSET', reservations, order_id, user .. ':' .. qty .. ':S')
-  return 'DONE'
+  return 'CONFIRMED'
 end
 if state == 'X' then return 'ALREADY' end
 redis.call('HINCRBY', sale, state == 'R' and 'reserved' or 'sold', -qty)
 redis.call('HINCRBY', sale, 'remaining', qty)
 redis.call('HINCRBY', buyers, user, -qty)
 redis.call('HSET', reservations, order_id, user .. ':' .. qty .. ':X')
-return 'DONE'
+return 'RELEASED'

@@ -18,13 +18,17 @@ use tokio_util::sync::CancellationToken;
 #[macro_export]
 macro_rules! in_both_modes {
     ($($scenario:ident),+ $(,)?) => {
+        $crate::in_both_modes!(settings = &[]; $($scenario),+);
+    };
+    // `$settings` is a path from the crate root (the scenarios run in nested modules).
+    (settings = $settings:expr; $($scenario:ident),+ $(,)?) => {
         mod embedded {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $scenario() { super::$scenario($crate::helpers::TestShop::embedded().await).await } )+
+               async fn $scenario() { super::$scenario($crate::helpers::TestShop::embedded_with($settings).await).await } )+
         }
         mod distributed {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $scenario() { super::$scenario($crate::helpers::TestShop::distributed().await).await } )+
+               async fn $scenario() { super::$scenario($crate::helpers::TestShop::distributed_with($settings).await).await } )+
         }
     };
 }
@@ -40,6 +44,8 @@ pub struct TestShop {
     pub client: reqwest::Client,
     user_base: String,
     product_base: String,
+    order_base: String,
+    payment_base: String,
     pub user_settings: UserSettings,
     pub keys: KeyPair,
     smtp: Option<SmtpSink>,
@@ -68,10 +74,6 @@ fn init_logs() {
 }
 
 impl TestShop {
-    pub async fn embedded() -> Self {
-        Self::embedded_with(&[]).await
-    }
-
     /// The one-process default with extra `GOODSMALL_*` settings.
     pub async fn embedded_with(extra: &[(&str, &str)]) -> Self {
         init_logs();
@@ -95,7 +97,9 @@ impl TestShop {
             mode: Mode::Embedded,
             client: client(),
             user_base: base.clone(),
-            product_base: base,
+            product_base: base.clone(),
+            order_base: base.clone(),
+            payment_base: base,
             user_settings: config.user,
             keys,
             smtp: None,
@@ -104,8 +108,16 @@ impl TestShop {
         }
     }
 
-    pub async fn distributed() -> Self {
+    /// The separate services on MariaDB and Redis, with extra `GOODSMALL_*` settings
+    /// (each service gets those of its own section). They share one in-process event
+    /// bus here.
+    pub async fn distributed_with(extra: &[(&str, &str)]) -> Self {
         init_logs();
+        let bus = goodsmall_platform::events::Bus::InProcess(Default::default());
+        let section = |name: &str| -> Vec<(String, String)> {
+            let prefix = format!("GOODSMALL_{name}__");
+            extra.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
         let redis = goodsmall_testkit::redis_url().await;
         let user_db = goodsmall_testkit::mysql_url("user").await;
         let product_db = goodsmall_testkit::mysql_url("product").await;
@@ -129,25 +141,46 @@ impl TestShop {
         let user_base = format!("http://{}", user.local_addr());
         tokio::spawn(user.run());
 
-        let product_env = env(&[
-            ("GOODSMALL_HTTP__PORT", "0"),
-            ("GOODSMALL_REDIS__URL", &redis),
-            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
-            ("GOODSMALL_PRODUCT__DATABASE__URL", &product_db),
-        ]);
-        let product_config =
-            goodsmall_product::configuration::ServiceConfig::load_from(None, product_env).expect("product config");
-        let product = goodsmall_product::startup::application(&product_config, shutdown.clone())
+        let service_env = |name: &str, database: &str| {
+            let mut vars = env(&[
+                ("GOODSMALL_HTTP__PORT", "0"),
+                ("GOODSMALL_REDIS__URL", &redis),
+                ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
+                (&format!("GOODSMALL_{name}__DATABASE__URL"), database),
+            ]);
+            vars.extend(section(name));
+            vars
+        };
+        let product_config = goodsmall_product::configuration::ServiceConfig::load_from(None, service_env("PRODUCT", &product_db))
+            .expect("product config");
+        let product = goodsmall_product::startup::application(&product_config, &bus, shutdown.clone())
             .await
             .expect("product service starts");
         let product_base = format!("http://{}", product.local_addr());
         tokio::spawn(product.run());
+
+        let order_db = goodsmall_testkit::mysql_url("order").await;
+        let order_config =
+            goodsmall_order::configuration::ServiceConfig::load_from(None, service_env("ORDER", &order_db)).expect("order config");
+        let order = goodsmall_order::startup::application(&order_config, &bus, shutdown.clone()).await.expect("order service starts");
+        let order_base = format!("http://{}", order.local_addr());
+        tokio::spawn(order.run());
+
+        let payment_db = goodsmall_testkit::mysql_url("payment").await;
+        let payment_config = goodsmall_payment::configuration::ServiceConfig::load_from(None, service_env("PAYMENT", &payment_db))
+            .expect("payment config");
+        let payment =
+            goodsmall_payment::startup::application(&payment_config, &bus, shutdown.clone()).await.expect("payment service starts");
+        let payment_base = format!("http://{}", payment.local_addr());
+        tokio::spawn(payment.run());
 
         Self {
             mode: Mode::Distributed,
             client: client(),
             user_base,
             product_base,
+            order_base,
+            payment_base,
             user_settings: user_config.user,
             keys,
             smtp: Some(smtp),
@@ -158,15 +191,26 @@ impl TestShop {
 
     /// Routes a path to the service that owns it, as the ingress does in a cluster.
     pub fn url(&self, path: &str) -> String {
-        let product = path.starts_with("/api/products") || path.starts_with("/api/cart");
-        format!("{}{path}", if product { &self.product_base } else { &self.user_base })
+        let owner = |prefixes: &[&str]| prefixes.iter().any(|p| path.starts_with(p));
+        let base = if owner(&["/api/products", "/api/cart"]) {
+            &self.product_base
+        } else if owner(&["/api/sales", "/api/orders"]) {
+            &self.order_base
+        } else if owner(&["/api/payments"]) {
+            &self.payment_base
+        } else {
+            &self.user_base
+        };
+        format!("{base}{path}")
     }
 
     /// Base URLs of every separate process (one in the embedded mode).
     pub fn bases(&self) -> Vec<&str> {
         let mut bases = vec![self.user_base.as_str()];
-        if self.product_base != self.user_base {
-            bases.push(&self.product_base);
+        for base in [&self.product_base, &self.order_base, &self.payment_base] {
+            if !bases.contains(&base.as_str()) {
+                bases.push(base);
+            }
         }
         bases
     }

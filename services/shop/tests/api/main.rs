@@ -5,8 +5,12 @@
 mod helpers;
 
 mod accounts;
+mod after_sale;
 mod bad_input;
 mod cart;
 mod catalogue;
+mod drop;
+mod drop_helpers;
 mod operations;
+mod saga_faults;
 mod tokens;

@@ -1,0 +1,82 @@
+//! Reservations whose order never got committed. A purchase reserves in the stock
+//! engine first and commits its order second; a crash (or a failed commit) in between
+//! leaves units held by no order. This sweeper finds reservations older than a grace
+//! period with no order row and records them as a cancelled order (`order.created`
+//! then `order.canceled` in one transaction), so the ordinary saga releases the units
+//! and cancels the payment. The insert is keyed by the order id: if the purchase does
+//! commit after all, exactly one of the two wins. Each tick also restores open sales
+//! an emptied engine has lost (see `Sales::restore_open_sales`).
+
+use std::time::Duration;
+
+use goodsmall_platform::{clock::now_millis, events::contracts::OrderLine};
+use goodsmall_sale::StockEngine;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    orders::{NewOrder, Orders},
+    sales::Sales,
+};
+
+pub fn run(orders: Orders, sales: Sales, engine: StockEngine, grace: Duration, tick: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            if let Err(e) = sales.restore_open_sales().await {
+                tracing::warn!(error = %format!("{e:#}"), "restoring open sales failed");
+            }
+            match sweep(&orders, &sales, &engine, grace).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(reservations = n, "released reservations whose order was never committed"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "orphan sweep failed"),
+            }
+        }
+    })
+}
+
+/// One pass; returns how many orphaned reservations were turned into cancelled orders.
+pub async fn sweep(orders: &Orders, sales: &Sales, engine: &StockEngine, grace: Duration) -> anyhow::Result<usize> {
+    let cutoff_ms = now_millis() - grace.as_millis() as i64;
+    let mut swept = 0;
+    for sale in sales.recent(Duration::from_secs(24 * 3600)).await? {
+        for reservation in engine.open_reservations(sale.id).await? {
+            if reserved_at_ms(&reservation.order_id).is_none_or(|at| at > cutoff_ms) {
+                continue;
+            }
+            if orders.find(&reservation.order_id).await?.is_some() {
+                continue;
+            }
+            let line = OrderLine { product_id: sale.product_id, quantity: reservation.quantity, unit_price_cents: sale.price.cents() };
+            let order = NewOrder { id: reservation.order_id.clone(), user_id: reservation.user_id, sale_id: Some(sale.id), lines: vec![line] };
+            if orders.insert_canceled(&order).await? {
+                swept += 1;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// Order ids are UUIDv7: their first 48 bits are the creation time in milliseconds.
+fn reserved_at_ms(order_id: &str) -> Option<i64> {
+    let (secs, nanos) = uuid::Uuid::parse_str(order_id).ok()?.get_timestamp()?.to_unix();
+    Some(secs as i64 * 1000 + i64::from(nanos / 1_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reservation_time_is_read_from_the_order_id() {
+        let before = now_millis();
+        let id = uuid::Uuid::now_v7().to_string();
+        let at = reserved_at_ms(&id).expect("a v7 id has a time");
+        assert!((before..=now_millis()).contains(&at), "{before} <= {at}");
+        assert_eq!(reserved_at_ms("not-a-uuid"), None);
+        assert_eq!(reserved_at_ms(&uuid::Uuid::new_v4().to_string()), None, "v4 ids carry no time");
+    }
+}
