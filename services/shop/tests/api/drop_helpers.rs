@@ -46,7 +46,7 @@ impl TestShop {
             .json(&json!({ "quantity": quantity }))
             .send()
             .await
-            .expect("request sent")
+            .unwrap_or_else(|e| panic!("purchase request failed: {e:?}"))
     }
 
     /// Buys and expects 202: the order id.

@@ -9,6 +9,7 @@ mod after_sale;
 mod bad_input;
 mod cart;
 mod catalogue;
+mod crowd;
 mod drop;
 mod drop_helpers;
 mod operations;

@@ -1,0 +1,24 @@
+//! `goodsmall-order`: the order service on its own (MySQL + Redis + the event bus).
+
+use clap::Parser;
+use goodsmall_platform::{http::shutdown_on_signal, telemetry};
+use goodsmall_order::{configuration::ServiceConfig, startup};
+
+#[derive(Parser)]
+#[command(version, about = "GoodsMall order service (sales, purchases, orders)")]
+struct Cli {}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    Cli::parse();
+    let config = ServiceConfig::load().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    telemetry::init(&config.log);
+    // Until the Kafka bus is configured here, events stay in this process.
+    let bus = goodsmall_platform::events::Bus::InProcess(Default::default());
+    let running = startup::application(&config, &bus, shutdown_on_signal()).await?;
+    tracing::info!(address = %running.local_addr(), "order service listening");
+    running.run().await
+}
