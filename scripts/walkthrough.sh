@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The README's curl walk-through, runnable: sign up → verify → log in → browse → cart,
+# The README's curl walk-through, runnable: sign up → verify → log in → browse → cart →
+# buy from the demo drop → pay → follow the order,
 # against a running one-process shop (`cargo run -p goodsmall-shop`).
 #   scripts/walkthrough.sh [http://127.0.0.1:8080]
 set -euo pipefail
 API="${1:-http://127.0.0.1:8080}"
 EMAIL="fan-$RANDOM$RANDOM@example.com"
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. Ask for a verification code (it lands in the dev mailbox)"
@@ -37,4 +38,28 @@ step "6. Put two in the cart and look at it"
 curl -sf -X POST "$API/api/cart/items" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d "{\"product_id\":$PRODUCT,\"quantity\":2}" >/dev/null
 curl -sf "$API/api/cart" -H "authorization: Bearer $TOKEN" | json "d"
+
+step "7. Find the demo drop and buy one (answered 202 once the order is durable)"
+SALE=$(curl -sf "$API/api/sales" | json "d[0]['id']")
+curl -sf "$API/api/sales/$SALE" | json "{k: d[k] for k in ('id', 'price', 'stock', 'remaining', 'per_user_limit')}"
+ORDER=$(curl -sf -X POST "$API/api/sales/$SALE/purchases" -H "authorization: Bearer $TOKEN" \
+  -H "idempotency-key: walkthrough-$RANDOM" -H 'content-type: application/json' -d '{"quantity":1}' | json "d['order_id']")
+echo "order: $ORDER"
+
+step "8. Pay (the demo payment provider declines one charge in five, like the original)"
+for _ in $(seq 1 50); do # the payment opens when the payment service sees order.created
+  STATUS=$(curl -s "$API/api/payments/$ORDER" -H "authorization: Bearer $TOKEN" | json "d.get('status')")
+  [ "$STATUS" = PENDING ] && break; sleep 0.1
+done
+curl -s -X POST "$API/api/payments/$ORDER" -H "authorization: Bearer $TOKEN" -H "idempotency-key: pay-$ORDER" \
+  | json "(d.get('status'), d.get('code'), d.get('detail'))"
+
+step "9. Follow the order until the saga settles it"
+for _ in $(seq 1 50); do
+  STATUS=$(curl -sf "$API/api/orders/$ORDER" -H "authorization: Bearer $TOKEN" | json "d['status']")
+  [ "$STATUS" != PROCESSING ] && break; sleep 0.1
+done
+echo "order status: $STATUS"
+case "$STATUS" in COMPLETE|FAILED) ;; *) echo "the order did not settle" >&2; exit 1 ;; esac
+curl -sf "$API/api/sales/$SALE" | json "{k: d[k] for k in ('remaining', 'reserved', 'sold')}"
 echo; echo "walk-through complete"

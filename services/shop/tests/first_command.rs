@@ -51,10 +51,10 @@ fn the_shop_starts_with_demo_goods_and_the_walkthrough_works() {
         let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
         panic!("no API address printed:\n{text}\n{stderr}")
     });
-    for what in ["/api/openapi.json", "/metrics", "/api/dev/mailbox", "merchant@goodsmall.dev"] {
+    for what in ["/api/openapi.json", "/metrics", "/api/dev/mailbox", "merchant@goodsmall.dev", "Demo drop"] {
         assert!(text.contains(what), "the start banner lacks {what}:\n{text}");
     }
-    assert!(dir.join(".goodsmall/user.db").exists() && dir.join(".goodsmall/product.db").exists(), "SQLite files in .goodsmall/");
+    assert!(["user", "product", "order", "payment"].iter().all(|db| dir.join(format!(".goodsmall/{db}.db")).exists()), "SQLite files in .goodsmall/");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/walkthrough.sh");
     let output = Command::new("bash").arg(script).arg(&base).output().expect("bash runs the walk-through");
@@ -62,6 +62,9 @@ fn the_shop_starts_with_demo_goods_and_the_walkthrough_works() {
     assert!(output.status.success(), "walk-through failed:\n{out}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(out.contains("Tour Hoodie 2026"), "the demo goods are listed:\n{out}");
     assert!(out.contains("'line_total': '178.00'"), "two hoodies are in the cart:\n{out}");
+    assert!(out.contains("'per_user_limit': 2"), "the demo drop is listed:\n{out}");
+    assert!(out.contains("order status: COMPLETE") || out.contains("order status: FAILED"), "the drop order settled:\n{out}");
+    assert!(out.contains("'reserved': 0"), "nothing is left reserved once the order settled:\n{out}");
     assert!(out.contains("walk-through complete"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,7 @@ use crate::state::OrderState;
 
 pub fn router(state: OrderState) -> OpenApiRouter {
     OpenApiRouter::new()
-        .routes(routes!(sales::create))
+        .routes(routes!(sales::create, sales::list))
         .routes(routes!(sales::detail))
         .routes(routes!(sales::close))
         .routes(routes!(sales::purchase))

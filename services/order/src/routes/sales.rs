@@ -77,6 +77,25 @@ pub struct SaleView {
     pub sold: i64,
 }
 
+/// Sales open now or still to come, soonest first, with their live counters.
+#[utoipa::path(get, path = "/api/sales", tag = "sales", responses((status = 200, body = Vec<SaleView>)))]
+pub async fn list(State(state): State<OrderState>) -> ApiResult<Json<Vec<SaleView>>> {
+    let mut views = Vec::new();
+    for sale in state.sales.recent(std::time::Duration::ZERO).await? {
+        if sale.closed_at.is_none() {
+            views.push(view(&state, sale).await?);
+        }
+    }
+    views.sort_by_key(|v| (v.sale.opens_at, v.sale.id));
+    Ok(Json(views))
+}
+
+async fn view(state: &OrderState, sale: Sale) -> ApiResult<SaleView> {
+    let counters: Option<SaleCounters> = state.engine.counters(sale.id).await.map_err(anyhow::Error::from)?;
+    let (remaining, reserved, sold) = counters.map_or((0, 0, 0), |c| (c.remaining, c.reserved, c.sold));
+    Ok(SaleView { sale, remaining, reserved, sold })
+}
+
 async fn existing(state: &OrderState, id: i64) -> ApiResult<Sale> {
     state.sales.find(id).await?.ok_or_else(|| ApiError::new(ErrorCode::SaleNotFound, format!("no sale {id}")))
 }
@@ -86,9 +105,7 @@ async fn existing(state: &OrderState, id: i64) -> ApiResult<Sale> {
     responses((status = 200, body = SaleView), (status = 404, body = Problem)))]
 pub async fn detail(State(state): State<OrderState>, Path(id): Path<i64>) -> ApiResult<Json<SaleView>> {
     let sale = existing(&state, id).await?;
-    let counters: Option<SaleCounters> = state.engine.counters(id).await.map_err(anyhow::Error::from)?;
-    let (remaining, reserved, sold) = counters.map_or((0, 0, 0), |c| (c.remaining, c.reserved, c.sold));
-    Ok(Json(SaleView { sale, remaining, reserved, sold }))
+    Ok(Json(view(&state, sale).await?))
 }
 
 /// End a sale now (its merchant, or an admin).
