@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, starts a private Redis and MariaDB on free ports, and
-# runs every test with cargo-nextest. Arguments go to `cargo nextest run`.
+# Installs what the tests need, starts a private Redis, MariaDB and Kafka broker (tansu)
+# on free ports, and runs every test with cargo-nextest. Arguments go to
+# `cargo nextest run`.
 #   scripts/test.sh                      # everything
 #   scripts/test.sh -p goodsmall-shop    # one crate
 set -euo pipefail
@@ -34,7 +35,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
-PATH="$PATH:/usr/sbin"
+PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! command -v tansu >/dev/null; then
+  # A Kafka-protocol broker in one binary; it keeps topics in memory by default.
+  say "installing tansu (the Kafka broker the tests use; a release build, 15-35 minutes on 2 cores, once)"
+  cargo install tansu --locked --features dynostore
+fi
 
 # --- 2. Private servers on free ports ---------------------------------------------
 RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
@@ -74,9 +80,17 @@ mariadbd --no-defaults --datadir="$RUN_DIR/mysql" --socket="$RUN_DIR/mysql/sock"
 pids+=($!)
 wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
 
+# Topics are created by the tests (admin CreateTopics); storage is memory://.
+KAFKA_PORT="$(free_port)"
+tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+  --storage-engine memory://tansu/ >"$RUN_DIR/tansu.log" 2>&1 &
+pids+=($!)
+wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+
 export TESTKIT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export TESTKIT_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
-say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT"
+export TESTKIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka (tansu) on $KAFKA_PORT"
 
 # --- 3. Every test -----------------------------------------------------------------
 [ $# -gt 0 ] || set -- --workspace

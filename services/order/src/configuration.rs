@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use goodsmall_platform::{
     auth::KeySettings,
+    events::KafkaSettings,
     configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
     telemetry::LogSettings,
 };
@@ -65,6 +66,8 @@ pub struct ServiceConfig {
     pub redis: RedisSettings,
     #[serde(default)]
     pub auth: KeySettings,
+    /// The event bus between the services.
+    pub kafka: KafkaSettings,
     pub order: OrderSettings,
 }
 
@@ -79,6 +82,7 @@ impl ServiceConfig {
         config.redis.validate("redis")?;
         config.order.validate("order")?;
         config.auth.public_key("auth")?;
+        config.kafka.validate("kafka")?;
         Ok(config)
     }
 }

@@ -38,12 +38,21 @@ impl Purchases {
     }
 
     pub async fn purchase(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> anyhow::Result<PurchaseOutcome> {
-        if self.sold_out.is_sold_out(sale_id) {
-            return Ok(PurchaseOutcome::Refused(Refusal::SoldOut));
-        }
         let Some((product_id, price_cents)) = self.terms(sale_id).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
+        let line = |quantity| OrderLine { product_id, quantity, unit_price_cents: price_cents };
+        if self.sold_out.is_sold_out(sale_id) {
+            // No script, no write: only a retry of a purchase that succeeded before the
+            // sell-out gets past this, with its first answer (one O(1) read).
+            return match self.engine.first_answer(sale_id, user_id, key.as_str()).await? {
+                Some((order_id, quantity)) => {
+                    self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
+                    Ok(PurchaseOutcome::Accepted { order_id, repeated: true })
+                }
+                None => Ok(PurchaseOutcome::Refused(Refusal::SoldOut)),
+            };
+        }
         let new_id = uuid::Uuid::now_v7().to_string();
         let now = goodsmall_platform::clock::now_millis();
         match self.engine.reserve(sale_id, user_id, key.as_str(), quantity.get(), &new_id, now).await? {
@@ -51,10 +60,9 @@ impl Purchases {
                 if remaining == 0 {
                     self.sold_out.mark(sale_id);
                 }
-                let line = OrderLine { product_id, quantity, unit_price_cents: price_cents };
                 // A repeat persists again too: its first attempt may have died before
                 // the commit; inserting an existing order is a no-op.
-                self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line] }).await?;
+                self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
                 Ok(PurchaseOutcome::Accepted { order_id, repeated })
             }
             Reservation::Refused(refusal) => {

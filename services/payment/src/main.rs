@@ -16,9 +16,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(2)
     });
     telemetry::init(&config.log);
-    // Until the Kafka bus is configured here, events stay in this process.
-    let bus = goodsmall_platform::events::Bus::InProcess(Default::default());
-    let running = startup::application(&config, &bus, shutdown_on_signal()).await?;
+    let shutdown = shutdown_on_signal();
+    let bus = goodsmall_platform::service::event_bus(Some(&config.kafka), shutdown.clone()).await?;
+    let running = startup::application(&config, &bus, shutdown).await?;
     tracing::info!(address = %running.local_addr(), "payment service listening");
     running.run().await
 }

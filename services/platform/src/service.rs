@@ -70,3 +70,17 @@ impl RunningService {
         result
     }
 }
+
+/// Partitions each event topic is created with (when it does not exist yet): the
+/// consumers of one group share at most this many partitions.
+pub const TOPIC_PARTITIONS: i32 = 6;
+
+/// The event bus of a process: Kafka when configured (its topics created if missing),
+/// else the in-process dispatcher, which only reaches consumers in the same process.
+pub async fn event_bus(kafka: Option<&crate::events::KafkaSettings>, shutdown: CancellationToken) -> anyhow::Result<crate::events::Bus> {
+    use crate::events::{contracts, Bus, KafkaBus};
+    let Some(settings) = kafka else { return Ok(Bus::InProcess(Default::default())) };
+    let bus = KafkaBus::connect(settings, shutdown).await?;
+    bus.ensure_topics(&[contracts::CHECKOUTS_TOPIC, contracts::ORDERS_TOPIC, contracts::PAYMENTS_TOPIC], TOPIC_PARTITIONS).await?;
+    Ok(Bus::Kafka(bus))
+}

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use goodsmall_platform::{
     auth::KeySettings,
+    events::KafkaSettings,
     configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
     telemetry::LogSettings,
 };
@@ -69,6 +70,8 @@ pub struct ServiceConfig {
     pub redis: RedisSettings,
     #[serde(default)]
     pub auth: KeySettings,
+    /// The event bus between the services.
+    pub kafka: KafkaSettings,
     pub product: ProductSettings,
 }
 
@@ -83,6 +86,7 @@ impl ServiceConfig {
         config.redis.validate("redis")?;
         config.product.validate("product")?;
         config.auth.public_key("auth")?;
+        config.kafka.validate("kafka")?;
         Ok(config)
     }
 }
@@ -97,13 +101,14 @@ mod tests {
 
     #[test]
     fn a_missing_or_wrong_setting_is_named() {
-        let err = ServiceConfig::load_from(None, env(&[("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0")])).unwrap_err();
+        let err = ServiceConfig::load_from(None, env(&[("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0"), ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092")])).unwrap_err();
         assert!(err.to_string().contains("product"), "{err}");
         let err = ServiceConfig::load_from(
             None,
             env(&[
                 ("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0"),
                 ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", "not a key"),
+                ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092"),
                 ("GOODSMALL_PRODUCT__DATABASE__URL", "postgres://x"),
             ]),
         )

@@ -189,6 +189,13 @@ impl StockEngine {
         dispatch!(self, e => e.held_by(sale_id, user_id).await)
     }
 
+    /// The order id and quantity a successful purchase with this (user, key) was given,
+    /// if any; for answering a retry when the sale is flagged sold out (one O(1) read
+    /// when there is none, the common case).
+    pub async fn first_answer(&self, sale_id: i64, user_id: i64, idempotency_key: &str) -> Result<Option<(String, i64)>, EngineError> {
+        dispatch!(self, e => e.first_answer(sale_id, user_id, idempotency_key).await)
+    }
+
     /// Reservations of the sale still held (neither confirmed nor released), in no
     /// particular order. Used to find reservations whose order never got committed.
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {

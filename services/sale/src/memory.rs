@@ -164,6 +164,12 @@ impl MemoryEngine {
         Ok(true)
     }
 
+    pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<Option<(String, i64)>, EngineError> {
+        let store = self.store();
+        let Some(sale) = store.sales.get(&sale_id) else { return Ok(None) };
+        Ok(sale.idempotency.get(&(user_id, key.to_owned())).map(|order| (order.clone(), sale.reservations.get(order).map_or(0, |r| r.1))))
+    }
+
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
         let store = self.store();
         let Some(sale) = store.sales.get(&sale_id) else { return Ok(Vec::new()) };

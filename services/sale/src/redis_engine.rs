@@ -144,6 +144,15 @@ impl RedisEngine {
         Ok(self.conn.clone().set_nx(keys::product_stock(product_id), available).await?)
     }
 
+    pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<Option<(String, i64)>, EngineError> {
+        let mut conn = self.conn.clone();
+        let Some(order_id) = conn.hget::<_, _, Option<String>>(keys::idempotency(sale_id), format!("{user_id}:{key}")).await? else { return Ok(None) };
+        let reservation: Option<String> = conn.hget(keys::reservations(sale_id), &order_id).await?;
+        // `<user id>:<quantity>:<state>`
+        let quantity = reservation.as_deref().and_then(|r| r.split(':').nth(1)).and_then(|q| q.parse().ok()).unwrap_or(0);
+        Ok(Some((order_id, quantity)))
+    }
+
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
         let mut conn = self.conn.clone();
         let mut found = Vec::new();

@@ -415,3 +415,18 @@ async fn seeding_and_open_reservations_agree_on_both_backends() {
         assert!(e.open_reservations(404).await.unwrap().is_empty(), "{name}: unknown sale");
     }
 }
+
+/// What the sold-out fast path reads to answer a retry: the first success only.
+#[tokio::test]
+async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
+    for e in engines().await {
+        let name = e.backend_name();
+        e.load_sale(&sale(8, 2, 2)).await.unwrap();
+        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), None, "{name}");
+        e.reserve(8, 1, "k", 2, "o1", OPENS).await.unwrap();
+        assert_eq!(e.reserve(8, 2, "k", 1, "o2", OPENS).await.unwrap(), Reservation::Refused(Refusal::SoldOut), "{name}");
+        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), Some(("o1".to_owned(), 2)), "{name}");
+        assert_eq!(e.first_answer(8, 2, "k").await.unwrap(), None, "{name}: refusals are not remembered");
+        assert_eq!(e.first_answer(404, 1, "k").await.unwrap(), None, "{name}: unknown sale");
+    }
+}

@@ -9,6 +9,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use goodsmall_platform::{
     auth::KeySettings,
     configuration::{self, ConfigError, HttpSettings, RedisSettings},
+    events::KafkaSettings,
     telemetry::LogSettings,
 };
 use goodsmall_order::configuration::OrderSettings;
@@ -29,6 +30,9 @@ pub struct ShopConfig {
     /// Absent: the in-process store (fine for one process, lost on restart).
     #[serde(default)]
     pub redis: Option<RedisSettings>,
+    /// Absent: the services talk through an in-process bus (same outbox, same consumers).
+    #[serde(default)]
+    pub kafka: Option<KafkaSettings>,
     /// Absent keys are generated once into the data folder.
     #[serde(default)]
     pub auth: KeySettings,
@@ -75,6 +79,9 @@ impl ShopConfig {
         self.http.validate()?;
         if let Some(redis) = &self.redis {
             redis.validate("redis")?;
+        }
+        if let Some(kafka) = &self.kafka {
+            kafka.validate("kafka")?;
         }
         self.user.validate("user")?;
         self.product.validate("product")?;

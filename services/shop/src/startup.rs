@@ -5,7 +5,6 @@ use chrono::{Duration, Utc};
 use goodsmall_order::sales::NewSale;
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair, Role},
-    events::{Bus, InProcessBus},
     kv::Kv,
     money::Price,
     metrics::Metrics,
@@ -42,10 +41,10 @@ impl Shop {
         };
         let issuer = config.auth.issuer();
         let authenticator = Authenticator::new(&keys.public_pem, &issuer, kv.clone())?;
-        // One process: the services share the stock engine and an in-process event bus
-        // fed by each service's own outbox, exactly as Kafka would be.
+        // One process: the services share the stock engine and the event bus (in-process
+        // unless Kafka is configured), each fed by its service's own outbox.
         let engine = StockEngine::for_connection(kv.redis_connection());
-        let bus = Bus::InProcess(InProcessBus::default());
+        let bus = goodsmall_platform::service::event_bus(config.kafka.as_ref(), shutdown.clone()).await?;
         let shared = Shared { metrics, kv: kv.clone(), authenticator, shutdown };
 
         let users = goodsmall_user::startup::build(&config.user, &keys.private_pem, issuer, &shared).await?;

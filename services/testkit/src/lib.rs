@@ -1,8 +1,9 @@
-//! Real infrastructure for tests. `scripts/test.sh` starts one private Redis and one
-//! private MariaDB per test run and exports their addresses; these helpers hand each
-//! test its own empty Redis database and MySQL schema on them, and start a real SMTP
-//! server (aiosmtpd) per test. A missing server is a failure that names the fix,
-//! never a silent skip.
+//! Real infrastructure for tests. `scripts/test.sh` starts one private Redis, one
+//! private MariaDB and one private Kafka broker (tansu) per test run and exports their
+//! addresses; these helpers hand each test its own empty Redis database and MySQL
+//! schema on them, unique Kafka topic and group names, and start a real SMTP server
+//! (aiosmtpd) per test. A missing server is a failure that names the fix, never a
+//! silent skip.
 
 mod smtp;
 
@@ -12,8 +13,10 @@ use rand::Rng;
 
 pub const REDIS_ENV: &str = "TESTKIT_REDIS_URL";
 pub const MYSQL_ENV: &str = "TESTKIT_MYSQL_URL";
+pub const KAFKA_ENV: &str = "TESTKIT_KAFKA_BROKERS";
 
-const HOW_TO_RUN: &str = "run the tests with `scripts/test.sh` (it installs and starts a private Redis and MariaDB)";
+const HOW_TO_RUN: &str =
+    "run the tests with `scripts/test.sh` (it installs and starts a private Redis, MariaDB and Kafka broker)";
 
 fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {HOW_TO_RUN}"))
@@ -47,4 +50,28 @@ pub async fn mysql_url(hint: &str) -> String {
     let base = base.trim_end_matches('/');
     let tag: u32 = rand::thread_rng().gen();
     format!("{base}/t_{hint}_{}_{tag:08x}", std::process::id())
+}
+
+/// The test Kafka broker (`host:port`). Panics with the fix when it is not configured
+/// or does not accept connections. The broker is shared by the whole run: give every
+/// topic and consumer group a [`unique_name`].
+pub async fn kafka_brokers() -> String {
+    let brokers = required_env(KAFKA_ENV);
+    let first = brokers.split(',').next().unwrap_or_default().trim().to_owned();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::TcpStream::connect(&first)).await {
+        Ok(Ok(_)) => brokers,
+        Ok(Err(e)) => panic!("cannot reach the test Kafka broker at {first}: {e}; {HOW_TO_RUN}"),
+        Err(_) => panic!("the test Kafka broker at {first} did not accept a connection within 5 s; {HOW_TO_RUN}"),
+    }
+}
+
+/// A name no other test of any run on this machine uses: `prefix`, the process id, a
+/// per-process counter and a random tag (`orders-4242-3-9f1c2a7e`). Kafka topic and
+/// group names allow `[a-zA-Z0-9._-]`; keep `prefix` to those.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tag: u32 = rand::thread_rng().gen();
+    format!("{prefix}-{}-{n}-{tag:08x}", std::process::id())
 }

@@ -1,7 +1,8 @@
-//! Where outbox events go. In a deployment, Kafka; in the one-process default, an
-//! in-process dispatcher that hands each event to every subscribed consumer group
-//! and returns only when all of them handled it, so the relay marks a row published
-//! only once it has really been consumed (nothing is lost on a crash).
+//! Where outbox events go. In a deployment, Kafka ([`KafkaBus`], `kafka.rs`); in the
+//! one-process default, an in-process dispatcher that hands each event to every
+//! subscribed consumer group and returns only when all of them handled it, so the relay
+//! marks a row published only once it has really been consumed (nothing is lost on a
+//! crash).
 
 use std::{
     collections::HashMap,
@@ -10,7 +11,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use super::Event;
+use super::{Event, KafkaBus};
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
@@ -20,6 +21,7 @@ pub type EventHandler = Arc<dyn Fn(Event) -> HandlerFuture + Send + Sync>;
 #[derive(Clone)]
 pub enum Bus {
     InProcess(InProcessBus),
+    Kafka(KafkaBus),
 }
 
 impl Bus {
@@ -27,13 +29,21 @@ impl Bus {
     pub async fn publish(&self, events: &[Event]) -> anyhow::Result<()> {
         match self {
             Bus::InProcess(bus) => bus.publish(events).await,
+            Bus::Kafka(bus) => bus.publish(events).await,
         }
     }
 
-    /// Starts consuming `topics` as consumer group `group`.
+    /// Starts consuming `topics` as consumer group `group`. With Kafka, a consumer
+    /// task runs until the bus's shutdown token fires; a consumer librdkafka refuses
+    /// to create (a wiring mistake at start, not a broker outage) panics with the reason.
     pub fn subscribe(&self, group: &str, topics: &[&str], handler: EventHandler) {
         match self {
             Bus::InProcess(bus) => bus.subscribe(group, topics, handler),
+            Bus::Kafka(bus) => {
+                if let Err(e) = bus.subscribe(group, topics, handler) {
+                    panic!("cannot start Kafka consumer group {group}: {e:#}");
+                }
+            }
         }
     }
 }

@@ -6,11 +6,13 @@
 
 mod bus;
 pub mod contracts;
+mod kafka;
 mod outbox;
 mod processed;
 mod schema;
 
-pub use bus::{Bus, EventHandler, InProcessBus};
+pub use bus::{Bus, EventHandler, HandlerFuture, InProcessBus};
+pub use kafka::{KafkaBus, KafkaSettings};
 pub use outbox::{append, run_relay, RelayHandle};
 pub use processed::first_time;
 pub use schema::install as install_schema;

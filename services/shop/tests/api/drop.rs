@@ -60,6 +60,8 @@ async fn each_refusal_has_its_code(shop: TestShop) {
     assert_problem(shop.buy(&other, sale, "k5", 2).await, StatusCode::CONFLICT, "INSUFFICIENT_STOCK").await;
     shop.bought(&other, sale, 1).await;
     assert_problem(shop.buy(&other, sale, "k6", 1).await, StatusCode::CONFLICT, "SOLD_OUT").await;
+    let late_retry = assert_status(shop.buy(&me, sale, "k3", 2).await, StatusCode::ACCEPTED).await;
+    assert_eq!(late_retry["order_id"], first["order_id"], "a retry after the sell-out still gets its order");
     let counters = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
     assert_eq!((counters["remaining"].as_i64(), counters["reserved"].as_i64()), (Some(0), Some(3)), "repeats took nothing");
 

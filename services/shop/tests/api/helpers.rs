@@ -108,12 +108,12 @@ impl TestShop {
         }
     }
 
-    /// The separate services on MariaDB and Redis, with extra `GOODSMALL_*` settings
-    /// (each service gets those of its own section). They share one in-process event
-    /// bus here.
+    /// The separate services on MariaDB, Redis and Kafka (topics and groups of their
+    /// own), with extra `GOODSMALL_*` settings (each service gets its section's).
     pub async fn distributed_with(extra: &[(&str, &str)]) -> Self {
         init_logs();
-        let bus = goodsmall_platform::events::Bus::InProcess(Default::default());
+        let brokers = goodsmall_testkit::kafka_brokers().await;
+        let namespace = goodsmall_testkit::unique_name("shop");
         let section = |name: &str| -> Vec<(String, String)> {
             let prefix = format!("GOODSMALL_{name}__");
             extra.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -146,6 +146,8 @@ impl TestShop {
                 ("GOODSMALL_HTTP__PORT", "0"),
                 ("GOODSMALL_REDIS__URL", &redis),
                 ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
+                ("GOODSMALL_KAFKA__BROKERS", &brokers),
+                ("GOODSMALL_KAFKA__NAMESPACE", &namespace),
                 (&format!("GOODSMALL_{name}__DATABASE__URL"), database),
             ]);
             vars.extend(section(name));
@@ -153,7 +155,11 @@ impl TestShop {
         };
         let product_config = goodsmall_product::configuration::ServiceConfig::load_from(None, service_env("PRODUCT", &product_db))
             .expect("product config");
-        let product = goodsmall_product::startup::application(&product_config, &bus, shutdown.clone())
+        let bus = |kafka: &goodsmall_platform::events::KafkaSettings| {
+            let (kafka, shutdown) = (kafka.clone(), shutdown.clone());
+            async move { goodsmall_platform::service::event_bus(Some(&kafka), shutdown).await.expect("the test Kafka broker") }
+        };
+        let product = goodsmall_product::startup::application(&product_config, &bus(&product_config.kafka).await, shutdown.clone())
             .await
             .expect("product service starts");
         let product_base = format!("http://{}", product.local_addr());
@@ -162,7 +168,7 @@ impl TestShop {
         let order_db = goodsmall_testkit::mysql_url("order").await;
         let order_config =
             goodsmall_order::configuration::ServiceConfig::load_from(None, service_env("ORDER", &order_db)).expect("order config");
-        let order = goodsmall_order::startup::application(&order_config, &bus, shutdown.clone()).await.expect("order service starts");
+        let order = goodsmall_order::startup::application(&order_config, &bus(&order_config.kafka).await, shutdown.clone()).await.expect("order service starts");
         let order_base = format!("http://{}", order.local_addr());
         tokio::spawn(order.run());
 
@@ -170,7 +176,7 @@ impl TestShop {
         let payment_config = goodsmall_payment::configuration::ServiceConfig::load_from(None, service_env("PAYMENT", &payment_db))
             .expect("payment config");
         let payment =
-            goodsmall_payment::startup::application(&payment_config, &bus, shutdown.clone()).await.expect("payment service starts");
+            goodsmall_payment::startup::application(&payment_config, &bus(&payment_config.kafka).await, shutdown.clone()).await.expect("payment service starts");
         let payment_base = format!("http://{}", payment.local_addr());
         tokio::spawn(payment.run());
 
