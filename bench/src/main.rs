@@ -1,0 +1,71 @@
+//! `goodsmall-bench`: the Rust side of `scripts/bench.sh`.
+//!
+//! - `prepare` mints access tokens for N synthetic shoppers (and a merchant) with the
+//!   shop's private key, creates a product and a flash sale through the API, writes the
+//!   shopper tokens as a JSON array for k6 and prints the sale id.
+//! - `verify` reads a sale's live counters and fails on any oversell (units taken
+//!   beyond the stock) or broken conservation (`stock = remaining + reserved + sold`).
+//! - `report` reads what k6, redis-benchmark and `verify` wrote and prints the summary
+//!   block; it fails when anything was oversold, answered 5xx, or the drop sold other
+//!   than its stock.
+//! - `profile` shows where the server's time went between two `/metrics` snapshots.
+
+mod prepare;
+mod profile;
+mod report;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Prepares, checks and reports GoodsMall load tests (see scripts/bench.sh)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mint shopper tokens, create a product and an open sale; prints the sale id.
+    Prepare(prepare::PrepareArgs),
+    /// Check a sale's counters: no oversell, conservation holds (exit 1 otherwise).
+    Verify(verify::VerifyArgs),
+    /// Print the summary block from the results of a bench run (exit 1 on oversell,
+    /// 5xx, or a drop that did not sell exactly its stock).
+    Report(report::ReportArgs),
+    /// Where the server's time went: the latency histograms that moved between two
+    /// `/metrics` snapshots, by total time.
+    Profile(profile::ProfileArgs),
+    /// Mint tokens only (no HTTP): shoppers from `--first-id`, as a JSON array.
+    Tokens {
+        #[command(flatten)]
+        key: prepare::KeyArgs,
+        #[arg(long, default_value_t = 110)]
+        shoppers: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        first_id: i64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let outcome = match Cli::parse().command {
+        Command::Prepare(args) => prepare::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
+        Command::Report(args) => report::run(args),
+        Command::Profile(args) => profile::run(args),
+        Command::Tokens { key, shoppers, first_id, out } => prepare::write_shopper_tokens(&key, shoppers, first_id, &out),
+    };
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("goodsmall-bench: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The summary block of `scripts/bench.sh`, from the files the run left behind:
+//! k6's `--summary-export` JSON (throughput and drop), redis-benchmark's `--csv`, and
+//! the `verify` verdicts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::Value;
+
+use crate::verify::Verdict;
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Concurrency both load generators ran at (k6 VUs = redis-benchmark clients).
+    #[arg(long)]
+    pub concurrency: u32,
+    /// k6 `--summary-export` of k6/throughput.js.
+    #[arg(long)]
+    pub throughput_summary: Option<PathBuf>,
+    /// `verify --json-out` of the throughput sale.
+    #[arg(long)]
+    pub throughput_verify: Option<PathBuf>,
+    /// redis-benchmark `--csv` of the reservation script (EVALSHA).
+    #[arg(long)]
+    pub script_csv: Option<PathBuf>,
+    /// k6 `--summary-export` of k6/drop.js.
+    #[arg(long)]
+    pub drop_summary: Option<PathBuf>,
+    /// `verify --json-out` of the drop sale.
+    #[arg(long)]
+    pub drop_verify: Option<PathBuf>,
+    /// Extra `name=value` lines for the header (stack, settings).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Targets of issue #3: purchase rate at least this share of the raw script rate …
+    #[arg(long, default_value_t = 0.30)]
+    pub target_ratio: f64,
+    /// … and purchase p99 at most this many milliseconds.
+    #[arg(long, default_value_t = 50.0)]
+    pub target_p99_ms: f64,
+}
+
+/// Figures of one k6 run (from its summary export).
+#[derive(Debug, Default, PartialEq)]
+pub struct K6Figures {
+    pub accepted: f64,
+    pub accepted_rate: f64,
+    pub refused: f64,
+    pub unexpected: f64,
+    pub server_errors: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub failed_thresholds: Vec<String>,
+}
+
+impl K6Figures {
+    /// Purchase requests answered (accepted, refused or anything else).
+    pub fn purchases(&self) -> f64 {
+        self.accepted + self.refused + self.unexpected
+    }
+
+    pub fn parse(summary: &Value) -> anyhow::Result<Self> {
+        let metrics = summary["metrics"].as_object().context("a k6 summary export has `metrics`")?;
+        let number = |metric: &str, stat: &str| metrics.get(metric).and_then(|m| m[stat].as_f64());
+        let latency = "http_req_duration{name:purchase}";
+        let mut failed_thresholds: Vec<String> = metrics
+            .iter()
+            .flat_map(|(name, m)| {
+                m["thresholds"].as_object().into_iter().flatten().filter(|(_, failed)| failed.as_bool() == Some(true)).map(move |(t, _)| format!("{name}: {t}"))
+            })
+            .collect();
+        failed_thresholds.sort();
+        Ok(Self {
+            accepted: number("purchases_accepted", "count").unwrap_or(0.0),
+            accepted_rate: number("purchases_accepted", "rate").unwrap_or(0.0),
+            refused: number("purchases_refused", "count").unwrap_or(0.0),
+            unexpected: number("purchases_unexpected", "count").unwrap_or(0.0),
+            server_errors: number("http_5xx", "count").unwrap_or(0.0),
+            p50_ms: number(latency, "med"),
+            p99_ms: number(latency, "p(99)"),
+            failed_thresholds,
+        })
+    }
+}
+
+/// One row of redis-benchmark `--csv`.
+#[derive(Debug, PartialEq)]
+pub struct ScriptFigures {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl ScriptFigures {
+    pub fn parse(csv: &str) -> anyhow::Result<Self> {
+        let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+        let header = fields(lines.next().context("empty redis-benchmark CSV")?);
+        let row = fields(lines.next().context("redis-benchmark CSV without a result row")?);
+        let column = |name: &str| -> anyhow::Result<f64> {
+            let i = header.iter().position(|h| h == name).with_context(|| format!("no `{name}` column in {header:?}"))?;
+            row.get(i).and_then(|v| v.parse().ok()).with_context(|| format!("`{name}` is not a number in {row:?}"))
+        };
+        Ok(Self { rps: column("rps")?, p50_ms: column("p50_latency_ms")?, p99_ms: column("p99_latency_ms")? })
+    }
+}
+
+/// Splits a CSV line of double-quoted fields (redis-benchmark quotes every field).
+fn fields(line: &str) -> Vec<String> {
+    line.split("\",\"").map(|f| f.trim().trim_matches('"').to_owned()).collect()
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+fn read_verdict(path: &Path) -> anyhow::Result<Verdict> {
+    Ok(serde_json::from_value(read_json(path)?)?)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{v:.1} ms"))
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// Prints the block; Ok(false) when the run must fail.
+pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
+    if args.throughput_summary.is_none() && args.drop_summary.is_none() && args.script_csv.is_none() {
+        bail!("nothing to report: pass --throughput-summary, --script-csv and/or --drop-summary");
+    }
+    let mut problems: Vec<String> = Vec::new();
+    let line = |name: &str, value: String| println!("  {name:<34} {value}");
+    println!();
+    println!("==================== GoodsMall bench summary ====================");
+    line("concurrency", format!("{} (k6 VUs = redis-benchmark clients)", args.concurrency));
+    for label in &args.labels {
+        let (name, value) = label.split_once('=').unwrap_or((label.as_str(), ""));
+        line(name, value.to_owned());
+    }
+
+    let throughput = args.throughput_summary.as_deref().map(|p| read_json(p).and_then(|v| K6Figures::parse(&v))).transpose()?;
+    let script = args
+        .script_csv
+        .as_deref()
+        .map(|p| std::fs::read_to_string(p).context("reading the redis-benchmark CSV").and_then(|t| ScriptFigures::parse(&t)))
+        .transpose()?;
+
+    if let Some(t) = &throughput {
+        line("purchase rate (202 answers/s)", format!("{:.0}/s  ({:.0} accepted of {:.0} purchase requests)", t.accepted_rate, t.accepted, t.purchases()));
+        line("purchase latency p50 / p99", format!("{} / {}", ms(t.p50_ms), ms(t.p99_ms)));
+        if t.unexpected > 0.0 || t.refused > 0.0 {
+            line("purchases refused / unexpected", format!("{:.0} / {:.0}", t.refused, t.unexpected));
+        }
+        if t.server_errors > 0.0 {
+            problems.push(format!("throughput: {:.0} answers were 5xx", t.server_errors));
+        }
+    }
+    if let Some(s) = &script {
+        line("raw script rate (EVALSHA/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", s.rps, s.p50_ms, s.p99_ms));
+    }
+    if let (Some(t), Some(s)) = (&throughput, &script) {
+        let ratio = if s.rps > 0.0 { t.accepted_rate / s.rps } else { 0.0 };
+        line(
+            "purchase rate / script rate",
+            format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, args.target_ratio * 100.0, met(ratio >= args.target_ratio)),
+        );
+    }
+    if let Some(t) = &throughput {
+        let p99_ok = t.p99_ms.is_some_and(|p| p <= args.target_p99_ms);
+        line("purchase p99 target", format!("<= {:.0} ms: {}", args.target_p99_ms, met(p99_ok)));
+    }
+    if let Some(path) = &args.throughput_verify {
+        let v = read_verdict(path)?;
+        let seen = throughput.as_ref().map_or(String::new(), |t| format!("; k6 saw {:.0} accepted", t.accepted));
+        line("oversell (throughput sale)", format!("{}  (sale {}: {} of {} units taken, conserved: {}{seen})", v.oversell, v.sale_id, v.taken, v.stock, v.conserved));
+        if !v.ok() {
+            problems.push(format!("throughput sale {}: oversell {}, conserved {}", v.sale_id, v.oversell, v.conserved));
+        }
+        if let Some(t) = &throughput {
+            // More taken than k6 saw is possible (a request that timed out on the client
+            // may still have been accepted); fewer would mean a 202 without a reservation.
+            if (v.taken as f64) < t.accepted {
+                problems.push(format!("throughput sale {}: k6 saw {:.0} accepted but only {} units are taken", v.sale_id, t.accepted, v.taken));
+            }
+        }
+    }
+    if let Some(path) = &args.drop_summary {
+        let d = K6Figures::parse(&read_json(path)?)?;
+        line(
+            "drop (110 buyers for 100 units)",
+            format!("{:.0} accepted, {:.0} refused SOLD_OUT/INSUFFICIENT_STOCK, {:.0} other, {:.0} 5xx", d.accepted, d.refused, d.unexpected, d.server_errors),
+        );
+        if d.server_errors > 0.0 || d.unexpected > 0.0 {
+            problems.push(format!("drop: {:.0} 5xx and {:.0} unexpected answers", d.server_errors, d.unexpected));
+        }
+        if let Some(path) = &args.drop_verify {
+            let v = read_verdict(path)?;
+            line("drop sale counters", format!("sale {}: {} taken of {}, oversell {}, conserved: {}", v.sale_id, v.taken, v.stock, v.oversell, v.conserved));
+            if !v.ok() {
+                problems.push(format!("drop sale {}: oversell {}, conserved {}, taken {}", v.sale_id, v.oversell, v.conserved, v.taken));
+            }
+            if d.accepted as i64 != v.stock {
+                problems.push(format!("drop: {:.0} accepted, expected exactly the stock ({})", d.accepted, v.stock));
+            }
+        }
+    }
+    if problems.is_empty() {
+        line("verdict", "PASS: no oversell, no 5xx, the drop sold exactly its stock".into());
+    } else {
+        line("verdict", "FAIL".into());
+        for p in &problems {
+            println!("    - {p}");
+        }
+    }
+    println!("=================================================================");
+    Ok(problems.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reads_the_k6_summary_export() {
+        let summary = json!({"metrics": {
+            "purchases_accepted": {"count": 1200, "rate": 40.0, "thresholds": {"count>0": false}},
+            "purchases_refused": {"count": 3, "rate": 0.1},
+            "http_5xx": {"count": 0, "rate": 0},
+            "http_reqs": {"count": 1203, "rate": 40.1},
+            "http_req_duration{name:purchase}": {"med": 12.5, "p(99)": 61.0, "thresholds": {"p(99)<50": true}},
+        }});
+        let f = K6Figures::parse(&summary).unwrap();
+        assert_eq!((f.accepted, f.accepted_rate, f.refused, f.purchases()), (1200.0, 40.0, 3.0, 1203.0));
+        assert_eq!((f.p50_ms, f.p99_ms), (Some(12.5), Some(61.0)));
+        assert_eq!(f.failed_thresholds, vec!["http_req_duration{name:purchase}: p(99)<50".to_owned()]);
+    }
+
+    #[test]
+    fn reads_redis_benchmark_csv() {
+        let csv = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
+                   \"EVALSHA abc 4 sale:{1} __rand_int__\",\"11621.15\",\"1.560\",\"0.216\",\"1.071\",\"5.431\",\"8.719\",\"22.783\"\n";
+        assert_eq!(ScriptFigures::parse(csv).unwrap(), ScriptFigures { rps: 11621.15, p50_ms: 1.071, p99_ms: 8.719 });
+    }
+}

