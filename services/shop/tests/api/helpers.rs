@@ -41,6 +41,8 @@ pub enum Mode {
 
 pub struct TestShop {
     pub mode: Mode,
+    /// The Kafka the distributed services use (their own namespace); none embedded.
+    pub kafka: Option<goodsmall_platform::events::KafkaSettings>,
     pub client: reqwest::Client,
     user_base: String,
     product_base: String,
@@ -95,6 +97,7 @@ impl TestShop {
         let keys = KeyPair::load_or_generate(&dir).expect("keys in the data dir");
         Self {
             mode: Mode::Embedded,
+            kafka: None,
             client: client(),
             user_base: base.clone(),
             product_base: base.clone(),
@@ -182,6 +185,7 @@ impl TestShop {
 
         Self {
             mode: Mode::Distributed,
+            kafka: Some(goodsmall_platform::events::KafkaSettings { namespace: Some(namespace.clone()), ..goodsmall_platform::events::KafkaSettings::new(brokers.clone()) }),
             client: client(),
             user_base,
             product_base,

@@ -13,5 +13,6 @@ mod crowd;
 mod drop;
 mod drop_helpers;
 mod operations;
+mod replay;
 mod saga_faults;
 mod tokens;
