@@ -129,6 +129,55 @@ impl Orders {
         Ok(true)
     }
 
+    /// Which of `ids` are orders already. Read before the writer's transaction: on
+    /// SQLite a transaction that reads first cannot take the write lock if another
+    /// writer got in between (it fails at once instead of waiting).
+    pub async fn existing(&self, ids: &[&str]) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT id FROM orders WHERE id IN ({marks})");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.db.pool()).await? {
+                found.insert(row.try_get("id")?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Inserts a batch of new orders and their `order.created` events with a few
+    /// multi-row statements (the group-commit writer's path), skipping repeats within
+    /// the batch and the `existing` ones; returns how many were inserted. An order
+    /// committed meanwhile by someone else fails the batch with a unique violation.
+    pub async fn insert_batch(tx: &mut Transaction<'_, Any>, orders: &[NewOrder], existing: &std::collections::HashSet<String>) -> Result<usize, sqlx::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let fresh: Vec<&NewOrder> = orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
+        let now = now_millis();
+        for chunk in fresh.chunks(200) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!("INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at) VALUES {rows}");
+            let mut query = sqlx::query(&sql);
+            for o in chunk {
+                query = query.bind(&o.id).bind(o.user_id).bind(o.sale_id).bind(OrderStatus::Processing.as_str()).bind(o.total_cents()).bind(now).bind(now);
+            }
+            query.execute(&mut **tx).await?;
+            let lines: Vec<(&str, &OrderLine)> = chunk.iter().flat_map(|o| o.lines.iter().map(|l| (o.id.as_str(), l))).collect();
+            let rows = vec!["(?, ?, ?, ?)"; lines.len()].join(", ");
+            let sql = format!("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES {rows}");
+            let mut query = sqlx::query(&sql);
+            for (id, l) in lines {
+                query = query.bind(id).bind(l.product_id).bind(l.quantity).bind(l.unit_price_cents);
+            }
+            query.execute(&mut **tx).await?;
+            let created: Vec<Event> = chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
+            events::append_all(tx, &created).await?;
+        }
+        Ok(fresh.len())
+    }
+
     /// Records an order that was never committed (see `orphans`) as created and then
     /// cancelled, in one transaction; `false` when the order exists after all.
     pub async fn insert_canceled(&self, order: &NewOrder) -> anyhow::Result<bool> {

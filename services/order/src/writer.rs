@@ -50,10 +50,22 @@ async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<(NewOrd
     }
 }
 
+/// One transaction for the batch, a few multi-row statements in it. Should another
+/// replica commit one of the same orders meanwhile (a retry landing elsewhere), the
+/// batch is redone row by row, where an existing order is simply skipped.
 async fn commit(db: &Database, batch: &[(NewOrder, Reply)]) -> Result<(), String> {
     let _q = db.observe("order.insert_batch");
+    let orders: Vec<NewOrder> = batch.iter().map(|(order, _)| order.clone()).collect();
+    let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
+    let existing = Orders::new(db.clone()).existing(&ids).await.map_err(|e| e.to_string())?;
     let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
-    for (order, _) in batch {
+    match Orders::insert_batch(&mut tx, &orders, &existing).await {
+        Ok(_) => return tx.commit().await.map_err(|e| e.to_string()),
+        Err(e) if goodsmall_platform::db::is_unique_violation(&e) => drop(tx),
+        Err(e) => return Err(e.to_string()),
+    }
+    let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
+    for order in &orders {
         Orders::insert(&mut tx, order).await.map_err(|e| e.to_string())?;
     }
     tx.commit().await.map_err(|e| e.to_string())

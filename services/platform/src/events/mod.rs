@@ -13,7 +13,7 @@ mod schema;
 
 pub use bus::{Bus, EventHandler, HandlerFuture, InProcessBus};
 pub use kafka::{KafkaBus, KafkaSettings};
-pub use outbox::{append, run_relay, RelayHandle};
+pub use outbox::{append, append_all, run_relay, RelayHandle};
 pub use processed::first_time;
 pub use schema::install as install_schema;
 

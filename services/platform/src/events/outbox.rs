@@ -23,6 +23,22 @@ pub async fn append(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), 
     Ok(())
 }
 
+/// Writes many events with one multi-row statement per chunk (the purchase hot path
+/// commits a batch of orders at a time).
+pub async fn append_all(tx: &mut Transaction<'_, Any>, events: &[Event]) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    for chunk in events.chunks(200) {
+        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO outbox_events (event_id, topic, event_key, body, created_at) VALUES {rows}");
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query.bind(&event.id).bind(&event.topic).bind(&event.key).bind(serde_json::to_string(event).expect("events serialise")).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Wakes the relay right after a commit, so events do not wait for the next poll.
 #[derive(Clone, Default)]
 pub struct RelayHandle(Arc<Notify>);

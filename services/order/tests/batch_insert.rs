@@ -1,0 +1,50 @@
+//! The group-commit writer's batch insert: multi-row statements, existing and repeated
+//! orders skipped, exactly one `order.created` per new order; MariaDB and SQLite.
+
+use goodsmall_order::orders::{NewOrder, Orders};
+use goodsmall_platform::{
+    configuration::DatabaseSettings,
+    db::Database,
+    events::{self, contracts::OrderLine},
+    metrics::Metrics,
+};
+use sqlx::Row;
+
+fn order(id: &str, lines: usize) -> NewOrder {
+    let lines = (0..lines as i64).map(|p| OrderLine { product_id: p + 1, quantity: 2, unit_price_cents: 4_900 }).collect();
+    NewOrder { id: id.into(), user_id: 7, sale_id: Some(1), lines }
+}
+
+#[tokio::test]
+async fn a_batch_inserts_each_new_order_once_with_its_event() {
+    let settings = |url: String| DatabaseSettings { url, max_connections: 5, create_if_missing: true };
+    let sqlite = std::env::temp_dir().join(format!("goodsmall-batch-{}.db", uuid::Uuid::new_v4()));
+    for url in [goodsmall_testkit::mysql_url("batch").await, format!("sqlite://{}", sqlite.display())] {
+        let db = Database::connect("order", &settings(url.clone()), &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
+        events::install_schema(&db).await.unwrap();
+        let mut tx = db.pool().begin().await.unwrap();
+        assert!(Orders::insert(&mut tx, &order("existing", 1)).await.unwrap());
+        tx.commit().await.unwrap();
+
+        let mut batch: Vec<NewOrder> = (0..450).map(|n| order(&format!("o{n}"), 1 + n % 3)).collect();
+        batch.push(order("existing", 1));
+        batch.push(order("o3", 1)); // a retry inside the same batch
+        let ids: Vec<&str> = batch.iter().map(|o| o.id.as_str()).collect();
+        let existing = Orders::new(db.clone()).existing(&ids).await.unwrap();
+        assert_eq!(existing.into_iter().collect::<Vec<_>>(), vec!["existing".to_owned()], "{url}");
+        let existing = Orders::new(db.clone()).existing(&ids).await.unwrap();
+        let mut tx = db.pool().begin().await.unwrap();
+        assert_eq!(Orders::insert_batch(&mut tx, &batch, &existing).await.unwrap(), 450, "{url}");
+        tx.commit().await.unwrap();
+
+        let count = |sql: &'static str| {
+            let db = db.clone();
+            async move { sqlx::query(sql).fetch_one(db.pool()).await.unwrap().try_get::<i64, _>(0).unwrap() }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM orders").await, 451, "{url}");
+        assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, 1 + (0..450).map(|n| 1 + n % 3).sum::<i64>(), "{url}");
+        assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 451, "{url}: one order.created per order");
+        let o4 = Orders::new(db.clone()).find("o4").await.unwrap().unwrap();
+        assert_eq!((o4.lines.len(), o4.total.cents(), o4.status.as_str()), (2, 2 * 2 * 4_900, "PROCESSING"), "{url}");
+    }
+}
