@@ -23,6 +23,8 @@
 #   KAFKA=auto            auto: use tansu if installed and accepted; off: in-process bus
 #   SKIP_BUILD=           set to use the release binaries as they are
 #   BENCH_DIR=            keep logs, summaries and /metrics snapshots in this folder
+#   SAGA_WAIT_SECS=300    how long to wait for the payments to catch up after the load
+#   BENCH_LOG_FILTER=warn the shop's log filter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -81,9 +83,9 @@ fi
 pids=()
 shop_pid=
 cleanup() {
-  [ -n "$shop_pid" ] && kill "$shop_pid" 2>/dev/null || true
+  # The shop first (it drains and commits what is in flight), then its servers.
+  if [ -n "$shop_pid" ]; then kill "$shop_pid" 2>/dev/null || true; wait "$shop_pid" 2>/dev/null || true; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -n "$shop_pid" ] && wait "$shop_pid" 2>/dev/null || true
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -z "$KEEP" ]; then rm -rf "$RUN_DIR"; else say "logs and results kept in $RUN_DIR"; fi
 }
@@ -122,8 +124,9 @@ KAFKA_PORT=
 kafka_pid=
 if [ "$KAFKA" != off ] && command -v tansu >/dev/null; then
   KAFKA_PORT="$(free_port)"
-  tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --storage-engine memory://tansu/ >"$RUN_DIR/tansu.log" 2>&1 &
+  # SQLite storage, as in scripts/test.sh (the in-memory engine loses resumed consumers).
+  (cd "$RUN_DIR" && exec tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine sqlite://tansu.db) >"$RUN_DIR/tansu.log" 2>&1 &
   pids+=($!); kafka_pid=$!
   wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
 fi
@@ -172,7 +175,7 @@ if [ -n "$KAFKA_PORT" ]; then
     say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1
   fi
 else
-  [ "$KAFKA" = off ] || say "tansu is not installed (cargo install tansu --locked --features dynostore): running without Kafka"
+  [ "$KAFKA" = off ] || say "tansu is not installed (cargo install tansu --locked --features dynostore,libsql): running without Kafka"
   start_shop no || { say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1; }
 fi
 say "goodsmall (release) on $BASE_URL; Kafka: $KAFKA_USED"
@@ -198,24 +201,53 @@ if [ -n "$WARMUP" ]; then
 fi
 
 curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/metrics-before.txt"
+redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+mysql_status() {
+  mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e \
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_insert','Com_update','Com_commit','Innodb_os_log_fsyncs')"
+}
+mysql_status >"$RUN_DIR/mysql-before.txt"
 procs=("$shop_pid" "$redis_pid" "$mysql_pid"); names=(goodsmall redis mariadb)
 [ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(tansu); }
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_before="$(cpu_snapshot "${procs[@]}")"; wall_before="$(date +%s.%N)"
 say "k6 throughput: ${RATE:+$RATE/s open loop, }$CONCURRENCY VUs for $DURATION"
 set +e
-k6 run "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js \
-  >"$RUN_DIR/k6-throughput.log" 2>&1
+TIMEFORMAT='%U %S'
+{ time k6 run --quiet "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js \
+  >"$RUN_DIR/k6-throughput.log" 2>&1; } 2>"$RUN_DIR/k6-cpu.txt"
 k6_status=$?
 set -e
 cpu_after="$(cpu_snapshot "${procs[@]}")"; wall_after="$(date +%s.%N)"
 curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/metrics-after.txt"
+redis-cli -p "$REDIS_PORT" INFO commandstats >"$RUN_DIR/redis-commandstats.txt"
+mysql_status >"$RUN_DIR/mysql-after.txt"
 # 99: thresholds crossed (reported as targets below); anything else: the run broke.
 if [ "$k6_status" -ne 0 ] && [ "$k6_status" -ne 99 ]; then
   say "k6 throughput failed ($k6_status):"; tail -40 "$RUN_DIR/k6-throughput.log" >&2; exit 1
 fi
 grep -E 'purchase|http_req_duration|http_reqs|✗' "$RUN_DIR/k6-throughput.log" | sed 's/^/    /' >&2 || true
 "$BENCH_BIN" verify --sale-id "$THROUGHPUT_SALE" --json-out "$RUN_DIR/throughput-verify.json" >/dev/null || true
+
+# The saga goes on after the load stops: every order.created still has to become a
+# PENDING payment. Wait until it has (so the script benchmark below runs on a quiet
+# machine) and report how far behind it was.
+saga_backlog() { # orders without their payment yet (0 when it cannot tell)
+  mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e \
+    "SELECT (SELECT COUNT(*) FROM bench_order.orders) - (SELECT COUNT(*) FROM bench_payment.payments)" 2>/dev/null || echo 0
+}
+backlog_at_stop="$(saga_backlog)"; drain_started="$(date +%s)"
+for _ in $(seq 1 "${SAGA_WAIT_SECS:-300}"); do
+  [ "$(saga_backlog)" -le 0 ] && break
+  sleep 1
+done
+backlog_left="$(saga_backlog)"; drain_secs=$(( $(date +%s) - drain_started ))
+if [ "$backlog_left" -le 0 ]; then
+  SAGA_LAG="payments caught up ${drain_secs} s after the load stopped ($backlog_at_stop orders were waiting for theirs)"
+else
+  SAGA_LAG="payments still $backlog_left behind ${drain_secs} s after the load stopped ($backlog_at_stop at the stop)"
+fi
+say "saga: $SAGA_LAG"
 
 # --- 5. The reservation script alone ---------------------------------------------------------
 # The same reserve.lua the shop runs, via EVALSHA, on a sale hash with a stock and a
@@ -240,7 +272,7 @@ say "drop: 110 buyers for 100 units"
 DROP_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 100 --per-user-limit 1 \
   --shoppers 110 --first-shopper-id 50000000 --tokens-out "$RUN_DIR/drop-tokens.json")"
 set +e
-k6 run -e "SALE_ID=$DROP_SALE" -e "TOKENS_FILE=$RUN_DIR/drop-tokens.json" -e "BASE_URL=$BASE_URL" \
+k6 run --quiet -e "SALE_ID=$DROP_SALE" -e "TOKENS_FILE=$RUN_DIR/drop-tokens.json" -e "BASE_URL=$BASE_URL" \
   --summary-export "$RUN_DIR/drop.json" k6/drop.js >"$RUN_DIR/k6-drop.log" 2>&1
 drop_status=$?
 set -e
@@ -260,7 +292,18 @@ names, before, after = sys.argv[4].split(), sys.argv[5].split(), sys.argv[6].spl
 print("  ".join(f"{n} {(float(a) - float(b)) / tck / (t1 - t0) * 100:.0f}%" for n, b, a in zip(names, before, after)))
 PY
 )"
-echo "  CPU during the throughput run (100% = one core of $(nproc); k6 takes most of the rest): $cpu_line"
+echo "  Redis during the throughput run (server-side time per call, without the round trip):"
+grep -E '^cmdstat_(evalsha|eval|get|hincrby|hset|xadd|publish|set|pexpire):' "$RUN_DIR/redis-commandstats.txt" \
+  | sed -E 's/^cmdstat_([a-z]+):calls=([0-9]+),usec=[0-9]+,usec_per_call=([0-9.]+).*/    \1: \2 calls, \3 µs per call/' || true
+echo "  MariaDB during the throughput run (per second): $(python3 - "$RUN_DIR/mysql-before.txt" "$RUN_DIR/mysql-after.txt" "$wall_before" "$wall_after" <<'PY'
+import sys
+read = lambda p: {k: float(v) for k, v in (l.split() for l in open(p) if l.strip())}
+b, a, secs = read(sys.argv[1]), read(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3])
+print("  ".join(f"{k} {(a[k] - b.get(k, 0)) / secs:.0f}" for k in sorted(a)))
+PY
+)"
+k6_cpu="$(python3 -c "u, s = open('$RUN_DIR/k6-cpu.txt').read().split()[-2:]; print(f'{(float(u) + float(s)) / ($wall_after - $wall_before) * 100:.0f}%')" 2>/dev/null || echo '?')"
+echo "  CPU during the throughput run (100% = one core of $(nproc)): $cpu_line  k6 $k6_cpu"
 
 labels=(
   --label "stack=goodsmall (release, one process) + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') + MariaDB $(mariadbd --version | awk '{print $3}' | cut -d- -f1)"
@@ -268,6 +311,7 @@ labels=(
   --label "durability=innodb_flush_log_at_trx_commit=$MYSQL_FLUSH; PSP latency 0"
   --label "machine=$(nproc) cores, load average before the run $load_before"
   --label "throughput run=${RATE:+open loop $RATE/s, }$CONCURRENCY VUs, $DURATION on sale $THROUGHPUT_SALE ($SHOPPERS shoppers)"
+  --label "saga after the run=$SAGA_LAG"
 )
 set +e
 "$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" \

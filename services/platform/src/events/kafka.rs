@@ -249,8 +249,7 @@ impl KafkaBus {
                 ),
             }
         }
-        // Tools in the admin client are released on its own thread; drop it off the
-        // runtime so a slow broker never blocks a worker.
+        // Dropping the admin client joins its polling thread: do it off the runtime.
         tokio::task::spawn_blocking(move || drop(admin));
         Ok(())
     }
