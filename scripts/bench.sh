@@ -140,7 +140,9 @@ mysql_url() { echo "mysql://root@127.0.0.1:$MYSQL_PORT/bench_$1"; }
 
 start_shop() { # with_kafka (yes|no); returns 0 when ready
   local extra=()
-  [ "$1" = yes ] && extra+=("GOODSMALL_KAFKA__BROKERS=127.0.0.1:$KAFKA_PORT")
+  # Each consumer reads all partitions itself: under load tansu's group coordinator
+  # answers too slowly and the consumers lose their group session (docs/benchmarks.md).
+  [ "$1" = yes ] && extra+=("GOODSMALL_KAFKA__BROKERS=127.0.0.1:$KAFKA_PORT" "GOODSMALL_KAFKA__ASSIGN_ALL_PARTITIONS=true")
   env "${extra[@]}" \
     GOODSMALL_HTTP__PORT="$SHOP_PORT" \
     GOODSMALL_DATA_DIR="$DATA_DIR" \
