@@ -2,10 +2,7 @@
 //! and the stock engine.
 
 use goodsmall_platform::{
-    auth::Authenticator,
     db::{Database, Migrations},
-    kv::Kv,
-    metrics::Metrics,
     events::{self, Bus, RelayHandle},
     http::{Check, Readiness},
     service::{RunningService, ServiceParts, Shared},
@@ -74,11 +71,8 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
 /// The standalone service: Redis (stock engine, revoked sessions), its own database
 /// and port.
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
-    let metrics = Metrics::new();
-    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
-    let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &config.auth.issuer(), kv.clone())?;
-    let engine = StockEngine::for_connection(kv.redis_connection());
-    let shared = Shared { metrics, kv, authenticator, shutdown };
+    let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
+    let engine = StockEngine::for_connection(shared.kv.redis_connection());
     let service = build(&config.order, &shared, bus, engine).await?;
     RunningService::bind("GoodsMall order service", &config.http, service.parts, &shared).await
 }

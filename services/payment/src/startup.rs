@@ -3,10 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use goodsmall_platform::{
-    auth::Authenticator,
     db::{Database, Migrations},
-    kv::Kv,
-    metrics::Metrics,
     events::{self, Bus, RelayHandle},
     http::{Check, Readiness},
     service::{RunningService, ServiceParts, Shared},
@@ -45,10 +42,7 @@ pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> an
 
 /// The standalone service: its own database and port; Redis for revoked sessions.
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
-    let metrics = Metrics::new();
-    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
-    let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &config.auth.issuer(), kv.clone())?;
-    let shared = Shared { metrics, kv, authenticator, shutdown };
+    let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
     let service = build(&config.payment, &shared, bus).await?;
     RunningService::bind("GoodsMall payment service", &config.http, service.parts, &shared).await
 }

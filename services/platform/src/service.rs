@@ -23,6 +23,17 @@ pub struct Shared {
     pub shutdown: CancellationToken,
 }
 
+impl Shared {
+    /// The process-wide parts of a standalone service: Redis for the key-value store
+    /// (revoked sessions, caches), and a verifier of access tokens.
+    pub async fn standalone(redis: &crate::configuration::RedisSettings, auth: &crate::auth::KeySettings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let kv = Kv::redis(&redis.url).await?.with_metrics(metrics.clone());
+        let authenticator = Authenticator::new(&auth.public_key("auth")?, &auth.issuer(), kv.clone())?;
+        Ok(Self { metrics, kv, authenticator, shutdown })
+    }
+}
+
 /// A built service: its API routes (with state applied), what it needs to be ready,
 /// and its running background workers.
 pub struct ServiceParts {

@@ -1,12 +1,9 @@
 //! Builds the product service from its settings and the process-wide parts.
 
 use goodsmall_platform::{
-    auth::Authenticator,
     db::{Database, Migrations},
     events::{self, Bus, RelayHandle},
     http::{Check, Readiness},
-    kv::Kv,
-    metrics::Metrics,
     service::{RunningService, ServiceParts, Shared},
 };
 use goodsmall_sale::StockEngine;
@@ -71,11 +68,8 @@ pub async fn build(settings: &ProductSettings, shared: &Shared, bus: &Bus, engin
 
 /// The standalone service: Redis, its own database, its own port.
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
-    let metrics = Metrics::new();
-    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
-    let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &config.auth.issuer(), kv.clone())?;
-    let engine = StockEngine::for_connection(kv.redis_connection());
-    let shared = Shared { metrics, kv, authenticator, shutdown };
+    let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
+    let engine = StockEngine::for_connection(shared.kv.redis_connection());
     let service = build(&config.product, &shared, bus, engine).await?;
     RunningService::bind("GoodsMall product service", &config.http, service.parts, &shared).await
 }

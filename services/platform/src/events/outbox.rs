@@ -12,15 +12,7 @@ use crate::{clock::now_millis, db::Database};
 /// Writes `event` in the caller's transaction: it is published if and only if the
 /// state change it describes commits.
 pub async fn append(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox_events (event_id, topic, event_key, body, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&event.id)
-        .bind(&event.topic)
-        .bind(&event.key)
-        .bind(serde_json::to_string(event).expect("events serialise"))
-        .bind(now_millis())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    append_all(tx, std::slice::from_ref(event)).await
 }
 
 /// Writes many events with one multi-row statement per chunk (the purchase hot path
