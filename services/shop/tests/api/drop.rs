@@ -33,8 +33,7 @@ async fn a_purchase_is_accepted_paid_and_completed(shop: TestShop) {
     let again = assert_status(shop.pay(&me, &order_id).await, StatusCode::OK).await;
     assert_eq!(again["status"], "SUCCEEDED", "paying again answers the same outcome");
     shop.order_reaches(&me, &order_id, "COMPLETE").await;
-    let sale_now = shop.settled_sale(sale).await;
-    assert_eq!((sale_now["sold"].as_i64(), sale_now["remaining"].as_i64()), (Some(2), Some(3)));
+    shop.sale_settles_at(sale, 3, 2).await;
     // The product row follows the saga: 1000 units, 2 paid for.
     let path = format!("/api/products/{product}");
     shop.eventually(&path, None, |p| p["quantity"] == 998).await;
@@ -87,8 +86,7 @@ async fn cancelling_releases_or_refunds(shop: TestShop) {
 
     assert_status(shop.cancel(&me, &paid).await, StatusCode::OK).await;
     shop.eventually(&format!("/api/payments/{paid}"), Some(&me), |p| p["status"] == "REFUNDED").await;
-    let sale_now = shop.settled_sale(sale).await;
-    assert_eq!((sale_now["remaining"].as_i64(), sale_now["sold"].as_i64()), (Some(4), Some(0)), "both came back: {sale_now}");
+    shop.sale_settles_at(sale, 4, 0).await;
 }
 
 async fn only_the_owner_sees_or_changes_an_order(shop: TestShop) {

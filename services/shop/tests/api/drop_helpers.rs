@@ -100,6 +100,14 @@ impl TestShop {
         sale
     }
 
+    /// Waits until the sale shows `remaining` and `sold` with nothing reserved (a refund's release follows
+    /// `payment.refunded` asynchronously, so `reserved == 0` alone is not enough), then checks conservation.
+    pub async fn sale_settles_at(&self, sale_id: i64, remaining: i64, sold: i64) -> Value {
+        let path = format!("/api/sales/{sale_id}");
+        self.eventually(&path, None, |s| s["reserved"] == 0 && s["remaining"] == remaining && s["sold"] == sold).await;
+        self.settled_sale(sale_id).await
+    }
+
     pub async fn cancel(&self, token: &str, order_id: &str) -> Response {
         self.call(Method::POST, &format!("/api/orders/{order_id}/cancel"), Some(token), None).await
     }
