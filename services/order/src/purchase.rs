@@ -80,7 +80,11 @@ impl Purchases {
         }
         let Some(sale) = self.sales.find(sale_id).await? else { return Ok(None) };
         let terms = (sale.product_id, sale.price.cents());
-        self.terms.write().expect("terms map").insert(sale_id, terms);
+        // Product and price may still change until the sale opens (the FlashSale
+        // operator refuses changes after that), so only then are they cached.
+        if sale.opens_at <= chrono::Utc::now() {
+            self.terms.write().expect("terms map").insert(sale_id, terms);
+        }
         Ok(Some(terms))
     }
 }

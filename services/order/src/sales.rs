@@ -7,7 +7,7 @@ use goodsmall_platform::{
     db::Database,
     money::Price,
 };
-use goodsmall_sale::{SaleDefinition, StockEngine};
+use goodsmall_sale::{EngineError, Holding, SaleDefinition, StockEngine};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
@@ -67,9 +67,15 @@ impl Sales {
     /// Records the sale, then loads it into the stock engine (idempotent, so a crash
     /// between the two is repaired by `restore_open_sales` at the next start).
     pub async fn create(&self, s: NewSale) -> anyhow::Result<Sale> {
+        let sale = self.create_row(&s, None).await?;
+        self.engine.load_sale(&sale.definition()).await?;
+        Ok(sale)
+    }
+
+    async fn create_row(&self, s: &NewSale, flash_sale: Option<&str>) -> anyhow::Result<Sale> {
         let sql = self.db.insert_sql(
-            "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, created_at, flash_sale) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)
             .bind(s.product_id)
@@ -79,14 +85,13 @@ impl Sales {
             .bind(s.opens_at.timestamp_millis())
             .bind(s.closes_at.timestamp_millis())
             .bind(s.per_user_limit)
-            .bind(now_millis());
+            .bind(now_millis())
+            .bind(flash_sale);
         let id = {
             let _q = self.db.observe("sale.insert");
             self.db.insert_id(query).await?
         };
-        let sale = self.find(id).await?.ok_or_else(|| anyhow::anyhow!("new sale {id} vanished"))?;
-        self.engine.load_sale(&sale.definition()).await?;
-        Ok(sale)
+        self.find(id).await?.ok_or_else(|| anyhow::anyhow!("new sale {id} vanished"))
     }
 
     pub async fn find(&self, id: i64) -> anyhow::Result<Option<Sale>> {
@@ -116,10 +121,7 @@ impl Sales {
     }
 
     /// Puts every sale that has not ended back into the engine when the engine lacks
-    /// it (a fresh in-process engine after a restart, or a Redis that lost its keys):
-    /// the sale is loaded, then every order that still holds units is re-reserved
-    /// (and re-confirmed when paid), so remaining stock is what the orders leave and
-    /// nothing can be sold twice.
+    /// it (a fresh in-process engine after a restart, or a Redis that lost its keys).
     pub async fn restore_open_sales(&self) -> anyhow::Result<usize> {
         let rows = {
             let _q = self.db.observe("sale.open");
@@ -131,25 +133,93 @@ impl Sales {
         let mut restored = 0;
         for row in &rows {
             let sale = sale_from_row(row)?;
-            if self.engine.counters(sale.id).await?.is_some() {
-                continue;
+            if self.engine.counters(sale.id).await?.is_none() && self.restore(&sale).await?.is_some() {
+                restored += 1;
             }
-            self.engine.load_sale(&sale.definition()).await?;
-            for (order_id, user_id, quantity, status) in self.holding_orders(sale.id).await? {
-                let key = format!("restore:{order_id}");
-                self.engine.reserve(sale.id, user_id, &key, quantity, &order_id, sale.opens_at.timestamp_millis()).await?;
-                if status != OrderStatus::Processing {
-                    self.engine.confirm(sale.id, &order_id).await?;
-                }
-            }
-            restored += 1;
-            tracing::info!(sale_id = sale.id, "sale restored into the stock engine from its orders");
         }
         Ok(restored)
     }
 
+    /// Rebuilds the sale in the engine from its orders when the engine lacks it: the
+    /// terms and every order still holding units go in as one atomic step, so the
+    /// remaining stock is what the orders leave and nothing can be sold twice.
+    /// `Some(holding orders)` when this call rebuilt it, `None` when it was there.
+    pub async fn restore(&self, sale: &Sale) -> anyhow::Result<Option<usize>> {
+        let holdings = self.holding_orders(sale.id).await?;
+        if !self.engine.restore_sale(&sale.definition(), sale.closed_at.is_some(), &holdings).await? {
+            return Ok(None);
+        }
+        tracing::info!(sale_id = sale.id, orders = holdings.len(), "sale restored into the stock engine from its orders");
+        Ok(Some(holdings.len()))
+    }
+
+    /// The sale a FlashSale manifest (`namespace/name`) drives.
+    pub async fn find_flash_sale(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+        let _q = self.db.observe("sale.find_flash_sale");
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE flash_sale = ?")).bind(manifest).fetch_optional(self.db.pool()).await?;
+        row.map(|r| sale_from_row(&r)).transpose()
+    }
+
+    /// Records the sale a manifest drives (not yet loaded into the engine), or brings
+    /// the recorded terms in line with the manifest. A lower stock is refused below
+    /// the units already held (`EngineError::StockBelowCommitted`): the engine decides
+    /// when it has the sale, the orders otherwise. The engine takes new terms first, so
+    /// a crash in between leaves the record behind, and the next apply repairs it.
+    pub async fn apply_flash_sale(&self, manifest: &str, s: NewSale) -> anyhow::Result<Sale> {
+        let Some(current) = self.find_flash_sale(manifest).await? else {
+            let sale = self.create_row(&s, Some(manifest)).await?;
+            return Ok(sale);
+        };
+        let wanted = Sale { stock: s.stock, price: s.price, opens_at: s.opens_at, closes_at: s.closes_at, per_user_limit: s.per_user_limit, product_id: s.product_id, ..current.clone() };
+        if wanted.definition() == current.definition() {
+            return Ok(current);
+        }
+        if self.engine.counters(current.id).await?.is_some() {
+            self.engine.load_sale(&wanted.definition()).await?;
+        } else {
+            let committed: i64 = self.holding_orders(current.id).await?.iter().map(|h| h.quantity).sum();
+            if s.stock < committed {
+                return Err(EngineError::StockBelowCommitted { sale_id: current.id, stock: s.stock, committed }.into());
+            }
+        }
+        let _q = self.db.observe("sale.update_terms");
+        sqlx::query("UPDATE sales SET product_id = ?, stock = ?, price_cents = ?, opens_at = ?, closes_at = ?, per_user_limit = ? WHERE id = ?")
+            .bind(s.product_id)
+            .bind(s.stock)
+            .bind(s.price.cents())
+            .bind(s.opens_at.timestamp_millis())
+            .bind(s.closes_at.timestamp_millis())
+            .bind(s.per_user_limit)
+            .bind(current.id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(wanted)
+    }
+
+    /// Makes sure the engine has the sale with its recorded terms: rebuilt from the
+    /// orders when it lost it, updated when its terms differ. `Some(holding orders)`
+    /// when it had to be rebuilt (or loaded for the first time).
+    pub async fn ensure_loaded(&self, sale: &Sale) -> anyhow::Result<Option<usize>> {
+        if self.engine.counters(sale.id).await?.is_none() {
+            if let Some(holding) = self.restore(sale).await? {
+                return Ok(Some(holding));
+            }
+        }
+        self.engine.load_sale(&sale.definition()).await?;
+        Ok(None)
+    }
+
+    /// After a manifest is deleted and its sale closed and settled: the engine's keys
+    /// go, the record stays (orders point at it) but no longer belongs to the manifest.
+    pub async fn retire_flash_sale(&self, sale: &Sale) -> anyhow::Result<()> {
+        self.engine.remove_sale(sale.id).await?;
+        let _q = self.db.observe("sale.retire");
+        sqlx::query("UPDATE sales SET flash_sale = NULL WHERE id = ?").bind(sale.id).execute(self.db.pool()).await?;
+        Ok(())
+    }
+
     /// Orders of the sale that hold units: awaiting payment, or paid (and not refunded).
-    async fn holding_orders(&self, sale_id: i64) -> anyhow::Result<Vec<(String, i64, i64, OrderStatus)>> {
+    async fn holding_orders(&self, sale_id: i64) -> anyhow::Result<Vec<Holding>> {
         let _q = self.db.observe("sale.holding_orders");
         let rows = sqlx::query(
             "SELECT o.id, o.user_id, o.status, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id \
@@ -161,7 +231,7 @@ impl Sales {
         rows.iter()
             .map(|r| {
                 let status = OrderStatus::parse(&r.try_get::<String, _>("status")?).unwrap_or(OrderStatus::Processing);
-                Ok((r.try_get("id")?, r.try_get("user_id")?, r.try_get("quantity")?, status))
+                Ok(Holding { order_id: r.try_get("id")?, user_id: r.try_get("user_id")?, quantity: r.try_get("quantity")?, sold: status != OrderStatus::Processing })
             })
             .collect()
     }

@@ -83,6 +83,16 @@ pub struct OpenReservation {
     pub quantity: i64,
 }
 
+/// An order that holds units of a sale, from the durable records: rebuilt by
+/// [`StockEngine::restore_sale`] as a reservation (`sold == false`) or a sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub order_id: String,
+    pub user_id: i64,
+    pub quantity: i64,
+    pub sold: bool,
+}
+
 /// What a `release` or `confirm` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settle {
@@ -172,6 +182,24 @@ impl StockEngine {
             return Err(EngineError::InvalidInput("sale closes before it opens"));
         }
         dispatch!(self, e => e.load_sale(def).await)
+    }
+
+    /// Rebuilds a sale the store lost (a restart, a flush) from durable records, in one
+    /// atomic step: `remaining = stock - held`, each holding order's reservation and
+    /// each buyer's units. No purchase can slip in between loading the stock and
+    /// re-reserving the orders, so a restore never oversells. `false` (and no change)
+    /// when the sale exists.
+    pub async fn restore_sale(&self, def: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
+        if holdings.iter().any(|h| h.quantity < 1) {
+            return Err(EngineError::InvalidInput("holding quantity below 1"));
+        }
+        dispatch!(self, e => e.restore_sale(def, closed, holdings).await)
+    }
+
+    /// Deletes every key of the sale (after it has closed and settled). `false` when
+    /// there was nothing to delete.
+    pub async fn remove_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
+        dispatch!(self, e => e.remove_sale(sale_id).await)
     }
 
     /// Ends the sale now: further purchases are refused with `SaleClosed`. `false`

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{EngineError, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+use crate::{EngineError, Holding, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -76,6 +76,45 @@ impl MemoryEngine {
         c.initial = d.stock;
         terms(c);
         Ok(if *c == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated })
+    }
+
+    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
+        let mut store = self.store();
+        if store.sales.contains_key(&d.sale_id) {
+            return Ok(false);
+        }
+        let mut sale = Sale {
+            counters: SaleCounters {
+                sale_id: d.sale_id,
+                product_id: d.product_id,
+                initial: d.stock,
+                remaining: d.stock,
+                reserved: 0,
+                sold: 0,
+                price_cents: d.price_cents,
+                opens_at_ms: d.opens_at_ms,
+                closes_at_ms: d.closes_at_ms,
+                per_user_limit: d.per_user_limit,
+                closed,
+            },
+            buyers: HashMap::new(),
+            idempotency: HashMap::new(),
+            reservations: HashMap::new(),
+        };
+        for h in holdings {
+            let c = &mut sale.counters;
+            c.remaining -= h.quantity;
+            if h.sold { c.sold += h.quantity } else { c.reserved += h.quantity }
+            *sale.buyers.entry(h.user_id).or_default() += h.quantity;
+            let state = if h.sold { State::Sold } else { State::Reserved };
+            sale.reservations.insert(h.order_id.clone(), (h.user_id, h.quantity, state));
+        }
+        store.sales.insert(d.sale_id, sale);
+        Ok(true)
+    }
+
+    pub async fn remove_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
+        Ok(self.store().sales.remove(&sale_id).is_some())
     }
 
     pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
-use crate::{keys, EngineError, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+use crate::{keys, EngineError, Holding, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
 
 struct Scripts {
     load: Script,
     close: Script,
     reserve: Script,
     settle: Script,
+    restore: Script,
     reserve_products: Script,
     release_products: Script,
 }
@@ -29,6 +30,7 @@ impl RedisEngine {
             close: Script::new(include_str!("scripts/close.lua")),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
             settle: Script::new(include_str!("scripts/settle.lua")),
+            restore: Script::new(include_str!("scripts/restore.lua")),
             reserve_products: Script::new(include_str!("scripts/reserve_products.lua")),
             release_products: Script::new(include_str!("scripts/release_products.lua")),
         };
@@ -64,6 +66,23 @@ impl RedisEngine {
     pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
         let closed: i64 = self.scripts.close.key(keys::sale(sale_id)).invoke_async(&mut self.conn.clone()).await?;
         Ok(closed == 1)
+    }
+
+    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
+        let mut invocation = self.scripts.restore.key(keys::sale(d.sale_id));
+        invocation.key(keys::buyers(d.sale_id)).key(keys::reservations(d.sale_id));
+        invocation.arg(d.product_id).arg(d.price_cents).arg(d.opens_at_ms).arg(d.closes_at_ms).arg(d.per_user_limit).arg(d.stock).arg(i64::from(closed));
+        for h in holdings {
+            invocation.arg(&h.order_id).arg(h.user_id).arg(h.quantity).arg(if h.sold { "S" } else { "R" });
+        }
+        let rebuilt: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(rebuilt == 1)
+    }
+
+    pub async fn remove_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
+        let keys = [keys::sale(sale_id), keys::buyers(sale_id), keys::idempotency(sale_id), keys::reservations(sale_id)];
+        let removed: i64 = self.conn.clone().del(&keys).await?;
+        Ok(removed > 0)
     }
 
     pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {

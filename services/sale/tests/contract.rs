@@ -430,3 +430,40 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
         assert_eq!(e.first_answer(404, 1, "k").await.unwrap(), None, "{name}: unknown sale");
     }
 }
+
+/// A lost sale is rebuilt from its holding orders in one step: the rebuilt counters are
+/// what the orders leave, settling works on the rebuilt reservations, the limit still
+/// counts what each buyer holds, and a restore of a live sale changes nothing.
+#[tokio::test]
+async fn a_restored_sale_holds_what_its_orders_hold_and_removal_deletes_it() {
+    let holdings = [
+        goodsmall_sale::Holding { order_id: "a".into(), user_id: 1, quantity: 2, sold: true },
+        goodsmall_sale::Holding { order_id: "b".into(), user_id: 2, quantity: 1, sold: false },
+    ];
+    on_both(|mut p| {
+        let holdings = holdings.clone();
+        async move {
+            let rebuilt = p.e.restore_sale(&sale(11, 5, 2), false, &holdings).await.unwrap();
+            p.sales.insert(11);
+            p.step(format!("restore -> {rebuilt}")).await;
+            assert!(rebuilt, "{}", p.name());
+            let c = p.counters(11).await.unwrap();
+            assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 2, 1, 2, false), "{}", p.name());
+            assert_eq!(p.refused(11, 1, 1, OPENS).await, Refusal::PurchaseLimit, "{}: buyer 1 holds 2 already", p.name());
+            assert_eq!(p.confirm(11, "b").await, Settle::Confirmed);
+            assert_eq!(p.release(11, "a").await, Settle::Released);
+            let again = p.e.restore_sale(&sale(11, 50, 2), true, &[]).await.unwrap();
+            p.step(format!("restore again -> {again}")).await;
+            assert!(!again, "{}: a live sale is not rebuilt", p.name());
+            let c = p.counters(11).await.unwrap();
+            assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 4, 0, 1, false), "{}", p.name());
+            assert!(p.e.remove_sale(11).await.unwrap(), "{}", p.name());
+            p.sales.remove(&11);
+            assert_eq!(p.counters(11).await, None, "{}: removed", p.name());
+            assert_eq!(p.e.open_reservations(11).await.unwrap(), vec![], "{}", p.name());
+            assert!(!p.e.remove_sale(11).await.unwrap(), "{}: nothing left to remove", p.name());
+            p
+        }
+    })
+    .await;
+}

@@ -1,0 +1,161 @@
+//! The `FlashSale` custom resource (`goodsmall.io/v1alpha1`): the schema checks what it
+//! can (stock and limit ≥ 1, a positive two-decimal price, `closesAt` after `opensAt`);
+//! [`crate::validation`] checks the rest and gives the one-process CLI the same messages.
+
+use chrono::{DateTime, Utc};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// A drop: `stock` units of a product at a sale price, open between two instants.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "goodsmall.io",
+    version = "v1alpha1",
+    kind = "FlashSale",
+    namespaced,
+    shortname = "fs",
+    category = "goodsmall",
+    status = "FlashSaleStatus",
+    derive = "PartialEq",
+    doc = "A flash sale: limited stock of one product, sold at a set price inside a time window.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Product", type_ = "integer", json_path = ".spec.productId"),
+    printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.remaining"),
+    printcolumn(name = "Opens", type_ = "date", json_path = ".spec.opensAt"),
+    printcolumn(name = "Closes", type_ = "date", json_path = ".spec.closesAt"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("self.closesAt > self.opensAt").message("closesAt must be after opensAt"))]
+#[serde(rename_all = "camelCase")]
+pub struct FlashSaleSpec {
+    /// The product on sale (its id in the product service).
+    #[schemars(range(min = 1))]
+    pub product_id: i64,
+    /// Units on offer. May be raised or lowered during the sale, never below what is held.
+    #[schemars(range(min = 1, max = 100_000_000))]
+    pub stock: i64,
+    /// Sale price, a decimal string with at most two decimals, e.g. "120.00".
+    #[schemars(regex(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$"))]
+    #[x_kube(validation = Rule::new("double(self) > 0.0").message("price must be greater than zero"))]
+    pub price: String,
+    /// When purchases start (RFC 3339).
+    pub opens_at: DateTime<Utc>,
+    /// When purchases stop (RFC 3339); after `opensAt`.
+    pub closes_at: DateTime<Utc>,
+    /// Units one shopper may hold (reserved or bought) in this sale.
+    #[schemars(range(min = 1, max = 1000))]
+    pub per_user_limit: i64,
+    /// Scaling and stock pre-load ahead of the opening.
+    #[serde(default)]
+    pub warmup: Warmup,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Warmup {
+    /// How long before `opensAt` to pre-load stock and scale up: a duration such as
+    /// "10m", "90s" or "1h30m".
+    #[serde(default = "default_lead")]
+    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"))]
+    pub lead: String,
+    /// Replicas of the order service from the warm-up until the close (unset: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub order_replicas: Option<i32>,
+    /// Replicas of the payment service from the warm-up until the close (unset: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub payment_replicas: Option<i32>,
+}
+
+fn default_lead() -> String {
+    "10m".into()
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Self { lead: default_lead(), order_replicas: None, payment_replicas: None }
+    }
+}
+
+/// Where a sale is in its life; `kubectl get fs` shows it.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Scheduled,
+    WarmingUp,
+    Open,
+    SoldOut,
+    Closed,
+    Failed,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [Self::Scheduled, Self::WarmingUp, Self::Open, Self::SoldOut, Self::Closed, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::WarmingUp => "WarmingUp",
+            Self::Open => "Open",
+            Self::SoldOut => "SoldOut",
+            Self::Closed => "Closed",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlashSaleStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The sale's id in the shop: shoppers buy at `/api/sales/{saleId}/purchases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sold: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// What this sale asked of each workload it scales (not applicable in one process).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaling: Vec<ScaledTarget>,
+}
+
+/// A standard Kubernetes condition (the shape `kubectl wait --for=condition=…` reads).
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One workload a sale scales for its warm-up.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaledTarget {
+    /// Deployment, HorizontalPodAutoscaler or ScaledObject.
+    pub kind: String,
+    pub name: String,
+    /// Replicas (or minimum replicas) this sale asked for.
+    pub replicas: i32,
+}
+
+/// The CRD as written to `crds/flashsale.yaml` (by `cargo run -p goodsmall-operator --bin crdgen`).
+pub fn crd_yaml() -> String {
+    let crd = FlashSale::crd();
+    let body = serde_saphyr::to_string(&crd).expect("the CRD serialises");
+    format!("# Generated by `cargo run -p goodsmall-operator --bin crdgen`; do not edit.\n{body}")
+}

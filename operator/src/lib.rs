@@ -1,0 +1,9 @@
+//! The FlashSale operator. The decisions are pure functions ([`phase`], [`scaling`],
+//! [`validation`]); [`reconcile`] applies them to a sale through [`records`]; the
+//! Kubernetes [`controller`] and the one-process [`local`] runner persist the status
+//! and report Events each their own way.
+
+pub mod crd;
+pub mod duration;
+pub mod phase;
+pub mod validation;
