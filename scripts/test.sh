@@ -30,6 +30,11 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   say "installing aiosmtpd (the SMTP server the tests send mail through)"
   python3 -m pip install -q aiosmtpd 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd
 fi
+if ! python3 -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
+  say "installing helm-python-sdk and kubernetes-validate (offline chart rendering and manifest validation)"
+  python3 -m pip install -q helm-python-sdk kubernetes-validate 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages helm-python-sdk kubernetes-validate
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest"
   cargo install cargo-nextest --locked

@@ -7,3 +7,7 @@ pub mod crd;
 pub mod duration;
 pub mod phase;
 pub mod validation;
+pub mod scaling;
+pub mod reconcile;
+pub mod records;
+pub mod local;

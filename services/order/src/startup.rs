@@ -22,6 +22,8 @@ pub fn migrations() -> Migrations {
 pub struct OrderService {
     pub parts: ServiceParts,
     pub state: OrderState,
+    /// The order database (the one-process shop keeps its FlashSale manifests here).
+    pub database: Database,
 }
 
 pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine: StockEngine) -> anyhow::Result<OrderService> {
@@ -62,10 +64,10 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
     ];
     let parts = ServiceParts {
         api: routes::router(state.clone()),
-        readiness: Readiness::default().with(Check::Database(database)).with(Check::Kv(shared.kv.clone())),
+        readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
         workers,
     };
-    Ok(OrderService { parts, state })
+    Ok(OrderService { parts, state, database })
 }
 
 /// The standalone service: Redis (stock engine, revoked sessions), its own database

@@ -80,6 +80,10 @@ error_codes! {
     PaymentNotFound => (NOT_FOUND, "No payment is due for this order"),
     PaymentDeclined => (PAYMENT_REQUIRED, "The payment was declined"),
     PaymentClosed => (CONFLICT, "The payment can no longer be made (expired or cancelled)"),
+    // FlashSale manifests (the one-process shop's operator API)
+    FlashSaleNotFound => (NOT_FOUND, "No such FlashSale"),
+    InvalidFlashSale => (UNPROCESSABLE_ENTITY, "The FlashSale manifest is not valid"),
+    FlashSaleConflict => (CONFLICT, "The FlashSale cannot be changed now"),
     // Infrastructure
     RequestTimeout => (REQUEST_TIMEOUT, "The request took too long"),
     ServiceUnavailable => (SERVICE_UNAVAILABLE, "A dependency is unavailable; try again"),

@@ -1,6 +1,7 @@
 //! `goodsmall`: the whole shop in one process.
 
 use clap::Parser;
+use goodsmall_operator::local::cli::FlashSaleCli;
 use goodsmall_platform::{http::shutdown_on_signal, telemetry};
 use goodsmall_shop::{
     configuration::ShopConfig,
@@ -9,11 +10,29 @@ use goodsmall_shop::{
 
 #[derive(Parser)]
 #[command(version, about = "GoodsMall: the whole flash-sale shop in one process")]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Apply, list or delete FlashSale manifests on a running shop (its `kubectl`).
+    Flashsale(FlashSaleCli),
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Cli::parse();
+    if let Some(Command::Flashsale(cli)) = Cli::parse().command {
+        match cli.run().await {
+            Ok(out) => println!("{out}"),
+            Err(e) => {
+                eprintln!("{e:#}");
+                std::process::exit(1)
+            }
+        }
+        return Ok(());
+    }
     let config = ShopConfig::load().unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)

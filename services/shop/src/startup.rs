@@ -8,8 +8,11 @@ use goodsmall_platform::{
     kv::Kv,
     money::Price,
     metrics::Metrics,
-    service::{RunningService, Shared},
+    http::Readiness,
+    service::{RunningService, ServiceParts, Shared},
 };
+use goodsmall_operator::local::CatalogueFn;
+use std::sync::Arc;
 use goodsmall_sale::StockEngine;
 use goodsmall_user::{configuration::BootstrapAccount, domain::Email};
 use tokio_util::sync::CancellationToken;
@@ -49,7 +52,7 @@ impl Shop {
 
         let users = goodsmall_user::startup::build(&config.user, &keys.private_pem, issuer, &shared).await?;
         let products = goodsmall_product::startup::build(&config.product, &shared, &bus, engine.clone()).await?;
-        let orders = goodsmall_order::startup::build(&config.order, &shared, &bus, engine).await?;
+        let orders = goodsmall_order::startup::build(&config.order, &shared, &bus, engine.clone()).await?;
         let payments = goodsmall_payment::startup::build(&config.payment, &shared, &bus).await?;
         let mut demo_sale_id = None;
         if config.demo {
@@ -71,7 +74,8 @@ impl Shop {
             }
         }
         let dev_mailbox = config.user.mail.transport == "dev-mailbox";
-        let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts);
+        let flash_sales = flash_sale_operator(&products.state.catalogue, &orders, engine, &shared);
+        let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts).merge(flash_sales);
         let running = RunningService::bind("GoodsMall", &config.http, parts, &shared).await?;
         Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox, demo_sale_id })
     }
@@ -83,6 +87,18 @@ impl Shop {
     pub async fn run(self) -> anyhow::Result<()> {
         self.running.run().await
     }
+}
+
+/// The FlashSale operator without a cluster: manifests applied over the API (or the
+/// `goodsmall flashsale` CLI) run through the same reconcile as in Kubernetes.
+fn flash_sale_operator(catalogue: &goodsmall_product::catalogue::Catalogue, orders: &goodsmall_order::startup::OrderService, engine: StockEngine, shared: &Shared) -> ServiceParts {
+    let catalogue = catalogue.clone();
+    let owner_of = CatalogueFn(move |product_id| {
+        let catalogue = catalogue.clone();
+        async move { Ok(catalogue.find_by_id(product_id).await?.map(|p| p.merchant_id)) }
+    });
+    let (operator, api) = goodsmall_operator::local::build(orders.database.clone(), orders.state.sales.clone(), engine, Arc::new(owner_of), shared.authenticator.clone());
+    ServiceParts { api, readiness: Readiness::default(), workers: vec![operator.spawn(shared.shutdown.clone())] }
 }
 
 /// The demo drop: 100 lightsticks at a sale price, open from now for a day, two per

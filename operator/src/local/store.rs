@@ -1,0 +1,135 @@
+//! FlashSale manifests of the one-process shop, kept in the order database: what the
+//! Kubernetes API keeps for the cluster operator (spec, generation, status, Events,
+//! a pending deletion).
+
+use chrono::{DateTime, Utc};
+use goodsmall_platform::{clock::now_millis, db::Database};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{
+    crd::{FlashSaleSpec, FlashSaleStatus},
+    reconcile::Note,
+};
+
+/// Events kept per manifest (newest last).
+const EVENTS_KEPT: usize = 50;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    pub name: String,
+    pub merchant_id: i64,
+    pub spec: FlashSaleSpec,
+    pub generation: i64,
+    pub status: FlashSaleStatus,
+    pub events: Vec<RecordedEvent>,
+    pub deleting: bool,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RecordedEvent {
+    pub time: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Clone)]
+pub struct ManifestStore {
+    db: Database,
+}
+
+/// What applying a manifest did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl ManifestStore {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Creates or updates a manifest; the generation moves when the spec changes.
+    /// `Err` with a message when it belongs to another merchant or is being deleted.
+    pub async fn apply(&self, name: &str, merchant_id: i64, spec: &FlashSaleSpec) -> anyhow::Result<Result<Applied, String>> {
+        let text = serde_json::to_string(spec)?;
+        match self.get(name).await? {
+            None => {
+                sqlx::query("INSERT INTO flash_sale_manifests (name, merchant_id, spec, generation, status, events, deleting, created_at) VALUES (?, ?, ?, 1, '{}', '[]', 0, ?)")
+                    .bind(name)
+                    .bind(merchant_id)
+                    .bind(&text)
+                    .bind(now_millis())
+                    .execute(self.db.pool())
+                    .await?;
+                Ok(Ok(Applied::Created))
+            }
+            Some(current) if current.merchant_id != merchant_id => Ok(Err(format!("flashsale {name} belongs to another merchant"))),
+            Some(current) if current.deleting => Ok(Err(format!("flashsale {name} is being deleted"))),
+            Some(current) if current.spec == *spec => Ok(Ok(Applied::Unchanged)),
+            Some(_) => {
+                sqlx::query("UPDATE flash_sale_manifests SET spec = ?, generation = generation + 1 WHERE name = ?").bind(&text).bind(name).execute(self.db.pool()).await?;
+                Ok(Ok(Applied::Configured))
+            }
+        }
+    }
+
+    pub async fn get(&self, name: &str) -> anyhow::Result<Option<Recorded>> {
+        let row = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting FROM flash_sale_manifests WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| recorded(&r)).transpose()
+    }
+
+    pub async fn list(&self) -> anyhow::Result<Vec<Recorded>> {
+        let rows = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting FROM flash_sale_manifests ORDER BY name").fetch_all(self.db.pool()).await?;
+        rows.iter().map(recorded).collect()
+    }
+
+    pub async fn save(&self, name: &str, status: &FlashSaleStatus, notes: &[Note]) -> anyhow::Result<()> {
+        let Some(current) = self.get(name).await? else { return Ok(()) };
+        let mut events = current.events;
+        events.extend(notes.iter().map(|n| RecordedEvent {
+            time: Utc::now(),
+            type_: if n.warning { "Warning" } else { "Normal" }.into(),
+            reason: n.reason.clone(),
+            message: n.message.clone(),
+        }));
+        let skip = events.len().saturating_sub(EVENTS_KEPT);
+        let events: Vec<_> = events.into_iter().skip(skip).collect();
+        sqlx::query("UPDATE flash_sale_manifests SET status = ?, events = ? WHERE name = ?")
+            .bind(serde_json::to_string(status)?)
+            .bind(serde_json::to_string(&events)?)
+            .bind(name)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_deleting(&self, name: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE flash_sale_manifests SET deleting = 1 WHERE name = ?").bind(name).execute(self.db.pool()).await?;
+        Ok(())
+    }
+
+    pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM flash_sale_manifests WHERE name = ?").bind(name).execute(self.db.pool()).await?;
+        Ok(())
+    }
+}
+
+fn recorded(r: &sqlx::any::AnyRow) -> anyhow::Result<Recorded> {
+    Ok(Recorded {
+        name: r.try_get("name")?,
+        merchant_id: r.try_get("merchant_id")?,
+        spec: serde_json::from_str(&r.try_get::<String, _>("spec")?)?,
+        generation: r.try_get("generation")?,
+        status: serde_json::from_str(&r.try_get::<String, _>("status")?)?,
+        events: serde_json::from_str(&r.try_get::<String, _>("events")?)?,
+        deleting: r.try_get::<i32, _>("deleting")? != 0,
+    })
+}

@@ -1,0 +1,261 @@
+//! One reconcile of a FlashSale, wherever it runs: validate the spec, record the sale,
+//! follow the phase plan (pre-load, scale, close), and compute the new status and the
+//! Events to report. The Kubernetes controller and the one-process runner only differ
+//! in how they persist the status and publish the Events.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use goodsmall_order::sales::Sale;
+use goodsmall_sale::EngineError;
+
+use crate::{
+    crd::{Condition, FlashSaleSpec, FlashSaleStatus, Phase},
+    phase::{self, Window},
+    records::{Catalogue, SaleRecords},
+    scaling::{Request, ScaleReport, Scaler},
+    validation::{self, Terms},
+};
+
+pub const READY: &str = "Ready";
+pub const STOCK_LOADED: &str = "StockLoaded";
+pub const SCALED: &str = "Scaled";
+
+/// An Event to publish about the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Note {
+    fn normal(reason: &str, message: impl Into<String>) -> Self {
+        Self { warning: false, reason: reason.into(), message: message.into() }
+    }
+    fn warning(reason: &str, message: impl Into<String>) -> Self {
+        Self { warning: true, reason: reason.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: FlashSaleStatus,
+    pub notes: Vec<Note>,
+    pub requeue_after: Option<Duration>,
+}
+
+/// The FlashSale as the reconciler needs it.
+pub struct Manifest<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub generation: Option<i64>,
+    pub spec: &'a FlashSaleSpec,
+    pub status: &'a FlashSaleStatus,
+    /// The merchant the sale belongs to when the product's owner is not used (the
+    /// one-process CLI's caller); `None` in a cluster, where the product's owner is.
+    pub merchant_id: Option<i64>,
+}
+
+impl Manifest<'_> {
+    /// The key of the sale's record: `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Clone)]
+pub struct Reconciler {
+    pub records: SaleRecords,
+    pub catalogue: Arc<dyn Catalogue>,
+    pub scaler: Arc<dyn Scaler>,
+    /// How often the status is refreshed while stock can move.
+    pub refresh: Duration,
+}
+
+/// Deletion: done, or waiting for reservations to settle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cleanup {
+    Done(Vec<Note>),
+    Waiting(Outcome),
+}
+
+impl Reconciler {
+    pub async fn apply(&self, m: &Manifest<'_>, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+        let key = m.key();
+        let old = m.status;
+        let mut notes = Vec::new();
+        let mut status = FlashSaleStatus { conditions: old.conditions.clone(), observed_generation: m.generation, ..old.clone() };
+        let generation = m.generation;
+        let recorded = self.records.find(&key).await?;
+
+        // 1. The spec, checked; a refused change keeps the recorded terms.
+        let accepted = match self.check(m, recorded.as_ref(), now).await? {
+            Ok(sale) => {
+                set_condition(&mut status.conditions, READY, true, "Reconciled", "the sale follows the current spec", generation, now);
+                Some(sale)
+            }
+            Err((reason, message)) => {
+                if !has_condition(old, READY, false, &reason, &message) {
+                    notes.push(Note::warning(&reason, message.clone()));
+                }
+                set_condition(&mut status.conditions, READY, false, &reason, &message, generation, now);
+                recorded
+            }
+        };
+        let Some(sale) = accepted else {
+            // Nothing was ever accepted: the sale does not exist.
+            status.phase = Some(Phase::Failed);
+            set_condition(&mut status.conditions, STOCK_LOADED, false, "NoSale", "no valid spec accepted yet", generation, now);
+            return Ok(self.finish(old, status, notes, None));
+        };
+        status.sale_id = Some(sale.id);
+
+        // 2. The plan for now, and the actions it asks for.
+        let window = Window { opens_at: sale.opens_at, closes_at: sale.closes_at, lead: validation::validate(m.spec).map(|t| t.lead).unwrap_or(Duration::ZERO) };
+        let mut stock = self.records.stock(sale.id).await?;
+        let plan = phase::plan(&window, stock, now, self.refresh);
+        if plan.load {
+            let was_loaded = condition_is(old, STOCK_LOADED, true);
+            if let Some(orders) = self.records.sales.ensure_loaded(&sale).await? {
+                notes.push(if was_loaded {
+                    Note::warning("StockRestored", format!("the stock engine had lost the sale; rebuilt from {orders} holding orders"))
+                } else {
+                    Note::normal("StockLoaded", format!("{} units pre-loaded", sale.stock))
+                });
+            }
+            stock = self.records.stock(sale.id).await?;
+        }
+        if plan.close && !stock.is_some_and(|s| s.closed) && sale.closed_at.is_none() {
+            self.records.sales.close(sale.id).await?;
+            stock = self.records.stock(sale.id).await?;
+        }
+        match stock {
+            Some(_) => set_condition(&mut status.conditions, STOCK_LOADED, true, "Loaded", "the sale is in the stock engine", generation, now),
+            None if plan.close => set_condition(&mut status.conditions, STOCK_LOADED, false, "Closed", "the sale has ended", generation, now),
+            None => set_condition(&mut status.conditions, STOCK_LOADED, false, "Scheduled", "stock is pre-loaded at the warm-up", generation, now),
+        }
+        let scaled = if plan.scale_up {
+            let request = Request { order: m.spec.warmup.order_replicas, payment: m.spec.warmup.payment_replicas };
+            self.scaler.hold(m.namespace, &key, request).await?
+        } else {
+            self.scaler.release(m.namespace, &key).await?
+        };
+        match scaled {
+            ScaleReport::NotApplicable => set_condition(&mut status.conditions, SCALED, true, "NotApplicable", "no cluster: nothing to scale", generation, now),
+            ScaleReport::Applied(targets) => {
+                let (reason, message) = match (plan.scale_up, targets.is_empty()) {
+                    (true, false) => ("WarmupReplicasHeld", targets.iter().map(|t| format!("{} {} ≥ {}", t.kind, t.name, t.replicas)).collect::<Vec<_>>().join(", ")),
+                    (true, true) => ("NoReplicasRequested", "the spec asks for no warm-up replicas".to_owned()),
+                    (false, _) => ("Baseline", "workloads run at their own replicas".to_owned()),
+                };
+                set_condition(&mut status.conditions, SCALED, true, reason, &message, generation, now);
+                status.scaling = targets;
+            }
+        }
+
+        // 3. Live counters and the phase.
+        if let Some(s) = stock {
+            (status.remaining, status.reserved, status.sold) = (Some(s.remaining), Some(s.reserved), Some(s.sold));
+        }
+        status.phase = Some(if stock.is_some() { phase::plan(&window, stock, now, self.refresh).phase } else { plan.phase });
+        Ok(self.finish(old, status, notes, plan.requeue_after))
+    }
+
+    /// The spec's terms, recorded, or why they are refused.
+    async fn check(&self, m: &Manifest<'_>, recorded: Option<&Sale>, now: DateTime<Utc>) -> anyhow::Result<Result<Sale, (String, String)>> {
+        let terms = match validation::validate(m.spec) {
+            Ok(t) => t,
+            Err(problems) => return Ok(Err(("InvalidSpec".into(), problems.join("; ")))),
+        };
+        let owner = match self.catalogue.owner_of(terms.product_id).await? {
+            None => return Ok(Err(("ProductNotFound".into(), format!("spec.productId: no product {}", terms.product_id)))),
+            Some(owner) => owner,
+        };
+        if m.merchant_id.is_some_and(|me| me != owner) {
+            return Ok(Err(("ProductNotYours".into(), format!("spec.productId: product {} belongs to another merchant", terms.product_id))));
+        }
+        if let Some(sale) = recorded {
+            if let Some(refusal) = locked_change(sale, &terms, now) {
+                return Ok(Err(("SpecChangeRefused".into(), refusal)));
+            }
+        }
+        match self.records.apply(&m.key(), m.merchant_id.unwrap_or(owner), &terms).await {
+            Ok(sale) => Ok(Ok(sale)),
+            Err(e) => match e.downcast_ref::<EngineError>() {
+                Some(EngineError::StockBelowCommitted { committed, .. }) => {
+                    Ok(Err(("StockBelowCommitted".into(), format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.stock))))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Deletion: close the sale, give back the replicas, wait until every reservation
+    /// settled through the saga, then remove the sale's keys.
+    pub async fn cleanup(&self, m: &Manifest<'_>, now: DateTime<Utc>) -> anyhow::Result<Cleanup> {
+        let key = m.key();
+        let mut notes = Vec::new();
+        self.scaler.release(m.namespace, &key).await?;
+        let Some(sale) = self.records.find(&key).await? else { return Ok(Cleanup::Done(notes)) };
+        if sale.closed_at.is_none() {
+            self.records.sales.close(sale.id).await?;
+            notes.push(Note::normal("Closed", "deleted: the sale is closed"));
+        }
+        if let Some(stock) = self.records.stock(sale.id).await? {
+            if stock.reserved > 0 {
+                let mut status = m.status.clone();
+                (status.phase, status.remaining, status.reserved, status.sold) = (Some(Phase::Closed), Some(stock.remaining), Some(stock.reserved), Some(stock.sold));
+                let message = format!("deleting: waiting for {} reserved units to be paid or released", stock.reserved);
+                set_condition(&mut status.conditions, READY, false, "Deleting", &message, m.generation, now);
+                return Ok(Cleanup::Waiting(Outcome { status, notes, requeue_after: Some(self.refresh) }));
+            }
+        }
+        self.records.sales.retire_flash_sale(&sale).await?;
+        notes.push(Note::normal("Removed", "every reservation settled; the sale's keys are removed"));
+        Ok(Cleanup::Done(notes))
+    }
+
+    fn finish(&self, old: &FlashSaleStatus, status: FlashSaleStatus, mut notes: Vec<Note>, requeue_after: Option<Duration>) -> Outcome {
+        if status.phase != old.phase {
+            if let Some(phase) = status.phase {
+                let message = match phase {
+                    Phase::Scheduled => "waiting for the warm-up".to_owned(),
+                    Phase::WarmingUp => "stock pre-loaded, warm-up replicas held".to_owned(),
+                    Phase::Open => "purchases are open".to_owned(),
+                    Phase::SoldOut => format!("sold out: {} sold, {} awaiting payment", status.sold.unwrap_or(0), status.reserved.unwrap_or(0)),
+                    Phase::Closed => format!("closed: {} sold, {} left", status.sold.unwrap_or(0), status.remaining.unwrap_or(0)),
+                    Phase::Failed => "the spec was refused; see the Ready condition".to_owned(),
+                };
+                notes.push(if phase == Phase::Failed { Note::warning(phase.as_str(), message) } else { Note::normal(phase.as_str(), message) });
+            }
+        }
+        Outcome { status, notes, requeue_after }
+    }
+}
+
+/// Product and price are fixed once the sale has opened (orders carry them).
+fn locked_change(sale: &Sale, terms: &Terms, now: DateTime<Utc>) -> Option<String> {
+    let opened = sale.opens_at <= now;
+    let changes_terms = sale.product_id != terms.product_id || sale.price != terms.price;
+    (opened && changes_terms).then(|| "productId and price cannot change once the sale has opened; the change is not applied".to_owned())
+}
+
+fn condition_is(status: &FlashSaleStatus, type_: &str, value: bool) -> bool {
+    status.conditions.iter().any(|c| c.type_ == type_ && c.status == if value { "True" } else { "False" })
+}
+
+fn has_condition(status: &FlashSaleStatus, type_: &str, value: bool, reason: &str, message: &str) -> bool {
+    status.conditions.iter().any(|c| c.type_ == type_ && c.status == if value { "True" } else { "False" } && c.reason == reason && c.message == message)
+}
+
+/// Sets a condition; its transition time moves only when its status changes.
+pub fn set_condition(conditions: &mut Vec<Condition>, type_: &str, value: bool, reason: &str, message: &str, generation: Option<i64>, now: DateTime<Utc>) {
+    let status = if value { "True" } else { "False" }.to_owned();
+    let next = Condition { type_: type_.into(), status, reason: reason.into(), message: message.into(), last_transition_time: now, observed_generation: generation };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) if c.status == next.status => *c = Condition { last_transition_time: c.last_transition_time, ..next },
+        Some(c) => *c = next,
+        None => conditions.push(next),
+    }
+}
