@@ -107,7 +107,8 @@ impl Reconciler {
             // Nothing was ever accepted: the sale does not exist.
             status.phase = Some(Phase::Failed);
             set_condition(&mut status.conditions, STOCK_LOADED, false, "NoSale", "no valid spec accepted yet", generation, now);
-            return Ok(self.finish(old, status, notes, None));
+            // Look again now and then: a missing product may appear.
+            return Ok(self.finish(old, status, notes, Some(Duration::from_secs(60))));
         };
         status.sale_id = Some(sale.id);
 

@@ -65,6 +65,7 @@ impl Purchases {
                 self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
                 Ok(PurchaseOutcome::Accepted { order_id, repeated })
             }
+            Reservation::Refused(Refusal::UnknownSale) => Ok(PurchaseOutcome::Refused(self.not_in_engine(sale_id).await?)),
             Reservation::Refused(refusal) => {
                 if refusal == Refusal::SoldOut {
                     self.sold_out.mark(sale_id);
@@ -72,6 +73,17 @@ impl Purchases {
                 Ok(PurchaseOutcome::Refused(refusal))
             }
         }
+    }
+
+    /// A recorded sale the engine does not hold: not pre-loaded yet (the operator loads
+    /// it at the warm-up), or ended and removed.
+    async fn not_in_engine(&self, sale_id: i64) -> anyhow::Result<Refusal> {
+        let now = chrono::Utc::now();
+        Ok(match self.sales.find(sale_id).await? {
+            Some(sale) if sale.closed_at.is_some() || now >= sale.closes_at => Refusal::SaleClosed,
+            Some(sale) if now < sale.opens_at => Refusal::SaleNotOpen,
+            _ => Refusal::UnknownSale,
+        })
     }
 
     async fn terms(&self, sale_id: i64) -> anyhow::Result<Option<(i64, i64)>> {

@@ -12,6 +12,7 @@ mod catalogue;
 mod crowd;
 mod drop;
 mod drop_helpers;
+mod flashsale;
 mod operations;
 mod replay;
 mod saga_faults;

@@ -1,0 +1,180 @@
+//! A drop launched with a FlashSale manifest on the one-process default (the operator's
+//! reconcile without a cluster): refused before it opens, bought once open, SoldOut with
+//! the right counts, deleted once settled; bad manifests get the CRD's messages.
+
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use goodsmall_operator::local::cli::{Command, FlashSaleCli};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{
+    catalogue::create_product,
+    helpers::{assert_problem, assert_status, TestShop},
+};
+
+fn manifest(name: &str, product_id: i64, stock: i64, opens_in: Duration) -> Value {
+    let at = |d: chrono::Duration| (Utc::now() + d).to_rfc3339_opts(SecondsFormat::Millis, true);
+    json!({
+        "apiVersion": "goodsmall.io/v1alpha1",
+        "kind": "FlashSale",
+        "metadata": { "name": name },
+        "spec": {
+            "productId": product_id, "stock": stock, "price": "99.00", "perUserLimit": 1,
+            "opensAt": at(chrono::Duration::from_std(opens_in).unwrap()), "closesAt": at(chrono::Duration::hours(1)),
+            "warmup": { "lead": "10m", "orderReplicas": 4 }
+        }
+    })
+}
+
+/// Polls the FlashSale until `done` holds (15 s at most).
+async fn flash_sale(shop: &TestShop, token: &str, name: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        last = assert_status(shop.get(&format!("/api/flashsales/{name}"), Some(token)).await, StatusCode::OK).await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("flashsale {name} did not reach the expected state; last: {last}")
+}
+
+fn condition<'a>(fs: &'a Value, type_: &str) -> &'a Value {
+    fs["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == type_)).unwrap_or(&Value::Null)
+}
+
+async fn a_manifest_launches_a_drop_that_opens_on_time_and_sells_out(shop: TestShop) {
+    let merchant = shop.merchant().await;
+    let product = create_product(&shop, &merchant, "Tour Hoodie", 1000).await["id"].as_i64().unwrap();
+    let put = |body: Value| shop.call(Method::PUT, "/api/flashsales/hoodie-drop", Some(&merchant), Some(body));
+    let created = assert_status(put(manifest("hoodie-drop", product, 3, Duration::from_secs(4))).await, StatusCode::CREATED).await;
+    assert_eq!(created["message"], "flashsale.goodsmall.io/hoodie-drop created");
+
+    let warming = flash_sale(&shop, &merchant, "hoodie-drop", |f| f["status"]["phase"] == "WarmingUp").await;
+    let sale = warming["status"]["saleId"].as_i64().expect("the sale id shoppers buy from");
+    assert_eq!((warming["status"]["remaining"].as_i64(), warming["status"]["observedGeneration"].as_i64()), (Some(3), Some(1)), "{warming}");
+    assert_eq!(condition(&warming, "StockLoaded")["status"], "True", "pre-loaded at the warm-up: {warming}");
+    assert_eq!(condition(&warming, "Scaled")["reason"], "NotApplicable", "no cluster, nothing to scale");
+    assert_eq!(condition(&warming, "Ready")["status"], "True");
+
+    let buyers = [shop.shopper().await, shop.shopper().await, shop.shopper().await, shop.shopper().await];
+    assert_problem(shop.buy(&buyers[0], sale, "early", 1).await, StatusCode::CONFLICT, "SALE_NOT_OPEN").await;
+
+    let open = flash_sale(&shop, &merchant, "hoodie-drop", |f| f["status"]["phase"] == "Open").await;
+    assert!(open["events"].as_array().unwrap().iter().any(|e| e["reason"] == "Open"), "an Event for each transition: {open}");
+    let mut orders = Vec::new();
+    for buyer in &buyers[..3] {
+        orders.push(shop.bought(buyer, sale, 1).await);
+    }
+    assert_problem(shop.buy(&buyers[3], sale, "late", 1).await, StatusCode::CONFLICT, "SOLD_OUT").await;
+
+    let sold_out = flash_sale(&shop, &merchant, "hoodie-drop", |f| f["status"]["phase"] == "SoldOut").await;
+    let s = &sold_out["status"];
+    assert_eq!((s["remaining"].as_i64(), s["reserved"].as_i64().unwrap() + s["sold"].as_i64().unwrap()), (Some(0), 3), "{sold_out}");
+
+    // Raising the stock mid-sale reopens it; lowering it below what is held is refused.
+    let mut more = manifest("hoodie-drop", product, 4, Duration::ZERO);
+    more["spec"]["opensAt"] = warming["spec"]["opensAt"].clone();
+    more["spec"]["closesAt"] = warming["spec"]["closesAt"].clone();
+    assert_status(put(more.clone()).await, StatusCode::OK).await;
+    let reopened = flash_sale(&shop, &merchant, "hoodie-drop", |f| f["status"]["phase"] == "Open").await;
+    assert_eq!((reopened["status"]["remaining"].as_i64(), reopened["metadata"]["generation"].as_i64()), (Some(1), Some(2)), "{reopened}");
+    more["spec"]["stock"] = json!(2);
+    assert_status(put(more).await, StatusCode::OK).await;
+    let refused = flash_sale(&shop, &merchant, "hoodie-drop", |f| condition(f, "Ready")["reason"] == "StockBelowCommitted").await;
+    assert_eq!(condition(&refused, "Ready")["status"], "False");
+    assert_eq!(refused["status"]["remaining"].as_i64(), Some(1), "the refused change did not apply: {refused}");
+
+    // Deleting waits for the reservations to settle through the saga, then removes it.
+    for (buyer, order) in buyers.iter().zip(&orders) {
+        assert_status(shop.pay_when_due(buyer, order).await, StatusCode::OK).await;
+    }
+    let deleted = assert_status(shop.call(Method::DELETE, "/api/flashsales/hoodie-drop", Some(&merchant), None).await, StatusCode::ACCEPTED).await;
+    assert_eq!(deleted["result"], "deleting");
+    for _ in 0..150 {
+        if shop.get("/api/flashsales/hoodie-drop", Some(&merchant)).await.status() == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_problem(shop.get("/api/flashsales/hoodie-drop", Some(&merchant)).await, StatusCode::NOT_FOUND, "FLASH_SALE_NOT_FOUND").await;
+    assert_problem(shop.buy(&buyers[3], sale, "after", 1).await, StatusCode::CONFLICT, "SALE_CLOSED").await;
+    let record = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
+    assert_eq!(record["id"], sale, "the sale's record stays for its orders");
+}
+
+async fn bad_manifests_get_the_crds_messages(shop: TestShop) {
+    let merchant = shop.merchant().await;
+    let product = create_product(&shop, &merchant, "Poster", 10).await["id"].as_i64().unwrap();
+    let put = |name: &str, body: Value| {
+        let path = format!("/api/flashsales/{name}");
+        let (shop, merchant) = (&shop, merchant.clone());
+        async move { shop.call(Method::PUT, &path, Some(&merchant), Some(body)).await }
+    };
+    let mut bad = manifest("bad", product, 0, Duration::from_secs(60));
+    bad["spec"]["price"] = json!("0.00");
+    bad["spec"]["closesAt"] = bad["spec"]["opensAt"].clone();
+    let problem = assert_problem(put("bad", bad).await, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FLASH_SALE").await;
+    let messages: Vec<String> = problem["errors"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["field"].as_str().unwrap(), e["message"].as_str().unwrap())).collect();
+    assert_eq!(messages, ["spec.stock: must be between 1 and 100000000, got 0", "spec.price: price must be greater than zero", "spec: closesAt must be after opensAt"]);
+    assert_problem(put("bad", json!({"spec": "nope"})).await, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
+    assert_problem(put("Bad_Name", manifest("Bad_Name", product, 1, Duration::ZERO)).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    assert_problem(put("other", manifest("bad", product, 1, Duration::ZERO)).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let shopper = shop.shopper().await;
+    assert_problem(shop.call(Method::PUT, "/api/flashsales/x", Some(&shopper), Some(manifest("x", product, 1, Duration::ZERO))).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    assert_problem(shop.get("/api/flashsales/nope", Some(&merchant)).await, StatusCode::NOT_FOUND, "FLASH_SALE_NOT_FOUND").await;
+    assert_problem(shop.get("/api/flashsales", None).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+
+    // A product that does not exist passes the schema but fails in the controller, with
+    // a condition and an Event, like in a cluster.
+    assert_status(put("ghost", manifest("ghost", 999_999, 5, Duration::ZERO)).await, StatusCode::CREATED).await;
+    let failed = flash_sale(&shop, &merchant, "ghost", |f| f["status"]["phase"] == "Failed").await;
+    assert_eq!(condition(&failed, "Ready")["reason"], "ProductNotFound", "{failed}");
+    assert!(failed["events"].as_array().unwrap().iter().any(|e| e["type"] == "Warning" && e["reason"] == "ProductNotFound"), "{failed}");
+    // Another merchant neither sees nor changes it.
+    let rival = shop.merchant().await;
+    assert_problem(shop.call(Method::DELETE, "/api/flashsales/ghost", Some(&rival), None).await, StatusCode::NOT_FOUND, "FLASH_SALE_NOT_FOUND").await;
+    assert_problem(shop.call(Method::PUT, "/api/flashsales/ghost", Some(&rival), Some(manifest("ghost", product, 1, Duration::ZERO))).await, StatusCode::CONFLICT, "FLASH_SALE_CONFLICT").await;
+}
+
+async fn the_cli_applies_lists_and_deletes_yaml(shop: TestShop) {
+    let merchant = shop.merchant().await;
+    let product = create_product(&shop, &merchant, "Keyring", 10).await["id"].as_i64().unwrap();
+    let yaml = format!(
+        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: keyring-drop\nspec:\n  productId: {product}\n  stock: 5\n  price: \"9.50\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 2\n",
+        (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
+        (Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+    let file = std::env::temp_dir().join(format!("keyring-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&file, yaml).unwrap();
+    let cli = |command: Command| FlashSaleCli { url: shop.url(""), token: Some(merchant.clone()), email: None, password: None, command };
+    assert_eq!(cli(Command::Apply { file: file.clone() }).run().await.unwrap(), "flashsale.goodsmall.io/keyring-drop created");
+    assert_eq!(cli(Command::Apply { file: file.clone() }).run().await.unwrap(), "flashsale.goodsmall.io/keyring-drop unchanged");
+    flash_sale(&shop, &merchant, "keyring-drop", |f| f["status"]["phase"] == "Open").await;
+    let table = cli(Command::Get { name: None }).run().await.unwrap();
+    let row = table.lines().find(|l| l.starts_with("keyring-drop")).unwrap_or_else(|| panic!("{table}"));
+    assert!(table.starts_with("NAME") && row.split_whitespace().take(4).collect::<Vec<_>>() == ["keyring-drop", "Open", &product.to_string(), "5"], "{table}");
+    std::fs::write(&file, "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: keyring-drop\nspec:\n  productId: 1\n  stock: 0\n").unwrap();
+    let error = cli(Command::Apply { file: file.clone() }).run().await.unwrap_err().to_string();
+    assert!(error.starts_with("Error (INVALID_BODY)"), "a spec missing required fields is refused: {error}");
+    assert_eq!(cli(Command::Delete { name: "keyring-drop".into() }).run().await.unwrap(), "flashsale.goodsmall.io \"keyring-drop\" deleted");
+    let error = cli(Command::Delete { name: "nope".into() }).run().await.unwrap_err().to_string();
+    assert!(error.contains("FLASH_SALE_NOT_FOUND"), "{error}");
+}
+
+mod embedded {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_manifest_launches_a_drop_that_opens_on_time_and_sells_out() {
+        super::a_manifest_launches_a_drop_that_opens_on_time_and_sells_out(crate::helpers::TestShop::embedded_with(&[]).await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_manifests_get_the_crds_messages() {
+        super::bad_manifests_get_the_crds_messages(crate::helpers::TestShop::embedded_with(&[]).await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cli_applies_lists_and_deletes_yaml() {
+        super::the_cli_applies_lists_and_deletes_yaml(crate::helpers::TestShop::embedded_with(&[]).await).await
+    }
+}
