@@ -11,3 +11,5 @@ pub mod scaling;
 pub mod reconcile;
 pub mod records;
 pub mod local;
+pub mod controller;
+pub mod metrics;

@@ -1,0 +1,291 @@
+//! The controller's API calls against kube's mocked `tower` service (the controller-rs
+//! pattern): the exact finalizer, scale, Event and status calls for warm-up, sold out,
+//! close (with an overlapping sale), an autoscaler-managed Deployment, and deletion.
+//! The sale records are real (SQLite and the in-process engine).
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use goodsmall_operator::{
+    controller::{reconcile, Context, FINALIZER},
+    crd::{FlashSale, FlashSaleSpec, FlashSaleStatus, Phase, Warmup},
+    metrics::Metrics,
+    reconcile::Reconciler,
+    records::{Catalogue, SaleRecords},
+    scaling::kubernetes::KubeScaler,
+};
+use goodsmall_order::sales::{NewSale, Sales};
+use goodsmall_platform::{configuration::DatabaseSettings, db::Database, money::Price};
+use goodsmall_sale::StockEngine;
+use http::{Method, Request, Response, StatusCode};
+use kube::{
+    client::Body,
+    runtime::events::{Recorder, Reporter},
+    Client,
+};
+use serde_json::{json, Value};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+struct OwnedBy(i64);
+
+#[async_trait]
+impl Catalogue for OwnedBy {
+    async fn owner_of(&self, _: i64) -> anyhow::Result<Option<i64>> {
+        Ok(Some(self.0))
+    }
+}
+
+/// The mocked API server: each `expect` takes the next request, checks its method and
+/// path, answers, and returns the request body for the test to inspect.
+struct ApiServer(Handle);
+
+impl ApiServer {
+    async fn expect(&mut self, method: Method, path: &str, status: StatusCode, reply: Value) -> Value {
+        self.expect_with(method, path, status, |_| reply).await
+    }
+
+    /// Like `expect`, answering with what `reply` makes of the request body.
+    async fn expect_with(&mut self, method: Method, path: &str, status: StatusCode, reply: impl FnOnce(&Value) -> Value) -> Value {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected {method} {path}, but no call came"))
+            .unwrap_or_else(|| panic!("expected {method} {path}: the client is gone"));
+        assert_eq!((request.method(), request.uri().path()), (&method, path), "unexpected call");
+        let body = request.into_body().collect_bytes().await.unwrap();
+        let json = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() };
+        let reply = reply(&json);
+        send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+        json
+    }
+
+    async fn ok(&mut self, method: Method, path: &str, reply: Value) -> Value {
+        self.expect(method, path, StatusCode::OK, reply).await
+    }
+
+    async fn no_keda(&mut self) {
+        let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "NotFound", "code": 404 });
+        self.expect(Method::GET, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects", StatusCode::NOT_FOUND, status).await;
+    }
+
+    async fn hpas(&mut self, items: Vec<Value>) {
+        self.ok(Method::GET, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers", json!({ "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": items })).await;
+    }
+
+    async fn deployment(&mut self, name: &str, replicas: i32, annotations: Value) {
+        self.ok(Method::GET, &format!("/apis/apps/v1/namespaces/shop/deployments/{name}"), deployment(name, replicas, annotations)).await;
+    }
+
+    /// An Event is created; the API server answers with it.
+    async fn event(&mut self) -> Value {
+        self.expect_with(Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events", StatusCode::CREATED, Value::clone).await
+    }
+
+    async fn status(&mut self, fs: &FlashSale) -> FlashSaleStatus {
+        let patch = self.ok(Method::PATCH, "/apis/goodsmall.io/v1alpha1/namespaces/shop/flashsales/drop/status", serde_json::to_value(fs).unwrap()).await;
+        serde_json::from_value(patch["status"].clone()).expect("a FlashSale status")
+    }
+
+    async fn nothing_more(&mut self) {
+        let next = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
+        assert!(next.is_err() || next.unwrap().is_none(), "an unexpected extra API call");
+    }
+}
+
+fn deployment(name: &str, replicas: i32, annotations: Value) -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": name, "namespace": "shop", "annotations": annotations },
+            "spec": { "replicas": replicas, "selector": { "matchLabels": { "app": name } }, "template": { "metadata": { "labels": { "app": name } }, "spec": { "containers": [] } } } })
+}
+
+struct Fixture {
+    ctx: Arc<Context>,
+    server: ApiServer,
+    sales: Sales,
+    engine: StockEngine,
+}
+
+async fn fixture() -> Fixture {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "shop");
+    let file = std::env::temp_dir().join(format!("goodsmall-operator-{}.db", uuid_like()));
+    let settings = DatabaseSettings { url: format!("sqlite://{}", file.display()), max_connections: 2, create_if_missing: true };
+    let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &goodsmall_platform::metrics::Metrics::new()).await.unwrap();
+    let engine = StockEngine::memory();
+    let sales = Sales::new(db, engine.clone());
+    let reconciler = Reconciler {
+        records: SaleRecords::new(sales.clone(), engine.clone()),
+        catalogue: Arc::new(OwnedBy(1)),
+        scaler: Arc::new(KubeScaler::new(client.clone(), "goodsmall-order".into(), "goodsmall-payment".into())),
+        refresh: Duration::from_secs(10),
+    };
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "goodsmall-operator".into(), instance: None });
+    let ctx = Arc::new(Context::new(client, reconciler, recorder, Arc::new(Metrics::default())));
+    Fixture { ctx, server: ApiServer(handle), sales, engine }
+}
+
+fn uuid_like() -> String {
+    format!("{}-{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap())
+}
+
+fn flash_sale(opens_in: chrono::Duration, closes_in: chrono::Duration, warmup: Warmup, phase: Option<Phase>) -> FlashSale {
+    let now = Utc::now();
+    let spec = FlashSaleSpec { product_id: 7, stock: 3, price: "25.00".into(), opens_at: now + opens_in, closes_at: now + closes_in, per_user_limit: 3, warmup };
+    let mut fs = FlashSale::new("drop", spec);
+    fs.metadata.namespace = Some("shop".into());
+    fs.metadata.generation = Some(1);
+    fs.metadata.uid = Some("8c8f9d3e-0000-4000-8000-000000000001".into());
+    fs.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    fs.status = Some(FlashSaleStatus { phase, ..Default::default() });
+    fs
+}
+
+fn warmup(order: i32, payment: i32) -> Warmup {
+    Warmup { lead: "10m".into(), order_replicas: Some(order), payment_replicas: Some(payment) }
+}
+
+fn condition<'a>(s: &'a FlashSaleStatus, type_: &str) -> &'a goodsmall_operator::crd::Condition {
+    s.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("no {type_} condition in {s:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_flash_sale_gets_the_finalizer_first() {
+    let Fixture { ctx, mut server, .. } = fixture().await;
+    let mut fs = flash_sale(chrono::Duration::hours(2), chrono::Duration::hours(3), Warmup::default(), None);
+    fs.metadata.finalizers = None;
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    let patch = server.ok(Method::PATCH, "/apis/goodsmall.io/v1alpha1/namespaces/shop/flashsales/drop", serde_json::to_value(&fs).unwrap()).await;
+    assert_eq!(patch[1], json!({ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] }), "{patch}");
+    reconciling.await.unwrap().expect("reconciled");
+    server.nothing_more().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
+    let Fixture { ctx, mut server, engine, .. } = fixture().await;
+    let fs = flash_sale(chrono::Duration::minutes(5), chrono::Duration::hours(1), warmup(8, 4), Some(Phase::Scheduled));
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    let keda_payment = json!({ "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": { "name": "payment-scaler", "namespace": "shop" },
+                               "spec": { "scaleTargetRef": { "name": "goodsmall-payment" }, "minReplicaCount": 1, "maxReplicaCount": 20 } });
+    let keda_list = json!({ "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObjectList", "metadata": {}, "items": [keda_payment.clone()] });
+
+    // The order Deployment has no autoscaler: its scale subresource, claims first.
+    server.ok(Method::GET, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects", keda_list.clone()).await;
+    server.hpas(vec![]).await;
+    server.deployment("goodsmall-order", 2, json!({})).await;
+    let claims = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order", deployment("goodsmall-order", 2, json!({}))).await;
+    assert_eq!(claims["metadata"]["annotations"], json!({ "goodsmall.io/baseline-replicas": "2", "goodsmall.io/warmup-claims": "{\"shop/drop\":8}" }));
+    let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 8 } })).await;
+    assert_eq!(scale, json!({ "spec": { "replicas": 8 } }));
+    // KEDA manages the payment Deployment: its minimum goes up instead.
+    server.ok(Method::GET, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects", keda_list).await;
+    let raised = server.ok(Method::PATCH, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/payment-scaler", keda_payment).await;
+    assert_eq!(raised["spec"], json!({ "minReplicaCount": 4 }));
+    assert_eq!(raised["metadata"]["annotations"]["goodsmall.io/baseline-replicas"], "1");
+
+    let loaded = server.event().await;
+    assert_eq!((loaded["reason"].as_str(), loaded["type"].as_str()), (Some("StockLoaded"), Some("Normal")), "{loaded}");
+    let warming = server.event().await;
+    assert_eq!(warming["reason"], "WarmingUp");
+    assert_eq!(warming["regarding"]["name"], "drop");
+    let status = server.status(&fs).await;
+    assert_eq!((status.phase, status.remaining, status.observed_generation), (Some(Phase::WarmingUp), Some(3), Some(1)));
+    for type_ in ["StockLoaded", "Scaled", "Ready"] {
+        let c = condition(&status, type_);
+        assert_eq!((c.status.as_str(), c.observed_generation), ("True", Some(1)), "{c:?}");
+    }
+    assert_eq!(condition(&status, "Scaled").reason, "WarmupReplicasHeld");
+    assert_eq!(status.scaling.len(), 2);
+    let action = reconciling.await.unwrap().expect("reconciled");
+    let requeue = format!("{action:?}");
+    assert!(requeue.contains("Some(299.") || requeue.contains("Some(300s)"), "requeued at the opening, five minutes on: {requeue}");
+    server.nothing_more().await;
+    assert_eq!(engine.counters(status.sale_id.unwrap()).await.unwrap().map(|c| c.remaining), Some(3), "pre-loaded in the engine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_sale_that_sells_out_reports_sold_out() {
+    let Fixture { ctx, mut server, sales, engine } = fixture().await;
+    let fs = flash_sale(chrono::Duration::minutes(-5), chrono::Duration::hours(1), Warmup::default(), Some(Phase::Open));
+    let sale = sales.apply_flash_sale("shop/drop", new_sale(&fs)).await.unwrap();
+    sales.ensure_loaded(&sale).await.unwrap();
+    engine.reserve(sale.id, 1, "k", 3, "o1", Utc::now().timestamp_millis()).await.unwrap();
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    for workload in ["goodsmall-order", "goodsmall-payment"] {
+        server.no_keda().await;
+        server.hpas(vec![]).await;
+        server.deployment(workload, 2, json!({})).await; // no replicas asked: nothing to change
+    }
+    let sold_out = server.event().await;
+    assert_eq!(sold_out["reason"], "SoldOut");
+    assert_eq!(sold_out["note"], "sold out: 0 sold, 3 awaiting payment");
+    let status = server.status(&fs).await;
+    assert_eq!((status.phase, status.remaining, status.reserved, status.sold), (Some(Phase::SoldOut), Some(0), Some(3), Some(0)));
+    assert_eq!(condition(&status, "Scaled").reason, "NoReplicasRequested");
+    reconciling.await.unwrap().expect("reconciled");
+    server.nothing_more().await;
+}
+
+fn new_sale(fs: &FlashSale) -> NewSale {
+    NewSale { product_id: 7, merchant_id: 1, stock: fs.spec.stock, price: Price::from_cents(2_500), opens_at: fs.spec.opens_at, closes_at: fs.spec.closes_at, per_user_limit: fs.spec.per_user_limit }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_close_restores_the_baseline_but_keeps_another_sales_claim() {
+    let Fixture { ctx, mut server, sales, .. } = fixture().await;
+    let fs = flash_sale(chrono::Duration::hours(-2), chrono::Duration::hours(-1), warmup(8, 4), Some(Phase::Open));
+    let sale = sales.apply_flash_sale("shop/drop", new_sale(&fs)).await.unwrap();
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    // This sale alone raised the order Deployment: back to 2.
+    server.no_keda().await;
+    server.hpas(vec![]).await;
+    server.deployment("goodsmall-order", 8, json!({ "goodsmall.io/baseline-replicas": "2", "goodsmall.io/warmup-claims": "{\"shop/drop\":8}" })).await;
+    let cleared = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order", deployment("goodsmall-order", 8, json!({}))).await;
+    assert_eq!(cleared["metadata"]["annotations"], json!({ "goodsmall.io/baseline-replicas": null, "goodsmall.io/warmup-claims": null }), "annotations removed");
+    let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 2 } })).await;
+    assert_eq!(scale, json!({ "spec": { "replicas": 2 } }));
+    // An HPA manages payment and another sale still holds it at 6: only our claim goes.
+    server.no_keda().await;
+    let hpa = json!({ "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": { "name": "payment", "namespace": "shop", "annotations": { "goodsmall.io/baseline-replicas": "1", "goodsmall.io/warmup-claims": "{\"shop/drop\":4,\"shop/other\":6}" } },
+        "spec": { "scaleTargetRef": { "kind": "Deployment", "name": "goodsmall-payment", "apiVersion": "apps/v1" }, "minReplicas": 6, "maxReplicas": 10 } });
+    server.hpas(vec![hpa.clone()]).await;
+    let kept = server.ok(Method::PATCH, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/payment", hpa).await;
+    assert_eq!(kept["spec"], json!({ "minReplicas": 6 }), "the other sale's claim is the largest left");
+    assert_eq!(kept["metadata"]["annotations"]["goodsmall.io/warmup-claims"], "{\"shop/other\":6}");
+    let closed = server.event().await;
+    assert_eq!(closed["reason"], "Closed");
+    let status = server.status(&fs).await;
+    assert_eq!((status.phase, status.sale_id), (Some(Phase::Closed), Some(sale.id)));
+    assert_eq!(condition(&status, "Scaled").reason, "Baseline");
+    reconciling.await.unwrap().expect("reconciled");
+    server.nothing_more().await;
+    assert!(sales.find(sale.id).await.unwrap().unwrap().closed_at.is_some(), "the sale is recorded closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_closes_the_sale_removes_its_keys_then_the_finalizer() {
+    let Fixture { ctx, mut server, sales, engine } = fixture().await;
+    let mut fs = flash_sale(chrono::Duration::minutes(-5), chrono::Duration::hours(1), warmup(8, 4), Some(Phase::Open));
+    fs.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+    let sale = sales.apply_flash_sale("shop/drop", new_sale(&fs)).await.unwrap();
+    sales.ensure_loaded(&sale).await.unwrap();
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    server.no_keda().await;
+    server.hpas(vec![]).await;
+    server.deployment("goodsmall-order", 8, json!({ "goodsmall.io/baseline-replicas": "3", "goodsmall.io/warmup-claims": "{\"shop/drop\":8}" })).await;
+    server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order", deployment("goodsmall-order", 8, json!({}))).await;
+    let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 3 } })).await;
+    assert_eq!(scale, json!({ "spec": { "replicas": 3 } }));
+    server.no_keda().await;
+    server.hpas(vec![]).await;
+    server.deployment("goodsmall-payment", 1, json!({})).await;
+    assert_eq!(server.event().await["reason"], "Closed");
+    assert_eq!(server.event().await["reason"], "Removed");
+    let patch = server.ok(Method::PATCH, "/apis/goodsmall.io/v1alpha1/namespaces/shop/flashsales/drop", serde_json::to_value(&fs).unwrap()).await;
+    assert_eq!(patch[1], json!({ "op": "remove", "path": "/metadata/finalizers/0" }), "{patch}");
+    reconciling.await.unwrap().expect("reconciled");
+    server.nothing_more().await;
+    assert_eq!(engine.counters(sale.id).await.unwrap(), None, "the sale's keys are gone");
+    assert_eq!(sales.find_flash_sale("shop/drop").await.unwrap().map(|s| s.id), None, "the record no longer belongs to the manifest");
+}
