@@ -87,6 +87,18 @@ impl ApiServer {
         serde_json::from_value(patch["status"].clone()).expect("a FlashSale status")
     }
 
+    /// A repeated Event: the recorder creates it once, then updates its series.
+    async fn repeated_event(&mut self, first: bool) -> Value {
+        let (request, send) = self.0.next_request().await.expect("an Event call");
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        assert!(path.starts_with("/apis/events.k8s.io/v1/namespaces/shop/events"), "{method} {path}");
+        assert_eq!(method, if first { Method::POST } else { Method::PATCH }, "{path}");
+        let body: Value = serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        let reply = if first { body.clone() } else { json!({ "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": { "name": "drop.1" } }) };
+        send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+        body
+    }
+
     async fn nothing_more(&mut self) {
         let next = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
         assert!(next.is_err() || next.unwrap().is_none(), "an unexpected extra API call");
@@ -164,7 +176,7 @@ async fn a_new_flash_sale_gets_the_finalizer_first() {
 async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
     let Fixture { ctx, mut server, engine, .. } = fixture().await;
     let fs = flash_sale(chrono::Duration::minutes(5), chrono::Duration::hours(1), warmup(8, 4), Some(Phase::Scheduled));
-    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx.clone()));
     let keda_payment = json!({ "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": { "name": "payment-scaler", "namespace": "shop" },
                                "spec": { "scaleTargetRef": { "name": "goodsmall-payment" }, "minReplicaCount": 1, "maxReplicaCount": 20 } });
     let keda_list = json!({ "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObjectList", "metadata": {}, "items": [keda_payment.clone()] });
@@ -201,6 +213,32 @@ async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
     assert!(requeue.contains("Some(299.") || requeue.contains("Some(300s)"), "requeued at the opening, five minutes on: {requeue}");
     server.nothing_more().await;
     assert_eq!(engine.counters(status.sale_id.unwrap()).await.unwrap().map(|c| c.remaining), Some(3), "pre-loaded in the engine");
+    let metrics = ctx.metrics.render();
+    for line in ["goodsmall_operator_reconciliations_total 1", "goodsmall_operator_flash_sales{phase=\"WarmingUp\"} 1", "goodsmall_operator_flash_sales{phase=\"Open\"} 0", "goodsmall_operator_reconcile_duration_seconds_count 1"] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_back_off_exponentially_with_a_warning_event() {
+    let Fixture { ctx, mut server, .. } = fixture().await;
+    let fs = Arc::new(flash_sale(chrono::Duration::minutes(5), chrono::Duration::hours(1), warmup(8, 4), Some(Phase::Scheduled)));
+    let error = goodsmall_operator::controller::Error::Sale(anyhow::anyhow!("the stock engine does not answer"));
+    let mut delays = Vec::new();
+    for attempt in 0..3 {
+        delays.push(format!("{:?}", goodsmall_operator::controller::error_policy(fs.clone(), &error, ctx.clone())));
+        let event = server.repeated_event(attempt == 0).await;
+        if attempt == 0 {
+            assert_eq!((event["type"].as_str(), event["reason"].as_str()), (Some("Warning"), Some("ReconcileFailed")), "{event}");
+            assert_eq!(event["note"], "the stock engine does not answer; retrying in 5s", "{event}");
+        }
+    }
+    assert_eq!(delays, ["Action { requeue_after: Some(5s) }", "Action { requeue_after: Some(10s) }", "Action { requeue_after: Some(20s) }"]);
+    assert!(ctx.metrics.render().contains("goodsmall_operator_reconcile_errors_total{reason=\"sale\"} 3"));
+    let settling = goodsmall_operator::controller::Error::Settling(2, Duration::from_secs(10));
+    let action = goodsmall_operator::controller::error_policy(fs, &settling, ctx);
+    assert_eq!(format!("{action:?}"), "Action { requeue_after: Some(10s) }", "waiting for reservations is not a failure");
+    server.nothing_more().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
