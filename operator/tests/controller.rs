@@ -242,6 +242,30 @@ async fn failures_back_off_exponentially_with_a_warning_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_opening_the_phase_moves_to_open_and_the_replicas_stay_held() {
+    let Fixture { ctx, mut server, sales, .. } = fixture().await;
+    let fs = flash_sale(chrono::Duration::seconds(-1), chrono::Duration::hours(1), warmup(8, 4), Some(Phase::WarmingUp));
+    let sale = sales.apply_flash_sale("shop/drop", new_sale(&fs)).await.unwrap();
+    sales.ensure_loaded(&sale).await.unwrap();
+    let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
+    // Both workloads already carry this sale's claims: nothing to patch.
+    for (workload, replicas, baseline) in [("goodsmall-order", 8, "2"), ("goodsmall-payment", 4, "1")] {
+        server.no_keda().await;
+        server.hpas(vec![]).await;
+        let claims = format!("{{\"shop/drop\":{replicas}}}");
+        server.deployment(workload, replicas, json!({ "goodsmall.io/baseline-replicas": baseline, "goodsmall.io/warmup-claims": claims })).await;
+    }
+    let open = server.event().await;
+    assert_eq!((open["reason"].as_str(), open["note"].as_str()), (Some("Open"), Some("purchases are open")));
+    let status = server.status(&fs).await;
+    assert_eq!((status.phase, status.remaining), (Some(Phase::Open), Some(3)));
+    assert_eq!(status.scaling.iter().map(|t| (t.name.as_str(), t.replicas)).collect::<Vec<_>>(), [("goodsmall-order", 8), ("goodsmall-payment", 4)]);
+    let action = format!("{:?}", reconciling.await.unwrap().expect("reconciled"));
+    assert_eq!(action, "Action { requeue_after: Some(10s) }", "open: the status refresh");
+    server.nothing_more().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_sale_that_sells_out_reports_sold_out() {
     let Fixture { ctx, mut server, sales, engine } = fixture().await;
     let fs = flash_sale(chrono::Duration::minutes(-5), chrono::Duration::hours(1), Warmup::default(), Some(Phase::Open));

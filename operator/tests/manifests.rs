@@ -60,6 +60,41 @@ print("valid")
 }
 
 #[test]
+fn the_examples_pass_the_crds_own_schema() {
+    // jsonschema comes with kubernetes-validate; the CRD's openAPIV3Schema is checked as
+    // the API server would (types, required fields, ranges, patterns, formats).
+    let check = r#"
+import sys, yaml, glob
+try:
+    import jsonschema
+except ImportError:
+    sys.exit("jsonschema is missing: python3 -m pip install kubernetes-validate")
+# As the API server reads YAML: timestamps stay strings.
+class Loader(yaml.SafeLoader):
+    pass
+Loader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"] for k, v in Loader.yaml_implicit_resolvers.items()}
+crd = yaml.safe_load(open(sys.argv[1]))
+schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+checker = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+bad = {"apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": {"name": "x"},
+       "spec": {"productId": 0, "stock": 1, "price": "1.999", "opensAt": "soon", "closesAt": "2026-12-01T11:00:00Z", "perUserLimit": 1}}
+assert len(list(checker.iter_errors(bad))) >= 3, "the schema refuses a bad spec"
+files = sorted(glob.glob(sys.argv[2] + "/*.yaml"))
+for path in files:
+    for doc in yaml.load_all(open(path), Loader=Loader):
+        errors = [e.message for e in checker.iter_errors(doc)]
+        if errors:
+            sys.exit(f"{path}: {errors}")
+print(f"valid: {len(files)} files")
+"#;
+    let script = std::env::temp_dir().join("goodsmall-validate-examples.py");
+    std::fs::write(&script, check).unwrap();
+    let (crd, examples) = (repo("crds/flashsale.yaml"), repo("examples"));
+    let (ok, out) = python(script.to_str().unwrap(), &[crd.to_str().unwrap(), examples.to_str().unwrap()]);
+    assert!(ok && out.contains("valid: 2 files"), "{out}");
+}
+
+#[test]
 fn the_helm_chart_renders_and_validates_with_least_privilege_rbac() {
     let (ok, out) = python("scripts/check_chart.py", &[]);
     assert!(ok, "scripts/check_chart.py failed:\n{out}");

@@ -124,6 +124,13 @@ async fn a_drop_runs_on_redis_from_warm_up_to_close_and_survives_a_flush() {
     Orders::transition_in(&mut tx, "o1", &[goodsmall_order::domain::OrderStatus::Processing], goodsmall_order::domain::OrderStatus::Complete).await.unwrap();
     tx.commit().await.unwrap();
 
+    // A limit raised mid-sale applies at once.
+    drop.spec.per_user_limit = 3;
+    drop.reconcile(minutes(12)).await;
+    assert_eq!(drop.counters().await.unwrap().per_user_limit, 3);
+    drop.spec.per_user_limit = 2;
+    drop.reconcile(minutes(12)).await;
+
     // Redis loses everything mid-sale: the next reconcile rebuilds it from the orders.
     redis::cmd("FLUSHDB").query_async::<()>(&mut drop.redis.clone()).await.unwrap();
     assert_eq!(drop.counters().await, None);

@@ -81,15 +81,28 @@ async fn a_manifest_launches_a_drop_that_opens_on_time_and_sells_out(shop: TestS
     assert_status(put(more.clone()).await, StatusCode::OK).await;
     let reopened = flash_sale(&shop, &merchant, "hoodie-drop", |f| f["status"]["phase"] == "Open").await;
     assert_eq!((reopened["status"]["remaining"].as_i64(), reopened["metadata"]["generation"].as_i64()), (Some(1), Some(2)), "{reopened}");
+    // The replicas' sold-out flags follow the engine within a moment.
+    let mut answer = shop.buy(&buyers[3], sale, "restocked", 1).await;
+    for _ in 0..30 {
+        if answer.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = shop.buy(&buyers[3], sale, "restocked", 1).await;
+    }
+    orders.push(assert_status(answer, StatusCode::ACCEPTED).await["order_id"].as_str().unwrap().to_owned());
     more["spec"]["stock"] = json!(2);
     assert_status(put(more).await, StatusCode::OK).await;
     let refused = flash_sale(&shop, &merchant, "hoodie-drop", |f| condition(f, "Ready")["reason"] == "StockBelowCommitted").await;
     assert_eq!(condition(&refused, "Ready")["status"], "False");
-    assert_eq!(refused["status"]["remaining"].as_i64(), Some(1), "the refused change did not apply: {refused}");
+    let kept = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
+    assert_eq!((kept["stock"].as_i64(), kept["remaining"].as_i64()), (Some(4), Some(0)), "the refused change did not apply: {kept}");
 
     // Deleting waits for the reservations to settle through the saga, then removes it.
     for (buyer, order) in buyers.iter().zip(&orders) {
-        assert_status(shop.pay_when_due(buyer, order).await, StatusCode::OK).await;
+        // The simulated PSP declines some charges; either way the units settle.
+        let paid = shop.pay_when_due(buyer, order).await.status();
+        assert!(paid == StatusCode::OK || paid == StatusCode::PAYMENT_REQUIRED, "{paid}");
     }
     let deleted = assert_status(shop.call(Method::DELETE, "/api/flashsales/hoodie-drop", Some(&merchant), None).await, StatusCode::ACCEPTED).await;
     assert_eq!(deleted["result"], "deleting");
@@ -100,7 +113,16 @@ async fn a_manifest_launches_a_drop_that_opens_on_time_and_sells_out(shop: TestS
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_problem(shop.get("/api/flashsales/hoodie-drop", Some(&merchant)).await, StatusCode::NOT_FOUND, "FLASH_SALE_NOT_FOUND").await;
-    assert_problem(shop.buy(&buyers[3], sale, "after", 1).await, StatusCode::CONFLICT, "SALE_CLOSED").await;
+    // A replica's sold-out flag may answer SOLD_OUT for its refresh interval (250 ms) first.
+    let mut after = Value::Null;
+    for _ in 0..20 {
+        after = shop.buy(&buyers[3], sale, "after", 1).await.json().await.unwrap();
+        if after["code"] != "SOLD_OUT" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!((after["status"].as_i64(), after["code"].as_str()), (Some(409), Some("SALE_CLOSED")), "{after}");
     let record = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
     assert_eq!(record["id"], sale, "the sale's record stays for its orders");
 }
