@@ -49,14 +49,14 @@ NAMESPACE = "goodsmall-system"
 
 # The operator's API use: (apiGroup, resource) -> verbs. Exactly these, nothing more.
 CLUSTER_RULES = {
-    ("goodsmall.io", "flashsales"): {"get", "list", "watch", "patch", "update"},
-    ("goodsmall.io", "flashsales/status"): {"get", "patch", "update"},
-    ("goodsmall.io", "flashsales/finalizers"): {"update"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-    ("apps", "deployments"): {"get", "list", "watch"},
-    ("apps", "deployments/scale"): {"get", "patch", "update"},
-    ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "patch"},
-    ("keda.sh", "scaledobjects"): {"get", "list", "patch"},
+    ("goodsmall.io", "flashsales"): {"get", "list", "watch", "patch"},   # watch; finalizer (JSON patch)
+    ("goodsmall.io", "flashsales/status"): {"patch"},                    # merge patch of the status
+    ("goodsmall.io", "flashsales/finalizers"): {"update"},               # clusters enforcing owner refs
+    ("events.k8s.io", "events"): {"create", "patch"},                    # Events and their series
+    ("apps", "deployments"): {"get", "patch"},                           # read replicas; claim annotations
+    ("apps", "deployments/scale"): {"patch"},                            # the scale subresource
+    ("autoscaling", "horizontalpodautoscalers"): {"list", "patch"},      # find the HPA; raise its minimum
+    ("keda.sh", "scaledobjects"): {"list", "patch"},                     # find the ScaledObject; raise its minimum
 }
 # Namespaced Role in the release namespace only.
 NAMESPACE_RULES = {
@@ -196,10 +196,11 @@ def check_rbac(objects: list[dict], sa_name: str, label: str) -> None:
     if cluster_role:
         what = f"[{label}] ClusterRole {cluster_role['metadata']['name']}"
         diff_rbac(rule_triples(cluster_role, what), expected_triples(CLUSTER_RULES), what)
-        scale_names = resource_names(cluster_role, "apps", "deployments/scale")
-        check(scale_names == [{"goodsmall-order", "goodsmall-payment"}],
-              f"[{label}] deployments/scale must be limited to the order and payment "
-              f"Deployments, got resourceNames {scale_names}")
+        for resource in ("deployments", "deployments/scale"):
+            names = resource_names(cluster_role, "apps", resource)
+            check(names == [{"goodsmall-order", "goodsmall-payment"}],
+                  f"[{label}] {resource} must be limited to the order and payment "
+                  f"Deployments, got resourceNames {names}")
     if role:
         check(role["metadata"].get("namespace") == NAMESPACE,
               f"[{label}] the leases Role must live in the release namespace")
