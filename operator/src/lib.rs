@@ -13,3 +13,4 @@ pub mod records;
 pub mod local;
 pub mod controller;
 pub mod metrics;
+pub mod leader;

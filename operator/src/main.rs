@@ -7,6 +7,7 @@ use axum::{routing::get, Router};
 use clap::Parser;
 use goodsmall_operator::{
     controller::{self, Context},
+    leader,
     metrics::Metrics,
     reconcile::Reconciler,
     records::{ProductApi, SaleRecords},
@@ -72,33 +73,10 @@ async fn main() -> anyhow::Result<()> {
     let ctx = Arc::new(Context::new(client.clone(), reconciler, Recorder::new(client.clone(), reporter), metrics));
 
     let lease = LeaseManagerBuilder::new(client, &config.lease_name).with_namespace(&config.namespace).with_identity(&config.pod_name).build().await?;
-    let (mut leader, lease_task) = lease.watch().await;
+    let (leader, lease_task) = lease.watch().await;
     tracing::info!(identity = config.pod_name, lease = config.lease_name, "waiting for the lease");
-    'outer: loop {
-        while !*leader.borrow_and_update() {
-            tokio::select! {
-                changed = leader.changed() => if changed.is_err() { break 'outer },
-                _ = shutdown.cancelled() => break 'outer,
-            }
-        }
-        tracing::info!("leading: the controller runs");
-        let stop = CancellationToken::new();
-        let running = tokio::spawn(controller::run(ctx.clone(), stop.clone().cancelled_owned()));
-        loop {
-            tokio::select! {
-                changed = leader.changed() => if changed.is_err() || !*leader.borrow() { break },
-                _ = shutdown.cancelled() => break,
-            }
-        }
-        tracing::info!("no longer leading (or stopping): the controller stops");
-        stop.cancel();
-        running.await?;
-        if shutdown.is_cancelled() {
-            break;
-        }
-    }
-    // Dropping the channel ends the lease task, which releases the lease.
-    drop(leader);
+    leader::act_while_leading(leader, shutdown.clone(), |stop| controller::run(ctx.clone(), stop.cancelled_owned())).await;
+    // The watch channel is gone with `act_while_leading`: the lease task releases the lease.
     lease_task.await??;
     http.await?;
     Ok(())
