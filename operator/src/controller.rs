@@ -11,7 +11,7 @@ use kube::{
         controller::Action,
         events::{Event, EventType, Recorder},
         finalizer::{finalizer, Event as Finalizer},
-        watcher, Controller,
+        predicates, reflector, watcher, Controller, Predicate, WatchStreamExt,
     },
     Api, Client, Resource, ResourceExt,
 };
@@ -175,10 +175,19 @@ pub fn error_policy(fs: Arc<FlashSale>, error: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(delay)
 }
 
-/// Runs the controller until `stop` resolves.
+/// Runs the controller until `stop` resolves. Only spec changes (generation), finalizer
+/// changes and deletion trigger a reconcile, not its own status writes: a busy drop's
+/// counters would otherwise re-trigger it in a loop; the requeue keeps the status live.
 pub async fn run(ctx: Arc<Context>, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let flash_sales = Api::<FlashSale>::all(ctx.client.clone());
-    Controller::new(flash_sales, watcher::Config::default().any_semantic())
+    let (reader, writer) = reflector::store();
+    let deleting = |fs: &FlashSale| fs.meta().deletion_timestamp.as_ref().map(|_| 1u64);
+    let triggers = watcher(flash_sales, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers).combine(deleting), Default::default());
+    Controller::for_stream(triggers, reader)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
