@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{routing::get, Router};
+use axum::{http::StatusCode, routing::get, Router};
 use clap::Parser;
 use goodsmall_operator::{
     controller::{self, Context},
@@ -56,12 +56,12 @@ async fn main() -> anyhow::Result<()> {
     goodsmall_platform::telemetry::init(&Default::default());
     let metrics = Arc::new(Metrics::default());
     let shutdown = goodsmall_platform::http::shutdown_on_signal();
-    let http = serve(config.listen, metrics.clone(), shutdown.clone()).await?;
 
     let settings = DatabaseSettings { url: config.database_url.clone(), max_connections: 5, create_if_missing: false };
     let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &goodsmall_platform::metrics::Metrics::new()).await?;
     let redis = redis::aio::ConnectionManager::new(redis::Client::open(config.redis_url.as_str())?).await?;
     let engine = StockEngine::redis(redis);
+    let http = serve(config.listen, metrics.clone(), (db.clone(), engine.clone()), shutdown.clone()).await?;
     let client = Client::try_default().await?;
     let reconciler = Reconciler {
         records: SaleRecords::new(Sales::new(db, engine.clone()), engine),
@@ -82,11 +82,23 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, shutdown: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// `/metrics`, `/healthz` (the process answers) and `/readyz` (the order database and
+/// Redis answer), on every replica, leader or not.
+async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, deps: (Database, StockEngine), shutdown: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let ready = move || {
+        let (db, engine) = deps.clone();
+        async move {
+            match (db.ping().await, engine.counters(0).await) {
+                (Ok(()), Ok(_)) => (StatusCode::OK, "ok".to_owned()),
+                (Err(e), _) => (StatusCode::SERVICE_UNAVAILABLE, format!("order database: {e}")),
+                (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")),
+            }
+        }
+    };
     let app = Router::new()
         .route("/metrics", get(move || async move { metrics.render() }))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }));
+        .route("/readyz", get(ready));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(tokio::spawn(async move {
         let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
