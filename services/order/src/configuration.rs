@@ -72,10 +72,6 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
-    }
-
     pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
         let config: Self = configuration::load_from(file, env)?;
         config.http.validate()?;
@@ -84,5 +80,17 @@ impl ServiceConfig {
         config.auth.public_key("auth")?;
         config.kafka.validate("kafka")?;
         Ok(config)
+    }
+}
+
+impl goodsmall_platform::service::StandaloneConfig for ServiceConfig {
+    fn from_sources(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        Self::load_from(file, env)
+    }
+    fn log(&self) -> &LogSettings {
+        &self.log
+    }
+    fn kafka(&self) -> &KafkaSettings {
+        &self.kafka
     }
 }

@@ -1,7 +1,7 @@
 //! `goodsmall-order`: the order service on its own (MySQL + Redis + the event bus).
 
 use clap::Parser;
-use goodsmall_platform::{http::shutdown_on_signal, telemetry};
+use goodsmall_platform::service::serve_standalone;
 use goodsmall_order::{configuration::ServiceConfig, startup};
 
 #[derive(Parser)]
@@ -11,14 +11,5 @@ struct Cli {}
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     Cli::parse();
-    let config = ServiceConfig::load().unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2)
-    });
-    telemetry::init(&config.log);
-    let shutdown = shutdown_on_signal();
-    let bus = goodsmall_platform::service::event_bus(Some(&config.kafka), shutdown.clone()).await?;
-    let running = startup::application(&config, &bus, shutdown).await?;
-    tracing::info!(address = %running.local_addr(), "order service listening");
-    running.run().await
+    serve_standalone::<ServiceConfig>("order", startup::application).await
 }

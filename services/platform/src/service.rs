@@ -95,3 +95,34 @@ pub async fn event_bus(kafka: Option<&crate::events::KafkaSettings>, shutdown: C
     bus.ensure_topics(&[contracts::CHECKOUTS_TOPIC, contracts::ORDERS_TOPIC, contracts::PAYMENTS_TOPIC], TOPIC_PARTITIONS).await?;
     Ok(Bus::Kafka(bus))
 }
+
+/// What a standalone saga service's binary reads (the order, payment and product
+/// services): settings from `GOODSMALL_CONFIG` and the environment, logging, Kafka.
+pub trait StandaloneConfig: Sized {
+    /// Parses and checks the settings from an optional file and environment variables.
+    fn from_sources(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, crate::configuration::ConfigError>;
+    fn log(&self) -> &crate::telemetry::LogSettings;
+    fn kafka(&self) -> &crate::events::KafkaSettings;
+
+    fn load() -> Result<Self, crate::configuration::ConfigError> {
+        Self::from_sources(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
+    }
+}
+
+/// The whole `main` of a standalone saga service: a bad setting stops it with its
+/// message (exit 2); then logging, the event bus, `start`, and serving until a signal.
+pub async fn serve_standalone<C: StandaloneConfig>(
+    service: &str,
+    start: impl AsyncFnOnce(&C, &crate::events::Bus, CancellationToken) -> anyhow::Result<RunningService>,
+) -> anyhow::Result<()> {
+    let config = C::load().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    crate::telemetry::init(config.log());
+    let shutdown = crate::http::shutdown_on_signal();
+    let bus = event_bus(Some(config.kafka()), shutdown.clone()).await?;
+    let running = start(&config, &bus, shutdown).await?;
+    tracing::info!(address = %running.local_addr(), "{service} service listening");
+    running.run().await
+}
