@@ -90,7 +90,8 @@ impl Reconciler {
         let recorded = self.records.find(&key).await?;
 
         // 1. The spec, checked; a refused change keeps the recorded terms.
-        let accepted = match self.check(m, recorded.as_ref(), now).await? {
+        let terms = validation::validate(m.spec);
+        let accepted = match self.check(m, &terms, recorded.as_ref(), now).await? {
             Ok(sale) => {
                 set_condition(&mut status.conditions, READY, true, "Reconciled", "the sale follows the current spec", generation, now);
                 Some(sale)
@@ -113,7 +114,7 @@ impl Reconciler {
         status.sale_id = Some(sale.id);
 
         // 2. The plan for now, and the actions it asks for.
-        let window = Window { opens_at: sale.opens_at, closes_at: sale.closes_at, lead: validation::validate(m.spec).map(|t| t.lead).unwrap_or(Duration::ZERO) };
+        let window = Window { opens_at: sale.opens_at, closes_at: sale.closes_at, lead: terms.as_ref().map_or(Duration::ZERO, |t| t.lead) };
         let mut stock = self.records.stock(sale.id).await?;
         let plan = phase::plan(&window, stock, now, self.refresh);
         if plan.load {
@@ -164,8 +165,8 @@ impl Reconciler {
     }
 
     /// The spec's terms, recorded, or why they are refused.
-    async fn check(&self, m: &Manifest<'_>, recorded: Option<&Sale>, now: DateTime<Utc>) -> anyhow::Result<Result<Sale, (String, String)>> {
-        let terms = match validation::validate(m.spec) {
+    async fn check(&self, m: &Manifest<'_>, terms: &Result<Terms, Vec<String>>, recorded: Option<&Sale>, now: DateTime<Utc>) -> anyhow::Result<Result<Sale, (String, String)>> {
+        let terms = match terms {
             Ok(t) => t,
             Err(problems) => return Ok(Err(("InvalidSpec".into(), problems.join("; ")))),
         };
@@ -177,11 +178,11 @@ impl Reconciler {
             return Ok(Err(("ProductNotYours".into(), format!("spec.productId: product {} belongs to another merchant", terms.product_id))));
         }
         if let Some(sale) = recorded {
-            if let Some(refusal) = locked_change(sale, &terms, now) {
+            if let Some(refusal) = locked_change(sale, terms, now) {
                 return Ok(Err(("SpecChangeRefused".into(), refusal)));
             }
         }
-        match self.records.apply(&m.key(), m.merchant_id.unwrap_or(owner), &terms).await {
+        match self.records.apply(&m.key(), m.merchant_id.unwrap_or(owner), terms).await {
             Ok(sale) => Ok(Ok(sale)),
             Err(e) => match e.downcast_ref::<EngineError>() {
                 Some(EngineError::StockBelowCommitted { committed, .. }) => {

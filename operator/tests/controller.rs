@@ -5,14 +5,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use chrono::Utc;
 use goodsmall_operator::{
     controller::{reconcile, Context, FINALIZER},
     crd::{FlashSale, FlashSaleSpec, FlashSaleStatus, Phase, Warmup},
     metrics::Metrics,
     reconcile::Reconciler,
-    records::{Catalogue, SaleRecords},
+    local::CatalogueFn,
+    records::SaleRecords,
     scaling::kubernetes::KubeScaler,
 };
 use goodsmall_order::sales::{NewSale, Sales};
@@ -27,15 +27,6 @@ use kube::{
 use serde_json::{json, Value};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-struct OwnedBy(i64);
-
-#[async_trait]
-impl Catalogue for OwnedBy {
-    async fn owner_of(&self, _: i64) -> anyhow::Result<Option<i64>> {
-        Ok(Some(self.0))
-    }
-}
 
 /// The mocked API server: each `expect` takes the next request, checks its method and
 /// path, answers, and returns the request body for the test to inspect.
@@ -121,24 +112,20 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "shop");
-    let file = std::env::temp_dir().join(format!("goodsmall-operator-{}.db", uuid_like()));
+    let file = std::env::temp_dir().join(format!("{}.db", goodsmall_testkit::unique_name("goodsmall-operator")));
     let settings = DatabaseSettings { url: format!("sqlite://{}", file.display()), max_connections: 2, create_if_missing: true };
     let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &goodsmall_platform::metrics::Metrics::new()).await.unwrap();
     let engine = StockEngine::memory();
     let sales = Sales::new(db, engine.clone());
     let reconciler = Reconciler {
         records: SaleRecords::new(sales.clone(), engine.clone()),
-        catalogue: Arc::new(OwnedBy(1)),
+        catalogue: Arc::new(CatalogueFn(|_| async { Ok(Some(1)) })),
         scaler: Arc::new(KubeScaler::new(client.clone(), "goodsmall-order".into(), "goodsmall-payment".into())),
         refresh: Duration::from_secs(10),
     };
     let recorder = Recorder::new(client.clone(), Reporter { controller: "goodsmall-operator".into(), instance: None });
     let ctx = Arc::new(Context::new(client, reconciler, recorder, Arc::new(Metrics::default())));
     Fixture { ctx, server: ApiServer(handle), sales, engine }
-}
-
-fn uuid_like() -> String {
-    format!("{}-{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap())
 }
 
 fn flash_sale(opens_in: chrono::Duration, closes_in: chrono::Duration, warmup: Warmup, phase: Option<Phase>) -> FlashSale {

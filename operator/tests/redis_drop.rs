@@ -4,12 +4,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use goodsmall_operator::{
     crd::{FlashSaleSpec, FlashSaleStatus, Phase, Warmup},
     reconcile::{Manifest, Outcome, Reconciler},
-    records::{Catalogue, SaleRecords},
+    local::CatalogueFn,
+    records::SaleRecords,
     scaling::NotApplicable,
 };
 use goodsmall_order::{
@@ -18,15 +18,6 @@ use goodsmall_order::{
 };
 use goodsmall_platform::{configuration::DatabaseSettings, db::Database, events::contracts::OrderLine, metrics::Metrics};
 use goodsmall_sale::{Refusal, Reservation, SaleCounters, StockEngine};
-
-struct OwnedBy(i64);
-
-#[async_trait]
-impl Catalogue for OwnedBy {
-    async fn owner_of(&self, _: i64) -> anyhow::Result<Option<i64>> {
-        Ok(Some(self.0))
-    }
-}
 
 struct Drop {
     reconciler: Reconciler,
@@ -46,7 +37,7 @@ impl Drop {
         let redis = redis::aio::ConnectionManager::new(client).await.expect("the test Redis");
         let engine = StockEngine::redis(redis.clone());
         let records = SaleRecords::new(Sales::new(db.clone(), engine.clone()), engine.clone());
-        let reconciler = Reconciler { records, catalogue: Arc::new(OwnedBy(1)), scaler: Arc::new(NotApplicable), refresh: Duration::from_secs(10) };
+        let reconciler = Reconciler { records, catalogue: Arc::new(CatalogueFn(|_| async { Ok(Some(1)) })), scaler: Arc::new(NotApplicable), refresh: Duration::from_secs(10) };
         let spec = FlashSaleSpec {
             product_id: 7,
             stock: 10,

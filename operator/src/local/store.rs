@@ -3,7 +3,10 @@
 //! a pending deletion).
 
 use chrono::{DateTime, Utc};
-use goodsmall_platform::{clock::now_millis, db::Database};
+use goodsmall_platform::{
+    clock::now_millis,
+    db::{is_unique_violation, Database},
+};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -59,14 +62,19 @@ impl ManifestStore {
         let text = serde_json::to_string(spec)?;
         match self.get(name).await? {
             None => {
-                sqlx::query("INSERT INTO flash_sale_manifests (name, merchant_id, spec, generation, status, events, deleting, created_at) VALUES (?, ?, ?, 1, '{}', '[]', 0, ?)")
+                let inserted = sqlx::query("INSERT INTO flash_sale_manifests (name, merchant_id, spec, generation, status, events, deleting, created_at) VALUES (?, ?, ?, 1, '{}', '[]', 0, ?)")
                     .bind(name)
                     .bind(merchant_id)
                     .bind(&text)
                     .bind(now_millis())
                     .execute(self.db.pool())
-                    .await?;
-                Ok(Ok(Applied::Created))
+                    .await;
+                match inserted {
+                    Ok(_) => Ok(Ok(Applied::Created)),
+                    // Another apply of the same name won the race.
+                    Err(e) if is_unique_violation(&e) => Ok(Err(format!("flashsale {name} was created meanwhile; apply again"))),
+                    Err(e) => Err(e.into()),
+                }
             }
             Some(current) if current.merchant_id != merchant_id => Ok(Err(format!("flashsale {name} belongs to another merchant"))),
             Some(current) if current.deleting => Ok(Err(format!("flashsale {name} is being deleted"))),
