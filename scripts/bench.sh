@@ -2,7 +2,9 @@
 # One command for the purchase benchmark (issue #3). Builds the release binaries, starts
 # a private Redis, MariaDB and (when `tansu` is installed and the shop accepts
 # `kafka.brokers`) a Kafka broker on free ports, starts `goodsmall` on them, then:
-#   1. k6/throughput.js: CONCURRENCY VUs buying from a sale of 10,000,000 units;
+#   1. k6/throughput.js: CONCURRENCY VUs buying from a sale of 10,000,000 units, then the
+#      same scenario from `goodsmall-bench load` (a Rust client that costs far less CPU
+#      than k6; skipped for RATE runs);
 #   2. redis-benchmark: the same reservation script (reserve.lua, EVALSHA) at the same
 #      concurrency, straight against Redis: the ceiling the purchase path is held to;
 #   3. k6/drop.js: 110 buyers for 100 units.
@@ -21,6 +23,7 @@
 #   SCRIPT_REQUESTS=200000  redis-benchmark requests
 #   MYSQL_FLUSH=1         innodb_flush_log_at_trx_commit (1 = durable at commit; 2 = as in tests)
 #   KAFKA=auto            auto: use tansu if installed and accepted; off: in-process bus
+#   TANSU_STORAGE=sqlite  the broker's storage: sqlite (a file, as in the tests) or memory
 #   SKIP_BUILD=           set to use the release binaries as they are
 #   BENCH_DIR=            keep logs, summaries and /metrics snapshots in this folder
 #   SAGA_WAIT_SECS=300    how long to wait for the payments to catch up after the load
@@ -37,6 +40,7 @@ SHOPPERS="${SHOPPERS:-5000}"
 SCRIPT_REQUESTS="${SCRIPT_REQUESTS:-200000}"
 MYSQL_FLUSH="${MYSQL_FLUSH:-1}"
 KAFKA="${KAFKA:-auto}"
+TANSU_STORAGE="${TANSU_STORAGE:-sqlite}"
 
 say() { printf '\033[1m[bench.sh]\033[0m %s\n' "$*" >&2; }
 
@@ -124,9 +128,13 @@ KAFKA_PORT=
 kafka_pid=
 if [ "$KAFKA" != off ] && command -v tansu >/dev/null; then
   KAFKA_PORT="$(free_port)"
-  # SQLite storage, as in scripts/test.sh (the in-memory engine loses resumed consumers).
+  case "$TANSU_STORAGE" in
+    sqlite) storage=sqlite://tansu.db ;;
+    memory) storage=memory://tansu/ ;;
+    *) say "TANSU_STORAGE must be sqlite or memory, not $TANSU_STORAGE"; exit 1 ;;
+  esac
   (cd "$RUN_DIR" && exec tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine sqlite://tansu.db) >"$RUN_DIR/tansu.log" 2>&1 &
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine "$storage") >"$RUN_DIR/tansu.log" 2>&1 &
   pids+=($!); kafka_pid=$!
   wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
 fi
@@ -168,7 +176,7 @@ start_shop() { # with_kafka (yes|no); returns 0 when ready
 KAFKA_USED="no (in-process event bus)"
 if [ -n "$KAFKA_PORT" ]; then
   if start_shop yes; then
-    KAFKA_USED="yes (tansu $(tansu --version 2>/dev/null | awk '{print $2}') on $KAFKA_PORT)"
+    KAFKA_USED="yes (tansu $(tansu --version 2>/dev/null | awk '{print $2}') on $KAFKA_PORT, $TANSU_STORAGE storage)"
   elif grep -qi kafka "$RUN_DIR/shop.log"; then
     say "goodsmall does not accept kafka.brokers yet ($(grep -i -m1 kafka "$RUN_DIR/shop.log")): running without Kafka"
     KAFKA_USED="no (the shop rejected kafka.brokers; in-process event bus)"
@@ -202,54 +210,82 @@ if [ -n "$WARMUP" ]; then
   k6 run --quiet --no-summary --no-thresholds "${k6_env[@]}" -e "DURATION=$WARMUP" k6/throughput.js >"$RUN_DIR/k6-warmup.log" 2>&1 || true
 fi
 
-curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/metrics-before.txt"
-redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
 mysql_status() {
   mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e \
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_insert','Com_update','Com_commit','Innodb_os_log_fsyncs')"
 }
-mysql_status >"$RUN_DIR/mysql-before.txt"
 procs=("$shop_pid" "$redis_pid" "$mysql_pid"); names=(goodsmall redis mariadb)
 [ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(tansu); }
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-cpu_before="$(cpu_snapshot "${procs[@]}")"; wall_before="$(date +%s.%N)"
-say "k6 throughput: ${RATE:+$RATE/s open loop, }$CONCURRENCY VUs for $DURATION"
-set +e
-TIMEFORMAT='%U %S'
-{ time k6 run --quiet "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js \
-  >"$RUN_DIR/k6-throughput.log" 2>&1; } 2>"$RUN_DIR/k6-cpu.txt"
-k6_status=$?
-set -e
-cpu_after="$(cpu_snapshot "${procs[@]}")"; wall_after="$(date +%s.%N)"
-curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/metrics-after.txt"
-redis-cli -p "$REDIS_PORT" INFO commandstats >"$RUN_DIR/redis-commandstats.txt"
-mysql_status >"$RUN_DIR/mysql-after.txt"
-# 99: thresholds crossed (reported as targets below); anything else: the run broke.
-if [ "$k6_status" -ne 0 ] && [ "$k6_status" -ne 99 ]; then
-  say "k6 throughput failed ($k6_status):"; tail -40 "$RUN_DIR/k6-throughput.log" >&2; exit 1
-fi
-grep -E 'purchase|http_req_duration|http_reqs|✗' "$RUN_DIR/k6-throughput.log" | sed 's/^/    /' >&2 || true
-"$BENCH_BIN" verify --sale-id "$THROUGHPUT_SALE" --json-out "$RUN_DIR/throughput-verify.json" >/dev/null || true
+
+# measured NAME COMMAND...: runs a load generator with snapshots of /metrics, Redis,
+# MariaDB and every process's CPU around it (in $RUN_DIR/NAME-*); returns its status.
+measured() {
+  local name="$1"; shift
+  curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/$name-metrics-before.txt"
+  redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+  mysql_status >"$RUN_DIR/$name-mysql-before.txt"
+  local cpu_before wall_before status
+  cpu_before="$(cpu_snapshot "${procs[@]}")"; wall_before="$(date +%s.%N)"
+  set +e
+  TIMEFORMAT='%U %S'
+  { time "$@" >"$RUN_DIR/$name.log" 2>&1; } 2>"$RUN_DIR/$name-generator-cpu.txt"
+  status=$?
+  set -e
+  echo "$wall_before $(date +%s.%N)" >"$RUN_DIR/$name-wall.txt"
+  echo "$cpu_before" >"$RUN_DIR/$name-cpu-before.txt"; cpu_snapshot "${procs[@]}" >"$RUN_DIR/$name-cpu-after.txt"
+  curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/$name-metrics-after.txt"
+  redis-cli -p "$REDIS_PORT" INFO commandstats >"$RUN_DIR/$name-redis-commandstats.txt"
+  mysql_status >"$RUN_DIR/$name-mysql-after.txt"
+  return "$status"
+}
 
 # The saga goes on after the load stops: every order.created still has to become a
-# PENDING payment. Wait until it has (so the script benchmark below runs on a quiet
-# machine) and report how far behind it was.
+# PENDING payment. Wait until it has (so the next step runs on a quiet machine) and
+# report how far behind it was.
 saga_backlog() { # orders without their payment yet (0 when it cannot tell)
   mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e \
     "SELECT (SELECT COUNT(*) FROM bench_order.orders) - (SELECT COUNT(*) FROM bench_payment.payments)" 2>/dev/null || echo 0
 }
-backlog_at_stop="$(saga_backlog)"; drain_started="$(date +%s)"
-for _ in $(seq 1 "${SAGA_WAIT_SECS:-300}"); do
-  [ "$(saga_backlog)" -le 0 ] && break
-  sleep 1
-done
-backlog_left="$(saga_backlog)"; drain_secs=$(( $(date +%s) - drain_started ))
-if [ "$backlog_left" -le 0 ]; then
-  SAGA_LAG="payments caught up ${drain_secs} s after the load stopped ($backlog_at_stop orders were waiting for theirs)"
-else
-  SAGA_LAG="payments still $backlog_left behind ${drain_secs} s after the load stopped ($backlog_at_stop at the stop)"
+drain_saga() { # → the sentence for the summary
+  local at_stop started left secs
+  at_stop="$(saga_backlog)"; started="$(date +%s)"
+  for _ in $(seq 1 "${SAGA_WAIT_SECS:-300}"); do
+    [ "$(saga_backlog)" -le 0 ] && break
+    sleep 1
+  done
+  left="$(saga_backlog)"; secs=$(( $(date +%s) - started ))
+  if [ "$left" -le 0 ]; then
+    echo "payments caught up ${secs} s after the load stopped ($at_stop orders were waiting for theirs)"
+  else
+    echo "payments still $left behind ${secs} s after the load stopped ($at_stop at the stop)"
+  fi
+}
+
+say "k6 throughput: ${RATE:+$RATE/s open loop, }$CONCURRENCY VUs for $DURATION"
+k6_status=0
+measured k6 k6 run --quiet "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js || k6_status=$?
+# 99: thresholds crossed (reported as targets below); anything else: the run broke.
+if [ "$k6_status" -ne 0 ] && [ "$k6_status" -ne 99 ]; then
+  say "k6 throughput failed ($k6_status):"; tail -40 "$RUN_DIR/k6.log" >&2; exit 1
 fi
-say "saga: $SAGA_LAG"
+grep -E 'purchase|http_req_duration|http_reqs|✗' "$RUN_DIR/k6.log" | sed 's/^/    /' >&2 || true
+SAGA_LAG_K6="$(drain_saga)"
+say "saga: $SAGA_LAG_K6"
+
+# The same scenario from the lean Rust client (k6 spends as much CPU per purchase as the
+# shop; redis-benchmark, which it is compared with, spends a few µs).
+if [ -z "$RATE" ]; then
+  duration_secs="$(python3 -c "import re,sys; m=re.fullmatch(r'(\d+)(ms|s|m)?', sys.argv[1]); n=int(m[1]); print(max(1, {'ms': n // 1000, 'm': n * 60}.get(m[2], n)))" "$DURATION")"
+  say "goodsmall-bench load: $CONCURRENCY workers for ${duration_secs}s"
+  measured lean "$BENCH_BIN" load --sale-id "$THROUGHPUT_SALE" --tokens-file "$RUN_DIR/tokens.json" \
+    --concurrency "$CONCURRENCY" --duration-secs "$duration_secs" --out "$RUN_DIR/lean.json" \
+    || { say "goodsmall-bench load failed:"; tail -20 "$RUN_DIR/lean.log" >&2; exit 1; }
+  sed 's/^/    /' "$RUN_DIR/lean.log" >&2
+  SAGA_LAG_LEAN="$(drain_saga)"
+  say "saga: $SAGA_LAG_LEAN"
+fi
+"$BENCH_BIN" verify --sale-id "$THROUGHPUT_SALE" --json-out "$RUN_DIR/throughput-verify.json" >/dev/null || true
 
 # --- 5. The reservation script alone ---------------------------------------------------------
 # The same reserve.lua the shop runs, via EVALSHA, on a sale hash with a stock and a
@@ -284,39 +320,52 @@ fi
 "$BENCH_BIN" verify --sale-id "$DROP_SALE" --expect-taken 100 --json-out "$RUN_DIR/drop-verify.json" >/dev/null || true
 
 # --- 7. Summary ------------------------------------------------------------------------------
-echo
-echo "  Where the server's time went during the throughput run (histogram deltas):"
-"$BENCH_BIN" profile --before "$RUN_DIR/metrics-before.txt" --after "$RUN_DIR/metrics-after.txt" --top 12
-cpu_line="$(python3 - "$CLK_TCK" "$wall_before" "$wall_after" "${names[*]}" "$cpu_before" "$cpu_after" <<'PY'
+# where NAME: what the server spent during run NAME (see measured).
+where() {
+  local name="$1" t0 t1
+  read -r t0 t1 <"$RUN_DIR/$name-wall.txt"
+  echo
+  echo "  Where the server's time went during the $name run (histogram deltas):"
+  "$BENCH_BIN" profile --before "$RUN_DIR/$name-metrics-before.txt" --after "$RUN_DIR/$name-metrics-after.txt" --top 12
+  echo "  Redis during the $name run (server-side time per call, without the round trip):"
+  grep -E '^cmdstat_(evalsha|eval|get|hincrby|hset|xadd|publish|set|pexpire):' "$RUN_DIR/$name-redis-commandstats.txt" \
+    | sed -E 's/^cmdstat_([a-z]+):calls=([0-9]+),usec=[0-9]+,usec_per_call=([0-9.]+).*/    \1: \2 calls, \3 µs per call/' || true
+  python3 - "$CLK_TCK" "$t0" "$t1" "${names[*]}" "$(cat "$RUN_DIR/$name-cpu-before.txt")" "$(cat "$RUN_DIR/$name-cpu-after.txt")" \
+    "$RUN_DIR/$name-generator-cpu.txt" "$RUN_DIR/$name-mysql-before.txt" "$RUN_DIR/$name-mysql-after.txt" "$name" "$(nproc)" <<'PY'
 import sys
 tck, t0, t1 = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+secs = t1 - t0
 names, before, after = sys.argv[4].split(), sys.argv[5].split(), sys.argv[6].split()
-print("  ".join(f"{n} {(float(a) - float(b)) / tck / (t1 - t0) * 100:.0f}%" for n, b, a in zip(names, before, after)))
-PY
-)"
-echo "  Redis during the throughput run (server-side time per call, without the round trip):"
-grep -E '^cmdstat_(evalsha|eval|get|hincrby|hset|xadd|publish|set|pexpire):' "$RUN_DIR/redis-commandstats.txt" \
-  | sed -E 's/^cmdstat_([a-z]+):calls=([0-9]+),usec=[0-9]+,usec_per_call=([0-9.]+).*/    \1: \2 calls, \3 µs per call/' || true
-echo "  MariaDB during the throughput run (per second): $(python3 - "$RUN_DIR/mysql-before.txt" "$RUN_DIR/mysql-after.txt" "$wall_before" "$wall_after" <<'PY'
-import sys
+cpu = [f"{n} {(float(a) - float(b)) / tck / secs * 100:.0f}%" for n, b, a in zip(names, before, after)]
+try:
+    user, system = open(sys.argv[7]).read().split()[-2:]
+    cpu.append(f"{sys.argv[10]} generator {(float(user) + float(system)) / secs * 100:.0f}%")
+except (OSError, ValueError):
+    pass
 read = lambda p: {k: float(v) for k, v in (l.split() for l in open(p) if l.strip())}
-b, a, secs = read(sys.argv[1]), read(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3])
-print("  ".join(f"{k} {(a[k] - b.get(k, 0)) / secs:.0f}" for k in sorted(a)))
+b, a = read(sys.argv[8]), read(sys.argv[9])
+print("  MariaDB (per second): " + "  ".join(f"{k} {(a[k] - b.get(k, 0)) / secs:.0f}" for k in sorted(a)))
+print(f"  CPU (100% = one core of {sys.argv[11]}): " + "  ".join(cpu))
 PY
-)"
-k6_cpu="$(python3 -c "u, s = open('$RUN_DIR/k6-cpu.txt').read().split()[-2:]; print(f'{(float(u) + float(s)) / ($wall_after - $wall_before) * 100:.0f}%')" 2>/dev/null || echo '?')"
-echo "  CPU during the throughput run (100% = one core of $(nproc)): $cpu_line  k6 $k6_cpu"
+}
+where k6
+[ -f "$RUN_DIR/lean.json" ] && where lean
 
 labels=(
   --label "stack=goodsmall (release, one process) + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') + MariaDB $(mariadbd --version | awk '{print $3}' | cut -d- -f1)"
   --label "Kafka=$KAFKA_USED"
   --label "durability=innodb_flush_log_at_trx_commit=$MYSQL_FLUSH; PSP latency 0"
   --label "machine=$(nproc) cores, load average before the run $load_before"
-  --label "throughput run=${RATE:+open loop $RATE/s, }$CONCURRENCY VUs, $DURATION on sale $THROUGHPUT_SALE ($SHOPPERS shoppers)"
-  --label "saga after the run=$SAGA_LAG"
+  --label "throughput runs=${RATE:+open loop $RATE/s, }$CONCURRENCY VUs, $DURATION each on sale $THROUGHPUT_SALE ($SHOPPERS shoppers)"
+  --label "saga after k6=$SAGA_LAG_K6"
 )
+lean_args=()
+if [ -f "$RUN_DIR/lean.json" ]; then
+  labels+=(--label "saga after the lean run=$SAGA_LAG_LEAN")
+  lean_args=(--lean-summary "$RUN_DIR/lean.json")
+fi
 set +e
-"$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" \
+"$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" "${lean_args[@]}" \
   --throughput-summary "$RUN_DIR/throughput.json" --throughput-verify "$RUN_DIR/throughput-verify.json" \
   --script-csv "$RUN_DIR/script.csv" \
   --drop-summary "$RUN_DIR/drop.json" --drop-verify "$RUN_DIR/drop-verify.json"

@@ -8,8 +8,11 @@
 //! - `report` reads what k6, redis-benchmark and `verify` wrote and prints the summary
 //!   block; it fails when anything was oversold, answered 5xx, or the drop sold other
 //!   than its stock.
+//! - `load` runs the throughput scenario from a lean Rust client (k6 costs as much
+//!   CPU per purchase as the shop on a 2-core box) and writes its figures for `report`.
 //! - `profile` shows where the server's time went between two `/metrics` snapshots.
 
+mod load;
 mod prepare;
 mod profile;
 mod report;
@@ -32,6 +35,9 @@ enum Command {
     Prepare(prepare::PrepareArgs),
     /// Check a sale's counters: no oversell, conservation holds (exit 1 otherwise).
     Verify(verify::VerifyArgs),
+    /// Buy in a closed loop from CONCURRENCY workers for a while; print and write the
+    /// rate and latency (the throughput scenario without k6's CPU cost).
+    Load(load::LoadArgs),
     /// Print the summary block from the results of a bench run (exit 1 on oversell,
     /// 5xx, or a drop that did not sell exactly its stock).
     Report(report::ReportArgs),
@@ -56,6 +62,7 @@ async fn main() {
     let outcome = match Cli::parse().command {
         Command::Prepare(args) => prepare::run(args).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::Load(args) => load::run(args).await,
         Command::Report(args) => report::run(args),
         Command::Profile(args) => profile::run(args),
         Command::Tokens { key, shoppers, first_id, out } => prepare::write_shopper_tokens(&key, shoppers, first_id, &out),

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
 
-use crate::verify::Verdict;
+use crate::{load::LoadFigures, verify::Verdict};
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -21,6 +21,9 @@ pub struct ReportArgs {
     /// `verify --json-out` of the throughput sale.
     #[arg(long)]
     pub throughput_verify: Option<PathBuf>,
+    /// `load --out` of the same scenario from the Rust client.
+    #[arg(long)]
+    pub lean_summary: Option<PathBuf>,
     /// redis-benchmark `--csv` of the reservation script (EVALSHA).
     #[arg(long)]
     pub script_csv: Option<PathBuf>,
@@ -84,6 +87,21 @@ impl K6Figures {
     }
 }
 
+impl From<LoadFigures> for K6Figures {
+    fn from(f: LoadFigures) -> Self {
+        Self {
+            accepted: f.accepted as f64,
+            accepted_rate: f.accepted_rate,
+            refused: f.refused as f64,
+            unexpected: f.unexpected as f64,
+            server_errors: f.server_errors as f64,
+            p50_ms: Some(f.p50_ms),
+            p99_ms: Some(f.p99_ms),
+            failed_thresholds: Vec::new(),
+        }
+    }
+}
+
 /// One row of redis-benchmark `--csv`.
 #[derive(Debug, PartialEq)]
 pub struct ScriptFigures {
@@ -140,7 +158,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
     let line = |name: &str, value: String| println!("  {name:<34} {value}");
     println!();
     println!("==================== GoodsMall bench summary ====================");
-    line("concurrency", format!("{} (k6 VUs = redis-benchmark clients)", args.concurrency));
+    line("concurrency", format!("{} (k6 VUs = load workers = redis-benchmark clients)", args.concurrency));
     for label in &args.labels {
         let (name, value) = label.split_once('=').unwrap_or((label.as_str(), ""));
         line(name, value.to_owned());
@@ -153,43 +171,50 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         .map(|p| std::fs::read_to_string(p).context("reading the redis-benchmark CSV").and_then(|t| ScriptFigures::parse(&t)))
         .transpose()?;
 
-    if let Some(t) = &throughput {
+    let lean: Option<K6Figures> = args
+        .lean_summary
+        .as_deref()
+        .map(|p| read_json(p).and_then(|v| Ok(serde_json::from_value::<LoadFigures>(v)?.into())))
+        .transpose()?;
+    if let Some(s) = &script {
+        line("raw script rate (EVALSHA/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", s.rps, s.p50_ms, s.p99_ms));
+    }
+    for (generator, figures) in [("k6", &throughput), ("goodsmall-bench load", &lean)] {
+        let Some(t) = figures else { continue };
+        println!("  -- purchases driven by {generator}");
         line("purchase rate (202 answers/s)", format!("{:.0}/s  ({:.0} accepted of {:.0} purchase requests)", t.accepted_rate, t.accepted, t.purchases()));
         line("purchase latency p50 / p99", format!("{} / {}", ms(t.p50_ms), ms(t.p99_ms)));
         if t.unexpected > 0.0 || t.refused > 0.0 {
             line("purchases refused / unexpected", format!("{:.0} / {:.0}", t.refused, t.unexpected));
         }
         if t.server_errors > 0.0 {
-            problems.push(format!("throughput: {:.0} answers were 5xx", t.server_errors));
+            problems.push(format!("throughput ({generator}): {:.0} answers were 5xx", t.server_errors));
         }
-    }
-    if let Some(s) = &script {
-        line("raw script rate (EVALSHA/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", s.rps, s.p50_ms, s.p99_ms));
-    }
-    if let (Some(t), Some(s)) = (&throughput, &script) {
-        let ratio = if s.rps > 0.0 { t.accepted_rate / s.rps } else { 0.0 };
-        line(
-            "purchase rate / script rate",
-            format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, args.target_ratio * 100.0, met(ratio >= args.target_ratio)),
-        );
-    }
-    if let Some(t) = &throughput {
+        if let Some(s) = &script {
+            let ratio = if s.rps > 0.0 { t.accepted_rate / s.rps } else { 0.0 };
+            line(
+                "purchase rate / script rate",
+                format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, args.target_ratio * 100.0, met(ratio >= args.target_ratio)),
+            );
+        }
         let p99_ok = t.p99_ms.is_some_and(|p| p <= args.target_p99_ms);
         line("purchase p99 target", format!("<= {:.0} ms: {}", args.target_p99_ms, met(p99_ok)));
     }
+    if lean.is_some() || throughput.is_some() {
+        println!("  --");
+    }
     if let Some(path) = &args.throughput_verify {
         let v = read_verdict(path)?;
-        let seen = throughput.as_ref().map_or(String::new(), |t| format!("; k6 saw {:.0} accepted", t.accepted));
+        let accepted_seen = throughput.iter().chain(&lean).map(|t| t.accepted).sum::<f64>();
+        let seen = format!("; the load generators saw {accepted_seen:.0} accepted");
         line("oversell (throughput sale)", format!("{}  (sale {}: {} of {} units taken, conserved: {}{seen})", v.oversell, v.sale_id, v.taken, v.stock, v.conserved));
         if !v.ok() {
             problems.push(format!("throughput sale {}: oversell {}, conserved {}", v.sale_id, v.oversell, v.conserved));
         }
-        if let Some(t) = &throughput {
-            // More taken than k6 saw is possible (a request that timed out on the client
-            // may still have been accepted); fewer would mean a 202 without a reservation.
-            if (v.taken as f64) < t.accepted {
-                problems.push(format!("throughput sale {}: k6 saw {:.0} accepted but only {} units are taken", v.sale_id, t.accepted, v.taken));
-            }
+        // More taken than the generators saw is possible (a request that timed out on the
+        // client may still have been accepted); fewer would mean a 202 without a reservation.
+        if (v.taken as f64) < accepted_seen {
+            problems.push(format!("throughput sale {}: {accepted_seen:.0} answers were 202 but only {} units are taken", v.sale_id, v.taken));
         }
     }
     if let Some(path) = &args.drop_summary {

@@ -47,7 +47,7 @@ impl Purchases {
             // sell-out gets past this, with its first answer (one O(1) read).
             return match self.engine.first_answer(sale_id, user_id, key.as_str()).await? {
                 Some((order_id, quantity)) => {
-                    self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
+                    self.writer.persist_repeat(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
                     Ok(PurchaseOutcome::Accepted { order_id, repeated: true })
                 }
                 None => Ok(PurchaseOutcome::Refused(Refusal::SoldOut)),
@@ -62,7 +62,12 @@ impl Purchases {
                 }
                 // A repeat persists again too: its first attempt may have died before
                 // the commit; inserting an existing order is a no-op.
-                self.writer.persist(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
+                let order = NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] };
+                if repeated {
+                    self.writer.persist_repeat(order).await?;
+                } else {
+                    self.writer.persist_new(order).await?;
+                }
                 Ok(PurchaseOutcome::Accepted { order_id, repeated })
             }
             Reservation::Refused(Refusal::UnknownSale) => Ok(PurchaseOutcome::Refused(self.not_in_engine(sale_id).await?)),

@@ -1,63 +1,115 @@
 //! Group commit for the purchase hot path. Each reserved purchase must be durable (its
 //! order row and `order.created` outbox row committed) before the shopper gets 202;
-//! one transaction per purchase would cap a drop at the database's commit rate, so a
-//! single task drains whatever purchases are waiting and commits them together.
-//! Each waiter hears back only after the commit that holds its order.
+//! one transaction per purchase would cap a drop at the database's commit rate, so the
+//! writer drains whatever purchases are waiting and commits them together. Up to
+//! [`CONCURRENT_BATCHES`] batches commit at once (MariaDB shares one log flush among
+//! concurrent commits), so a purchase arriving mid-commit starts the next batch rather
+//! than waiting for the one in progress. Each waiter hears back only after the commit
+//! that holds its order.
+
+use std::sync::Arc;
 
 use goodsmall_platform::{db::Database, events::RelayHandle};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot, Semaphore},
+    task::JoinSet,
+};
 
 use crate::orders::{NewOrder, Orders};
 
 const MAX_BATCH: usize = 512;
+/// Batches committing at the same time on a server database. SQLite has one writer at
+/// a time, so the embedded default commits one batch after another.
+const CONCURRENT_BATCHES: usize = 3;
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
+struct Pending {
+    order: NewOrder,
+    /// A retry of an earlier purchase, whose order may already be committed. A new
+    /// purchase's order id is minted for it (UUIDv7), so only these can collide.
+    may_exist: bool,
+    reply: Reply,
+}
+
 #[derive(Clone)]
 pub struct OrderWriter {
-    queue: mpsc::Sender<(NewOrder, Reply)>,
+    queue: mpsc::Sender<Pending>,
 }
 
 impl OrderWriter {
     /// The task ends when every `OrderWriter` is dropped (after the HTTP server has
-    /// drained), so purchases in flight at shutdown are still committed.
+    /// drained) and the batches in flight have committed, so purchases in flight at
+    /// shutdown are still committed.
     pub fn start(db: Database, relay: RelayHandle) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(8 * MAX_BATCH);
         let task = tokio::spawn(run(db, relay, inbox));
         (Self { queue }, task)
     }
 
-    /// Returns once the order is committed (or was already there).
-    pub async fn persist(&self, order: NewOrder) -> anyhow::Result<()> {
+    /// Returns once the new order is committed.
+    pub async fn persist_new(&self, order: NewOrder) -> anyhow::Result<()> {
+        self.persist(order, false).await
+    }
+
+    /// Returns once the order of a repeated purchase is committed (or was already).
+    pub async fn persist_repeat(&self, order: NewOrder) -> anyhow::Result<()> {
+        self.persist(order, true).await
+    }
+
+    async fn persist(&self, order: NewOrder, may_exist: bool) -> anyhow::Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((order, reply)).await.map_err(|_| anyhow::anyhow!("the order writer has stopped"))?;
+        self.queue.send(Pending { order, may_exist, reply }).await.map_err(|_| anyhow::anyhow!("the order writer has stopped"))?;
         answer.await.map_err(|_| anyhow::anyhow!("the order writer stopped before committing"))?.map_err(anyhow::Error::msg)
     }
 }
 
-async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<(NewOrder, Reply)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = commit(&db, &batch).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, orders = batch.len(), "committing purchases failed");
-        } else {
-            relay.wake();
+async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending>) {
+    let concurrency = if db.is_mysql() { CONCURRENT_BATCHES } else { 1 };
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let mut in_flight = JoinSet::new();
+    loop {
+        // A free slot first: while every slot commits, purchases gather in the queue and
+        // make up the next batch.
+        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if inbox.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            break;
         }
-        for (_, reply) in batch.drain(..) {
-            let _ = reply.send(result.clone().map_err(|e| e.to_string()));
-        }
+        let (db, relay) = (db.clone(), relay.clone());
+        in_flight.spawn(async move {
+            commit_and_reply(&db, &relay, batch).await;
+            drop(slot);
+        });
+        while in_flight.try_join_next().is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending>) {
+    let result = commit(db, &batch).await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, orders = batch.len(), "committing purchases failed");
+    } else {
+        relay.wake();
+    }
+    for pending in batch {
+        let _ = pending.reply.send(result.clone());
     }
 }
 
 /// One transaction for the batch, a few multi-row statements in it. Should another
 /// replica commit one of the same orders meanwhile (a retry landing elsewhere), the
 /// batch is redone row by row, where an existing order is simply skipped.
-async fn commit(db: &Database, batch: &[(NewOrder, Reply)]) -> Result<(), String> {
+async fn commit(db: &Database, batch: &[Pending]) -> Result<(), String> {
     let _q = db.observe("order.insert_batch");
-    let orders: Vec<NewOrder> = batch.iter().map(|(order, _)| order.clone()).collect();
-    let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
-    let existing = Orders::new(db.clone()).existing(&ids).await.map_err(|e| e.to_string())?;
+    let orders: Vec<NewOrder> = batch.iter().map(|p| p.order.clone()).collect();
+    let retried: Vec<&str> = batch.iter().filter(|p| p.may_exist).map(|p| p.order.id.as_str()).collect();
+    let existing = if retried.is_empty() {
+        Default::default()
+    } else {
+        Orders::new(db.clone()).existing(&retried).await.map_err(|e| e.to_string())?
+    };
     let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
     match Orders::insert_batch(&mut tx, &orders, &existing).await {
         Ok(_) => return tx.commit().await.map_err(|e| e.to_string()),

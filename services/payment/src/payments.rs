@@ -2,12 +2,12 @@
 //! the shopper's payment, the expiry worker or a cancellation. Every settlement is a
 //! conditional update committed with its `payment.*` event.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
-    db::{affected, is_unique_violation, Database},
+    db::{affected, Database},
     events::{
         self,
         contracts::{kinds, PaymentEvent, PAYMENTS_TOPIC},
@@ -69,6 +69,15 @@ impl Payment {
     }
 }
 
+/// A payment to open: what the order costs and when it must be paid by.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub order_id: String,
+    pub user_id: i64,
+    pub amount_cents: i64,
+    pub deadline_ms: i64,
+}
+
 #[derive(Clone)]
 pub struct Payments {
     db: Database,
@@ -85,25 +94,34 @@ impl Payments {
         &self.db
     }
 
-    /// A payment falls due for a new order (idempotent: a repeat adds nothing).
-    pub async fn open(&self, tx: &mut Transaction<'_, Any>, order_id: &str, user_id: i64, amount_cents: i64, deadline_ms: i64) -> Result<(), sqlx::Error> {
+    /// Payments fall due for new orders, with multi-row statements (the saga opens a
+    /// burst of them in one transaction). Idempotent: an order that already has its
+    /// payment, or appears twice, gets one.
+    pub async fn open_all(&self, tx: &mut Transaction<'_, Any>, dues: &[Due]) -> Result<(), sqlx::Error> {
+        let _q = self.db.observe("payment.open_all");
         let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(order_id)
-        .bind(user_id)
-        .bind(amount_cents)
-        .bind(PaymentStatus::Pending.as_str())
-        .bind(deadline_ms)
-        .bind(now)
-        .bind(now)
-        .execute(&mut **tx)
-        .await;
-        match inserted {
-            Err(e) if !is_unique_violation(&e) => Err(e),
-            _ => Ok(()),
+        let mut opened = HashSet::new();
+        for chunk in dues.chunks(200) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT order_id FROM payments WHERE order_id IN ({placeholders})");
+            let mut query = sqlx::query(&sql);
+            for due in chunk {
+                query = query.bind(&due.order_id);
+            }
+            let existing: HashSet<String> = query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("order_id")).collect::<Result<_, _>>()?;
+            let new: Vec<&Due> = chunk.iter().filter(|d| !existing.contains(&d.order_id) && opened.insert(d.order_id.clone())).collect();
+            if new.is_empty() {
+                continue;
+            }
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; new.len()].join(", ");
+            let sql = format!("INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) VALUES {rows}");
+            let mut query = sqlx::query(&sql);
+            for due in new {
+                query = query.bind(&due.order_id).bind(due.user_id).bind(due.amount_cents).bind(PaymentStatus::Pending.as_str()).bind(due.deadline_ms).bind(now).bind(now);
+            }
+            query.execute(&mut **tx).await?;
         }
+        Ok(())
     }
 
     pub async fn find(&self, order_id: &str) -> anyhow::Result<Option<Payment>> {

@@ -8,42 +8,69 @@ use goodsmall_platform::{
     events::{
         self,
         contracts::{kinds, OrderEvent, ORDERS_TOPIC},
-        Bus, Event, EventHandler,
+        BatchHandler, Bus, Event,
     },
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::payments::Payments;
+use crate::payments::{Due, Payments};
 
 pub fn subscribe(bus: &Bus, payments: Payments, timeout: Duration) {
-    let handler: EventHandler = Arc::new(move |event| {
+    let handler: BatchHandler = Arc::new(move |events| {
         let payments = payments.clone();
-        Box::pin(async move { on_order(&payments, timeout, event).await })
+        Box::pin(async move { on_orders(&payments, timeout, events).await })
     });
-    bus.subscribe("payment", &[ORDERS_TOPIC], handler);
+    bus.subscribe_batches("payment", &[ORDERS_TOPIC], handler);
 }
 
-async fn on_order(payments: &Payments, timeout: Duration, event: Event) -> anyhow::Result<()> {
-    if event.kind != kinds::ORDER_CREATED && event.kind != kinds::ORDER_CANCELED {
+/// Order events in delivery order. A run of `order.created` opens its payments in one
+/// transaction (a drop delivers them by the hundred); a cancellation is handled on its
+/// own, after the creations before it, so one order's events keep their order.
+async fn on_orders(payments: &Payments, timeout: Duration, events: Vec<Event>) -> anyhow::Result<()> {
+    let mut created: Vec<(String, OrderEvent, i64)> = Vec::new();
+    for event in events {
+        if event.kind != kinds::ORDER_CREATED && event.kind != kinds::ORDER_CANCELED {
+            continue;
+        }
+        let order: OrderEvent = match event.decode() {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "skipping an undecodable order event");
+                continue;
+            }
+        };
+        if event.kind == kinds::ORDER_CREATED {
+            created.push((event.id, order, event.occurred_at_ms));
+        } else {
+            open_payments(payments, timeout, std::mem::take(&mut created)).await?;
+            payments.cancel(&order.order_id).await?;
+        }
+    }
+    open_payments(payments, timeout, created).await
+}
+
+/// Opens the payments of `created` (event id, order, when it occurred) that this
+/// consumer has not handled before, in one transaction.
+async fn open_payments(payments: &Payments, timeout: Duration, created: Vec<(String, OrderEvent, i64)>) -> anyhow::Result<()> {
+    if created.is_empty() {
         return Ok(());
     }
-    let order: OrderEvent = match event.decode() {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, "skipping an undecodable order event");
-            return Ok(());
-        }
-    };
-    if event.kind == kinds::ORDER_CANCELED {
-        return payments.cancel(&order.order_id).await;
-    }
     let mut tx = payments.database().pool().begin().await?;
-    if events::first_time(&mut tx, "payment", &event.id).await? {
-        // The deadline counts from the order, not from when this event arrived.
-        let deadline = event.occurred_at_ms.min(now_millis()) + timeout.as_millis() as i64;
-        payments.open(&mut tx, &order.order_id, order.user_id, order.total_cents, deadline).await?;
-    }
+    let ids: Vec<&str> = created.iter().map(|(id, _, _)| id.as_str()).collect();
+    let fresh = events::first_times(&mut tx, "payment", &ids).await?;
+    let dues: Vec<Due> = created
+        .iter()
+        .filter(|(id, _, _)| fresh.contains(id))
+        .map(|(_, order, occurred_at_ms)| Due {
+            order_id: order.order_id.clone(),
+            user_id: order.user_id,
+            amount_cents: order.total_cents,
+            // The deadline counts from the order, not from when this event arrived.
+            deadline_ms: (*occurred_at_ms).min(now_millis()) + timeout.as_millis() as i64,
+        })
+        .collect();
+    payments.open_all(&mut tx, &dues).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,4 +1,8 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -75,11 +79,27 @@ impl TokenSigner {
 }
 
 /// Verifies access tokens and their session's revocation (every service).
+///
+/// A good signature stays good, so verified tokens are remembered (up to
+/// [`VERIFIED_CAPACITY`]): a shopper's repeated requests in a drop skip the Ed25519
+/// check, which was the largest single CPU cost of a purchase. Expiry is checked on
+/// every use and revocation is still looked up every time, so a cached token stops
+/// working at exactly the same moment as an uncached one.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Arc<DecodingKey>,
     validation: Arc<Validation>,
     kv: Kv,
+    verified: Arc<Mutex<HashMap<Box<str>, Verified>>>,
+}
+
+/// Tokens whose signature and claims have been checked, kept at most.
+pub const VERIFIED_CAPACITY: usize = 50_000;
+
+#[derive(Clone)]
+struct Verified {
+    user: AuthUser,
+    exp: u64,
 }
 
 impl Authenticator {
@@ -89,13 +109,51 @@ impl Authenticator {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Ok(Self { key: Arc::new(DecodingKey::from_ed_pem(public_pem.as_bytes())?), validation: Arc::new(validation), kv })
+        Ok(Self {
+            key: Arc::new(DecodingKey::from_ed_pem(public_pem.as_bytes())?),
+            validation: Arc::new(validation),
+            kv,
+            verified: Arc::default(),
+        })
     }
 
     pub async fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let user = self.verify_signed(token)?;
+        if self.kv.get(&revoked_session_key(&user.session_id)).await?.is_some() {
+            return Err(ApiError::new(ErrorCode::TokenRevoked, "this session has been logged out; log in again"));
+        }
+        Ok(user)
+    }
+
+    /// The token's user if its signature and claims are valid and it has not expired.
+    fn verify_signed(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let cached = self.verified.lock().expect("verified tokens").get(token).cloned();
+        if let Some(Verified { user, exp }) = cached {
+            if now <= exp + self.validation.leeway {
+                return Ok(user);
+            }
+            self.verified.lock().expect("verified tokens").remove(token);
+            return Err(expired());
+        }
+        let user = self.decode(token)?;
+        let mut verified = self.verified.lock().expect("verified tokens");
+        if verified.len() >= VERIFIED_CAPACITY {
+            // Expired ones first; if that is not enough, start afresh (a re-check costs
+            // one signature verification, not a failure).
+            verified.retain(|_, v| now <= v.exp + self.validation.leeway);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(token.into(), user.clone());
+        Ok(user.user)
+    }
+
+    fn decode(&self, token: &str) -> Result<Verified, ApiError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::new(ErrorCode::TokenExpired, "log in again or refresh the token"),
+                ErrorKind::ExpiredSignature => expired(),
                 _ => ApiError::new(ErrorCode::InvalidToken, "the access token is malformed or its signature is wrong"),
             })?
             .claims;
@@ -103,9 +161,71 @@ impl Authenticator {
             .sub
             .parse()
             .map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the token's subject is not a user id"))?;
-        if self.kv.get(&revoked_session_key(&claims.sid)).await?.is_some() {
-            return Err(ApiError::new(ErrorCode::TokenRevoked, "this session has been logged out; log in again"));
+        Ok(Verified { user: AuthUser { user_id, role: claims.role, session_id: claims.sid }, exp: claims.exp })
+    }
+}
+
+fn expired() -> ApiError {
+    ApiError::new(ErrorCode::TokenExpired, "log in again or refresh the token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::keys::KeyPair;
+
+    const ISSUER: &str = "goodsmall-test";
+
+    fn pair() -> (TokenSigner, Authenticator, Kv) {
+        let keys = KeyPair::generate();
+        let kv = Kv::memory();
+        let signer = TokenSigner::new(&keys.private_pem, ISSUER.into(), Duration::from_secs(900)).unwrap();
+        (signer, Authenticator::new(&keys.public_pem, ISSUER, kv.clone()).unwrap(), kv)
+    }
+
+    fn signed(signer: &TokenSigner, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &signer.key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_still_refused_once_revoked() {
+        let (signer, auth, kv) = pair();
+        let token = signer.issue(42, Role::Shopper, "session-1").unwrap();
+        for _ in 0..2 {
+            let user = auth.verify(&token).await.unwrap();
+            assert_eq!((user.user_id, user.role, user.session_id.as_str()), (42, Role::Shopper, "session-1"));
         }
-        Ok(AuthUser { user_id, role: claims.role, session_id: claims.sid })
+        assert_eq!(auth.verified.lock().unwrap().len(), 1, "verified once, then remembered");
+        kv.set(&revoked_session_key("session-1"), "1", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(auth.verify(&token).await.unwrap_err().code, ErrorCode::TokenRevoked);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_expires_on_time() {
+        let (signer, auth, _) = pair();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = |exp| Claims { sub: "7".into(), sid: "s".into(), role: Role::Shopper, iss: ISSUER.into(), aud: AUDIENCE.into(), iat: now - 100, exp };
+        let token = signed(&signer, &claims(now + 60));
+        auth.verify(&token).await.unwrap();
+        // Pretend time has passed: the remembered entry now lies beyond its expiry.
+        auth.verified.lock().unwrap().get_mut(token.as_str()).unwrap().exp = now - 60;
+        assert_eq!(auth.verify(&token).await.unwrap_err().code, ErrorCode::TokenExpired);
+        assert!(auth.verified.lock().unwrap().is_empty(), "an expired token is forgotten");
+
+        let stale = signed(&signer, &claims(now - 60));
+        assert_eq!(auth.verify(&stale).await.unwrap_err().code, ErrorCode::TokenExpired);
+    }
+
+    #[tokio::test]
+    async fn bad_tokens_are_never_remembered() {
+        let (signer, auth, _) = pair();
+        let (other, _, _) = pair();
+        let forged = other.issue(42, Role::Admin, "s").unwrap();
+        assert_eq!(auth.verify(&forged).await.unwrap_err().code, ErrorCode::InvalidToken);
+        assert_eq!(auth.verify(&forged).await.unwrap_err().code, ErrorCode::InvalidToken, "still refused the second time");
+        let mut tampered = signer.issue(42, Role::Shopper, "s").unwrap();
+        tampered.push('x');
+        assert_eq!(auth.verify(&tampered).await.unwrap_err().code, ErrorCode::InvalidToken);
+        assert!(auth.verified.lock().unwrap().is_empty());
     }
 }

@@ -5,7 +5,6 @@
 //! crash).
 
 use std::{
-    collections::HashMap,
     future::Future,
     pin::Pin,
     sync::{Arc, RwLock},
@@ -17,6 +16,24 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>
 
 /// A consumer: called once per delivery; must be idempotent (see `first_time`).
 pub type EventHandler = Arc<dyn Fn(Event) -> HandlerFuture + Send + Sync>;
+
+/// A consumer that takes what arrived together (in delivery order, at most a few
+/// hundred events), so it can handle them in one transaction. A failure redelivers the
+/// whole batch, so it must be idempotent per event, like an [`EventHandler`].
+pub type BatchHandler = Arc<dyn Fn(Vec<Event>) -> HandlerFuture + Send + Sync>;
+
+/// Runs a per-event handler over a batch, in order, stopping at the first failure.
+fn one_at_a_time(handler: EventHandler) -> BatchHandler {
+    Arc::new(move |events| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            for event in events {
+                handler(event).await?;
+            }
+            Ok(())
+        })
+    })
+}
 
 #[derive(Clone)]
 pub enum Bus {
@@ -39,38 +56,54 @@ impl Bus {
     pub fn subscribe(&self, group: &str, topics: &[&str], handler: EventHandler) {
         match self {
             Bus::InProcess(bus) => bus.subscribe(group, topics, handler),
-            Bus::Kafka(bus) => {
-                if let Err(e) = bus.subscribe(group, topics, handler) {
-                    panic!("cannot start Kafka consumer group {group}: {e:#}");
-                }
-            }
+            Bus::Kafka(bus) => started(group, bus.subscribe(group, topics, handler)),
         }
+    }
+
+    /// Like [`subscribe`](Self::subscribe), with the events that arrived together in
+    /// one call.
+    pub fn subscribe_batches(&self, group: &str, topics: &[&str], handler: BatchHandler) {
+        match self {
+            Bus::InProcess(bus) => bus.subscribe_batches(group, topics, handler),
+            Bus::Kafka(bus) => started(group, bus.subscribe_batches(group, topics, handler)),
+        }
+    }
+}
+
+fn started<T>(group: &str, consumer: anyhow::Result<T>) {
+    if let Err(e) = consumer {
+        panic!("cannot start Kafka consumer group {group}: {e:#}");
     }
 }
 
 #[derive(Clone, Default)]
 pub struct InProcessBus {
-    /// topic → (group, handler)
-    subscribers: Arc<RwLock<HashMap<String, Vec<(String, EventHandler)>>>>,
+    /// In subscription order: (group, its topics, handler).
+    subscribers: Arc<RwLock<Vec<Subscriber>>>,
 }
+
+type Subscriber = (String, Vec<String>, BatchHandler);
 
 impl InProcessBus {
     pub fn subscribe(&self, group: &str, topics: &[&str], handler: EventHandler) {
-        let mut subscribers = self.subscribers.write().expect("subscriber map");
-        for topic in topics {
-            subscribers.entry((*topic).to_owned()).or_default().push((group.to_owned(), handler.clone()));
-        }
+        self.subscribe_batches(group, topics, one_at_a_time(handler));
     }
 
+    pub fn subscribe_batches(&self, group: &str, topics: &[&str], handler: BatchHandler) {
+        let topics = topics.iter().map(|t| (*t).to_owned()).collect();
+        self.subscribers.write().expect("subscriber list").push((group.to_owned(), topics, handler));
+    }
+
+    /// Each group gets the events of its topics, in order, as one batch.
     async fn publish(&self, events: &[Event]) -> anyhow::Result<()> {
-        for event in events {
-            let handlers: Vec<(String, EventHandler)> =
-                self.subscribers.read().expect("subscriber map").get(&event.topic).cloned().unwrap_or_default();
-            for (group, handler) in handlers {
-                handler(event.clone())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("consumer {group} failed on {} ({}): {e:#}", event.id, event.kind))?;
+        let subscribers: Vec<Subscriber> = self.subscribers.read().expect("subscriber list").clone();
+        for (group, topics, handler) in subscribers {
+            let batch: Vec<Event> = events.iter().filter(|e| topics.contains(&e.topic)).cloned().collect();
+            if batch.is_empty() {
+                continue;
             }
+            let count = batch.len();
+            handler(batch).await.map_err(|e| anyhow::anyhow!("consumer {group} failed on a batch of {count} events: {e:#}"))?;
         }
         Ok(())
     }

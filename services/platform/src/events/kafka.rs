@@ -7,10 +7,13 @@
 //! event was acknowledged; any failure is an `Err` and the outbox relay sends the
 //! batch again later (consumers de-duplicate by event id).
 //!
-//! Consuming: one task with its own consumer per [`KafkaBus::subscribe`]. Messages
-//! are handled one at a time, so per-partition order is kept; a failing handler is
-//! retried with capped backoff until it succeeds (an event is never skipped), and only
-//! then is its offset committed (`enable.auto.commit=false`): at-least-once delivery.
+//! Consuming: one task with its own consumer per [`KafkaBus::subscribe`]. The task
+//! takes what has arrived (up to [`MAX_BATCH`] messages, without waiting for more) and
+//! hands it to the handler in delivery order, so per-partition order is kept; a
+//! failing handler is retried with capped backoff until it succeeds (an event is never
+//! skipped), and only then are the offsets committed (`enable.auto.commit=false`):
+//! at-least-once delivery. Batching lets a consumer handle a burst in one transaction
+//! ([`KafkaBus::subscribe_batches`]); a per-event handler sees no difference.
 //! A message that is not an [`Event`] at all is logged and committed past, so a
 //! poison message never blocks its partition.
 //!
@@ -24,13 +27,14 @@ use std::{
 };
 
 use anyhow::Context as _;
+use futures_util::FutureExt as _;
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     config::ClientConfig,
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
-    message::Message,
+    message::{Message, OwnedMessage},
     producer::{FutureProducer, FutureRecord, Producer},
     Offset, TopicPartitionList,
 };
@@ -38,7 +42,7 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Event, EventHandler};
+use super::{BatchHandler, Event, EventHandler, HandlerFuture};
 use crate::configuration::ConfigError;
 
 /// How a service reaches Kafka (`[kafka]` in the config file, `GOODSMALL_KAFKA__BROKERS`
@@ -171,6 +175,8 @@ const HANDLER_BACKOFF_START: Duration = Duration::from_millis(100);
 const HANDLER_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Wait after a consumer error (broker away, rebalance trouble) before polling again.
 const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(500);
+/// Most messages handed to a handler at once.
+pub const MAX_BATCH: usize = 256;
 
 /// A connection to Kafka: one producer, plus one consumer task per subscription.
 #[derive(Clone)]
@@ -278,6 +284,16 @@ impl KafkaBus {
     /// and its commits are flushed. Fails only when librdkafka rejects the consumer's
     /// configuration or the subscription.
     pub fn subscribe(&self, group: &str, topics: &[&str], handler: EventHandler) -> anyhow::Result<JoinHandle<()>> {
+        self.start_consumer(group, topics, Handling::OneByOne(handler))
+    }
+
+    /// Like [`subscribe`](Self::subscribe), handing over up to [`MAX_BATCH`] events that
+    /// arrived together in one call.
+    pub fn subscribe_batches(&self, group: &str, topics: &[&str], handler: BatchHandler) -> anyhow::Result<JoinHandle<()>> {
+        self.start_consumer(group, topics, Handling::Batch(handler))
+    }
+
+    fn start_consumer(&self, group: &str, topics: &[&str], handling: Handling) -> anyhow::Result<JoinHandle<()>> {
         anyhow::ensure!(!topics.is_empty(), "consumer group {group} subscribes to no topic");
         let settings = &self.inner.settings;
         let mut config = settings.base_config();
@@ -314,7 +330,7 @@ impl KafkaBus {
         let shutdown = self.inner.shutdown.clone();
         tracing::info!(group, ?topics, brokers = %settings.brokers, "Kafka consumer started");
         Ok(tokio::spawn(async move {
-            consume(&consumer, &group, &handler, &shutdown).await;
+            consume(&consumer, &group, &handling, &shutdown).await;
             // Closing leaves the group and waits for outstanding commits; it blocks.
             let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
             tracing::info!(group, ?topics, "Kafka consumer stopped");
@@ -379,15 +395,24 @@ async fn publish_with(producer: &FutureProducer, events: &[Event], settings: &Ka
     Ok(())
 }
 
-/// The consumer loop: one message at a time, handled until it succeeds, then committed.
-async fn consume(consumer: &StreamConsumer, group: &str, handler: &EventHandler, shutdown: &CancellationToken) {
+/// How a subscription hands events over.
+enum Handling {
+    /// One event at a time; a failing event is retried alone, after the ones before it.
+    OneByOne(EventHandler),
+    /// Everything that arrived together; a failure retries the whole batch.
+    Batch(BatchHandler),
+}
+
+/// The consumer loop: wait for a message, take whatever else is already there, handle
+/// it until it succeeds, then commit past it (one commit per batch).
+async fn consume(consumer: &StreamConsumer, group: &str, handling: &Handling, shutdown: &CancellationToken) {
     loop {
         let received = tokio::select! {
             _ = shutdown.cancelled() => return,
             received = consumer.recv() => received,
         };
-        let message = match received {
-            Ok(message) => message,
+        let first = match received {
+            Ok(message) => message.detach(),
             Err(e) => {
                 tracing::warn!(group, error = %e, "Kafka consumer error; polling again");
                 tokio::select! {
@@ -396,44 +421,93 @@ async fn consume(consumer: &StreamConsumer, group: &str, handler: &EventHandler,
                 }
             }
         };
-        let (topic, partition, offset) = (message.topic().to_owned(), message.partition(), message.offset());
-        let decoded = match message.payload() {
-            None => Err("it has no value".to_owned()),
-            Some(bytes) => serde_json::from_slice::<Event>(bytes).map_err(|e| e.to_string()),
-        };
-        drop(message);
-        match decoded {
-            Ok(event) => {
-                if !handle_until_ok(handler, event, group, shutdown).await {
-                    return; // shut down while retrying: not committed, so it comes again
+        let mut messages = vec![first];
+        while messages.len() < MAX_BATCH {
+            match consumer.recv().now_or_never() {
+                Some(Ok(message)) => messages.push(message.detach()),
+                // An error shows again at the next wait, after this batch.
+                Some(Err(_)) | None => break,
+            }
+        }
+        let events: Vec<Option<Event>> = messages.iter().map(|m| decode(m, group)).collect();
+        match handling {
+            Handling::OneByOne(handler) => {
+                for (index, event) in events.into_iter().enumerate() {
+                    let Some(event) = event else { continue };
+                    let about = std::slice::from_ref(&event);
+                    if !handle_until_ok(|| handler(event.clone()), about, group, shutdown).await {
+                        // Shut down while retrying: keep what was handled; this one comes again.
+                        commit_past(consumer, group, &messages[..index]);
+                        return;
+                    }
                 }
             }
-            Err(problem) => {
-                tracing::error!(group, topic, partition, offset, problem, "skipping a Kafka message that is not an event");
+            Handling::Batch(handler) => {
+                let events: Vec<Event> = events.into_iter().flatten().collect();
+                if !events.is_empty() && !handle_until_ok(|| handler(events.clone()), &events, group, shutdown).await {
+                    return; // not committed, so the batch comes again
+                }
             }
         }
-        let mut position = TopicPartitionList::new();
-        if let Err(e) = position.add_partition_offset(&topic, partition, Offset::Offset(offset + 1)) {
-            tracing::error!(group, topic, partition, offset, error = %e, "cannot build a Kafka commit");
-            continue;
-        }
-        if let Err(e) = consumer.commit(&position, CommitMode::Async) {
-            // The event was handled; a lost commit only means it may be delivered again.
-            tracing::warn!(group, topic, partition, offset, error = %e, "Kafka offset commit failed");
-        }
+        commit_past(consumer, group, &messages);
     }
 }
 
-/// Calls `handler` until it returns `Ok` (→ `true`), waiting longer after each
-/// failure; `false` when shut down before it succeeded.
-async fn handle_until_ok(handler: &EventHandler, event: Event, group: &str, shutdown: &CancellationToken) -> bool {
+/// The event in `message`; `None` (logged) for a message that is not one, which is
+/// then committed past, so a poison message never blocks its partition.
+fn decode(message: &OwnedMessage, group: &str) -> Option<Event> {
+    let problem = match message.payload().map(serde_json::from_slice::<Event>) {
+        Some(Ok(event)) => return Some(event),
+        Some(Err(e)) => e.to_string(),
+        None => "it has no value".to_owned(),
+    };
+    tracing::error!(
+        group,
+        topic = message.topic(),
+        partition = message.partition(),
+        offset = message.offset(),
+        problem,
+        "skipping a Kafka message that is not an event"
+    );
+    None
+}
+
+/// Commits, per partition, the offset after the last of `messages`.
+fn commit_past(consumer: &StreamConsumer, group: &str, messages: &[OwnedMessage]) {
+    let mut next: Vec<(&str, i32, i64)> = Vec::new();
+    for message in messages {
+        let offset = message.offset() + 1;
+        match next.iter_mut().find(|(t, p, _)| *t == message.topic() && *p == message.partition()) {
+            Some(entry) => entry.2 = entry.2.max(offset),
+            None => next.push((message.topic(), message.partition(), offset)),
+        }
+    }
+    if next.is_empty() {
+        return;
+    }
+    let mut position = TopicPartitionList::new();
+    for (topic, partition, offset) in next {
+        if let Err(e) = position.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            tracing::error!(group, topic, partition, offset, error = %e, "cannot build a Kafka commit");
+            return;
+        }
+    }
+    if let Err(e) = consumer.commit(&position, CommitMode::Async) {
+        // The events were handled; a lost commit only means they may be delivered again.
+        tracing::warn!(group, error = %e, "Kafka offset commit failed");
+    }
+}
+
+/// Calls `handle` until it returns `Ok` (→ `true`), waiting longer after each failure;
+/// `false` when shut down before it succeeded. `about`: the events, for the log.
+async fn handle_until_ok(handle: impl Fn() -> HandlerFuture, about: &[Event], group: &str, shutdown: &CancellationToken) -> bool {
     let mut backoff = HANDLER_BACKOFF_START;
     let mut failures = 0u32;
     loop {
-        match handler(event.clone()).await {
+        match handle().await {
             Ok(()) => {
                 if failures > 0 {
-                    tracing::info!(group, event_id = %event.id, kind = %event.kind, failures, "event handled after retries");
+                    tracing::info!(group, event_id = %about[0].id, events = about.len(), failures, "events handled after retries");
                 }
                 return true;
             }
@@ -441,9 +515,10 @@ async fn handle_until_ok(handler: &EventHandler, event: Event, group: &str, shut
                 failures += 1;
                 tracing::error!(
                     group,
-                    event_id = %event.id,
-                    kind = %event.kind,
-                    topic = %event.topic,
+                    event_id = %about[0].id,
+                    kind = %about[0].kind,
+                    topic = %about[0].topic,
+                    events = about.len(),
                     failures,
                     retry_in_ms = backoff.as_millis() as u64,
                     error = format!("{e:#}"),

@@ -11,10 +11,10 @@ mod outbox;
 mod processed;
 mod schema;
 
-pub use bus::{Bus, EventHandler, HandlerFuture, InProcessBus};
+pub use bus::{BatchHandler, Bus, EventHandler, HandlerFuture, InProcessBus};
 pub use kafka::{KafkaBus, KafkaSettings};
 pub use outbox::{append, append_all, run_relay, RelayHandle};
-pub use processed::first_time;
+pub use processed::{first_time, first_times};
 pub use schema::install as install_schema;
 
 use serde::{Deserialize, Serialize};

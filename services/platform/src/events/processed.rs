@@ -1,4 +1,6 @@
-use sqlx::{Any, Transaction};
+use std::collections::HashSet;
+
+use sqlx::{Any, Row, Transaction};
 
 use crate::{clock::now_millis, db::is_unique_violation};
 
@@ -16,4 +18,38 @@ pub async fn first_time(tx: &mut Transaction<'_, Any>, consumer: &str, event_id:
         Err(e) if is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Rows per multi-row statement: well under every engine's placeholder limit.
+const CHUNK: usize = 200;
+
+/// [`first_time`] for a batch: records the events `consumer` has not handled yet and
+/// returns their ids; handle only those. Two statements per chunk, whatever its size.
+/// Should another replica record one of them meanwhile, the insert fails with a unique
+/// violation and the caller's transaction must be retried (then it is seen as handled).
+pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_ids: &[&str]) -> Result<HashSet<String>, sqlx::Error> {
+    let mut fresh = HashSet::with_capacity(event_ids.len());
+    let now = now_millis();
+    for chunk in event_ids.chunks(CHUNK) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT event_id FROM processed_events WHERE consumer = ? AND event_id IN ({placeholders})");
+        let mut query = sqlx::query(&sql).bind(consumer);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let seen: HashSet<String> = query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("event_id")).collect::<Result<_, _>>()?;
+        // `fresh.insert` also drops a repeat within the batch (one event delivered twice).
+        let new: Vec<&str> = chunk.iter().copied().filter(|id| !seen.contains(*id) && fresh.insert((*id).to_owned())).collect();
+        if new.is_empty() {
+            continue;
+        }
+        let rows = vec!["(?, ?, ?)"; new.len()].join(", ");
+        let sql = format!("INSERT INTO processed_events (consumer, event_id, processed_at) VALUES {rows}");
+        let mut query = sqlx::query(&sql);
+        for id in &new {
+            query = query.bind(consumer).bind(*id).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(fresh)
 }

@@ -1,0 +1,190 @@
+//! `load`: the throughput scenario of `k6/throughput.js` from a lean Rust client.
+//!
+//! k6 runs JavaScript per request and needs about 0.8 ms of CPU for each purchase
+//! (docs/benchmarks.md), which on a 2-core box is as much as the shop itself; the
+//! redis-benchmark it is compared with is a C event loop that costs a few µs per call.
+//! This generator does what the k6 script does (closed loop, `CONCURRENCY` workers, each
+//! buying one unit with a fresh `Idempotency-Key` as soon as it is answered, tokens
+//! spread evenly) at a fraction of the CPU, so the ratio measures the shop rather than
+//! the load generator. Its figures are written in the shape `report` reads.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use tokio::time::Instant;
+
+#[derive(Args)]
+pub struct LoadArgs {
+    #[arg(long, env = "BASE_URL", default_value = "http://127.0.0.1:8080")]
+    pub base_url: String,
+    #[arg(long)]
+    pub sale_id: i64,
+    /// JSON array of shopper tokens (`prepare --tokens-out`).
+    #[arg(long)]
+    pub tokens_file: PathBuf,
+    /// Workers, each with its own kept-alive connection, buying in a closed loop.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 30)]
+    pub duration_secs: u64,
+    /// Where the figures go (JSON).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What one run measured; `report --lean-summary` reads it.
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct LoadFigures {
+    pub accepted: u64,
+    /// Accepted purchases per second over the measured time.
+    pub accepted_rate: f64,
+    /// 409 `SOLD_OUT` / `INSUFFICIENT_STOCK`: the expected way to be turned away.
+    pub refused: u64,
+    /// Any other answer, or no answer (timeouts, connection errors).
+    pub unexpected: u64,
+    pub server_errors: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub seconds: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: u64,
+    refused: u64,
+    unexpected: u64,
+    server_errors: u64,
+    /// Latency of every answered purchase, in µs.
+    latencies_us: Vec<u32>,
+}
+
+pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
+    anyhow::ensure!(args.concurrency >= 1 && args.duration_secs >= 1, "--concurrency and --duration-secs must be at least 1");
+    let text = std::fs::read_to_string(&args.tokens_file).with_context(|| format!("reading {}", args.tokens_file.display()))?;
+    let tokens: Arc<Vec<String>> = Arc::new(serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?);
+    anyhow::ensure!(!tokens.is_empty(), "{} holds no tokens", args.tokens_file.display());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let url = Arc::new(format!("{}/api/sales/{}/purchases", args.base_url.trim_end_matches('/'), args.sale_id));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.duration_secs);
+    let mut workers = Vec::with_capacity(args.concurrency);
+    for worker in 0..args.concurrency {
+        let (client, url, tokens, concurrency) = (client.clone(), url.clone(), tokens.clone(), args.concurrency);
+        workers.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            // Worker w takes tokens w, w+C, w+2C, ...: every shopper gets an even share.
+            let mut next = worker % tokens.len();
+            let mut iteration = 0u64;
+            while Instant::now() < deadline {
+                let key = format!("rs-{worker}-{iteration}-{}", uuid::Uuid::new_v4().simple());
+                iteration += 1;
+                let sent = Instant::now();
+                let answer = client
+                    .post(url.as_str())
+                    .bearer_auth(&tokens[next])
+                    .header("Idempotency-Key", key)
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"quantity":1}"#)
+                    .send()
+                    .await;
+                next = (next + concurrency) % tokens.len();
+                let Ok(response) = answer else {
+                    tally.unexpected += 1;
+                    continue;
+                };
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap_or_default();
+                tally.latencies_us.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                match status {
+                    202 => tally.accepted += 1,
+                    409 if is_stock_refusal(&body) => tally.refused += 1,
+                    500.. => {
+                        tally.server_errors += 1;
+                        tally.unexpected += 1;
+                    }
+                    _ => tally.unexpected += 1,
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for worker in workers {
+        let tally = worker.await?;
+        total.accepted += tally.accepted;
+        total.refused += tally.refused;
+        total.unexpected += tally.unexpected;
+        total.server_errors += tally.server_errors;
+        total.latencies_us.extend(tally.latencies_us);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let figures = summarise(total, seconds);
+    println!(
+        "goodsmall-bench load: {} accepted ({:.0}/s), {} refused, {} unexpected ({} 5xx); p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        figures.accepted, figures.accepted_rate, figures.refused, figures.unexpected, figures.server_errors, figures.p50_ms, figures.p90_ms, figures.p99_ms, figures.max_ms
+    );
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_vec_pretty(&figures)?).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(figures.server_errors == 0)
+}
+
+fn is_stock_refusal(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(|c| c == "SOLD_OUT" || c == "INSUFFICIENT_STOCK"))
+        .unwrap_or(false)
+}
+
+fn summarise(mut tally: Tally, seconds: f64) -> LoadFigures {
+    tally.latencies_us.sort_unstable();
+    let quantile = |q: f64| -> f64 {
+        if tally.latencies_us.is_empty() {
+            return 0.0;
+        }
+        // Nearest rank: the smallest latency with at least q of the answers at or below it.
+        let rank = ((q * tally.latencies_us.len() as f64).ceil() as usize).clamp(1, tally.latencies_us.len());
+        tally.latencies_us[rank - 1] as f64 / 1000.0
+    };
+    LoadFigures {
+        accepted: tally.accepted,
+        accepted_rate: if seconds > 0.0 { tally.accepted as f64 / seconds } else { 0.0 },
+        refused: tally.refused,
+        unexpected: tally.unexpected,
+        server_errors: tally.server_errors,
+        p50_ms: quantile(0.50),
+        p90_ms: quantile(0.90),
+        p99_ms: quantile(0.99),
+        max_ms: quantile(1.0),
+        seconds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_in_milliseconds() {
+        let tally = Tally { accepted: 100, latencies_us: (1..=100).rev().map(|ms| ms * 1000).collect(), ..Tally::default() };
+        let f = summarise(tally, 4.0);
+        assert_eq!((f.accepted_rate, f.p50_ms, f.p90_ms, f.p99_ms, f.max_ms), (25.0, 50.0, 90.0, 99.0, 100.0));
+        assert_eq!(summarise(Tally::default(), 1.0).p99_ms, 0.0);
+    }
+
+    #[test]
+    fn only_stock_refusals_count_as_refused() {
+        assert!(is_stock_refusal(br#"{"code":"SOLD_OUT","status":409}"#));
+        assert!(is_stock_refusal(br#"{"code":"INSUFFICIENT_STOCK"}"#));
+        assert!(!is_stock_refusal(br#"{"code":"PURCHASE_LIMIT"}"#));
+        assert!(!is_stock_refusal(b"not json"));
+    }
+}
