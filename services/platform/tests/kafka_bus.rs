@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use goodsmall_platform::events::{Bus, Event, EventHandler, KafkaBus, KafkaSettings};
+use goodsmall_platform::events::{BatchHandler, Bus, Event, EventHandler, KafkaBus, KafkaSettings};
 use goodsmall_testkit::{kafka_brokers, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -149,6 +149,37 @@ async fn a_failing_event_is_retried_and_blocks_its_partition_until_it_succeeds()
     assert_eq!(*log.lock().unwrap(), expected, "retried in place; nothing after it handled before it succeeded");
     // The retries back off (100 + 200 + 400 ms) rather than spinning.
     assert!(started.elapsed() >= Duration::from_millis(700), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_batch_subscriber_gets_what_arrived_together_in_order_and_a_failed_batch_whole_again() {
+    let bus = connect(CancellationToken::new()).await;
+    let topic = unique_name("bus-batch");
+    bus.ensure_topics(&[&topic], 1).await.unwrap();
+    let events: Vec<Event> = (0..200).map(|n| numbered(&topic, &format!("k{}", n % 7), n)).collect();
+    bus.publish(&events).await.unwrap();
+
+    // Every call's events, and whether it succeeded; the first call holding event 150 fails.
+    let calls: Arc<Mutex<Vec<(Vec<u32>, bool)>>> = Arc::default();
+    let handler: BatchHandler = {
+        let calls = calls.clone();
+        Arc::new(move |batch: Vec<Event>| {
+            let numbers: Vec<u32> = batch.iter().map(n_of).collect();
+            let mut calls = calls.lock().unwrap();
+            let ok = !(numbers.contains(&150) && !calls.iter().any(|(n, _)| n.contains(&150)));
+            calls.push((numbers, ok));
+            Box::pin(async move { if ok { Ok(()) } else { Err(anyhow::anyhow!("database away")) } })
+        })
+    };
+    bus.subscribe_batches(&unique_name("bus-batch-group"), &[&topic], handler).unwrap();
+    wait_until("every event handled", || calls.lock().unwrap().iter().any(|(n, ok)| *ok && n.contains(&199))).await;
+
+    let calls = calls.lock().unwrap().clone();
+    let handled: Vec<u32> = calls.iter().filter(|(_, ok)| *ok).flat_map(|(n, _)| n.clone()).collect();
+    assert_eq!(handled, (0..200).collect::<Vec<_>>(), "each event once, in order, across the successful batches");
+    assert!(calls.iter().any(|(n, _)| n.len() > 1), "events that arrived together came as one batch: {calls:?}");
+    let failed = calls.iter().position(|(_, ok)| !ok).expect("one call failed");
+    assert_eq!(calls[failed + 1].0, calls[failed].0, "the failed batch came again whole");
 }
 
 #[tokio::test]

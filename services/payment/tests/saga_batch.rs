@@ -1,0 +1,78 @@
+//! The payment consumer handles what arrives together as one batch: payments for a run
+//! of `order.created` opened in one transaction, each exactly once, with a
+//! cancellation handled after the creations before it. MariaDB and SQLite.
+
+use std::{sync::Arc, time::Duration};
+
+use goodsmall_payment::{
+    configuration::SimulatedPspSettings,
+    payments::{PaymentStatus, Payments},
+    psp::SimulatedPsp,
+    saga,
+};
+use goodsmall_platform::{
+    configuration::DatabaseSettings,
+    db::Database,
+    events::{
+        self,
+        contracts::{kinds, OrderEvent, OrderLine, ORDERS_TOPIC},
+        Bus, Event, InProcessBus, RelayHandle,
+    },
+    metrics::Metrics,
+};
+use sqlx::Row;
+
+fn order_event(kind: &str, order_id: &str, user_id: i64) -> Event {
+    let lines = vec![OrderLine { product_id: 1, quantity: 1, unit_price_cents: 4_900 }];
+    let order = OrderEvent { order_id: order_id.into(), user_id, sale_id: Some(1), total_cents: 4_900, lines, was_paid: false };
+    Event::new(ORDERS_TOPIC, kind, order_id, order)
+}
+
+async fn count(db: &Database, sql: &str) -> i64 {
+    sqlx::query(sql).fetch_one(db.pool()).await.unwrap().try_get::<i64, _>(0).unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
+    let settings = |url: String| DatabaseSettings { url, max_connections: 5, create_if_missing: true };
+    let sqlite = std::env::temp_dir().join(format!("goodsmall-payment-batch-{}.db", uuid::Uuid::new_v4()));
+    for url in [goodsmall_testkit::mysql_url("paybatch").await, format!("sqlite://{}", sqlite.display())] {
+        let db = Database::connect("payment", &settings(url.clone()), &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
+        events::install_schema(&db).await.unwrap();
+        let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });
+        let payments = Payments::new(db.clone(), Arc::new(psp), RelayHandle::default());
+        let bus = Bus::InProcess(InProcessBus::default());
+        saga::subscribe(&bus, payments.clone(), Duration::from_secs(600));
+
+        // 300 new orders (more than one multi-row chunk), one of them delivered twice in
+        // the same batch, another created by a second event, and one created then
+        // cancelled within the batch.
+        let mut batch: Vec<Event> = (0..300).map(|n| order_event(kinds::ORDER_CREATED, &format!("o{n}"), n)).collect();
+        batch.push(batch[7].clone());
+        batch.push(order_event(kinds::ORDER_CREATED, "o8", 8));
+        batch.push(order_event(kinds::ORDER_CANCELED, "o9", 9));
+        batch.push(order_event(kinds::ORDER_CREATED, "late", 1_000));
+        bus.publish(&batch).await.unwrap();
+
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM payments").await, 301, "{url}: one payment per order");
+        let status = |id: &str| {
+            let payments = payments.clone();
+            let id = id.to_owned();
+            async move { payments.find(&id).await.unwrap().unwrap().status }
+        };
+        assert_eq!(status("o7").await, PaymentStatus::Pending, "{url}");
+        assert_eq!(status("o9").await, PaymentStatus::Canceled, "{url}: cancelled after its creation");
+        assert_eq!(status("late").await, PaymentStatus::Pending, "{url}: creations after a cancellation are handled too");
+        let o3 = payments.find("o3").await.unwrap().unwrap();
+        assert_eq!((o3.user_id, o3.amount.cents()), (3, 4_900), "{url}");
+        let deadline_in = o3.deadline_at - chrono::Utc::now();
+        assert!(deadline_in > chrono::Duration::seconds(590) && deadline_in <= chrono::Duration::seconds(600), "{url}: {deadline_in}");
+
+        // The whole batch again (a redelivery after a crash) changes nothing.
+        let processed = count(&db, "SELECT COUNT(*) FROM processed_events").await;
+        bus.publish(&batch).await.unwrap();
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM payments").await, 301, "{url}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM processed_events").await, processed, "{url}");
+        assert_eq!(status("o9").await, PaymentStatus::Canceled, "{url}");
+    }
+}
