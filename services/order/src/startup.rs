@@ -36,7 +36,7 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
     }
     let orders = Orders::new(database.clone());
     let relay = RelayHandle::default();
-    let (writer, writer_task) = OrderWriter::start(database.clone(), relay.clone());
+    let (writer, writer_task) = OrderWriter::start(database.clone(), relay.clone(), settings.group_commits);
     let sold_out = SoldOutFlags::default();
     let refresher = sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
     saga::subscribe(bus, orders.clone(), engine.clone());

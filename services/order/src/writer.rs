@@ -1,11 +1,11 @@
 //! Group commit for the purchase hot path. Each reserved purchase must be durable (its
 //! order row and `order.created` outbox row committed) before the shopper gets 202;
 //! one transaction per purchase would cap a drop at the database's commit rate, so the
-//! writer drains whatever purchases are waiting and commits them together. Up to
-//! [`CONCURRENT_BATCHES`] batches commit at once (MariaDB shares one log flush among
-//! concurrent commits), so a purchase arriving mid-commit starts the next batch rather
-//! than waiting for the one in progress. Each waiter hears back only after the commit
-//! that holds its order.
+//! writer drains whatever purchases are waiting and commits them together. With
+//! `order.group_commits` above 1, that many batches commit at once (MariaDB shares one
+//! log flush among concurrent commits), so a purchase arriving mid-commit starts the
+//! next batch rather than waiting for the one in progress. Each waiter hears back only
+//! after the commit that holds its order.
 
 use std::sync::Arc;
 
@@ -18,9 +18,6 @@ use tokio::{
 use crate::orders::{NewOrder, Orders};
 
 const MAX_BATCH: usize = 512;
-/// Batches committing at the same time on a server database. SQLite has one writer at
-/// a time, so the embedded default commits one batch after another.
-const CONCURRENT_BATCHES: usize = 3;
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
@@ -41,9 +38,11 @@ impl OrderWriter {
     /// The task ends when every `OrderWriter` is dropped (after the HTTP server has
     /// drained) and the batches in flight have committed, so purchases in flight at
     /// shutdown are still committed.
-    pub fn start(db: Database, relay: RelayHandle) -> (Self, tokio::task::JoinHandle<()>) {
+    /// `group_commits`: batches committing at once (SQLite: always 1, it has one writer).
+    pub fn start(db: Database, relay: RelayHandle, group_commits: usize) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(8 * MAX_BATCH);
-        let task = tokio::spawn(run(db, relay, inbox));
+        let concurrency = if db.is_mysql() { group_commits.max(1) } else { 1 };
+        let task = tokio::spawn(run(db, relay, inbox, concurrency));
         (Self { queue }, task)
     }
 
@@ -64,8 +63,7 @@ impl OrderWriter {
     }
 }
 
-async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending>) {
-    let concurrency = if db.is_mysql() { CONCURRENT_BATCHES } else { 1 };
+async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending>, concurrency: usize) {
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
     loop {

@@ -48,3 +48,46 @@ async fn a_batch_inserts_each_new_order_once_with_its_event() {
         assert_eq!((o4.lines.len(), o4.total.cents(), o4.status.as_str()), (2, 2 * 2 * 4_900, "PROCESSING"), "{url}");
     }
 }
+
+#[tokio::test]
+async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
+    use goodsmall_order::writer::OrderWriter;
+    use goodsmall_platform::events::RelayHandle;
+
+    let settings = |url: String| DatabaseSettings { url, max_connections: 8, create_if_missing: true };
+    let sqlite = std::env::temp_dir().join(format!("goodsmall-writer-{}.db", uuid::Uuid::new_v4()));
+    for (url, group_commits) in [
+        (goodsmall_testkit::mysql_url("writer1").await, 1),
+        (goodsmall_testkit::mysql_url("writer3").await, 3),
+        (format!("sqlite://{}", sqlite.display()), 3), // SQLite: one at a time regardless
+    ] {
+        let db = Database::connect("order", &settings(url.clone()), &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
+        events::install_schema(&db).await.unwrap();
+        let (writer, task) = OrderWriter::start(db.clone(), RelayHandle::default(), group_commits);
+        // 400 purchases at once, and a retry of every tenth racing its first attempt.
+        let mut purchases = tokio::task::JoinSet::new();
+        for n in 0..400 {
+            let first = writer.clone();
+            purchases.spawn(async move { first.persist_new(order(&format!("w{n}"), 1)).await });
+            if n % 10 == 0 {
+                let retry = writer.clone();
+                purchases.spawn(async move { retry.persist_repeat(order(&format!("w{n}"), 1)).await });
+            }
+        }
+        while let Some(answer) = purchases.join_next().await {
+            answer.unwrap().unwrap_or_else(|e| panic!("{url}: {e:#}"));
+        }
+        drop(writer);
+        task.await.unwrap();
+
+        let count = |sql: &'static str| {
+            let db = db.clone();
+            async move { sqlx::query(sql).fetch_one(db.pool()).await.unwrap().try_get::<i64, _>(0).unwrap() }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM orders").await, 400, "{url} ({group_commits})");
+        assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, 400, "{url} ({group_commits})");
+        assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 400, "{url} ({group_commits}): one order.created each");
+        let batches = db.query_count("order.insert_batch");
+        assert!(batches < 440, "{url} ({group_commits}): purchases were grouped, {batches} commits for 440");
+    }
+}
