@@ -180,6 +180,90 @@ mod tests {
         assert_eq!(summarise(Tally::default(), 1.0).p99_ms, 0.0);
     }
 
+    /// A stand-in shop on a real socket: 202 for the first 100 purchases, one 500, then
+    /// 409 SOLD_OUT; it records each request's token and Idempotency-Key.
+    async fn fake_shop() -> (String, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(socket);
+                    loop {
+                        let (mut token, mut key, mut length) = (String::new(), String::new(), 0usize);
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let line = line.trim_end();
+                            if line.is_empty() {
+                                break;
+                            }
+                            let (name, value) = line.split_once(": ").unwrap_or((line, ""));
+                            match name.to_ascii_lowercase().as_str() {
+                                "authorization" => token = value.trim_start_matches("Bearer ").to_owned(),
+                                "idempotency-key" => key = value.to_owned(),
+                                "content-length" => length = value.parse().unwrap(),
+                                _ => {}
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).await.unwrap();
+                        let n = {
+                            let mut log = log.lock().unwrap();
+                            log.push((token, key));
+                            log.len()
+                        };
+                        let (status, body) = match n {
+                            ..=100 => ("202 Accepted", r#"{"order_id":"x"}"#),
+                            101 => ("500 Internal Server Error", r#"{"code":"INTERNAL"}"#),
+                            _ => ("409 Conflict", r#"{"code":"SOLD_OUT"}"#),
+                        };
+                        let answer = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn the_client_counts_every_answer_and_spreads_tokens_and_keys() {
+        let (base_url, seen) = fake_shop().await;
+        let dir = std::env::temp_dir().join(format!("goodsmall-load-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tokens: Vec<String> = (0..5).map(|n| format!("token-{n}")).collect();
+        std::fs::write(dir.join("tokens.json"), serde_json::to_vec(&tokens).unwrap()).unwrap();
+        let args = LoadArgs {
+            base_url,
+            sale_id: 1,
+            tokens_file: dir.join("tokens.json"),
+            concurrency: 3,
+            duration_secs: 1,
+            out: Some(dir.join("figures.json")),
+        };
+        assert!(!run(args).await.unwrap(), "a 5xx fails the run");
+
+        let figures: LoadFigures = serde_json::from_slice(&std::fs::read(dir.join("figures.json")).unwrap()).unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.len() > 101, "the loop kept buying for the whole second: {}", seen.len());
+        assert_eq!((figures.accepted, figures.server_errors), (100, 1));
+        assert_eq!(figures.refused, seen.len() as u64 - 101, "every SOLD_OUT counted as refused");
+        assert_eq!(figures.unexpected, 1, "the 500 is unexpected");
+        assert!(figures.p50_ms > 0.0 && figures.p50_ms <= figures.p99_ms && figures.p99_ms <= figures.max_ms);
+        let keys: std::collections::HashSet<&String> = seen.iter().map(|(_, k)| k).collect();
+        assert_eq!(keys.len(), seen.len(), "a fresh Idempotency-Key per purchase");
+        let used: std::collections::HashSet<&String> = seen.iter().map(|(t, _)| t).collect();
+        assert_eq!(used.len(), tokens.len(), "every shopper's token is used");
+    }
+
     #[test]
     fn only_stock_refusals_count_as_refused() {
         assert!(is_stock_refusal(br#"{"code":"SOLD_OUT","status":409}"#));

@@ -271,6 +271,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_lean_generators_figures() {
+        let written = json!({"accepted": 900, "accepted_rate": 30.0, "refused": 4, "unexpected": 2, "server_errors": 1,
+                             "p50_ms": 11.0, "p90_ms": 20.0, "p99_ms": 48.5, "max_ms": 70.0, "seconds": 30.0});
+        let f: K6Figures = serde_json::from_value::<LoadFigures>(written).unwrap().into();
+        assert_eq!((f.accepted, f.accepted_rate, f.purchases(), f.server_errors), (900.0, 30.0, 906.0, 1.0));
+        assert_eq!((f.p50_ms, f.p99_ms), (Some(11.0), Some(48.5)));
+    }
+
+    #[test]
     fn reads_redis_benchmark_csv() {
         let csv = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
                    \"EVALSHA abc 4 sale:{1} __rand_int__\",\"11621.15\",\"1.560\",\"0.216\",\"1.071\",\"5.431\",\"8.719\",\"22.783\"\n";

@@ -160,13 +160,15 @@ async fn a_batch_subscriber_gets_what_arrived_together_in_order_and_a_failed_bat
     bus.publish(&events).await.unwrap();
 
     // Every call's events, and whether it succeeded; the first call holding event 150 fails.
-    let calls: Arc<Mutex<Vec<(Vec<u32>, bool)>>> = Arc::default();
+    type Calls = Vec<(Vec<u32>, bool)>;
+    let calls: Arc<Mutex<Calls>> = Arc::default();
     let handler: BatchHandler = {
         let calls = calls.clone();
         Arc::new(move |batch: Vec<Event>| {
             let numbers: Vec<u32> = batch.iter().map(n_of).collect();
             let mut calls = calls.lock().unwrap();
-            let ok = !(numbers.contains(&150) && !calls.iter().any(|(n, _)| n.contains(&150)));
+            let first_with_150 = numbers.contains(&150) && !calls.iter().any(|(n, _)| n.contains(&150));
+            let ok = !first_with_150;
             calls.push((numbers, ok));
             Box::pin(async move { if ok { Ok(()) } else { Err(anyhow::anyhow!("database away")) } })
         })
