@@ -7,7 +7,7 @@ use std::{collections::HashSet, sync::Arc};
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
-    db::{affected, Database},
+    db::{affected, is_unique_violation, Database},
     events::{
         self,
         contracts::{kinds, PaymentEvent, PAYMENTS_TOPIC},
@@ -78,6 +78,17 @@ pub struct Due {
     pub deadline_ms: i64,
 }
 
+/// One multi-row INSERT of PENDING payments.
+async fn insert_dues(tx: &mut Transaction<'_, Any>, dues: &[&Due], now: i64) -> Result<(), sqlx::Error> {
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; dues.len()].join(", ");
+    let sql = format!("INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) VALUES {rows}");
+    let mut query = sqlx::query(&sql);
+    for due in dues {
+        query = query.bind(&due.order_id).bind(due.user_id).bind(due.amount_cents).bind(PaymentStatus::Pending.as_str()).bind(due.deadline_ms).bind(now).bind(now);
+    }
+    query.execute(&mut **tx).await.map(|_| ())
+}
+
 #[derive(Clone)]
 pub struct Payments {
     db: Database,
@@ -113,13 +124,19 @@ impl Payments {
             if new.is_empty() {
                 continue;
             }
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; new.len()].join(", ");
-            let sql = format!("INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) VALUES {rows}");
-            let mut query = sqlx::query(&sql);
-            for due in new {
-                query = query.bind(&due.order_id).bind(due.user_id).bind(due.amount_cents).bind(PaymentStatus::Pending.as_str()).bind(due.deadline_ms).bind(now).bind(now);
+            match insert_dues(tx, &new, now).await {
+                Ok(_) => {}
+                // Opened meanwhile by another replica: one at a time, skipping those.
+                Err(e) if is_unique_violation(&e) => {
+                    for due in new {
+                        match insert_dues(tx, &[due], now).await {
+                            Err(e) if !is_unique_violation(&e) => return Err(e),
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            query.execute(&mut **tx).await?;
         }
         Ok(())
     }

@@ -76,3 +76,27 @@ async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
         assert_eq!(status("o9").await, PaymentStatus::Canceled, "{url}");
     }
 }
+
+/// Another replica records one of the batch's events between this transaction's read
+/// and its insert (REPEATABLE READ hides it from the read): the multi-row insert fails
+/// on the duplicate, and the batch falls back to one event at a time, leaving that
+/// event to the other replica. MariaDB only (SQLite has a single writer).
+#[tokio::test]
+async fn a_batch_leaves_to_another_replica_what_it_recorded_meanwhile() {
+    let settings = DatabaseSettings { url: goodsmall_testkit::mysql_url("payrace").await, max_connections: 5, create_if_missing: true };
+    let db = Database::connect("payment", &settings, &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
+    events::install_schema(&db).await.unwrap();
+
+    let mut tx = db.pool().begin().await.unwrap();
+    assert!(events::first_times(&mut tx, "payment", &["before"]).await.unwrap().contains("before")); // the snapshot starts here
+    let mut other = db.pool().begin().await.unwrap();
+    assert!(events::first_time(&mut other, "payment", "e2").await.unwrap());
+    other.commit().await.unwrap();
+
+    let fresh = events::first_times(&mut tx, "payment", &["e1", "e2", "e3", "e1"]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut fresh: Vec<String> = fresh.into_iter().collect();
+    fresh.sort();
+    assert_eq!(fresh, ["e1", "e3"], "e2 belongs to the other replica; e1 counted once");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM processed_events").await, 4);
+}

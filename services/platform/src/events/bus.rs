@@ -28,7 +28,8 @@ fn one_at_a_time(handler: EventHandler) -> BatchHandler {
         let handler = handler.clone();
         Box::pin(async move {
             for event in events {
-                handler(event).await?;
+                let about = format!("event {} ({})", event.id, event.kind);
+                handler(event).await.map_err(|e| e.context(about))?;
             }
             Ok(())
         })

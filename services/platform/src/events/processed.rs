@@ -25,8 +25,8 @@ const CHUNK: usize = 200;
 
 /// [`first_time`] for a batch: records the events `consumer` has not handled yet and
 /// returns their ids; handle only those. Two statements per chunk, whatever its size.
-/// Should another replica record one of them meanwhile, the insert fails with a unique
-/// violation and the caller's transaction must be retried (then it is seen as handled).
+/// Should another replica record some of them meanwhile, that chunk is recorded one
+/// event at a time, and the ones the other replica has are left to it.
 pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_ids: &[&str]) -> Result<HashSet<String>, sqlx::Error> {
     let mut fresh = HashSet::with_capacity(event_ids.len());
     let now = now_millis();
@@ -38,8 +38,13 @@ pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_id
             query = query.bind(*id);
         }
         let seen: HashSet<String> = query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("event_id")).collect::<Result<_, _>>()?;
-        // `fresh.insert` also drops a repeat within the batch (one event delivered twice).
-        let new: Vec<&str> = chunk.iter().copied().filter(|id| !seen.contains(*id) && fresh.insert((*id).to_owned())).collect();
+        // Also drops a repeat within the batch (one event delivered twice).
+        let mut new: Vec<&str> = Vec::new();
+        for id in chunk {
+            if !seen.contains(*id) && !fresh.contains(*id) && !new.contains(id) {
+                new.push(id);
+            }
+        }
         if new.is_empty() {
             continue;
         }
@@ -49,7 +54,18 @@ pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_id
         for id in &new {
             query = query.bind(consumer).bind(*id).bind(now);
         }
-        query.execute(&mut **tx).await?;
+        match query.execute(&mut **tx).await {
+            Ok(_) => fresh.extend(new.into_iter().map(str::to_owned)),
+            // The failed statement changed nothing; the transaction goes on.
+            Err(e) if is_unique_violation(&e) => {
+                for id in new {
+                    if first_time(tx, consumer, id).await? {
+                        fresh.insert(id.to_owned());
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(fresh)
 }
