@@ -11,8 +11,12 @@
 //! takes what has arrived (up to [`MAX_BATCH`] messages, without waiting for more) and
 //! hands it to the handler in delivery order, so per-partition order is kept; a
 //! failing handler is retried with capped backoff until it succeeds (an event is never
-//! skipped), and only then are the offsets committed (`enable.auto.commit=false`):
-//! at-least-once delivery. Batching lets a consumer handle a burst in one transaction
+//! skipped), and only then are the offsets stored for commit (`enable.auto.offset.store
+//! =false`): at-least-once delivery. librdkafka commits the stored offsets every
+//! [`COMMIT_INTERVAL`] and when the consumer closes, rather than once per batch: every
+//! commit is a broker request, and three consumer groups read each order event. A crash
+//! redelivers at most that interval's events, which the idempotent consumers skip.
+//! Batching lets a consumer handle a burst in one transaction
 //! ([`KafkaBus::subscribe_batches`]); a per-event handler sees no difference.
 //! A message that is not an [`Event`] at all is logged and committed past, so a
 //! poison message never blocks its partition.
@@ -32,7 +36,7 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     config::ClientConfig,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    consumer::{Consumer, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::{Message, OwnedMessage},
     producer::{FutureProducer, FutureRecord, Producer},
@@ -175,6 +179,8 @@ const HANDLER_BACKOFF_START: Duration = Duration::from_millis(100);
 const HANDLER_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Wait after a consumer error (broker away, rebalance trouble) before polling again.
 const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(500);
+/// How often handled offsets are committed to the brokers (and at close).
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most messages handed to a handler at once.
 pub const MAX_BATCH: usize = 256;
 
@@ -301,7 +307,8 @@ impl KafkaBus {
         let physical_topics: Vec<&str> = physical_topics.iter().map(String::as_str).collect();
         config
             .set("group.id", settings.physical(group))
-            .set("enable.auto.commit", "false")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", COMMIT_INTERVAL.as_millis().to_string())
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", settings.session_timeout_ms.to_string())
@@ -436,7 +443,8 @@ async fn consume(consumer: &StreamConsumer, group: &str, handling: &Handling, sh
                     let Some(event) = event else { continue };
                     let about = std::slice::from_ref(&event);
                     if !handle_until_ok(|| handler(event.clone()), about, group, shutdown).await {
-                        // Shut down while retrying: keep what was handled; this one comes again.
+                        // Shut down while retrying: keep what was handled (committed at
+                        // close); this one comes again.
                         commit_past(consumer, group, &messages[..index]);
                         return;
                     }
@@ -472,7 +480,7 @@ fn decode(message: &OwnedMessage, group: &str) -> Option<Event> {
     None
 }
 
-/// Commits, per partition, the offset after the last of `messages`.
+/// Stores, per partition, the offset after the last of `messages` for the next commit.
 fn commit_past(consumer: &StreamConsumer, group: &str, messages: &[OwnedMessage]) {
     let mut next: Vec<(&str, i32, i64)> = Vec::new();
     for message in messages {
@@ -488,13 +496,13 @@ fn commit_past(consumer: &StreamConsumer, group: &str, messages: &[OwnedMessage]
     let mut position = TopicPartitionList::new();
     for (topic, partition, offset) in next {
         if let Err(e) = position.add_partition_offset(topic, partition, Offset::Offset(offset)) {
-            tracing::error!(group, topic, partition, offset, error = %e, "cannot build a Kafka commit");
+            tracing::error!(group, topic, partition, offset, error = %e, "cannot build a Kafka offset");
             return;
         }
     }
-    if let Err(e) = consumer.commit(&position, CommitMode::Async) {
-        // The events were handled; a lost commit only means they may be delivered again.
-        tracing::warn!(group, error = %e, "Kafka offset commit failed");
+    if let Err(e) = consumer.store_offsets(&position) {
+        // The events were handled; a lost offset only means they may be delivered again.
+        tracing::warn!(group, error = %e, "storing Kafka offsets failed");
     }
 }
 
