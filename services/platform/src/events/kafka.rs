@@ -411,7 +411,7 @@ enum Handling {
 }
 
 /// The consumer loop: wait for a message, take whatever else is already there, handle
-/// it until it succeeds, then commit past it (one commit per batch).
+/// it until it succeeds, then store the offsets past it for the next commit.
 async fn consume(consumer: &StreamConsumer, group: &str, handling: &Handling, shutdown: &CancellationToken) {
     loop {
         let received = tokio::select! {
@@ -445,7 +445,7 @@ async fn consume(consumer: &StreamConsumer, group: &str, handling: &Handling, sh
                     if !handle_until_ok(|| handler(event.clone()), about, group, shutdown).await {
                         // Shut down while retrying: keep what was handled (committed at
                         // close); this one comes again.
-                        commit_past(consumer, group, &messages[..index]);
+                        store_offsets_past(consumer, group, &messages[..index]);
                         return;
                     }
                 }
@@ -457,7 +457,7 @@ async fn consume(consumer: &StreamConsumer, group: &str, handling: &Handling, sh
                 }
             }
         }
-        commit_past(consumer, group, &messages);
+        store_offsets_past(consumer, group, &messages);
     }
 }
 
@@ -481,7 +481,7 @@ fn decode(message: &OwnedMessage, group: &str) -> Option<Event> {
 }
 
 /// Stores, per partition, the offset after the last of `messages` for the next commit.
-fn commit_past(consumer: &StreamConsumer, group: &str, messages: &[OwnedMessage]) {
+fn store_offsets_past(consumer: &StreamConsumer, group: &str, messages: &[OwnedMessage]) {
     let mut next: Vec<(&str, i32, i64)> = Vec::new();
     for message in messages {
         let offset = message.offset() + 1;
