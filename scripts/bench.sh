@@ -95,48 +95,19 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_for() { # name, command...
-  local name="$1"; shift
-  for _ in $(seq 1 150); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  say "$name did not start; its log:"; cat "$RUN_DIR/$name.log" >&2 || true
-  exit 1
-}
-
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-  --dir "$RUN_DIR" >"$RUN_DIR/redis.log" 2>&1 &
-pids+=($!); redis_pid=$!
-wait_for redis redis-cli -p "$REDIS_PORT" ping
-
-MYSQL_PORT="$(free_port)"
-mkdir -p "$RUN_DIR/mysql"
-mariadb-install-db --no-defaults --datadir="$RUN_DIR/mysql" --skip-test-db \
-  --auth-root-authentication-method=normal >"$RUN_DIR/mariadb-install.log" 2>&1
-mariadbd --no-defaults --datadir="$RUN_DIR/mysql" --socket="$RUN_DIR/mysql/sock" --port="$MYSQL_PORT" \
-  --bind-address=127.0.0.1 --user="$(id -un)" --max-connections=2000 \
-  --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-pool-size=512M \
-  --skip-log-bin >"$RUN_DIR/mariadb.log" 2>&1 &
-pids+=($!); mysql_pid=$!
-wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
+# shellcheck source=lib/servers.sh
+. "$ROOT/scripts/lib/servers.sh"
+start_redis
+start_mariadb --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-pool-size=512M
 
 KAFKA_PORT=
 kafka_pid=
 if [ "$KAFKA" != off ] && command -v tansu >/dev/null; then
-  KAFKA_PORT="$(free_port)"
   case "$TANSU_STORAGE" in
-    sqlite) storage=sqlite://tansu.db ;;
-    memory) storage=memory://tansu/ ;;
+    sqlite) start_tansu sqlite://tansu.db ;;
+    memory) start_tansu memory://tansu/ ;;
     *) say "TANSU_STORAGE must be sqlite or memory, not $TANSU_STORAGE"; exit 1 ;;
   esac
-  (cd "$RUN_DIR" && exec tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine "$storage") >"$RUN_DIR/tansu.log" 2>&1 &
-  pids+=($!); kafka_pid=$!
-  wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
 fi
 say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT (flush_log_at_trx_commit=$MYSQL_FLUSH)${KAFKA_PORT:+, Kafka (tansu) on $KAFKA_PORT}"
 

@@ -59,41 +59,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_for() { # name, command...
-  local name="$1"; shift
-  for _ in $(seq 1 150); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  say "$name did not start; its log:"; cat "$RUN_DIR/$name.log" >&2 || true
-  exit 1
-}
-
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --databases 4096 \
-  --dir "$RUN_DIR" >"$RUN_DIR/redis.log" 2>&1 &
-pids+=($!)
-wait_for redis redis-cli -p "$REDIS_PORT" ping
-
-MYSQL_PORT="$(free_port)"
-mkdir -p "$RUN_DIR/mysql"
-mariadb-install-db --no-defaults --datadir="$RUN_DIR/mysql" --skip-test-db \
-  --auth-root-authentication-method=normal >"$RUN_DIR/mariadb-install.log" 2>&1
-mariadbd --no-defaults --datadir="$RUN_DIR/mysql" --socket="$RUN_DIR/mysql/sock" --port="$MYSQL_PORT" \
-  --bind-address=127.0.0.1 --user="$(id -un)" --max-connections=2000 --innodb-flush-log-at-trx-commit=2 \
-  --skip-log-bin >"$RUN_DIR/mariadb.log" 2>&1 &
-pids+=($!)
-wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
-
+# shellcheck source=lib/servers.sh
+. scripts/lib/servers.sh
+start_redis --databases 4096
+start_mariadb --innodb-flush-log-at-trx-commit=2
 # Topics are created by the tests (admin CreateTopics); data goes to $RUN_DIR/tansu.db.
-KAFKA_PORT="$(free_port)"
-(cd "$RUN_DIR" && exec tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine sqlite://tansu.db) \
-  >"$RUN_DIR/tansu.log" 2>&1 &
-pids+=($!)
-wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+start_tansu sqlite://tansu.db
 
 export TESTKIT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export TESTKIT_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"

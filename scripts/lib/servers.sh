@@ -1,0 +1,43 @@
+# Private servers on free ports, shared by scripts/test.sh and scripts/bench.sh.
+# Source it after defining `say` and setting RUN_DIR (logs and data go there); every
+# server started is appended to the `pids` array, for the caller's cleanup.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_for() { # name, command...: retries the command for 15 s, then shows the log and exits
+  local name="$1"; shift
+  for _ in $(seq 1 150); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  say "$name did not start; its log:"; cat "$RUN_DIR/$name.log" >&2 || true
+  exit 1
+}
+
+start_redis() { # extra redis-server arguments...; sets REDIS_PORT and redis_pid
+  REDIS_PORT="$(free_port)"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN_DIR" "$@" \
+    >"$RUN_DIR/redis.log" 2>&1 &
+  redis_pid=$!; pids+=("$redis_pid")
+  wait_for redis redis-cli -p "$REDIS_PORT" ping
+}
+
+start_mariadb() { # extra mariadbd arguments...; sets MYSQL_PORT and mysql_pid
+  MYSQL_PORT="$(free_port)"
+  mkdir -p "$RUN_DIR/mysql"
+  mariadb-install-db --no-defaults --datadir="$RUN_DIR/mysql" --skip-test-db \
+    --auth-root-authentication-method=normal >"$RUN_DIR/mariadb-install.log" 2>&1
+  mariadbd --no-defaults --datadir="$RUN_DIR/mysql" --socket="$RUN_DIR/mysql/sock" --port="$MYSQL_PORT" \
+    --bind-address=127.0.0.1 --user="$(id -un)" --max-connections=2000 --skip-log-bin "$@" \
+    >"$RUN_DIR/mariadb.log" 2>&1 &
+  mysql_pid=$!; pids+=("$mysql_pid")
+  wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
+}
+
+start_tansu() { # storage engine URL (sqlite://tansu.db is relative to RUN_DIR); sets KAFKA_PORT and kafka_pid
+  KAFKA_PORT="$(free_port)"
+  (cd "$RUN_DIR" && exec tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine "$1") >"$RUN_DIR/tansu.log" 2>&1 &
+  kafka_pid=$!; pids+=("$kafka_pid")
+  wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+}
