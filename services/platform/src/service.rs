@@ -109,6 +109,25 @@ pub trait StandaloneConfig: Sized {
     }
 }
 
+/// Implements [`StandaloneConfig`] for a service's config type that has `log` and
+/// `kafka` fields and a `load_from(file, env)` that parses and validates it.
+#[macro_export]
+macro_rules! standalone_config {
+    ($config:ty) => {
+        impl $crate::service::StandaloneConfig for $config {
+            fn from_sources(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, $crate::configuration::ConfigError> {
+                Self::load_from(file, env)
+            }
+            fn log(&self) -> &$crate::telemetry::LogSettings {
+                &self.log
+            }
+            fn kafka(&self) -> &$crate::events::KafkaSettings {
+                &self.kafka
+            }
+        }
+    };
+}
+
 /// The whole `main` of a standalone saga service: a bad setting stops it with its
 /// message (exit 2); then logging, the event bus, `start`, and serving until a signal.
 pub async fn serve_standalone<C: StandaloneConfig>(

@@ -113,14 +113,4 @@ mod tests {
     }
 }
 
-impl goodsmall_platform::service::StandaloneConfig for ServiceConfig {
-    fn from_sources(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
-        Self::load_from(file, env)
-    }
-    fn log(&self) -> &LogSettings {
-        &self.log
-    }
-    fn kafka(&self) -> &KafkaSettings {
-        &self.kafka
-    }
-}
+goodsmall_platform::standalone_config!(ServiceConfig);
