@@ -27,8 +27,7 @@ async fn backends() -> Vec<(Database, StockEngine)> {
         .expect("the test MariaDB");
     let redis = redis::Client::open(goodsmall_testkit::redis_url().await).unwrap();
     let redis = StockEngine::redis(redis::aio::ConnectionManager::new(redis).await.expect("the test Redis"));
-    let file = std::env::temp_dir().join(format!("goodsmall-orphans-{}.db", uuid::Uuid::new_v4()));
-    let sqlite = Database::connect("order", &settings(format!("sqlite://{}", file.display())), &goodsmall_order::startup::migrations(), &metrics)
+    let sqlite = Database::connect("order", &settings(goodsmall_testkit::sqlite_url("orphans")), &goodsmall_order::startup::migrations(), &metrics)
         .await
         .unwrap();
     vec![(mysql, redis), (sqlite, StockEngine::memory())]

@@ -35,8 +35,7 @@ async fn count(db: &Database, sql: &str) -> i64 {
 #[tokio::test]
 async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
     let settings = |url: String| DatabaseSettings { url, max_connections: 5, create_if_missing: true };
-    let sqlite = std::env::temp_dir().join(format!("goodsmall-payment-batch-{}.db", uuid::Uuid::new_v4()));
-    for url in [goodsmall_testkit::mysql_url("paybatch").await, format!("sqlite://{}", sqlite.display())] {
+    for url in [goodsmall_testkit::mysql_url("paybatch").await, goodsmall_testkit::sqlite_url("paybatch")] {
         let db = Database::connect("payment", &settings(url.clone()), &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
         events::install_schema(&db).await.unwrap();
         let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });

@@ -52,6 +52,13 @@ pub async fn mysql_url(hint: &str) -> String {
     format!("{base}/t_{hint}_{}_{tag:08x}", std::process::id())
 }
 
+/// A URL to a fresh SQLite file of its own in the temp folder (created by the service,
+/// which creates missing files).
+pub fn sqlite_url(hint: &str) -> String {
+    let file = std::env::temp_dir().join(format!("goodsmall-{}.db", unique_name(hint)));
+    format!("sqlite://{}", file.display())
+}
+
 /// The test Kafka broker (`host:port`). Panics with the fix when it is not configured
 /// or does not accept connections. The broker is shared by the whole run: give every
 /// topic and consumer group a [`unique_name`].
