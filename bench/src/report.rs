@@ -44,9 +44,9 @@ pub struct ReportArgs {
     pub target_p99_ms: f64,
 }
 
-/// Figures of one k6 run (from its summary export).
+/// Figures of one throughput run: from k6's summary export, or from `load --out`.
 #[derive(Debug, Default, PartialEq)]
-pub struct K6Figures {
+pub struct PurchaseFigures {
     pub accepted: f64,
     pub accepted_rate: f64,
     pub refused: f64,
@@ -57,7 +57,7 @@ pub struct K6Figures {
     pub failed_thresholds: Vec<String>,
 }
 
-impl K6Figures {
+impl PurchaseFigures {
     /// Purchase requests answered (accepted, refused or anything else).
     pub fn purchases(&self) -> f64 {
         self.accepted + self.refused + self.unexpected
@@ -87,7 +87,7 @@ impl K6Figures {
     }
 }
 
-impl From<LoadFigures> for K6Figures {
+impl From<LoadFigures> for PurchaseFigures {
     fn from(f: LoadFigures) -> Self {
         Self {
             accepted: f.accepted as f64,
@@ -164,14 +164,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         line(name, value.to_owned());
     }
 
-    let throughput = args.throughput_summary.as_deref().map(|p| read_json(p).and_then(|v| K6Figures::parse(&v))).transpose()?;
+    let throughput = args.throughput_summary.as_deref().map(|p| read_json(p).and_then(|v| PurchaseFigures::parse(&v))).transpose()?;
     let script = args
         .script_csv
         .as_deref()
         .map(|p| std::fs::read_to_string(p).context("reading the redis-benchmark CSV").and_then(|t| ScriptFigures::parse(&t)))
         .transpose()?;
 
-    let lean: Option<K6Figures> = args
+    let lean: Option<PurchaseFigures> = args
         .lean_summary
         .as_deref()
         .map(|p| read_json(p).and_then(|v| Ok(serde_json::from_value::<LoadFigures>(v)?.into())))
@@ -218,7 +218,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         }
     }
     if let Some(path) = &args.drop_summary {
-        let d = K6Figures::parse(&read_json(path)?)?;
+        let d = PurchaseFigures::parse(&read_json(path)?)?;
         line(
             "drop (110 buyers for 100 units)",
             format!("{:.0} accepted, {:.0} refused SOLD_OUT/INSUFFICIENT_STOCK, {:.0} other, {:.0} 5xx", d.accepted, d.refused, d.unexpected, d.server_errors),
@@ -264,7 +264,7 @@ mod tests {
             "http_reqs": {"count": 1203, "rate": 40.1},
             "http_req_duration{name:purchase}": {"med": 12.5, "p(99)": 61.0, "thresholds": {"p(99)<50": true}},
         }});
-        let f = K6Figures::parse(&summary).unwrap();
+        let f = PurchaseFigures::parse(&summary).unwrap();
         assert_eq!((f.accepted, f.accepted_rate, f.refused, f.purchases()), (1200.0, 40.0, 3.0, 1203.0));
         assert_eq!((f.p50_ms, f.p99_ms), (Some(12.5), Some(61.0)));
         assert_eq!(f.failed_thresholds, vec!["http_req_duration{name:purchase}: p(99)<50".to_owned()]);
@@ -274,7 +274,7 @@ mod tests {
     fn reads_the_lean_generators_figures() {
         let written = json!({"accepted": 900, "accepted_rate": 30.0, "refused": 4, "unexpected": 2, "server_errors": 1,
                              "p50_ms": 11.0, "p90_ms": 20.0, "p99_ms": 48.5, "max_ms": 70.0, "seconds": 30.0});
-        let f: K6Figures = serde_json::from_value::<LoadFigures>(written).unwrap().into();
+        let f: PurchaseFigures = serde_json::from_value::<LoadFigures>(written).unwrap().into();
         assert_eq!((f.accepted, f.accepted_rate, f.purchases(), f.server_errors), (900.0, 30.0, 906.0, 1.0));
         assert_eq!((f.p50_ms, f.p99_ms), (Some(11.0), Some(48.5)));
     }

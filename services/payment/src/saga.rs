@@ -28,7 +28,7 @@ pub fn subscribe(bus: &Bus, payments: Payments, timeout: Duration) {
 /// transaction (a drop delivers them by the hundred); a cancellation is handled on its
 /// own, after the creations before it, so one order's events keep their order.
 async fn on_orders(payments: &Payments, timeout: Duration, events: Vec<Event>) -> anyhow::Result<()> {
-    let mut created: Vec<(String, OrderEvent, i64)> = Vec::new();
+    let mut created: Vec<Created> = Vec::new();
     for event in events {
         if event.kind != kinds::ORDER_CREATED && event.kind != kinds::ORDER_CANCELED {
             continue;
@@ -41,7 +41,7 @@ async fn on_orders(payments: &Payments, timeout: Duration, events: Vec<Event>) -
             }
         };
         if event.kind == kinds::ORDER_CREATED {
-            created.push((event.id, order, event.occurred_at_ms));
+            created.push(Created { event_id: event.id, order, occurred_at_ms: event.occurred_at_ms });
         } else {
             open_payments(payments, timeout, std::mem::take(&mut created)).await?;
             payments.cancel(&order.order_id).await?;
@@ -50,24 +50,31 @@ async fn on_orders(payments: &Payments, timeout: Duration, events: Vec<Event>) -
     open_payments(payments, timeout, created).await
 }
 
-/// Opens the payments of `created` (event id, order, when it occurred) that this
-/// consumer has not handled before, in one transaction.
-async fn open_payments(payments: &Payments, timeout: Duration, created: Vec<(String, OrderEvent, i64)>) -> anyhow::Result<()> {
+/// An `order.created` waiting for its payment.
+struct Created {
+    event_id: String,
+    order: OrderEvent,
+    occurred_at_ms: i64,
+}
+
+/// Opens the payments of `created` that this consumer has not handled before, in one
+/// transaction.
+async fn open_payments(payments: &Payments, timeout: Duration, created: Vec<Created>) -> anyhow::Result<()> {
     if created.is_empty() {
         return Ok(());
     }
     let mut tx = payments.database().pool().begin().await?;
-    let ids: Vec<&str> = created.iter().map(|(id, _, _)| id.as_str()).collect();
+    let ids: Vec<&str> = created.iter().map(|c| c.event_id.as_str()).collect();
     let fresh = events::first_times(&mut tx, "payment", &ids).await?;
     let dues: Vec<Due> = created
         .iter()
-        .filter(|(id, _, _)| fresh.contains(id))
-        .map(|(_, order, occurred_at_ms)| Due {
-            order_id: order.order_id.clone(),
-            user_id: order.user_id,
-            amount_cents: order.total_cents,
+        .filter(|c| fresh.contains(&c.event_id))
+        .map(|c| Due {
+            order_id: c.order.order_id.clone(),
+            user_id: c.order.user_id,
+            amount_cents: c.order.total_cents,
             // The deadline counts from the order, not from when this event arrived.
-            deadline_ms: (*occurred_at_ms).min(now_millis()) + timeout.as_millis() as i64,
+            deadline_ms: c.occurred_at_ms.min(now_millis()) + timeout.as_millis() as i64,
         })
         .collect();
     payments.open_all(&mut tx, &dues).await?;
