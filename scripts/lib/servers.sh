@@ -34,10 +34,20 @@ start_mariadb() { # extra mariadbd arguments...; sets MYSQL_PORT and mysql_pid
   wait_for mariadb mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -e 'SELECT 1'
 }
 
-start_tansu() { # storage engine URL (sqlite://tansu.db is relative to RUN_DIR); sets KAFKA_PORT and kafka_pid
-  KAFKA_PORT="$(free_port)"
-  (cd "$RUN_DIR" && exec tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine "$1") >"$RUN_DIR/tansu.log" 2>&1 &
+# Apache Kafka (KRaft, one node) from Maven Central jars, through scripts/kafka.sh (which
+# fetches the jars once into a cache outside the clone). Sets KAFKA_PORT, KAFKA_DIR and
+# kafka_pid. KAFKA_HEAP sets the broker's heap (512m).
+KAFKA_SH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/kafka.sh"
+start_kafka() {
+  "$KAFKA_SH" fetch >/dev/null
+  KAFKA_DIR="$RUN_DIR/kafka"
+  "$KAFKA_SH" run "$KAFKA_DIR" >"$RUN_DIR/kafka.log" 2>&1 &
   kafka_pid=$!; pids+=("$kafka_pid")
-  wait_for tansu bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+  for _ in $(seq 1 600); do
+    if grep -q 'Kafka Server started' "$RUN_DIR/kafka.log"; then KAFKA_PORT="$(cat "$KAFKA_DIR/port")"; return 0; fi
+    kill -0 "$kafka_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  say "the Kafka broker did not start within 60 s; its log:"; cat "$RUN_DIR/kafka.log" >&2
+  exit 1
 }

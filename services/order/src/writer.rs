@@ -19,7 +19,35 @@ use crate::orders::{NewOrder, Orders};
 
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), CommitError>>;
+
+/// Why a purchase's order was not committed. The database's own error is the cause
+/// (shared by every purchase of the failed batch), so an unreachable database is told
+/// apart from a bug: the HTTP layer answers the first with 503 `SERVICE_UNAVAILABLE`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    #[error("the order writer has stopped")]
+    Stopped,
+    #[error("committing a batch of {orders} purchase(s) failed")]
+    Database { orders: usize, source: SharedDbError },
+}
+
+/// One database error handed to every waiter of a batch. Its `source` is the
+/// `sqlx::Error` itself, so a cause-chain walk finds it.
+#[derive(Debug, Clone)]
+pub struct SharedDbError(Arc<sqlx::Error>);
+
+impl std::fmt::Display for SharedDbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "database error")
+    }
+}
+
+impl std::error::Error for SharedDbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
 
 struct Pending {
     order: NewOrder,
@@ -47,19 +75,19 @@ impl OrderWriter {
     }
 
     /// Returns once the new order is committed.
-    pub async fn persist_new(&self, order: NewOrder) -> anyhow::Result<()> {
+    pub async fn persist_new(&self, order: NewOrder) -> Result<(), CommitError> {
         self.persist(order, false).await
     }
 
     /// Returns once the order of a repeated purchase is committed (or was already).
-    pub async fn persist_repeat(&self, order: NewOrder) -> anyhow::Result<()> {
+    pub async fn persist_repeat(&self, order: NewOrder) -> Result<(), CommitError> {
         self.persist(order, true).await
     }
 
-    async fn persist(&self, order: NewOrder, may_exist: bool) -> anyhow::Result<()> {
+    async fn persist(&self, order: NewOrder, may_exist: bool) -> Result<(), CommitError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Pending { order, may_exist, reply }).await.map_err(|_| anyhow::anyhow!("the order writer has stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the order writer stopped before committing"))?.map_err(anyhow::Error::msg)
+        self.queue.send(Pending { order, may_exist, reply }).await.map_err(|_| CommitError::Stopped)?;
+        answer.await.map_err(|_| CommitError::Stopped)?
     }
 }
 
@@ -85,11 +113,13 @@ async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending
 }
 
 async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending>) {
-    let result = commit(db, &batch).await;
-    if let Err(e) = &result {
-        tracing::error!(error = %e, orders = batch.len(), "committing purchases failed");
-    } else {
-        relay.wake();
+    let result = commit(db, &batch)
+        .await
+        .map_err(|e| CommitError::Database { orders: batch.len(), source: SharedDbError(Arc::new(e)) });
+    match &result {
+        // The reservations stay in the engine; the orphan sweep releases them.
+        Err(e) => tracing::error!(error = %goodsmall_platform::telemetry::Causes(e), "committing purchases failed"),
+        Ok(()) => relay.wake(),
     }
     for pending in batch {
         let _ = pending.reply.send(result.clone());
@@ -99,24 +129,24 @@ async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending
 /// One transaction for the batch, a few multi-row statements in it. Should another
 /// replica commit one of the same orders meanwhile (a retry landing elsewhere), the
 /// batch is redone row by row, where an existing order is simply skipped.
-async fn commit(db: &Database, batch: &[Pending]) -> Result<(), String> {
+async fn commit(db: &Database, batch: &[Pending]) -> Result<(), sqlx::Error> {
     let _q = db.observe("order.insert_batch");
     let orders: Vec<NewOrder> = batch.iter().map(|p| p.order.clone()).collect();
     let retried: Vec<&str> = batch.iter().filter(|p| p.may_exist).map(|p| p.order.id.as_str()).collect();
     let existing = if retried.is_empty() {
         Default::default()
     } else {
-        Orders::new(db.clone()).existing(&retried).await.map_err(|e| e.to_string())?
+        Orders::new(db.clone()).existing(&retried).await?
     };
-    let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
+    let mut tx = db.pool().begin().await?;
     match Orders::insert_batch(&mut tx, &orders, &existing).await {
-        Ok(_) => return tx.commit().await.map_err(|e| e.to_string()),
+        Ok(_) => return tx.commit().await,
         Err(e) if goodsmall_platform::db::is_unique_violation(&e) => drop(tx),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e),
     }
-    let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
+    let mut tx = db.pool().begin().await?;
     for order in &orders {
-        Orders::insert(&mut tx, order).await.map_err(|e| e.to_string())?;
+        Orders::insert(&mut tx, order).await?;
     }
-    tx.commit().await.map_err(|e| e.to_string())
+    tx.commit().await
 }

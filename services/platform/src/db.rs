@@ -164,6 +164,19 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Is the database out of reach (down, restarting, the pool exhausted) rather than
+/// refusing the statement? Such a failure is a 503 the client may retry.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        // MariaDB going away mid-statement: "server has gone away", "lost connection",
+        // "server shutdown in progress", "connection killed".
+        sqlx::Error::Database(e) => e.code().is_some_and(|c| matches!(c.as_ref(), "08S01" | "70100" | "HY000"))
+            && ["gone away", "Lost connection", "shutdown", "killed"].iter().any(|m| e.message().contains(m)),
+        _ => false,
+    }
+}
+
 pub fn affected(result: &AnyQueryResult) -> u64 {
     result.rows_affected()
 }

@@ -207,12 +207,11 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
-            }
-            other => ApiError::internal(other),
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable").retry_after(1)
+        } else {
+            ApiError::internal(e)
         }
     }
 }
@@ -235,9 +234,9 @@ impl From<anyhow::Error> for ApiError {
                     return ApiError::new(ErrorCode::ServiceUnavailable, "the stock store is unavailable");
                 }
             }
-            if let Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) = cause.downcast_ref::<sqlx::Error>() {
+            if cause.downcast_ref::<sqlx::Error>().is_some_and(crate::db::is_unavailable) {
                 tracing::warn!(error = %format!("{e:#}"), "database unavailable");
-                return ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable");
+                return ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable").retry_after(1);
             }
         }
         ApiError::internal(format!("{e:#}"))

@@ -35,3 +35,18 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
+
+/// Shows an error with its whole cause chain (`outer: inner: root`), for log fields.
+pub struct Causes<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(inner) = cause {
+            write!(f, ": {inner}")?;
+            cause = inner.source();
+        }
+        Ok(())
+    }
+}

@@ -1,4 +1,4 @@
-//! The Kafka bus against a real broker (the tansu broker `scripts/test.sh` starts).
+//! The Kafka bus against a real broker (the Apache Kafka broker `scripts/test.sh` starts).
 //! Every test uses topics and consumer groups of its own (`unique_name`), so tests run
 //! in parallel on one broker.
 

@@ -1,12 +1,17 @@
 //! Real infrastructure for tests. `scripts/test.sh` starts one private Redis, one
-//! private MariaDB and one private Kafka broker (tansu) per test run and exports their
+//! private MariaDB and one private Apache Kafka broker per test run and exports their
 //! addresses; these helpers hand each test its own empty Redis database and MySQL
 //! schema on them, unique Kafka topic and group names, and start a real SMTP server
-//! (aiosmtpd) per test. A missing server is a failure that names the fix, never a
+//! (aiosmtpd) per test; the fault tests start private servers they can kill
+//! ([`KafkaBroker`], [`MariaDb`]). A missing server is a failure that names the fix, never a
 //! silent skip.
 
+mod kafka;
+mod servers;
 mod smtp;
 
+pub use kafka::wait_until_consumed;
+pub use servers::{KafkaBroker, MariaDb};
 pub use smtp::{ReceivedMail, SmtpSink};
 
 use rand::Rng;

@@ -47,7 +47,7 @@ impl Bus {
     pub async fn publish(&self, events: &[Event]) -> anyhow::Result<()> {
         match self {
             Bus::InProcess(bus) => bus.publish(events).await,
-            Bus::Kafka(bus) => bus.publish(events).await,
+            Bus::Kafka(bus) => Ok(bus.publish(events).await?),
         }
     }
 
@@ -71,9 +71,9 @@ impl Bus {
     }
 }
 
-fn started<T>(group: &str, consumer: anyhow::Result<T>) {
+fn started<T>(group: &str, consumer: Result<T, super::KafkaBusError>) {
     if let Err(e) = consumer {
-        panic!("cannot start Kafka consumer group {group}: {e:#}");
+        panic!("cannot start Kafka consumer group {group}: {}", crate::telemetry::Causes(&e));
     }
 }
 

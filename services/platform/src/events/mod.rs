@@ -12,7 +12,7 @@ mod processed;
 mod schema;
 
 pub use bus::{BatchHandler, Bus, EventHandler, HandlerFuture, InProcessBus};
-pub use kafka::{KafkaBus, KafkaSettings};
+pub use kafka::{HandlerFailed, KafkaBus, KafkaBusError, KafkaSettings};
 pub use outbox::{append, append_all, run_relay, RelayHandle};
 pub use processed::{first_time, first_times};
 pub use schema::install as install_schema;
