@@ -58,7 +58,7 @@ auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 # Tests use short session timeouts so a killed member's partitions move quickly.
 group.consumer.min.session.timeout.ms=1000
-group.classic.min.session.timeout.ms=1000
+group.min.session.timeout.ms=1000
 PROPS
   cat >"$dir/log4j2.properties" <<'PROPS'
 rootLogger.level=WARN
