@@ -7,7 +7,10 @@
 #      than k6; skipped for RATE runs);
 #   2. redis-benchmark: the same reservation script (reserve.lua, EVALSHA) at the same
 #      concurrency, straight against Redis: the ceiling the purchase path is held to;
-#   3. k6/drop.js: 110 buyers for 100 units.
+#   3. the sold-out path (a sold-out sale, answered from the replica's local flag)
+#      against `goodsmall-bench bare`, a handler that only parses and verifies, both
+#      driven by `goodsmall-bench load` at the same concurrency;
+#   4. k6/drop.js: 110 buyers for 100 units.
 # and prints the summary block (docs/benchmarks.md explains it). Exits non-zero on any
 # oversell, 5xx, or a drop that did not sell exactly 100.
 #
@@ -247,6 +250,36 @@ if [ -z "$RATE" ]; then
 fi
 "$BENCH_BIN" verify --sale-id "$THROUGHPUT_SALE" --json-out "$RUN_DIR/throughput-verify.json" >/dev/null || true
 
+# --- 4b. The sold-out path against a bare handler ------------------------------------------
+# Once a sale is sold out, a replica answers from its local flag. The yardstick: a bare
+# axum handler that parses the same request and verifies the same token, nothing else
+# (`goodsmall-bench bare`), driven by the same client at the same concurrency.
+if [ -z "$RATE" ]; then
+  SOLD_OUT_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 1 --per-user-limit 1 \
+    --shoppers "$SHOPPERS" --first-shopper-id 70000000 --tokens-out "$RUN_DIR/sold-out-tokens.json")"
+  # One second of buying takes the single unit; every answer after it is SOLD_OUT.
+  "$BENCH_BIN" load --sale-id "$SOLD_OUT_SALE" --tokens-file "$RUN_DIR/sold-out-tokens.json" --concurrency 4 \
+    --duration-secs 1 >"$RUN_DIR/sold-out-warmup.log" 2>&1 || true
+  say "sold-out path: $CONCURRENCY workers for ${duration_secs}s"
+  measured sold-out "$BENCH_BIN" load --sale-id "$SOLD_OUT_SALE" --tokens-file "$RUN_DIR/sold-out-tokens.json" \
+    --concurrency "$CONCURRENCY" --duration-secs "$duration_secs" --out "$RUN_DIR/sold-out.json" \
+    || { say "the sold-out run failed:"; tail -20 "$RUN_DIR/sold-out.log" >&2; exit 1; }
+  sed 's/^/    /' "$RUN_DIR/sold-out.log" >&2
+  "$BENCH_BIN" bare --public-key-file "$DATA_DIR/jwt-ed25519.pub" >"$RUN_DIR/bare-address.txt" 2>"$RUN_DIR/bare-server.log" &
+  bare_pid=$!; pids+=("$bare_pid")
+  for _ in $(seq 1 100); do [ -s "$RUN_DIR/bare-address.txt" ] && break; sleep 0.1; done
+  BARE_URL="$(head -1 "$RUN_DIR/bare-address.txt")"
+  [ -n "$BARE_URL" ] || { say "goodsmall-bench bare did not start:"; cat "$RUN_DIR/bare-server.log" >&2; exit 1; }
+  say "bare handler on $BARE_URL: $CONCURRENCY workers for ${duration_secs}s"
+  bare_cpu_before="$(cpu_ticks "$bare_pid")"
+  measured bare "$BENCH_BIN" load --base-url "$BARE_URL" --sale-id "$SOLD_OUT_SALE" --tokens-file "$RUN_DIR/sold-out-tokens.json" \
+    --concurrency "$CONCURRENCY" --duration-secs "$duration_secs" --out "$RUN_DIR/bare.json" \
+    || { say "the bare run failed:"; tail -20 "$RUN_DIR/bare.log" >&2; exit 1; }
+  BARE_CPU="$(( $(cpu_ticks "$bare_pid") - bare_cpu_before ))"
+  kill "$bare_pid" 2>/dev/null || true
+  sed 's/^/    /' "$RUN_DIR/bare.log" >&2
+fi
+
 # --- 5. The reservation script alone ---------------------------------------------------------
 # The same reserve.lua the shop runs, via EVALSHA, on a sale hash with a stock and a
 # per-user limit that never run out. __rand_int__ is drawn separately for every
@@ -310,6 +343,11 @@ PY
 }
 where k6
 [ -f "$RUN_DIR/lean.json" ] && where lean
+if [ -f "$RUN_DIR/sold-out.json" ]; then
+  where sold-out
+  read -r t0 t1 <"$RUN_DIR/bare-wall.txt"
+  echo "  The bare handler's own CPU during its run: $(python3 -c "import sys; print(f'{int(sys.argv[1]) / float(sys.argv[2]) / (float(sys.argv[4]) - float(sys.argv[3])) * 100:.0f}%')" "$BARE_CPU" "$CLK_TCK" "$t0" "$t1")"
+fi
 
 labels=(
   --label "stack=goodsmall (release, one process) + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') + MariaDB $(mariadbd --version | awk '{print $3}' | cut -d- -f1)"
@@ -324,6 +362,7 @@ if [ -f "$RUN_DIR/lean.json" ]; then
   labels+=(--label "saga after the lean run=$SAGA_LAG_LEAN")
   lean_args=(--lean-summary "$RUN_DIR/lean.json")
 fi
+[ -f "$RUN_DIR/sold-out.json" ] && lean_args+=(--sold-out-summary "$RUN_DIR/sold-out.json" --bare-summary "$RUN_DIR/bare.json")
 set +e
 "$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" "${lean_args[@]}" \
   --throughput-summary "$RUN_DIR/throughput.json" --throughput-verify "$RUN_DIR/throughput-verify.json" \

@@ -41,6 +41,10 @@ pub struct LoadFigures {
     pub accepted: u64,
     /// Accepted purchases per second over the measured time.
     pub accepted_rate: f64,
+    /// Answers of the expected kinds (accepted or refused for stock) per second: the
+    /// rate of the sold-out path, where every answer is a refusal.
+    #[serde(default)]
+    pub answered_rate: f64,
     /// 409 `SOLD_OUT` / `INSUFFICIENT_STOCK`: the expected way to be turned away.
     pub refused: u64,
     /// Any other answer, or no answer (timeouts, connection errors).
@@ -128,8 +132,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
     let seconds = started.elapsed().as_secs_f64();
     let figures = summarise(total, seconds);
     println!(
-        "goodsmall-bench load: {} accepted ({:.0}/s), {} refused, {} unexpected ({} 5xx); p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        figures.accepted, figures.accepted_rate, figures.refused, figures.unexpected, figures.server_errors, figures.p50_ms, figures.p90_ms, figures.p99_ms, figures.max_ms
+        "goodsmall-bench load: {} accepted ({:.0}/s), {} refused ({:.0} answers/s), {} unexpected ({} 5xx); p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        figures.accepted, figures.accepted_rate, figures.refused, figures.answered_rate, figures.unexpected, figures.server_errors, figures.p50_ms, figures.p90_ms, figures.p99_ms, figures.max_ms
     );
     if let Some(out) = &args.out {
         std::fs::write(out, serde_json::to_vec_pretty(&figures)?).with_context(|| format!("writing {}", out.display()))?;
@@ -157,6 +161,7 @@ fn summarise(mut tally: Tally, seconds: f64) -> LoadFigures {
     LoadFigures {
         accepted: tally.accepted,
         accepted_rate: if seconds > 0.0 { tally.accepted as f64 / seconds } else { 0.0 },
+        answered_rate: if seconds > 0.0 { (tally.accepted + tally.refused) as f64 / seconds } else { 0.0 },
         refused: tally.refused,
         unexpected: tally.unexpected,
         server_errors: tally.server_errors,
@@ -177,6 +182,8 @@ mod tests {
         let tally = Tally { accepted: 100, latencies_us: (1..=100).rev().map(|ms| ms * 1000).collect(), ..Tally::default() };
         let f = summarise(tally, 4.0);
         assert_eq!((f.accepted_rate, f.p50_ms, f.p90_ms, f.p99_ms, f.max_ms), (25.0, 50.0, 90.0, 99.0, 100.0));
+        let refused = Tally { accepted: 10, refused: 30, latencies_us: vec![1000; 40], ..Tally::default() };
+        assert_eq!(summarise(refused, 4.0).answered_rate, 10.0, "accepted and refused answers both count");
         assert_eq!(summarise(Tally::default(), 1.0).p99_ms, 0.0);
     }
 

@@ -11,7 +11,10 @@
 //! - `load` runs the throughput scenario from a lean Rust client (k6 costs as much
 //!   CPU per purchase as the shop on a 2-core box) and writes its figures for `report`.
 //! - `profile` shows where the server's time went between two `/metrics` snapshots.
+//! - `bare` serves the yardstick of the sold-out path: a handler that parses a
+//!   purchase and verifies its token, nothing else.
 
+mod bare;
 mod load;
 mod prepare;
 mod profile;
@@ -44,6 +47,9 @@ enum Command {
     /// Where the server's time went: the latency histograms that moved between two
     /// `/metrics` snapshots, by total time.
     Profile(profile::ProfileArgs),
+    /// Serve a bare purchase handler (parse, verify the token, answer SOLD_OUT) and print
+    /// its address: what the shop's sold-out path is measured against.
+    Bare(bare::BareArgs),
     /// Mint tokens only (no HTTP): shoppers from `--first-id`, as a JSON array.
     Tokens {
         #[command(flatten)]
@@ -65,6 +71,7 @@ async fn main() {
         Command::Load(args) => load::run(args).await,
         Command::Report(args) => report::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Bare(args) => bare::run(args).await,
         Command::Tokens { key, shoppers, first_id, out } => prepare::write_shopper_tokens(&key, shoppers, first_id, &out),
     };
     match outcome {

@@ -33,6 +33,15 @@ pub struct ReportArgs {
     /// `verify --json-out` of the drop sale.
     #[arg(long)]
     pub drop_verify: Option<PathBuf>,
+    /// `load --out` against a sold-out sale: the shop's sold-out path …
+    #[arg(long)]
+    pub sold_out_summary: Option<PathBuf>,
+    /// … and `load --out` of the same requests against `goodsmall-bench bare`.
+    #[arg(long)]
+    pub bare_summary: Option<PathBuf>,
+    /// Target: the sold-out path answers at least this share of the bare handler's rate.
+    #[arg(long, default_value_t = 0.80)]
+    pub target_sold_out_ratio: f64,
     /// Extra `name=value` lines for the header (stack, settings).
     #[arg(long = "label")]
     pub labels: Vec<String>,
@@ -201,6 +210,20 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         line("purchase p99 target", format!("<= {:.0} ms: {}", args.target_p99_ms, met(p99_ok)));
     }
     if lean.is_some() || throughput.is_some() {
+        println!("  --");
+    }
+    let load_figures = |path: &Option<PathBuf>| -> anyhow::Result<Option<LoadFigures>> {
+        path.as_deref().map(|p| read_json(p).and_then(|v| Ok(serde_json::from_value::<LoadFigures>(v)?))).transpose()
+    };
+    if let (Some(sold_out), Some(bare)) = (load_figures(&args.sold_out_summary)?, load_figures(&args.bare_summary)?) {
+        line("sold-out path (409 answers/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", sold_out.answered_rate, sold_out.p50_ms, sold_out.p99_ms));
+        line("bare handler (409 answers/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", bare.answered_rate, bare.p50_ms, bare.p99_ms));
+        let ratio = if bare.answered_rate > 0.0 { sold_out.answered_rate / bare.answered_rate } else { 0.0 };
+        let goal = args.target_sold_out_ratio;
+        line("sold-out path / bare handler", format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, goal * 100.0, met(ratio >= goal)));
+        if sold_out.server_errors > 0 || sold_out.unexpected > 0 {
+            problems.push(format!("sold-out path: {} 5xx and {} answers other than SOLD_OUT", sold_out.server_errors, sold_out.unexpected));
+        }
         println!("  --");
     }
     if let Some(path) = &args.throughput_verify {
