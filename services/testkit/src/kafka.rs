@@ -1,7 +1,9 @@
 //! Knowing when a shop's consumers have caught up: every consumer group of a Kafka
 //! namespace has committed offsets up to the end of every partition of the topics it
 //! reads. Offsets are committed only after the handler succeeded, so a group that has
-//! caught up has acted on every event published before the check.
+//! caught up has acted on every event published before the check. The topics a group
+//! reads are those its live members subscribe to (from the group's member metadata),
+//! plus any it has committed on, so a group that has not committed yet is waited for.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use rdkafka::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waits until every consumer group named `<namespace>.*` has consumed everything in the
-/// `<namespace>.*` topics it reads (a topic it has committed at least one offset on).
+/// `<namespace>.*` topics it reads (subscribes to, or has committed an offset on).
 /// Panics after `patience`, naming the groups and partitions still behind.
 pub async fn wait_until_consumed(brokers: &str, namespace: &str, patience: Duration) {
     let started = Instant::now();
@@ -55,7 +57,10 @@ fn behind(brokers: &str, namespace: &str) -> Result<Vec<String>, rdkafka::error:
             Some(Offset::Offset(n)) => Some(n),
             _ => None,
         };
-        let reads = |topic: &str| ends.iter().any(|(t, p, _)| t == topic && offset_of(t, *p).is_some());
+        let subscribed: Vec<String> = group.members().iter().flat_map(|m| m.metadata().map(subscribed_topics).unwrap_or_default()).collect();
+        let reads = |topic: &str| {
+            subscribed.iter().any(|t| t == topic) || ends.iter().any(|(t, p, _)| t == topic && offset_of(t, *p).is_some())
+        };
         for (topic, partition, high) in &ends {
             let done = offset_of(topic, *partition).unwrap_or(0);
             if reads(topic) && done < *high {
@@ -64,4 +69,35 @@ fn behind(brokers: &str, namespace: &str) -> Result<Vec<String>, rdkafka::error:
         }
     }
     Ok(behind)
+}
+
+/// The topics in a classic consumer-protocol subscription (a member's metadata):
+/// `version: i16, topics: [len: i16, name]` (KIP-62 layout; later versions only append).
+fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
+    let mut topics = Vec::new();
+    let read_i16 = |at: usize| metadata.get(at..at + 2).map(|b| i16::from_be_bytes([b[0], b[1]]));
+    let Some(count) = metadata.get(2..6).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else { return topics };
+    let mut at = 6;
+    for _ in 0..count.max(0) {
+        let Some(len) = read_i16(at) else { break };
+        let Some(name) = metadata.get(at + 2..at + 2 + len.max(0) as usize) else { break };
+        topics.push(String::from_utf8_lossy(name).into_owned());
+        at += 2 + len.max(0) as usize;
+    }
+    topics
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_subscription_lists_its_topics() {
+        let mut metadata = vec![0, 1, 0, 0, 0, 2];
+        for topic in ["ns.orders", "ns.payments"] {
+            metadata.extend((topic.len() as i16).to_be_bytes());
+            metadata.extend(topic.as_bytes());
+        }
+        metadata.extend([0, 0, 0, 0]); // user data
+        assert_eq!(super::subscribed_topics(&metadata), ["ns.orders", "ns.payments"]);
+        assert!(super::subscribed_topics(&[0, 1]).is_empty(), "a short buffer is no subscription");
+    }
 }

@@ -7,10 +7,12 @@
 //! silent skip.
 
 mod kafka;
+mod kube;
 mod servers;
 mod smtp;
 
 pub use kafka::wait_until_consumed;
+pub use kube::ControlPlane;
 pub use servers::{KafkaBroker, MariaDb};
 pub use smtp::{ReceivedMail, SmtpSink};
 

@@ -78,12 +78,18 @@ async fn cache_hits_skip_the_database_and_updates_show_at_once(shop: TestShop) {
     let product = create_product(&shop, &merchant, "Hoodie", 3).await;
     let path = format!("/api/products/{}", product["id"]);
     let series = r#"goodsmall_db_queries_total{db="product",query="product.find_by_id"}"#;
+    let queries = || async { shop.metric("/api/products", series).await.unwrap_or_else(|| panic!("/metrics lacks {series}")) };
     let first = assert_status(shop.get(&path, None).await, StatusCode::OK).await;
-    let after_miss = shop.metric("/api/products", series).await;
+    // Creating read the new row back, so the series counts at least that query.
+    let before_hits = queries().await;
+    assert!(before_hits > 0.0, "{series} counted no query: {before_hits}");
     for _ in 0..20 {
         assert_eq!(assert_status(shop.get(&path, None).await, StatusCode::OK).await, first);
     }
-    assert_eq!(shop.metric("/api/products", series).await, after_miss, "cache hits must not query the database");
+    assert_eq!(queries().await, before_hits, "cache hits must not query the database");
+    // And the series does count detail reads: a miss shows in it at once.
+    assert_problem(shop.get("/api/products/987654321", None).await, StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND").await;
+    assert_eq!(queries().await, before_hits + 1.0, "a miss queries the database once");
     let patch = shop.call(Method::PATCH, &path, Some(&merchant), Some(json!({ "name": "Hoodie v2", "price": "99.50" }))).await;
     assert_status(patch, StatusCode::OK).await;
     let fresh = assert_status(shop.get(&path, None).await, StatusCode::OK).await;

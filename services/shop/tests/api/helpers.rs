@@ -1,7 +1,7 @@
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -13,6 +13,8 @@ use rand::RngCore;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+mod events;
 
 /// Runs each named scenario `async fn name(shop: TestShop)` in both deployments.
 #[macro_export]
@@ -49,6 +51,9 @@ pub struct TestShop {
     order_base: String,
     payment_base: String,
     pub user_settings: UserSettings,
+    /// The databases of the services that publish events (product, order, payment):
+    /// each holds an outbox.
+    event_databases: Vec<String>,
     pub keys: KeyPair,
     smtp: Option<SmtpSink>,
     shutdown: CancellationToken,
@@ -104,6 +109,7 @@ impl TestShop {
             order_base: base.clone(),
             payment_base: base,
             user_settings: config.user,
+            event_databases: vec![config.product.database.url, config.order.database.url, config.payment.database.url],
             keys,
             smtp: None,
             shutdown,
@@ -192,6 +198,7 @@ impl TestShop {
             order_base,
             payment_base,
             user_settings: user_config.user,
+            event_databases: vec![product_db, order_db, payment_db],
             keys,
             smtp: Some(smtp),
             shutdown,
@@ -333,14 +340,13 @@ impl TestShop {
         sqlx::AnyPool::connect(&self.user_settings.database.url).await.expect("user database")
     }
 
-    /// The value of one series in a service's `/metrics` (0 when absent).
-    pub async fn metric(&self, base_path: &str, series: &str) -> f64 {
+    /// The value of one series in the `/metrics` of the service owning `base_path`;
+    /// `None` when that series is not exported (never read as 0, which would hide it).
+    pub async fn metric(&self, base_path: &str, series: &str) -> Option<f64> {
         let text = self.client.get(self.url(base_path).replace(base_path, "/metrics")).send().await.unwrap().text().await.unwrap();
         text.lines()
             .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap_or_else(|e| panic!("{l:?}: {e}")))
     }
 }
 

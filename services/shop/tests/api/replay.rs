@@ -1,9 +1,13 @@
 //! Every event of a finished drop delivered a second time (the whole history replayed
 //! from offset 0 onto the live topics) changes nothing: consumers are idempotent.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use goodsmall_platform::events::{contracts, Bus, Event, EventHandler, KafkaBus};
+use goodsmall_platform::events::{contracts, Bus, Event, EventHandler, KafkaBus, KafkaSettings};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -29,29 +33,49 @@ async fn snapshot(shop: &TestShop, me: &str, orders: &[String], sale: i64, produ
     seen
 }
 
-/// Reads every event in the shop's topics from offset 0 (a fresh consumer group) until
-/// none has arrived for two seconds.
-async fn history(kafka: &goodsmall_platform::events::KafkaSettings) -> Vec<Event> {
+/// Reads the shop's topics from offset 0 (a fresh consumer group) until every event of
+/// the shop's outboxes has arrived `copies` times: the history as published, or with a
+/// replay on top. Call it once the outboxes are drained. The reader's group is named
+/// outside the shop's namespace (it reads the namespaced topics by their physical
+/// names), so `wait_until_consumed` does not wait on it once it has stopped.
+async fn history(shop: &TestShop, kafka: &KafkaSettings, copies: usize) -> Vec<Event> {
+    let topics = [contracts::CHECKOUTS_TOPIC, contracts::ORDERS_TOPIC, contracts::PAYMENTS_TOPIC];
+    let mut published = Vec::new();
+    for (event, is_published) in shop.outbox_events().await {
+        assert!(is_published, "history read while {} ({}) waits in an outbox", event.id, event.kind);
+        if topics.contains(&event.topic.as_str()) {
+            published.push(event.id);
+        }
+    }
+    assert!(!published.is_empty(), "no events in the shop's outboxes");
     let shutdown = CancellationToken::new();
-    let reader = KafkaBus::connect(kafka, shutdown.clone()).await.unwrap();
+    let outside = KafkaSettings { namespace: None, ..kafka.clone() };
+    let reader = KafkaBus::connect(&outside, shutdown.clone()).await.unwrap();
     let seen: Arc<std::sync::Mutex<Vec<Event>>> = Arc::default();
     let sink = seen.clone();
     let handler: EventHandler = Arc::new(move |event| {
         sink.lock().unwrap().push(event);
         Box::pin(async { Ok(()) })
     });
-    let topics = [contracts::CHECKOUTS_TOPIC, contracts::ORDERS_TOPIC, contracts::PAYMENTS_TOPIC];
-    reader.subscribe(&goodsmall_testkit::unique_name("replayer"), &topics, handler).unwrap();
-    let mut last = (0, std::time::Instant::now());
+    let physical: Vec<String> = topics.iter().map(|t| kafka.physical(t)).collect();
+    let physical: Vec<&str> = physical.iter().map(String::as_str).collect();
+    reader.subscribe(&goodsmall_testkit::unique_name("replayer"), &physical, handler).unwrap();
+    let started = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let n = seen.lock().unwrap().len();
-        if n != last.0 {
-            last = (n, std::time::Instant::now());
-        } else if n > 0 && last.1.elapsed() > Duration::from_secs(2) {
+        let short = {
+            let seen = seen.lock().unwrap();
+            let mut times: HashMap<&str, usize> = HashMap::new();
+            for event in seen.iter() {
+                *times.entry(event.id.as_str()).or_default() += 1;
+            }
+            published.iter().filter(|id| times.get(id.as_str()).copied().unwrap_or(0) < copies).count()
+        };
+        if short == 0 {
             break;
         }
-        assert!(last.1.elapsed() < Duration::from_secs(30), "no events in the shop's topics");
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(30), "{short} of {} published events not read {copies} times in {waited:?}", published.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shutdown.cancel();
     let events = seen.lock().unwrap().clone();
@@ -87,8 +111,9 @@ async fn replaying_every_event_changes_nothing(shop: TestShop) {
     shop.eventually(&format!("/api/products/{hoodie}"), None, |p| p["quantity"] == 2).await;
 
     let orders = [paid, refunded, released, checked_out];
+    shop.events_settled().await;
     let before = snapshot(&shop, &me, &orders, sale, &[product, hoodie]).await;
-    let events = history(&kafka).await;
+    let events = history(&shop, &kafka, 1).await;
     let kinds: std::collections::BTreeSet<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     for kind in ["checkout.placed", "order.created", "order.completed", "order.canceled", "payment.succeeded"] {
         assert!(kinds.contains(kind), "the history holds {kind}: {kinds:?}");
@@ -98,9 +123,11 @@ async fn replaying_every_event_changes_nothing(shop: TestShop) {
     let publisher = Bus::Kafka(KafkaBus::connect(&kafka, shutdown.clone()).await.unwrap());
     publisher.publish(&events).await.unwrap();
     publisher.publish(&events).await.unwrap();
-    let marker = history(&kafka).await.len();
+    let marker = history(&shop, &kafka, 3).await.len();
     assert!(marker >= 3 * events.len(), "the replay reached the topics: {marker} of {}", 3 * events.len());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every consumer group of the shop has consumed the replay, and whatever a
+    // consumer appended in reaction is published and consumed too.
+    shop.events_settled().await;
     let after = snapshot(&shop, &me, &orders, sale, &[product, hoodie]).await;
     assert_eq!(before, after, "a replayed history changed the shop");
     shutdown.cancel();

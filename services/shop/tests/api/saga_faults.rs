@@ -1,6 +1,7 @@
 //! The saga when payments go wrong: a declined payment fails the order, an unpaid one
 //! expires; either way the units go back to the sale.
 
+use goodsmall_platform::events::contracts::kinds;
 use reqwest::StatusCode;
 
 use crate::helpers::{assert_problem, assert_status, TestShop};
@@ -26,6 +27,9 @@ async fn a_declined_payment_fails_the_order_and_releases_its_units(shop: TestSho
     assert_eq!((counters["remaining"].as_i64(), counters["sold"].as_i64()), (Some(3), Some(0)));
     // The limit counts units held, so the shopper may try again.
     shop.bought(&me, sale, 1).await;
+    // Only once `product-stock` has handled the failure can its quantity tell whether
+    // the failed order was wrongly counted as sold.
+    shop.event_handled(&order_id, kinds::ORDER_FAILED).await;
     let detail = assert_status(shop.get(&format!("/api/products/{product}"), None).await, StatusCode::OK).await;
     assert_eq!(detail["quantity"], 1000, "nothing was sold");
 }
