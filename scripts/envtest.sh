@@ -27,10 +27,14 @@ build() {
   rm -rf "$BIN.partial"; mkdir -p "$BIN.partial"
   # Static, stripped binaries; the module cache and build cache stay in Go's defaults
   # (~/go/pkg/mod, ~/.cache/go-build), so a rebuild after a version bump is incremental.
-  local flags=(-trimpath -ldflags=-s\ -w)
-  (cd "$HERE/etcd" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build "${flags[@]}" -o "$BIN.partial/etcd" go.etcd.io/etcd/server/v3) \
+  # The version stamps `make` would set, so `kubectl version` and /version tell the truth.
+  local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}" stamp=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    stamp+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  (cd "$HERE/etcd" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$BIN.partial/etcd" go.etcd.io/etcd/server/v3) \
     || die "building etcd failed (see above)"
-  (cd "$HERE/kube" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build "${flags[@]}" -o "$BIN.partial/" \
+  (cd "$HERE/kube" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w$stamp" -o "$BIN.partial/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl) \
     || die "building kube-apiserver and kubectl failed (see above)"
   rm -rf "$BIN"; mv "$BIN.partial" "$BIN"; touch "$BIN/.complete"

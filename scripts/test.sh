@@ -15,6 +15,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
+command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
@@ -45,6 +46,10 @@ fi
 PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
 # The Kafka broker's jars (Maven Central, into ~/.cache/goodsmall once).
 scripts/kafka.sh fetch >/dev/null
+# etcd, kube-apiserver and kubectl for the operator's tests (Go module proxy, built once
+# into ~/.cache/goodsmall; about 11 minutes on 2 cores the first time).
+TESTKIT_ENVTEST_BIN="$(scripts/envtest.sh build)"
+export TESTKIT_ENVTEST_BIN
 
 # --- 2. Private servers on free ports ---------------------------------------------
 RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"

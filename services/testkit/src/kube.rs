@@ -89,7 +89,7 @@ impl ControlPlane {
         let apiserver = Command::new(bin.join("kube-apiserver"))
             .arg(format!("--etcd-servers={etcd_url}"))
             .arg(format!("--secure-port={secure_port}"))
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"])
             .arg(format!("--cert-dir={}", path("certs")))
             .arg(format!("--tls-cert-file={}", path("serving.crt")))
             .arg(format!("--tls-private-key-file={}", path("serving.key")))
