@@ -2,7 +2,8 @@
 # The Kubernetes control plane of the operator's tests, envtest style (no kubelet, so no
 # pods run, but every API object, CRD, CEL rule, subresource, Lease and RBAC rule is
 # real): etcd, kube-apiserver and a matching kubectl, built once from the Go module proxy
-# into a cache outside the clone (scripts/envtest/{kube,etcd}/go.mod pin the versions).
+# into a cache outside the clone (scripts/envtest/{kube,etcd}/go.mod pin the versions),
+# with KEDA's ScaledObject CRD beside them.
 #
 #   scripts/envtest.sh build    # builds what is missing; prints the folder of the binaries
 #   scripts/envtest.sh path     # prints that folder (exit 1 when not built yet)
@@ -15,7 +16,10 @@ module_version() { awk -v m="$1" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit } $
 KUBE_VERSION="$(module_version k8s.io/kubernetes "$HERE/kube/go.mod")"
 ETCD_VERSION="$(module_version go.etcd.io/etcd/server/v3 "$HERE/etcd/go.mod")"
 [ -n "$KUBE_VERSION" ] && [ -n "$ETCD_VERSION" ] || { echo "[envtest.sh] cannot read the versions from $HERE/*/go.mod" >&2; exit 1; }
-BIN="$CACHE/envtest-kube-$KUBE_VERSION-etcd-$ETCD_VERSION"
+# KEDA's own ScaledObject CRD (its module carries it under config/crd/), for the
+# operator's KEDA scaling test.
+KEDA_VERSION=v2.21.0
+BIN="$CACHE/envtest-kube-$KUBE_VERSION-etcd-$ETCD_VERSION-keda-$KEDA_VERSION"
 
 die() { printf '[envtest.sh] %s\n' "$*" >&2; exit 1; }
 
@@ -37,6 +41,9 @@ build() {
   (cd "$HERE/kube" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w$stamp" -o "$BIN.partial/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl) \
     || die "building kube-apiserver and kubectl failed (see above)"
+  local keda
+  keda="$(GOFLAGS=-mod=mod go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')"
+  cp "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" "$BIN.partial/" || die "no ScaledObject CRD in KEDA $KEDA_VERSION"
   rm -rf "$BIN"; mv "$BIN.partial" "$BIN"; touch "$BIN/.complete"
 }
 

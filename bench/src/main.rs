@@ -13,8 +13,12 @@
 //! - `profile` shows where the server's time went between two `/metrics` snapshots.
 //! - `bare` serves the yardstick of the sold-out path: a handler that parses a
 //!   purchase and verifies its token, nothing else.
+//! - `burst` opens N new connections at the same instant (a drop's opening) and
+//!   reports how long each took to be answered, how many were not, and the kernel's
+//!   listen-queue overflows meanwhile.
 
 mod bare;
+mod burst;
 mod load;
 mod prepare;
 mod profile;
@@ -50,6 +54,9 @@ enum Command {
     /// Serve a bare purchase handler (parse, verify the token, answer SOLD_OUT) and print
     /// its address: what the shop's sold-out path is measured against.
     Bare(bare::BareArgs),
+    /// Open N new connections at once, each asking `GET /healthz`: p50/p99 of
+    /// connect+answer, how many got no answer, and the kernel's ListenOverflows delta.
+    Burst(burst::BurstArgs),
     /// Mint tokens only (no HTTP): shoppers from `--first-id`, as a JSON array.
     Tokens {
         #[command(flatten)]
@@ -72,6 +79,7 @@ async fn main() {
         Command::Report(args) => report::run(args),
         Command::Profile(args) => profile::run(args),
         Command::Bare(args) => bare::run(args).await,
+        Command::Burst(args) => burst::run(args).await,
         Command::Tokens { key, shoppers, first_id, out } => prepare::write_shopper_tokens(&key, shoppers, first_id, &out),
     };
     match outcome {

@@ -43,6 +43,10 @@ struct Config {
     namespace: String,
     #[arg(long, env = "POD_NAME", default_value = "goodsmall-operator-local")]
     pod_name: String,
+    /// How long the Lease is held without renewal: a dead leader is replaced after at
+    /// most this many seconds (renewed every third of it).
+    #[arg(long, env = "GOODSMALL_OPERATOR__LEASE_DURATION_SECS", default_value_t = 15)]
+    lease_duration_secs: u64,
     /// Status refresh while a sale's stock can move, in seconds.
     #[arg(long, env = "GOODSMALL_OPERATOR__REFRESH_SECS", default_value_t = 10)]
     refresh_secs: u64,
@@ -72,7 +76,12 @@ async fn main() -> anyhow::Result<()> {
     let reporter = Reporter { controller: "goodsmall-operator".into(), instance: Some(config.pod_name.clone()) };
     let ctx = Arc::new(Context::new(client.clone(), reconciler, Recorder::new(client.clone(), reporter), metrics));
 
-    let lease = LeaseManagerBuilder::new(client, &config.lease_name).with_namespace(&config.namespace).with_identity(&config.pod_name).build().await?;
+    let lease = LeaseManagerBuilder::new(client, &config.lease_name).with_namespace(&config.namespace).with_identity(&config.pod_name)
+        // Grace first: each setter refuses a grace not shorter than the duration.
+        .with_grace((config.lease_duration_secs.max(2) / 3).max(1))
+        .with_duration(config.lease_duration_secs.max(2))
+        .build()
+        .await?;
     let (leader, lease_task) = lease.watch().await;
     tracing::info!(identity = config.pod_name, lease = config.lease_name, "waiting for the lease");
     leader::act_while_leading(leader, shutdown.clone(), |stop| controller::run(ctx.clone(), stop.cancelled_owned())).await;

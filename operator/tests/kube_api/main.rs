@@ -3,4 +3,9 @@
 //! `kubectl` — the CRD's schema and CEL rules evaluated by the server, status, printer
 //! columns, Events, finalizers, Leases, the scale subresource and RBAC.
 
+mod autoscalers;
+mod changes;
+mod cluster;
 mod crd;
+mod drop;
+mod leader;

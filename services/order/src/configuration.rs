@@ -22,6 +22,11 @@ pub struct OrderSettings {
     /// instead of waiting (docs/benchmarks.md). SQLite always commits one at a time.
     #[serde(default = "default_group_commits")]
     pub group_commits: usize,
+    /// Base URL of the product service's API (`http://goodsmall-product:8080`): the
+    /// separate order service asks it whether a sale's product exists and who sells
+    /// it. Required there; the one-process shop looks products up in-process.
+    #[serde(default)]
+    pub product_api_url: Option<String>,
 }
 
 fn default_group_commits() -> usize {
@@ -65,7 +70,27 @@ impl OrderSettings {
         if self.lifecycle.tick_millis == 0 {
             return Err(ConfigError::invalid(&format!("{key}.lifecycle.tick_millis"), "must be positive"));
         }
+        if self.product_api_url.is_some() {
+            self.product_api(key)?;
+        }
         Ok(())
+    }
+
+    /// `order.product_api_url`, checked: an `http://` URL (in-cluster traffic; this
+    /// build has no TLS client), always ending in `/` so paths join under it.
+    pub fn product_api(&self, key: &str) -> Result<reqwest::Url, ConfigError> {
+        let setting = format!("{key}.product_api_url");
+        let text = self.product_api_url.as_deref().ok_or_else(|| {
+            ConfigError::invalid(&setting, "is required: the product service's base URL, e.g. http://goodsmall-product:8080 (a sale's product is checked there)")
+        })?;
+        let mut url = reqwest::Url::parse(text.trim()).map_err(|e| ConfigError::invalid(&setting, format!("is not a URL: {e}")))?;
+        if url.scheme() != "http" || url.host_str().is_none() {
+            return Err(ConfigError::invalid(&setting, "must be an http://host[:port] URL"));
+        }
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        Ok(url)
     }
 }
 
@@ -90,6 +115,7 @@ impl ServiceConfig {
         config.http.validate()?;
         config.redis.validate("redis")?;
         config.order.validate("order")?;
+        config.order.product_api("order")?;
         config.auth.public_key("auth")?;
         config.kafka.validate("kafka")?;
         Ok(config)
@@ -97,3 +123,33 @@ impl ServiceConfig {
 }
 
 goodsmall_platform::standalone_config!(ServiceConfig);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let keys = goodsmall_platform::auth::KeyPair::generate();
+        let mut vars = vec![
+            ("GOODSMALL_REDIS__URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem),
+            ("GOODSMALL_KAFKA__BROKERS".to_owned(), "127.0.0.1:9092".to_owned()),
+            ("GOODSMALL_ORDER__DATABASE__URL".to_owned(), "mysql://root@127.0.0.1/order".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars
+    }
+
+    #[test]
+    fn the_separate_service_needs_the_product_service_url() {
+        let err = ServiceConfig::load_from(None, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("GOODSMALL_ORDER__PRODUCT_API_URL") && err.contains("is required"), "{err}");
+        for bad in ["goodsmall-product", "https://product", "ftp://product", "http://"] {
+            let err = ServiceConfig::load_from(None, env(&[("GOODSMALL_ORDER__PRODUCT_API_URL", bad)])).unwrap_err().to_string();
+            assert!(err.contains("GOODSMALL_ORDER__PRODUCT_API_URL"), "{bad}: {err}");
+        }
+        let config = ServiceConfig::load_from(None, env(&[("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080/shop")])).unwrap();
+        let url = config.order.product_api("order").unwrap();
+        assert_eq!(url.join("api/products/5").unwrap().as_str(), "http://goodsmall-product:8080/shop/api/products/5");
+    }
+}

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod lifecycle;
 pub mod orders;
 pub mod orphans;
+pub mod products;
 pub mod purchase;
 mod routes;
 pub mod saga;

@@ -42,6 +42,9 @@ impl Purchases {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
         let line = |quantity| OrderLine { product_id, quantity, unit_price_cents: price_cents };
+        if self.sold_out.refuses_outright(sale_id, user_id) {
+            return Ok(PurchaseOutcome::Refused(Refusal::SoldOut));
+        }
         if self.sold_out.is_sold_out(sale_id) {
             // No script, no write: only a retry of a purchase that succeeded before the
             // sell-out gets past this, with its first answer (one O(1) read).
@@ -78,6 +81,12 @@ impl Purchases {
                 Ok(PurchaseOutcome::Refused(refusal))
             }
         }
+    }
+
+    /// `SOLD_OUT` from this replica's memory alone: the sale is flagged sold out and the
+    /// shopper never reserved in it (so has no earlier answer to be given back).
+    pub fn refuses_outright(&self, sale_id: i64, user_id: i64) -> bool {
+        self.sold_out.refuses_outright(sale_id, user_id)
     }
 
     /// A recorded sale the engine does not hold: not pre-loaded yet (the operator loads

@@ -41,6 +41,14 @@ impl Sale {
     }
 }
 
+/// Where a sale's units are: `stock = remaining + reserved + sold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub remaining: i64,
+    pub reserved: i64,
+    pub sold: i64,
+}
+
 pub struct NewSale {
     pub product_id: i64,
     pub merchant_id: i64,
@@ -65,7 +73,7 @@ impl Sales {
     }
 
     /// Records the sale, then loads it into the stock engine (idempotent, so a crash
-    /// between the two is repaired by `restore_open_sales` at the next start).
+    /// between the two is repaired by `restore_lost_sales` at the next start).
     pub async fn create(&self, s: NewSale) -> anyhow::Result<Sale> {
         let sale = self.create_row(&s, None).await?;
         self.engine.load_sale(&sale.definition()).await?;
@@ -120,12 +128,15 @@ impl Sales {
         rows.iter().map(sale_from_row).collect()
     }
 
-    /// Puts every sale that has not ended back into the engine when the engine lacks
-    /// it (a fresh in-process engine after a restart, or a Redis that lost its keys).
-    pub async fn restore_open_sales(&self) -> anyhow::Result<usize> {
+    /// Puts back into the engine, when it lacks them (a fresh in-process engine after a
+    /// restart, or a Redis that lost its keys), every sale that has not ended and every
+    /// sale a FlashSale manifest still drives, open or closed: the operator reads a
+    /// manifest's status from the engine, and the orders of a closed drop may still be
+    /// settling. Other ended sales stay out; their counters come from the orders.
+    pub async fn restore_lost_sales(&self) -> anyhow::Result<usize> {
         let rows = {
             let _q = self.db.observe("sale.open");
-            sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE closed_at IS NULL AND closes_at > ?"))
+            sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE (closed_at IS NULL AND closes_at > ?) OR flash_sale IS NOT NULL"))
                 .bind(now_millis())
                 .fetch_all(self.db.pool())
                 .await?
@@ -151,6 +162,19 @@ impl Sales {
         }
         tracing::info!(sale_id = sale.id, orders = holdings.len(), "sale restored into the stock engine from its orders");
         Ok(Some(holdings.len()))
+    }
+
+    /// The sale's counters: live from the engine, or, when the engine no longer holds
+    /// the sale (an ended sale after a restart, a flushed Redis, a retired FlashSale),
+    /// from the durable orders, which is what the engine would be rebuilt from.
+    pub async fn counters(&self, sale: &Sale) -> anyhow::Result<Counters> {
+        if let Some(c) = self.engine.counters(sale.id).await? {
+            return Ok(Counters { remaining: c.remaining, reserved: c.reserved, sold: c.sold });
+        }
+        let holdings = self.holding_orders(sale.id).await?;
+        let (sold, reserved): (Vec<_>, Vec<_>) = holdings.iter().partition(|h| h.sold);
+        let (sold, reserved) = (sold.iter().map(|h| h.quantity).sum::<i64>(), reserved.iter().map(|h| h.quantity).sum::<i64>());
+        Ok(Counters { remaining: (sale.stock - reserved - sold).max(0), reserved, sold })
     }
 
     /// The sale a FlashSale manifest (`namespace/name`) drives.

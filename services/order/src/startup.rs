@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use goodsmall_sale::{SoldOutFlags, StockEngine};
 
 use crate::{
-    configuration::{OrderSettings, ServiceConfig}, lifecycle, orders::Orders, orphans, purchase::Purchases, routes, saga, sales::Sales, state::OrderState,
-    writer::OrderWriter,
+    configuration::{OrderSettings, ServiceConfig}, lifecycle, orders::Orders, orphans, products::ProductOwners, purchase::Purchases, routes, saga, sales::Sales,
+    state::OrderState, writer::OrderWriter,
 };
 
 pub fn migrations() -> Migrations {
@@ -26,13 +26,14 @@ pub struct OrderService {
     pub database: Database,
 }
 
-pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine: StockEngine) -> anyhow::Result<OrderService> {
+/// `products` answers who sells a product (the product service, over HTTP or in-process).
+pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine: StockEngine, products: ProductOwners) -> anyhow::Result<OrderService> {
     let database = Database::connect("order", &settings.database, &migrations(), &shared.metrics).await?;
     events::install_schema(&database).await?;
     let sales = Sales::new(database.clone(), engine.clone());
-    let restored = sales.restore_open_sales().await?;
+    let restored = sales.restore_lost_sales().await?;
     if restored > 0 {
-        tracing::info!(sales = restored, "open sales restored into the stock engine");
+        tracing::info!(sales = restored, "sales restored into the stock engine from their orders");
     }
     let orders = Orders::new(database.clone());
     let relay = RelayHandle::default();
@@ -45,6 +46,7 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
         sales,
         orders: orders.clone(),
         engine,
+        products,
         authenticator: shared.authenticator.clone(),
         return_window_secs: settings.lifecycle.return_window_secs,
     };
@@ -71,10 +73,11 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
 }
 
 /// The standalone service: Redis (stock engine, revoked sessions), its own database
-/// and port.
+/// and port, and the product service's API for sales' products.
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
     let engine = StockEngine::for_connection(shared.kv.redis_connection());
-    let service = build(&config.order, &shared, bus, engine).await?;
+    let products = ProductOwners::api(config.order.product_api("order")?);
+    let service = build(&config.order, &shared, bus, engine, products).await?;
     RunningService::bind("GoodsMall order service", &config.http, service.parts, &shared).await
 }

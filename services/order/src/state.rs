@@ -2,7 +2,7 @@ use axum::extract::FromRef;
 use goodsmall_platform::auth::Authenticator;
 use goodsmall_sale::StockEngine;
 
-use crate::{orders::Orders, purchase::Purchases, sales::Sales};
+use crate::{orders::Orders, products::ProductOwners, purchase::Purchases, sales::Sales};
 
 /// Everything the order service's handlers need.
 #[derive(Clone, FromRef)]
@@ -11,6 +11,8 @@ pub struct OrderState {
     pub orders: Orders,
     pub purchases: Purchases,
     pub engine: StockEngine,
+    /// Who sells a product (the product service's answer), checked before a sale is made.
+    pub products: ProductOwners,
     pub authenticator: Authenticator,
     pub return_window_secs: u64,
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize};
 
+use crate::http::TrustedProxies;
+
 pub const ENV_PREFIX: &str = "GOODSMALL";
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,9 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("configuration: {setting} {problem}")]
     Invalid { setting: String, problem: String },
+    /// A key file of the data folder cannot be used (e.g. others may read it).
+    #[error("configuration: {0}")]
+    SecretFile(#[from] crate::secret_file::SecretFileError),
 }
 
 impl ConfigError {
@@ -76,11 +81,30 @@ pub struct HttpSettings {
     /// Largest request body accepted; larger ones get `413 PAYLOAD_TOO_LARGE`.
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    /// New connections the kernel queues until the server accepts them (listen(2)'s
+    /// backlog). A drop's opening is a burst of new connections; beyond the queue they
+    /// are dropped and the client retries a second later. The kernel caps it at
+    /// `net.core.somaxconn`.
+    pub backlog: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges);
+    /// none by default, so the client address is the connection's peer.
+    pub trusted_proxies: TrustedProxies,
 }
+
+/// Largest `http.backlog` accepted (Linux's own ceiling for `net.core.somaxconn` was
+/// 65535 for long; a larger queue only hides an overloaded server).
+pub const MAX_BACKLOG: u32 = 65_535;
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { host: "127.0.0.1".into(), port: 8080, body_limit_bytes: 64 * 1024, request_timeout_secs: 30 }
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            backlog: 4096,
+            trusted_proxies: TrustedProxies::default(),
+        }
     }
 }
 
@@ -91,6 +115,9 @@ impl HttpSettings {
         }
         if self.request_timeout_secs == 0 {
             return Err(ConfigError::invalid("http.request_timeout_secs", "must be positive"));
+        }
+        if !(1..=MAX_BACKLOG).contains(&self.backlog) {
+            return Err(ConfigError::invalid("http.backlog", format!("must be between 1 and {MAX_BACKLOG}")));
         }
         Ok(())
     }
@@ -192,6 +219,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("http.port"), "{err}");
+    }
+
+    #[test]
+    fn the_listen_backlog_is_large_by_default_and_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+            vars.extend(env(pairs));
+            load_from::<Sample>(None, vars).map(|s| s.http)
+        };
+        assert_eq!(load(&[]).unwrap().backlog, 4096);
+        assert_eq!(load(&[("GOODSMALL_HTTP__BACKLOG", "16384")]).unwrap().backlog, 16384);
+        for bad in ["0", "65536"] {
+            let http = load(&[("GOODSMALL_HTTP__BACKLOG", bad)]).unwrap();
+            let err = http.validate().unwrap_err().to_string();
+            assert!(err.contains("GOODSMALL_HTTP__BACKLOG") && err.contains("between 1 and 65535"), "{bad}: {err}");
+        }
+        let err = load(&[("GOODSMALL_HTTP__BACKLOG", "many")]).unwrap_err().to_string();
+        assert!(err.contains("http.backlog"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_typed_ranges() {
+        let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+        vars.extend(env(&[("GOODSMALL_HTTP__TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")]));
+        let http = load_from::<Sample>(None, vars).unwrap().http;
+        assert!(http.trusted_proxies.contains("10.20.30.40".parse().unwrap()));
+        assert!(!http.trusted_proxies.contains("192.0.2.2".parse().unwrap()));
+        let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+        vars.extend(env(&[("GOODSMALL_HTTP__TRUSTED_PROXIES", "10.0.0.0/99")]));
+        let err = load_from::<Sample>(None, vars).unwrap_err().to_string();
+        assert!(err.contains("http.trusted_proxies") && err.contains("10.0.0.0/99"), "{err}");
+        assert_eq!(HttpSettings::default().trusted_proxies, TrustedProxies::default(), "none trusted by default");
     }
 
     #[test]

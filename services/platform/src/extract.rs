@@ -2,18 +2,25 @@
 //! rejections are problem documents with stable codes instead of plain text.
 
 use axum::{
+    body::Bytes,
     extract::{
-        rejection::{JsonRejection, PathRejection, QueryRejection},
+        rejection::{PathRejection, QueryRejection},
         FromRequest, FromRequestParts, Request,
     },
-    http::{request::Parts, StatusCode},
+    http::{header::CONTENT_TYPE, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{ApiError, ErrorCode};
 
-/// JSON body in, JSON body out.
+/// JSON body in, JSON body out. Every request body of this API is a JSON object, and
+/// every route reads it through here, so one rule holds everywhere:
+/// - not `Content-Type: application/json` (or `…+json`): 415 `UNSUPPORTED_MEDIA_TYPE`;
+/// - over `http.body_limit_bytes`: 413 `PAYLOAD_TOO_LARGE`;
+/// - not JSON at all (syntax, truncated, trailing data, empty): 400 `MALFORMED_JSON`;
+/// - JSON of the wrong shape (not an object, a missing, mistyped or unknown field):
+///   422 `INVALID_BODY`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -25,27 +32,42 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body with `Content-Type: application/json`"));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the limit")
+            } else {
+                ApiError::new(ErrorCode::MalformedJson, r.body_text())
+            }
+        })?;
+        parse_object(&bytes).map(Json)
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let detail = rejection.body_text();
-    match rejection {
-        JsonRejection::JsonDataError(_) => ApiError::new(ErrorCode::InvalidBody, detail),
-        JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, detail),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "send the body with `Content-Type: application/json`",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the limit")
-        }
-        other => ApiError::new(ErrorCode::MalformedJson, other.body_text()),
+/// The body as `T`, or the problem. Syntax is checked over the whole body first:
+/// serde stops at the first field it cannot use, so a body malformed further on would
+/// otherwise be `INVALID_BODY` on one route and `MALFORMED_JSON` on another. Then the
+/// shape: serde would read a struct from an array of its fields in order (`[90, 2]` as
+/// `{"product_id": 90, "quantity": 2}`), so anything but an object is refused.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {e}")));
     }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(|rejection| ApiError::new(ErrorCode::InvalidBody, rejection.body_text()))
+}
+
+/// `application/json` or a `+json` type, parameters (`; charset=utf-8`) allowed.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -118,5 +140,48 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         })?;
         let text = value.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "the Idempotency-Key is not ASCII"))?;
         Self::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidHeader, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        product_id: i64,
+        quantity: i64,
+    }
+
+    fn code(body: &str) -> Option<ErrorCode> {
+        parse_object::<Line>(body.as_bytes()).err().map(|e| e.code)
+    }
+
+    #[test]
+    fn one_rule_for_every_body() {
+        assert_eq!(parse_object::<Line>(br#" {"product_id": 90, "quantity": 2} "#).unwrap(), Line { product_id: 90, quantity: 2 });
+        // Malformed after a field that is already wrong (or missing) is still malformed.
+        for malformed in [
+            "{,}", "", "   ", r#"{"product_id": 1"#, r#"{"product_id": 1, "quantity": 2} x"#, "[90,", "nul", "{'a': 1}",
+            r#"{"quantity": 1} trailing"#, r#"{"product_id": "x", ,}"#, r#"{"other": 1, "product_id": }"#,
+        ] {
+            assert_eq!(code(malformed), Some(ErrorCode::MalformedJson), "{malformed:?}");
+        }
+        for wrong_shape in ["[90,2]", "[]", "null", "7", r#""text""#, r#"{"product_id": "x", "quantity": 2}"#, r#"{"product_id": 1}"#, r#"{"product_id": 1, "quantity": 2, "price": 1}"#] {
+            assert_eq!(code(wrong_shape), Some(ErrorCode::InvalidBody), "{wrong_shape:?}");
+        }
+    }
+
+    #[test]
+    fn json_media_types() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, value.parse().unwrap());
+            json_content_type(&h)
+        };
+        assert!(with("application/json") && with("Application/JSON; charset=utf-8") && with("application/merge-patch+json"));
+        assert!(!with("text/plain") && !with("application/jsonx") && !with("text/json"));
+        assert!(!json_content_type(&HeaderMap::new()));
     }
 }

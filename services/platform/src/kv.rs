@@ -172,6 +172,22 @@ impl Kv {
         .await
     }
 
+    /// Increments a counter that expires `ttl` after its latest increment (a sliding
+    /// memory: it is forgotten only once its events stop for that long).
+    pub async fn incr_extending(&self, key: &str, ttl: Duration) -> KvResult<i64> {
+        self.observe("incr", async {
+            match &self.backend {
+                Backend::Redis(c) => {
+                    let (n, _): (i64, i64) =
+                        redis::pipe().atomic().incr(key, 1).cmd("PEXPIRE").arg(key).arg(millis(ttl)).query_async(&mut c.clone()).await?;
+                    Ok(n)
+                }
+                Backend::Memory(m) => Ok(m.incr_extending(key, ttl)),
+            }
+        })
+        .await
+    }
+
     /// Remaining time to live; `None` when the key is absent or never expires.
     pub async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {
         self.observe("ttl", async {
@@ -254,6 +270,12 @@ impl MemoryStore {
             entry.expires_at.get_or_insert(now + ttl);
             n
         })
+    }
+
+    fn incr_extending(&self, key: &str, ttl: Duration) -> i64 {
+        let n = self.incr(key, ttl);
+        self.with(|map, now| map.get_mut(key).map(|e| e.expires_at = Some(now + ttl)));
+        n
     }
 
     fn ttl(&self, key: &str) -> Option<Duration> {

@@ -15,6 +15,7 @@ pub mod http;
 pub mod kv;
 pub mod metrics;
 pub mod money;
+pub mod secret_file;
 pub mod service;
 pub mod telemetry;
 

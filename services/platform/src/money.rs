@@ -1,6 +1,6 @@
 //! Money: exact cents inside, two-decimal strings on the wire.
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
@@ -13,21 +13,36 @@ pub struct Price(i64);
 const MAX_CENTS: i64 = 100_000_000 * 100;
 
 impl Price {
+    /// A plain decimal string: ASCII digits, optionally a point and one or two more
+    /// (`120`, `99.5`, `0.01`). No sign, exponent, spaces or grouping: what a client
+    /// sends is exactly the amount it means. A JSON number is refused, since a float
+    /// has no exact decimal form and its spelling (`1e3`) is lost in parsing.
     pub fn parse(input: &DecimalInput) -> Result<Self, String> {
-        let text = input.as_text();
-        let value = Decimal::from_str(text.trim()).map_err(|_| format!("`{text}` is not a decimal number"))?;
-        if value.normalize().scale() > 2 {
+        let text = match input {
+            DecimalInput::Text(text) => text,
+            DecimalInput::Number(n) => return Err(format!("must be a string such as \"120.00\", not the JSON number {n}")),
+        };
+        let plain = || format!("`{text}` is not a plain decimal such as 120.00 (digits, then optionally a point and one or two digits)");
+        let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
+            return Err(plain());
+        }
+        let fraction = fraction.unwrap_or("");
+        if fraction.len() > 2 {
             return Err("must have at most two decimal places".into());
         }
-        if value <= Decimal::ZERO {
+        let too_large = || "must be at most 100000000.00".to_owned();
+        let whole: i64 = match whole.trim_start_matches('0') {
+            "" => 0,
+            w => w.parse().map_err(|_| too_large())?,
+        };
+        let cents = format!("{fraction:0<2}").parse::<i64>().map_err(|_| plain())?;
+        let total = whole.checked_mul(100).and_then(|w| w.checked_add(cents)).filter(|c| *c <= MAX_CENTS).ok_or_else(too_large)?;
+        if total == 0 {
             return Err("must be greater than zero".into());
         }
-        let cents = (value * Decimal::ONE_HUNDRED).trunc();
-        i64::try_from(cents)
-            .ok()
-            .filter(|c| *c <= MAX_CENTS)
-            .map(Self)
-            .ok_or_else(|| "must be at most 100000000.00".into())
+        Ok(Self(total))
     }
 
     pub fn from_cents(cents: i64) -> Self {
@@ -81,7 +96,8 @@ impl utoipa::PartialSchema for Price {
 }
 impl ToSchema for Price {}
 
-/// A decimal as a client sends it: a string (`"120.00"`, preferred) or a JSON number.
+/// A decimal as a client sends it: a string (`"120.00"`), or a JSON number, which
+/// [`Price::parse`] refuses with a field error (not a shapeless body error).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum DecimalInput {
@@ -89,14 +105,6 @@ pub enum DecimalInput {
     Number(serde_json::Number),
 }
 
-impl DecimalInput {
-    fn as_text(&self) -> String {
-        match self {
-            Self::Text(s) => s.clone(),
-            Self::Number(n) => n.to_string(),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -112,14 +120,28 @@ mod tests {
         assert_eq!(parse("99.5").unwrap().cents(), 9950);
         assert_eq!(parse("0.01").unwrap().cents(), 1);
         assert_eq!(parse("1.10").unwrap().cents(), 110);
-        assert_eq!(Price::parse(&DecimalInput::Number(serde_json::from_str("12.25").unwrap())).unwrap().cents(), 1225);
+        assert_eq!(parse("007.50").unwrap().cents(), 750);
+        assert_eq!(parse("100000000.00").unwrap().cents(), MAX_CENTS);
         assert_eq!(parse("19.99").unwrap().times(3).to_string(), "59.97");
     }
 
     #[test]
-    fn refuses_what_is_not_a_price() {
-        for bad in ["", "abc", "0", "-1", "1.001", "100000000.01", "1e400"] {
-            assert!(parse(bad).is_err(), "{bad} should be refused");
+    fn refuses_what_is_not_a_plain_decimal() {
+        for bad in [
+            "", "abc", "0", "0.00", "-1", "+1", "1.001", "100000000.01", "99999999999999999999999", "1e400", "1e3", "1E3",
+            " 1.00", "1.00 ", "1. 00", "1.", ".5", "1,00", "1_000", "0x10", "١٢", "NaN", "inf", "12.3.4",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
+        assert!(parse(" 1.00").unwrap_err().contains("plain decimal"));
+        let number = Price::parse(&DecimalInput::Number(serde_json::from_str("12.25").unwrap())).unwrap_err();
+        assert!(number.contains("string"), "{number}");
+    }
+
+    #[test]
+    fn deserialising_is_as_strict() {
+        assert_eq!(serde_json::from_str::<Price>(r#""12.25""#).unwrap().cents(), 1225);
+        assert!(serde_json::from_str::<Price>(r#""1e3""#).is_err());
+        assert!(serde_json::from_str::<Price>("12.25").is_err());
     }
 }

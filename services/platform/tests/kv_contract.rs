@@ -81,3 +81,19 @@ async fn an_unreachable_redis_fails_fast_with_an_error() {
     assert!(Kv::redis("redis://127.0.0.1:1/0").await.is_err());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn incr_extending_is_forgotten_only_after_a_quiet_ttl() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 1, "{name}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 2, "{name}");
+        let ttl = kv.ttl("s").await.unwrap().expect("a TTL");
+        assert!(ttl > Duration::from_millis(250), "{name}: each increment restarts the expiry, got {ttl:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 3, "{name}: still remembered 500 ms after the first");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 1, "{name}: forgotten after a quiet TTL");
+    }
+}

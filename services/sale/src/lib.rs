@@ -224,6 +224,17 @@ impl StockEngine {
         dispatch!(self, e => e.first_answer(sale_id, user_id, idempotency_key).await)
     }
 
+    /// Every shopper who has ever reserved in the sale (including those whose units were
+    /// released since), or `None` when there are more than `at_most` of them.
+    pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
+        dispatch!(self, e => e.buyers(sale_id, at_most).await)
+    }
+
+    /// How many shoppers have ever reserved in the sale.
+    pub async fn buyer_count(&self, sale_id: i64) -> Result<usize, EngineError> {
+        dispatch!(self, e => e.buyer_count(sale_id).await)
+    }
+
     /// Reservations of the sale still held (neither confirmed nor released), in no
     /// particular order. Used to find reservations whose order never got committed.
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {

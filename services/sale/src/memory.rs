@@ -203,6 +203,16 @@ impl MemoryEngine {
         Ok(true)
     }
 
+    pub async fn buyer_count(&self, sale_id: i64) -> Result<usize, EngineError> {
+        Ok(self.store().sales.get(&sale_id).map_or(0, |s| s.buyers.len()))
+    }
+
+    pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
+        let store = self.store();
+        let Some(sale) = store.sales.get(&sale_id) else { return Ok(Some(Default::default())) };
+        Ok((sale.buyers.len() <= at_most).then(|| sale.buyers.keys().copied().collect()))
+    }
+
     pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<Option<(String, i64)>, EngineError> {
         let store = self.store();
         let Some(sale) = store.sales.get(&sale_id) else { return Ok(None) };

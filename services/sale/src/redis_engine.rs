@@ -172,6 +172,20 @@ impl RedisEngine {
         Ok(Some((order_id, quantity)))
     }
 
+    pub async fn buyer_count(&self, sale_id: i64) -> Result<usize, EngineError> {
+        Ok(self.conn.clone().hlen(keys::buyers(sale_id)).await?)
+    }
+
+    pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
+        let mut conn = self.conn.clone();
+        let count: usize = conn.hlen(keys::buyers(sale_id)).await?;
+        if count > at_most {
+            return Ok(None);
+        }
+        let ids: Vec<String> = conn.hkeys(keys::buyers(sale_id)).await?;
+        ids.iter().map(|id| id.parse().map_err(|_| EngineError::Protocol(format!("buyer id {id}")))).collect::<Result<_, _>>().map(Some)
+    }
+
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
         let mut conn = self.conn.clone();
         let mut found = Vec::new();

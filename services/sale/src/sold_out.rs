@@ -2,9 +2,16 @@
 //! for them without a Redis round trip. Stock can come back (a failed or expired
 //! payment releases it), so a background task re-reads flagged sales and clears the
 //! flag when units are available again.
+//!
+//! A request whose (shopper, key) bought before the sell-out must still get its first
+//! answer, which lives in Redis. To spare everyone else that look-up, the refresher
+//! also keeps the set of the sale's buyers (up to [`BUYERS_KEPT`]): a shopper not in it
+//! cannot have a first answer. The set is re-read whenever the number of buyers
+//! changes, so a shopper who bought on another replica after the snapshot (only
+//! possible if units came back) is in it by the next refresh.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -14,36 +21,71 @@ use tokio_util::sync::CancellationToken;
 
 use crate::StockEngine;
 
+/// Buyers of a sold-out sale kept per replica; past this, every refusal asks Redis.
+pub const BUYERS_KEPT: usize = 200_000;
+
 /// Cheap to clone; clones share the flags. Reads take a shared lock only (the hot path
 /// is `is_sold_out` on every purchase; writes happen once per sell-out or refill).
 #[derive(Clone, Default)]
-pub struct SoldOutFlags(Arc<RwLock<HashSet<i64>>>);
+pub struct SoldOutFlags(Arc<RwLock<HashMap<i64, Option<Arc<HashSet<i64>>>>>>);
 
 impl SoldOutFlags {
     pub fn is_sold_out(&self, sale_id: i64) -> bool {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).contains(&sale_id)
+        self.0.read().unwrap_or_else(|p| p.into_inner()).contains_key(&sale_id)
+    }
+
+    /// The sale is flagged sold out and `user_id` is known never to have reserved in it,
+    /// so the answer is `SOLD_OUT` without asking anyone.
+    pub fn refuses_outright(&self, sale_id: i64, user_id: i64) -> bool {
+        match self.0.read().unwrap_or_else(|p| p.into_inner()).get(&sale_id) {
+            Some(Some(buyers)) => !buyers.contains(&user_id),
+            _ => false,
+        }
     }
 
     pub fn mark(&self, sale_id: i64) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(sale_id);
+        self.0.write().unwrap_or_else(|p| p.into_inner()).entry(sale_id).or_insert(None);
     }
 
-    fn flagged(&self) -> Vec<i64> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).iter().copied().collect()
+    fn flagged(&self) -> Vec<(i64, Option<usize>)> {
+        let flags = self.0.read().unwrap_or_else(|p| p.into_inner());
+        flags.iter().map(|(id, buyers)| (*id, buyers.as_ref().map(|b| b.len()))).collect()
     }
 
     fn clear(&self, sale_id: i64) {
         self.0.write().unwrap_or_else(|p| p.into_inner()).remove(&sale_id);
     }
 
-    /// Re-reads every flagged sale once; clears the flag when units are back or the
-    /// engine no longer knows the sale (let the engine answer, e.g. after a restore).
+    fn keep_buyers(&self, sale_id: i64, buyers: Option<HashSet<i64>>) {
+        if let Some(entry) = self.0.write().unwrap_or_else(|p| p.into_inner()).get_mut(&sale_id) {
+            *entry = buyers.map(Arc::new);
+        }
+    }
+
+    /// Re-reads every flagged sale once; clears the flag when units are back, the sale
+    /// has closed, or the engine no longer knows it (let the engine answer);
+    /// re-reads the buyers when their number changed.
     pub async fn refresh(&self, engine: &StockEngine) {
-        for sale_id in self.flagged() {
+        for (sale_id, known_buyers) in self.flagged() {
             match engine.counters(sale_id).await {
-                Ok(Some(c)) if c.remaining == 0 => {}
-                Ok(_) => self.clear(sale_id),
-                Err(e) => tracing::warn!(sale_id, error = %e, "cannot refresh the sold-out flag"),
+                // A closed sale answers SALE_CLOSED from the engine, not SOLD_OUT.
+                Ok(Some(c)) if c.remaining == 0 && !c.closed => {}
+                Ok(_) => {
+                    self.clear(sale_id);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(sale_id, error = %e, "cannot refresh the sold-out flag");
+                    continue;
+                }
+            }
+            match engine.buyer_count(sale_id).await {
+                Ok(count) if Some(count) == known_buyers => {}
+                Ok(_) => match engine.buyers(sale_id, BUYERS_KEPT).await {
+                    Ok(buyers) => self.keep_buyers(sale_id, buyers),
+                    Err(e) => tracing::warn!(sale_id, error = %e, "cannot read the buyers of a sold-out sale"),
+                },
+                Err(e) => tracing::warn!(sale_id, error = %e, "cannot count the buyers of a sold-out sale"),
             }
         }
     }
@@ -95,6 +137,40 @@ mod tests {
         assert_eq!(engine.release(9, "o1").await.unwrap(), Settle::Released);
         flags.refresh(&engine).await;
         assert!(!flags.is_sold_out(9), "a released unit is for sale again");
+    }
+
+    #[tokio::test]
+    async fn only_shoppers_who_never_reserved_are_refused_outright_and_a_new_buyer_joins_them() {
+        let engine = StockEngine::memory();
+        engine.load_sale(&drop_of(2)).await.unwrap();
+        engine.reserve(9, 1, "k", 1, "o1", 10).await.unwrap();
+        engine.reserve(9, 2, "k", 1, "o2", 10).await.unwrap();
+        let flags = SoldOutFlags::default();
+        flags.mark(9);
+        assert!(!flags.refuses_outright(9, 3), "no buyer list yet: ask the engine");
+        flags.refresh(&engine).await;
+        assert!(flags.refuses_outright(9, 3), "shopper 3 never reserved");
+        assert!(!flags.refuses_outright(9, 1) && !flags.refuses_outright(9, 2), "buyers may have a first answer");
+        // A unit comes back and shopper 3 buys it elsewhere before this replica looks.
+        engine.release(9, "o1").await.unwrap();
+        engine.reserve(9, 3, "k", 1, "o3", 10).await.unwrap();
+        flags.refresh(&engine).await;
+        assert!(flags.is_sold_out(9), "sold out again");
+        assert!(!flags.refuses_outright(9, 3), "the new buyer is known at the next refresh");
+        assert!(!flags.refuses_outright(9, 1), "a released buyer keeps its first answer");
+        assert!(!flags.refuses_outright(10, 3), "another sale is not flagged");
+    }
+
+    #[tokio::test]
+    async fn refresh_clears_the_flag_of_a_closed_sale() {
+        let engine = StockEngine::memory();
+        engine.load_sale(&drop_of(1)).await.unwrap();
+        engine.reserve(9, 1, "k", 1, "o1", 10).await.unwrap();
+        let flags = SoldOutFlags::default();
+        flags.mark(9);
+        engine.close_sale(9).await.unwrap();
+        flags.refresh(&engine).await;
+        assert!(!flags.is_sold_out(9), "the engine answers SALE_CLOSED");
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use goodsmall_platform::{
     auth::KeySettings,
     configuration::{self, ConfigError, HttpSettings, RedisSettings},
     events::KafkaSettings,
+    secret_file,
     telemetry::LogSettings,
 };
 use goodsmall_order::configuration::OrderSettings;
@@ -61,15 +62,17 @@ impl ShopConfig {
             .iter()
             .find(|(k, _)| k == "GOODSMALL_DATA_DIR")
             .map_or_else(|| PathBuf::from(".goodsmall"), |(_, v)| PathBuf::from(v));
-        let data_key = data_key(&data_dir).map_err(|e| ConfigError::invalid("data_dir", format!("is not writable: {e}")))?;
-        let defaults = [
+        let mut defaults = vec![
             ("data_dir", data_dir.display().to_string()),
             ("user.database.url", sqlite_url(&data_dir, "user.db")),
-            ("user.data_key", data_key),
             ("product.database.url", sqlite_url(&data_dir, "product.db")),
             ("order.database.url", sqlite_url(&data_dir, "order.db")),
             ("payment.database.url", sqlite_url(&data_dir, "payment.db")),
         ];
+        // A key given in the environment makes the data folder's key file irrelevant.
+        if !env.iter().any(|(k, _)| k == "GOODSMALL_USER__DATA_KEY") {
+            defaults.push(("user.data_key", data_key(&data_dir)?));
+        }
         let config: Self = configuration::load_from_with_defaults(file, env, &defaults)?;
         config.validate()?;
         Ok(config)
@@ -86,6 +89,9 @@ impl ShopConfig {
         self.user.validate("user")?;
         self.product.validate("product")?;
         self.order.validate("order")?;
+        if self.order.product_api_url.is_some() {
+            return Err(ConfigError::invalid("order.product_api_url", "is for the separate order service; the one-process shop looks products up in-process (remove it)"));
+        }
         self.payment.validate("payment")?;
         if self.auth.private_key_pem.is_some() || self.auth.public_key_pem.is_some() {
             self.auth.private_key("auth")?;
@@ -99,16 +105,60 @@ fn sqlite_url(dir: &Path, file: &str) -> String {
     format!("sqlite://{}", dir.join(file).display())
 }
 
-/// The personal-data key of the one-process default, made once and kept.
-fn data_key(dir: &Path) -> std::io::Result<String> {
+/// The personal-data key of the one-process default, made once (readable by its owner
+/// only) and kept; a key file others may read stops the shop, naming the file.
+fn data_key(dir: &Path) -> Result<String, ConfigError> {
     let path = dir.join("data.key");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
+    if let Some(existing) = secret_file::read(&path)? {
         return Ok(existing.trim().to_owned());
     }
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| ConfigError::invalid("data_dir", format!("is not writable: {e}")))?;
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
     let encoded = STANDARD.encode(key);
-    std::fs::write(&path, &encoded)?;
+    secret_file::write(&path, &encoded)?;
     Ok(encoded)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("goodsmall-shopcfg-{}-{}", std::process::id(), rand::random::<u32>()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn load(dir: &Path, extra: &[(&str, &str)]) -> Result<ShopConfig, ConfigError> {
+        let mut env = vec![("GOODSMALL_DATA_DIR".to_owned(), dir.display().to_string())];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        ShopConfig::load_from(None, env)
+    }
+
+    #[test]
+    fn the_data_key_is_made_private_and_an_exposed_one_stops_the_shop() {
+        let dir = dir();
+        let first = load(&dir, &[]).unwrap();
+        let key = dir.join("data.key");
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(load(&dir, &[]).unwrap().user.data_key, first.user.data_key, "kept across starts");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load(&dir, &[]).unwrap_err().to_string();
+        assert!(err.contains(&key.display().to_string()) && err.contains("chmod 600"), "{err}");
+        // A key given in the environment does not read the file at all.
+        let given = STANDARD.encode([9u8; 32]);
+        assert_eq!(load(&dir, &[("GOODSMALL_USER__DATA_KEY", &given)]).unwrap().user.data_key, given);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_product_service_url_is_refused_in_one_process() {
+        let dir = dir();
+        let err = load(&dir, &[("GOODSMALL_ORDER__PRODUCT_API_URL", "http://product:8080")]).unwrap_err().to_string();
+        assert!(err.contains("GOODSMALL_ORDER__PRODUCT_API_URL") && err.contains("in-process"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -2,7 +2,7 @@
 //! document, the same routers and workers the separate services run.
 
 use chrono::{Duration, Utc};
-use goodsmall_order::sales::NewSale;
+use goodsmall_order::{products::ProductOwners, sales::NewSale};
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair, Role},
     kv::Kv,
@@ -52,7 +52,8 @@ impl Shop {
 
         let users = goodsmall_user::startup::build(&config.user, &keys.private_pem, issuer, &shared).await?;
         let products = goodsmall_product::startup::build(&config.product, &shared, &bus, engine.clone()).await?;
-        let orders = goodsmall_order::startup::build(&config.order, &shared, &bus, engine.clone()).await?;
+        let owners = product_owners(&products.state.catalogue);
+        let orders = goodsmall_order::startup::build(&config.order, &shared, &bus, engine.clone(), owners.clone()).await?;
         let payments = goodsmall_payment::startup::build(&config.payment, &shared, &bus).await?;
         let mut demo_sale_id = None;
         if config.demo {
@@ -74,7 +75,7 @@ impl Shop {
             }
         }
         let dev_mailbox = config.user.mail.transport == "dev-mailbox";
-        let flash_sales = flash_sale_operator(&products.state.catalogue, &orders, engine, &shared);
+        let flash_sales = flash_sale_operator(owners, &orders, engine, &shared);
         let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts).merge(flash_sales);
         let running = RunningService::bind("GoodsMall", &config.http, parts, &shared).await?;
         Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox, demo_sale_id })
@@ -89,13 +90,23 @@ impl Shop {
     }
 }
 
-/// The FlashSale operator without a cluster: manifests applied over the API (or the
-/// `goodsmall flashsale` CLI) run through the same reconcile as in Kubernetes.
-fn flash_sale_operator(catalogue: &goodsmall_product::catalogue::Catalogue, orders: &goodsmall_order::startup::OrderService, engine: StockEngine, shared: &Shared) -> ServiceParts {
+/// Who sells a product, from the catalogue in this process: what the separate order
+/// service and the cluster operator ask the product service's API.
+fn product_owners(catalogue: &goodsmall_product::catalogue::Catalogue) -> ProductOwners {
     let catalogue = catalogue.clone();
-    let owner_of = CatalogueFn(move |product_id| {
+    ProductOwners::in_process(move |product_id| {
         let catalogue = catalogue.clone();
         async move { Ok(catalogue.find_by_id(product_id).await?.map(|p| p.merchant_id)) }
+    })
+}
+
+/// The FlashSale operator without a cluster: manifests applied over the API (or the
+/// `goodsmall flashsale` CLI) run through the same reconcile as in Kubernetes, with
+/// the same product check as `POST /api/sales`.
+fn flash_sale_operator(owners: ProductOwners, orders: &goodsmall_order::startup::OrderService, engine: StockEngine, shared: &Shared) -> ServiceParts {
+    let owner_of = CatalogueFn(move |product_id| {
+        let owners = owners.clone();
+        async move { Ok(owners.owner_of(product_id).await?) }
     });
     let (operator, api) = goodsmall_operator::local::build(orders.database.clone(), orders.state.sales.clone(), engine, Arc::new(owner_of), shared.authenticator.clone());
     ServiceParts { api, readiness: Readiness::default(), workers: vec![operator.spawn(shared.shutdown.clone())] }

@@ -55,6 +55,12 @@ fn the_shop_starts_with_demo_goods_and_the_walkthrough_works() {
         assert!(text.contains(what), "the start banner lacks {what}:\n{text}");
     }
     assert!(["user", "product", "order", "payment"].iter().all(|db| dir.join(format!(".goodsmall/{db}.db")).exists()), "SQLite files in .goodsmall/");
+    #[cfg(unix)]
+    for key in ["jwt-ed25519.key", "data.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(".goodsmall").join(key)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, ".goodsmall/{key} is readable by its owner only, got {mode:o}");
+    }
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/walkthrough.sh");
     let output = Command::new("bash").arg(script).arg(&base).env("GOODSMALL", env!("CARGO_BIN_EXE_goodsmall")).output().expect("bash runs the walk-through");
@@ -93,4 +99,46 @@ fn a_bad_setting_stops_the_shop_and_names_the_setting() {
         assert!(stderr.contains(named), "{key}={value} should name {named}: {stderr}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A private key file others may read stops the shop at start, naming the file.
+#[cfg(unix)]
+#[test]
+fn an_exposed_key_file_stops_the_shop_and_names_it() {
+    use std::os::unix::fs::PermissionsExt;
+    for key in ["data.key", "jwt-ed25519.key"] {
+        let dir = std::env::temp_dir().join(format!("goodsmall-exposed-{}-{key}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if key == "jwt-ed25519.key" {
+            let pair = goodsmall_platform::auth::KeyPair::generate();
+            std::fs::write(dir.join("jwt-ed25519.pub"), pair.public_pem).unwrap();
+            std::fs::write(dir.join(key), pair.private_pem).unwrap();
+        } else {
+            std::fs::write(dir.join(key), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+        }
+        std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_goodsmall"))
+            .env("GOODSMALL_DATA_DIR", &dir)
+            .env("GOODSMALL_HTTP__PORT", "0")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .expect("the goodsmall binary runs");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{key}: the shop started with an exposed key file");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        assert!(!status.success(), "{key}: {stderr}");
+        assert!(stderr.contains(&dir.join(key).display().to_string()) && stderr.contains("chmod 600"), "{key}: {stderr}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -143,6 +143,16 @@ impl ControlPlane {
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
+    /// The `kubectl` binary (for callers that run it themselves, e.g. from a thread).
+    pub fn kubectl_path(&self) -> PathBuf {
+        self.bin.join("kubectl")
+    }
+
+    /// KEDA's ScaledObject CRD (from KEDA's Go module, beside the binaries).
+    pub fn keda_crd(&self) -> PathBuf {
+        self.bin.join("keda.sh_scaledobjects.yaml")
+    }
+
     /// `kubectl` as cluster admin.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_as(&self.kubeconfig, args, None)

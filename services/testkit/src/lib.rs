@@ -8,11 +8,13 @@
 
 mod kafka;
 mod kube;
+mod process;
 mod servers;
 mod smtp;
 
 pub use kafka::wait_until_consumed;
 pub use kube::ControlPlane;
+pub use process::{free_port, ServiceProcess};
 pub use servers::{KafkaBroker, MariaDb};
 pub use smtp::{ReceivedMail, SmtpSink};
 

@@ -57,16 +57,27 @@ impl Default for VerificationSettings {
     }
 }
 
+/// Login throttling (see `login_throttle`): no setting can lock an account.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginSettings {
-    pub max_failures: u32,
+    /// Failed logins one client address may make for one account before each further
+    /// try from there has to wait.
+    pub free_failures: u32,
+    /// The first wait; every further failure from that address doubles it, up to
+    /// `max_delay_secs`.
+    pub base_delay_secs: u64,
+    pub max_delay_secs: u64,
+    /// Failed logins for one account from all addresses within `window_secs` after
+    /// which no address gets free failures any more (each one waits after every
+    /// failure); an address that has not failed still gets its try at once.
+    pub account_ceiling: u32,
     pub window_secs: u64,
 }
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        Self { max_failures: 5, window_secs: 15 * 60 }
+        Self { free_failures: 5, base_delay_secs: 1, max_delay_secs: 15 * 60, account_ceiling: 100, window_secs: 15 * 60 }
     }
 }
 
@@ -129,7 +140,12 @@ impl UserSettings {
         positive(self.tokens.refresh_ttl_secs, "tokens.refresh_ttl_secs")?;
         positive(self.verification.code_ttl_secs, "verification.code_ttl_secs")?;
         positive(self.verification.max_attempts.into(), "verification.max_attempts")?;
-        positive(self.login.max_failures.into(), "login.max_failures")?;
+        positive(self.login.base_delay_secs, "login.base_delay_secs")?;
+        positive(self.login.account_ceiling.into(), "login.account_ceiling")?;
+        positive(self.login.window_secs, "login.window_secs")?;
+        if self.login.max_delay_secs < self.login.base_delay_secs {
+            return Err(ConfigError::invalid(&format!("{key}.login.max_delay_secs"), "must be at least login.base_delay_secs"));
+        }
         positive(self.mail.max_attempts.into(), "mail.max_attempts")?;
         if self.password_hashing.memory_kib < 1024 {
             return Err(ConfigError::invalid(&format!("{key}.password_hashing.memory_kib"), "must be at least 1024"));

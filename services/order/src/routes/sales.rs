@@ -5,19 +5,18 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
-    auth::{AuthUser, Role},
+    auth::{AuthUser, Role, SignedUser},
     error::{ApiError, ApiResult, ErrorCode, FieldError, FieldErrors, Problem},
     extract::{IdempotencyKey, Json, Path},
     money::{DecimalInput, Price},
 };
-use goodsmall_sale::SaleCounters;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
     domain::PurchaseQuantity,
     purchase::PurchaseOutcome,
-    sales::{NewSale, Sale},
+    sales::{Counters, NewSale, Sale},
     state::OrderState,
 };
 
@@ -33,9 +32,12 @@ pub struct CreateSale {
     pub per_user_limit: i64,
 }
 
-/// Set up a flash sale (merchants; the FlashSale operator drives the same module).
+/// Set up a flash sale of one of your products (merchants; an admin may for any
+/// product, and the sale is its merchant's). The FlashSale operator drives the same module.
 #[utoipa::path(post, path = "/api/sales", tag = "sales", security(("bearer" = [])), request_body = CreateSale,
-    responses((status = 201, body = Sale), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Sale), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
+              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem),
+              (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the product service does not answer")))]
 pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body): Json<CreateSale>) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     let mut errors = FieldErrors::default();
@@ -52,11 +54,16 @@ pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body):
         errors.check::<()>("closes_at", Err("must be after opens_at".into()));
     }
     errors.into_result()?;
+    // As the FlashSale path does: the product must exist and be the caller's.
+    let owner = state.products.owner_of(body.product_id).await?.ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", body.product_id)))?;
+    if owner != user.user_id && user.role != Role::Admin {
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("product {} belongs to another merchant", body.product_id)));
+    }
     let sale = state
         .sales
         .create(NewSale {
             product_id: body.product_id,
-            merchant_id: user.user_id,
+            merchant_id: owner,
             stock: body.stock,
             price: price.expect("checked above"),
             opens_at: body.opens_at,
@@ -71,7 +78,8 @@ pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body):
 pub struct SaleView {
     #[serde(flatten)]
     pub sale: Sale,
-    /// Live counters: `stock = remaining + reserved + sold`.
+    /// Counters, `stock = remaining + reserved + sold`: live while the stock engine
+    /// holds the sale, from the orders once it does not (they survive restarts).
     pub remaining: i64,
     pub reserved: i64,
     pub sold: i64,
@@ -91,8 +99,7 @@ pub async fn list(State(state): State<OrderState>) -> ApiResult<Json<Vec<SaleVie
 }
 
 async fn view(state: &OrderState, sale: Sale) -> ApiResult<SaleView> {
-    let counters: Option<SaleCounters> = state.engine.counters(sale.id).await.map_err(anyhow::Error::from)?;
-    let (remaining, reserved, sold) = counters.map_or((0, 0, 0), |c| (c.remaining, c.reserved, c.sold));
+    let Counters { remaining, reserved, sold } = state.sales.counters(&sale).await?;
     Ok(SaleView { sale, remaining, reserved, sold })
 }
 
@@ -151,13 +158,20 @@ pub struct PurchaseAccepted {
               (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED")))]
 pub async fn purchase(
     State(state): State<OrderState>,
-    user: AuthUser,
+    signed: SignedUser,
     key: IdempotencyKey,
     Path(sale_id): Path<i64>,
     Json(body): Json<PurchaseRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let quantity = PurchaseQuantity::parse(body.quantity)
         .map_err(|message| ApiError::validation(vec![FieldError { field: "quantity".into(), message }]))?;
+    // Sold out, and this shopper never reserved in it: nothing to change or give back,
+    // so neither Redis nor the session's logout look-up is needed (a drop's sold-out
+    // path; docs/decisions.md).
+    if state.purchases.refuses_outright(sale_id, signed.user_id()) {
+        return Err(super::refusal(&goodsmall_sale::Refusal::SoldOut));
+    }
+    let user = state.authenticator.unrevoked(signed).await?;
     match state.purchases.purchase(sale_id, user.user_id, &key, quantity).await? {
         PurchaseOutcome::Accepted { order_id, .. } => {
             let status_url = format!("/api/orders/{order_id}");

@@ -24,6 +24,32 @@ impl AuthUser {
     }
 }
 
+/// The caller of a validly signed, unexpired access token whose session has *not* been
+/// checked for logout yet. Only for answers that neither change nor reveal anything
+/// (the sold-out refusal); anything else calls [`Authenticator::unrevoked`] first.
+#[derive(Debug, Clone)]
+pub struct SignedUser(pub(super) AuthUser);
+
+impl SignedUser {
+    pub fn user_id(&self) -> i64 {
+        self.0.user_id
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "send `Authorization: Bearer <access token>`"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "the Authorization header must be `Bearer <token>`"))
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     Authenticator: FromRef<S>,
@@ -32,17 +58,20 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "send `Authorization: Bearer <access token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "the Authorization header must be `Bearer <token>`"))?;
+        let token = bearer_token(parts)?;
         Authenticator::from_ref(state).verify(token).await
+    }
+}
+
+impl<S> FromRequestParts<S> for SignedUser
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        Authenticator::from_ref(state).verify_signature(token).map(SignedUser)
     }
 }

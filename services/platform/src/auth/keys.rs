@@ -9,7 +9,10 @@ use ring::{
 };
 use serde::Deserialize;
 
-use crate::configuration::ConfigError;
+use crate::{
+    configuration::ConfigError,
+    secret_file::{self, SecretFileError},
+};
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow.
 const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
@@ -67,16 +70,20 @@ impl KeyPair {
     }
 
     /// The one-process default keeps its pair in the data folder so that tokens
-    /// survive a restart of the shop.
-    pub fn load_or_generate(dir: &Path) -> anyhow::Result<Self> {
+    /// survive a restart of the shop. The private key is made readable by its owner
+    /// only, and a private key file others may read is refused (naming the file).
+    pub fn load_or_generate(dir: &Path) -> Result<Self, SecretFileError> {
         let (private, public) = (dir.join("jwt-ed25519.key"), dir.join("jwt-ed25519.pub"));
-        if private.exists() && public.exists() {
-            return Ok(Self { private_pem: std::fs::read_to_string(private)?, public_pem: std::fs::read_to_string(public)? });
+        let read_public = || std::fs::read_to_string(&public).map_err(|source| SecretFileError::Io { path: public.clone(), source });
+        if let Some(private_pem) = secret_file::read(&private)? {
+            if public.exists() {
+                return Ok(Self { private_pem, public_pem: read_public()? });
+            }
         }
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|source| SecretFileError::Io { path: dir.to_owned(), source })?;
         let pair = Self::generate();
-        std::fs::write(private, &pair.private_pem)?;
-        std::fs::write(public, &pair.public_pem)?;
+        secret_file::write(&private, &pair.private_pem)?;
+        std::fs::write(&public, &pair.public_pem).map_err(|source| SecretFileError::Io { path: public.clone(), source })?;
         Ok(pair)
     }
 }
@@ -85,4 +92,24 @@ fn pem(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);
     let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_generated_private_key_is_private_and_kept() {
+        let dir = std::env::temp_dir().join(format!("goodsmall-keys-{}-{}", std::process::id(), rand::random::<u32>()));
+        let made = KeyPair::load_or_generate(&dir).unwrap();
+        let mode = |file: &str| std::fs::metadata(dir.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("jwt-ed25519.key"), 0o600, "the private key");
+        assert_eq!(KeyPair::load_or_generate(&dir).unwrap().private_pem, made.private_pem, "kept across starts");
+        std::fs::set_permissions(dir.join("jwt-ed25519.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = KeyPair::load_or_generate(&dir).unwrap_err().to_string();
+        assert!(err.contains("jwt-ed25519.key") && err.contains("chmod 600"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -7,7 +7,7 @@ mod extractor;
 mod keys;
 mod tokens;
 
-pub use extractor::AuthUser;
+pub use extractor::{AuthUser, SignedUser};
 pub use keys::{KeyPair, KeySettings};
 pub use tokens::{Authenticator, Claims, Role, TokenSigner};
 

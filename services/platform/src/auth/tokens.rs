@@ -108,7 +108,11 @@ impl Authenticator {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        // No leeway: a token is refused from the first second past its `exp`, in every
+        // service alike (docs/decisions.md, "Token expiry"). Only the user service
+        // signs, NTP keeps the services' clocks within milliseconds, and a client
+        // answered TOKEN_EXPIRED refreshes.
+        validation.leeway = 0;
         Ok(Self {
             key: Arc::new(DecodingKey::from_ed_pem(public_pem.as_bytes())?),
             validation: Arc::new(validation),
@@ -119,6 +123,19 @@ impl Authenticator {
 
     pub async fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
         let user = self.verify_signed(token)?;
+        self.unrevoked(super::SignedUser(user)).await
+    }
+
+    /// Signature, claims and expiry only; the session's logout is checked by
+    /// [`unrevoked`](Self::unrevoked).
+    pub(super) fn verify_signature(&self, token: &str) -> Result<AuthUser, ApiError> {
+        self.verify_signed(token)
+    }
+
+    /// The signed caller, once its session is known not to have been logged out (one
+    /// key-value look-up).
+    pub async fn unrevoked(&self, signed: super::SignedUser) -> Result<AuthUser, ApiError> {
+        let user = signed.0;
         if self.kv.get(&revoked_session_key(&user.session_id)).await?.is_some() {
             return Err(ApiError::new(ErrorCode::TokenRevoked, "this session has been logged out; log in again"));
         }
@@ -130,7 +147,7 @@ impl Authenticator {
         let now = jsonwebtoken::get_current_timestamp();
         let cached = self.verified.lock().expect("verified tokens").get(token).cloned();
         if let Some(Verified { user, exp }) = cached {
-            if now <= exp + self.validation.leeway {
+            if now <= exp {
                 return Ok(user);
             }
             self.verified.lock().expect("verified tokens").remove(token);
@@ -141,7 +158,7 @@ impl Authenticator {
         if verified.len() >= VERIFIED_CAPACITY {
             // Expired ones first; if that is not enough, start afresh (a re-check costs
             // one signature verification, not a failure).
-            verified.retain(|_, v| now <= v.exp + self.validation.leeway);
+            verified.retain(|_, v| now <= v.exp);
             if verified.len() >= VERIFIED_CAPACITY {
                 verified.clear();
             }
@@ -214,6 +231,22 @@ mod tests {
 
         let stale = signed(&signer, &claims(now - 60));
         assert_eq!(auth.verify(&stale).await.unwrap_err().code, ErrorCode::TokenExpired);
+    }
+
+    #[tokio::test]
+    async fn a_token_is_refused_from_the_first_second_past_its_expiry() {
+        let (signer, auth, _) = pair();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = |exp| Claims { sub: "7".into(), sid: "s".into(), role: Role::Shopper, iss: ISSUER.into(), aud: AUDIENCE.into(), iat: now - 100, exp };
+        for past in 1..=5 {
+            let token = signed(&signer, &claims(now - past));
+            assert_eq!(auth.verify(&token).await.unwrap_err().code, ErrorCode::TokenExpired, "{past} s past exp");
+        }
+        // A remembered token too: the cache applies the same rule.
+        let token = signed(&signer, &claims(now + 60));
+        auth.verify(&token).await.unwrap();
+        auth.verified.lock().unwrap().get_mut(token.as_str()).unwrap().exp = now - 1;
+        assert_eq!(auth.verify(&token).await.unwrap_err().code, ErrorCode::TokenExpired);
     }
 
     #[tokio::test]

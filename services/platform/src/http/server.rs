@@ -7,7 +7,7 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use utoipa::openapi::{
@@ -16,7 +16,11 @@ use utoipa::openapi::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use super::ops::{healthz, readyz, Readiness};
+use super::{
+    client_address,
+    limits::limit_body,
+    ops::{healthz, readyz, Readiness},
+};
 use crate::{
     configuration::HttpSettings,
     error::{ApiError, ErrorCode},
@@ -37,6 +41,7 @@ pub fn build_router(api: OpenApiRouter, ops: Ops, settings: &HttpSettings) -> Ro
     let (api, mut openapi) = api.split_for_parts();
     describe(&mut openapi, &ops.title);
     let timeout = settings.request_timeout();
+    let (limit, trusted) = (settings.body_limit_bytes, settings.trusted_proxies.clone());
     api.route("/api/openapi.json", get(move || async move { Json(openapi) }))
         .route("/healthz", get(healthz))
         .merge(Router::new().route("/readyz", get(readyz)).with_state(ops.readiness))
@@ -46,6 +51,8 @@ pub fn build_router(api: OpenApiRouter, ops: Ops, settings: &HttpSettings) -> Ro
             ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept that method")
         })
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| limit_body(limit, req, next)))
+        .layer(middleware::from_fn(move |req: Request, next: Next| client_address::attach(trusted.clone(), req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| with_timeout(timeout, req, next)))
         .layer(middleware::from_fn_with_state(ops.metrics, metrics::track_http))
         .layer(TraceLayer::new_for_http())
@@ -66,7 +73,16 @@ fn describe(openapi: &mut OpenApi, title: &str) {
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "An EdDSA access token from POST /api/auth/login. It is refused (401 TOKEN_EXPIRED) from the first second \
+                     past its `exp`, with no leeway for clock skew: refresh it with POST /api/auth/refresh.",
+                ))
+                .build(),
+        ),
     );
 }
 
@@ -76,13 +92,21 @@ pub struct HttpServer {
     router: Router,
 }
 
+/// The configured address could not be listened on.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} (http.host/http.port, http.backlog): {source}")]
+pub struct BindError {
+    pub address: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl HttpServer {
-    /// Binds the configured address (port 0 picks a free port, as tests do).
-    pub async fn bind(settings: &HttpSettings, router: Router) -> anyhow::Result<Self> {
+    /// Binds the configured address (port 0 picks a free port, as tests do) with a
+    /// listen queue of `http.backlog` connections.
+    pub async fn bind(settings: &HttpSettings, router: Router) -> Result<Self, BindError> {
         let address = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {address} (http.host/http.port): {e}"))?;
+        let listener = listen(&address, settings.backlog).await.map_err(|source| BindError { address, source })?;
         Ok(Self { listener, router })
     }
 
@@ -92,11 +116,32 @@ impl HttpServer {
 
     /// Serves until `shutdown` is cancelled, then finishes the requests in flight.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Connection info gives handlers the peer address (the client address of throttles).
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         Ok(())
     }
+}
+
+/// A listening socket on the first address `address` resolves to that accepts one. A
+/// burst of new connections waits in the kernel's queue of `backlog` until accepted;
+/// beyond it they are dropped and retried by the client a second later. The kernel
+/// caps the queue at `net.core.somaxconn`.
+async fn listen(address: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        // As `TcpListener::bind` does: a restarted server may rebind while its old
+        // connections linger in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the host resolves to no address")))
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C: the signal to drain and stop.

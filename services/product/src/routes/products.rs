@@ -24,7 +24,7 @@ pub struct CreateProduct {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Decimal, e.g. `"120.00"` (a JSON number is accepted too).
+    /// A plain decimal string with at most two decimals, e.g. `"120.00"`.
     #[schema(value_type = String, example = "120.00")]
     pub price: DecimalInput,
     pub quantity: i64,

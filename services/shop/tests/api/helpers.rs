@@ -175,8 +175,10 @@ impl TestShop {
         tokio::spawn(product.run());
 
         let order_db = goodsmall_testkit::mysql_url("order").await;
-        let order_config =
-            goodsmall_order::configuration::ServiceConfig::load_from(None, service_env("ORDER", &order_db)).expect("order config");
+        let mut order_env = service_env("ORDER", &order_db);
+        // The order service asks the product service who sells a sale's product.
+        order_env.push(("GOODSMALL_ORDER__PRODUCT_API_URL".into(), product_base.clone()));
+        let order_config = goodsmall_order::configuration::ServiceConfig::load_from(None, order_env).expect("order config");
         let order = goodsmall_order::startup::application(&order_config, &bus(&order_config.kafka).await, shutdown.clone()).await.expect("order service starts");
         let order_base = format!("http://{}", order.local_addr());
         tokio::spawn(order.run());

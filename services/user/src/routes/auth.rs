@@ -3,6 +3,7 @@ use goodsmall_platform::{
     auth::AuthUser,
     error::{ApiError, ApiResult, ErrorCode, Problem},
     extract::Json,
+    http::ClientAddress,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -83,24 +84,28 @@ pub struct LoginRequest {
 }
 
 /// Log in: a short-lived access token and a rotating refresh token.
+///
+/// Repeated failures for one account from one client address make that address wait
+/// (429, `Retry-After`, doubling with each further failure); other addresses, the
+/// owner's among them, are not held up.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem, description = "INVALID_CREDENTIALS"),
-              (status = 429, body = Problem, description = "TOO_MANY_ATTEMPTS")))]
-pub async fn login(State(state): State<UserState>, Json(body): Json<LoginRequest>) -> ApiResult<Json<TokenPair>> {
+              (status = 429, body = Problem, description = "TOO_MANY_ATTEMPTS: wait `Retry-After` seconds before trying again from this address")))]
+pub async fn login(State(state): State<UserState>, ClientAddress(client): ClientAddress, Json(body): Json<LoginRequest>) -> ApiResult<Json<TokenPair>> {
     let wrong = || ApiError::new(ErrorCode::InvalidCredentials, "e-mail or password is wrong");
     // A malformed e-mail cannot have an account: same answer as a wrong password.
     let email = Email::parse(&body.email).map_err(|_| wrong())?;
-    state.login_throttle.check(&email).await?;
+    let attempt = state.login_throttle.admit(&email, client).await?;
     let credentials = state.accounts.credentials(&email).await?;
     let stored = credentials.as_ref().map(|c| c.password_hash.clone());
     let matches = state.accounts.verify_password(body.password, stored).await?;
     match credentials {
         Some(account) if matches => {
-            state.login_throttle.reset(&email).await?;
+            state.login_throttle.succeeded(attempt).await?;
             Ok(Json(state.sessions.start(account.id, account.role).await?))
         }
         _ => {
-            state.login_throttle.record_failure(&email).await?;
+            state.login_throttle.failed(attempt).await?;
             Err(wrong())
         }
     }

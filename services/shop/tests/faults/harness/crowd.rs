@@ -24,7 +24,9 @@ pub struct Seen {
     pub answers: HashMap<String, usize>,
     /// Attempts that got no answer (refused, reset, timed out) or a 5xx, by what happened.
     pub failed_attempts: HashMap<String, usize>,
-    /// Buyers whose purchase succeeded only after at least one failed attempt.
+    /// Buyers whose purchase needed more than one attempt (cut off by a fault).
+    pub retried_purchases: usize,
+    /// Of those, the ones whose purchase was then accepted.
     pub accepted_after_retry: usize,
     /// Every 5xx body, for the problem-document checks.
     pub server_errors: Vec<(StatusCode, String, Value)>,
@@ -62,6 +64,7 @@ impl Crowd {
                 {
                     let mut seen = seen.lock().unwrap();
                     *seen.answers.entry(format!("{status} {}", body["code"].as_str().unwrap_or(""))).or_default() += 1;
+                    seen.retried_purchases += usize::from(retried);
                     if status == StatusCode::ACCEPTED {
                         seen.told.insert(buyer, body["order_id"].as_str().unwrap().to_owned());
                         seen.accepted_after_retry += usize::from(retried);

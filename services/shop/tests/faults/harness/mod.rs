@@ -8,14 +8,11 @@ mod crowd;
 mod settle;
 
 pub use crowd::{Crowd, Seen};
+/// One service process (the built binary).
+pub use goodsmall_testkit::ServiceProcess as Service;
 pub use settle::{assert_nothing_lost_nothing_oversold, settle};
 
-use std::{
-    collections::HashSet,
-    path::PathBuf,
-    process::{Child, Command},
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Duration};
 
 use goodsmall_platform::auth::{KeyPair, KeySettings, Role, TokenSigner};
 use reqwest::StatusCode;
@@ -24,22 +21,6 @@ use serde_json::{json, Value};
 /// Generous: the services restart, groups rebalance and the broker recovers on a busy
 /// 2-core machine.
 pub const PATIENCE: Duration = Duration::from_secs(90);
-
-/// The service binaries, brought up to date once per run (a no-op when the workspace
-/// build already made them).
-fn binary(name: &str) -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-p", "goodsmall-order", "-p", "goodsmall-payment"]).status().expect("cargo runs");
-        assert!(status.success(), "building the service binaries failed: run `cargo build -p goodsmall-order -p goodsmall-payment`");
-    });
-    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join(name)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Where a fault test's servers are, and the settings its services share.
 pub struct Stack {
@@ -51,23 +32,33 @@ pub struct Stack {
     pub keys: KeyPair,
     pub logs: PathBuf,
     pub client: reqwest::Client,
+    /// The product service (on the run's shared MariaDB): the order service checks a
+    /// sale's product there.
+    product: Service,
 }
 
 impl Stack {
-    /// On the run's shared Redis, with the given Kafka brokers and database URLs.
+    /// On the run's shared Redis, with the given Kafka brokers and database URLs; starts
+    /// the product service.
     pub async fn new(brokers: String, order_db: String, payment_db: String) -> Stack {
         let logs = std::env::temp_dir().join(goodsmall_testkit::unique_name("fault-logs"));
         std::fs::create_dir_all(&logs).unwrap();
-        Stack {
+        let mut stack = Stack {
             redis: goodsmall_testkit::redis_url().await,
             order_db,
             payment_db,
             brokers,
             namespace: goodsmall_testkit::unique_name("fault"),
             keys: KeyPair::generate(),
-            logs,
             client: reqwest::Client::new(),
-        }
+            product: Service::new("goodsmall-product", 0, Vec::new(), &logs.join("product.log")),
+            logs,
+        };
+        let mut env = stack.common();
+        env.push(("GOODSMALL_PRODUCT__DATABASE__URL".into(), goodsmall_testkit::mysql_url("fault_product").await));
+        stack.product = Service::service("goodsmall-product", env, &stack.logs.join("product.log"));
+        stack.product.start(&stack.client).await;
+        stack
     }
 
     fn common(&self) -> Vec<(String, String)> {
@@ -94,11 +85,12 @@ impl Stack {
                 ("GOODSMALL_ORDER__DATABASE__URL", self.order_db.as_str()),
                 ("GOODSMALL_ORDER__LIFECYCLE__ORPHAN_GRACE_SECS", "2"),
                 ("GOODSMALL_ORDER__LIFECYCLE__TICK_MILLIS", "200"),
+                ("GOODSMALL_ORDER__PRODUCT_API_URL", &self.product.base()),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        Service::new("goodsmall-order", replica, env, &self.logs)
+        Service::service("goodsmall-order", env, &self.logs.join(format!("order-{replica}.log")))
     }
 
     /// Payment service replica `replica` (not started yet): unpaid orders expire after
@@ -116,18 +108,22 @@ impl Stack {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        Service::new("goodsmall-payment", replica, env, &self.logs)
+        Service::service("goodsmall-payment", env, &self.logs.join(format!("payment-{replica}.log")))
     }
 
     pub fn signer(&self) -> TokenSigner {
         TokenSigner::new(&self.keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(3600)).unwrap()
     }
 
-    /// A sale of `stock` units, one per shopper, open now for an hour.
+    /// A sale of `stock` units of a new product, one per shopper, open now for an hour.
     pub async fn open_sale(&self, order: &Service, stock: i64) -> i64 {
         let merchant = self.signer().issue(1, Role::Merchant, "merchant").unwrap();
+        let product = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000, "status": "ON_SALE" });
+        let created = self.client.post(format!("{}/api/products", self.product.base())).bearer_auth(&merchant).json(&product).send().await.unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED, "{:?}", created.text().await);
+        let product_id = created.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
         let now = chrono::Utc::now();
-        let sale = json!({ "product_id": 1, "stock": stock, "price": "49.00", "per_user_limit": 1,
+        let sale = json!({ "product_id": product_id, "stock": stock, "price": "49.00", "per_user_limit": 1,
             "opens_at": now.to_rfc3339(), "closes_at": (now + chrono::Duration::hours(1)).to_rfc3339() });
         let created = self.client.post(format!("{}/api/sales", order.base())).bearer_auth(&merchant).json(&sale).send().await.unwrap();
         assert_eq!(created.status(), StatusCode::CREATED, "{:?}", created.text().await);
@@ -139,90 +135,6 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.logs);
-        }
-    }
-}
-
-/// One service process.
-pub struct Service {
-    name: &'static str,
-    env: Vec<(String, String)>,
-    port: u16,
-    child: Option<Child>,
-    pub log: PathBuf,
-}
-
-impl Service {
-    fn new(name: &'static str, replica: usize, env: Vec<(String, String)>, logs: &std::path::Path) -> Service {
-        Service { name, env, port: free_port(), child: None, log: logs.join(format!("{name}-{replica}.log")) }
-    }
-
-    pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub async fn start(&mut self, client: &reqwest::Client) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = Command::new(binary(self.name))
-            .envs(self.env.iter().cloned())
-            .env("GOODSMALL_HTTP__PORT", self.port.to_string())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the service binary starts");
-        self.child = Some(child);
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base())).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("{} exited ({status}):\n{}", self.name, self.log_text());
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "{} not ready in 30 s:\n{}", self.name, self.log_text());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown hook, no drain, no flush.
-    pub fn kill_9(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The partitions this process was last given in consumer group `group` (from its
-    /// "Kafka partitions assigned" log lines), as `topic:partition`; `None` if it never
-    /// got an assignment.
-    pub fn assigned(&self, group: &str) -> Option<HashSet<String>> {
-        let mut last = None;
-        for line in self.log_text().lines() {
-            let Ok(entry) = serde_json::from_str::<Value>(line) else { continue };
-            if entry["message"] == "Kafka partitions assigned" && entry["group"] == group {
-                let partitions = entry["partitions"].as_str().unwrap_or_default();
-                let mut set = HashSet::new();
-                for topic_list in partitions.split_whitespace() {
-                    let (topic, ids) = topic_list.rsplit_once(':').expect("topic:ids");
-                    set.extend(ids.split(',').filter(|id| !id.is_empty()).map(|id| format!("{topic}:{id}")));
-                }
-                last = Some(set);
-            }
-        }
-        last
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

@@ -1,0 +1,142 @@
+//! The workspace's binaries as real processes (the order, payment and product services,
+//! the operator): started with an environment, awaited on `/readyz`, killed with SIGKILL,
+//! their logs kept in a file. The binaries are brought up to date once per test process
+//! (a no-op when the workspace build already made them).
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    time::{Duration, Instant},
+};
+
+/// Every binary a test may start; built together so one `cargo build` serves them all.
+const PACKAGES: &[&str] = &["goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
+
+const READY_PATIENCE: Duration = Duration::from_secs(30);
+
+fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let packages: Vec<&str> = PACKAGES.iter().flat_map(|p| ["-p", p]).collect();
+        let status = Command::new(cargo).arg("build").args(&packages).status().expect("cargo runs");
+        assert!(status.success(), "building the binaries failed: run `cargo build {}`", packages.join(" "));
+    });
+    // A test runs from target/<profile>/deps/.
+    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join(name)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One process of a workspace binary, serving HTTP on `port` (the caller puts the
+/// port in its environment: `GOODSMALL_HTTP__PORT` for a service).
+pub struct ServiceProcess {
+    pub name: &'static str,
+    env: Vec<(String, String)>,
+    pub port: u16,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl ServiceProcess {
+    pub fn new(name: &'static str, port: u16, env: Vec<(String, String)>, log: &Path) -> ServiceProcess {
+        ServiceProcess { name, env, port, child: None, log: log.to_owned() }
+    }
+
+    /// A GoodsMall service (`GOODSMALL_HTTP__PORT` on a free port).
+    pub fn service(name: &'static str, mut env: Vec<(String, String)>, log: &Path) -> ServiceProcess {
+        let port = free_port();
+        env.push(("GOODSMALL_HTTP__PORT".into(), port.to_string()));
+        ServiceProcess::new(name, port, env, log)
+    }
+
+    /// Sets (or replaces) one variable for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Starts the process and waits until its `/readyz` answers 200.
+    pub async fn start(&mut self, client: &reqwest::Client) {
+        self.spawn();
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base())).send().await {
+                if r.status() == reqwest::StatusCode::OK {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("{} exited ({status}):\n{}", self.name, self.log_text());
+            }
+            assert!(started.elapsed() < READY_PATIENCE, "{} not ready in {READY_PATIENCE:?}:\n{}", self.name, self.log_text());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts the process without waiting for anything.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(binary(self.name))
+            .envs(self.env.iter().cloned())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown hook, no drain, no flush.
+    pub fn kill_9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines (`GOODSMALL_LOG__FORMAT=json`) whose message is `message`.
+    pub fn log_entries(&self, message: &str) -> Vec<serde_json::Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| entry["message"] == message)
+            .collect()
+    }
+
+    /// The partitions this process was last given in consumer group `group` (from its
+    /// "Kafka partitions assigned" log lines), as `topic:partition`; `None` if it never
+    /// got an assignment.
+    pub fn assigned(&self, group: &str) -> Option<HashSet<String>> {
+        let last = self.log_entries("Kafka partitions assigned").into_iter().filter(|e| e["group"] == group).last()?;
+        let mut set = HashSet::new();
+        for topic_list in last["partitions"].as_str().unwrap_or_default().split_whitespace() {
+            let (topic, ids) = topic_list.rsplit_once(':').expect("topic:ids");
+            set.extend(ids.split(',').filter(|id| !id.is_empty()).map(|id| format!("{topic}:{id}")));
+        }
+        Some(set)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
