@@ -161,6 +161,12 @@ cpu_snapshot() { # pid... → "ticks ticks ..."
   local out=(); for p in "$@"; do out+=("$(cpu_ticks "$p")"); done; echo "${out[*]}"
 }
 
+# --- 3b. The opening minute's connection storm -----------------------------------------------
+# Hundreds of shoppers connect in the same instant: every connect must be queued (the
+# listen backlog, http.backlog) and answered, with no kernel ListenOverflows.
+say "cold-connection burst: 2000 new connections at once"
+"$BENCH_BIN" burst --connections 2000 --timeout-ms 5000 --out "$RUN_DIR/burst.json" | tee "$RUN_DIR/burst.txt" >&2
+
 # --- 4. Throughput -------------------------------------------------------------------------
 say "preparing the throughput sale: 10,000,000 units, $SHOPPERS shoppers, 100 per shopper"
 THROUGHPUT_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 10000000 --per-user-limit 100 \
