@@ -37,14 +37,13 @@ impl Purchases {
         Self { engine, sales, writer, sold_out, terms: Arc::default() }
     }
 
+    /// The route asks [`refuses_outright`](Self::refuses_outright) first (before the
+    /// session's logout look-up); here a sold-out sale costs one first-answer read.
     pub async fn purchase(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> anyhow::Result<PurchaseOutcome> {
         let Some((product_id, price_cents)) = self.terms(sale_id).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
         let line = |quantity| OrderLine { product_id, quantity, unit_price_cents: price_cents };
-        if self.sold_out.refuses_outright(sale_id, user_id) {
-            return Ok(PurchaseOutcome::Refused(Refusal::SoldOut));
-        }
         if self.sold_out.is_sold_out(sale_id) {
             // No script, no write: only a retry of a purchase that succeeded before the
             // sell-out gets past this, with its first answer (one O(1) read).

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::unique_name;
+use crate::{free_port, unique_name};
 
 const START_PATIENCE: Duration = Duration::from_secs(120);
 const FIX: &str = "run `scripts/envtest.sh build` (or the whole suite with `scripts/test.sh`, which builds it)";
@@ -24,10 +24,6 @@ fn binaries() -> PathBuf {
     let out = Command::new(&script).arg("path").output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     assert!(out.status.success(), "etcd and kube-apiserver are not built: {FIX}\n{}", String::from_utf8_lossy(&out.stderr));
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::unique_name;
+use crate::{free_port, unique_name};
 
 const START_PATIENCE: Duration = Duration::from_secs(90);
 
@@ -134,7 +134,7 @@ impl MariaDb {
             .status()
             .unwrap_or_else(|e| panic!("cannot run mariadb-install-db ({e}): apt-get install -y mariadb-server"));
         assert!(install.success(), "mariadb-install-db failed:\n{}", log_of(&log));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut server = MariaDb { dir, log, port, child: None };
         server.launch().await;
         server

@@ -3,7 +3,6 @@
 //! Python's `email` package.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::Stdio,
     time::{Duration, Instant},
@@ -11,6 +10,7 @@ use std::{
 
 use serde::Deserialize;
 use tokio::process::{Child, Command};
+use crate::free_port;
 
 const HANDLER: &str = r#"
 import email, email.policy, json, os, uuid
@@ -129,8 +129,4 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.folder);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
 }
