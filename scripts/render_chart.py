@@ -2,10 +2,13 @@
 """Renders helm/goodsmall offline (helm-python-sdk: Helm's own Go engine, no binary) and
 prints the objects as one YAML stream, for `kubectl apply -f -`.
 
-  python3 scripts/render_chart.py [--namespace NS] [--release NAME] [--kinds K1,K2] [--set-json JSON]
+  python3 scripts/render_chart.py [--namespace NS] [--release NAME] [-f VALUES.yaml ...]
+                                  [--kinds K1,K2] [--set-json JSON]
 
---kinds keeps only objects of those kinds (e.g. the RBAC of the operator's tests);
---set-json merges a JSON object into the values.
+-f merges a values file (relative paths are tried from the chart folder too, so
+`-f values-dev.yaml` works), as `helm install -f` does; --set-json merges a JSON object
+after them; --kinds keeps only objects of those kinds (e.g. the RBAC of the operator's
+tests). values.schema.json is enforced: a wrong value exits 1 naming it.
 """
 
 from __future__ import annotations
@@ -15,32 +18,33 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 try:
     import yaml
     from helm_python.chart import Chart
 except ImportError as exc:  # pragma: no cover - depends on the machine
     sys.exit(f"render_chart: missing Python package ({exc.name}): python3 -m pip install helm-python-sdk")
 
-CHART_DIR = Path(__file__).resolve().parent.parent / "helm" / "goodsmall"
+from chart_checks.render import CHART_DIR, objects, values_from  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--namespace", default="goodsmall-system")
     parser.add_argument("--release", default="goodsmall")
+    parser.add_argument("-f", "--values", action="append", default=[])
     parser.add_argument("--kinds", default="")
     parser.add_argument("--set-json", default="{}")
     args = parser.parse_args()
     kinds = {k for k in args.kinds.split(",") if k}
     chart = Chart.load(CHART_DIR)
-    rendered = chart.render(values=json.loads(args.set_json), name=args.release, namespace=args.namespace, is_install=True)
-    docs = []
-    for template, text in sorted(rendered.items()):
-        if template.endswith("NOTES.txt"):
-            continue
-        for doc in yaml.safe_load_all(text):
-            if doc and (not kinds or doc.get("kind") in kinds):
-                docs.append(doc)
+    values = values_from(args.values, json.loads(args.set_json))
+    try:
+        rendered = chart.render(values=values, name=args.release, namespace=args.namespace, is_install=True)
+    except Exception as exc:  # HelmValuesError (schema), HelmRenderError (a template's fail)
+        sys.exit(f"render_chart: {exc}")
+    docs = [doc for _, doc in objects(rendered)[0] if not kinds or doc.get("kind") in kinds]
     yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)
 
 

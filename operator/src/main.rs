@@ -10,11 +10,11 @@ use goodsmall_operator::{
     leader,
     metrics::Metrics,
     reconcile::Reconciler,
-    records::{ProductApi, SaleRecords},
+    records::{OrderApi, ProductApi, SaleRecords},
     scaling::kubernetes::KubeScaler,
 };
-use goodsmall_order::sales::Sales;
-use goodsmall_platform::{configuration::DatabaseSettings, db::Database};
+use anyhow::Context as _;
+use goodsmall_platform::auth::internal::InternalSigner;
 use goodsmall_sale::StockEngine;
 use kube::{runtime::events::{Recorder, Reporter}, Client};
 use kube_lease_manager::LeaseManagerBuilder;
@@ -23,9 +23,15 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(version, about = "GoodsMall FlashSale operator")]
 struct Config {
-    /// The order service's database (the sales' durable record).
-    #[arg(long, env = "GOODSMALL_OPERATOR__DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    /// The order service, which keeps the sales' durable record: the operator records
+    /// and drives a FlashSale's sale through its internal API (no database access).
+    #[arg(long, env = "GOODSMALL_OPERATOR__ORDER_API_URL", default_value = "http://goodsmall-order:8080")]
+    order_api_url: String,
+    /// The operator's Ed25519 private key (PKCS#8 PEM) that signs its internal-API
+    /// tokens; the order service holds the public half as
+    /// GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM. `openssl genpkey -algorithm ed25519`.
+    #[arg(long, env = "GOODSMALL_OPERATOR__INTERNAL_KEY_PEM", hide_env_values = true)]
+    internal_key_pem: String,
     /// The Redis the services decide purchases in.
     #[arg(long, env = "GOODSMALL_OPERATOR__REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
@@ -61,14 +67,13 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let shutdown = goodsmall_platform::http::shutdown_on_signal();
 
-    let settings = DatabaseSettings { url: config.database_url.clone(), max_connections: 5, create_if_missing: false };
-    let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &goodsmall_platform::metrics::Metrics::new()).await?;
+    let signer = InternalSigner::new(&config.internal_key_pem, &config.pod_name).context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM")?;
     let redis = redis::aio::ConnectionManager::new(redis::Client::open(config.redis_url.as_str())?).await?;
-    let engine = StockEngine::redis(redis);
-    let http = serve(config.listen, metrics.clone(), (db.clone(), engine.clone()), shutdown.clone()).await?;
+    let engine = StockEngine::redis(redis).with_metrics(metrics.engine_registry());
+    let http = serve(config.listen, metrics.clone(), engine.clone(), shutdown.clone()).await?;
     let client = Client::try_default().await?;
     let reconciler = Reconciler {
-        records: SaleRecords::new(Sales::new(db, engine.clone()), engine),
+        records: SaleRecords::new(Arc::new(OrderApi::new(&config.order_api_url, signer)), engine),
         catalogue: Arc::new(ProductApi::new(&config.product_api_url)),
         scaler: Arc::new(KubeScaler::new(client.clone(), config.order_deployment.clone(), config.payment_deployment.clone())),
         refresh: Duration::from_secs(config.refresh_secs),
@@ -91,16 +96,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `/metrics`, `/healthz` (the process answers) and `/readyz` (the order database and
-/// Redis answer), on every replica, leader or not.
-async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, deps: (Database, StockEngine), shutdown: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// `/metrics`, `/healthz` (the process answers) and `/readyz` (Redis answers), on every
+/// replica, leader or not. The order service's own readiness is its own: its outage
+/// shows as failed reconciles (Warning Events), not as an unready operator.
+async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, engine: StockEngine, shutdown: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let ready = move || {
-        let (db, engine) = deps.clone();
+        let engine = engine.clone();
         async move {
-            match (db.ping().await, engine.counters(0).await) {
-                (Ok(()), Ok(_)) => (StatusCode::OK, "ok".to_owned()),
-                (Err(e), _) => (StatusCode::SERVICE_UNAVAILABLE, format!("order database: {e}")),
-                (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")),
+            match engine.counters(0).await {
+                Ok(_) => (StatusCode::OK, "ok".to_owned()),
+                Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")),
             }
         }
     };

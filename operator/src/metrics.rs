@@ -9,6 +9,9 @@ use crate::crd::Phase;
 
 pub struct Metrics {
     registry: Registry,
+    /// The stock engine's series (`goodsmall_stock_engine_*`), named as in the services.
+    engine_registry: Registry,
+    sale_phase: IntGaugeVec,
     pub reconciliations: IntCounter,
     pub failures: IntCounterVec,
     duration: HistogramVec,
@@ -27,10 +30,17 @@ impl Default for Metrics {
         for m in [Box::new(reconciliations.clone()) as Box<dyn prometheus::core::Collector>, Box::new(failures.clone()), Box::new(duration.clone()), Box::new(sales.clone())] {
             registry.register(m).unwrap();
         }
+        let sale_phase = IntGaugeVec::new(Opts::new("goodsmall_operator_flash_sale_phase", "1 for each FlashSale's current phase (label flash_sale = namespace/name)"), &["flash_sale", "phase"]).unwrap();
+        registry.register(Box::new(sale_phase.clone())).unwrap();
         for phase in Phase::ALL {
             sales.with_label_values(&[phase.as_str()]).set(0);
         }
-        Self { registry, reconciliations, failures, duration, sales, phases: Mutex::default() }
+        // Every reason `goodsmall_operator_reconcile_errors_total` may carry starts at 0.
+        for reason in ["kube", "sale", "finalizer", "settling", "local"] {
+            failures.with_label_values(&[reason]);
+        }
+        let engine_registry = Registry::new_custom(Some("goodsmall".into()), None).expect("valid prefix");
+        Self { registry, engine_registry, sale_phase, reconciliations, failures, duration, sales, phases: Mutex::default() }
     }
 }
 
@@ -48,20 +58,52 @@ impl Metrics {
     /// Records a sale's phase (`None`: deleted) and recounts the gauge.
     pub fn phase(&self, key: &str, phase: Option<Phase>) {
         let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
-        match phase {
+        let before = match phase {
             Some(p) => phases.insert(key.to_owned(), p),
             None => phases.remove(key),
         };
+        if let Some(old) = before.filter(|old| Some(*old) != phase) {
+            let _ = self.sale_phase.remove_label_values(&[key, old.as_str()]);
+        }
+        if let Some(p) = phase {
+            self.sale_phase.with_label_values(&[key, p.as_str()]).set(1);
+        }
         for p in Phase::ALL {
             self.sales.with_label_values(&[p.as_str()]).set(phases.values().filter(|v| **v == p).count() as i64);
         }
     }
 
+    /// Where the operator's stock engine registers its series
+    /// (`StockEngine::with_metrics`).
+    pub fn engine_registry(&self) -> &Registry {
+        &self.engine_registry
+    }
+
     pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(self.engine_registry.gather());
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("metrics encode");
+        TextEncoder::new().encode(&families, &mut out).expect("metrics encode");
         String::from_utf8(out).expect("metrics are UTF-8")
     }
+
+    /// Times and counts one reconcile of the one-process operator; a failure counts
+    /// under reason `local`.
+    pub async fn timed<T>(&self, reconcile: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+        let _timer = self.reconcile();
+        let result = reconcile.await;
+        if result.is_err() {
+            self.failure("local");
+        }
+        result
+    }
+}
+
+/// The one-process shop's operator (`local`): one per process, rendered on the shop's
+/// own `/metrics` next to the services' series.
+pub fn local() -> &'static Metrics {
+    static LOCAL: std::sync::OnceLock<Metrics> = std::sync::OnceLock::new();
+    LOCAL.get_or_init(Metrics::default)
 }
 
 pub struct ReconcileTimer<'a> {

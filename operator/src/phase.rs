@@ -22,6 +22,7 @@ pub struct Stock {
     pub reserved: i64,
     pub sold: i64,
     pub closed: bool,
+    pub halted: bool,
 }
 
 /// What should be true now.
@@ -61,6 +62,21 @@ pub fn plan(window: &Window, stock: Option<Stock>, now: DateTime<Utc>, refresh: 
     Plan { phase, load: true, scale_up: true, close: false, requeue_after: Some(until(window.closes_at).min(refresh)) }
 }
 
+/// The phase shown while the merchant's halt is on: every phase a purchase could be
+/// made in reads Halted; an ended or refused sale keeps its phase.
+pub fn with_halt(phase: Phase, halted: bool) -> Phase {
+    match phase {
+        Phase::Scheduled | Phase::WarmingUp | Phase::Open | Phase::SoldOut if halted => Phase::Halted,
+        other => other,
+    }
+}
+
+/// The value of the halt annotation that halts: anything but absent or `"false"`, so a
+/// mistyped emergency stop (`yes`, `True`) errs on the side of stopping.
+pub fn halt_requested(annotation: Option<&str>) -> bool {
+    annotation.is_some_and(|v| v.trim() != "false")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,8 +91,27 @@ mod tests {
         Window { opens_at: at("10:00:00"), closes_at: at("11:00:00"), lead: Duration::from_secs(600) }
     }
 
+    #[test]
+    fn a_halt_shows_over_every_phase_a_purchase_could_be_made_in() {
+        for phase in Phase::ALL {
+            let expected = match phase {
+                Phase::Closed | Phase::Failed | Phase::Halted => phase,
+                _ => Phase::Halted,
+            };
+            assert_eq!(with_halt(phase, true), expected, "{phase:?}");
+            assert_eq!(with_halt(phase, false), phase, "{phase:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_absent_or_false_annotation_leaves_the_sale_running() {
+        for (value, halts) in [(None, false), (Some("false"), false), (Some(" false "), false), (Some("true"), true), (Some("yes"), true), (Some("True"), true), (Some(""), true)] {
+            assert_eq!(halt_requested(value), halts, "{value:?}");
+        }
+    }
+
     fn stock(remaining: i64, reserved: i64, sold: i64) -> Option<Stock> {
-        Some(Stock { remaining, reserved, sold, closed: false })
+        Some(Stock { remaining, reserved, sold, closed: false, halted: false })
     }
 
     #[test]
@@ -140,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_sale_closed_in_the_engine_stays_closed() {
-        let closed = Some(Stock { remaining: 5, reserved: 0, sold: 5, closed: true });
+        let closed = Some(Stock { remaining: 5, reserved: 0, sold: 5, closed: true, halted: false });
         let p = plan(&window(), closed, at("10:30:00"), REFRESH);
         assert_eq!((p.phase, p.close, p.requeue_after), (Phase::Closed, true, None));
     }

@@ -20,6 +20,10 @@ use crate::{
 pub const READY: &str = "Ready";
 pub const STOCK_LOADED: &str = "StockLoaded";
 pub const SCALED: &str = "Scaled";
+pub const HALTED: &str = "Halted";
+
+/// The merchant's emergency stop: `kubectl annotate fs NAME goodsmall.io/halted=true`.
+pub const HALTED_ANNOTATION: &str = "goodsmall.io/halted";
 
 /// An Event to publish about the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub struct Manifest<'a> {
     /// The merchant the sale belongs to when the product's owner is not used (the
     /// one-process CLI's caller); `None` in a cluster, where the product's owner is.
     pub merchant_id: Option<i64>,
+    /// The value of the `goodsmall.io/halted` annotation (see [`phase::halt_requested`]).
+    pub halted: Option<&'a str>,
 }
 
 impl Manifest<'_> {
@@ -119,7 +125,7 @@ impl Reconciler {
         let plan = phase::plan(&window, stock, now, self.refresh);
         if plan.load {
             let was_loaded = condition_is(old, STOCK_LOADED, true);
-            if let Some(orders) = self.records.sales.ensure_loaded(&sale).await? {
+            if let Some(orders) = self.records.ledger.ensure_loaded(&key).await? {
                 notes.push(if was_loaded {
                     Note::warning("StockRestored", format!("the stock engine had lost the sale; rebuilt from {orders} holding orders"))
                 } else {
@@ -129,9 +135,21 @@ impl Reconciler {
             stock = self.records.stock(sale.id).await?;
         }
         if plan.close && !stock.is_some_and(|s| s.closed) && sale.closed_at.is_none() {
-            self.records.sales.close(sale.id).await?;
+            self.records.ledger.close(&key).await?;
             stock = self.records.stock(sale.id).await?;
         }
+        // The halt, as the annotation asks, in the engine every replica decides in.
+        let halted = phase::halt_requested(m.halted) && !plan.close;
+        if let Some(s) = stock.as_mut().filter(|s| s.halted != halted && !s.closed) {
+            self.records.set_halted(sale.id, halted).await?;
+            s.halted = halted;
+        }
+        let (reason, message) = match (halted, plan.close) {
+            (true, _) => ("HaltedByMerchant", format!("{HALTED_ANNOTATION} is set: purchases are refused with SALE_HALTED; reservations already made go on")),
+            (false, true) => ("Ended", "the sale has ended".to_owned()),
+            (false, false) => ("Running", "purchases are decided as usual".to_owned()),
+        };
+        set_condition(&mut status.conditions, HALTED, halted, reason, &message, generation, now);
         match stock {
             Some(_) => set_condition(&mut status.conditions, STOCK_LOADED, true, "Loaded", "the sale is in the stock engine", generation, now),
             None if plan.close => set_condition(&mut status.conditions, STOCK_LOADED, false, "Closed", "the sale has ended", generation, now),
@@ -160,7 +178,8 @@ impl Reconciler {
         if let Some(s) = stock {
             (status.remaining, status.reserved, status.sold) = (Some(s.remaining), Some(s.reserved), Some(s.sold));
         }
-        status.phase = Some(if stock.is_some() { phase::plan(&window, stock, now, self.refresh).phase } else { plan.phase });
+        let planned = if stock.is_some() { phase::plan(&window, stock, now, self.refresh).phase } else { plan.phase };
+        status.phase = Some(phase::with_halt(planned, halted));
         Ok(self.finish(old, status, notes, plan.requeue_after))
     }
 
@@ -201,7 +220,7 @@ impl Reconciler {
         self.scaler.release(m.namespace, &key).await?;
         let Some(sale) = self.records.find(&key).await? else { return Ok(Cleanup::Done(notes)) };
         if sale.closed_at.is_none() {
-            self.records.sales.close(sale.id).await?;
+            self.records.ledger.close(&key).await?;
             notes.push(Note::normal("Closed", "deleted: the sale is closed"));
         }
         if let Some(stock) = self.records.stock(sale.id).await? {
@@ -213,7 +232,7 @@ impl Reconciler {
                 return Ok(Cleanup::Waiting(Outcome { status, notes, requeue_after: Some(self.refresh) }));
             }
         }
-        self.records.sales.retire_flash_sale(&sale).await?;
+        self.records.ledger.retire(&key).await?;
         notes.push(Note::normal("Removed", "every reservation settled; the sale's keys are removed"));
         Ok(Cleanup::Done(notes))
     }
@@ -226,6 +245,7 @@ impl Reconciler {
                     Phase::WarmingUp => "stock pre-loaded, warm-up replicas held".to_owned(),
                     Phase::Open => "purchases are open".to_owned(),
                     Phase::SoldOut => format!("sold out: {} sold, {} awaiting payment", status.sold.unwrap_or(0), status.reserved.unwrap_or(0)),
+                    Phase::Halted => format!("halted by the merchant ({HALTED_ANNOTATION}): purchases are refused with SALE_HALTED"),
                     Phase::Closed => format!("closed: {} sold, {} left", status.sold.unwrap_or(0), status.remaining.unwrap_or(0)),
                     Phase::Failed => "the spec was refused; see the Ready condition".to_owned(),
                 };

@@ -1,9 +1,21 @@
-//! The sale's durable record (the order database) and its live state (the stock
-//! engine), as the reconciler sees them; and who owns a product.
+//! The sale's durable record, kept by the order service, and its live state in the
+//! stock engine, as the reconciler sees them; and who owns a product.
+//!
+//! The order service is the only writer of its database: in a cluster the operator
+//! records and drives a sale through that service's internal API ([`OrderApi`]); the
+//! one-process shop calls the same module in-process ([`InProcess`]). Counters and the
+//! halt flag go through the shared stock-engine module, as the services' own do.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use goodsmall_order::sales::{NewSale, Sale, Sales};
-use goodsmall_sale::StockEngine;
+use goodsmall_order::{
+    internal_api::{self, FlashSaleTerms, FoundSale, Loaded, StockBelowCommittedProblem},
+    sales::{NewSale, Sale, Sales},
+};
+use goodsmall_platform::auth::internal::InternalSigner;
+use goodsmall_sale::{EngineError, StockEngine};
+use reqwest::{Method, StatusCode};
 
 use crate::{phase::Stock, validation::Terms};
 
@@ -38,23 +50,168 @@ impl Catalogue for ProductApi {
     }
 }
 
+/// What the operator may do to a manifest's sale record (keyed `namespace/name`).
+#[async_trait]
+pub trait SaleLedger: Send + Sync {
+    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>>;
+    /// Records the sale, or brings its terms in line; a stock below the units held is
+    /// `EngineError::StockBelowCommitted`.
+    async fn apply(&self, manifest: &str, terms: FlashSaleTerms) -> anyhow::Result<Sale>;
+    /// The stock engine has the sale: `Some(holding orders)` when it was (re)built.
+    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>>;
+    async fn close(&self, manifest: &str) -> anyhow::Result<()>;
+    /// After a deletion settled: the engine's keys go, the record leaves the manifest.
+    async fn retire(&self, manifest: &str) -> anyhow::Result<()>;
+}
+
+/// The one-process shop: the order module itself.
+pub struct InProcess(pub Sales);
+
+impl InProcess {
+    async fn recorded(&self, manifest: &str) -> anyhow::Result<Sale> {
+        self.0.find_flash_sale(manifest).await?.ok_or_else(|| anyhow::anyhow!("flashsale {manifest} has no sale"))
+    }
+}
+
+#[async_trait]
+impl SaleLedger for InProcess {
+    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+        self.0.find_flash_sale(manifest).await
+    }
+    async fn apply(&self, manifest: &str, terms: FlashSaleTerms) -> anyhow::Result<Sale> {
+        self.0.apply_flash_sale(manifest, NewSale::from(terms)).await
+    }
+    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+        self.0.ensure_loaded(&self.recorded(manifest).await?).await
+    }
+    async fn close(&self, manifest: &str) -> anyhow::Result<()> {
+        self.0.close(self.recorded(manifest).await?.id).await
+    }
+    async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
+        match self.0.find_flash_sale(manifest).await? {
+            Some(sale) => self.0.retire_flash_sale(&sale).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A failed call of the order service's internal API.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderApiError {
+    #[error("the order service's internal API ({url}) did not answer: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("the order service has no internal API at {url}: set GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM on it to the operator's public key")]
+    NotEnabled { url: String },
+    #[error("the order service refused the operator's token ({status}): its GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM is not the public half of GOODSMALL_OPERATOR__INTERNAL_KEY_PEM")]
+    Refused { status: StatusCode },
+    #[error("the order service answered {status} to {method} {url}: {body}")]
+    Failed { method: Method, url: String, status: StatusCode, body: String },
+    #[error("could not sign the internal token: {0}")]
+    Token(#[from] goodsmall_platform::auth::internal::InternalKeyError),
+}
+
+/// A cluster: the order service's internal API, with the operator's own token.
+pub struct OrderApi {
+    client: reqwest::Client,
+    base_url: String,
+    signer: InternalSigner,
+}
+
+impl OrderApi {
+    pub fn new(base_url: &str, signer: InternalSigner) -> Self {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("an HTTP client");
+        Self { client, base_url: base_url.trim_end_matches('/').to_owned(), signer }
+    }
+
+    fn url(&self, manifest: &str, tail: &str) -> String {
+        let (namespace, name) = manifest.split_once('/').unwrap_or(("", manifest));
+        format!("{}{}{tail}", self.base_url, internal_api::path(namespace, name))
+    }
+
+    async fn call(&self, method: Method, url: String, body: Option<&FlashSaleTerms>) -> Result<reqwest::Response, OrderApiError> {
+        let mut request = self.client.request(method.clone(), &url).bearer_auth(self.signer.token()?);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|source| OrderApiError::Unreachable { url: url.clone(), source })?;
+        match response.status() {
+            s if s.is_success() || s == StatusCode::CONFLICT => Ok(response),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(OrderApiError::Refused { status: response.status() }),
+            status => {
+                let body = response.text().await.unwrap_or_default();
+                // The service's own 404 (no such route) rather than one of a route's.
+                let no_route = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|b| b["code"] == "NOT_FOUND");
+                if status == StatusCode::NOT_FOUND && no_route {
+                    return Err(OrderApiError::NotEnabled { url });
+                }
+                Err(OrderApiError::Failed { method, url, status, body })
+            }
+        }
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response, url: &str) -> anyhow::Result<T> {
+        response.json().await.map_err(|source| OrderApiError::Unreachable { url: url.to_owned(), source }.into())
+    }
+}
+
+#[async_trait]
+impl SaleLedger for OrderApi {
+    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+        let url = self.url(manifest, "");
+        let found: FoundSale = Self::json(self.call(Method::GET, url.clone(), None).await?, &url).await?;
+        Ok(found.sale)
+    }
+
+    async fn apply(&self, manifest: &str, terms: FlashSaleTerms) -> anyhow::Result<Sale> {
+        let url = self.url(manifest, "");
+        let stock = terms.stock;
+        let response = self.call(Method::PUT, url.clone(), Some(&terms)).await?;
+        if response.status() == StatusCode::CONFLICT {
+            let problem: StockBelowCommittedProblem = Self::json(response, &url).await?;
+            return Err(EngineError::StockBelowCommitted { sale_id: problem.sale_id, stock, committed: problem.committed }.into());
+        }
+        Self::json(response, &url).await
+    }
+
+    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+        let url = self.url(manifest, "/load");
+        let loaded: Loaded = Self::json(self.call(Method::POST, url.clone(), None).await?, &url).await?;
+        Ok(loaded.rebuilt_from_orders)
+    }
+
+    async fn close(&self, manifest: &str) -> anyhow::Result<()> {
+        self.call(Method::POST, self.url(manifest, "/close"), None).await?;
+        Ok(())
+    }
+
+    async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
+        self.call(Method::DELETE, self.url(manifest, ""), None).await?;
+        Ok(())
+    }
+}
+
 #[derive(Clone)]
 pub struct SaleRecords {
-    pub sales: Sales,
+    pub ledger: Arc<dyn SaleLedger>,
     pub engine: StockEngine,
 }
 
 impl SaleRecords {
-    pub fn new(sales: Sales, engine: StockEngine) -> Self {
-        Self { sales, engine }
+    pub fn new(ledger: Arc<dyn SaleLedger>, engine: StockEngine) -> Self {
+        Self { ledger, engine }
+    }
+
+    /// The one-process shop's records: the order module in the same process.
+    pub fn in_process(sales: Sales, engine: StockEngine) -> Self {
+        Self::new(Arc::new(InProcess(sales)), engine)
     }
 
     pub async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
-        self.sales.find_flash_sale(manifest).await
+        self.ledger.find(manifest).await
     }
 
     pub async fn apply(&self, manifest: &str, merchant_id: i64, t: &Terms) -> anyhow::Result<Sale> {
-        let new = NewSale {
+        let terms = FlashSaleTerms {
             product_id: t.product_id,
             merchant_id,
             stock: t.stock,
@@ -63,11 +220,17 @@ impl SaleRecords {
             closes_at: t.closes_at,
             per_user_limit: t.per_user_limit,
         };
-        self.sales.apply_flash_sale(manifest, new).await
+        self.ledger.apply(manifest, terms).await
     }
 
     pub async fn stock(&self, sale_id: i64) -> anyhow::Result<Option<Stock>> {
         let counters = self.engine.counters(sale_id).await?;
-        Ok(counters.map(|c| Stock { remaining: c.remaining, reserved: c.reserved, sold: c.sold, closed: c.closed }))
+        Ok(counters.map(|c| Stock { remaining: c.remaining, reserved: c.reserved, sold: c.sold, closed: c.closed, halted: c.halted }))
+    }
+
+    /// Sets or lifts the sale's halt in the stock engine; `false` when it does not
+    /// hold the sale (not loaded yet, or closed and retired).
+    pub async fn set_halted(&self, sale_id: i64, halted: bool) -> anyhow::Result<bool> {
+        Ok(self.engine.set_halted(sale_id, halted).await?)
     }
 }

@@ -113,12 +113,12 @@ async fn fixture() -> Fixture {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "shop");
     let file = std::env::temp_dir().join(format!("{}.db", goodsmall_testkit::unique_name("goodsmall-operator")));
-    let settings = DatabaseSettings { url: format!("sqlite://{}", file.display()), max_connections: 2, create_if_missing: true };
+    let settings = DatabaseSettings { url: format!("sqlite://{}", file.display()).into(), max_connections: 2, create_if_missing: true };
     let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &goodsmall_platform::metrics::Metrics::new()).await.unwrap();
     let engine = StockEngine::memory();
     let sales = Sales::new(db, engine.clone());
     let reconciler = Reconciler {
-        records: SaleRecords::new(sales.clone(), engine.clone()),
+        records: SaleRecords::in_process(sales.clone(), engine.clone()),
         catalogue: Arc::new(CatalogueFn(|_| async { Ok(Some(1)) })),
         scaler: Arc::new(KubeScaler::new(client.clone(), "goodsmall-order".into(), "goodsmall-payment".into())),
         refresh: Duration::from_secs(10),

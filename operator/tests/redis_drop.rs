@@ -30,13 +30,13 @@ struct Drop {
 
 impl Drop {
     async fn new(t0: DateTime<Utc>) -> Self {
-        let settings = DatabaseSettings { url: goodsmall_testkit::mysql_url("operator").await, max_connections: 5, create_if_missing: true };
+        let settings = DatabaseSettings { url: goodsmall_testkit::mysql_url("operator").await.into(), max_connections: 5, create_if_missing: true };
         let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &Metrics::new()).await.expect("the test MariaDB");
         goodsmall_platform::events::install_schema(&db).await.unwrap();
         let client = redis::Client::open(goodsmall_testkit::redis_url().await).unwrap();
         let redis = redis::aio::ConnectionManager::new(client).await.expect("the test Redis");
         let engine = StockEngine::redis(redis.clone());
-        let records = SaleRecords::new(Sales::new(db.clone(), engine.clone()), engine.clone());
+        let records = SaleRecords::in_process(Sales::new(db.clone(), engine.clone()), engine.clone());
         let reconciler = Reconciler { records, catalogue: Arc::new(CatalogueFn(|_| async { Ok(Some(1)) })), scaler: Arc::new(NotApplicable), refresh: Duration::from_secs(10) };
         let spec = FlashSaleSpec {
             product_id: 7,
@@ -51,7 +51,7 @@ impl Drop {
     }
 
     async fn reconcile(&mut self, now: DateTime<Utc>) -> Outcome {
-        let m = Manifest { namespace: "shop", name: "drop", generation: Some(1), spec: &self.spec, status: &self.status, merchant_id: None };
+        let m = Manifest { namespace: "shop", name: "drop", generation: Some(1), spec: &self.spec, status: &self.status, merchant_id: None, halted: None };
         let outcome = self.reconciler.apply(&m, now).await.expect("reconcile");
         self.status = outcome.status.clone();
         outcome

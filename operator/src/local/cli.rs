@@ -34,6 +34,26 @@ pub enum Command {
     Get { name: Option<String> },
     /// Delete a FlashSale: it closes, reservations settle, its keys are removed.
     Delete { name: String },
+    /// Set or remove an annotation, as `kubectl annotate` does:
+    /// `goodsmall.io/halted=true` halts the drop, `goodsmall.io/halted-` resumes it.
+    Annotate {
+        name: String,
+        #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
+        annotations: Vec<String>,
+    },
+}
+
+/// `KEY=VALUE` sets, `KEY-` removes (kubectl's syntax).
+fn annotation_patch(args: &[String]) -> anyhow::Result<Value> {
+    let mut annotations = serde_json::Map::new();
+    for a in args {
+        match (a.split_once('='), a.strip_suffix('-')) {
+            (Some((key, value)), _) if !key.is_empty() => annotations.insert(key.to_owned(), json!(value)),
+            (None, Some(key)) if !key.is_empty() => annotations.insert(key.to_owned(), Value::Null),
+            _ => bail!("`{a}`: give KEY=VALUE to set an annotation or KEY- to remove it"),
+        };
+    }
+    Ok(json!({ "metadata": { "annotations": annotations } }))
 }
 
 impl FlashSaleCli {
@@ -66,6 +86,11 @@ impl FlashSaleCli {
             Command::Get { name: Some(name) } => {
                 let one = answer(call(reqwest::Method::GET, format!("/api/flashsales/{name}")).send().await?).await?;
                 Ok(serde_saphyr::to_string(&one)?)
+            }
+            Command::Annotate { name, annotations } => {
+                let patch = annotation_patch(&annotations)?;
+                let answer = answer(call(reqwest::Method::PATCH, format!("/api/flashsales/{name}")).json(&patch).send().await?).await?;
+                Ok(answer["message"].as_str().unwrap_or_default().to_owned())
             }
             Command::Delete { name } => {
                 let answer = answer(call(reqwest::Method::DELETE, format!("/api/flashsales/{name}")).send().await?).await?;
@@ -121,4 +146,20 @@ fn table(items: &[Value]) -> String {
         .map(|r| r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect::<Vec<_>>().join("   ").trim_end().to_owned())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_are_set_and_removed_in_kubectls_syntax() {
+        let patch = annotation_patch(&["goodsmall.io/halted=true".into()]).unwrap();
+        assert_eq!(patch, json!({ "metadata": { "annotations": { "goodsmall.io/halted": "true" } } }));
+        let patch = annotation_patch(&["goodsmall.io/halted-".into()]).unwrap();
+        assert_eq!(patch, json!({ "metadata": { "annotations": { "goodsmall.io/halted": null } } }));
+        for bad in ["goodsmall.io/halted", "=true", "-"] {
+            assert!(annotation_patch(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The operator without a cluster: the one-process shop keeps FlashSale manifests in its
 //! database, serves an apply/get/delete API for them, and runs the same reconcile.
 
+pub mod annotate;
 pub mod cli;
 pub mod routes;
 pub mod runner;
@@ -25,7 +26,7 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 
 /// Builds the local operator (its runner must still be spawned) and its routes.
 pub fn build(order_db: Database, sales: Sales, engine: StockEngine, catalogue: Arc<dyn Catalogue>, authenticator: Authenticator) -> (runner::LocalOperator, OpenApiRouter) {
-    let reconciler = Reconciler { records: SaleRecords::new(sales, engine), catalogue, scaler: Arc::new(NotApplicable), refresh: REFRESH };
+    let reconciler = Reconciler { records: SaleRecords::in_process(sales, engine), catalogue, scaler: Arc::new(NotApplicable), refresh: REFRESH };
     let operator = runner::LocalOperator::new(store::ManifestStore::new(order_db), reconciler);
     let routes = routes::router(routes::LocalState { operator: operator.clone(), authenticator });
     (operator, routes)

@@ -9,7 +9,7 @@ use axum::{
 use goodsmall_platform::{
     auth::{AuthUser, Authenticator, Role},
     error::{ApiError, ApiResult, ErrorCode, FieldError, FieldErrors, Problem},
-    extract::{Json, Path},
+    extract::{rfc3339_instant, Json, Path},
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,7 +28,7 @@ pub struct LocalState {
 }
 
 pub fn router(state: LocalState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(apply, get, delete)).with_state(state)
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(apply, get, delete, super::annotate::annotate)).with_state(state)
 }
 
 /// A FlashSale manifest as `kubectl` would send it.
@@ -46,11 +46,64 @@ pub struct Metadata {
     name: String,
 }
 
+/// The manifest's schema in the OpenAPI document: `spec` is the CRD's own (the fields
+/// and limits a cluster checks), in OpenAPI 3.1 terms.
+impl utoipa::PartialSchema for ManifestBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let crd = serde_json::to_value(<crate::crd::FlashSale as kube::CustomResourceExt>::crd()).expect("the CRD serialises");
+        let spec = openapi_31(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone());
+        let manifest = json!({
+            "type": "object",
+            "description": "A FlashSale manifest, as `kubectl apply` sends it (crds/flashsale.yaml).",
+            "required": ["apiVersion", "kind", "metadata", "spec"],
+            "properties": {
+                "apiVersion": { "type": "string", "enum": ["goodsmall.io/v1alpha1"] },
+                "kind": { "type": "string", "enum": ["FlashSale"] },
+                "metadata": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": { "name": {
+                        "type": "string", "description": "The name in the path (a DNS-1123 subdomain).",
+                        "minLength": 1, "maxLength": 253, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                    } },
+                },
+                "spec": spec,
+            },
+        });
+        serde_json::from_value(manifest).expect("the manifest schema is a schema")
+    }
+}
+
+impl utoipa::ToSchema for ManifestBody {}
+
+/// A CRD schema (OpenAPI 3.0 with Kubernetes extensions) as OpenAPI 3.1: `nullable`
+/// becomes a `null` type, and the `x-kubernetes-*` rules (which the validation module
+/// checks with the same messages) are dropped.
+fn openapi_31(schema: Value) -> Value {
+    match schema {
+        Value::Object(fields) => {
+            let nullable = fields.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+            let mut out: serde_json::Map<String, Value> =
+                fields.into_iter().filter(|(k, _)| k != "nullable" && !k.starts_with("x-kubernetes")).map(|(k, v)| (k, openapi_31(v))).collect();
+            if nullable {
+                if let Some(Value::String(t)) = out.get("type").cloned() {
+                    out.insert("type".into(), json!([t, "null"]));
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(openapi_31).collect()),
+        other => other,
+    }
+}
+
 /// Create or update a FlashSale (the `kubectl apply` of the one-process shop).
 #[utoipa::path(put, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
-    request_body(content = Object, description = "a FlashSale manifest (goodsmall.io/v1alpha1), as JSON"),
-    responses((status = 201, description = "created"), (status = 200, description = "configured or unchanged"),
-        (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    request_body(content = ManifestBody, description = "a FlashSale manifest (goodsmall.io/v1alpha1), as JSON"),
+    responses((status = 201, body = Object, description = "created"), (status = 200, body = Object, description = "configured or unchanged"),
+        (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+        (status = 409, body = Problem, description = "FLASH_SALE_CONFLICT: another merchant's, or being deleted"),
+        (status = 422, body = Problem, description = "INVALID_FLASH_SALE: the spec breaks the CRD's rules; VALIDATION_FAILED: `apiVersion`, `kind` or `metadata.name`")))]
 pub async fn apply(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>, Json(body): Json<ManifestBody>) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     let mut errors = FieldErrors::default();
@@ -62,7 +115,14 @@ pub async fn apply(State(state): State<LocalState>, user: AuthUser, Path(name): 
     }
     errors.check("metadata.name", dns_name(&name));
     errors.into_result()?;
-    if let Err(problems) = validation::validate(&body.spec) {
+    let mut problems = validation::validate(&body.spec).err().unwrap_or_default();
+    // A cluster's API server refuses these as not a `date-time`; the same here.
+    for (field, at) in [("spec.opensAt", body.spec.opens_at), ("spec.closesAt", body.spec.closes_at)] {
+        if let Err(message) = rfc3339_instant(at) {
+            problems.push(format!("{field}: {message}"));
+        }
+    }
+    if !problems.is_empty() {
         let fields = problems
             .into_iter()
             .map(|p| {
@@ -86,7 +146,7 @@ pub async fn apply(State(state): State<LocalState>, user: AuthUser, Path(name): 
 
 /// Your FlashSales with their live status (the `kubectl get fs` of the one-process shop).
 #[utoipa::path(get, path = "/api/flashsales", tag = "flashsales", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not")))]
 pub async fn list(State(state): State<LocalState>, user: AuthUser) -> ApiResult<Json<Value>> {
     user.require_merchant()?;
     let items: Vec<Value> = state.operator.store.list().await?.iter().filter(|m| visible(&user, m)).map(|m| object(m, false)).collect();
@@ -95,7 +155,8 @@ pub async fn list(State(state): State<LocalState>, user: AuthUser) -> ApiResult<
 
 /// One FlashSale with its status and recent Events.
 #[utoipa::path(get, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+        (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND")))]
 pub async fn get(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     user.require_merchant()?;
     Ok(Json(object(&find(&state, &user, &name).await?, true)))
@@ -104,7 +165,8 @@ pub async fn get(State(state): State<LocalState>, user: AuthUser, Path(name): Pa
 /// Delete a FlashSale: the sale closes, reservations settle through the saga, then its
 /// keys go (the finalizer's work); the manifest disappears when that is done.
 #[utoipa::path(delete, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
-    responses((status = 202, description = "deletion started"), (status = 404, body = Problem)))]
+    responses((status = 202, body = Object, description = "deletion started"), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+        (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND")))]
 pub async fn delete(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     find(&state, &user, &name).await?;
@@ -113,7 +175,7 @@ pub async fn delete(State(state): State<LocalState>, user: AuthUser, Path(name):
     Ok((StatusCode::ACCEPTED, Json(json!({ "name": name, "result": "deleting", "message": format!("flashsale.goodsmall.io \"{name}\" deleted") }))))
 }
 
-async fn find(state: &LocalState, user: &AuthUser, name: &str) -> ApiResult<Recorded> {
+pub(super) async fn find(state: &LocalState, user: &AuthUser, name: &str) -> ApiResult<Recorded> {
     let found = state.operator.store.get(name).await?.filter(|m| visible(user, m));
     found.ok_or_else(|| ApiError::new(ErrorCode::FlashSaleNotFound, format!("no flashsale named {name}")))
 }
@@ -126,7 +188,7 @@ fn object(m: &Recorded, with_events: bool) -> Value {
     let mut o = json!({
         "apiVersion": "goodsmall.io/v1alpha1",
         "kind": "FlashSale",
-        "metadata": { "name": m.name, "namespace": NAMESPACE, "generation": m.generation, "deleting": m.deleting },
+        "metadata": { "name": m.name, "namespace": NAMESPACE, "generation": m.generation, "deleting": m.deleting, "annotations": annotations(m) },
         "spec": m.spec,
         "status": m.status,
     });
@@ -134,6 +196,14 @@ fn object(m: &Recorded, with_events: bool) -> Value {
         o["events"] = json!(m.events);
     }
     o
+}
+
+fn annotations(m: &Recorded) -> Value {
+    let mut a = serde_json::Map::new();
+    if let Some(v) = &m.halted {
+        a.insert(crate::reconcile::HALTED_ANNOTATION.into(), json!(v));
+    }
+    Value::Object(a)
 }
 
 /// A Kubernetes object name (DNS-1123 subdomain).

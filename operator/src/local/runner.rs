@@ -22,11 +22,14 @@ pub struct LocalOperator {
     pub store: ManifestStore,
     reconciler: Reconciler,
     wake: Arc<Notify>,
+    /// One reconcile at a time: the runner's passes and an immediate one (a halt) would
+    /// otherwise both see the same change and announce it twice.
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl LocalOperator {
     pub fn new(store: ManifestStore, reconciler: Reconciler) -> Self {
-        Self { store, reconciler, wake: Arc::default() }
+        Self { store, reconciler, wake: Arc::default(), one_at_a_time: Arc::default() }
     }
 
     /// Look at every manifest now (after an apply or a delete).
@@ -63,7 +66,7 @@ impl LocalOperator {
             if due.get(&m.name).is_some_and(|at| *at > now) {
                 continue;
             }
-            let after = match self.reconcile_one(m).await {
+            let after = match crate::metrics::local().timed(self.reconcile_one(m)).await {
                 Ok(after) => after,
                 Err(e) => {
                     tracing::warn!(flashsale = m.name, error = %format!("{e:#}"), "FlashSale reconcile failed; retrying");
@@ -78,13 +81,30 @@ impl LocalOperator {
         due.values().min().map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(tokio::time::Instant::now()))
     }
 
+    /// Reconciles the manifest `name` now, before answering (the halt takes effect by the
+    /// time `goodsmall flashsale annotate` returns); the runner is nudged either way, so
+    /// a failure here is retried there.
+    pub async fn reconcile_now(&self, name: &str) {
+        if let Ok(Some(m)) = self.store.get(name).await {
+            if let Err(e) = self.reconcile_one(&m).await {
+                tracing::warn!(flashsale = name, error = %format!("{e:#}"), "FlashSale reconcile failed; retrying");
+            }
+        }
+        self.nudge();
+    }
+
     async fn reconcile_one(&self, m: &super::store::Recorded) -> anyhow::Result<Option<Duration>> {
-        let manifest = Manifest { namespace: NAMESPACE, name: &m.name, generation: Some(m.generation), spec: &m.spec, status: &m.status, merchant_id: Some(m.merchant_id) };
+        let _one = self.one_at_a_time.lock().await;
+        // What another reconcile may have saved while this one waited.
+        let fresh = self.store.get(&m.name).await?;
+        let Some(m) = fresh.as_ref() else { return Ok(None) };
+        let manifest = Manifest { namespace: NAMESPACE, name: &m.name, generation: Some(m.generation), spec: &m.spec, status: &m.status, merchant_id: Some(m.merchant_id), halted: m.halted.as_deref() };
         let now = Utc::now();
         if m.deleting {
             return match self.reconciler.cleanup(&manifest, now).await? {
                 Cleanup::Done(notes) => {
                     log(&m.name, &notes);
+                    crate::metrics::local().phase(&m.name, None);
                     self.store.remove(&m.name).await?;
                     Ok(None)
                 }
@@ -97,6 +117,7 @@ impl LocalOperator {
         }
         let outcome = self.reconciler.apply(&manifest, now).await?;
         log(&m.name, &outcome.notes);
+        crate::metrics::local().phase(&m.name, outcome.status.phase);
         if outcome.status != m.status || !outcome.notes.is_empty() {
             self.store.save(&m.name, &outcome.status, &outcome.notes).await?;
         }

@@ -27,6 +27,8 @@ pub struct Recorded {
     pub status: FlashSaleStatus,
     pub events: Vec<RecordedEvent>,
     pub deleting: bool,
+    /// The `goodsmall.io/halted` annotation's value, when set.
+    pub halted: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -87,7 +89,7 @@ impl ManifestStore {
     }
 
     pub async fn get(&self, name: &str) -> anyhow::Result<Option<Recorded>> {
-        let row = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting FROM flash_sale_manifests WHERE name = ?")
+        let row = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM flash_sale_manifests WHERE name = ?")
             .bind(name)
             .fetch_optional(self.db.pool())
             .await?;
@@ -95,7 +97,7 @@ impl ManifestStore {
     }
 
     pub async fn list(&self) -> anyhow::Result<Vec<Recorded>> {
-        let rows = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting FROM flash_sale_manifests ORDER BY name").fetch_all(self.db.pool()).await?;
+        let rows = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM flash_sale_manifests ORDER BY name").fetch_all(self.db.pool()).await?;
         rows.iter().map(recorded).collect()
     }
 
@@ -119,6 +121,12 @@ impl ManifestStore {
         Ok(())
     }
 
+    /// Sets (`Some`) or removes the halt annotation.
+    pub async fn set_halted(&self, name: &str, value: Option<&str>) -> anyhow::Result<()> {
+        sqlx::query("UPDATE flash_sale_manifests SET halted = ? WHERE name = ?").bind(value).bind(name).execute(self.db.pool()).await?;
+        Ok(())
+    }
+
     pub async fn mark_deleting(&self, name: &str) -> anyhow::Result<()> {
         sqlx::query("UPDATE flash_sale_manifests SET deleting = 1 WHERE name = ?").bind(name).execute(self.db.pool()).await?;
         Ok(())
@@ -139,5 +147,6 @@ fn recorded(r: &sqlx::any::AnyRow) -> anyhow::Result<Recorded> {
         status: serde_json::from_str(&r.try_get::<String, _>("status")?)?,
         events: serde_json::from_str(&r.try_get::<String, _>("events")?)?,
         deleting: r.try_get::<i32, _>("deleting")? != 0,
+        halted: r.try_get("halted")?,
     })
 }

@@ -1,27 +1,23 @@
 //! Where an autoscaler owns the replica count, the warm-up raises its minimum instead:
-//! an autoscaling/v2 HPA's `minReplicas` (never above its `maxReplicas`), or, with KEDA's
-//! own CRD installed, a ScaledObject's `minReplicaCount`; both go back after the close.
+//! the chart's autoscaling/v2 HPA's `minReplicas` (never above its `maxReplicas`), or,
+//! with KEDA's own CRD installed, the chart's ScaledObject's `minReplicaCount`; both go
+//! back after the close.
 
 use std::time::{Duration, Instant};
 
 use crate::{
-    cluster::{Cluster, NAMESPACE, PATIENCE},
+    cluster::{render_chart_with, Cluster, NAMESPACE, PATIENCE},
     drop::manifest,
 };
 
-fn hpa(deployment: &str, min: i64, max: i64) -> String {
-    format!(
-        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {deployment}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    \
-         kind: Deployment\n    name: {deployment}\n  minReplicas: {min}\n  maxReplicas: {max}\n  metrics:\n  - type: Resource\n    resource:\n      \
-         name: cpu\n      target:\n        type: Utilization\n        averageUtilization: 70\n"
-    )
-}
-
-fn scaled_object(deployment: &str, min: i64) -> String {
-    format!(
-        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {deployment}\nspec:\n  scaleTargetRef:\n    name: {deployment}\n  \
-         minReplicaCount: {min}\n  maxReplicaCount: 20\n  triggers:\n  - type: cpu\n    metricType: Utilization\n    metadata:\n      value: \"70\"\n"
-    )
+/// The chart's autoscalers for order and payment: its HPAs (order's maximum 3, below the
+/// warm-up's 4) or, with `keda`, its ScaledObjects (the chart's maximum, 10).
+fn autoscalers(keda: bool) -> String {
+    let order_max = if keda { 10 } else { 3 };
+    let values = format!(
+        r#"{{"order": {{"autoscaling": {{"minReplicas": 2, "maxReplicas": {order_max}, "keda": {{"enabled": {keda}}}}}}}, "payment": {{"autoscaling": {{"minReplicas": 1, "keda": {{"enabled": {keda}}}}}}}}}"#
+    );
+    render_chart_with(if keda { "ScaledObject" } else { "HorizontalPodAutoscaler" }, &values)
 }
 
 /// `jsonpath` of object `kind/name` in the release namespace, as an integer.
@@ -46,7 +42,8 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
     let product = cluster.product_of(11).await;
 
     // HPAs: the order one's maximum (3) is below the warm-up's 4.
-    let hpas = [hpa("goodsmall-order", 2, 3), hpa("goodsmall-payment", 1, 10)].join("---\n");
+    let hpas = autoscalers(false);
+    assert_eq!(hpas.matches("kind: HorizontalPodAutoscaler").count(), 2, "{hpas}");
     cluster.plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&hpas));
     cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest("hpa-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")));
     field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 3).await;
@@ -60,13 +57,14 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
     cluster.plane.kubectl_ok(&["delete", "hpa", "goodsmall-order", "goodsmall-payment", "-n", NAMESPACE], None);
     cluster.plane.kubectl_ok(&["apply", "--server-side", "-f", &cluster.plane.keda_crd().display().to_string()], None);
     cluster.plane.kubectl_ok(&["wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=60s"], None);
-    let objects = [scaled_object("goodsmall-order", 1), scaled_object("goodsmall-payment", 1)].join("---\n");
+    let objects = autoscalers(true);
+    assert_eq!(objects.matches("kind: ScaledObject").count(), 2, "{objects}");
     cluster.plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&objects));
     cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest("keda-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")));
     field_reaches(&cluster, "scaledobject/goodsmall-order", ".spec.minReplicaCount", 4).await;
     field_reaches(&cluster, "scaledobject/goodsmall-payment", ".spec.minReplicaCount", 3).await;
     cluster.flash_sale_until("keda-drop", "Closed", |fs| fs["status"]["phase"] == "Closed").await;
-    field_reaches(&cluster, "scaledobject/goodsmall-order", ".spec.minReplicaCount", 1).await;
+    field_reaches(&cluster, "scaledobject/goodsmall-order", ".spec.minReplicaCount", 2).await;
     field_reaches(&cluster, "scaledobject/goodsmall-payment", ".spec.minReplicaCount", 1).await;
     assert_eq!(cluster.replicas("goodsmall-order"), 1, "KEDA, not the operator, owns the Deployment's replicas");
 }

@@ -1,6 +1,6 @@
-//! A shop on a real API server: the control plane with the FlashSale CRD and the Helm
-//! chart's operator identity (ServiceAccount, ClusterRole, Role and bindings, rendered
-//! from helm/goodsmall), hand-made order and payment Deployments (no pods run), and the
+//! A shop on a real API server: the control plane with the FlashSale CRD, the Helm
+//! chart's operator identity (ServiceAccount, ClusterRole, Role and bindings) and the
+//! chart's own Deployments (no pods run), rendered from helm/goodsmall, and the
 //! product, order and payment services as processes on Redis, MariaDB and Kafka. The
 //! operator runs as its own process authenticating as the chart's ServiceAccount.
 
@@ -28,10 +28,13 @@ pub struct Cluster {
     /// A kubeconfig authenticating as the chart's operator ServiceAccount.
     pub operator_kubeconfig: PathBuf,
     keys: KeyPair,
+    /// The operator's own pair: it signs internal-API tokens, the order service checks.
+    operator_keys: KeyPair,
     pub redis: String,
-    order_db: String,
     pub product: ServiceProcess,
     pub order: ServiceProcess,
+    /// How the order service is configured, for more replicas of it.
+    order_env: Vec<(String, String)>,
     /// Runs the saga's payment side (expiry) for as long as the cluster lives.
     #[allow(dead_code)]
     pub payment: ServiceProcess,
@@ -52,13 +55,13 @@ impl Cluster {
         plane.kubectl_ok(&["create", "namespace", NAMESPACE], None);
         let rbac = render_chart("ServiceAccount,ClusterRole,ClusterRoleBinding,Role,RoleBinding");
         plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&rbac));
-        plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&deployments(1)));
+        plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&render_chart_with("Deployment", ONE_REPLICA_NO_AUTOSCALER)));
         plane.kubectl_ok(&["wait", "--for=condition=Established", "crd/flashsales.goodsmall.io", "--timeout=60s"], None);
         let operator_kubeconfig = plane.service_account_kubeconfig(NAMESPACE, OPERATOR_ACCOUNT);
 
         let logs = std::env::temp_dir().join(goodsmall_testkit::unique_name("kube-shop"));
         std::fs::create_dir_all(&logs).unwrap();
-        let keys = KeyPair::generate();
+        let (keys, operator_keys) = (KeyPair::generate(), KeyPair::generate());
         let redis = goodsmall_testkit::redis_url().await;
         let brokers = goodsmall_testkit::kafka_brokers().await;
         let namespace = goodsmall_testkit::unique_name("kube");
@@ -83,11 +86,12 @@ impl Cluster {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
         let mut product = ServiceProcess::service("goodsmall-product", common(&[("GOODSMALL_PRODUCT__DATABASE__URL", &product_db)]), &logs.join("product.log"));
         product.start(&client).await;
-        let mut order = ServiceProcess::service(
-            "goodsmall-order",
-            common(&[("GOODSMALL_ORDER__DATABASE__URL", &order_db), ("GOODSMALL_ORDER__PRODUCT_API_URL", &product.base())]),
-            &logs.join("order.log"),
-        );
+        let order_env = common(&[
+            ("GOODSMALL_ORDER__DATABASE__URL", &order_db),
+            ("GOODSMALL_ORDER__PRODUCT_API_URL", &product.base()),
+            ("GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM", &operator_keys.public_pem),
+        ]);
+        let mut order = ServiceProcess::service("goodsmall-order", order_env.clone(), &logs.join("order.log"));
         order.start(&client).await;
         let mut payment = ServiceProcess::service(
             "goodsmall-payment",
@@ -95,7 +99,7 @@ impl Cluster {
             &logs.join("payment.log"),
         );
         payment.start(&client).await;
-        Cluster { plane, operator_kubeconfig, keys, redis, order_db, product, order, payment, client, logs }
+        Cluster { plane, operator_kubeconfig, keys, operator_keys, redis, product, order, order_env, payment, client, logs }
     }
 
     /// An operator replica `pod` as the chart runs it (its ServiceAccount, its Lease).
@@ -103,7 +107,8 @@ impl Cluster {
         let port = free_port();
         let env = [
             ("KUBECONFIG", self.operator_kubeconfig.display().to_string()),
-            ("GOODSMALL_OPERATOR__DATABASE_URL", self.order_db.clone()),
+            ("GOODSMALL_OPERATOR__ORDER_API_URL", self.order.base()),
+            ("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM", self.operator_keys.private_pem.clone()),
             ("GOODSMALL_OPERATOR__REDIS_URL", self.redis.clone()),
             ("GOODSMALL_OPERATOR__PRODUCT_API_URL", self.product.base()),
             ("GOODSMALL_OPERATOR__REFRESH_SECS", "1".to_owned()),
@@ -114,6 +119,11 @@ impl Cluster {
         ];
         let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         ServiceProcess::new("goodsmall-operator", port, env, &self.logs.join(format!("{pod}.log")))
+    }
+
+    /// Another replica of the order service (same database, Redis and topics).
+    pub fn order_replica(&self, name: &str) -> ServiceProcess {
+        ServiceProcess::service("goodsmall-order", self.order_env.clone(), &self.logs.join(format!("{name}.log")))
     }
 
     pub fn token(&self, user_id: i64, role: Role) -> String {
@@ -131,11 +141,16 @@ impl Cluster {
 
     /// `POST /api/sales/{sale}/purchases` of one unit: (status, body).
     pub async fn buy(&self, sale_id: i64, shopper: i64) -> (u16, Value) {
+        self.buy_at(&self.order.base(), sale_id, shopper, &format!("buy-{shopper}")).await
+    }
+
+    /// A purchase of one unit at the order replica `base` with the Idempotency-Key `key`.
+    pub async fn buy_at(&self, base: &str, sale_id: i64, shopper: i64, key: &str) -> (u16, Value) {
         let response = self
             .client
-            .post(format!("{}/api/sales/{sale_id}/purchases", self.order.base()))
+            .post(format!("{base}/api/sales/{sale_id}/purchases"))
             .bearer_auth(self.token(shopper, Role::Shopper))
-            .header("Idempotency-Key", format!("buy-{shopper}"))
+            .header("Idempotency-Key", key)
             .json(&json!({ "quantity": 1 }))
             .send()
             .await
@@ -193,26 +208,22 @@ impl Drop for Cluster {
     }
 }
 
+/// The order and payment Deployments at one replica, which the warm-up raises through the
+/// scale subresource (the autoscaler tests add the chart's HPAs or ScaledObjects).
+pub const ONE_REPLICA_NO_AUTOSCALER: &str =
+    r#"{"order": {"replicaCount": 1, "autoscaling": {"enabled": false}}, "payment": {"replicaCount": 1, "autoscaling": {"enabled": false}}}"#;
+
 /// Objects of the given kinds from the chart, rendered offline (scripts/render_chart.py).
 pub fn render_chart(kinds: &str) -> String {
+    render_chart_with(kinds, "{}")
+}
+
+/// The same, with values merged over the defaults (`--set-json`).
+pub fn render_chart_with(kinds: &str, values: &str) -> String {
     let out = std::process::Command::new("python3")
-        .args([&repo("scripts/render_chart.py"), "--namespace", NAMESPACE, "--kinds", kinds])
+        .args([&repo("scripts/render_chart.py"), "--namespace", NAMESPACE, "--kinds", kinds, "--set-json", values])
         .output()
         .expect("python3 runs");
     assert!(out.status.success(), "rendering the chart failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// The order and payment Deployments at `replicas` (no pods will run).
-fn deployments(replicas: i64) -> String {
-    ["goodsmall-order", "goodsmall-payment"]
-        .iter()
-        .map(|name| {
-            format!(
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: {name}}}\n  \
-                 template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: goodsmall/{name}:test\n"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("---\n")
 }

@@ -4,8 +4,10 @@
 //! columns, Events, finalizers, Leases, the scale subresource and RBAC.
 
 mod autoscalers;
+mod chart;
 mod changes;
 mod cluster;
 mod crd;
 mod drop;
+mod halt;
 mod leader;

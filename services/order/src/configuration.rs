@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use goodsmall_platform::{
-    auth::KeySettings,
+    auth::{internal::InternalVerifier, KeySettings},
     events::KafkaSettings,
     configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
     telemetry::LogSettings,
@@ -27,6 +27,12 @@ pub struct OrderSettings {
     /// it. Required there; the one-process shop looks products up in-process.
     #[serde(default)]
     pub product_api_url: Option<String>,
+    /// The FlashSale operator's Ed25519 public key (SPKI PEM): its tokens open the
+    /// internal API (`/internal/flash-sales/...`) it records and drives sales through.
+    /// Without it there is no internal API (the one-process shop's operator runs
+    /// in-process).
+    #[serde(default)]
+    pub operator_public_key_pem: Option<String>,
 }
 
 fn default_group_commits() -> usize {
@@ -73,7 +79,16 @@ impl OrderSettings {
         if self.product_api_url.is_some() {
             self.product_api(key)?;
         }
+        self.operator_verifier(key)?;
         Ok(())
+    }
+
+    /// The checker of the operator's tokens, when `order.operator_public_key_pem` is set.
+    pub fn operator_verifier(&self, key: &str) -> Result<Option<InternalVerifier>, ConfigError> {
+        self.operator_public_key_pem
+            .as_deref()
+            .map(|pem| InternalVerifier::new(pem).map_err(|e| ConfigError::invalid(&format!("{key}.operator_public_key_pem"), e.to_string())))
+            .transpose()
     }
 
     /// `order.product_api_url`, checked: an `http://` URL (in-cluster traffic; this
@@ -94,8 +109,10 @@ impl OrderSettings {
     }
 }
 
-/// Everything the standalone `goodsmall-order` process reads.
+/// Everything the standalone `goodsmall-order` process reads; any other
+/// `GOODSMALL_*` variable stops it, naming the variable.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     #[serde(default)]
     pub http: HttpSettings,
@@ -138,6 +155,32 @@ mod tests {
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         vars
+    }
+
+    #[test]
+    fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
+        let product = ("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080");
+        ServiceConfig::load_from(None, env(&[product])).unwrap();
+        for name in ["GOODSMALL_ORDER__FOO", "GOODSMALL_ORDER__LIFECYCLE__TICK_MILIS", "GOODSMALL_ORDER__DATABASE__MAX_CONECTIONS", "GOODSMALL_KAFKA__BROKER", "GOODSMALL_ORDR__GROUP_COMMITS", "GOODSMALL_LOG__FILTR"] {
+            let err = ServiceConfig::load_from(None, env(&[product, (name, "1")])).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let config = ServiceConfig::load_from(
+            None,
+            env(&[
+                ("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080"),
+                ("GOODSMALL_ORDER__DATABASE__URL", "mysql://order:order-db-secret@db:3306/order"),
+                ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv:6379/0"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("order-db-secret") && !printed.contains("redis-secret"), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod configuration;
 pub mod domain;
+pub mod internal_api;
 pub mod lifecycle;
 pub mod orders;
 pub mod orphans;
@@ -11,6 +12,7 @@ pub mod products;
 pub mod purchase;
 mod routes;
 pub mod saga;
+pub mod sale_metrics;
 pub mod sales;
 pub mod startup;
 pub mod state;

@@ -31,7 +31,10 @@ pub fn run(orders: Orders, sales: Sales, engine: StockEngine, grace: Duration, t
             }
             match sweep(&orders, &sales, &engine, grace).await {
                 Ok(0) => {}
-                Ok(n) => tracing::warn!(reservations = n, "released reservations whose order was never committed"),
+                Ok(n) => {
+                    orders.database().metrics().drops().orphans_released(n);
+                    tracing::warn!(reservations = n, "released reservations whose order was never committed")
+                }
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "orphan sweep failed"),
             }
         }

@@ -88,11 +88,15 @@ async fn on_payment(orders: &Orders, event: Event) -> anyhow::Result<()> {
     }
     // Conditional: a payment outcome for an order already cancelled changes nothing
     // (the payment service refunds it on `order.canceled`).
-    if Orders::transition_in(&mut tx, &order.id, &[OrderStatus::Processing], to).await? {
+    let moved = Orders::transition_in(&mut tx, &order.id, &[OrderStatus::Processing], to).await?;
+    if moved {
         let payload = order.event(false);
         events::append(&mut tx, &Event::new(ORDERS_TOPIC, order_kind, &order.id, payload)).await?;
     }
     tx.commit().await?;
+    if moved {
+        crate::sale_metrics::order_settled(db.metrics(), &order.id, to.as_str());
+    }
     Ok(())
 }
 

@@ -8,13 +8,13 @@ use goodsmall_platform::{
     money::Price,
 };
 use goodsmall_sale::{EngineError, Holding, SaleDefinition, StockEngine};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 
 use crate::domain::OrderStatus;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Sale {
     pub id: i64,
     pub product_id: i64,

@@ -55,6 +55,7 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
         refresher,
         events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
         lifecycle::run(orders.clone(), settings.lifecycle.clone(), shared.shutdown.clone()),
+        crate::sale_metrics::run(state.sales.clone(), state.engine.clone(), shared.metrics.clone(), std::time::Duration::from_secs(1), shared.shutdown.clone()),
         orphans::run(
             orders,
             state.sales.clone(),
@@ -64,8 +65,12 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
             shared.shutdown.clone(),
         ),
     ];
+    let mut api = routes::router(state.clone());
+    if let Some(verifier) = settings.operator_verifier("order")? {
+        api = api.merge(routes::internal::router(state.sales.clone(), verifier).into());
+    }
     let parts = ServiceParts {
-        api: routes::router(state.clone()),
+        api,
         readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
         workers,
     };
@@ -76,7 +81,7 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
 /// and port, and the product service's API for sales' products.
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
-    let engine = StockEngine::for_connection(shared.kv.redis_connection());
+    let engine = StockEngine::for_connection(shared.kv.redis_connection()).with_metrics(shared.metrics.registry());
     let products = ProductOwners::api(config.order.product_api("order")?);
     let service = build(&config.order, &shared, bus, engine, products).await?;
     RunningService::bind("GoodsMall order service", &config.http, service.parts, &shared).await

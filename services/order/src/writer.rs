@@ -60,6 +60,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct OrderWriter {
     queue: mpsc::Sender<Pending>,
+    metrics: goodsmall_platform::metrics::Metrics,
 }
 
 impl OrderWriter {
@@ -70,8 +71,14 @@ impl OrderWriter {
     pub fn start(db: Database, relay: RelayHandle, group_commits: usize) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(8 * MAX_BATCH);
         let concurrency = if db.is_mysql() { group_commits.max(1) } else { 1 };
+        let metrics = db.metrics().clone();
         let task = tokio::spawn(run(db, relay, inbox, concurrency));
-        (Self { queue }, task)
+        (Self { queue, metrics }, task)
+    }
+
+    /// The process's metrics (the purchase path counts its outcomes there).
+    pub fn metrics(&self) -> &goodsmall_platform::metrics::Metrics {
+        &self.metrics
     }
 
     /// Returns once the new order is committed.
@@ -113,9 +120,11 @@ async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending
 }
 
 async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending>) {
+    let started = std::time::Instant::now();
     let result = commit(db, &batch)
         .await
         .map_err(|e| CommitError::Database { orders: batch.len(), source: SharedDbError(Arc::new(e)) });
+    db.metrics().drops().commit(batch.len(), result.is_ok(), started.elapsed());
     match &result {
         // The reservations stay in the engine; the orphan sweep releases them.
         Err(e) => tracing::error!(error = %goodsmall_platform::telemetry::Causes(e), "committing purchases failed"),

@@ -17,7 +17,7 @@ fn order(id: &str, lines: usize) -> NewOrder {
 
 #[tokio::test]
 async fn a_batch_inserts_each_new_order_once_with_its_event() {
-    let settings = |url: String| DatabaseSettings { url, max_connections: 5, create_if_missing: true };
+    let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 5, create_if_missing: true };
     for url in [goodsmall_testkit::mysql_url("batch").await, goodsmall_testkit::sqlite_url("batch")] {
         let db = Database::connect("order", &settings(url.clone()), &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
         events::install_schema(&db).await.unwrap();
@@ -53,7 +53,7 @@ async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
     use goodsmall_order::writer::OrderWriter;
     use goodsmall_platform::events::RelayHandle;
 
-    let settings = |url: String| DatabaseSettings { url, max_connections: 8, create_if_missing: true };
+    let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 8, create_if_missing: true };
     for (url, group_commits) in [
         (goodsmall_testkit::mysql_url("writer1").await, 1),
         (goodsmall_testkit::mysql_url("writer3").await, 3),

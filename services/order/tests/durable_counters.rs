@@ -62,10 +62,11 @@ impl Backend {
         let authenticator = Authenticator::new(&KeyPair::generate().public_pem, "goodsmall", kv.clone()).unwrap();
         let shared = Shared { metrics: Metrics::new(), kv, authenticator, shutdown: shutdown.clone() };
         let settings = OrderSettings {
-            database: DatabaseSettings { url: self.database().to_owned(), max_connections: 5, create_if_missing: true },
+            database: DatabaseSettings { url: self.database().into(), max_connections: 5, create_if_missing: true },
             lifecycle: LifecycleSettings::default(),
             group_commits: 1,
             product_api_url: None,
+            operator_public_key_pem: None,
         };
         let products = ProductOwners::in_process(|_| async { Ok(Some(1)) });
         let service = startup::build(&settings, &shared, &Bus::InProcess(InProcessBus::default()), engine.clone(), products).await.expect("the order service starts");

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 async fn backends() -> Vec<(Database, StockEngine)> {
     let metrics = Metrics::new();
-    let settings = |url: String| DatabaseSettings { url, max_connections: 5, create_if_missing: true };
+    let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 5, create_if_missing: true };
     let mysql = Database::connect("order", &settings(goodsmall_testkit::mysql_url("orphans").await), &goodsmall_order::startup::migrations(), &metrics)
         .await
         .expect("the test MariaDB");

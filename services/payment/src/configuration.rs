@@ -66,8 +66,10 @@ impl PaymentSettings {
     }
 }
 
-/// Everything the standalone `goodsmall-payment` process reads.
+/// Everything the standalone `goodsmall-payment` process reads; any other
+/// `GOODSMALL_*` variable stops it, naming the variable.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     #[serde(default)]
     pub http: HttpSettings,
@@ -95,3 +97,37 @@ impl ServiceConfig {
 }
 
 goodsmall_platform::standalone_config!(ServiceConfig);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let keys = goodsmall_platform::auth::KeyPair::generate();
+        let mut vars = vec![
+            ("GOODSMALL_REDIS__URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem),
+            ("GOODSMALL_KAFKA__BROKERS".to_owned(), "127.0.0.1:9092".to_owned()),
+            ("GOODSMALL_PAYMENT__DATABASE__URL".to_owned(), "mysql://root@127.0.0.1/payment".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars
+    }
+
+    #[test]
+    fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
+        ServiceConfig::load_from(None, env(&[("GOODSMALL_PAYMENT__TIMEOUT_SECS", "60")])).unwrap();
+        for name in ["GOODSMALL_PAYMENT__TIMEOUT", "GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE", "GOODSMALL_PAYMNT__TIMEOUT_SECS", "GOODSMALL_HTTP__PROT"] {
+            let err = ServiceConfig::load_from(None, env(&[(name, "1")])).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let config = ServiceConfig::load_from(None, env(&[("GOODSMALL_PAYMENT__DATABASE__URL", "mysql://pay:pay-db-secret@db:3306/payment")])).unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("pay-db-secret"), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
+    }
+}

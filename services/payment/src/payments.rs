@@ -170,6 +170,9 @@ impl Payments {
         tx.commit().await?;
         if moved {
             self.relay.wake();
+            if let Some(outcome) = outcome_of(to) {
+                self.db.metrics().drops().payment(outcome);
+            }
         }
         Ok(moved)
     }
@@ -244,5 +247,17 @@ impl Payments {
             }
         }
         Ok(expired)
+    }
+}
+
+/// `goodsmall_payments_total{outcome}` for a settlement that moved a payment to `to`.
+fn outcome_of(to: PaymentStatus) -> Option<&'static str> {
+    match to {
+        PaymentStatus::Succeeded => Some("approved"),
+        PaymentStatus::Failed => Some("declined"),
+        PaymentStatus::Expired => Some("expired"),
+        PaymentStatus::Canceled => Some("canceled"),
+        PaymentStatus::Refunded => Some("refunded"),
+        _ => None,
     }
 }

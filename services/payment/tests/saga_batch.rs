@@ -34,7 +34,7 @@ async fn count(db: &Database, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
-    let settings = |url: String| DatabaseSettings { url, max_connections: 5, create_if_missing: true };
+    let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 5, create_if_missing: true };
     for url in [goodsmall_testkit::mysql_url("paybatch").await, goodsmall_testkit::sqlite_url("paybatch")] {
         let db = Database::connect("payment", &settings(url.clone()), &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
         events::install_schema(&db).await.unwrap();
@@ -82,7 +82,7 @@ async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
 /// event to the other replica. MariaDB only (SQLite has a single writer).
 #[tokio::test]
 async fn a_batch_leaves_to_another_replica_what_it_recorded_meanwhile() {
-    let settings = DatabaseSettings { url: goodsmall_testkit::mysql_url("payrace").await, max_connections: 5, create_if_missing: true };
+    let settings = DatabaseSettings { url: goodsmall_testkit::mysql_url("payrace").await.into(), max_connections: 5, create_if_missing: true };
     let db = Database::connect("payment", &settings, &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
     events::install_schema(&db).await.unwrap();
 

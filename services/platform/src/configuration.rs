@@ -11,7 +11,25 @@ use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::http::TrustedProxies;
 
+/// Credentials in settings (database URLs, private keys, the data key, the SMTP
+/// password) are [`SecretString`]s: their `Debug` is `[REDACTED]`, so a logged or
+/// printed config never shows them; `.expose_secret()` is the one way to read one.
+pub use secrecy::{ExposeSecret, SecretString};
+
 pub const ENV_PREFIX: &str = "GOODSMALL";
+
+/// `GOODSMALL_*` variables that are not settings: the config file's path, and the
+/// inputs of the binaries' commands (`goodsmall-user create-account`'s password, the
+/// `goodsmall flashsale` client's URL and credentials). Every other `GOODSMALL_*`
+/// variable must name a setting.
+pub const NOT_SETTINGS: &[&str] = &[
+    "GOODSMALL_CONFIG",
+    "GOODSMALL_NEW_ACCOUNT_PASSWORD",
+    "GOODSMALL_URL",
+    "GOODSMALL_TOKEN",
+    "GOODSMALL_EMAIL",
+    "GOODSMALL_PASSWORD",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -62,7 +80,8 @@ pub fn load_from_with_defaults<T: DeserializeOwned>(
     if let Some(path) = file {
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }
-    let env: config::Map<String, String> = env.into_iter().collect();
+    let env: config::Map<String, String> = env.into_iter().filter(|(name, value)| is_setting(name, value)).collect();
+    let names: Vec<String> = env.keys().cloned().collect();
     builder = builder.add_source(
         config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("_")
@@ -70,7 +89,76 @@ pub fn load_from_with_defaults<T: DeserializeOwned>(
             .try_parsing(true)
             .source(Some(env)),
     );
-    Ok(builder.build()?.try_deserialize()?)
+    builder.build()?.try_deserialize().map_err(|e| name_unknown_setting(e, &names))
+}
+
+/// Whether a variable is read as a setting. Only `GOODSMALL_*` ones are, except
+/// [`NOT_SETTINGS`] and the variables Kubernetes adds to every pod for each Service
+/// of its namespace (`GOODSMALL_ORDER_SERVICE_HOST`, `GOODSMALL_ORDER_PORT=tcp://…`
+/// for a Service named `goodsmall-order`), which would otherwise stop every service in
+/// a cluster as unknown settings. A misspelt setting is not mistaken for one: settings
+/// are `GOODSMALL_<SECTION>__<KEY>` (with `__`), and a `…_PORT` link holds a `tcp://` URL.
+fn is_setting(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    // Not ours: the config crate skips it anyway.
+    let Some(rest) = name.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix('_')) else { return true };
+    !NOT_SETTINGS.contains(&name.as_str()) && !is_service_link(rest, value)
+}
+
+fn is_service_link(name: &str, value: &str) -> bool {
+    if name.contains("__") {
+        return false;
+    }
+    let name = format!("_{name}");
+    if name.ends_with("_SERVICE_HOST") || name.ends_with("_SERVICE_PORT") || name.contains("_SERVICE_PORT_") {
+        return true;
+    }
+    let link_url = ["tcp://", "udp://", "sctp://"].iter().any(|scheme| value.starts_with(scheme));
+    // <SERVICE>_PORT_<port>_<PROTOCOL>[_PROTO|_PORT|_ADDR]
+    if let Some(at) = name.rfind("_PORT_") {
+        let mut parts = name[at + "_PORT_".len()..].split('_');
+        let port = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let protocol = parts.next().is_some_and(|p| ["TCP", "UDP", "SCTP"].contains(&p));
+        let field = match (parts.next(), parts.next()) {
+            (None, _) => link_url,
+            (Some(field), None) => ["PROTO", "PORT", "ADDR"].contains(&field),
+            _ => false,
+        };
+        if port && protocol {
+            return field;
+        }
+    }
+    // <SERVICE>_PORT=tcp://…
+    name.ends_with("_PORT") && link_url
+}
+
+/// serde's "unknown field `foo`" under the config crate's key `order` becomes
+/// "`order.foo` (GOODSMALL_ORDER__FOO) is not a setting", naming the variable to fix
+/// (the variables, for an unknown section: `shop` (GOODSMALL_SHOP__HOST)).
+fn name_unknown_setting(error: config::ConfigError, variables: &[String]) -> ConfigError {
+    let (message, parent) = match &error {
+        config::ConfigError::At { error, key, .. } => (error.to_string(), key.clone()),
+        other => (other.to_string(), None),
+    };
+    let Some(rest) = message.strip_prefix("unknown field `") else { return error.into() };
+    let Some((field, expected)) = rest.split_once('`') else { return error.into() };
+    let setting = match parent {
+        Some(parent) if !parent.is_empty() => format!("{parent}.{field}"),
+        _ => field.to_owned(),
+    };
+    let expected = expected.trim_start_matches(',').trim();
+    let problem = format!("is not a setting (misspelt?); {expected}");
+    let key_of = |name: &str| name.to_ascii_lowercase().split_once('_').map(|(_, key)| key.replace("__", "."));
+    let given: Vec<&str> = variables
+        .iter()
+        .filter(|name| key_of(name).is_some_and(|key| key == setting || key.starts_with(&format!("{setting}."))))
+        .map(String::as_str)
+        .collect();
+    if given.is_empty() {
+        // From the config file: the variable that would set it.
+        return ConfigError::invalid(&setting, problem);
+    }
+    ConfigError::Invalid { setting: format!("`{setting}` ({})", given.join(", ")), problem }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,8 +218,9 @@ impl HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `mysql://user:pass@host:3306/db` or `sqlite://path/file.db`.
-    pub url: String,
+    /// `mysql://user:pass@host:3306/db` or `sqlite://path/file.db` (a secret: it may
+    /// hold the password).
+    pub url: SecretString,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     /// Create the database (MySQL schema or SQLite file) when it does not exist yet.
@@ -148,11 +237,12 @@ fn default_true() -> bool {
 
 impl DatabaseSettings {
     pub fn sqlite(path: &std::path::Path) -> Self {
-        Self { url: format!("sqlite://{}", path.display()), max_connections: 5, create_if_missing: true }
+        Self { url: format!("sqlite://{}", path.display()).into(), max_connections: 5, create_if_missing: true }
     }
 
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        if !(self.url.starts_with("mysql://") || self.url.starts_with("mariadb://") || self.url.starts_with("sqlite:")) {
+        let url = self.url.expose_secret();
+        if !(url.starts_with("mysql://") || url.starts_with("mariadb://") || url.starts_with("sqlite:")) {
             return Err(ConfigError::invalid(&format!("{key}.url"), "must start with mysql:// or sqlite://"));
         }
         if self.max_connections == 0 {
@@ -165,13 +255,13 @@ impl DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
-    /// `redis://host:6379/0`.
-    pub url: String,
+    /// `redis://host:6379/0`, or `redis://:password@host:6379/0` (a secret).
+    pub url: SecretString,
 }
 
 impl RedisSettings {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        redis::Client::open(self.url.as_str())
+        redis::Client::open(self.url.expose_secret())
             .map(|_| ())
             .map_err(|e| ConfigError::invalid(&format!("{key}.url"), format!("is not a Redis URL: {e}")))
     }
@@ -201,7 +291,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.http.port, 9000);
         assert_eq!(s.http.body_limit_bytes, 64 * 1024);
-        assert_eq!(s.database.url, "sqlite://x.db");
+        assert_eq!(s.database.url.expose_secret(), "sqlite://x.db");
     }
 
     #[test]
@@ -251,6 +341,80 @@ mod tests {
         let err = load_from::<Sample>(None, vars).unwrap_err().to_string();
         assert!(err.contains("http.trusted_proxies") && err.contains("10.0.0.0/99"), "{err}");
         assert_eq!(HttpSettings::default().trusted_proxies, TrustedProxies::default(), "none trusted by default");
+    }
+
+    /// A top-level struct as the binaries have: every field known.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        #[serde(default)]
+        http: HttpSettings,
+        database: DatabaseSettings,
+        redis: Option<RedisSettings>,
+    }
+
+    #[test]
+    fn an_unknown_or_misspelt_variable_is_named() {
+        let load = |pairs: &[(&str, &str)]| {
+            let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+            vars.extend(env(pairs));
+            load_from::<Strict>(None, vars).map(|_| ()).map_err(|e| e.to_string())
+        };
+        let err = load(&[("GOODSMALL_HTTP__PROT", "9000")]).unwrap_err();
+        assert!(err.contains("`http.prot` (GOODSMALL_HTTP__PROT) is not a setting") && err.contains("`port`"), "{err}");
+        let err = load(&[("GOODSMALL_DATABASE__MAX_CONNECTION", "3")]).unwrap_err();
+        assert!(err.contains("GOODSMALL_DATABASE__MAX_CONNECTION"), "{err}");
+        let err = load(&[("GOODSMALL_HTTP_PORT", "9000")]).unwrap_err();
+        assert!(err.contains("`http_port` (GOODSMALL_HTTP_PORT) is not a setting"), "{err}");
+        let err = load(&[("GOODSMALL_SHOP__HOST", "x")]).unwrap_err();
+        assert!(err.contains("`shop` (GOODSMALL_SHOP__HOST) is not a setting"), "{err}");
+        // The file's path and the commands' inputs are not settings.
+        load(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "pw"), ("GOODSMALL_EMAIL", "a@b.c"), ("OTHER_VARIABLE", "1")]).unwrap();
+        let file = std::env::temp_dir().join(format!("goodsmall-config-{}.toml", std::process::id()));
+        std::fs::write(&file, "[http]\nport = 9100\n").unwrap();
+        let vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db"), ("GOODSMALL_CONFIG", file.to_str().unwrap())]);
+        let loaded = load_from::<Strict>(Some(file.display().to_string()), vars).unwrap();
+        assert_eq!(loaded.http.port, 9100);
+        std::fs::write(&file, "[http]\nprot = 9100\n").unwrap();
+        let err = load_from::<Strict>(Some(file.display().to_string()), env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")])).unwrap_err().to_string();
+        assert!(err.contains("`http.prot`"), "{err}");
+        let _ = std::fs::remove_file(file);
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_not_settings() {
+        let links = [
+            ("GOODSMALL_ORDER_SERVICE_HOST", "10.96.0.12"),
+            ("GOODSMALL_ORDER_SERVICE_PORT", "8080"),
+            ("GOODSMALL_ORDER_SERVICE_PORT_HTTP", "8080"),
+            ("GOODSMALL_ORDER_PORT", "tcp://10.96.0.12:8080"),
+            ("GOODSMALL_ORDER_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+            ("GOODSMALL_ORDER_PORT_8080_TCP_PROTO", "tcp"),
+            ("GOODSMALL_ORDER_PORT_8080_TCP_PORT", "8080"),
+            ("GOODSMALL_ORDER_PORT_8080_TCP_ADDR", "10.96.0.12"),
+            ("GOODSMALL_SERVICE_HOST", "10.96.0.13"),
+            ("GOODSMALL_PORT", "tcp://10.96.0.13:80"),
+        ];
+        let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+        vars.extend(env(&links));
+        load_from::<Strict>(None, vars).unwrap();
+        // Look-alikes that are not links stay errors.
+        for (name, value) in [("GOODSMALL_HTTP_PORT", "9000"), ("GOODSMALL_ORDER_PORT_8080_TCP_HOST", "x"), ("GOODSMALL_HTTP__PORT_8080_TCP", "tcp://x:1")] {
+            let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+            vars.push((name.to_owned(), value.to_owned()));
+            assert!(load_from::<Strict>(None, vars).is_err(), "{name}={value} was accepted");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let vars = env(&[("GOODSMALL_DATABASE__URL", "mysql://shop:db-pass-1@db:3306/shop"), ("GOODSMALL_REDIS__URL", "redis://:kv-pass-2@kv:6379/0")]);
+        let loaded = load_from::<Strict>(None, vars).unwrap();
+        let printed = format!("{loaded:?} {loaded:#?}");
+        assert!(!printed.contains("db-pass-1") && !printed.contains("kv-pass-2"), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
+        assert_eq!(loaded.database.url.expose_secret(), "mysql://shop:db-pass-1@db:3306/shop");
+        loaded.redis.unwrap().validate("redis").unwrap();
     }
 
     #[test]

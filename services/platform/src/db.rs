@@ -10,7 +10,10 @@ use sqlx::{
     Any, AnyPool, Executor,
 };
 
-use crate::{configuration::DatabaseSettings, metrics::Metrics};
+use crate::{
+    configuration::{DatabaseSettings, ExposeSecret},
+    metrics::Metrics,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -41,8 +44,8 @@ impl Database {
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let dialect = if settings.url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::MySql };
-        let url = normalise_url(&settings.url, dialect)?;
+        let dialect = if settings.url.expose_secret().starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::MySql };
+        let url = normalise_url(settings.url.expose_secret(), dialect)?;
         if settings.create_if_missing && !Any::database_exists(&url).await.unwrap_or(false) {
             Any::create_database(&url)
                 .await

@@ -73,6 +73,7 @@ error_codes! {
     SaleNotOpen => (CONFLICT, "The sale has not opened yet"),
     SaleClosed => (CONFLICT, "The sale has closed"),
     SoldOut => (CONFLICT, "Sold out"),
+    SaleHalted => (CONFLICT, "The merchant has halted the sale"),
     InsufficientStock => (CONFLICT, "Fewer units are left than you asked for"),
     PurchaseLimit => (CONFLICT, "You have reached this sale's per-shopper limit"),
     OrderNotFound => (NOT_FOUND, "No such order"),
@@ -108,12 +109,18 @@ pub struct FieldError {
 pub struct Problem {
     /// URI naming the problem type; one per `code`.
     #[serde(rename = "type")]
+    #[schema(example = "https://goodsmall.io/problems/sold-out")]
     pub type_uri: String,
     pub title: String,
+    /// The HTTP status of the answer.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     pub detail: String,
+    /// What went wrong, for clients to switch on (docs/errors.md lists each).
     pub code: ErrorCode,
+    /// Each invalid field; only with `VALIDATION_FAILED` and `INVALID_FLASH_SALE`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 

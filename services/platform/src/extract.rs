@@ -114,6 +114,19 @@ where
     }
 }
 
+/// An instant as a client may send it: in RFC 3339's range of years, 0000 to 9999, the
+/// `date-time` the OpenAPI document promises. chrono also reads years of five or more
+/// digits with a sign (`+262142-01-01T00:00:00Z`) and would write them back so, which no
+/// `date-time` reader accepts; such an instant is a field error.
+pub fn rfc3339_instant(at: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::Datelike;
+    if (0..=9999).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err("must be an RFC 3339 date-time with a four-digit year (0000 to 9999)".into())
+    }
+}
+
 /// The `Idempotency-Key` header, required: 1 to 100 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -170,6 +183,17 @@ mod tests {
         }
         for wrong_shape in ["[90,2]", "[]", "null", "7", r#""text""#, r#"{"product_id": "x", "quantity": 2}"#, r#"{"product_id": 1}"#, r#"{"product_id": 1, "quantity": 2, "price": 1}"#] {
             assert_eq!(code(wrong_shape), Some(ErrorCode::InvalidBody), "{wrong_shape:?}");
+        }
+    }
+
+    #[test]
+    fn instants_stay_within_rfc3339_years() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        for fine in ["0000-01-01T00:00:00Z", "2026-12-01T10:00:00+09:00", "9999-12-31T23:59:59.999Z"] {
+            assert_eq!(rfc3339_instant(at(fine)), Ok(at(fine)), "{fine}");
+        }
+        for beyond in ["+10000-01-01T00:00:00Z", "+262142-12-31T23:59:59Z", "-0001-12-31T23:59:59Z", "-262143-01-01T00:00:00Z"] {
+            assert!(rfc3339_instant(at(beyond)).unwrap_err().contains("four-digit year"), "{beyond}");
         }
     }
 

@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::db::Database;
@@ -35,6 +35,218 @@ struct Inner {
     kv_duration: HistogramVec,
     kv_up: prometheus::IntGauge,
     pools: Mutex<Vec<Database>>,
+    drop: DropMetrics,
+    /// Expositions of other registries served on the same `/metrics` (the one-process
+    /// shop's FlashSale operator).
+    extra: Mutex<Vec<Box<dyn Fn() -> String + Send + Sync>>>,
+}
+
+/// What an SRE needs to tell whether a drop is healthy (docs/metrics.md lists them all).
+/// Per-sale series carry `sale_id` only while the sale is active; every other label has
+/// a fixed set of values.
+pub struct DropMetrics {
+    sale_remaining: IntGaugeVec,
+    sale_reserved: IntGaugeVec,
+    sale_sold: IntGaugeVec,
+    sale_stock: IntGaugeVec,
+    sale_limit: IntGaugeVec,
+    purchases: IntCounterVec,
+    sold_out_answers: IntCounterVec,
+    commit_batch: Histogram,
+    commit_duration: HistogramVec,
+    outbox_pending: IntGaugeVec,
+    outbox_oldest: GaugeVec,
+    outbox_published: IntCounterVec,
+    outbox_failures: IntCounterVec,
+    order_settled: HistogramVec,
+    payments: IntCounterVec,
+    orphans_released: IntCounter,
+}
+
+/// Purchase outcomes besides the refusal codes (`goodsmall_purchases_total{outcome}`).
+pub const PURCHASE_ACCEPTED: &str = "accepted";
+pub const PURCHASE_REPEATED: &str = "repeated";
+pub const PURCHASE_ERROR: &str = "error";
+/// The stock engine's refusal codes (`goodsmall_sale::Refusal::code`; a test in the
+/// order service keeps the two lists equal).
+pub const REFUSAL_CODES: [&str; 7] = ["SALE_NOT_FOUND", "SALE_NOT_OPEN", "SALE_CLOSED", "SOLD_OUT", "SALE_HALTED", "INSUFFICIENT_STOCK", "PURCHASE_LIMIT"];
+pub const SOLD_OUT_ANSWERS: [&str; 3] = ["not_flagged", "refused_from_memory", "first_answer_read"];
+pub const PAYMENT_OUTCOMES: [&str; 5] = ["approved", "declined", "expired", "canceled", "refunded"];
+pub const ORDER_TERMINAL: [&str; 3] = ["COMPLETE", "FAILED", "CANCELED"];
+
+/// Consumer-side series live in the Kafka consumer tasks, which are not handed a
+/// [`Metrics`]; they are process-wide and registered into every registry.
+struct ConsumerMetrics {
+    lag: IntGaugeVec,
+    failures: IntCounterVec,
+    retries: IntCounterVec,
+}
+
+fn consumer_metrics() -> &'static ConsumerMetrics {
+    static METRICS: std::sync::OnceLock<ConsumerMetrics> = std::sync::OnceLock::new();
+    METRICS.get_or_init(|| ConsumerMetrics {
+        lag: IntGaugeVec::new(
+            Opts::new("kafka_consumer_lag", "Messages in a partition not yet handled by the consumer group (high watermark minus next offset)"),
+            &["group", "topic", "partition"],
+        )
+        .expect("valid metric"),
+        failures: IntCounterVec::new(Opts::new("event_handler_failures_total", "Event handler calls that failed (retried until they succeed), by consumer group and event kind"), &["group", "kind"])
+            .expect("valid metric"),
+        retries: IntCounterVec::new(Opts::new("event_handler_retries_total", "Event handler calls repeated after a failure, by consumer group and event kind"), &["group", "kind"])
+            .expect("valid metric"),
+    })
+}
+
+/// Gives a consumer group's failure and retry series their zero for every event kind, so
+/// a rate over them is 0, not absent, until something fails.
+pub fn consumer_started(group: &str, kinds: &[&str]) {
+    let m = consumer_metrics();
+    for kind in kinds {
+        m.failures.with_label_values(&[group, kind]);
+        m.retries.with_label_values(&[group, kind]);
+    }
+}
+
+/// A Kafka consumer group's lag on one partition, after a handled batch.
+pub fn record_consumer_lag(group: &str, topic: &str, partition: i32, lag: i64) {
+    consumer_metrics().lag.with_label_values(&[group, topic, &partition.to_string()]).set(lag.max(0));
+}
+
+/// An event handler failed for events of `kind`; `retrying` when it will be called again.
+pub fn record_handler_failure(group: &str, kind: &str, retrying: bool) {
+    let m = consumer_metrics();
+    m.failures.with_label_values(&[group, kind]).inc();
+    if retrying {
+        m.retries.with_label_values(&[group, kind]).inc();
+    }
+}
+
+impl DropMetrics {
+    fn new(registry: &Registry) -> Self {
+        fn reg<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        }
+        let gauge = |name: &str, help: &str| reg(registry, IntGaugeVec::new(Opts::new(name, help), &["sale_id"]).expect("valid metric"));
+        let counter = |name: &str, help: &str, labels: &[&str]| reg(registry, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"));
+        let seconds = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            reg(registry, HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels).expect("valid metric"))
+        };
+        let consumer = consumer_metrics();
+        for c in [Box::new(consumer.lag.clone()) as Box<dyn prometheus::core::Collector>, Box::new(consumer.failures.clone()), Box::new(consumer.retries.clone())] {
+            registry.register(c).expect("unique metric");
+        }
+        let metrics = Self {
+            sale_remaining: gauge("sale_remaining", "Units of an active sale still on offer"),
+            sale_reserved: gauge("sale_reserved", "Units of an active sale reserved by orders awaiting payment"),
+            sale_sold: gauge("sale_sold", "Units of an active sale paid for"),
+            sale_stock: gauge("sale_stock", "Units an active sale started with"),
+            sale_limit: gauge("sale_limit", "Units one shopper may buy in an active sale"),
+            purchases: counter("purchases_total", "Sale purchases by outcome: accepted, repeated, error, or the refusal code", &["outcome"]),
+            sold_out_answers: counter(
+                "sold_out_flag_answers_total",
+                "The replica's sold-out flag on the purchase path: not_flagged (the engine decides), refused_from_memory, first_answer_read",
+                &["answer"],
+            ),
+            commit_batch: reg(
+                registry,
+                Histogram::with_opts(HistogramOpts::new("order_commit_batch_size", "Purchases committed together by the group-commit writer").buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]))
+                    .expect("valid metric"),
+            ),
+            commit_duration: seconds("order_commit_duration_seconds", "Group-commit transaction latency by outcome", &["outcome"], LATENCY_BUCKETS),
+            outbox_pending: reg(registry, IntGaugeVec::new(Opts::new("outbox_pending", "Outbox rows not yet published, by database"), &["db"]).expect("valid metric")),
+            outbox_oldest: reg(registry, GaugeVec::new(Opts::new("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0 when none)"), &["db"]).expect("valid metric")),
+            outbox_published: counter("outbox_published_total", "Outbox rows the relay published", &["db"]),
+            outbox_failures: counter("outbox_publish_failures_total", "Outbox relay passes that failed (retried)", &["db"]),
+            order_settled: seconds(
+                "order_settle_duration_seconds",
+                "Time from a sale order's creation to its terminal state, by that state",
+                &["status"],
+                &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0],
+            ),
+            payments: counter("payments_total", "Payments settled, by outcome: approved, declined, expired, canceled, refunded", &["outcome"]),
+            orphans_released: reg(registry, IntCounter::new("orphan_reservations_released_total", "Reservations without an order that the sweep recorded as cancelled").expect("valid metric")),
+        };
+        // Every bounded label value starts at 0, so a rate over it is 0 rather than absent.
+        for outcome in [PURCHASE_ACCEPTED, PURCHASE_REPEATED, PURCHASE_ERROR].into_iter().chain(REFUSAL_CODES) {
+            metrics.purchases.with_label_values(&[outcome]);
+        }
+        for answer in SOLD_OUT_ANSWERS {
+            metrics.sold_out_answers.with_label_values(&[answer]);
+        }
+        for outcome in PAYMENT_OUTCOMES {
+            metrics.payments.with_label_values(&[outcome]);
+        }
+        for status in ORDER_TERMINAL {
+            metrics.order_settled.with_label_values(&[status]);
+        }
+        for outcome in ["ok", "error"] {
+            metrics.commit_duration.with_label_values(&[outcome]);
+        }
+        metrics
+    }
+
+    /// Gives a database's outbox series their first values (the relay calls it at start).
+    pub fn outbox_started(&self, db: &str) {
+        self.outbox_published.with_label_values(&[db]);
+        self.outbox_failures.with_label_values(&[db]);
+        self.outbox_backlog(db, 0, 0.0);
+    }
+
+    /// Sets an active sale's gauges.
+    pub fn set_sale(&self, sale_id: i64, stock: i64, remaining: i64, reserved: i64, sold: i64, limit: i64) {
+        let id = sale_id.to_string();
+        self.sale_stock.with_label_values(&[&id]).set(stock);
+        self.sale_remaining.with_label_values(&[&id]).set(remaining);
+        self.sale_reserved.with_label_values(&[&id]).set(reserved);
+        self.sale_sold.with_label_values(&[&id]).set(sold);
+        self.sale_limit.with_label_values(&[&id]).set(limit);
+    }
+
+    /// Drops a sale that is no longer active from the per-sale gauges.
+    pub fn remove_sale(&self, sale_id: i64) {
+        let id = sale_id.to_string();
+        for g in [&self.sale_stock, &self.sale_remaining, &self.sale_reserved, &self.sale_sold, &self.sale_limit] {
+            let _ = g.remove_label_values(&[&id]);
+        }
+    }
+
+    pub fn purchase(&self, outcome: &str) {
+        self.purchases.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn sold_out_answer(&self, answer: &str) {
+        self.sold_out_answers.with_label_values(&[answer]).inc();
+    }
+
+    pub fn commit(&self, batch: usize, ok: bool, elapsed: Duration) {
+        self.commit_batch.observe(batch as f64);
+        self.commit_duration.with_label_values(&[if ok { "ok" } else { "error" }]).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn outbox_backlog(&self, db: &str, pending: i64, oldest_age_secs: f64) {
+        self.outbox_pending.with_label_values(&[db]).set(pending);
+        self.outbox_oldest.with_label_values(&[db]).set(oldest_age_secs);
+    }
+
+    pub fn outbox_relayed(&self, db: &str, published: usize, ok: bool) {
+        self.outbox_published.with_label_values(&[db]).inc_by(published as u64);
+        if !ok {
+            self.outbox_failures.with_label_values(&[db]).inc();
+        }
+    }
+
+    pub fn order_settled(&self, status: &str, elapsed_secs: f64) {
+        self.order_settled.with_label_values(&[status]).observe(elapsed_secs.max(0.0));
+    }
+
+    pub fn payment(&self, outcome: &str) {
+        self.payments.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn orphans_released(&self, n: usize) {
+        self.orphans_released.inc_by(n as u64);
+    }
 }
 
 impl Default for Metrics {
@@ -73,9 +285,21 @@ impl Metrics {
             kv_duration: histogram("kv_operation_duration_seconds", "Key-value (Redis) latency", &["op"]),
             db_pool,
             kv_up,
+            drop: DropMetrics::new(&registry),
             registry,
             pools: Mutex::default(),
+            extra: Mutex::default(),
         }))
+    }
+
+    /// The drop's own series (sales, purchases, saga).
+    pub fn drops(&self) -> &DropMetrics {
+        &self.0.drop
+    }
+
+    /// Appends another exposition (in the text format, names of its own) to `/metrics`.
+    pub fn also_render(&self, render: impl Fn() -> String + Send + Sync + 'static) {
+        self.0.extra.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(render));
     }
 
     /// For services that define metrics of their own.
@@ -112,7 +336,11 @@ impl Metrics {
         }
         let mut buffer = Vec::new();
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buffer);
-        String::from_utf8(buffer).unwrap_or_default()
+        let mut text = String::from_utf8(buffer).unwrap_or_default();
+        for render in self.0.extra.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            text.push_str(&render());
+        }
+        text
     }
 }
 

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     auth::Authenticator,
-    configuration::HttpSettings,
+    configuration::{ExposeSecret, HttpSettings},
     http::{build_router, HttpServer, Ops, Readiness},
     kv::Kv,
     metrics::Metrics,
@@ -28,7 +28,7 @@ impl Shared {
     /// (revoked sessions, caches), and a verifier of access tokens.
     pub async fn standalone(redis: &crate::configuration::RedisSettings, auth: &crate::auth::KeySettings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let kv = Kv::redis(&redis.url).await?.with_metrics(metrics.clone());
+        let kv = Kv::redis(redis.url.expose_secret()).await?.with_metrics(metrics.clone());
         let authenticator = Authenticator::new(&auth.public_key("auth")?, &auth.issuer(), kv.clone())?;
         Ok(Self { metrics, kv, authenticator, shutdown })
     }

@@ -12,7 +12,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
     /// An `EnvFilter` directive, e.g. `info,sqlx=warn`; `RUST_LOG` wins when set.

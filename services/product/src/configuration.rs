@@ -59,9 +59,11 @@ impl ProductSettings {
     }
 }
 
-/// Everything the standalone `goodsmall-product` process reads. It verifies access
-/// tokens with the public key only.
+/// Everything the standalone `goodsmall-product` process reads (any other
+/// `GOODSMALL_*` variable stops it, naming the variable). It verifies access tokens
+/// with the public key only.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     #[serde(default)]
     pub http: HttpSettings,
@@ -110,6 +112,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("GOODSMALL_PRODUCT__DATABASE__URL"), "{err}");
+    }
+
+    fn valid(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let keys = goodsmall_platform::auth::KeyPair::generate();
+        let mut vars = env(&[
+            ("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0"),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
+            ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092"),
+            ("GOODSMALL_PRODUCT__DATABASE__URL", "mysql://root@127.0.0.1/product"),
+        ]);
+        vars.extend(env(extra));
+        vars
+    }
+
+    #[test]
+    fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
+        ServiceConfig::load_from(None, valid(&[("GOODSMALL_PRODUCT__CACHE__TTL_SECS", "60")])).unwrap();
+        for name in ["GOODSMALL_PRODUCT__CACHE__TTL", "GOODSMALL_PRODUCT__CACHE_TTL_SECS", "GOODSMALL_PRODUCTS__CACHE__TTL_SECS", "GOODSMALL_AUTH__PUBLIC_KEY"] {
+            let err = ServiceConfig::load_from(None, valid(&[(name, "1")])).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let config = ServiceConfig::load_from(
+            None,
+            valid(&[("GOODSMALL_PRODUCT__DATABASE__URL", "mysql://product:product-db-secret@db/product"), ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv/0")]),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("product-db-secret") && !printed.contains("redis-secret"), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 }
 

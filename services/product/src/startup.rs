@@ -69,7 +69,7 @@ pub async fn build(settings: &ProductSettings, shared: &Shared, bus: &Bus, engin
 /// The standalone service: Redis, its own database, its own port.
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
-    let engine = StockEngine::for_connection(shared.kv.redis_connection());
+    let engine = StockEngine::for_connection(shared.kv.redis_connection()).with_metrics(shared.metrics.registry());
     let service = build(&config.product, &shared, bus, engine).await?;
     RunningService::bind("GoodsMall product service", &config.http, service.parts, &shared).await
 }

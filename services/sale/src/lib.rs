@@ -29,6 +29,8 @@ pub enum Refusal {
     SaleNotOpen,
     SaleClosed,
     SoldOut,
+    /// The merchant's emergency stop (a FlashSale's `goodsmall.io/halted`).
+    Halted,
     InsufficientStock,
     PurchaseLimit,
 }
@@ -41,12 +43,13 @@ impl Refusal {
             Self::SaleNotOpen => "SALE_NOT_OPEN",
             Self::SaleClosed => "SALE_CLOSED",
             Self::SoldOut => "SOLD_OUT",
+            Self::Halted => "SALE_HALTED",
             Self::InsufficientStock => "INSUFFICIENT_STOCK",
             Self::PurchaseLimit => "PURCHASE_LIMIT",
         }
     }
 
-    pub const ALL: [Refusal; 6] = [Self::UnknownSale, Self::SaleNotOpen, Self::SaleClosed, Self::SoldOut, Self::InsufficientStock, Self::PurchaseLimit];
+    pub const ALL: [Refusal; 7] = [Self::UnknownSale, Self::SaleNotOpen, Self::SaleClosed, Self::SoldOut, Self::Halted, Self::InsufficientStock, Self::PurchaseLimit];
 
     /// The scripts answer with the same codes.
     fn from_code(code: &str) -> Option<Self> {
@@ -73,6 +76,8 @@ pub struct SaleCounters {
     pub closes_at_ms: i64,
     pub per_user_limit: i64,
     pub closed: bool,
+    /// Purchases are refused with `SaleHalted` (the merchant's emergency stop).
+    pub halted: bool,
 }
 
 /// A reservation not yet confirmed or released.
@@ -127,7 +132,7 @@ pub enum EngineError {
 }
 
 #[derive(Clone)]
-pub struct StockEngine(Backend);
+pub struct StockEngine(Backend, Option<std::sync::Arc<EngineMetrics>>);
 
 #[derive(Clone)]
 enum Backend {
@@ -136,18 +141,47 @@ enum Backend {
     Memory(memory::MemoryEngine),
 }
 
+/// Runs the call on the backend, counted and timed under `$op` when metrics are on.
 macro_rules! dispatch {
-    ($self:ident, $engine:ident => $call:expr) => {
-        match &$self.0 {
+    ($self:ident, $op:literal, $engine:ident => $call:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match &$self.0 {
             Backend::Redis($engine) => $call,
             Backend::Memory($engine) => $call,
+        };
+        if let Some(metrics) = &$self.1 {
+            metrics.observe($op, result.is_ok(), started.elapsed());
         }
-    };
+        result
+    }};
+}
+
+/// `goodsmall_stock_engine_calls_total{op,outcome}` and
+/// `goodsmall_stock_engine_call_duration_seconds{op}`: each engine operation is one Lua
+/// script (reserve, settle, restore, …) or one read in Redis; the in-process engine is
+/// timed the same way.
+struct EngineMetrics {
+    calls: prometheus::IntCounterVec,
+    duration: prometheus::HistogramVec,
+}
+
+/// Every operation the engine counts (the `op` label's values).
+pub const ENGINE_OPS: [&str; 19] = [
+    "load_sale", "restore_sale", "remove_sale", "close_sale", "set_halted", "counters", "held_by", "first_answer", "buyers", "buyer_count",
+    "open_reservations", "reserve", "release", "confirm", "set_product_stock", "seed_product_stock", "product_stock", "reserve_products",
+    "release_products",
+];
+
+impl EngineMetrics {
+    fn observe(&self, op: &str, ok: bool, elapsed: std::time::Duration) {
+        self.calls.with_label_values(&[op, if ok { "ok" } else { "error" }]).inc();
+        self.duration.with_label_values(&[op]).observe(elapsed.as_secs_f64());
+    }
 }
 
 impl StockEngine {
     pub fn redis(conn: redis::aio::ConnectionManager) -> Self {
-        Self(Backend::Redis(Box::new(redis_engine::RedisEngine::new(conn))))
+        Self(Backend::Redis(Box::new(redis_engine::RedisEngine::new(conn))), None)
     }
 
     /// Redis when the process has a Redis connection, else the in-process engine.
@@ -156,7 +190,29 @@ impl StockEngine {
     }
 
     pub fn memory() -> Self {
-        Self(Backend::Memory(memory::MemoryEngine::default()))
+        Self(Backend::Memory(memory::MemoryEngine::default()), None)
+    }
+
+    /// Counts and times every operation in `registry` (names without the `goodsmall_`
+    /// prefix: the services' registries add it). Clones share the series.
+    pub fn with_metrics(mut self, registry: &prometheus::Registry) -> Self {
+        const BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+        let calls = prometheus::IntCounterVec::new(prometheus::Opts::new("stock_engine_calls_total", "Stock engine operations (Lua scripts and reads) by operation and outcome"), &["op", "outcome"])
+            .expect("valid metric");
+        let duration = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new("stock_engine_call_duration_seconds", "Stock engine operation latency by operation").buckets(BUCKETS.to_vec()),
+            &["op"],
+        )
+        .expect("valid metric");
+        if registry.register(Box::new(calls.clone())).is_ok() && registry.register(Box::new(duration.clone())).is_ok() {
+            for op in ENGINE_OPS {
+                calls.with_label_values(&[op, "ok"]);
+                calls.with_label_values(&[op, "error"]);
+                duration.with_label_values(&[op]);
+            }
+            self.1 = Some(std::sync::Arc::new(EngineMetrics { calls, duration }));
+        }
+        self
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -181,7 +237,7 @@ impl StockEngine {
         if def.closes_at_ms <= def.opens_at_ms {
             return Err(EngineError::InvalidInput("sale closes before it opens"));
         }
-        dispatch!(self, e => e.load_sale(def).await)
+        dispatch!(self, "load_sale", e => e.load_sale(def).await)
     }
 
     /// Rebuilds a sale the store lost (a restart, a flush) from durable records, in one
@@ -193,52 +249,59 @@ impl StockEngine {
         if holdings.iter().any(|h| h.quantity < 1) {
             return Err(EngineError::InvalidInput("holding quantity below 1"));
         }
-        dispatch!(self, e => e.restore_sale(def, closed, holdings).await)
+        dispatch!(self, "restore_sale", e => e.restore_sale(def, closed, holdings).await)
     }
 
     /// Deletes every key of the sale (after it has closed and settled). `false` when
     /// there was nothing to delete.
     pub async fn remove_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
-        dispatch!(self, e => e.remove_sale(sale_id).await)
+        dispatch!(self, "remove_sale", e => e.remove_sale(sale_id).await)
     }
 
     /// Ends the sale now: further purchases are refused with `SaleClosed`. `false`
     /// when there is no such sale (nothing is created).
     pub async fn close_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
-        dispatch!(self, e => e.close_sale(sale_id).await)
+        dispatch!(self, "close_sale", e => e.close_sale(sale_id).await)
+    }
+
+    /// Halts the sale (new purchases refused with `Halted`; an accepted purchase's retry
+    /// still gets its order) or lifts the halt. `false` when there is no such sale.
+    /// A restore from the orders does not know of a halt: whoever halts sets it again.
+    pub async fn set_halted(&self, sale_id: i64, halted: bool) -> Result<bool, EngineError> {
+        dispatch!(self, "set_halted", e => e.set_halted(sale_id, halted).await)
     }
 
     pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
-        dispatch!(self, e => e.counters(sale_id).await)
+        dispatch!(self, "counters", e => e.counters(sale_id).await)
     }
 
     /// Units `user_id` holds in the sale (reserved or sold, not released).
     pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {
-        dispatch!(self, e => e.held_by(sale_id, user_id).await)
+        dispatch!(self, "held_by", e => e.held_by(sale_id, user_id).await)
     }
 
     /// The order id and quantity a successful purchase with this (user, key) was given,
     /// if any; for answering a retry when the sale is flagged sold out (one O(1) read
     /// when there is none, the common case).
     pub async fn first_answer(&self, sale_id: i64, user_id: i64, idempotency_key: &str) -> Result<Option<(String, i64)>, EngineError> {
-        dispatch!(self, e => e.first_answer(sale_id, user_id, idempotency_key).await)
+        dispatch!(self, "first_answer", e => e.first_answer(sale_id, user_id, idempotency_key).await)
     }
 
     /// Every shopper who has ever reserved in the sale (including those whose units were
     /// released since), or `None` when there are more than `at_most` of them.
     pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
-        dispatch!(self, e => e.buyers(sale_id, at_most).await)
+        dispatch!(self, "buyers", e => e.buyers(sale_id, at_most).await)
     }
 
     /// How many shoppers have ever reserved in the sale.
     pub async fn buyer_count(&self, sale_id: i64) -> Result<usize, EngineError> {
-        dispatch!(self, e => e.buyer_count(sale_id).await)
+        dispatch!(self, "buyer_count", e => e.buyer_count(sale_id).await)
     }
 
     /// Reservations of the sale still held (neither confirmed nor released), in no
     /// particular order. Used to find reservations whose order never got committed.
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
-        dispatch!(self, e => e.open_reservations(sale_id).await)
+        dispatch!(self, "open_reservations", e => e.open_reservations(sale_id).await)
     }
 
     /// The purchase decision (see `scripts/reserve.lua` for the order of the checks).
@@ -248,32 +311,32 @@ impl StockEngine {
         if quantity < 1 {
             return Err(EngineError::InvalidInput("quantity below 1"));
         }
-        dispatch!(self, e => e.reserve(sale_id, user_id, idempotency_key, quantity, order_id, now_ms).await)
+        dispatch!(self, "reserve", e => e.reserve(sale_id, user_id, idempotency_key, quantity, order_id, now_ms).await)
     }
 
     /// Reserved or sold (a refund) units go back to stock exactly once.
     pub async fn release(&self, sale_id: i64, order_id: &str) -> Result<Settle, EngineError> {
-        dispatch!(self, e => e.settle(sale_id, order_id, false).await)
+        dispatch!(self, "release", e => e.settle(sale_id, order_id, false).await)
     }
 
     /// Reserved units become sold exactly once; a released reservation cannot be sold.
     pub async fn confirm(&self, sale_id: i64, order_id: &str) -> Result<Settle, EngineError> {
-        dispatch!(self, e => e.settle(sale_id, order_id, true).await)
+        dispatch!(self, "confirm", e => e.settle(sale_id, order_id, true).await)
     }
 
     /// Overwrites a regular product's live stock (the product service owns the number).
     pub async fn set_product_stock(&self, product_id: i64, available: i64) -> Result<(), EngineError> {
-        dispatch!(self, e => e.set_product_stock(product_id, available).await)
+        dispatch!(self, "set_product_stock", e => e.set_product_stock(product_id, available).await)
     }
 
     /// Sets a product's live stock only if it has none yet; `true` when this call did.
     /// Seeding this way can never overwrite a decrement made meanwhile.
     pub async fn seed_product_stock(&self, product_id: i64, available: i64) -> Result<bool, EngineError> {
-        dispatch!(self, e => e.seed_product_stock(product_id, available).await)
+        dispatch!(self, "seed_product_stock", e => e.seed_product_stock(product_id, available).await)
     }
 
     pub async fn product_stock(&self, product_id: i64) -> Result<Option<i64>, EngineError> {
-        dispatch!(self, e => e.product_stock(product_id).await)
+        dispatch!(self, "product_stock", e => e.product_stock(product_id).await)
     }
 
     /// Cart checkout: every line or none; `Err(product_id)` names the first short (or
@@ -294,11 +357,11 @@ impl StockEngine {
                 None => merged.push((product_id, quantity)),
             }
         }
-        dispatch!(self, e => e.reserve_products(order_id, &merged).await)
+        dispatch!(self, "reserve_products", e => e.reserve_products(order_id, &merged).await)
     }
 
     /// Puts a checkout order's units back exactly once; `true` when this call did.
     pub async fn release_products(&self, order_id: &str) -> Result<bool, EngineError> {
-        dispatch!(self, e => e.release_products(order_id).await)
+        dispatch!(self, "release_products", e => e.release_products(order_id).await)
     }
 }

@@ -61,6 +61,7 @@ impl MemoryEngine {
                 closes_at_ms: 0,
                 per_user_limit: 0,
                 closed: false,
+                halted: false,
             };
             terms(&mut counters);
             let sale = Sale { counters, buyers: HashMap::new(), idempotency: HashMap::new(), reservations: HashMap::new() };
@@ -96,6 +97,7 @@ impl MemoryEngine {
                 closes_at_ms: d.closes_at_ms,
                 per_user_limit: d.per_user_limit,
                 closed,
+                halted: false,
             },
             buyers: HashMap::new(),
             idempotency: HashMap::new(),
@@ -121,6 +123,10 @@ impl MemoryEngine {
         Ok(self.store().sales.get_mut(&sale_id).map(|s| s.counters.closed = true).is_some())
     }
 
+    pub async fn set_halted(&self, sale_id: i64, halted: bool) -> Result<bool, EngineError> {
+        Ok(self.store().sales.get_mut(&sale_id).map(|s| s.counters.halted = halted).is_some())
+    }
+
     pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
         Ok(self.store().sales.get(&sale_id).map(|s| s.counters.clone()))
     }
@@ -139,6 +145,8 @@ impl MemoryEngine {
         let c = &mut sale.counters;
         let refusal = if c.closed || now_ms >= c.closes_at_ms {
             Some(Refusal::SaleClosed)
+        } else if c.halted {
+            Some(Refusal::Halted)
         } else if now_ms < c.opens_at_ms {
             Some(Refusal::SaleNotOpen)
         } else if c.remaining <= 0 {

@@ -10,6 +10,7 @@ use crate::{keys, EngineError, Holding, LoadOutcome, OpenReservation, Refusal, R
 struct Scripts {
     load: Script,
     close: Script,
+    halt: Script,
     reserve: Script,
     settle: Script,
     restore: Script,
@@ -28,6 +29,7 @@ impl RedisEngine {
         let scripts = Scripts {
             load: Script::new(include_str!("scripts/load.lua")),
             close: Script::new(include_str!("scripts/close.lua")),
+            halt: Script::new(include_str!("scripts/halt.lua")),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
             settle: Script::new(include_str!("scripts/settle.lua")),
             restore: Script::new(include_str!("scripts/restore.lua")),
@@ -68,6 +70,11 @@ impl RedisEngine {
         Ok(closed == 1)
     }
 
+    pub async fn set_halted(&self, sale_id: i64, halted: bool) -> Result<bool, EngineError> {
+        let found: i64 = self.scripts.halt.key(keys::sale(sale_id)).arg(i64::from(halted)).invoke_async(&mut self.conn.clone()).await?;
+        Ok(found == 1)
+    }
+
     pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
         let mut invocation = self.scripts.restore.key(keys::sale(d.sale_id));
         invocation.key(keys::buyers(d.sale_id)).key(keys::reservations(d.sale_id));
@@ -103,6 +110,7 @@ impl RedisEngine {
             closes_at_ms: n("closes_at_ms"),
             per_user_limit: n("per_user_limit"),
             closed: n("closed") == 1,
+            halted: n("halted") == 1,
         }))
     }
 

@@ -45,6 +45,12 @@ impl Probe {
         r
     }
 
+    async fn halt(&mut self, sale_id: i64, halted: bool) -> bool {
+        let r = self.e.set_halted(sale_id, halted).await.unwrap();
+        self.step(format!("halt {sale_id} {halted} -> {r}")).await;
+        r
+    }
+
     async fn counters(&mut self, sale_id: i64) -> Option<SaleCounters> {
         self.e.counters(sale_id).await.unwrap()
     }
@@ -139,7 +145,7 @@ fn reserved(order: &str, quantity: i64, remaining: i64, repeated: bool) -> Reser
 #[test]
 fn refusal_codes_are_the_api_codes() {
     let codes: Vec<_> = Refusal::ALL.iter().map(Refusal::code).collect();
-    assert_eq!(codes, ["SALE_NOT_FOUND", "SALE_NOT_OPEN", "SALE_CLOSED", "SOLD_OUT", "INSUFFICIENT_STOCK", "PURCHASE_LIMIT"]);
+    assert_eq!(codes, ["SALE_NOT_FOUND", "SALE_NOT_OPEN", "SALE_CLOSED", "SOLD_OUT", "SALE_HALTED", "INSUFFICIENT_STOCK", "PURCHASE_LIMIT"]);
 }
 
 #[tokio::test]
@@ -176,6 +182,33 @@ async fn each_refusal_comes_at_its_moment_and_in_order() {
 
         let invalid = p.e.reserve(2, 13, "k", 0, "o", OPENS).await;
         assert!(matches!(invalid, Err(EngineError::InvalidInput(_))), "{n}: {invalid:?}");
+        p
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_halt_refuses_new_purchases_keeps_first_answers_and_lifts_cleanly() {
+    on_both(|mut p| async move {
+        let n = p.name();
+        assert!(!p.halt(1, true).await, "{n}: no such sale");
+        assert_eq!(p.counters(1).await, None, "{n}: halting creates nothing");
+        p.load(&sale(1, 5, 2)).await.unwrap();
+        assert_eq!(p.reserve(1, 10, "k", 1, "o1", OPENS).await, reserved("o1", 1, 4, false), "{n}");
+        assert!(p.halt(1, true).await, "{n}");
+        assert!(p.counters(1).await.unwrap().halted, "{n}");
+        assert_eq!(p.refused(1, 11, 1, OPENS).await, Refusal::Halted, "{n}");
+        assert_eq!(p.refused(1, 11, 1, OPENS - 1).await, Refusal::Halted, "{n}: before the window opens too");
+        assert_eq!(p.refused(1, 11, 9, OPENS).await, Refusal::Halted, "{n}: before the stock checks");
+        assert_eq!(p.reserve(1, 10, "k", 1, "o-new", OPENS).await, reserved("o1", 1, 4, true), "{n}: an accepted purchase's retry still gets its order");
+        assert_eq!(p.confirm(1, "o1").await, Settle::Confirmed, "{n}: a reservation goes on through the saga");
+        assert_eq!(p.load(&sale(1, 6, 2)).await.unwrap(), LoadOutcome::Updated, "{n}");
+        assert!(p.counters(1).await.unwrap().halted, "{n}: a change of terms keeps the halt");
+        assert!(p.halt(1, false).await, "{n}");
+        assert_eq!(p.reserve(1, 11, "k", 1, "o2", OPENS).await, reserved("o2", 1, 4, false), "{n}: lifted");
+        p.halt(1, true).await;
+        p.close(1).await;
+        assert_eq!(p.refused(1, 12, 1, OPENS).await, Refusal::SaleClosed, "{n}: closed beats halted");
         p
     })
     .await;

@@ -124,6 +124,8 @@ fn data_key(dir: &Path) -> Result<String, ConfigError> {
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
+    use goodsmall_platform::configuration::ExposeSecret;
+
     use super::*;
 
     fn dir() -> PathBuf {
@@ -144,13 +146,24 @@ mod tests {
         let first = load(&dir, &[]).unwrap();
         let key = dir.join("data.key");
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(load(&dir, &[]).unwrap().user.data_key, first.user.data_key, "kept across starts");
+        assert_eq!(load(&dir, &[]).unwrap().user.data_key.expose_secret(), first.user.data_key.expose_secret(), "kept across starts");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load(&dir, &[]).unwrap_err().to_string();
         assert!(err.contains(&key.display().to_string()) && err.contains("chmod 600"), "{err}");
         // A key given in the environment does not read the file at all.
         let given = STANDARD.encode([9u8; 32]);
-        assert_eq!(load(&dir, &[("GOODSMALL_USER__DATA_KEY", &given)]).unwrap().user.data_key, given);
+        assert_eq!(load(&dir, &[("GOODSMALL_USER__DATA_KEY", &given)]).unwrap().user.data_key.expose_secret(), given);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unknown_variable_is_named_and_secrets_are_not_printed() {
+        let dir = dir();
+        let err = load(&dir, &[("GOODSMALL_USER__DATAKEY", "x")]).unwrap_err().to_string();
+        assert!(err.contains("GOODSMALL_USER__DATAKEY") && err.contains("is not a setting"), "{err}");
+        let config = load(&dir, &[("GOODSMALL_ORDER__DATABASE__URL", "mysql://shop:shop-db-secret@db/order")]).unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("shop-db-secret") && !printed.contains(config.user.data_key.expose_secret()), "{printed}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -5,6 +5,7 @@ use chrono::{Duration, Utc};
 use goodsmall_order::{products::ProductOwners, sales::NewSale};
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair, Role},
+    configuration::ExposeSecret,
     kv::Kv,
     money::Price,
     metrics::Metrics,
@@ -33,20 +34,22 @@ pub struct Shop {
 impl Shop {
     pub async fn build(config: ShopConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
+        // The in-process FlashSale operator's series, as the cluster operator serves them.
+        metrics.also_render(|| goodsmall_operator::metrics::local().render());
         let kv = match &config.redis {
-            Some(redis) => Kv::redis(&redis.url).await?,
+            Some(redis) => Kv::redis(redis.url.expose_secret()).await?,
             None => Kv::memory(),
         }
         .with_metrics(metrics.clone());
         let keys = match (&config.auth.private_key_pem, &config.auth.public_key_pem) {
-            (Some(private_pem), Some(public_pem)) => KeyPair { private_pem: private_pem.clone(), public_pem: public_pem.clone() },
+            (Some(private_pem), Some(public_pem)) => KeyPair { private_pem: private_pem.expose_secret().to_owned(), public_pem: public_pem.clone() },
             _ => KeyPair::load_or_generate(&config.data_dir)?,
         };
         let issuer = config.auth.issuer();
         let authenticator = Authenticator::new(&keys.public_pem, &issuer, kv.clone())?;
         // One process: the services share the stock engine and the event bus (in-process
         // unless Kafka is configured), each fed by its service's own outbox.
-        let engine = StockEngine::for_connection(kv.redis_connection());
+        let engine = StockEngine::for_connection(kv.redis_connection()).with_metrics(metrics.registry());
         let bus = goodsmall_platform::service::event_bus(config.kafka.as_ref(), shutdown.clone()).await?;
         let shared = Shared { metrics, kv: kv.clone(), authenticator, shutdown };
 
@@ -74,7 +77,7 @@ impl Shop {
                 demo_sale_id = Some(demo_drop(&orders.state.sales, product_id, merchant_id).await?);
             }
         }
-        let dev_mailbox = config.user.mail.transport == "dev-mailbox";
+        let dev_mailbox = config.user.mail.is_dev_mailbox();
         let flash_sales = flash_sale_operator(owners, &orders, engine, &shared);
         let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts).merge(flash_sales);
         let running = RunningService::bind("GoodsMall", &config.http, parts, &shared).await?;

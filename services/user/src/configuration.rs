@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use goodsmall_platform::configuration::{ConfigError, DatabaseSettings};
+use goodsmall_platform::configuration::{ConfigError, DatabaseSettings, ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -12,7 +12,7 @@ pub struct UserSettings {
     pub database: DatabaseSettings,
     /// Base64 of 32 random bytes: the AES-256-GCM key of personal fields (and, derived
     /// from it, the e-mail lookup hash key). `openssl rand -base64 32` makes one.
-    pub data_key: String,
+    pub data_key: SecretString,
     #[serde(default)]
     pub tokens: TokenSettings,
     #[serde(default)]
@@ -86,15 +86,16 @@ impl Default for LoginSettings {
 pub struct MailSettings {
     /// `smtp://host:port` (plain), `smtp://user:pass@host:587?tls=required` (STARTTLS),
     /// `smtps://user:pass@host:465`, or `dev-mailbox` (kept in memory, readable at
-    /// `GET /api/dev/mailbox`; the one-process default).
-    pub transport: String,
+    /// `GET /api/dev/mailbox`; the one-process default). A secret: it may hold the
+    /// SMTP password.
+    pub transport: SecretString,
     pub from: String,
     pub max_attempts: u32,
 }
 
 impl Default for MailSettings {
     fn default() -> Self {
-        Self { transport: "dev-mailbox".into(), from: "GoodsMall <no-reply@goodsmall.dev>".into(), max_attempts: 8 }
+        Self { transport: DEV_MAILBOX.into(), from: "GoodsMall <no-reply@goodsmall.dev>".into(), max_attempts: 8 }
     }
 }
 
@@ -112,11 +113,21 @@ impl Default for PasswordHashing {
     }
 }
 
+impl MailSettings {
+    /// Whether mail stays in the in-memory dev mailbox (no SMTP server).
+    pub fn is_dev_mailbox(&self) -> bool {
+        self.transport.expose_secret() == DEV_MAILBOX
+    }
+}
+
+/// `mail.transport` of the in-memory dev mailbox.
+pub const DEV_MAILBOX: &str = "dev-mailbox";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootstrapAccount {
     pub email: String,
-    pub password: String,
+    pub password: SecretString,
     #[serde(default = "default_admin_name")]
     pub name: String,
 }
@@ -150,8 +161,8 @@ impl UserSettings {
         if self.password_hashing.memory_kib < 1024 {
             return Err(ConfigError::invalid(&format!("{key}.password_hashing.memory_kib"), "must be at least 1024"));
         }
-        let transport = &self.mail.transport;
-        if transport != "dev-mailbox" && !transport.starts_with("smtp://") && !transport.starts_with("smtps://") {
+        let transport = self.mail.transport.expose_secret();
+        if transport != DEV_MAILBOX && !transport.starts_with("smtp://") && !transport.starts_with("smtps://") {
             return Err(ConfigError::invalid(&format!("{key}.mail.transport"), "must be smtp://…, smtps://… or dev-mailbox"));
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
@@ -162,7 +173,7 @@ impl UserSettings {
 
     pub fn data_key_bytes(&self, key: &str) -> Result<[u8; 32], ConfigError> {
         STANDARD
-            .decode(self.data_key.trim())
+            .decode(self.data_key.expose_secret().trim())
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| ConfigError::invalid(&format!("{key}.data_key"), "must be base64 of exactly 32 bytes (`openssl rand -base64 32`)"))
@@ -175,6 +186,7 @@ impl UserSettings {
 
 /// Everything the standalone `goodsmall-user` process reads.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     #[serde(default)]
     pub http: goodsmall_platform::configuration::HttpSettings,
@@ -198,5 +210,58 @@ impl ServiceConfig {
         config.auth.private_key("auth")?;
         config.auth.public_key("auth")?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATA_KEY: &str = "c2VjcmV0LWRhdGEta2V5LTMyLWJ5dGVzLWxvbmctMDE="; // 32 bytes
+
+    fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let keys = goodsmall_platform::auth::KeyPair::generate();
+        let mut vars = vec![
+            ("GOODSMALL_REDIS__URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem),
+            ("GOODSMALL_AUTH__PRIVATE_KEY_PEM".to_owned(), keys.private_pem),
+            ("GOODSMALL_USER__DATABASE__URL".to_owned(), "mysql://root@127.0.0.1/user".to_owned()),
+            ("GOODSMALL_USER__DATA_KEY".to_owned(), DATA_KEY.to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars
+    }
+
+    #[test]
+    fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
+        ServiceConfig::load_from(None, env(&[("GOODSMALL_USER__LOGIN__FREE_FAILURES", "3")])).unwrap();
+        // The create-account command's password is not a setting.
+        ServiceConfig::load_from(None, env(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "correct-horse-1")])).unwrap();
+        for name in ["GOODSMALL_USER__DATAKEY", "GOODSMALL_USER__MAIL__TRANSPORTS", "GOODSMALL_USER__BOOTSTRAP_ADMIN__PASS", "GOODSMALL_USR__DATA_KEY", "GOODSMALL_KAFKA__BROKERS"] {
+            let err = ServiceConfig::load_from(None, env(&[(name, "1")])).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let config = ServiceConfig::load_from(
+            None,
+            env(&[
+                ("GOODSMALL_USER__DATABASE__URL", "mysql://user:user-db-secret@db:3306/user"),
+                ("GOODSMALL_USER__MAIL__TRANSPORT", "smtps://mailer:smtp-secret@smtp.example.com:465"),
+                ("GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL", "admin@example.com"),
+                ("GOODSMALL_USER__BOOTSTRAP_ADMIN__PASSWORD", "admin-secret-1"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{config:?} {config:#?}");
+        let private_key = config.auth.private_key_pem.as_ref().unwrap().expose_secret();
+        let key_body = private_key.lines().nth(1).unwrap();
+        for secret in ["user-db-secret", "smtp-secret", "admin-secret-1", DATA_KEY, key_body] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("REDACTED") && printed.contains("admin@example.com"), "{printed}");
+        assert_eq!(config.user.data_key_bytes("user").unwrap().len(), 32);
     }
 }

@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
             let database = Database::connect("user", &config.user.database, &startup::migrations(), &Metrics::new()).await?;
             let accounts = startup::accounts(&config.user, database)?;
             let role = Role::parse(&role).unwrap_or(Role::Merchant);
-            let account = BootstrapAccount { email: email.clone(), password, name };
+            let account = BootstrapAccount { email: email.clone(), password: password.into(), name };
             let created = startup::bootstrap(&accounts, &account, role).await?;
             println!("{}", if created { format!("created {} account {email}", role.as_str()) } else { format!("{email} already has an account") });
             Ok(())

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use goodsmall_platform::{
     auth::{Authenticator, Role, TokenSigner},
+    configuration::ExposeSecret,
     db::{Database, Migrations},
     http::{Check, Readiness},
     kv::Kv,
@@ -77,7 +78,7 @@ pub async fn bootstrap(accounts: &Accounts, account: &BootstrapAccount, role: Ro
     }
     let new = NewAccount {
         email: parse("e-mail", Email::parse(&account.email))?,
-        password: parse("password", Password::parse(&account.password))?,
+        password: parse("password", Password::parse(account.password.expose_secret()))?,
         name: parse("name", PersonName::parse(&account.name))?,
         phone: Phone::parse("+00 0000000").map_err(anyhow::Error::msg)?,
         address: Address::parse("(not given)").map_err(anyhow::Error::msg)?,
@@ -96,10 +97,10 @@ pub async fn bootstrap(accounts: &Accounts, account: &BootstrapAccount, role: Ro
 /// The standalone service: Redis, its own database, its own port.
 pub async fn application(config: &ServiceConfig, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
     let metrics = Metrics::new();
-    let kv = Kv::redis(&config.redis.url).await?.with_metrics(metrics.clone());
+    let kv = Kv::redis(config.redis.url.expose_secret()).await?.with_metrics(metrics.clone());
     let issuer = config.auth.issuer();
     let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &issuer, kv.clone())?;
     let shared = Shared { metrics, kv, authenticator, shutdown };
-    let service = build(&config.user, &config.auth.private_key("auth")?, issuer, &shared).await?;
+    let service = build(&config.user, config.auth.private_key("auth")?.expose_secret(), issuer, &shared).await?;
     RunningService::bind("GoodsMall user service", &config.http, service.parts, &shared).await
 }

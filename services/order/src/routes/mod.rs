@@ -1,6 +1,7 @@
 //! Thin HTTP handlers: parse the request into domain types, call one module, shape
 //! the answer.
 
+pub mod internal;
 mod orders;
 mod sales;
 
@@ -30,6 +31,7 @@ pub fn refusal(r: &Refusal) -> ApiError {
         Refusal::SaleNotOpen => ApiError::new(ErrorCode::SaleNotOpen, "the sale has not opened yet"),
         Refusal::SaleClosed => ApiError::new(ErrorCode::SaleClosed, "the sale has closed"),
         Refusal::SoldOut => ApiError::new(ErrorCode::SoldOut, "every unit has been sold"),
+        Refusal::Halted => ApiError::new(ErrorCode::SaleHalted, "the merchant has halted this sale; try again later"),
         Refusal::InsufficientStock => ApiError::new(ErrorCode::InsufficientStock, "fewer units are left than you asked for"),
         Refusal::PurchaseLimit => ApiError::new(ErrorCode::PurchaseLimit, "you have reached this sale's per-shopper limit"),
     }

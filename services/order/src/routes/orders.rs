@@ -27,6 +27,7 @@ pub async fn detail(State(state): State<OrderState>, user: AuthUser, Path(id): P
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -40,7 +41,7 @@ pub struct OrderPage {
 
 /// Your orders, newest first.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = OrderPage), (status = 400, body = Problem)))]
+    responses((status = 200, body = OrderPage), (status = 400, body = Problem, description = "INVALID_QUERY or INVALID_CURSOR")))]
 pub async fn list(State(state): State<OrderState>, user: AuthUser, Query(query): Query<ListQuery>) -> ApiResult<Json<OrderPage>> {
     let size = query.size.unwrap_or(20);
     if !(1..=100).contains(&size) {
@@ -66,7 +67,8 @@ pub async fn list(State(state): State<OrderState>, user: AuthUser, Query(query):
 
 /// Cancel an order before it ships: unpaid orders are released, paid ones refunded.
 #[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
+    responses((status = 200, body = Order), (status = 404, body = Problem, description = "ORDER_NOT_FOUND"),
+              (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
 pub async fn cancel(State(state): State<OrderState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Order>> {
     let order = owned(&state, &user, &id).await?;
     let was_paid = order.status == OrderStatus::Complete;
@@ -80,7 +82,8 @@ pub async fn cancel(State(state): State<OrderState>, user: AuthUser, Path(id): P
 
 /// Ask to return a delivered order, inside the return window.
 #[utoipa::path(post, path = "/api/orders/{id}/return", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
+    responses((status = 200, body = Order), (status = 404, body = Problem, description = "ORDER_NOT_FOUND"),
+              (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
 pub async fn request_return(State(state): State<OrderState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Order>> {
     let order = owned(&state, &user, &id).await?;
     let window_ms = state.return_window_secs as i64 * 1000;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     auth::{AuthUser, Role, SignedUser},
     error::{ApiError, ApiResult, ErrorCode, FieldError, FieldErrors, Problem},
-    extract::{IdempotencyKey, Json, Path},
+    extract::{rfc3339_instant, IdempotencyKey, Json, Path},
     money::{DecimalInput, Price},
 };
 use serde::{Deserialize, Serialize};
@@ -23,20 +23,33 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSale {
+    /// One of your products.
+    #[schema(minimum = 1)]
     pub product_id: i64,
+    /// Units on offer, 1 to 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub stock: i64,
-    #[schema(value_type = String, example = "120.00")]
+    /// A plain decimal string with at most two decimals, e.g. `"120.00"`: greater than
+    /// zero, at most `100000000.00`.
+    #[schema(value_type = String, example = "120.00", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
     pub price: DecimalInput,
     pub opens_at: DateTime<Utc>,
+    /// After `opens_at`.
     pub closes_at: DateTime<Utc>,
+    /// Units one shopper may hold in this sale, 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
     pub per_user_limit: i64,
 }
 
 /// Set up a flash sale of one of your products (merchants; an admin may for any
 /// product, and the sale is its merchant's). The FlashSale operator drives the same module.
 #[utoipa::path(post, path = "/api/sales", tag = "sales", security(("bearer" = [])), request_body = CreateSale,
-    responses((status = 201, body = Sale), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
-              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem),
+    responses((status = 201, body = Sale, links(
+                  ("detail" = (operation_id = "sales_detail", parameters(("id" = "$response.body#/id")))),
+                  ("buy" = (operation_id = "sales_purchase", parameters(("id" = "$response.body#/id")))),
+                  ("close" = (operation_id = "sales_close", parameters(("id" = "$response.body#/id")))))),
+              (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
+              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED"),
               (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the product service does not answer")))]
 pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body): Json<CreateSale>) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
@@ -50,6 +63,8 @@ pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body):
             errors.check::<()>(&field, Err(message));
         }
     }
+    errors.check("opens_at", rfc3339_instant(body.opens_at));
+    errors.check("closes_at", rfc3339_instant(body.closes_at));
     if body.closes_at <= body.opens_at {
         errors.check::<()>("closes_at", Err("must be after opens_at".into()));
     }
@@ -108,16 +123,17 @@ async fn existing(state: &OrderState, id: i64) -> ApiResult<Sale> {
 }
 
 /// A sale with its live counters.
-#[utoipa::path(get, path = "/api/sales/{id}", tag = "sales", params(("id" = i64, Path)),
-    responses((status = 200, body = SaleView), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/sales/{id}", tag = "sales", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = SaleView), (status = 404, body = Problem, description = "SALE_NOT_FOUND")))]
 pub async fn detail(State(state): State<OrderState>, Path(id): Path<i64>) -> ApiResult<Json<SaleView>> {
     let sale = existing(&state, id).await?;
     Ok(Json(view(&state, sale).await?))
 }
 
 /// End a sale now (its merchant, or an admin).
-#[utoipa::path(post, path = "/api/sales/{id}/close", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/sales/{id}/close", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1)),
+    responses((status = 204, description = "closed"), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's sale"),
+              (status = 404, body = Problem, description = "SALE_NOT_FOUND")))]
 pub async fn close(State(state): State<OrderState>, user: AuthUser, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     user.require_merchant()?;
     let sale = existing(&state, id).await?;
@@ -131,8 +147,9 @@ pub async fn close(State(state): State<OrderState>, user: AuthUser, Path(id): Pa
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRequest {
-    /// 1 to 10 (and within the sale's per-shopper limit).
+    /// 1 to 10 (and within the sale's per-shopper limit); 1 when not given.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10, default = 1)]
     pub quantity: i64,
 }
 
@@ -151,11 +168,18 @@ pub struct PurchaseAccepted {
 
 /// Buy from a flash sale. Decided atomically; answered `202` once the order is
 /// durable. Retrying with the same `Idempotency-Key` returns the same order.
-#[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path),
-    ("Idempotency-Key" = String, Header, description = "unique per intended purchase; reuse it on retry")), request_body = PurchaseRequest,
-    responses((status = 202, body = PurchaseAccepted),
-              (status = 409, body = Problem, description = "SALE_NOT_OPEN, SALE_CLOSED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
-              (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED")))]
+#[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1),
+    ("Idempotency-Key" = String, Header, description = "unique per intended purchase (1 to 100 visible ASCII characters); reuse it on retry",
+     min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")), request_body = PurchaseRequest,
+    responses((status = 202, body = PurchaseAccepted, links(
+                  ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),
+                  ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/order_id")))),
+                  ("return" = (operation_id = "orders_request_return", parameters(("id" = "$response.body#/order_id")))),
+                  ("payment" = (operation_id = "payments_detail", parameters(("order_id" = "$response.body#/order_id")))),
+                  ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
+              (status = 409, body = Problem, description = "SALE_NOT_OPEN, SALE_CLOSED, SALE_HALTED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
+              (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
+              (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range")))]
 pub async fn purchase(
     State(state): State<OrderState>,
     signed: SignedUser,

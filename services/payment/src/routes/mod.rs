@@ -36,7 +36,8 @@ pub async fn detail(State(state): State<PaymentState>, user: AuthUser, Path(orde
 /// Pay for an order. Safe to retry: the money is taken at most once, and a retry
 /// answers with the payment's outcome.
 #[utoipa::path(post, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])),
-    params(("order_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    params(("order_id" = String, Path), ("Idempotency-Key" = String, Header, description = "unique per intended payment (1 to 100 visible ASCII characters); reuse it on retry",
+            min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")),
     responses((status = 200, body = Payment), (status = 402, body = Problem, description = "PAYMENT_DECLINED"),
               (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"), (status = 409, body = Problem, description = "PAYMENT_CLOSED")))]
 pub async fn pay(State(state): State<PaymentState>, user: AuthUser, _key: IdempotencyKey, Path(order_id): Path<String>) -> ApiResult<impl IntoResponse> {

@@ -10,7 +10,7 @@ use ring::{
 use serde::Deserialize;
 
 use crate::{
-    configuration::ConfigError,
+    configuration::{ConfigError, ExposeSecret, SecretString},
     secret_file::{self, SecretFileError},
 };
 
@@ -21,7 +21,7 @@ const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0
 #[serde(default, deny_unknown_fields)]
 pub struct KeySettings {
     /// PKCS#8 PEM private key; only the user service (the signer) has it.
-    pub private_key_pem: Option<String>,
+    pub private_key_pem: Option<SecretString>,
     /// SPKI PEM public key; every service verifies tokens with it.
     pub public_key_pem: Option<String>,
     pub issuer: Option<String>,
@@ -42,22 +42,29 @@ impl KeySettings {
         Ok(pem)
     }
 
-    pub fn private_key(&self, key: &str) -> Result<String, ConfigError> {
+    pub fn private_key(&self, key: &str) -> Result<SecretString, ConfigError> {
         let pem = self
             .private_key_pem
             .clone()
             .ok_or_else(|| ConfigError::invalid(&format!("{key}.private_key_pem"), "is required (create a pair with `goodsmall-user keygen`)"))?;
-        jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes())
+        jsonwebtoken::EncodingKey::from_ed_pem(pem.expose_secret().as_bytes())
             .map_err(|e| ConfigError::invalid(&format!("{key}.private_key_pem"), format!("is not an Ed25519 PKCS#8 PEM: {e}")))?;
         Ok(pem)
     }
 }
 
 /// A signing key pair as PEM text.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KeyPair {
     pub private_pem: String,
     pub public_pem: String,
+}
+
+/// The private key never shows in `Debug` output.
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair").field("private_pem", &"[REDACTED]").field("public_pem", &self.public_pem).finish()
+    }
 }
 
 impl KeyPair {

@@ -4,6 +4,7 @@
 //! checks, so a revoked token stops working everywhere at once.
 
 mod extractor;
+pub mod internal;
 mod keys;
 mod tokens;
 

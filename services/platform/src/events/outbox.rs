@@ -53,8 +53,15 @@ pub fn run_relay(db: Database, bus: Bus, handle: RelayHandle, shutdown: Cancella
     tokio::spawn(async move {
         let mut failures = 0u32;
         let mut last_cleanup = 0i64;
+        let mut last_backlog = 0i64;
+        db.metrics().drops().outbox_started(db.name());
         loop {
+            if now_millis() - last_backlog >= BACKLOG_EVERY_MS {
+                last_backlog = now_millis();
+                report_backlog(&db).await;
+            }
             let outcome = relay_batch(&db, &bus).await;
+            db.metrics().drops().outbox_relayed(db.name(), *outcome.as_ref().unwrap_or(&0), outcome.is_ok());
             let idle = match outcome {
                 Ok(sent) => {
                     failures = 0;
@@ -85,6 +92,26 @@ pub fn run_relay(db: Database, bus: Bus, handle: RelayHandle, shutdown: Cancella
             }
         }
     })
+}
+
+/// How often the relay counts what is waiting (`goodsmall_outbox_pending`).
+const BACKLOG_EVERY_MS: i64 = 1_000;
+
+/// Sets the backlog gauges: rows waiting and the age of the oldest.
+async fn report_backlog(db: &Database) {
+    let row = {
+        let _q = db.observe("outbox.backlog");
+        sqlx::query("SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL").fetch_one(db.pool()).await
+    };
+    match row {
+        Ok(row) => {
+            let waiting: i64 = row.try_get("waiting").unwrap_or(0);
+            let oldest: Option<i64> = row.try_get("oldest").ok().flatten();
+            let age = oldest.map_or(0.0, |at| (now_millis() - at).max(0) as f64 / 1000.0);
+            db.metrics().drops().outbox_backlog(db.name(), waiting, age);
+        }
+        Err(e) => tracing::debug!(db = db.name(), error = %e, "counting the outbox backlog failed"),
+    }
 }
 
 async fn relay_batch(db: &Database, bus: &Bus) -> anyhow::Result<usize> {

@@ -4,6 +4,7 @@
 
 mod client_address;
 mod limits;
+pub mod openapi;
 mod ops;
 mod server;
 

@@ -40,6 +40,7 @@ pub struct Ops {
 pub fn build_router(api: OpenApiRouter, ops: Ops, settings: &HttpSettings) -> Router {
     let (api, mut openapi) = api.split_for_parts();
     describe(&mut openapi, &ops.title);
+    let openapi = super::openapi::complete(openapi);
     let timeout = settings.request_timeout();
     let (limit, trusted) = (settings.body_limit_bytes, settings.trusted_proxies.clone());
     api.route("/api/openapi.json", get(move || async move { Json(openapi) }))
@@ -69,7 +70,12 @@ async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
 fn describe(openapi: &mut OpenApi, title: &str) {
     openapi.info.title = title.to_owned();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    openapi.info.description = Some("GoodsMall HTTP API. Errors are application/problem+json with a stable `code`.".into());
+    openapi.info.description = Some(
+        "GoodsMall HTTP API. Every error is an RFC 9457 `application/problem+json` document (`Problem`) with a stable `code`; \
+         each error response lists the codes it can carry. Any operation may also answer 408 REQUEST_TIMEOUT, 413 \
+         PAYLOAD_TOO_LARGE (a body over the limit, also where none is taken) and 503 SERVICE_UNAVAILABLE."
+            .into(),
+    );
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

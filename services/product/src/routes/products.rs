@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     auth::{AuthUser, Role},
     error::{ApiError, ApiResult, ErrorCode, Problem},
-    extract::{Json, Path, Query},
+    extract::{rfc3339_instant, Json, Path, Query},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,12 +21,19 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    /// 1 to 200 characters once trimmed, no control characters.
+    #[schema(min_length = 1, max_length = 200, example = "Lightstick")]
     pub name: String,
+    /// Up to 5,000 characters.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
-    /// A plain decimal string with at most two decimals, e.g. `"120.00"`.
-    #[schema(value_type = String, example = "120.00")]
+    /// A plain decimal string with at most two decimals, e.g. `"120.00"`: greater than
+    /// zero, at most `100000000.00`.
+    #[schema(value_type = String, example = "120.00", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
     pub price: DecimalInput,
+    /// Units in stock, 0 to 10,000,000.
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub quantity: i64,
     /// `PRE_SALE` when not given.
     #[serde(default)]
@@ -36,7 +43,13 @@ pub struct CreateProduct {
 
 /// Create a product (merchants and admins).
 #[utoipa::path(post, path = "/api/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
-    responses((status = 201, body = Product), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 201, body = Product, links(
+                  ("detail" = (operation_id = "products_detail", parameters(("id" = "$response.body#/id")))),
+                  ("update" = (operation_id = "products_update", parameters(("id" = "$response.body#/id")))),
+                  ("stock" = (operation_id = "products_stock", parameters(("id" = "$response.body#/id")))),
+                  ("add_to_cart" = (operation_id = "cart_add", request_body = json!({ "product_id": "$response.body#/id" }))),
+                  ("create_sale" = (operation_id = "sales_create", request_body = json!({ "product_id": "$response.body#/id" }))))),
+              (status = 401, body = Problem), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED or INVALID_BODY")))]
 pub async fn create(State(state): State<ProductState>, user: AuthUser, Json(body): Json<CreateProduct>) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
@@ -45,11 +58,12 @@ pub async fn create(State(state): State<ProductState>, user: AuthUser, Json(body
     let description = errors.check("description", Description::parse(&body.description));
     let price = errors.check("price", Price::parse(&body.price));
     let quantity = errors.check("quantity", StockQuantity::parse(body.quantity));
+    let opens_at = body.opens_at.and_then(|at| errors.check("opens_at", rfc3339_instant(at)));
     errors.into_result()?;
     let (Some(name), Some(description), Some(price), Some(quantity)) = (name, description, price, quantity) else {
         unreachable!("every field parsed")
     };
-    let new = NewProduct { merchant_id: user.user_id, name, description, price, quantity, status: body.status, opens_at: body.opens_at };
+    let new = NewProduct { merchant_id: user.user_id, name, description, price, quantity, status: body.status, opens_at };
     let product = state.catalogue.create(new).await?;
     state.details.store(&product).await;
     state.stock.reset(&product).await.map_err(anyhow::Error::from)?;
@@ -61,10 +75,12 @@ pub async fn create(State(state): State<ProductState>, user: AuthUser, Json(body
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Only products whose name contains this (case-insensitive).
+    /// Only products whose name contains this (case-insensitive), at most 100 characters.
+    #[param(max_length = 100)]
     pub q: Option<String>,
 }
 
@@ -97,7 +113,7 @@ async fn existing(state: &ProductState, id: i64) -> ApiResult<Product> {
 }
 
 /// One product (served from the cache when possible).
-#[utoipa::path(get, path = "/api/products/{id}", tag = "products", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/products/{id}", tag = "products", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = Product), (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND")))]
 pub async fn detail(State(state): State<ProductState>, Path(id): Path<i64>) -> ApiResult<Json<Product>> {
     Ok(Json(existing(&state, id).await?))
@@ -106,19 +122,27 @@ pub async fn detail(State(state): State<ProductState>, Path(id): Path<i64>) -> A
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdate {
+    /// 1 to 200 characters once trimmed, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// Up to 5,000 characters.
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
-    #[schema(value_type = Option<String>, example = "99.50")]
+    /// As in `CreateProduct`.
+    #[schema(value_type = Option<String>, example = "99.50", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
     pub price: Option<DecimalInput>,
+    /// Units in stock, 0 to 10,000,000.
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub quantity: Option<i64>,
     pub status: Option<ProductStatus>,
     pub opens_at: Option<DateTime<Utc>>,
 }
 
 /// Change a product (its merchant, or an admin); visible to readers at once.
-#[utoipa::path(patch, path = "/api/products/{id}", tag = "products", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(patch, path = "/api/products/{id}", tag = "products", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1)),
     request_body = ProductUpdate,
-    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Product), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
+              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
 pub async fn update(
     State(state): State<ProductState>,
     user: AuthUser,
@@ -133,7 +157,7 @@ pub async fn update(
         price: body.price.and_then(|v| errors.check("price", Price::parse(&v))),
         quantity: body.quantity.and_then(|v| errors.check("quantity", StockQuantity::parse(v))),
         status: body.status,
-        opens_at: body.opens_at,
+        opens_at: body.opens_at.and_then(|v| errors.check("opens_at", rfc3339_instant(v))),
     };
     errors.into_result()?;
     let current = state
@@ -164,7 +188,7 @@ pub struct Stock {
 }
 
 /// Live stock of one product (never cached).
-#[utoipa::path(get, path = "/api/products/{id}/stock", tag = "products", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/products/{id}/stock", tag = "products", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = Stock), (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND")))]
 pub async fn stock(State(state): State<ProductState>, Path(id): Path<i64>) -> ApiResult<Json<Stock>> {
     let product = existing(&state, id).await?;

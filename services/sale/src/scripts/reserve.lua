@@ -2,7 +2,7 @@
 -- KEYS: sale, buyers, idem, reservations
 -- ARGV: user_id, idempotency_key, quantity, order_id, now_ms
 -- Checks, in this order: sale exists; a known (user, key) returns its first answer;
--- closed or past the window; not open yet; sold out; more than remaining; over the
+-- closed or past the window; halted by the merchant; not open yet; sold out; more than remaining; over the
 -- per-user limit (units held = reserved + sold, not released).
 -- Returns {"OK", order_id, quantity, remaining, repeated(0|1)} or {"NO", code} (the
 -- Refusal::code strings); a refusal writes nothing.
@@ -15,9 +15,10 @@ if first then
   local q = r and tonumber(string.match(r, '^[^:]+:([^:]+):')) or 0
   return {'OK', first, q, tonumber(redis.call('HGET', sale, 'remaining')), 1}
 end
-local s = redis.call('HMGET', sale, 'opens_at_ms', 'closes_at_ms', 'remaining', 'per_user_limit', 'closed')
+local s = redis.call('HMGET', sale, 'opens_at_ms', 'closes_at_ms', 'remaining', 'per_user_limit', 'closed', 'halted')
 local opens, closes, remaining, limit, closed = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), s[5]
 if closed == '1' or now >= closes then return {'NO', 'SALE_CLOSED'} end
+if s[6] == '1' then return {'NO', 'SALE_HALTED'} end
 if now < opens then return {'NO', 'SALE_NOT_OPEN'} end
 if remaining <= 0 then return {'NO', 'SOLD_OUT'} end
 if qty > remaining then return {'NO', 'INSUFFICIENT_STOCK'} end

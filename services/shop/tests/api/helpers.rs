@@ -5,7 +5,10 @@ use std::{
 };
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use goodsmall_platform::auth::{KeyPair, Role};
+use goodsmall_platform::{
+    auth::{KeyPair, Role},
+    configuration::ExposeSecret,
+};
 use goodsmall_shop::{configuration::ShopConfig, startup::Shop};
 use goodsmall_testkit::SmtpSink;
 use goodsmall_user::configuration::{BootstrapAccount, UserSettings};
@@ -109,7 +112,7 @@ impl TestShop {
             order_base: base.clone(),
             payment_base: base,
             user_settings: config.user,
-            event_databases: vec![config.product.database.url, config.order.database.url, config.payment.database.url],
+            event_databases: [&config.product.database.url, &config.order.database.url, &config.payment.database.url].map(|url| url.expose_secret().to_owned()).to_vec(),
             keys,
             smtp: None,
             shutdown,
@@ -339,7 +342,7 @@ impl TestShop {
     /// A direct connection to the user service's database, to look at what is stored.
     pub async fn user_database(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&self.user_settings.database.url).await.expect("user database")
+        sqlx::AnyPool::connect(self.user_settings.database.url.expose_secret()).await.expect("user database")
     }
 
     /// The value of one series in the `/metrics` of the service owning `base_path`;

@@ -20,6 +20,7 @@ async fn killing_the_order_and_payment_services_mid_drop_loses_nothing_and_overs
 
     let crowd = Crowd::start(&stack, sale, 100..100 + BUYERS, vec![order.base()], vec![payment.base()]);
     crowd.wait_accepted(15).await;
+    crowd.wait_in_flight().await;
     let in_flight_at_kill = crowd.in_flight.load(Ordering::SeqCst);
     order.kill_9();
     order.start(&stack.client).await;

@@ -8,6 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::OutgoingMail;
+use goodsmall_platform::configuration::ExposeSecret;
+
 use crate::configuration::MailSettings;
 
 /// Where mail goes: a real SMTP server, or the in-memory dev mailbox of the
@@ -20,10 +22,10 @@ pub enum MailTransport {
 
 impl MailTransport {
     pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
-        if settings.transport == "dev-mailbox" {
+        if settings.is_dev_mailbox() {
             return Ok(Self::DevMailbox(DevMailbox::default()));
         }
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.transport)?
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.transport.expose_secret())?
             .timeout(Some(std::time::Duration::from_secs(15)))
             .build();
         Ok(Self::Smtp { transport, from: settings.from.parse()? })

@@ -17,6 +17,7 @@ use crate::{
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
+    #[schema(max_length = 254, example = "fan@example.com")]
     pub email: String,
 }
 
@@ -38,7 +39,8 @@ fn parse_email(raw: &str) -> Result<Email, ApiError> {
 ///
 /// Returns at once; the mail is sent in the background with retries.
 #[utoipa::path(post, path = "/api/auth/email-verifications", tag = "auth", request_body = CodeRequest,
-    responses((status = 202, body = CodeSent), (status = 422, body = Problem), (status = 429, body = Problem, description = "RESEND_TOO_SOON")))]
+    responses((status = 202, body = CodeSent), (status = 422, body = Problem, description = "VALIDATION_FAILED: `email` is not an e-mail address"),
+              (status = 429, body = Problem, description = "RESEND_TOO_SOON")))]
 pub async fn request_code(State(state): State<UserState>, Json(body): Json<CodeRequest>) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
     let code = state.verifications.issue(&email).await?;
@@ -57,7 +59,10 @@ pub async fn request_code(State(state): State<UserState>, Json(body): Json<CodeR
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeConfirmation {
+    #[schema(max_length = 254, example = "fan@example.com")]
     pub email: String,
+    /// The 6-digit code from the mail.
+    #[schema(example = "123456")]
     pub code: String,
 }
 
@@ -70,6 +75,7 @@ pub struct Verified {
 /// Confirm the code; the e-mail may then be used to sign up.
 #[utoipa::path(post, path = "/api/auth/email-verifications/confirm", tag = "auth", request_body = CodeConfirmation,
     responses((status = 200, body = Verified), (status = 400, body = Problem, description = "INVALID_CODE, NO_PENDING_VERIFICATION"),
+              (status = 422, body = Problem, description = "VALIDATION_FAILED: `email` is not an e-mail address"),
               (status = 429, body = Problem, description = "VERIFICATION_LOCKED")))]
 pub async fn confirm_code(State(state): State<UserState>, Json(body): Json<CodeConfirmation>) -> ApiResult<Json<Verified>> {
     let email = parse_email(&body.email)?;
@@ -126,7 +132,7 @@ pub async fn refresh(State(state): State<UserState>, Json(body): Json<RefreshReq
 
 /// Log out: this session's access and refresh tokens stop working everywhere.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204, description = "logged out"), (status = 401, body = Problem)))]
 pub async fn logout(State(state): State<UserState>, user: AuthUser) -> ApiResult<StatusCode> {
     state.sessions.revoke(&user.session_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -19,10 +19,19 @@ use crate::{
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignUp {
+    #[schema(max_length = 254, example = "fan@example.com")]
     pub email: String,
+    /// 8 to 128 characters, letters mixed with digits or symbols.
+    #[schema(min_length = 8, max_length = 128, example = "correct-horse-1")]
     pub password: String,
+    /// 1 to 50 characters once trimmed.
+    #[schema(min_length = 1, max_length = 50, example = "Kim Minji")]
     pub name: String,
+    /// 7 to 15 digits, an optional leading `+`, and spaces, `-`, `.` or parentheses.
+    #[schema(example = "+82 10-5555-0101")]
     pub phone: String,
+    /// 5 to 200 characters once trimmed.
+    #[schema(min_length = 5, max_length = 200, example = "1 Olympic-ro, Seoul")]
     pub address: String,
 }
 
@@ -64,21 +73,27 @@ async fn own_profile(state: &UserState, user: &AuthUser) -> ApiResult<Profile> {
 
 /// The caller's own profile, decrypted.
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Profile), (status = 401, body = Problem)))]
+    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 404, body = Problem, description = "USER_NOT_FOUND")))]
 pub async fn me(State(state): State<UserState>, user: AuthUser) -> ApiResult<Json<Profile>> {
     Ok(Json(own_profile(&state, &user).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProfileUpdate {
+    /// 1 to 50 characters once trimmed.
+    #[schema(min_length = 1, max_length = 50)]
     pub name: Option<String>,
+    /// 7 to 15 digits, an optional leading `+`, and spaces, `-`, `.` or parentheses.
     pub phone: Option<String>,
+    /// 5 to 200 characters once trimmed.
+    #[schema(min_length = 5, max_length = 200)]
     pub address: Option<String>,
 }
 
 /// Change name, phone or address (e-mail is the login and cannot change here).
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = ProfileUpdate,
-    responses((status = 200, body = Profile), (status = 422, body = Problem)))]
+    responses((status = 200, body = Profile), (status = 404, body = Problem, description = "USER_NOT_FOUND"),
+              (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
 pub async fn update_me(State(state): State<UserState>, user: AuthUser, Json(body): Json<ProfileUpdate>) -> ApiResult<Json<Profile>> {
     let mut errors = FieldErrors::default();
     let changes = ProfileChanges {
@@ -96,12 +111,15 @@ pub async fn update_me(State(state): State<UserState>, user: AuthUser, Json(body
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
+    /// 8 to 128 characters, letters mixed with digits or symbols.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
 /// Change the password; every session of the account (this one included) is logged out.
 #[utoipa::path(put, path = "/api/users/me/password", tag = "users", security(("bearer" = [])), request_body = PasswordChange,
-    responses((status = 204), (status = 403, body = Problem, description = "WRONG_CURRENT_PASSWORD"), (status = 422, body = Problem)))]
+    responses((status = 204, description = "changed; every session is logged out"), (status = 403, body = Problem, description = "WRONG_CURRENT_PASSWORD"),
+              (status = 404, body = Problem, description = "USER_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
 pub async fn change_password(State(state): State<UserState>, user: AuthUser, Json(body): Json<PasswordChange>) -> ApiResult<StatusCode> {
     let mut errors = FieldErrors::default();
     let new_password = errors.check("new_password", Password::parse(&body.new_password));

@@ -55,12 +55,14 @@ pub(super) fn start(
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", COMMIT_INTERVAL.as_millis().to_string())
         .set("enable.auto.offset.store", "false")
+        .set("statistics.interval.ms", STATS_INTERVAL.as_millis().to_string())
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", (settings.session_timeout_ms / 4).max(250).to_string());
     let consumer: GroupConsumer = config
         .create_with_context(GroupMember { group: group.to_owned() })
         .map_err(|source| KafkaBusError::Client { client: "consumer", brokers: settings.brokers.clone(), source })?;
+    crate::metrics::consumer_started(group, &kinds_of(topics));
     let physical_topics: Vec<String> = topics.iter().map(|t| settings.physical(t)).collect();
     let physical_topics: Vec<&str> = physical_topics.iter().map(String::as_str).collect();
     let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
@@ -82,13 +84,44 @@ pub(super) fn start(
 
 type GroupConsumer = StreamConsumer<GroupMember>;
 
+/// The event kinds the topics carry (docs/events.md), for the handler series' zeros.
+fn kinds_of(topics: &[&str]) -> Vec<&'static str> {
+    use crate::events::contracts::{kinds::*, CHECKOUTS_TOPIC, ORDERS_TOPIC, PAYMENTS_TOPIC};
+    let mut out = Vec::new();
+    for topic in topics {
+        match *topic {
+            ORDERS_TOPIC => out.extend([ORDER_CREATED, ORDER_COMPLETED, ORDER_FAILED, ORDER_CANCELED, ORDER_RETURNED]),
+            PAYMENTS_TOPIC => out.extend([PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_EXPIRED]),
+            CHECKOUTS_TOPIC => out.push(CHECKOUT_PLACED),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Logs what the group coordinator gives and takes away, so an operator (and the
 /// rebalance test) can see how the partitions are shared among the replicas.
 struct GroupMember {
     group: String,
 }
 
-impl ClientContext for GroupMember {}
+impl ClientContext for GroupMember {
+    /// librdkafka's statistics (every [`STATS_INTERVAL`]) carry each assigned
+    /// partition's lag: `goodsmall_kafka_consumer_lag{group,topic,partition}`.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                // -1 is librdkafka's internal partition; a lag of -1 is not known (yet).
+                if *partition >= 0 && p.consumer_lag >= 0 && p.fetch_state == "active" {
+                    crate::metrics::record_consumer_lag(&self.group, topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+/// How often librdkafka reports its statistics (the consumer lag among them).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ConsumerContext for GroupMember {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -239,6 +272,7 @@ async fn handle_until_ok(handle: impl Fn() -> HandlerFuture, about: &[Event], gr
             }
             Err(e) => {
                 failures += 1;
+                crate::metrics::record_handler_failure(group, &about[0].kind, !shutdown.is_cancelled());
                 let failed = HandlerFailed {
                     group: group.to_owned(),
                     count: about.len(),

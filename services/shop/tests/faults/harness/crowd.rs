@@ -105,6 +105,16 @@ impl Crowd {
         }
     }
 
+    /// Waits until some purchase has been sent and not yet answered, so that a fault
+    /// injected right after cuts it off.
+    pub async fn wait_in_flight(&self) {
+        let started = Instant::now();
+        while self.in_flight.load(Ordering::SeqCst) == 0 {
+            assert!(started.elapsed() < PATIENCE, "no purchase was in flight in {PATIENCE:?}");
+            tokio::task::yield_now().await;
+        }
+    }
+
     pub async fn finish(mut self) -> Seen {
         while let Some(done) = self.tasks.join_next().await {
             done.expect("a shopper's task panicked");

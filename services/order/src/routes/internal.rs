@@ -1,0 +1,90 @@
+//! The operator's internal API (`crate::internal_api` has the contract): the order
+//! service stays the only writer of its sales, and the operator needs no database
+//! credentials. Every route needs the operator's token; none is in the OpenAPI document.
+
+use axum::{
+    extract::{Request, State},
+    http::{header::{AUTHORIZATION, CONTENT_TYPE}, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use goodsmall_platform::{
+    auth::internal::InternalVerifier,
+    error::{ApiError, ApiResult, ErrorCode},
+    extract::{Json, Path},
+};
+use goodsmall_sale::EngineError;
+
+use crate::{
+    internal_api::{FlashSaleTerms, FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
+    sales::{Sale, Sales},
+};
+
+/// The routes, or none (every `/internal` path answers 404) when no operator key is
+/// configured: the one-process shop runs its operator in-process.
+pub fn router(sales: Sales, verifier: InternalVerifier) -> Router {
+    Router::new()
+        .route(&format!("{PREFIX}/{{namespace}}/{{name}}"), get(find).put(apply).delete(retire))
+        .route(&format!("{PREFIX}/{{namespace}}/{{name}}/load"), post(load))
+        .route(&format!("{PREFIX}/{{namespace}}/{{name}}/close"), post(close))
+        .route_layer(middleware::from_fn_with_state(verifier, operator_only))
+        .with_state(sales)
+}
+
+async fn operator_only(State(verifier): State<InternalVerifier>, request: Request, next: Next) -> Response {
+    let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match verifier.verify_header(header) {
+        Ok(caller) => {
+            tracing::debug!(caller, path = %request.uri().path(), "internal call");
+            next.run(request).await
+        }
+        Err(refused) => refused.into_response(),
+    }
+}
+
+fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+async fn recorded(sales: &Sales, namespace: &str, name: &str) -> ApiResult<Sale> {
+    sales.find_flash_sale(&key(namespace, name)).await?.ok_or_else(|| ApiError::new(ErrorCode::SaleNotFound, format!("no sale for flashsale {namespace}/{name}")))
+}
+
+async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<FoundSale>> {
+    Ok(Json(FoundSale { sale: sales.find_flash_sale(&key(&namespace, &name)).await? }))
+}
+
+async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(terms): Json<FlashSaleTerms>) -> ApiResult<Response> {
+    match sales.apply_flash_sale(&key(&namespace, &name), terms.into()).await {
+        Ok(sale) => Ok(Json(sale).into_response()),
+        Err(e) => match e.downcast_ref::<EngineError>() {
+            Some(&EngineError::StockBelowCommitted { sale_id, stock, committed }) => {
+                let detail = format!("stock {stock} is below the {committed} units already reserved or sold");
+                let problem = StockBelowCommittedProblem { code: STOCK_BELOW_COMMITTED.into(), detail, sale_id, committed };
+                Ok((StatusCode::CONFLICT, [(CONTENT_TYPE, "application/problem+json")], Json(problem)).into_response())
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+async fn load(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<Loaded>> {
+    let sale = recorded(&sales, &namespace, &name).await?;
+    Ok(Json(Loaded { rebuilt_from_orders: sales.ensure_loaded(&sale).await? }))
+}
+
+async fn close(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let sale = recorded(&sales, &namespace, &name).await?;
+    sales.close(sale.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Idempotent: a manifest without a sale (already retired) is fine.
+async fn retire(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    if let Some(sale) = sales.find_flash_sale(&key(&namespace, &name)).await? {
+        sales.retire_flash_sale(&sale).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
