@@ -59,7 +59,7 @@ STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.
                    "app.kubernetes.io/managed-by", "app.kubernetes.io/component")
 # Components and the parts the chart adds around them (api: Ingress/HTTPRoute; mysql,
 # redis: the connection Secrets; mariadb, redis, kafka: the dev servers).
-KNOWN_COMPONENTS = set(workloads.COMPONENTS) | {"api", "mysql", "redis", "mariadb", "kafka"}
+KNOWN_COMPONENTS = set(workloads.COMPONENTS) | {"api", "mysql", "redis", "mariadb", "kafka", "observability"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
 INLINE = {
@@ -96,6 +96,7 @@ VARIANTS = [
             {"type": "kafka", "metadata": {"bootstrapServers": "kafka:9092", "consumerGroup": "payment",
                                            "topic": "goodsmall.orders.v1", "lagThreshold": "100"}}]}}},
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
         "httpRoute": {"enabled": True, "parentRefs": [{"name": "public", "namespace": "gateway"}], "hostnames": ["shop.example.com"]},
         "ingress": {"enabled": False},
         "global": {"image": {"registry": "registry.example.com:5000/shop", "tag": "1.2.3"}},

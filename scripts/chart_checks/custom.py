@@ -1,15 +1,22 @@
 """Kinds without an upstream schema in kubernetes-validate, checked by hand:
-ServiceMonitor (monitoring.coreos.com/v1), ScaledObject (keda.sh/v1alpha1; the
+ServiceMonitor (monitoring.coreos.com/v1), PrometheusRule (the same group; its rules
+must be grafana/alerts/goodsmall.rules.yaml's), ScaledObject (keda.sh/v1alpha1; the
 kube_api test also applies it against KEDA's own CRD) and HTTPRoute
-(gateway.networking.k8s.io/v1)."""
+(gateway.networking.k8s.io/v1). Also: the dashboards' ConfigMaps carry
+grafana/dashboards/*.json byte for byte."""
 
 from __future__ import annotations
 
 import re
 
+import yaml
+
+from .render import ROOT
 from .report import by_kind, check, component_of, named
 
-CUSTOM_KINDS = {"ServiceMonitor", "ScaledObject", "HTTPRoute"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "HTTPRoute"}
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+ALERTS = ROOT / "grafana" / "alerts" / "goodsmall.rules.yaml"
 DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 
 
@@ -97,5 +104,31 @@ def check_custom(objects: list[dict], ctx) -> None:
         check_service_monitor(sm, objects, ctx)
     for so in by_kind(objects, "ScaledObject"):
         check_scaled_object(so, objects, ctx)
+    check_observability(objects, ctx)
     for route in by_kind(objects, "HTTPRoute"):
         check_http_route(route, objects, ctx)
+
+
+def check_observability(objects: list[dict], ctx) -> None:
+    """One ConfigMap per dashboard, holding its file as is; the PrometheusRule's groups
+    are the rules file's."""
+    files = {p.name: p.read_text() for p in sorted(DASHBOARDS.glob("*.json"))}
+    check(bool(files), f"no dashboards in {DASHBOARDS}")
+    maps = [o for o in by_kind(objects, "ConfigMap") if (o["metadata"].get("labels") or {}).get("grafana_dashboard") == "1"]
+    if ctx.values["grafanaDashboards"]["enabled"]:
+        shipped = {k: v for m in maps for k, v in (m.get("data") or {}).items()}
+        check(sorted(shipped) == sorted(files), f"[{ctx.label}] dashboard ConfigMaps hold {sorted(shipped)}, grafana/dashboards has {sorted(files)}")
+        for name, text in files.items():
+            check(shipped.get(name, "").strip() == text.strip(), f"[{ctx.label}] the ConfigMap of {name} differs from grafana/dashboards/{name}")
+    else:
+        check(not maps, f"[{ctx.label}] dashboard ConfigMaps although grafanaDashboards.enabled is false")
+    rules = by_kind(objects, "PrometheusRule")
+    if not ctx.values["prometheusRule"]["enabled"]:
+        check(not rules, f"[{ctx.label}] a PrometheusRule although prometheusRule.enabled is false")
+        return
+    if not check(len(rules) == 1, f"[{ctx.label}] expected one PrometheusRule, got {len(rules)}"):
+        return
+    where = f"[{ctx.label}] PrometheusRule {rules[0]['metadata'].get('name')}"
+    spec = top_level(rules[0], "monitoring.coreos.com/v1", where, ctx.namespace)
+    check(set(spec) == {"groups"}, f"{where}: spec must hold only groups")
+    check(spec.get("groups") == yaml.safe_load(ALERTS.read_text())["groups"], f"{where}: its groups differ from {ALERTS.relative_to(ROOT)}")
