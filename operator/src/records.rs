@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use goodsmall_order::{
-    internal_api::{self, FlashSaleTerms, FoundSale, Loaded, StockBelowCommittedProblem},
+    internal_api::{self, FoundSale, Loaded, StockBelowCommittedProblem},
     sales::{NewSale, Sale, Sales},
 };
 use goodsmall_platform::auth::internal::InternalSigner;
@@ -56,7 +56,7 @@ pub trait SaleLedger: Send + Sync {
     async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>>;
     /// Records the sale, or brings its terms in line; a stock below the units held is
     /// `EngineError::StockBelowCommitted`.
-    async fn apply(&self, manifest: &str, terms: FlashSaleTerms) -> anyhow::Result<Sale>;
+    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale>;
     /// The stock engine has the sale: `Some(holding orders)` when it was (re)built.
     async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>>;
     async fn close(&self, manifest: &str) -> anyhow::Result<()>;
@@ -78,8 +78,8 @@ impl SaleLedger for InProcess {
     async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
         self.0.find_flash_sale(manifest).await
     }
-    async fn apply(&self, manifest: &str, terms: FlashSaleTerms) -> anyhow::Result<Sale> {
-        self.0.apply_flash_sale(manifest, NewSale::from(terms)).await
+    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
+        self.0.apply_flash_sale(manifest, terms).await
     }
     async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
         self.0.ensure_loaded(&self.recorded(manifest).await?).await
@@ -128,7 +128,7 @@ impl OrderApi {
         format!("{}{}{tail}", self.base_url, internal_api::path(namespace, name))
     }
 
-    async fn call(&self, method: Method, url: String, body: Option<&FlashSaleTerms>) -> Result<reqwest::Response, OrderApiError> {
+    async fn call(&self, method: Method, url: String, body: Option<&NewSale>) -> Result<reqwest::Response, OrderApiError> {
         let mut request = self.client.request(method.clone(), &url).bearer_auth(self.signer.token()?);
         if let Some(body) = body {
             request = request.json(body);
@@ -162,7 +162,7 @@ impl SaleLedger for OrderApi {
         Ok(found.sale)
     }
 
-    async fn apply(&self, manifest: &str, terms: FlashSaleTerms) -> anyhow::Result<Sale> {
+    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
         let url = self.url(manifest, "");
         let stock = terms.stock;
         let response = self.call(Method::PUT, url.clone(), Some(&terms)).await?;
@@ -211,7 +211,7 @@ impl SaleRecords {
     }
 
     pub async fn apply(&self, manifest: &str, merchant_id: i64, t: &Terms) -> anyhow::Result<Sale> {
-        let terms = FlashSaleTerms {
+        let terms = NewSale {
             product_id: t.product_id,
             merchant_id,
             stock: t.stock,

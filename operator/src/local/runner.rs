@@ -66,7 +66,7 @@ impl LocalOperator {
             if due.get(&m.name).is_some_and(|at| *at > now) {
                 continue;
             }
-            let after = match crate::metrics::local().timed(self.reconcile_one(m)).await {
+            let after = match crate::metrics::local().timed(self.reconcile_one(&m.name)).await {
                 Ok(after) => after,
                 Err(e) => {
                     tracing::warn!(flashsale = m.name, error = %format!("{e:#}"), "FlashSale reconcile failed; retrying");
@@ -85,18 +85,16 @@ impl LocalOperator {
     /// time `goodsmall flashsale annotate` returns); the runner is nudged either way, so
     /// a failure here is retried there.
     pub async fn reconcile_now(&self, name: &str) {
-        if let Ok(Some(m)) = self.store.get(name).await {
-            if let Err(e) = self.reconcile_one(&m).await {
-                tracing::warn!(flashsale = name, error = %format!("{e:#}"), "FlashSale reconcile failed; retrying");
-            }
+        if let Err(e) = self.reconcile_one(name).await {
+            tracing::warn!(flashsale = name, error = %format!("{e:#}"), "FlashSale reconcile failed; retrying");
         }
         self.nudge();
     }
 
-    async fn reconcile_one(&self, m: &super::store::Recorded) -> anyhow::Result<Option<Duration>> {
+    /// Read under the lock, so it starts from what another reconcile saved meanwhile.
+    async fn reconcile_one(&self, name: &str) -> anyhow::Result<Option<Duration>> {
         let _one = self.one_at_a_time.lock().await;
-        // What another reconcile may have saved while this one waited.
-        let fresh = self.store.get(&m.name).await?;
+        let fresh = self.store.get(name).await?;
         let Some(m) = fresh.as_ref() else { return Ok(None) };
         let manifest = Manifest { namespace: NAMESPACE, name: &m.name, generation: Some(m.generation), spec: &m.spec, status: &m.status, merchant_id: Some(m.merchant_id), halted: m.halted.as_deref() };
         let now = Utc::now();

@@ -5,17 +5,15 @@
 //! Every route is under `/internal/flash-sales/{namespace}/{name}` (the manifest's key)
 //! and needs the operator's bearer token (`goodsmall_platform::auth::internal`):
 //! - `GET`: `FoundSale` (`sale` is null when the manifest has no sale yet);
-//! - `PUT` `FlashSaleTerms`: the sale recorded or brought in line, `200 Sale`; a stock
+//! - `PUT` `NewSale`: the sale recorded or brought in line, `200 Sale`; a stock
 //!   below what is held is `409` with `StockBelowCommittedProblem`;
 //! - `POST .../load`: the stock engine has the sale, `200 Loaded`;
 //! - `POST .../close`: the sale ends now, `204`;
 //! - `DELETE`: the settled sale's keys go and the record leaves the manifest, `204`.
 
-use chrono::{DateTime, Utc};
-use goodsmall_platform::money::Price;
 use serde::{Deserialize, Serialize};
 
-use crate::sales::{NewSale, Sale};
+use crate::sales::Sale;
 
 /// Path prefix of the internal routes.
 pub const PREFIX: &str = "/internal/flash-sales";
@@ -28,25 +26,6 @@ pub fn path(namespace: &str, name: &str) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FoundSale {
     pub sale: Option<Sale>,
-}
-
-/// The terms a manifest asks for, with the merchant it belongs to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlashSaleTerms {
-    pub product_id: i64,
-    pub merchant_id: i64,
-    pub stock: i64,
-    pub price: Price,
-    pub opens_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-    pub per_user_limit: i64,
-}
-
-impl From<FlashSaleTerms> for NewSale {
-    fn from(t: FlashSaleTerms) -> Self {
-        NewSale { product_id: t.product_id, merchant_id: t.merchant_id, stock: t.stock, price: t.price, opens_at: t.opens_at, closes_at: t.closes_at, per_user_limit: t.per_user_limit }
-    }
 }
 
 /// The 409 of a `PUT` whose stock is below the units already reserved or sold.

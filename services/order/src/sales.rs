@@ -49,6 +49,9 @@ pub struct Counters {
     pub sold: i64,
 }
 
+/// A sale's terms; also the body of the operator's `PUT` on the internal API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewSale {
     pub product_id: i64,
     pub merchant_id: i64,

@@ -4,9 +4,9 @@
 
 use goodsmall_order::{
     configuration::{LifecycleSettings, OrderSettings},
-    internal_api::{self, FlashSaleTerms, FoundSale, Loaded, StockBelowCommittedProblem},
+    internal_api::{self, FoundSale, Loaded, StockBelowCommittedProblem},
     products::ProductOwners,
-    sales::Sale,
+    sales::{NewSale, Sale},
     startup,
 };
 use goodsmall_platform::{
@@ -52,9 +52,9 @@ async fn start(operator_key: Option<&str>) -> Service {
     Service { base, engine, client: reqwest::Client::new(), _shutdown: shutdown.drop_guard() }
 }
 
-fn terms(stock: i64) -> FlashSaleTerms {
+fn terms(stock: i64) -> NewSale {
     let opens_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    FlashSaleTerms { product_id: 7, merchant_id: 3, stock, price: Price::from_cents(9900), opens_at, closes_at: opens_at + chrono::Duration::hours(1), per_user_limit: 2 }
+    NewSale { product_id: 7, merchant_id: 3, stock, price: Price::from_cents(9900), opens_at, closes_at: opens_at + chrono::Duration::hours(1), per_user_limit: 2 }
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use goodsmall_platform::{
 use goodsmall_sale::EngineError;
 
 use crate::{
-    internal_api::{FlashSaleTerms, FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
-    sales::{Sale, Sales},
+    internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
+    sales::{NewSale, Sale, Sales},
 };
 
 /// The routes, or none (every `/internal` path answers 404) when no operator key is
@@ -56,8 +56,8 @@ async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String,
     Ok(Json(FoundSale { sale: sales.find_flash_sale(&key(&namespace, &name)).await? }))
 }
 
-async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(terms): Json<FlashSaleTerms>) -> ApiResult<Response> {
-    match sales.apply_flash_sale(&key(&namespace, &name), terms.into()).await {
+async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(terms): Json<NewSale>) -> ApiResult<Response> {
+    match sales.apply_flash_sale(&key(&namespace, &name), terms).await {
         Ok(sale) => Ok(Json(sale).into_response()),
         Err(e) => match e.downcast_ref::<EngineError>() {
             Some(&EngineError::StockBelowCommitted { sale_id, stock, committed }) => {
