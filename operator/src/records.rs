@@ -67,12 +67,6 @@ pub trait SaleLedger: Send + Sync {
 /// The one-process shop: the order module itself.
 pub struct InProcess(pub Sales);
 
-impl InProcess {
-    async fn recorded(&self, manifest: &str) -> anyhow::Result<Sale> {
-        self.0.find_flash_sale(manifest).await?.ok_or_else(|| anyhow::anyhow!("flashsale {manifest} has no sale"))
-    }
-}
-
 #[async_trait]
 impl SaleLedger for InProcess {
     async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
@@ -82,16 +76,13 @@ impl SaleLedger for InProcess {
         self.0.apply_flash_sale(manifest, terms).await
     }
     async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
-        self.0.ensure_loaded(&self.recorded(manifest).await?).await
+        self.0.load_flash_sale(manifest).await
     }
     async fn close(&self, manifest: &str) -> anyhow::Result<()> {
-        self.0.close(self.recorded(manifest).await?.id).await
+        self.0.close_flash_sale(manifest).await
     }
     async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
-        match self.0.find_flash_sale(manifest).await? {
-            Some(sale) => self.0.retire_flash_sale(&sale).await,
-            None => Ok(()),
-        }
+        self.0.retire_flash_sale(manifest).await
     }
 }
 

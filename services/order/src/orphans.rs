@@ -7,7 +7,10 @@
 //! commit after all, exactly one of the two wins. Each tick also restores sales an
 //! emptied engine has lost (see `Sales::restore_lost_sales`).
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use goodsmall_platform::{clock::now_millis, events::contracts::OrderLine};
 use goodsmall_sale::StockEngine;
@@ -21,6 +24,7 @@ use crate::{
 
 pub fn run(orders: Orders, sales: Sales, engine: StockEngine, grace: Duration, tick: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut sweeper = Sweeper::default();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -29,11 +33,11 @@ pub fn run(orders: Orders, sales: Sales, engine: StockEngine, grace: Duration, t
             if let Err(e) = sales.restore_lost_sales().await {
                 tracing::warn!(error = %format!("{e:#}"), "restoring lost sales failed");
             }
-            match sweep(&orders, &sales, &engine, grace).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    orders.database().metrics().drops().orphans_released(n);
-                    tracing::warn!(reservations = n, "released reservations whose order was never committed")
+            match sweeper.sweep(&orders, &sales, &engine, grace).await {
+                Ok(Pass { released: 0, .. }) => {}
+                Ok(Pass { released, .. }) => {
+                    orders.database().metrics().drops().orphans_released(released);
+                    tracing::warn!(reservations = released, "released reservations whose order was never committed")
                 }
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "orphan sweep failed"),
             }
@@ -41,30 +45,60 @@ pub fn run(orders: Orders, sales: Sales, engine: StockEngine, grace: Duration, t
     })
 }
 
-/// One pass; returns how many orphaned reservations were turned into cancelled orders.
-pub async fn sweep(orders: &Orders, sales: &Sales, engine: &StockEngine, grace: Duration) -> anyhow::Result<usize> {
-    let cutoff_ms = now_millis() - grace.as_millis() as i64;
-    let mut swept = 0;
-    for sale in sales.recent(Duration::from_secs(24 * 3600)).await? {
-        let old: Vec<_> = engine
-            .open_reservations(sale.id)
-            .await?
-            .into_iter()
-            .filter(|r| reserved_at_ms(&r.order_id).is_some_and(|at| at <= cutoff_ms))
-            .collect();
-        // One query per few hundred reservations, not one per reservation: a big drop
-        // holds a hundred thousand open reservations while its payments are due.
-        let ids: Vec<&str> = old.iter().map(|r| r.order_id.as_str()).collect();
-        let committed = orders.existing(&ids).await?;
-        for reservation in old.iter().filter(|r| !committed.contains(&r.order_id)) {
-            let line = OrderLine { product_id: sale.product_id, quantity: reservation.quantity, unit_price_cents: sale.price.cents() };
-            let order = NewOrder { id: reservation.order_id.clone(), user_id: reservation.user_id, sale_id: Some(sale.id), lines: vec![line] };
-            if orders.insert_canceled(&order).await? {
-                swept += 1;
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Orphaned reservations turned into cancelled orders.
+    pub released: usize,
+    /// Reservations whose order the pass looked up in the database.
+    pub looked_up: usize,
+}
+
+/// The sweep, remembering across passes which open reservations have an order: an
+/// order row never goes away, so a pass asks the database only about reservations it
+/// has not yet seen with one (a big drop holds a hundred thousand open reservations
+/// while its payments are due, and most of them are committed).
+#[derive(Default)]
+pub struct Sweeper {
+    /// Per sale: open reservations known to have an order row.
+    recorded: HashMap<i64, HashSet<String>>,
+}
+
+impl Sweeper {
+    pub async fn sweep(&mut self, orders: &Orders, sales: &Sales, engine: &StockEngine, grace: Duration) -> anyhow::Result<Pass> {
+        let cutoff_ms = now_millis() - grace.as_millis() as i64;
+        let mut pass = Pass::default();
+        // What is still open replaces what was remembered (a failed pass forgets the
+        // sales it reached, which only costs the next pass a few more lookups).
+        let mut still_recorded = HashMap::new();
+        for sale in sales.recent(Duration::from_secs(24 * 3600)).await? {
+            let open = engine.open_reservations(sale.id).await?;
+            let known = self.recorded.remove(&sale.id).unwrap_or_default();
+            let mut recorded: HashSet<String> = open.iter().filter(|r| known.contains(&r.order_id)).map(|r| r.order_id.clone()).collect();
+            let old: Vec<_> = open
+                .into_iter()
+                .filter(|r| !recorded.contains(&r.order_id) && reserved_at_ms(&r.order_id).is_some_and(|at| at <= cutoff_ms))
+                .collect();
+            // One query per few hundred reservations, not one per reservation.
+            let ids: Vec<&str> = old.iter().map(|r| r.order_id.as_str()).collect();
+            let committed = orders.existing(&ids).await?;
+            pass.looked_up += ids.len();
+            for reservation in old {
+                if !committed.contains(&reservation.order_id) {
+                    let line = OrderLine { product_id: sale.product_id, quantity: reservation.quantity, unit_price_cents: sale.price.cents() };
+                    let order = NewOrder { id: reservation.order_id.clone(), user_id: reservation.user_id, sale_id: Some(sale.id), lines: vec![line] };
+                    // Not inserted: the purchase committed after all. Either way it has a row now.
+                    if orders.insert_canceled(&order).await? {
+                        pass.released += 1;
+                    }
+                }
+                recorded.insert(reservation.order_id);
             }
+            still_recorded.insert(sale.id, recorded);
         }
+        self.recorded = still_recorded;
+        Ok(pass)
     }
-    Ok(swept)
 }
 
 /// Order ids are UUIDv7: their first 48 bits are the creation time in milliseconds.

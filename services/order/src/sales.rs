@@ -62,6 +62,11 @@ pub struct NewSale {
     pub per_user_limit: i64,
 }
 
+/// A FlashSale manifest (`namespace/name`) with no sale recorded, asked to load or close it.
+#[derive(Debug, thiserror::Error)]
+#[error("flashsale {0} has no sale")]
+pub struct NoFlashSale(pub String);
+
 #[derive(Clone)]
 pub struct Sales {
     db: Database,
@@ -236,9 +241,26 @@ impl Sales {
         Ok(None)
     }
 
+    /// The manifest's sale, which it must have ([`NoFlashSale`] otherwise).
+    async fn recorded_flash_sale(&self, manifest: &str) -> anyhow::Result<Sale> {
+        Ok(self.find_flash_sale(manifest).await?.ok_or_else(|| NoFlashSale(manifest.to_owned()))?)
+    }
+
+    /// [`Sales::ensure_loaded`] for the manifest's recorded sale.
+    pub async fn load_flash_sale(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+        self.ensure_loaded(&self.recorded_flash_sale(manifest).await?).await
+    }
+
+    /// Closes the manifest's recorded sale.
+    pub async fn close_flash_sale(&self, manifest: &str) -> anyhow::Result<()> {
+        self.close(self.recorded_flash_sale(manifest).await?.id).await
+    }
+
     /// After a manifest is deleted and its sale closed and settled: the engine's keys
     /// go, the record stays (orders point at it) but no longer belongs to the manifest.
-    pub async fn retire_flash_sale(&self, sale: &Sale) -> anyhow::Result<()> {
+    /// Idempotent: a manifest without a sale (already retired) is fine.
+    pub async fn retire_flash_sale(&self, manifest: &str) -> anyhow::Result<()> {
+        let Some(sale) = self.find_flash_sale(manifest).await? else { return Ok(()) };
         self.engine.remove_sale(sale.id).await?;
         let _q = self.db.observe("sale.retire");
         sqlx::query("UPDATE sales SET flash_sale = NULL WHERE id = ?").bind(sale.id).execute(self.db.pool()).await?;

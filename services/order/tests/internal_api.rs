@@ -97,8 +97,14 @@ async fn the_operator_records_loads_closes_and_retires_a_flash_sale_through_it()
     let found: FoundSale = call(reqwest::Method::GET, url.clone()).send().await.unwrap().json().await.unwrap();
     assert!(found.sale.is_none(), "the record no longer belongs to the manifest");
     assert_eq!(call(reqwest::Method::DELETE, url.clone()).send().await.unwrap().status(), StatusCode::NO_CONTENT, "retiring twice is fine");
-    let missing = call(reqwest::Method::POST, format!("{url}/load")).send().await.unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // Loading or closing a manifest with no sale is the route's own 404, named.
+    for action in ["load", "close"] {
+        let missing = call(reqwest::Method::POST, format!("{url}/{action}")).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{action}");
+        let problem: Value = missing.json().await.unwrap();
+        assert_eq!(problem["code"], "SALE_NOT_FOUND", "{action}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("shop/spring-drop"), "{action}: {problem}");
+    }
 }
 
 #[tokio::test]

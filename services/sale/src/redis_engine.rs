@@ -197,7 +197,11 @@ impl RedisEngine {
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
         let mut conn = self.conn.clone();
         let mut found = Vec::new();
-        let mut entries = conn.hscan::<_, (String, String)>(keys::reservations(sale_id)).await?;
+        // HSCAN's default batch is 10 entries: a drop's 100k reservations would take
+        // 10k round trips. A thousand per call keeps each call short for Redis too.
+        let mut scan = redis::cmd("HSCAN");
+        scan.arg(keys::reservations(sale_id)).cursor_arg(0).arg("COUNT").arg(1000);
+        let mut entries = scan.iter_async::<(String, String)>(&mut conn).await?;
         while let Some((order_id, value)) = entries.next_item().await {
             // `<user id>:<quantity>:<state>`
             let mut parts = value.split(':');

@@ -3,12 +3,14 @@
 //! addresses; these helpers hand each test its own empty Redis database and MySQL
 //! schema on them, unique Kafka topic and group names, and start a real SMTP server
 //! (aiosmtpd) per test; the fault tests start private servers they can kill
-//! ([`KafkaBroker`], [`MariaDb`]). A missing server is a failure that names the fix, never a
+//! ([`KafkaBroker`], [`MariaDb`]); the observability proofs start a real Prometheus
+//! ([`prometheus`]). A missing server is a failure that names the fix, never a
 //! silent skip.
 
 mod kafka;
 mod kube;
 mod process;
+pub mod prometheus;
 mod servers;
 mod smtp;
 

@@ -19,7 +19,7 @@ use goodsmall_sale::EngineError;
 
 use crate::{
     internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
-    sales::{NewSale, Sale, Sales},
+    sales::{NewSale, NoFlashSale, Sales},
 };
 
 /// The routes, or none (every `/internal` path answers 404) when no operator key is
@@ -48,8 +48,12 @@ fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
-async fn recorded(sales: &Sales, namespace: &str, name: &str) -> ApiResult<Sale> {
-    sales.find_flash_sale(&key(namespace, name)).await?.ok_or_else(|| ApiError::new(ErrorCode::SaleNotFound, format!("no sale for flashsale {namespace}/{name}")))
+/// The manifest's sale answers 404 `SALE_NOT_FOUND` when it has none.
+fn unrecorded(e: anyhow::Error) -> ApiError {
+    match e.downcast_ref::<NoFlashSale>() {
+        Some(NoFlashSale(manifest)) => ApiError::new(ErrorCode::SaleNotFound, format!("no sale for flashsale {manifest}")),
+        None => e.into(),
+    }
 }
 
 async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<FoundSale>> {
@@ -71,20 +75,16 @@ async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String
 }
 
 async fn load(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<Loaded>> {
-    let sale = recorded(&sales, &namespace, &name).await?;
-    Ok(Json(Loaded { rebuilt_from_orders: sales.ensure_loaded(&sale).await? }))
+    Ok(Json(Loaded { rebuilt_from_orders: sales.load_flash_sale(&key(&namespace, &name)).await.map_err(unrecorded)? }))
 }
 
 async fn close(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    let sale = recorded(&sales, &namespace, &name).await?;
-    sales.close(sale.id).await?;
+    sales.close_flash_sale(&key(&namespace, &name)).await.map_err(unrecorded)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Idempotent: a manifest without a sale (already retired) is fine.
 async fn retire(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    if let Some(sale) = sales.find_flash_sale(&key(&namespace, &name)).await? {
-        sales.retire_flash_sale(&sale).await?;
-    }
+    sales.retire_flash_sale(&key(&namespace, &name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

