@@ -449,6 +449,25 @@ async fn seeding_and_open_reservations_agree_on_both_backends() {
     }
 }
 
+/// A big drop's open reservations come back whole, across many scan batches.
+#[tokio::test]
+async fn thousands_of_open_reservations_are_all_listed_on_both_backends() {
+    const HELD: i64 = 2_500;
+    for e in engines().await {
+        let name = e.backend_name();
+        e.load_sale(&sale(12, HELD + 10, 1)).await.unwrap();
+        for user in 1..=HELD {
+            let order = format!("order-{user}");
+            e.reserve(12, user, &order, 1, &order, OPENS).await.unwrap();
+        }
+        e.confirm(12, "order-1").await.unwrap();
+        let open = e.open_reservations(12).await.unwrap();
+        let users: std::collections::BTreeSet<i64> = open.iter().map(|r| r.user_id).collect();
+        assert_eq!((open.len(), users.len()), (HELD as usize - 1, HELD as usize - 1), "{name}: each open reservation once");
+        assert_eq!((users.first(), users.last()), (Some(&2), Some(&HELD)), "{name}");
+    }
+}
+
 /// What the sold-out fast path reads to answer a retry: the first success only.
 #[tokio::test]
 async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
