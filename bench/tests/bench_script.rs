@@ -12,45 +12,13 @@ use std::{
     time::Instant,
 };
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("the repository root")
-}
-
-/// The program, or a failure that says how to install it (never a skip).
-fn require(program: &str, install: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
-        let candidate = Path::new(dir).join(program);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("`{program}` is missing: {install} (scripts/test.sh installs it)");
-}
+use goodsmall_testkit::prometheus::{repo_root as repo, require_program as require};
 
 /// The debug `goodsmall` binary, built here (a no-op when the test run already built it).
 fn debug_shop_binary(repo: &Path) -> PathBuf {
     let started = Instant::now();
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["build", "-q", "-p", "goodsmall-shop", "--bin", "goodsmall"]).current_dir(repo);
-    // What cargo and nextest set for this test process describes this crate, not the
-    // build: passed on, it makes cargo see a changed CARGO_MANIFEST_DIR (ring tracks it)
-    // and rebuild half the workspace, here and again in the next test run.
-    const THIS_CRATE: [&str; 7] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_CRATE_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-        "OUT_DIR",
-    ];
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let prefixed = ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| name.starts_with(p));
-        if prefixed || THIS_CRATE.contains(&name.as_ref()) {
-            cargo.env_remove(name.as_ref());
-        }
-    }
+    let mut cargo = goodsmall_testkit::cargo();
+    cargo.args(["build", "-q", "-p", "goodsmall-shop", "--bin", "goodsmall"]);
     let status = cargo.status().expect("cargo runs");
     assert!(status.success(), "cargo build -p goodsmall-shop --bin goodsmall failed");
     eprintln!("debug goodsmall built (or up to date) in {:.1} s", started.elapsed().as_secs_f64());

@@ -249,8 +249,7 @@ fn build_binaries() -> PathBuf {
     if profile != "debug" {
         args.extend(["--profile".to_owned(), profile]);
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo).args(&args).current_dir(workspace()).status().expect("cargo runs");
+    let status = goodsmall_testkit::cargo().args(&args).status().expect("cargo runs");
     assert!(status.success(), "building the binaries failed: run `cargo {}`", args.join(" "));
     profile_dir
 }

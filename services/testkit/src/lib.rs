@@ -16,7 +16,7 @@ mod smtp;
 
 pub use kafka::wait_until_consumed;
 pub use kube::ControlPlane;
-pub use process::{free_port, ServiceProcess};
+pub use process::{cargo, free_port, ServiceProcess};
 pub use servers::{KafkaBroker, MariaDb};
 pub use smtp::{ReceivedMail, SmtpSink};
 

@@ -15,12 +15,30 @@ const PACKAGES: &[&str] = &["goodsmall-order", "goodsmall-payment", "goodsmall-p
 
 const READY_PATIENCE: Duration = Duration::from_secs(30);
 
+/// `cargo` (the one running the tests) in the workspace, without what cargo and nextest
+/// set for the test process. Those describe the test's own crate, not the build: passed
+/// on, they make cargo see a changed `CARGO_MANIFEST_DIR` and `CARGO_PKG_*` (ring's build
+/// script tracks them) and rebuild ring and all above it, in every test of another crate
+/// and again in the next `cargo test`.
+pub fn cargo() -> Command {
+    const THIS_CRATE: [&str; 7] =
+        ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"];
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(crate::prometheus::repo_root());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| name.starts_with(p)) || THIS_CRATE.contains(&name.as_ref()) {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    cargo
+}
+
 fn binary(name: &str) -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let packages: Vec<&str> = PACKAGES.iter().flat_map(|p| ["-p", p]).collect();
-        let status = Command::new(cargo).arg("build").args(&packages).status().expect("cargo runs");
+        let status = cargo().arg("build").args(&packages).status().expect("cargo runs");
         assert!(status.success(), "building the binaries failed: run `cargo build {}`", packages.join(" "));
     });
     // A test runs from target/<profile>/deps/.
