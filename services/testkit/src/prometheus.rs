@@ -5,30 +5,14 @@
 
 use std::{
     collections::{BTreeSet, HashSet},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::Value;
 
-use crate::{free_port, unique_name};
-
-/// The repository's root folder.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
-}
-
-/// The program, or a failure that says how to install it (never a skip).
-pub fn require_program(program: &str, install: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
-        let candidate = Path::new(dir).join(program);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("`{program}` is missing: {install} (scripts/test.sh installs it)");
-}
+use crate::{free_port, repo_root, require_program, unique_name};
 
 struct Killed(Child);
 

@@ -11,13 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{free_port, unique_name};
+use crate::{free_port, repo_root, unique_name};
 
 const START_PATIENCE: Duration = Duration::from_secs(90);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
-}
 
 fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()

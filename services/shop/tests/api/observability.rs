@@ -15,9 +15,9 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use goodsmall_testkit::prometheus::{
-    dashboard_queries, dashboard_titles, documented_metrics, goodsmall_families, metric_names, repo_root as repo, require_program as require,
-    Prometheus,
+use goodsmall_testkit::{
+    prometheus::{dashboard_queries, dashboard_titles, documented_metrics, goodsmall_families, metric_names, Prometheus},
+    repo_root as repo, require_program as require,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
