@@ -157,3 +157,133 @@ async fn the_configured_backlog_is_the_listen_queue() {
     }
     shutdown.cancel();
 }
+
+/// One kept-alive HTTP/1.1 connection, spoken to by hand: a request, then its answer
+/// read exactly (by its `Content-Length`), so the next request can follow on it.
+struct KeptAlive(tokio::io::BufReader<TcpStream>);
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl KeptAlive {
+    async fn open(base: &str) -> Self {
+        let stream = TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self(tokio::io::BufReader::new(stream))
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.0.get_mut().write_all(bytes).await.expect("the server takes the request");
+    }
+
+    async fn answer(&mut self) -> Answer {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        self.0.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("HTTP/1.1 "), "no answer on the kept-alive connection: {line:?}");
+        let status = line[9..12].parse().unwrap();
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.0.read_line(&mut line).await.unwrap();
+            let Some((name, value)) = line.trim_end().split_once(':') else {
+                break;
+            };
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+        let mut answer = Answer { status, headers, body: String::new() };
+        let length: usize = answer.header("content-length").expect("a sized answer").parse().unwrap();
+        let mut body = vec![0; length];
+        self.0.read_exact(&mut body).await.unwrap();
+        answer.body = String::from_utf8(body).unwrap();
+        answer
+    }
+
+    /// A valid request on this connection is answered.
+    async fn still_answers(&mut self) {
+        self.write(&request("/echo", "application/json", br#"{"next":1}"#)).await;
+        let answer = self.answer().await;
+        assert_eq!((answer.status, answer.body.as_str()), (200, r#"{"next":1}"#));
+    }
+}
+
+fn head(path: &str, content_type: &str, length: usize) -> Vec<u8> {
+    format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n").into_bytes()
+}
+
+fn request(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    [head(path, content_type, body.len()), body.to_vec()].concat()
+}
+
+/// A body the server refuses (too large, the wrong media type) does not cost the client
+/// its kept-alive connection: the next request on it is answered.
+#[tokio::test]
+async fn a_refused_body_leaves_the_kept_alive_connection_usable() {
+    let (base, _shutdown, _running) = start(settings()).await;
+    let mut conn = KeptAlive::open(&base).await;
+    for size in [4_096, 70_000, 2_000_000] {
+        conn.write(&request("/echo", "application/json", &vec![b'x'; size])).await;
+        let answer = conn.answer().await;
+        assert_eq!(answer.status, 413, "{size} bytes: {}", answer.body);
+        assert_eq!(answer.header("connection"), None, "{size} bytes: the connection stays open");
+        conn.still_answers().await;
+    }
+    let chunk = format!("{:x}\r\n{}\r\n", 1024, "y".repeat(1024));
+    conn.write(format!("POST /no-body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n", chunk.repeat(8)).as_bytes()).await;
+    assert_eq!(conn.answer().await.status, 413, "chunked");
+    conn.still_answers().await;
+
+    // Headers and body in separate writes, as Python's http.client sends them: the
+    // server may answer before the body arrives.
+    let body = br#"{"a":1}"#;
+    conn.write(&head("/echo", "text/plain", body.len())).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), conn.answer()).await.ok();
+    conn.write(body).await;
+    let answer = match early {
+        Some(answer) => answer,
+        None => conn.answer().await,
+    };
+    assert_eq!(answer.status, 415, "{}", answer.body);
+    conn.still_answers().await;
+}
+
+/// A body beyond what is worth reading to keep the connection, or one the client holds
+/// back until told to continue, is refused unread, and the answer says the connection
+/// closes.
+#[tokio::test]
+async fn a_body_not_worth_reading_is_refused_with_connection_close() {
+    let (base, _shutdown, _running) = start(settings()).await;
+    let awaiting = b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n";
+    for request in [head("/echo", "application/json", 64 * 1024 * 1024), awaiting.to_vec()] {
+        let mut conn = KeptAlive::open(&base).await;
+        conn.write(&request).await;
+        let answer = conn.answer().await;
+        assert_eq!(answer.status, 413, "{}", String::from_utf8_lossy(&request));
+        assert_eq!(answer.header("connection"), Some("close"));
+        let mut rest = Vec::new();
+        conn.0.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "the server closed the connection");
+    }
+}
+
+/// A body still arriving when the request time-out ends it: the 408 says the connection
+/// closes (the rest of the body would otherwise be read as the next request).
+#[tokio::test]
+async fn a_timed_out_body_is_answered_with_connection_close() {
+    let (base, _shutdown, _running) = start(settings()).await;
+    let mut conn = KeptAlive::open(&base).await;
+    conn.write(&head("/echo", "application/json", 100)).await;
+    conn.write(b"{\"partial\":").await;
+    let answer = conn.answer().await;
+    assert_eq!(answer.status, 408, "{}", answer.body);
+    assert_eq!(answer.header("connection"), Some("close"));
+}

@@ -1,11 +1,18 @@
-//! `http.body_limit_bytes` for every request. The extractors that read a body enforce
-//! it as they read; a route that reads no body would never notice a huge one and run
-//! anyway, so this middleware refuses an oversized body before any handler runs.
+//! `http.body_limit_bytes` for every request, and a connection that survives a refused
+//! body. Each body is read whole (up to the limit) before any handler runs: a route that
+//! reads no body would otherwise run with a huge one, and a handler that refuses before
+//! reading (415, 401, a bad header) would leave the body unread, which makes hyper close
+//! a kept-alive connection without saying so. An over-limit body is read and dropped up
+//! to [`DRAIN_BYTES`] so the connection can carry the next request; beyond that the 413
+//! says `Connection: close`.
 
 use axum::{
     body::Body,
     extract::Request,
-    http::{header::CONTENT_LENGTH, HeaderMap},
+    http::{
+        header::{CONNECTION, CONTENT_LENGTH, EXPECT},
+        HeaderMap, HeaderValue,
+    },
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -13,34 +20,77 @@ use futures_util::StreamExt;
 
 use crate::error::{ApiError, ErrorCode};
 
+/// The most of a refused body read only to keep its connection: reading costs the server
+/// no more than a client sending that much in allowed bodies, and the request time-out
+/// bounds how long it takes.
+const DRAIN_BYTES: u64 = 8 * 1024 * 1024;
+
+pub async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
+    let declared = declared_length(req.headers());
+    if declared.is_none() && axum::body::HttpBody::is_end_stream(req.body()) {
+        return next.run(req).await;
+    }
+    if declared.is_some_and(|length| length > limit as u64) {
+        // A client waiting for `100 Continue` has not sent the body: asking for it only
+        // to drop it wastes both sides.
+        let awaits_continue = req.headers().get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if awaits_continue || declared > Some(DRAIN_BYTES) {
+            return closing(too_large(limit));
+        }
+    }
+    let (parts, body) = req.into_parts();
+    match read_whole(body, limit).await {
+        Read::Whole(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Read::TooLarge { drained: true } => too_large(limit),
+        Read::TooLarge { drained: false } => closing(too_large(limit)),
+        Read::Broken => closing(ApiError::new(ErrorCode::MalformedJson, "the request body could not be read").into_response()),
+    }
+}
+
+enum Read {
+    Whole(Vec<u8>),
+    /// Over the limit; `drained` when all of it was read (the connection is reusable).
+    TooLarge {
+        drained: bool,
+    },
+    Broken,
+}
+
+/// The body, up to `limit` bytes; past it, the rest is read and dropped up to
+/// [`DRAIN_BYTES`] in all.
+async fn read_whole(body: Body, limit: usize) -> Read {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Read::Broken;
+        };
+        total += chunk.len() as u64;
+        if total > DRAIN_BYTES {
+            return Read::TooLarge { drained: false };
+        }
+        if total <= limit as u64 {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if total > limit as u64 {
+        Read::TooLarge { drained: true }
+    } else {
+        Read::Whole(kept)
+    }
+}
+
 fn too_large(limit: usize) -> Response {
     ApiError::new(ErrorCode::PayloadTooLarge, format!("the request body is larger than the limit of {limit} bytes")).into_response()
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+/// The answer, and the connection closed after it (hyper honours the header).
+pub(super) fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
-pub async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
-    if let Some(length) = declared_length(req.headers()) {
-        // A declared length is enforced by the connection: the body cannot exceed it.
-        return if length > limit as u64 { too_large(limit) } else { next.run(req).await };
-    }
-    if axum::body::HttpBody::is_end_stream(req.body()) {
-        return next.run(req).await;
-    }
-    // No length given (chunked): read it here, up to the limit, and hand it on.
-    let (parts, body) = req.into_parts();
-    let mut stream = body.into_data_stream();
-    let mut read = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            return ApiError::new(ErrorCode::MalformedJson, "the request body could not be read").into_response();
-        };
-        if read.len() + chunk.len() > limit {
-            return too_large(limit);
-        }
-        read.extend_from_slice(&chunk);
-    }
-    next.run(Request::from_parts(parts, Body::from(read))).await
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     client_address,
-    limits::limit_body,
+    limits::{closing, limit_body},
     ops::{healthz, readyz, Readiness},
 };
 use crate::{
@@ -63,7 +63,8 @@ pub fn build_router(api: OpenApiRouter, ops: Ops, settings: &HttpSettings) -> Ro
 async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s", limit.as_secs())).into_response(),
+        // The request's body may be half read: the connection cannot carry another.
+        Err(_) => closing(ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s", limit.as_secs())).into_response()),
     }
 }
 
