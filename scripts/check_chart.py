@@ -15,7 +15,7 @@
    probes, resources, the locked-down security context, PodDisruptionBudget, HPA or
    ScaledObject, every setting it is given and where each Secret key goes (private keys
    to their one holder); each GOODSMALL_* setting is one the code reads
-   (chart_checks/settings.py). The dev servers of values-dev.yaml.
+   (chart_checks/settings.py).
 4. The NetworkPolicies and the Ingress/HTTPRoute against helm/goodsmall/traffic.yaml,
    and traffic.yaml against the code (chart_checks/traffic.py): a call between services
    or a public route prefix it does not list fails.
@@ -58,8 +58,8 @@ NAMESPACE = "goodsmall-system"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                    "app.kubernetes.io/managed-by", "app.kubernetes.io/component")
 # Components and the parts the chart adds around them (api: Ingress/HTTPRoute; mysql,
-# redis: the connection Secrets; mariadb, redis, kafka: the dev servers).
-KNOWN_COMPONENTS = set(workloads.COMPONENTS) | {"api", "mysql", "redis", "mariadb", "kafka", "observability"}
+# redis: the connection Secrets; test: the `helm test` pod).
+KNOWN_COMPONENTS = set(workloads.COMPONENTS) | {"api", "mysql", "redis", "observability", "test"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
 INLINE = {
@@ -82,9 +82,17 @@ class Variant:
         return self.release if "goodsmall" in self.release else f"{self.release}-goodsmall"
 
 
+# What scripts/dev-servers.sh writes beside values-dev.yaml: its servers' addresses.
+DEV_SERVERS = {
+    "mysql": {"existingSecret": "", "createIfMissing": True,
+              "urls": {s: f"mysql://root@10.88.0.1:33061/goodsmall_{s}" for s in ("user", "product", "order", "payment")}},
+    "redis": {"existingSecret": "", "url": "redis://10.88.0.1:6380/0"},
+    "kafka": {"brokers": "10.88.0.1:9093"},
+}
+
 VARIANTS = [
     Variant("defaults", {}),
-    Variant("dev", values_from(["values-dev.yaml"])),
+    Variant("dev", values_from(["values-dev.yaml"], DEV_SERVERS)),
     Variant("hpa-and-networkpolicy-off", {
         "order": {"autoscaling": {"enabled": False}}, "payment": {"autoscaling": {"enabled": False}},
         "networkPolicy": {"enabled": False},
@@ -173,7 +181,6 @@ def run(chart: Chart, variant: Variant, version: str, routes_table: dict) -> int
         if ctx.values[component]["enabled"]:
             workloads.check_component(objects, component, ctx)
     workloads.check_key_holders(objects, ctx)
-    workloads.check_dev_servers(objects, ctx)
     sa = one(objects, "ServiceAccount", label, "operator")
     if sa:
         rbac.check_rbac(objects, sa["metadata"]["name"], ctx)
@@ -193,7 +200,7 @@ def main() -> int:
     except Exception as exc:
         sys.exit(f"check_chart: helm-python-sdk cannot load {CHART_DIR}: {exc}\n(reinstall with: {INSTALL})")
 
-    for lint_label, lint_values in (("defaults", None), ("dev", values_from(["values-dev.yaml"]))):
+    for lint_label, lint_values in (("defaults", None), ("dev", values_from(["values-dev.yaml"], DEV_SERVERS))):
         report = lint(CHART_DIR, lint_values, strict=True, namespace=NAMESPACE)
         for msg in report.get("messages") or []:
             check(msg.get("severity", 0) < 2, f"helm lint ({lint_label}): {msg.get('path')}: {msg.get('error')}")

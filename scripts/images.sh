@@ -100,6 +100,28 @@ mkdir -p "$out"
 store="$(mktemp -d "$out/.buildah.XXXXXX")"
 trap 'rm -rf "$store"' EXIT
 buildah=(buildah --root "$store/root" --runroot "$store/run" --storage-driver vfs)
+# containerd's `ctr images import` names an OCI image only by the
+# `io.containerd.image.name` annotation: a short `org.opencontainers.image.ref.name`
+# (`goodsmall-user:0.1.0`, what podman and skopeo read) makes it import nothing and
+# exit 0. Add the full name the kubelet asks for when the chart's registry is empty
+# (`goodsmall-user:0.1.0` is `docker.io/library/goodsmall-user:0.1.0` to it).
+name_for_containerd() {
+  python3 - "$1" "$2" "$epoch" <<'PY'
+import io, json, sys, tarfile
+path, name, epoch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with tarfile.open(path) as archive:
+    members = [(m, archive.extractfile(m).read() if m.isfile() else None) for m in archive.getmembers()]
+with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+    for member, data in members:
+        if member.name.lstrip("./") == "index.json":
+            index = json.loads(data)
+            for manifest in index["manifests"]:
+                manifest.setdefault("annotations", {})["io.containerd.image.name"] = name
+            data = json.dumps(index, separators=(",", ":")).encode()
+            member.size, member.mtime = len(data), epoch
+        archive.addfile(member, io.BytesIO(data) if data is not None else None)
+PY
+}
 for image in "${images[@]}"; do
   started=$SECONDS
   "${buildah[@]}" bud --quiet --isolation chroot --pull=never --timestamp "$epoch" \
@@ -107,6 +129,7 @@ for image in "${images[@]}"; do
     -t "localhost/$image:$version" "$context" >/dev/null
   rm -f "$out/$image.oci.tar"
   "${buildah[@]}" push --quiet "localhost/$image:$version" "oci-archive:$out/$image.oci.tar:$image:$version"
+  name_for_containerd "$out/$image.oci.tar" "docker.io/library/$image:$version"
   "${buildah[@]}" rmi --all --force >/dev/null
   say "$out/$image.oci.tar ($((SECONDS - started)) s)"
 done

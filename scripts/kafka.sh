@@ -9,7 +9,9 @@
 # formats DIR/data; on a DIR it has run in before it starts the same broker again on
 # the same data and ports (a restart after a crash). The client port is in DIR/port.
 # The broker logs to stdout; the line "Kafka Server started" means it takes requests.
-# Settings: KAFKA_HEAP (default 512m), GOODSMALL_CACHE (default ~/.cache/goodsmall).
+# Settings: KAFKA_HEAP (default 512m), GOODSMALL_CACHE (default ~/.cache/goodsmall),
+# KAFKA_HOST (default 127.0.0.1): the address clients reach and the broker advertises;
+# pods of the test cluster need the node's address (scripts/cluster.sh).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 POM="$HERE/kafka/pom.xml"
@@ -33,15 +35,15 @@ fetch() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 configure() { # DIR: server.properties, log4j2.properties and a formatted data dir
-  local dir="$1" port controller
+  local dir="$1" port controller host="${KAFKA_HOST:-127.0.0.1}"
   port="$(free_port)"; controller="$(free_port)"
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT

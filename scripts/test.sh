@@ -76,13 +76,38 @@ scripts/kafka.sh fetch >/dev/null
 TESTKIT_ENVTEST_BIN="$(scripts/envtest.sh build)"
 export TESTKIT_ENVTEST_BIN
 
-# --- 2. Private servers on free ports ---------------------------------------------
+# --- 2. The one-node Kubernetes cluster -------------------------------------------
+# For the tests that run pods (cluster/tests/pods): kubelet, containerd, kube-proxy,
+# CoreDNS and metrics-server (scripts/cluster.sh, built once into ~/.cache/goodsmall).
+# Brought up for a whole run (no arguments) or with CLUSTER=on; a cluster already up is
+# reused and left up. When it cannot start, those tests fail naming the fix.
+cluster_started=false
+case "${CLUSTER:-auto}" in
+  on) want_cluster=true ;;
+  off) want_cluster=false ;;
+  *) [ $# -eq 0 ] && want_cluster=true || want_cluster=false ;;
+esac
+if $want_cluster && ! scripts/cluster.sh status >/dev/null 2>&1; then
+  if scripts/cluster.sh build >/dev/null && scripts/cluster.sh up; then
+    cluster_started=true
+  else
+    say "the one-node cluster did not start (above); its tests will fail: scripts/cluster.sh up"
+  fi
+fi
+if scripts/cluster.sh status >/dev/null 2>&1; then
+  # The servers below then listen on the node's address too, so pods reach them. (Its
+  # KUBECONFIG is not exported: the tests ask scripts/cluster.sh for it themselves.)
+  SERVERS_HOST="$(scripts/cluster.sh env | sed -n "s/^\(export \)\{0,1\}GOODSMALL_NODE_IP=['\"]\{0,1\}\([0-9.]*\).*/\2/p")"
+fi
+
+# --- 3. Private servers on free ports ---------------------------------------------
 RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$RUN_DIR"
+  if $cluster_started; then scripts/cluster.sh down || true; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -95,9 +120,9 @@ start_kafka
 
 export TESTKIT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export TESTKIT_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
-export TESTKIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+export TESTKIT_KAFKA_BROKERS="${SERVERS_HOST:-127.0.0.1}:$KAFKA_PORT"
 say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka on $KAFKA_PORT"
 
-# --- 3. Every test -----------------------------------------------------------------
+# --- 4. Every test -----------------------------------------------------------------
 [ $# -gt 0 ] || set -- --workspace
 cargo nextest run --no-fail-fast "$@"

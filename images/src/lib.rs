@@ -33,6 +33,8 @@ struct Index {
 struct Descriptor {
     media_type: String,
     digest: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +73,9 @@ pub struct Image {
     pub os: String,
     /// Layers applied, in order.
     pub layers: usize,
+    /// The index entry's annotations: the names runtimes import the image under
+    /// (`org.opencontainers.image.ref.name`, containerd's `io.containerd.image.name`).
+    pub names: BTreeMap<String, String>,
 }
 
 impl Image {
@@ -84,6 +89,7 @@ impl Image {
         let index: Index = serde_json::from_slice(&fs::read(layout.join("index.json")).context("index.json")?)?;
         let [manifest] = index.manifests.as_slice() else { bail!("{} holds {} images, not one", archive.display(), index.manifests.len()) };
         ensure!(manifest.media_type == MANIFEST, "manifest type {}", manifest.media_type);
+        let names = manifest.annotations.clone();
         let manifest: Manifest = serde_json::from_slice(&blob(&layout, &manifest.digest)?)?;
         let config: ConfigFile = serde_json::from_slice(&blob(&layout, &manifest.config.digest)?)?;
         for layer in &manifest.layers {
@@ -96,7 +102,7 @@ impl Image {
             }
         }
         fs::remove_dir_all(&layout)?;
-        Ok(Image { root, config: config.config, architecture: config.architecture, os: config.os, layers: manifest.layers.len() })
+        Ok(Image { root, config: config.config, architecture: config.architecture, os: config.os, layers: manifest.layers.len(), names })
     }
 
     /// The image's environment (`Env`) as pairs.

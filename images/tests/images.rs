@@ -99,6 +99,18 @@ fn check_contents(name: &str, image: &Image) {
     assert_eq!((image.os.as_str(), image.layers), ("linux", 2), "{name}: one shared base layer, one binary layer");
     let (uid, gid) = image.user().unwrap();
     assert_eq!((uid, gid), USER, "{name} runs as the non-root user");
+    // podman and skopeo read the short name; containerd (`ctr images import`) only the
+    // full one, under which the kubelet asks for the chart's `goodsmall-…:<version>`.
+    let version = env!("CARGO_PKG_VERSION");
+    let names: Vec<(&str, &str)> = image.names.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("io.containerd.image.name", format!("docker.io/library/{name}:{version}").as_str()),
+            ("org.opencontainers.image.ref.name", format!("{name}:{version}").as_str())
+        ],
+        "{name}"
+    );
     let passwd = fs::read_to_string(image.root.join("etc/passwd")).unwrap();
     assert!(passwd.lines().any(|l| l.starts_with(&format!("goodsmall:x:{uid}:{gid}:"))), "{name}: {passwd}");
     let binary = format!("/usr/local/bin/{name}");

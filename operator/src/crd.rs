@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Product", type_ = "integer", json_path = ".spec.productId"),
     printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.remaining"),
-    printcolumn(name = "Opens", type_ = "date", json_path = ".spec.opensAt"),
-    printcolumn(name = "Closes", type_ = "date", json_path = ".spec.closesAt"),
+    // Instants, not ages: a `date` column prints the age, which is `<invalid>` for a time
+    // still to come (the whole of a scheduled sale).
+    printcolumn(name = "Opens", type_ = "string", format = "date-time", json_path = ".spec.opensAt"),
+    printcolumn(name = "Closes", type_ = "string", format = "date-time", json_path = ".spec.closesAt"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("self.closesAt > self.opensAt").message("closesAt must be after opensAt"))]

@@ -43,6 +43,23 @@ where
     }
 }
 
+/// Adds `pod` to the Lease's owners (server-side apply under a field manager of the
+/// pod's own, so each replica keeps its entry and the lease manager's fields are
+/// untouched). The garbage collector drops the entries of pods that are gone and
+/// deletes the Lease with the last one.
+pub async fn owned_by_pod(client: &kube::Client, namespace: &str, lease: &str, pod: &str, uid: &str) -> Result<(), kube::Error> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, Patch, PatchParams};
+    let owner = serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": { "name": lease, "ownerReferences": [{ "apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid }] },
+    });
+    let manager = format!("goodsmall-operator-owner-{uid}");
+    Api::<Lease>::namespaced(client.clone(), namespace).patch(lease, &PatchParams::apply(&manager), &Patch::Apply(owner)).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::{

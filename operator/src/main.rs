@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{http::StatusCode, routing::get, Router};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use goodsmall_operator::{
     controller::{self, Context},
     leader,
@@ -14,14 +14,39 @@ use goodsmall_operator::{
     scaling::kubernetes::KubeScaler,
 };
 use anyhow::Context as _;
-use goodsmall_platform::auth::internal::InternalSigner;
+use goodsmall_platform::{
+    auth::internal::InternalSigner,
+    telemetry::{LogFormat, LogSettings},
+};
 use goodsmall_sale::StockEngine;
 use kube::{runtime::events::{Recorder, Reporter}, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(version, about = "GoodsMall FlashSale operator")]
+#[command(version, about = "GoodsMall FlashSale operator", subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller (the default).
+    Run,
+    /// Exit 0 when every URL answers 2xx, else 1 naming the first that does not: the
+    /// chart's `helm test` hooks run it (the images have no shell or curl).
+    Probe {
+        #[arg(required = true)]
+        urls: Vec<String>,
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Args)]
 struct Config {
     /// The order service, which keeps the sales' durable record: the operator records
     /// and drives a FlashSale's sale through its internal API (no database access).
@@ -49,6 +74,11 @@ struct Config {
     namespace: String,
     #[arg(long, env = "POD_NAME", default_value = "goodsmall-operator-local")]
     pod_name: String,
+    /// This pod's uid (the chart passes it): the Lease names every operator pod as an
+    /// owner, so it is deleted with the last of them (`helm uninstall`) instead of
+    /// staying behind with a stale holder.
+    #[arg(long, env = "POD_UID")]
+    pod_uid: Option<String>,
     /// How long the Lease is held without renewal: a dead leader is replaced after at
     /// most this many seconds (renewed every third of it).
     #[arg(long, env = "GOODSMALL_OPERATOR__LEASE_DURATION_SECS", default_value_t = 15)]
@@ -58,12 +88,33 @@ struct Config {
     refresh_secs: u64,
     #[arg(long, env = "GOODSMALL_OPERATOR__LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// `pretty` or `json`: the chart sets its `log.format`, the same for every component.
+    #[arg(long, env = "GOODSMALL_LOG__FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    log_format: String,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    goodsmall_platform::telemetry::init(&Default::default());
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Probe { urls, timeout_secs }) => probe(&urls, Duration::from_secs(timeout_secs)).await,
+        None | Some(Command::Run) => run(cli.config).await,
+    }
+}
+
+async fn probe(urls: &[String], timeout: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    for url in urls {
+        let status = client.get(url).send().await.with_context(|| format!("{url} did not answer"))?.status();
+        anyhow::ensure!(status.is_success(), "{url} answered {status}");
+        println!("{url}: {status}");
+    }
+    Ok(())
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let format = if config.log_format == "json" { LogFormat::Json } else { LogFormat::Pretty };
+    goodsmall_platform::telemetry::init(&LogSettings { format, ..Default::default() });
     let metrics = Arc::new(Metrics::default());
     let shutdown = goodsmall_platform::http::shutdown_on_signal();
 
@@ -81,17 +132,29 @@ async fn main() -> anyhow::Result<()> {
     let reporter = Reporter { controller: "goodsmall-operator".into(), instance: Some(config.pod_name.clone()) };
     let ctx = Arc::new(Context::new(client.clone(), reconciler, Recorder::new(client.clone(), reporter), metrics));
 
-    let lease = LeaseManagerBuilder::new(client, &config.lease_name).with_namespace(&config.namespace).with_identity(&config.pod_name)
+    let lease = LeaseManagerBuilder::new(client.clone(), &config.lease_name).with_namespace(&config.namespace).with_identity(&config.pod_name)
         // Grace first: each setter refuses a grace not shorter than the duration.
         .with_grace((config.lease_duration_secs.max(2) / 3).max(1))
         .with_duration(config.lease_duration_secs.max(2))
         .build()
         .await?;
+    if let Some(uid) = &config.pod_uid {
+        leader::owned_by_pod(&client, &config.namespace, &config.lease_name, &config.pod_name, uid).await.context("naming this pod an owner of the Lease")?;
+    }
     let (leader, lease_task) = lease.watch().await;
     tracing::info!(identity = config.pod_name, lease = config.lease_name, "waiting for the lease");
     leader::act_while_leading(leader, shutdown.clone(), |stop| controller::run(ctx.clone(), stop.cancelled_owned())).await;
-    // The watch channel is gone with `act_while_leading`: the lease task releases the lease.
-    lease_task.await??;
+    // The watch channel is gone with `act_while_leading`: the lease task releases the
+    // lease, so a follower takes over at once rather than after the lease expires.
+    match lease_task.await? {
+        Ok(_) => tracing::info!(lease = config.lease_name, "lease released"),
+        // `helm uninstall` deletes the Role and the Lease while the pods are still
+        // stopping: nothing is left to release, and that is no failure of this process.
+        Err(kube_lease_manager::LeaseManagerError::KubeError(kube::Error::Api(e))) if e.code == 403 || e.code == 404 => {
+            tracing::info!(lease = config.lease_name, reason = e.reason, "lease not released: it or this operator's rights to it are gone (uninstall)")
+        }
+        Err(e) => return Err(e).context("releasing the lease"),
+    }
     http.await?;
     Ok(())
 }

@@ -119,6 +119,9 @@ def check_policy(np: dict, traffic: dict, ctx) -> None:
         peers = rule.get("from")
         named = {n for n in ("entrypoint", "prometheus")
                  if (np_values["entryPoint" if n == "entrypoint" else "prometheus"] or None) == peers}
+        if len(named) > 1:
+            # entryPoint and prometheus alike (both empty: any peer): the rule is whichever the design wants.
+            named = (named & sources) or named
         if named:
             got_sources |= named
             continue

@@ -129,45 +129,32 @@ Operator shorthands (rbac.yaml and NOTES.txt).
 
 {{/* ------------------------------------------------------------------------------
 Secrets. Each is one you made (existingSecret) or one the chart makes from inline
-values; with a dev server on, the chart makes it pointing there.
+values.
 ------------------------------------------------------------------------------ */}}
 
 {{- define "goodsmall.mysql.chartMade" -}}
-{{- if or .Values.devServers.mariadb.enabled (not .Values.mysql.existingSecret) }}true{{ end }}
+{{- if not .Values.mysql.existingSecret }}true{{ end }}
 {{- end }}
 {{- define "goodsmall.mysql.secretName" -}}
 {{- if include "goodsmall.mysql.chartMade" . }}{{ include "goodsmall.fullname" . }}-mysql{{ else }}{{ .Values.mysql.existingSecret }}{{ end }}
 {{- end }}
 {{/* The database URL of service .component when the chart makes the Secret. */}}
 {{- define "goodsmall.mysql.url" -}}
-{{- $ctx := .context }}
-{{- if $ctx.Values.devServers.mariadb.enabled }}
-{{- printf "mysql://goodsmall:%s@%s:3306/goodsmall_%s" (urlquery $ctx.Values.devServers.mariadb.password) (include "goodsmall.componentFullname" (dict "context" $ctx "component" "mariadb")) .component }}
-{{- else }}
-{{- index $ctx.Values.mysql.urls .component }}
-{{- end }}
+{{- index .context.Values.mysql.urls .component }}
 {{- end }}
 
 {{- define "goodsmall.redis.chartMade" -}}
-{{- if or .Values.devServers.redis.enabled (not .Values.redis.existingSecret) }}true{{ end }}
+{{- if not .Values.redis.existingSecret }}true{{ end }}
 {{- end }}
 {{- define "goodsmall.redis.secretName" -}}
 {{- if include "goodsmall.redis.chartMade" . }}{{ include "goodsmall.fullname" . }}-redis{{ else }}{{ .Values.redis.existingSecret }}{{ end }}
 {{- end }}
 {{- define "goodsmall.redis.url" -}}
-{{- if .Values.devServers.redis.enabled }}
-{{- printf "redis://%s:6379/0" (include "goodsmall.componentFullname" (dict "context" . "component" "redis")) }}
-{{- else }}
 {{- .Values.redis.url }}
-{{- end }}
 {{- end }}
 
 {{- define "goodsmall.kafka.brokers" -}}
-{{- if .Values.devServers.kafka.enabled }}
-{{- printf "%s:9092" (include "goodsmall.componentFullname" (dict "context" . "component" "kafka")) }}
-{{- else }}
 {{- .Values.kafka.brokers }}
-{{- end }}
 {{- end }}
 
 {{- define "goodsmall.tokenKeys.secretName" -}}
@@ -227,9 +214,9 @@ Configuration: each component's GOODSMALL_* settings, as its ConfigMap's data.
 {{- $v := .context.Values }}
 GOODSMALL_HTTP__HOST: {{ $v.http.host | quote }}
 GOODSMALL_HTTP__PORT: "8080"
-GOODSMALL_HTTP__BODY_LIMIT_BYTES: {{ $v.http.bodyLimitBytes | quote }}
-GOODSMALL_HTTP__REQUEST_TIMEOUT_SECS: {{ $v.http.requestTimeoutSecs | quote }}
-GOODSMALL_HTTP__BACKLOG: {{ $v.http.backlog | quote }}
+GOODSMALL_HTTP__BODY_LIMIT_BYTES: {{ $v.http.bodyLimitBytes | int64 | quote }}
+GOODSMALL_HTTP__REQUEST_TIMEOUT_SECS: {{ $v.http.requestTimeoutSecs | int64 | quote }}
+GOODSMALL_HTTP__BACKLOG: {{ $v.http.backlog | int64 | quote }}
 {{- with $v.http.trustedProxies }}
 GOODSMALL_HTTP__TRUSTED_PROXIES: {{ . | quote }}
 {{- end }}
@@ -240,12 +227,12 @@ GOODSMALL_KAFKA__BROKERS: {{ include "goodsmall.kafka.brokers" .context | quote 
 {{- with $v.kafka.namespace }}
 GOODSMALL_KAFKA__NAMESPACE: {{ . | quote }}
 {{- end }}
-GOODSMALL_KAFKA__SESSION_TIMEOUT_MS: {{ $v.kafka.sessionTimeoutMs | quote }}
+GOODSMALL_KAFKA__SESSION_TIMEOUT_MS: {{ $v.kafka.sessionTimeoutMs | int64 | quote }}
 GOODSMALL_KAFKA__CLIENT_ID: {{ include "goodsmall.componentFullname" . | quote }}
 {{- end }}
 {{- $section := upper .component }}
 GOODSMALL_{{ $section }}__DATABASE__MAX_CONNECTIONS: {{ (index $v .component).database.maxConnections | quote }}
-GOODSMALL_{{ $section }}__DATABASE__CREATE_IF_MISSING: {{ or $v.mysql.createIfMissing $v.devServers.mariadb.enabled | quote }}
+GOODSMALL_{{ $section }}__DATABASE__CREATE_IF_MISSING: {{ $v.mysql.createIfMissing | quote }}
 {{- end }}
 
 {{/* A component's own `config` map, last (it may override the above). */}}
@@ -260,16 +247,16 @@ GOODSMALL_{{ $section }}__DATABASE__CREATE_IF_MISSING: {{ or $v.mysql.createIfMi
 {{- $u := .Values.user }}
 {{- include "goodsmall.config.common" (dict "context" $ctx "component" "user") }}
 GOODSMALL_USER__MAIL__FROM: {{ $u.mail.from | quote }}
-GOODSMALL_USER__MAIL__MAX_ATTEMPTS: {{ $u.mail.maxAttempts | quote }}
-GOODSMALL_USER__TOKENS__ACCESS_TTL_SECS: {{ $u.tokens.accessTtlSecs | quote }}
-GOODSMALL_USER__TOKENS__REFRESH_TTL_SECS: {{ $u.tokens.refreshTtlSecs | quote }}
-GOODSMALL_USER__LOGIN__FREE_FAILURES: {{ $u.login.freeFailures | quote }}
-GOODSMALL_USER__LOGIN__BASE_DELAY_SECS: {{ $u.login.baseDelaySecs | quote }}
-GOODSMALL_USER__LOGIN__MAX_DELAY_SECS: {{ $u.login.maxDelaySecs | quote }}
-GOODSMALL_USER__LOGIN__ACCOUNT_CEILING: {{ $u.login.accountCeiling | quote }}
-GOODSMALL_USER__LOGIN__WINDOW_SECS: {{ $u.login.windowSecs | quote }}
-GOODSMALL_USER__PASSWORD_HASHING__MEMORY_KIB: {{ $u.passwordHashing.memoryKib | quote }}
-GOODSMALL_USER__PASSWORD_HASHING__ITERATIONS: {{ $u.passwordHashing.iterations | quote }}
+GOODSMALL_USER__MAIL__MAX_ATTEMPTS: {{ $u.mail.maxAttempts | int64 | quote }}
+GOODSMALL_USER__TOKENS__ACCESS_TTL_SECS: {{ $u.tokens.accessTtlSecs | int64 | quote }}
+GOODSMALL_USER__TOKENS__REFRESH_TTL_SECS: {{ $u.tokens.refreshTtlSecs | int64 | quote }}
+GOODSMALL_USER__LOGIN__FREE_FAILURES: {{ $u.login.freeFailures | int64 | quote }}
+GOODSMALL_USER__LOGIN__BASE_DELAY_SECS: {{ $u.login.baseDelaySecs | int64 | quote }}
+GOODSMALL_USER__LOGIN__MAX_DELAY_SECS: {{ $u.login.maxDelaySecs | int64 | quote }}
+GOODSMALL_USER__LOGIN__ACCOUNT_CEILING: {{ $u.login.accountCeiling | int64 | quote }}
+GOODSMALL_USER__LOGIN__WINDOW_SECS: {{ $u.login.windowSecs | int64 | quote }}
+GOODSMALL_USER__PASSWORD_HASHING__MEMORY_KIB: {{ $u.passwordHashing.memoryKib | int64 | quote }}
+GOODSMALL_USER__PASSWORD_HASHING__ITERATIONS: {{ $u.passwordHashing.iterations | int64 | quote }}
 {{- with $u.bootstrapAdmin.email }}
 GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL: {{ . | quote }}
 GOODSMALL_USER__BOOTSTRAP_ADMIN__NAME: {{ $u.bootstrapAdmin.name | quote }}
@@ -280,31 +267,31 @@ GOODSMALL_USER__BOOTSTRAP_ADMIN__NAME: {{ $u.bootstrapAdmin.name | quote }}
 {{- define "goodsmall.config.product" -}}
 {{- $p := .Values.product }}
 {{- include "goodsmall.config.common" (dict "context" . "component" "product" "kafka" true) }}
-GOODSMALL_PRODUCT__CACHE__TTL_SECS: {{ $p.cache.ttlSecs | quote }}
-GOODSMALL_PRODUCT__CACHE__JITTER_SECS: {{ $p.cache.jitterSecs | quote }}
-GOODSMALL_PRODUCT__CACHE__MISSING_TTL_SECS: {{ $p.cache.missingTtlSecs | quote }}
+GOODSMALL_PRODUCT__CACHE__TTL_SECS: {{ $p.cache.ttlSecs | int64 | quote }}
+GOODSMALL_PRODUCT__CACHE__JITTER_SECS: {{ $p.cache.jitterSecs | int64 | quote }}
+GOODSMALL_PRODUCT__CACHE__MISSING_TTL_SECS: {{ $p.cache.missingTtlSecs | int64 | quote }}
 {{- include "goodsmall.config.extra" (dict "context" . "component" "product") }}
 {{- end }}
 
 {{- define "goodsmall.config.order" -}}
 {{- $o := .Values.order }}
 {{- include "goodsmall.config.common" (dict "context" . "component" "order" "kafka" true) }}
-GOODSMALL_ORDER__GROUP_COMMITS: {{ $o.groupCommits | quote }}
+GOODSMALL_ORDER__GROUP_COMMITS: {{ $o.groupCommits | int64 | quote }}
 GOODSMALL_ORDER__PRODUCT_API_URL: {{ $o.productApiUrl | default (include "goodsmall.url" (dict "context" . "component" "product")) | quote }}
-GOODSMALL_ORDER__LIFECYCLE__SHIP_AFTER_SECS: {{ $o.lifecycle.shipAfterSecs | quote }}
-GOODSMALL_ORDER__LIFECYCLE__DELIVER_AFTER_SECS: {{ $o.lifecycle.deliverAfterSecs | quote }}
-GOODSMALL_ORDER__LIFECYCLE__RETURN_WINDOW_SECS: {{ $o.lifecycle.returnWindowSecs | quote }}
-GOODSMALL_ORDER__LIFECYCLE__RETURN_COMPLETE_AFTER_SECS: {{ $o.lifecycle.returnCompleteAfterSecs | quote }}
-GOODSMALL_ORDER__LIFECYCLE__ORPHAN_GRACE_SECS: {{ $o.lifecycle.orphanGraceSecs | quote }}
+GOODSMALL_ORDER__LIFECYCLE__SHIP_AFTER_SECS: {{ $o.lifecycle.shipAfterSecs | int64 | quote }}
+GOODSMALL_ORDER__LIFECYCLE__DELIVER_AFTER_SECS: {{ $o.lifecycle.deliverAfterSecs | int64 | quote }}
+GOODSMALL_ORDER__LIFECYCLE__RETURN_WINDOW_SECS: {{ $o.lifecycle.returnWindowSecs | int64 | quote }}
+GOODSMALL_ORDER__LIFECYCLE__RETURN_COMPLETE_AFTER_SECS: {{ $o.lifecycle.returnCompleteAfterSecs | int64 | quote }}
+GOODSMALL_ORDER__LIFECYCLE__ORPHAN_GRACE_SECS: {{ $o.lifecycle.orphanGraceSecs | int64 | quote }}
 {{- include "goodsmall.config.extra" (dict "context" . "component" "order") }}
 {{- end }}
 
 {{- define "goodsmall.config.payment" -}}
 {{- $p := .Values.payment }}
 {{- include "goodsmall.config.common" (dict "context" . "component" "payment" "kafka" true) }}
-GOODSMALL_PAYMENT__TIMEOUT_SECS: {{ $p.timeoutSecs | quote }}
+GOODSMALL_PAYMENT__TIMEOUT_SECS: {{ $p.timeoutSecs | int64 | quote }}
 GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE_RATE: {{ $p.simulatedPsp.failureRate | quote }}
-GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS: {{ $p.simulatedPsp.latencyMillis | quote }}
+GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS: {{ $p.simulatedPsp.latencyMillis | int64 | quote }}
 {{- include "goodsmall.config.extra" (dict "context" . "component" "payment") }}
 {{- end }}
 
@@ -315,9 +302,10 @@ GOODSMALL_OPERATOR__ORDER_API_URL: {{ $op.orderApiUrl | default (include "goodsm
 GOODSMALL_OPERATOR__ORDER_DEPLOYMENT: {{ include "goodsmall.operator.orderDeployment" . | quote }}
 GOODSMALL_OPERATOR__PAYMENT_DEPLOYMENT: {{ include "goodsmall.operator.paymentDeployment" . | quote }}
 GOODSMALL_OPERATOR__LEASE_NAME: {{ $op.leaseName | quote }}
-GOODSMALL_OPERATOR__LEASE_DURATION_SECS: {{ $op.leaseDurationSecs | quote }}
-GOODSMALL_OPERATOR__REFRESH_SECS: {{ $op.refreshSecs | quote }}
+GOODSMALL_OPERATOR__LEASE_DURATION_SECS: {{ $op.leaseDurationSecs | int64 | quote }}
+GOODSMALL_OPERATOR__REFRESH_SECS: {{ $op.refreshSecs | int64 | quote }}
 GOODSMALL_OPERATOR__LISTEN: "0.0.0.0:8080"
+GOODSMALL_LOG__FORMAT: {{ .Values.log.format | quote }}
 RUST_LOG: {{ $op.logLevel | quote }}
 {{- include "goodsmall.config.extra" (dict "context" . "component" "operator") }}
 {{- end }}
@@ -475,6 +463,12 @@ spec:
               path: /readyz
               port: http
             {{- toYaml $v.readinessProbe | nindent 12 }}
+          {{- if ne $c "operator" }}
+          lifecycle:
+            preStop:
+              sleep:
+                seconds: {{ $ctx.Values.http.drainDelaySecs }}
+          {{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           volumeMounts:
@@ -732,64 +726,9 @@ Rules a schema cannot state; a wrong combination stops the install with its mess
 {{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
 {{- fail "httpRoute.enabled: httpRoute.parentRefs must name the Gateway to attach to" }}
 {{- end }}
-{{- if and .Values.devServers.mariadb.enabled (not .Values.devServers.mariadb.password) }}
-{{- fail "devServers.mariadb.enabled: devServers.mariadb.password is required" }}
+{{- /* The dev mailbox is each process's memory: with two replicas, half the reads of a
+verification code would miss it. */}}
+{{- if and (eq .Values.user.mailTransport "dev-mailbox") (gt (int .Values.user.replicaCount) 1) }}
+{{- fail (printf "user.mailTransport dev-mailbox keeps mail in one pod's memory: set user.replicaCount to 1 (it is %v), or use an smtp:// transport" .Values.user.replicaCount) }}
 {{- end }}
-{{- end }}
-
-{{/* ------------------------------------------------------------------------------
-Dev servers (values-dev.yaml): the parts their StatefulSets share.
------------------------------------------------------------------------------- */}}
-{{- define "goodsmall.dev.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ .uid }}
-runAsGroup: {{ .uid }}
-fsGroup: {{ .uid }}
-seccompProfile:
-  type: RuntimeDefault
-{{- end }}
-
-{{/* The official images write beside their binaries, so the root filesystem stays writable. */}}
-{{- define "goodsmall.dev.securityContext" -}}
-allowPrivilegeEscalation: false
-runAsNonRoot: true
-capabilities:
-  drop:
-    - ALL
-seccompProfile:
-  type: RuntimeDefault
-{{- end }}
-
-{{/* A headless Service (the StatefulSet's) on one TCP port. */}}
-{{- define "goodsmall.dev.service" -}}
-apiVersion: v1
-kind: Service
-metadata:
-  {{- include "goodsmall.metadata" . | nindent 2 }}
-spec:
-  clusterIP: None
-  publishNotReadyAddresses: false
-  selector:
-    {{- include "goodsmall.selectorLabels" . | nindent 4 }}
-  ports:
-    - name: {{ .portName }}
-      port: {{ .port }}
-      targetPort: {{ .portName }}
-      protocol: TCP
-{{- end }}
-
-{{- define "goodsmall.dev.volumeClaim" -}}
-volumeClaimTemplates:
-  - metadata:
-      name: data
-      labels:
-        {{- include "goodsmall.selectorLabels" . | nindent 8 }}
-    spec:
-      accessModes: ["ReadWriteOnce"]
-      {{- with .settings.storageClassName }}
-      storageClassName: {{ . }}
-      {{- end }}
-      resources:
-        requests:
-          storage: {{ .settings.storage }}
 {{- end }}

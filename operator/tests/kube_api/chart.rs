@@ -1,6 +1,6 @@
 //! The whole Helm chart on a real API server: every object it renders is accepted by
 //! `kubectl apply --server-side` with strict field validation and no warning — with the
-//! defaults, and with values-dev.yaml (the dev MariaDB, Redis and Kafka StatefulSets)
+//! defaults, and with values-dev.yaml (with servers as scripts/dev-servers.sh gives them)
 //! plus a KEDA ScaledObject for the order service, against KEDA's own CRD — and is then
 //! stored. The operator's ServiceAccount may scale exactly the chart's own order and
 //! payment Deployments and read no Secret.
@@ -90,14 +90,16 @@ async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
         assert!(defaults.contains(&name.to_owned()), "{name} is installed: {defaults:?}");
     }
 
-    // A laptop install under another release name: the dev servers, inline keys, and
-    // KEDA for the order service (its HPA gives way to the ScaledObject).
-    let keda_order = r#"{"order":{"autoscaling":{"keda":{"enabled":true}}}}"#;
-    let dev = install(&plane, "goodsmall-dev", "shop", &["-f", "values-dev.yaml", "--set-json", keda_order]);
+    // A trial install under another release name: values-dev.yaml with the servers
+    // scripts/dev-servers.sh writes, inline keys, and KEDA for the order service (its HPA
+    // gives way to the ScaledObject).
+    let dev_servers_and_keda = r#"{"order":{"autoscaling":{"keda":{"enabled":true}}},
+        "mysql":{"existingSecret":"","createIfMissing":true,"urls":{"user":"mysql://root@10.88.0.1:33061/u","product":"mysql://root@10.88.0.1:33061/p",
+        "order":"mysql://root@10.88.0.1:33061/o","payment":"mysql://root@10.88.0.1:33061/pay"}},
+        "redis":{"existingSecret":"","url":"redis://10.88.0.1:6380/0"},"kafka":{"brokers":"10.88.0.1:9093"}}"#;
+    let dev = install(&plane, "goodsmall-dev", "shop", &["-f", "values-dev.yaml", "--set-json", dev_servers_and_keda]);
+    assert!(!dev.iter().any(|name| name.starts_with("statefulset")), "the chart deploys no servers of its own: {dev:?}");
     for name in [
-        "statefulset.apps/shop-goodsmall-mariadb",
-        "statefulset.apps/shop-goodsmall-redis",
-        "statefulset.apps/shop-goodsmall-kafka",
         "scaledobject.keda.sh/shop-goodsmall-order",
         "horizontalpodautoscaler.autoscaling/shop-goodsmall-payment",
         "secret/shop-goodsmall-token-keys",

@@ -87,7 +87,12 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
         })
     };
 
-    cluster.flash_sale_until(name, "Scheduled", |fs| fs["status"]["phase"] == "Scheduled").await;
+    let scheduled = cluster.flash_sale_until(name, "Scheduled", |fs| fs["status"]["phase"] == "Scheduled").await;
+    // The opening and closing instants, as written, while they are still to come (a
+    // `date` column would print their age: `<invalid>` for a future time).
+    let table = cluster.plane.kubectl_ok(&["get", "fs", name, "-n", NAMESPACE], None);
+    let times = printed_columns(&table, &["OPENS", "CLOSES"]).unwrap_or_else(|| panic!("no OPENS/CLOSES columns:\n{table}"));
+    assert_eq!(times, [&scheduled["spec"]["opensAt"], &scheduled["spec"]["closesAt"]].map(|t| t.as_str().unwrap().to_owned()), "{table}");
     let ready = cluster.plane.kubectl_ok(&["wait", "--for=condition=Ready", &format!("fs/{name}"), "-n", NAMESPACE, "--timeout=60s"], None);
     assert!(ready.contains("condition met"), "{ready}");
     assert_eq!((cluster.replicas("goodsmall-order"), cluster.replicas("goodsmall-payment")), (1, 1), "nothing scaled before the warm-up");

@@ -9,6 +9,7 @@
 
 mod kafka;
 mod kube;
+pub mod node;
 mod process;
 pub mod prometheus;
 mod servers;
@@ -16,6 +17,7 @@ mod smtp;
 
 pub use kafka::wait_until_consumed;
 pub use kube::ControlPlane;
+pub use node::Node;
 pub use process::{build_binaries, cargo, free_port, ServiceProcess};
 pub use servers::{KafkaBroker, MariaDb};
 pub use smtp::{ReceivedMail, SmtpSink};

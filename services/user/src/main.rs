@@ -1,5 +1,6 @@
 //! `goodsmall-user`: the user service on its own (MySQL + Redis), plus admin commands.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use goodsmall_platform::{
     auth::{KeyPair, Role},
@@ -26,7 +27,9 @@ enum Command {
     Serve,
     /// Print a new Ed25519 key pair for signing (user service) and verifying (all services) access tokens.
     Keygen,
-    /// Create a merchant or admin account. The password is read from GOODSMALL_NEW_ACCOUNT_PASSWORD.
+    /// Create a merchant or admin account. The password is read from standard input
+    /// (`--password-stdin`, e.g. through `kubectl exec -i`) or GOODSMALL_NEW_ACCOUNT_PASSWORD;
+    /// never from the command line, where the process list and exec request logs show it.
     CreateAccount {
         #[arg(long)]
         email: String,
@@ -34,9 +37,24 @@ enum Command {
         name: String,
         #[arg(long, value_parser = ["merchant", "admin"], default_value = "merchant")]
         role: String,
-        #[arg(long, env = "GOODSMALL_NEW_ACCOUNT_PASSWORD", hide_env_values = true)]
-        password: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
+}
+
+/// The new account's password: stdin's first line, or GOODSMALL_NEW_ACCOUNT_PASSWORD.
+fn new_account_password(from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        std::env::var("GOODSMALL_NEW_ACCOUNT_PASSWORD")
+            .map_err(|_| anyhow::anyhow!("no password: pipe it in with --password-stdin, or set GOODSMALL_NEW_ACCOUNT_PASSWORD"))?
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    Ok(password)
 }
 
 #[tokio::main]
@@ -59,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(address = %running.local_addr(), "user service listening");
             running.run().await
         }
-        Command::CreateAccount { email, name, role, password } => {
+        Command::CreateAccount { email, name, role, password_stdin } => {
+            let password = new_account_password(password_stdin)?;
             let database = Database::connect("user", &config.user.database, &startup::migrations(), &Metrics::new()).await?;
             let accounts = startup::accounts(&config.user, database)?;
             let role = Role::parse(&role).unwrap_or(Role::Merchant);

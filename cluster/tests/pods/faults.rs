@@ -1,0 +1,127 @@
+//! Faults in the middle of a drop, as a cluster has them: pods force-deleted (their
+//! node lost, an eviction), the leading operator pod deleted, a `helm upgrade` rolling
+//! the order service. Shoppers retry a dropped connection with the same Idempotency-
+//! Key, as an app does; they must never see a 5xx nor lose a purchase, and the stock
+//! must be conserved.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    release::Release,
+    shoppers::{self, counters, Crowd},
+};
+
+const STOCK: i64 = 150;
+
+/// A release with a drop open now (warmed up with `replicas` order and payment pods,
+/// or not scaled): the release and the sale.
+async fn open_drop(prefix: &str, replicas: Option<i64>) -> (Arc<Release>, i64) {
+    let release = Release::install(prefix, &[]).await;
+    release.services_answer().await;
+    let merchant = release.merchant().await;
+    let product = release.product(&merchant).await;
+    let manifest = release.flash_sale_manifest("drop", product, STOCK, Duration::from_secs(25), Duration::from_secs(900), "20s", replicas);
+    release.kubectl_ok(&["apply", "-f", "-"], Some(&manifest));
+    let open = release.flash_sale_until("drop", "Open", Duration::from_secs(90), |fs| fs["status"]["phase"] == "Open");
+    let sale = open["status"]["saleId"].as_i64().unwrap();
+    (Arc::new(release), sale)
+}
+
+/// 400 shoppers buy `STOCK` units, 8 at a time, in a task of their own.
+fn crowd(release: &Arc<Release>, sale: i64) -> tokio::task::JoinHandle<Crowd> {
+    let release = release.clone();
+    tokio::spawn(async move { shoppers::buy(&release, sale, 5_000, 400, 8).await })
+}
+
+/// Waits until at least `units` are taken, so that a fault lands mid-drop.
+async fn taken(release: &Release, sale: i64, units: i64) {
+    let started = Instant::now();
+    while counters(release, sale, STOCK).await.0 > STOCK - units {
+        assert!(started.elapsed() < Duration::from_secs(60), "the crowd took fewer than {units} units in a minute");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Everything bought is paid and COMPLETE, nothing more was sold than offered.
+async fn settles(release: &Release, sale: i64, crowd: &Crowd, fault: &str) {
+    eprintln!("{fault}: {} accepted, refused {:?}, {} × 5xx, {} connection errors (retried), longest purchase {:.1?}",
+        crowd.accepted.len(), crowd.refused, crowd.server_errors, crowd.connection_errors, crowd.longest);
+    assert_eq!(crowd.server_errors, 0, "{fault}: shoppers saw 5xx");
+    assert_eq!(crowd.accepted.len() as i64, STOCK, "{fault}: exactly the stock is sold: {crowd:?}");
+    let mut orders: Vec<&String> = crowd.accepted.iter().map(|(_, order)| order).collect();
+    orders.sort();
+    orders.dedup();
+    assert_eq!(orders.len() as i64, STOCK, "{fault}: one order per purchase");
+    shoppers::pay_all(release, &crowd.accepted).await;
+    assert_eq!(counters(release, sale, STOCK).await, (0, 0, STOCK), "{fault}: every unit sold and paid");
+}
+
+/// One pod of `component`, for a fault.
+fn a_pod(release: &Release, component: &str) -> String {
+    let pods = release.kubectl_ok(&["get", "pods", "-l", &format!("app.kubernetes.io/component={component}"), "-o", "name",
+        "--field-selector=status.phase=Running"], None);
+    pods.lines().next().unwrap_or_else(|| panic!("no running {component} pod\n{}", release.diagnose())).to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_deleted_order_and_payment_pods_cost_no_purchase() {
+    let (release, sale) = open_drop("pods-kill", Some(2)).await;
+    let buying = crowd(&release, sale);
+    taken(&release, sale, 30).await;
+    let order_pod = a_pod(&release, "order");
+    release.kubectl_ok(&["delete", &order_pod, "--force", "--grace-period=0"], None);
+    taken(&release, sale, 90).await;
+    let payment_pod = a_pod(&release, "payment");
+    release.kubectl_ok(&["delete", &payment_pod, "--force", "--grace-period=0"], None);
+    let crowd = buying.await.unwrap();
+    settles(&release, sale, &crowd, "order and payment pods force-deleted").await;
+    release.wait_for("the Deployments replace the pods", Duration::from_secs(120), || {
+        (release.ready_replicas("goodsmall-order") == 2 && release.ready_replicas("goodsmall-payment") == 2).then_some(())
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leading_operator_pod_deleted_mid_drop_is_replaced_by_one_leader() {
+    let (release, sale) = open_drop("pods-operator", Some(2)).await;
+    let holder = || release.get("lease/goodsmall-operator")["spec"]["holderIdentity"].as_str().unwrap_or_default().to_owned();
+    let leader = holder();
+    assert!(!leader.is_empty(), "nobody leads");
+    let buying = crowd(&release, sale);
+    taken(&release, sale, 30).await;
+    let deleted = Instant::now();
+    release.kubectl_ok(&["delete", "pod", &leader, "--wait=false"], None);
+    let next = release.wait_for("another operator pod leads", Duration::from_secs(60), || Some(holder()).filter(|h| !h.is_empty() && *h != leader));
+    eprintln!("operator failover: {next} leads {:.1?} after {leader} was deleted", deleted.elapsed());
+    let pods = release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=operator", "-o", "jsonpath={.items[*].metadata.name}"], None);
+    assert!(pods.split_whitespace().any(|p| p == next), "the leader {next} is one of the running pods: {pods}");
+    let crowd = buying.await.unwrap();
+    settles(&release, sale, &crowd, "leading operator pod deleted").await;
+    // The new leader still drives the drop: it sees the sell-out.
+    release.flash_sale_until("drop", "SoldOut", Duration::from_secs(60), |fs| fs["status"]["phase"] == "SoldOut");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_upgrade_rolls_the_order_service_while_shoppers_buy() {
+    // A drop that scales nothing: a scaled drop owns the HPAs' minimum, which a plain
+    // `helm upgrade` then conflicts with (server-side apply); that case is the issue
+    // "The operator knows the capacity is there" (upgrades during a drop).
+    let (release, sale) = open_drop("pods-upgrade", None).await;
+    let before = release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=order", "-o", "jsonpath={.items[*].metadata.name}"], None);
+    let buying = crowd(&release, sale);
+    taken(&release, sale, 30).await;
+    let started = Instant::now();
+    let upgrading = {
+        let release = release.clone();
+        tokio::task::spawn_blocking(move || release.helm_ok(&["upgrade"], &["--set", "order.podAnnotations.rolled=yes"]))
+    };
+    upgrading.await.unwrap();
+    let rolled = started.elapsed();
+    let crowd = buying.await.unwrap();
+    eprintln!("helm upgrade --wait rolled the order service in {rolled:.1?}");
+    let after = release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=order", "-o", "jsonpath={.items[*].metadata.name}"], None);
+    assert!(before.split_whitespace().all(|old| !after.split_whitespace().any(|p| p == old)), "every order pod was replaced: {before} → {after}");
+    settles(&release, sale, &crowd, "helm upgrade rolling the order service").await;
+}

@@ -1,0 +1,151 @@
+//! Shoppers as a well-behaved app is written: each purchase carries an Idempotency-Key
+//! and is retried with the same key on a dropped connection or a 5xx (so a retry can
+//! never buy twice); every answer is counted, so a test can say what a fault cost them.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures_util::{stream, StreamExt};
+use serde_json::{json, Value};
+
+use crate::release::Release;
+
+/// Give up on one purchase after this long (retries included).
+const PURCHASE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What a crowd met.
+#[derive(Debug, Default)]
+pub struct Crowd {
+    /// (shopper, order id) of every 202.
+    pub accepted: Vec<(i64, String)>,
+    /// 4xx codes and how often.
+    pub refused: BTreeMap<String, usize>,
+    /// 5xx answers seen (each then retried).
+    pub server_errors: usize,
+    /// Connections refused, reset or timed out (each then retried).
+    pub connection_errors: usize,
+    /// The longest purchase, from the first try to its final answer.
+    pub longest: Duration,
+}
+
+impl Crowd {
+    fn record(&mut self, outcome: Outcome) {
+        self.server_errors += outcome.server_errors;
+        self.connection_errors += outcome.connection_errors;
+        self.longest = self.longest.max(outcome.took);
+        match outcome.answer {
+            Ok((shopper, order)) => self.accepted.push((shopper, order)),
+            Err(code) => *self.refused.entry(code).or_default() += 1,
+        }
+    }
+}
+
+struct Outcome {
+    answer: Result<(i64, String), String>,
+    server_errors: usize,
+    connection_errors: usize,
+    took: Duration,
+}
+
+/// Shoppers `first..first + count` each buy one unit of `sale`, `concurrency` at a
+/// time.
+pub async fn buy(release: &Release, sale: i64, first: i64, count: i64, concurrency: usize) -> Crowd {
+    let url = release.api(&format!("/api/sales/{sale}/purchases"));
+    let crowd = Arc::new(Mutex::new(Crowd::default()));
+    stream::iter(first..first + count)
+        .for_each_concurrent(concurrency, |shopper| {
+            let (url, crowd, token) = (url.clone(), crowd.clone(), release.shopper_token(shopper));
+            let client = release.client.clone();
+            async move {
+                let outcome = purchase(&client, &url, &token, shopper).await;
+                crowd.lock().unwrap().record(outcome);
+            }
+        })
+        .await;
+    Arc::try_unwrap(crowd).unwrap().into_inner().unwrap()
+}
+
+async fn purchase(client: &reqwest::Client, url: &str, token: &str, shopper: i64) -> Outcome {
+    let key = format!("pods-{shopper}");
+    let started = Instant::now();
+    let (mut server_errors, mut connection_errors) = (0, 0);
+    let answer = loop {
+        assert!(started.elapsed() < PURCHASE_PATIENCE, "shopper {shopper}: no final answer within {PURCHASE_PATIENCE:?}");
+        let sent = client.post(url).bearer_auth(token).header("idempotency-key", &key).json(&json!({ "quantity": 1 })).send().await;
+        let answer = match sent {
+            Err(_) => {
+                connection_errors += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Ok(answer) => answer,
+        };
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        match status {
+            202 => break Ok((shopper, body["order_id"].as_str().expect("a 202 names its order").to_owned())),
+            500..=599 => {
+                server_errors += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => break Err(body["code"].as_str().map(str::to_owned).unwrap_or_else(|| format!("HTTP {status}"))),
+        }
+    };
+    Outcome { answer, server_errors, connection_errors, took: started.elapsed() }
+}
+
+/// Pays every accepted order (the PSP of the tests accepts all), retrying a dropped
+/// connection or a 5xx with the same key; then waits until each order is COMPLETE.
+pub async fn pay_all(release: &Release, accepted: &[(i64, String)]) -> usize {
+    let retried = Arc::new(Mutex::new(0usize));
+    stream::iter(accepted.iter().cloned())
+        .for_each_concurrent(16, |(shopper, order)| {
+            let (retried, token) = (retried.clone(), release.shopper_token(shopper));
+            async move {
+                let started = Instant::now();
+                loop {
+                    let sent = release
+                        .client
+                        .post(release.api(&format!("/api/payments/{order}")))
+                        .bearer_auth(&token)
+                        .header("idempotency-key", format!("pay-{order}"))
+                        .send()
+                        .await;
+                    match sent.map(|a| a.status().as_u16()) {
+                        Ok(200) => break,
+                        // Retryable: a lost connection, a 5xx, the payment not yet made.
+                        other => {
+                            assert!(started.elapsed() < PURCHASE_PATIENCE, "paying {order}: {other:?}");
+                            *retried.lock().unwrap() += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+                loop {
+                    let (status, body) = release.get_api(&format!("/api/orders/{order}"), Some(&token)).await;
+                    if status == 200 && body["status"] == "COMPLETE" {
+                        break;
+                    }
+                    assert!(started.elapsed() < PURCHASE_PATIENCE, "order {order} is not COMPLETE: {status} {body}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        })
+        .await;
+    let n = *retried.lock().unwrap();
+    n
+}
+
+/// The sale's counters: (remaining, reserved, sold); `stock = remaining + reserved +
+/// sold` must hold at every read.
+pub async fn counters(release: &Release, sale: i64, stock: i64) -> (i64, i64, i64) {
+    let (status, body) = release.get_api(&format!("/api/sales/{sale}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let field = |name: &str| body[name].as_i64().unwrap_or_else(|| panic!("no {name}: {body}"));
+    let counters = (field("remaining"), field("reserved"), field("sold"));
+    assert_eq!(counters.0 + counters.1 + counters.2, stock, "conservation: {body}");
+    counters
+}
