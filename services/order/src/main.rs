@@ -1,15 +1,9 @@
 //! `goodsmall-order`: the order service on its own (MySQL + Redis + the event bus).
 
-use clap::Parser;
-use goodsmall_platform::service::serve_standalone;
 use goodsmall_order::{configuration::ServiceConfig, startup};
-
-#[derive(Parser)]
-#[command(version, about = "GoodsMall order service (sales, purchases, orders)")]
-struct Cli {}
+use goodsmall_platform::service::serve_standalone;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Cli::parse();
-    serve_standalone::<ServiceConfig>("order", startup::application).await
+    serve_standalone::<ServiceConfig>("order", "GoodsMall order service (sales, purchases, orders)", startup::application).await
 }

@@ -128,12 +128,26 @@ macro_rules! standalone_config {
     };
 }
 
-/// The whole `main` of a standalone saga service: a bad setting stops it with its
-/// message (exit 2); then logging, the event bus, `start`, and serving until a signal.
+/// The command line of a service binary without commands of its own: `serve`, which
+/// is also what no subcommand means (the chart's containers pass none), as for
+/// `goodsmall-user`.
+fn serve_command(service: &'static str, about: &'static str) -> clap::Command {
+    clap::Command::new(service)
+        .display_name(format!("goodsmall-{service}"))
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(about)
+        .subcommand(clap::Command::new("serve").about("Serve the HTTP API (the default)"))
+}
+
+/// The whole `main` of a standalone saga service: its command line ([`serve_command`]);
+/// a bad setting stops it with its message (exit 2); then logging, the event bus,
+/// `start`, and serving until a signal.
 pub async fn serve_standalone<C: StandaloneConfig>(
-    service: &str,
+    service: &'static str,
+    about: &'static str,
     start: impl AsyncFnOnce(&C, &crate::events::Bus, CancellationToken) -> anyhow::Result<RunningService>,
 ) -> anyhow::Result<()> {
+    serve_command(service, about).get_matches();
     let config = C::load().unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use ring::{
-    rand::SystemRandom,
+    rand::{SecureRandom, SystemRandom},
     signature::{Ed25519KeyPair, KeyPair as _},
 };
 use serde::Deserialize;
@@ -16,6 +16,10 @@ use crate::{
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow.
 const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+/// DER prefix of an Ed25519 private key in PKCS#8 v1 (RFC 8410), as `openssl genpkey`
+/// writes it; the 32-byte seed follows. ring's own v2 form (with the public key) is
+/// refused by OpenSSL 3.0 ("unsupported"); v1 is read by both.
+const PKCS8_V1_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -69,11 +73,12 @@ impl std::fmt::Debug for KeyPair {
 
 impl KeyPair {
     pub fn generate() -> Self {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("system randomness");
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("freshly generated key");
-        let mut spki = SPKI_PREFIX.to_vec();
-        spki.extend_from_slice(pair.public_key().as_ref());
-        Self { private_pem: pem("PRIVATE KEY", pkcs8.as_ref()), public_pem: pem("PUBLIC KEY", &spki) }
+        let mut seed = [0u8; 32];
+        SystemRandom::new().fill(&mut seed).expect("system randomness");
+        let pair = Ed25519KeyPair::from_seed_unchecked(&seed).expect("a 32-byte seed");
+        let spki = [&SPKI_PREFIX[..], pair.public_key().as_ref()].concat();
+        let pkcs8 = [&PKCS8_V1_PREFIX[..], &seed].concat();
+        Self { private_pem: pem("PRIVATE KEY", &pkcs8), public_pem: pem("PUBLIC KEY", &spki) }
     }
 
     /// The one-process default keeps its pair in the data folder so that tokens
