@@ -190,9 +190,10 @@ this one table; helm/goodsmall/traffic.yaml lists the same and scripts/check_cha
 compares both with the code. Nothing else is routed: /internal/..., /metrics,
 /healthz and /readyz stay inside the cluster. /api/dev (the dev mailbox, which shows
 verification codes) only exists while the user service's mail transport is
-dev-mailbox.
+dev-mailbox. /api/openapi.json is the whole API, which every service serves alike.
 ------------------------------------------------------------------------------ */}}
 {{- define "goodsmall.routes" -}}
+- { prefix: /api/openapi.json, component: user }
 - { prefix: /api/auth, component: user }
 - { prefix: /api/users, component: user }
 {{- if eq (include "goodsmall.user.mailTransport" .) "dev-mailbox" }}

@@ -17,3 +17,6 @@ pub mod sales;
 pub mod startup;
 pub mod state;
 pub mod writer;
+
+/// This service's part of the public API document.
+pub use routes::openapi;

@@ -84,5 +84,5 @@ pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: Cancellati
     let engine = StockEngine::for_connection(shared.kv.redis_connection()).with_metrics(shared.metrics.registry());
     let products = ProductOwners::api(config.order.product_api("order")?);
     let service = build(&config.order, &shared, bus, engine, products).await?;
-    RunningService::bind("GoodsMall order service", &config.http, service.parts, &shared).await
+    RunningService::bind_separate(&config.http, service.parts, &shared).await
 }

@@ -8,3 +8,6 @@ mod routes;
 pub mod saga;
 pub mod startup;
 pub mod state;
+
+/// This service's part of the public API document.
+pub use routes::openapi;

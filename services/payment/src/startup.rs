@@ -44,5 +44,5 @@ pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> an
 pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
     let service = build(&config.payment, &shared, bus).await?;
-    RunningService::bind("GoodsMall payment service", &config.http, service.parts, &shared).await
+    RunningService::bind_separate(&config.http, service.parts, &shared).await
 }

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::{
     auth::Authenticator,
     configuration::{ExposeSecret, HttpSettings},
-    http::{build_router, HttpServer, Ops, Readiness},
+    http::{build_router, ApiDocument, HttpServer, Ops, Readiness},
     kv::Kv,
     metrics::Metrics,
 };
@@ -61,8 +61,21 @@ pub struct RunningService {
 }
 
 impl RunningService {
+    /// A process whose `/api/openapi.json` documents its own routes, under `title` (the
+    /// one-process shop, which has them all).
     pub async fn bind(title: &str, http: &HttpSettings, parts: ServiceParts, shared: &Shared) -> anyhow::Result<Self> {
-        let ops = Ops { metrics: shared.metrics.clone(), readiness: parts.readiness, title: title.to_owned() };
+        Self::bind_serving(ApiDocument::Routes { title: title.to_owned() }, http, parts, shared).await
+    }
+
+    /// A separate service behind the entry point: its `/api/openapi.json` is the whole
+    /// API ([`ApiDocument::Whole`]), the same on every service, so the route table may
+    /// send that path to any of them.
+    pub async fn bind_separate(http: &HttpSettings, parts: ServiceParts, shared: &Shared) -> anyhow::Result<Self> {
+        Self::bind_serving(ApiDocument::Whole, http, parts, shared).await
+    }
+
+    async fn bind_serving(document: ApiDocument, http: &HttpSettings, parts: ServiceParts, shared: &Shared) -> anyhow::Result<Self> {
+        let ops = Ops { metrics: shared.metrics.clone(), readiness: parts.readiness, document };
         let router = build_router(parts.api, ops, http);
         let server = HttpServer::bind(http, router).await?;
         Ok(Self { server, workers: parts.workers, shutdown: shared.shutdown.clone() })

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use goodsmall_platform::{
     configuration::HttpSettings,
     extract::Json,
-    http::{build_router, HttpServer, Ops, Readiness},
+    http::{build_router, ApiDocument, HttpServer, Ops, Readiness},
     metrics::Metrics,
 };
 use tokio::{
@@ -52,7 +52,7 @@ async fn start(settings: HttpSettings) -> (String, CancellationToken, tokio::tas
         .route("/stuck", get(stuck))
         .route("/boom", get(boom))
         .route("/no-body", post(no_body));
-    let ops = Ops { metrics: Metrics::new(), readiness: Readiness::default(), title: "test".into() };
+    let ops = Ops { metrics: Metrics::new(), readiness: Readiness::default(), document: ApiDocument::Routes { title: "test".into() } };
     let server = HttpServer::bind(&settings, build_router(api, ops, &settings)).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     let shutdown = CancellationToken::new();
@@ -135,7 +135,7 @@ async fn a_route_without_a_body_meets_the_body_limit_too() {
 #[tokio::test]
 async fn the_configured_backlog_is_the_listen_queue() {
     let settings = HttpSettings { port: 0, backlog: 4, ..HttpSettings::default() };
-    let ops = Ops { metrics: Metrics::new(), readiness: Readiness::default(), title: "test".into() };
+    let ops = Ops { metrics: Metrics::new(), readiness: Readiness::default(), document: ApiDocument::Routes { title: "test".into() } };
     let server = HttpServer::bind(&settings, build_router(OpenApiRouter::new(), ops, &settings)).await.unwrap();
     let address = server.local_addr();
     let mut queued = Vec::new();

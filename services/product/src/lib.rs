@@ -13,3 +13,6 @@ pub mod startup;
 pub mod state;
 pub mod stock;
 mod stock_sync;
+
+/// This service's part of the public API document.
+pub use routes::openapi;

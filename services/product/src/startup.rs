@@ -71,5 +71,5 @@ pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: Cancellati
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
     let engine = StockEngine::for_connection(shared.kv.redis_connection()).with_metrics(shared.metrics.registry());
     let service = build(&config.product, &shared, bus, engine).await?;
-    RunningService::bind("GoodsMall product service", &config.http, service.parts, &shared).await
+    RunningService::bind_separate(&config.http, service.parts, &shared).await
 }

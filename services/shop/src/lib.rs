@@ -2,4 +2,5 @@
 //! external server (SQLite, in-process store, dev mailbox) and seeds demo goods.
 
 pub mod configuration;
+pub mod openapi;
 pub mod startup;

@@ -80,7 +80,7 @@ impl Shop {
         let dev_mailbox = config.user.mail.is_dev_mailbox();
         let flash_sales = flash_sale_operator(owners, &orders, engine, &shared);
         let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts).merge(flash_sales);
-        let running = RunningService::bind("GoodsMall", &config.http, parts, &shared).await?;
+        let running = RunningService::bind(crate::openapi::TITLE, &config.http, parts, &shared).await?;
         Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox, demo_sale_id })
     }
 

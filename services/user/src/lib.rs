@@ -13,3 +13,6 @@ pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod verification;
+
+/// This service's part of the public API document.
+pub use routes::openapi;

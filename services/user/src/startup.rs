@@ -102,5 +102,5 @@ pub async fn application(config: &ServiceConfig, shutdown: CancellationToken) ->
     let authenticator = Authenticator::new(&config.auth.public_key("auth")?, &issuer, kv.clone())?;
     let shared = Shared { metrics, kv, authenticator, shutdown };
     let service = build(&config.user, config.auth.private_key("auth")?.expose_secret(), issuer, &shared).await?;
-    RunningService::bind("GoodsMall user service", &config.http, service.parts, &shared).await
+    RunningService::bind_separate(&config.http, service.parts, &shared).await
 }

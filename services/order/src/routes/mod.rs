@@ -12,6 +12,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::state::OrderState;
 
 pub fn router(state: OrderState) -> OpenApiRouter {
+    routes().with_state(state)
+}
+
+/// This service's part of the public API document (docs/openapi.json); the operator's
+/// internal API is not in it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<OrderState> {
     OpenApiRouter::new()
         .routes(routes!(sales::create, sales::list))
         .routes(routes!(sales::detail))
@@ -21,7 +31,6 @@ pub fn router(state: OrderState) -> OpenApiRouter {
         .routes(routes!(orders::detail))
         .routes(routes!(orders::cancel))
         .routes(routes!(orders::request_return))
-        .with_state(state)
 }
 
 /// Each refusal of the stock engine has its own stable code.

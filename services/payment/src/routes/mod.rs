@@ -14,7 +14,16 @@ use crate::{
 };
 
 pub fn router(state: PaymentState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(detail, pay)).with_state(state)
+    routes().with_state(state)
+}
+
+/// This service's part of the public API document (docs/openapi.json).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<PaymentState> {
+    OpenApiRouter::new().routes(routes!(detail, pay))
 }
 
 async fn owned(state: &PaymentState, user: &AuthUser, order_id: &str) -> ApiResult<Payment> {

@@ -2,22 +2,20 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::{
     extract::{DefaultBodyLimit, Request},
+    http::header::CONTENT_TYPE,
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
-    Json, Router,
+    Router,
 };
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
-use utoipa::openapi::{
-    security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-    OpenApi,
-};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     client_address,
+    document::ApiDocument,
     limits::{closing, limit_body},
     ops::{healthz, readyz, Readiness},
 };
@@ -32,18 +30,17 @@ use crate::{
 pub struct Ops {
     pub metrics: Metrics,
     pub readiness: Readiness,
-    /// Title of the OpenAPI document, e.g. "GoodsMall user service".
-    pub title: String,
+    /// What `/api/openapi.json` answers.
+    pub document: ApiDocument,
 }
 
 /// The complete router: the service's API plus everything every service has.
 pub fn build_router(api: OpenApiRouter, ops: Ops, settings: &HttpSettings) -> Router {
-    let (api, mut openapi) = api.split_for_parts();
-    describe(&mut openapi, &ops.title);
-    let openapi = super::openapi::complete(openapi);
+    let (api, openapi) = api.split_for_parts();
+    let document = ops.document.json(openapi);
     let timeout = settings.request_timeout();
     let (limit, trusted) = (settings.body_limit_bytes, settings.trusted_proxies.clone());
-    api.route("/api/openapi.json", get(move || async move { Json(openapi) }))
+    api.route("/api/openapi.json", get(move || async move { ([(CONTENT_TYPE, "application/json")], document) }))
         .route("/healthz", get(healthz))
         .merge(Router::new().route("/readyz", get(readyz)).with_state(ops.readiness))
         .merge(Router::new().route("/metrics", get(metrics::render)).with_state(ops.metrics.clone()))
@@ -66,31 +63,6 @@ async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
         // The request's body may be half read: the connection cannot carry another.
         Err(_) => closing(ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s", limit.as_secs())).into_response()),
     }
-}
-
-fn describe(openapi: &mut OpenApi, title: &str) {
-    openapi.info.title = title.to_owned();
-    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    openapi.info.description = Some(
-        "GoodsMall HTTP API. Every error is an RFC 9457 `application/problem+json` document (`Problem`) with a stable `code`; \
-         each error response lists the codes it can carry. Any operation may also answer 408 REQUEST_TIMEOUT, 413 \
-         PAYLOAD_TOO_LARGE (a body over the limit, also where none is taken) and 503 SERVICE_UNAVAILABLE."
-            .into(),
-    );
-    let components = openapi.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .description(Some(
-                    "An EdDSA access token from POST /api/auth/login. It is refused (401 TOKEN_EXPIRED) from the first second \
-                     past its `exp`, with no leeway for clock skew: refresh it with POST /api/auth/refresh.",
-                ))
-                .build(),
-        ),
-    );
 }
 
 /// A bound, not yet running, HTTP server.

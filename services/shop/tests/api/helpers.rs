@@ -211,17 +211,18 @@ impl TestShop {
         }
     }
 
-    /// Routes a path to the service that owns it, as the ingress does in a cluster.
+    /// Routes a path to the service the chart's route table sends it to, as the
+    /// entry point does in a cluster; a path it does not route fails the test (the
+    /// entry point would answer 404).
     pub fn url(&self, path: &str) -> String {
-        let owner = |prefixes: &[&str]| prefixes.iter().any(|p| path.starts_with(p));
-        let base = if owner(&["/api/products", "/api/cart"]) {
-            &self.product_base
-        } else if owner(&["/api/sales", "/api/orders"]) {
-            &self.order_base
-        } else if owner(&["/api/payments"]) {
-            &self.payment_base
-        } else {
-            &self.user_base
+        let base = match routed_to(path) {
+            Some("user") => &self.user_base,
+            Some("product") => &self.product_base,
+            Some("order") => &self.order_base,
+            Some("payment") => &self.payment_base,
+            _ if self.mode == Mode::Embedded => &self.user_base,
+            None => panic!("the chart's route table (helm/goodsmall/traffic.yaml) does not route {path}: the entry point answers 404"),
+            Some(other) => panic!("the chart's route table sends {path} to {other}, no service of this shop"),
         };
         format!("{base}{path}")
     }
@@ -362,6 +363,22 @@ impl Drop for TestShop {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// The component the chart's public route table (helm/goodsmall/traffic.yaml, the
+/// list the Ingress and HTTPRoute are checked against) sends `path` to: the longest
+/// matching prefix, matched whole path segments at a time, as `pathType: Prefix` does.
+pub fn routed_to(path: &str) -> Option<&'static str> {
+    static TABLE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../helm/goodsmall/traffic.yaml");
+        let traffic: Value = serde_saphyr::from_str(&std::fs::read_to_string(file).expect("the chart's traffic.yaml")).expect("traffic.yaml is YAML");
+        let routes = traffic["routes"].as_object().expect("traffic.yaml has routes");
+        routes.iter().map(|(prefix, component)| (prefix.clone(), component.as_str().expect("a component name").to_owned())).collect()
+    });
+    let path = path.split('?').next().unwrap_or(path);
+    let matches = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
+    table.iter().filter(|(prefix, _)| matches(prefix)).max_by_key(|(prefix, _)| prefix.len()).map(|(_, component)| component.as_str())
 }
 
 fn client() -> reqwest::Client {

@@ -10,7 +10,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::state::UserState;
 
 pub fn router(state: UserState) -> OpenApiRouter {
-    let dev = state.dev_mailbox.is_some();
+    routes(state.dev_mailbox.is_some()).with_state(state)
+}
+
+/// This service's part of the public API document (docs/openapi.json), which never
+/// lists the dev mailbox: it is routed only with `values-dev.yaml`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes(false).into_openapi()
+}
+
+fn routes(dev: bool) -> OpenApiRouter<UserState> {
     let mut router = OpenApiRouter::new()
         .routes(routes!(auth::request_code))
         .routes(routes!(auth::confirm_code))
@@ -23,5 +32,5 @@ pub fn router(state: UserState) -> OpenApiRouter {
     if dev {
         router = router.routes(routes!(dev::mailbox));
     }
-    router.with_state(state)
+    router
 }
