@@ -99,6 +99,10 @@ def drop():
         (f"max by (sale_id) (goodsmall_sale_limit{{{sale}}})", "per-shopper limit {{sale_id}}"),
     ], kind="stat", width=6)
     b.panel("Operator phase per sale", [("max by (flash_sale, phase) (goodsmall_operator_flash_sale_phase) > 0", "{{flash_sale}}: {{phase}}")], kind="stat", width=6)
+    b.panel("Warm-up capacity", [
+        ('max by (flash_sale, deployment) (goodsmall_operator_warmup_replicas{state="asked"})', "asked {{flash_sale}} {{deployment}}"),
+        ('max by (flash_sale, deployment) (goodsmall_operator_warmup_replicas{state="ready"})', "ready {{flash_sale}} {{deployment}}"),
+    ], width=12, description="Pods each FlashSale's warm-up asked of order and payment, and how many are Ready; ready below asked while Open is the CapacityNotReady alert.")
     b.panel("Purchases by outcome", [(rate("goodsmall_purchases_total", "outcome"), "{{outcome}}")], unit="reqps", width=12,
             description="accepted, repeated (a retry given its first answer), error (5xx) and every refusal code.")
     b.panel("Purchase latency against the SLO", [

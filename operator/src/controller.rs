@@ -11,10 +11,11 @@ use kube::{
         controller::Action,
         events::{Event, EventType, Recorder},
         finalizer::{finalizer, Event as Finalizer},
-        predicates, reflector, watcher, Controller, Predicate, WatchStreamExt,
+        predicates, reflector, reflector::ObjectRef, watcher, Controller, Predicate, WatchStreamExt,
     },
     Api, Client, Resource, ResourceExt,
 };
+use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 
 use crate::{
@@ -109,6 +110,7 @@ async fn apply(fs: &FlashSale, ctx: &Context) -> Result<Action, Error> {
     write(fs, ctx, &outcome).await?;
     ctx.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key(fs));
     ctx.metrics.phase(&key(fs), outcome.status.phase);
+    ctx.metrics.capacity(&key(fs), &outcome.status.scaling);
     Ok(outcome.requeue_after.map_or_else(Action::await_change, Action::requeue))
 }
 
@@ -117,6 +119,7 @@ async fn cleanup(fs: &FlashSale, ctx: &Context) -> Result<Action, Error> {
         Cleanup::Done(notes) => {
             publish(fs, ctx, &notes).await?;
             ctx.metrics.phase(&key(fs), None);
+            ctx.metrics.capacity(&key(fs), &[]);
             Ok(Action::await_change())
         }
         Cleanup::Waiting(outcome) => {
@@ -179,8 +182,10 @@ pub fn error_policy(fs: Arc<FlashSale>, error: &Error, ctx: Arc<Context>) -> Act
 /// Runs the controller until `stop` resolves. Only spec changes (generation), finalizer
 /// changes, the halt annotation and deletion trigger a reconcile, not its own status
 /// writes: a busy drop's counters would otherwise re-trigger it in a loop; the requeue
-/// keeps the status live.
-pub async fn run(ctx: Arc<Context>, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+/// keeps the status live. A change of a scaled Deployment (`deployments`, by name, in
+/// any namespace: its pods turning Ready) reconciles the FlashSales of its namespace,
+/// so the `Scaled` condition follows the pods as they come up.
+pub async fn run(ctx: Arc<Context>, deployments: Vec<String>, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let flash_sales = Api::<FlashSale>::all(ctx.client.clone());
     let (reader, writer) = reflector::store();
     let deleting = |fs: &FlashSale| fs.meta().deletion_timestamp.as_ref().map(|_| 1u64);
@@ -194,7 +199,18 @@ pub async fn run(ctx: Arc<Context>, stop: impl std::future::Future<Output = ()> 
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation.combine(predicates::finalizers).combine(deleting).combine(halt), Default::default());
-    Controller::for_stream(triggers, reader)
+    let mut controller = Controller::for_stream(triggers, reader.clone());
+    for name in deployments {
+        let reader = reader.clone();
+        let same_namespace = move |d: Deployment| {
+            let namespace = d.namespace();
+            reader.state().into_iter().filter(move |fs| fs.namespace() == namespace).map(|fs| ObjectRef::from_obj(&*fs)).collect::<Vec<_>>()
+        };
+        // By name: the operator may read only the two Deployments it scales.
+        let only = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        controller = controller.watches(Api::<Deployment>::all(ctx.client.clone()), only, same_namespace);
+    }
+    controller
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Product", type_ = "integer", json_path = ".spec.productId"),
     printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.remaining"),
+    // WarmupReplicasReady, WarmupReplicasPending (pods asked for are not all Ready), …
+    printcolumn(name = "Capacity", type_ = "string", json_path = ".status.conditions[?(@.type==\"Scaled\")].reason"),
     // Instants, not ages: a `date` column prints the age, which is `<invalid>` for a time
     // still to come (the whole of a scheduled sale).
     printcolumn(name = "Opens", type_ = "string", format = "date-time", json_path = ".spec.opensAt"),
@@ -158,6 +160,13 @@ pub struct ScaledTarget {
     pub name: String,
     /// Replicas (or minimum replicas) this sale asked for.
     pub replicas: i32,
+    /// The Deployment whose pods serve the sale.
+    #[serde(default)]
+    pub deployment: String,
+    /// Its pods Ready at the last reconcile: the warm-up is done when this reaches
+    /// `replicas` (the `Scaled` condition).
+    #[serde(default)]
+    pub ready: i32,
 }
 
 /// The CRD as written to `crds/flashsale.yaml` (by `cargo run -p goodsmall-operator --bin crdgen`).

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod phase;
 pub mod validation;
 pub mod scaling;
+pub mod capacity;
 pub mod reconcile;
 pub mod records;
 pub mod local;

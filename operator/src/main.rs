@@ -24,7 +24,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(version, about = "GoodsMall FlashSale operator", subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+#[command(version, about = "GoodsMall FlashSale operator", args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -56,7 +56,7 @@ struct Config {
     /// tokens; the order service holds the public half as
     /// GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM. `openssl genpkey -algorithm ed25519`.
     #[arg(long, env = "GOODSMALL_OPERATOR__INTERNAL_KEY_PEM", hide_env_values = true)]
-    internal_key_pem: String,
+    internal_key_pem: Option<String>,
     /// The Redis the services decide purchases in.
     #[arg(long, env = "GOODSMALL_OPERATOR__REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
@@ -118,7 +118,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let shutdown = goodsmall_platform::http::shutdown_on_signal();
 
-    let signer = InternalSigner::new(&config.internal_key_pem, &config.pod_name).context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM")?;
+    // Required to run (not to `probe`): checked here rather than by clap, which would
+    // ask for it before any subcommand too.
+    let key = config.internal_key_pem.as_deref().context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM (--internal-key-pem) is required")?;
+    let signer = InternalSigner::new(key, &config.pod_name).context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM")?;
     let redis = redis::aio::ConnectionManager::new(redis::Client::open(config.redis_url.as_str())?).await?;
     let engine = StockEngine::redis(redis).with_metrics(metrics.engine_registry());
     let http = serve(config.listen, metrics.clone(), engine.clone(), shutdown.clone()).await?;
@@ -143,7 +146,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let (leader, lease_task) = lease.watch().await;
     tracing::info!(identity = config.pod_name, lease = config.lease_name, "waiting for the lease");
-    leader::act_while_leading(leader, shutdown.clone(), |stop| controller::run(ctx.clone(), stop.cancelled_owned())).await;
+    let scaled = vec![config.order_deployment.clone(), config.payment_deployment.clone()];
+    leader::act_while_leading(leader, shutdown.clone(), |stop| controller::run(ctx.clone(), scaled.clone(), stop.cancelled_owned())).await;
     // The watch channel is gone with `act_while_leading`: the lease task releases the
     // lease, so a follower takes over at once rather than after the lease expires.
     match lease_task.await? {

@@ -17,6 +17,9 @@ pub struct Metrics {
     duration: HistogramVec,
     sales: IntGaugeVec,
     phases: Mutex<HashMap<String, Phase>>,
+    warmup_replicas: IntGaugeVec,
+    /// The Deployments each sale's `warmup_replicas` series name, to drop them.
+    warmed: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Default for Metrics {
@@ -39,8 +42,25 @@ impl Default for Metrics {
         for reason in ["kube", "sale", "finalizer", "settling", "local"] {
             failures.with_label_values(&[reason]);
         }
+        let warmup_replicas = IntGaugeVec::new(
+            Opts::new("goodsmall_operator_warmup_replicas", "Per FlashSale and scaled Deployment: pods the warm-up asked for (state=asked) and Ready ones (state=ready)"),
+            &["flash_sale", "deployment", "state"],
+        )
+        .unwrap();
+        registry.register(Box::new(warmup_replicas.clone())).unwrap();
         let engine_registry = Registry::new_custom(Some("goodsmall".into()), None).expect("valid prefix");
-        Self { registry, engine_registry, sale_phase, reconciliations, failures, duration, sales, phases: Mutex::default() }
+        Self {
+            registry,
+            engine_registry,
+            sale_phase,
+            reconciliations,
+            failures,
+            duration,
+            sales,
+            phases: Mutex::default(),
+            warmup_replicas,
+            warmed: Mutex::default(),
+        }
     }
 }
 
@@ -70,6 +90,24 @@ impl Metrics {
         }
         for p in Phase::ALL {
             self.sales.with_label_values(&[p.as_str()]).set(phases.values().filter(|v| **v == p).count() as i64);
+        }
+    }
+
+    /// Records what a sale's warm-up asked of each Deployment and how many of its pods
+    /// are Ready (`targets` empty: the sale holds nothing, its series go).
+    pub fn capacity(&self, key: &str, targets: &[crate::crd::ScaledTarget]) {
+        let mut warmed = self.warmed.lock().unwrap_or_else(|p| p.into_inner());
+        for deployment in warmed.remove(key).unwrap_or_default() {
+            for state in ["asked", "ready"] {
+                let _ = self.warmup_replicas.remove_label_values(&[key, &deployment, state]);
+            }
+        }
+        for t in targets {
+            self.warmup_replicas.with_label_values(&[key, &t.deployment, "asked"]).set(t.replicas.into());
+            self.warmup_replicas.with_label_values(&[key, &t.deployment, "ready"]).set(t.ready.into());
+        }
+        if !targets.is_empty() {
+            warmed.insert(key.to_owned(), targets.iter().map(|t| t.deployment.clone()).collect());
         }
     }
 

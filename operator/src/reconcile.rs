@@ -10,6 +10,7 @@ use goodsmall_order::sales::Sale;
 use goodsmall_sale::EngineError;
 
 use crate::{
+    capacity,
     crd::{Condition, FlashSaleSpec, FlashSaleStatus, Phase},
     phase::{self, Window},
     records::{Catalogue, SaleRecords},
@@ -155,6 +156,7 @@ impl Reconciler {
             None if plan.close => set_condition(&mut status.conditions, STOCK_LOADED, false, "Closed", "the sale has ended", generation, now),
             None => set_condition(&mut status.conditions, STOCK_LOADED, false, "Scheduled", "stock is pre-loaded at the warm-up", generation, now),
         }
+        let mut capacity_short = None;
         let scaled = if plan.scale_up {
             let request = Request { order: m.spec.warmup.order_replicas, payment: m.spec.warmup.payment_replicas };
             self.scaler.hold(m.namespace, &key, request).await?
@@ -164,12 +166,17 @@ impl Reconciler {
         match scaled {
             ScaleReport::NotApplicable => set_condition(&mut status.conditions, SCALED, true, "NotApplicable", "no cluster: nothing to scale", generation, now),
             ScaleReport::Applied(targets) => {
-                let (reason, message) = match (plan.scale_up, targets.is_empty()) {
-                    (true, false) => ("WarmupReplicasHeld", targets.iter().map(|t| format!("{} {} ≥ {}", t.kind, t.name, t.replicas)).collect::<Vec<_>>().join(", ")),
-                    (true, true) => ("NoReplicasRequested", "the spec asks for no warm-up replicas".to_owned()),
-                    (false, _) => ("Baseline", "workloads run at their own replicas".to_owned()),
+                // Held replicas count once their pods are Ready, not when asked for.
+                let (ready, reason, message) = match (plan.scale_up, targets.is_empty()) {
+                    (true, false) => {
+                        let c = capacity::of(&targets);
+                        capacity_short = (!c.ready).then_some(c.clone());
+                        (c.ready, c.reason, c.message)
+                    }
+                    (true, true) => (true, "NoReplicasRequested", "the spec asks for no warm-up replicas".to_owned()),
+                    (false, _) => (true, "Baseline", "workloads run at their own replicas".to_owned()),
                 };
-                set_condition(&mut status.conditions, SCALED, true, reason, &message, generation, now);
+                set_condition(&mut status.conditions, SCALED, ready, reason, &message, generation, now);
                 status.scaling = targets;
             }
         }
@@ -180,7 +187,17 @@ impl Reconciler {
         }
         let planned = if stock.is_some() { phase::plan(&window, stock, now, self.refresh).phase } else { plan.phase };
         status.phase = Some(phase::with_halt(planned, halted));
-        Ok(self.finish(old, status, notes, plan.requeue_after))
+        let mut requeue_after = plan.requeue_after;
+        if let Some(short) = capacity_short {
+            // Purchases are gated by the stock engine, not by pods: the sale opens on time
+            // all the same, and says so.
+            if capacity::warn_not_ready(old, status.phase, &short) {
+                notes.push(Note::warning(capacity::NOT_READY_EVENT, format!("the sale is open short of its warm-up capacity: {}", short.message)));
+            }
+            // The Deployments' changes trigger a reconcile too; this is the fallback.
+            requeue_after = Some(requeue_after.map_or(self.refresh, |r| r.min(self.refresh)));
+        }
+        Ok(self.finish(old, status, notes, requeue_after))
     }
 
     /// The spec's terms, recorded, or why they are refused.

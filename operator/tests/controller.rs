@@ -97,9 +97,11 @@ impl ApiServer {
     }
 }
 
+/// A Deployment whose `replicas` pods are all Ready.
 fn deployment(name: &str, replicas: i32, annotations: Value) -> Value {
     json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": name, "namespace": "shop", "annotations": annotations },
-            "spec": { "replicas": replicas, "selector": { "matchLabels": { "app": name } }, "template": { "metadata": { "labels": { "app": name } }, "spec": { "containers": [] } } } })
+            "spec": { "replicas": replicas, "selector": { "matchLabels": { "app": name } }, "template": { "metadata": { "labels": { "app": name } }, "spec": { "containers": [] } } },
+            "status": { "replicas": replicas, "readyReplicas": replicas } })
 }
 
 struct Fixture {
@@ -177,8 +179,10 @@ async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
     assert_eq!(claims["metadata"]["annotations"], json!({ "goodsmall.io/baseline-replicas": "2", "goodsmall.io/warmup-claims": "{\"shop/drop\":8}" }));
     let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 8 } })).await;
     assert_eq!(scale, json!({ "spec": { "replicas": 8 } }));
-    // KEDA manages the payment Deployment: its minimum goes up instead.
+    // KEDA manages the payment Deployment: its minimum goes up instead (its Ready pods
+    // read from the Deployment).
     server.ok(Method::GET, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects", keda_list).await;
+    server.deployment("goodsmall-payment", 1, json!({})).await;
     let raised = server.ok(Method::PATCH, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/payment-scaler", keda_payment).await;
     assert_eq!(raised["spec"], json!({ "minReplicaCount": 4 }));
     assert_eq!(raised["metadata"]["annotations"]["goodsmall.io/baseline-replicas"], "1");
@@ -190,15 +194,17 @@ async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
     assert_eq!(warming["regarding"]["name"], "drop");
     let status = server.status(&fs).await;
     assert_eq!((status.phase, status.remaining, status.observed_generation), (Some(Phase::WarmingUp), Some(3), Some(1)));
-    for type_ in ["StockLoaded", "Scaled", "Ready"] {
+    for type_ in ["StockLoaded", "Ready"] {
         let c = condition(&status, type_);
         assert_eq!((c.status.as_str(), c.observed_generation), ("True", Some(1)), "{c:?}");
     }
-    assert_eq!(condition(&status, "Scaled").reason, "WarmupReplicasHeld");
-    assert_eq!(status.scaling.len(), 2);
+    // Asked for, not yet there: the new pods are not Ready.
+    let scaled = condition(&status, "Scaled");
+    assert_eq!((scaled.status.as_str(), scaled.reason.as_str()), ("False", "WarmupReplicasPending"), "{scaled:?}");
+    assert_eq!(scaled.message, "goodsmall-order 2/8 ready, goodsmall-payment 1/4 ready");
+    assert_eq!(status.scaling.iter().map(|t| (t.deployment.as_str(), t.replicas, t.ready)).collect::<Vec<_>>(), [("goodsmall-order", 8, 2), ("goodsmall-payment", 4, 1)]);
     let action = reconciling.await.unwrap().expect("reconciled");
-    let requeue = format!("{action:?}");
-    assert!(requeue.contains("Some(299.") || requeue.contains("Some(300s)"), "requeued at the opening, five minutes on: {requeue}");
+    assert_eq!(format!("{action:?}"), "Action { requeue_after: Some(10s) }", "looked at again at the refresh while the pods come up");
     server.nothing_more().await;
     assert_eq!(engine.counters(status.sale_id.unwrap()).await.unwrap().map(|c| c.remaining), Some(3), "pre-loaded in the engine");
     let metrics = ctx.metrics.render();
@@ -248,6 +254,8 @@ async fn at_the_opening_the_phase_moves_to_open_and_the_replicas_stay_held() {
     let status = server.status(&fs).await;
     assert_eq!((status.phase, status.remaining), (Some(Phase::Open), Some(3)));
     assert_eq!(status.scaling.iter().map(|t| (t.name.as_str(), t.replicas)).collect::<Vec<_>>(), [("goodsmall-order", 8), ("goodsmall-payment", 4)]);
+    let scaled = condition(&status, "Scaled");
+    assert_eq!((scaled.status.as_str(), scaled.reason.as_str()), ("True", "WarmupReplicasReady"), "every pod asked for is Ready: {scaled:?}");
     let action = format!("{:?}", reconciling.await.unwrap().expect("reconciled"));
     assert_eq!(action, "Action { requeue_after: Some(10s) }", "open: the status refresh");
     server.nothing_more().await;

@@ -10,7 +10,7 @@ CLUSTER_RULES = {
     ("goodsmall.io", "flashsales/status"): {"patch"},                    # merge patch of the status
     ("goodsmall.io", "flashsales/finalizers"): {"update"},               # clusters enforcing owner refs
     ("events.k8s.io", "events"): {"create", "patch"},                    # Events and their series
-    ("apps", "deployments"): {"get", "patch"},                           # read replicas; claim annotations
+    ("apps", "deployments"): {"get", "list", "watch", "patch"},          # Ready pods (watched by name); claims
     ("apps", "deployments/scale"): {"patch"},                            # the scale subresource
     ("autoscaling", "horizontalpodautoscalers"): {"list", "patch"},      # find the HPA; raise its minimum
     ("keda.sh", "scaledobjects"): {"list", "patch"},                     # find the ScaledObject; raise its minimum
@@ -20,8 +20,9 @@ NAMESPACE_RULES = {
     ("coordination.k8s.io", "leases"): {"get", "create", "update", "patch"},
 }
 # Verbs that are never authorized against a resource name: a rule that limits
-# them with resourceNames would silently deny them.
-UNNAMED_VERBS = {"create", "list", "watch", "deletecollection"}
+# them with resourceNames would silently deny them. (list and watch are, when the
+# request selects `metadata.name`, as the operator's Deployment watches do.)
+UNNAMED_VERBS = {"create", "deletecollection"}
 
 
 def rule_triples(role: dict, what: str) -> set[tuple[str, str, str]]:

@@ -89,7 +89,12 @@ impl KubeScaler {
                 ("Deployment", d.name_any(), Current { replicas, annotations: d.annotations().clone() }, i32::MAX)
             }
         };
-        let target = want.map(|n| ScaledTarget { kind: kind.into(), name: name.clone(), replicas: n });
+        let ready = match (&manager, want) {
+            (_, None) => 0,
+            (Manager::Deployment(d), _) => ready_replicas(d),
+            _ => ready_replicas(&Api::<Deployment>::namespaced(self.client.clone(), ns).get(deployment).await?),
+        };
+        let target = want.map(|n| ScaledTarget { kind: kind.into(), name: name.clone(), replicas: n, deployment: deployment.to_owned(), ready });
         let Some(next) = change(&current, sale, want) else { return Ok(target) };
         // An autoscaler's minimum cannot pass its maximum.
         let replicas = next.replicas.min(max);
@@ -114,6 +119,11 @@ impl KubeScaler {
         tracing::info!(sale, kind, name, replicas, "warm-up scaling changed");
         Ok(target)
     }
+}
+
+/// The Deployment's Ready pods (the API leaves `readyReplicas` out when there are none).
+fn ready_replicas(deployment: &Deployment) -> i32 {
+    deployment.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
 }
 
 #[async_trait]
