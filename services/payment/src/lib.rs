@@ -2,6 +2,7 @@
 //! orders, and the payment side of the order → payment saga.
 
 pub mod configuration;
+pub mod opening;
 pub mod payments;
 pub mod psp;
 mod routes;

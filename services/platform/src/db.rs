@@ -47,9 +47,14 @@ impl Database {
         let dialect = if settings.url.expose_secret().starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::MySql };
         let url = normalise_url(settings.url.expose_secret(), dialect)?;
         if settings.create_if_missing && !Any::database_exists(&url).await.unwrap_or(false) {
-            Any::create_database(&url)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create the {name} database at {}: {e}", redact(&url)))?;
+            match dialect {
+                // Its owner's only (it holds personal data); SQLite gives the -wal and
+                // -shm files it makes beside it the same mode.
+                Dialect::Sqlite => crate::secret_file::create_private(std::path::Path::new(sqlite_file(&url)))?,
+                Dialect::MySql => Any::create_database(&url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot create the {name} database at {}: {e}", redact(&url)))?,
+            }
         }
         let mut options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -184,15 +189,20 @@ pub fn affected(result: &AnyQueryResult) -> u64 {
     result.rows_affected()
 }
 
+/// The file of a SQLite URL (or of its path), without the query.
+fn sqlite_file(url: &str) -> &str {
+    let path = url.trim_start_matches("sqlite://");
+    path.split('?').next().unwrap_or(path)
+}
+
 fn normalise_url(url: &str, dialect: Dialect) -> anyhow::Result<String> {
     Ok(match dialect {
         Dialect::MySql => url.replacen("mariadb://", "mysql://", 1),
         Dialect::Sqlite => {
             let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-            let file = path.split('?').next().unwrap_or(path);
-            if let Some(parent) = std::path::Path::new(file).parent() {
+            if let Some(parent) = std::path::Path::new(sqlite_file(path)).parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
+                    crate::secret_file::create_private_dir(parent)?;
                 }
             }
             format!("sqlite://{path}")

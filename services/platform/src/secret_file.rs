@@ -1,6 +1,7 @@
 //! Files that hold secrets (the token signing key, the personal-data key): written
 //! readable by their owner only (0600), and refused when group or others may access
-//! them, the way OpenSSH treats a private key file.
+//! them, the way OpenSSH treats a private key file. The folders they are made in are
+//! their owner's only too (0700).
 
 use std::{
     io::Write,
@@ -41,6 +42,29 @@ pub fn read(path: &Path) -> Result<Option<String>, SecretFileError> {
     #[cfg(not(unix))]
     let _ = metadata;
     std::fs::read_to_string(path).map(Some).map_err(io(path))
+}
+
+/// Creates `dir` and its missing parents, each only its owner may enter (0700); one
+/// that exists keeps its mode.
+pub fn create_private_dir(dir: &Path) -> Result<(), SecretFileError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io(dir))
+}
+
+/// Creates an empty file only its owner may read and write, unless `path` exists.
+pub fn create_private(path: &Path) -> Result<(), SecretFileError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(path)(e)),
+    }
 }
 
 /// Writes `contents` to a new file only its owner may read, then moves it into place,

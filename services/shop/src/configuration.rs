@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use goodsmall_platform::{
-    auth::KeySettings,
+    auth::{KeyPair, KeySettings},
     configuration::{self, ConfigError, HttpSettings, RedisSettings},
     events::KafkaSettings,
     secret_file,
@@ -34,7 +34,7 @@ pub struct ShopConfig {
     /// Absent: the services talk through an in-process bus (same outbox, same consumers).
     #[serde(default)]
     pub kafka: Option<KafkaSettings>,
-    /// Absent keys are generated once into the data folder.
+    /// Absent keys are generated once into the data folder (and read from it after).
     #[serde(default)]
     pub auth: KeySettings,
     pub user: UserSettings,
@@ -73,7 +73,13 @@ impl ShopConfig {
         if !env.iter().any(|(k, _)| k == "GOODSMALL_USER__DATA_KEY") {
             defaults.push(("user.data_key", data_key(&data_dir)?));
         }
-        let config: Self = configuration::load_from_with_defaults(file, env, &defaults)?;
+        let mut config: Self = configuration::load_from_with_defaults(file, env, &defaults)?;
+        if config.auth.private_key_pem.is_none() && config.auth.public_key_pem.is_none() {
+            // Read here, not at start: an exposed key file stops the shop as a bad setting does.
+            let pair = KeyPair::load_or_generate(&config.data_dir)?;
+            config.auth.private_key_pem = Some(pair.private_pem.into());
+            config.auth.public_key_pem = Some(pair.public_pem);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -93,10 +99,8 @@ impl ShopConfig {
             return Err(ConfigError::invalid("order.product_api_url", "is for the separate order service; the one-process shop looks products up in-process (remove it)"));
         }
         self.payment.validate("payment")?;
-        if self.auth.private_key_pem.is_some() || self.auth.public_key_pem.is_some() {
-            self.auth.private_key("auth")?;
-            self.auth.public_key("auth")?;
-        }
+        self.auth.private_key("auth")?;
+        self.auth.public_key("auth")?;
         Ok(())
     }
 }
@@ -112,7 +116,7 @@ fn data_key(dir: &Path) -> Result<String, ConfigError> {
     if let Some(existing) = secret_file::read(&path)? {
         return Ok(existing.trim().to_owned());
     }
-    std::fs::create_dir_all(dir).map_err(|e| ConfigError::invalid("data_dir", format!("is not writable: {e}")))?;
+    secret_file::create_private_dir(dir)?;
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
     let encoded = STANDARD.encode(key);

@@ -41,10 +41,8 @@ impl Shop {
             None => Kv::memory(),
         }
         .with_metrics(metrics.clone());
-        let keys = match (&config.auth.private_key_pem, &config.auth.public_key_pem) {
-            (Some(private_pem), Some(public_pem)) => KeyPair { private_pem: private_pem.expose_secret().to_owned(), public_pem: public_pem.clone() },
-            _ => KeyPair::load_or_generate(&config.data_dir)?,
-        };
+        // Given, or read from the data folder by the configuration.
+        let keys = KeyPair { private_pem: config.auth.private_key("auth")?.expose_secret().to_owned(), public_pem: config.auth.public_key("auth")? };
         let issuer = config.auth.issuer();
         let authenticator = Authenticator::new(&keys.public_pem, &issuer, kv.clone())?;
         // One process: the services share the stock engine and the event bus (in-process

@@ -73,24 +73,32 @@ impl Verifications {
             ApiError::new(ErrorCode::NoPendingVerification, "request a verification code first (it may have expired)")
         })?;
         if stored == LOCKED {
-            return Err(locked());
+            return Err(self.locked(&keys).await?);
         }
         let tries = self.kv.incr(&keys.tries, self.code_ttl()).await?;
         let max = i64::from(self.settings.max_attempts);
         if tries > max {
-            return Err(locked());
+            return Err(self.locked(&keys).await?);
         }
         if stored != self.code_hash(email, code.trim()) {
             if tries == max {
                 let remaining = self.kv.ttl(&keys.code).await?.unwrap_or(self.code_ttl());
                 self.kv.set(&keys.code, LOCKED, remaining).await?;
-                return Err(locked());
+                return Err(self.locked(&keys).await?);
             }
             return Err(ApiError::new(ErrorCode::InvalidCode, format!("wrong code; {} tries left", max - tries)));
         }
         self.kv.del(&[&keys.code, &keys.tries]).await?;
         self.kv.set(&keys.verified, "1", Duration::from_secs(self.settings.verified_ttl_secs)).await?;
         Ok(())
+    }
+
+    /// A voided code: a new one may be requested once the resend throttle allows, which
+    /// is what `Retry-After` says.
+    async fn locked(&self, keys: &Keys) -> Result<ApiError, ApiError> {
+        // Whole seconds, rounded up: a client waiting that long finds the throttle gone.
+        let wait = self.kv.ttl(&keys.resend).await?.unwrap_or_default().as_millis().div_ceil(1000).max(1) as u64;
+        Ok(ApiError::new(ErrorCode::VerificationLocked, format!("too many wrong codes; request a new code in {wait}s")).retry_after(wait))
     }
 
     pub async fn is_verified(&self, email: &Email) -> Result<bool, ApiError> {
@@ -101,10 +109,6 @@ impl Verifications {
     pub async fn consume(&self, email: &Email) -> Result<(), ApiError> {
         Ok(self.kv.del(&[&self.keys(email).verified]).await?)
     }
-}
-
-fn locked() -> ApiError {
-    ApiError::new(ErrorCode::VerificationLocked, "too many wrong codes; request a new code")
 }
 
 #[cfg(test)]

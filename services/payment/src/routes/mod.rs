@@ -4,11 +4,12 @@ use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use goodsmall_platform::{
     auth::AuthUser,
     error::{ApiError, ApiResult, ErrorCode, Problem},
-    extract::{IdempotencyKey, Json, Path},
+    extract::{Json, Path},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    opening::{self, Lookup},
     payments::{Payment, PaymentStatus},
     state::PaymentState,
 };
@@ -26,30 +27,42 @@ fn routes() -> OpenApiRouter<PaymentState> {
     OpenApiRouter::new().routes(routes!(detail, pay))
 }
 
+/// The caller's payment for the order; that of an order made a moment ago is waited
+/// for ([`opening`]), so a client may use the 202's `payment_url` at once.
 async fn owned(state: &PaymentState, user: &AuthUser, order_id: &str) -> ApiResult<Payment> {
-    state
-        .payments
-        .find(order_id)
-        .await?
-        .filter(|p| p.user_id == user.user_id)
-        .ok_or_else(|| ApiError::new(ErrorCode::PaymentNotFound, format!("no payment is due for order {order_id}")))
+    match opening::find(&state.payments, order_id).await? {
+        Lookup::Found(payment) if payment.user_id == user.user_id => Ok(payment),
+        Lookup::Found(_) | Lookup::Missing => Err(ApiError::new(ErrorCode::PaymentNotFound, format!("no payment is due for order {order_id}"))),
+        Lookup::Opening => Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!("the payment of order {order_id} has not opened within {}s; retry", opening::PATIENCE.as_secs()),
+        )
+        .retry_after(1)),
+    }
 }
 
-/// The payment of one of your orders.
+/// Its 503, in the document.
+const NOT_OPEN_YET: &str =
+    "SERVICE_UNAVAILABLE: the payment of an order made in the last minute has not opened yet (the payment service is behind); retry after `Retry-After`";
+
+/// The payment of one of your orders, from the moment its purchase is answered.
 #[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])), params(("order_id" = String, Path)),
-    responses((status = 200, body = Payment), (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND")))]
+    responses((status = 200, body = Payment), (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"),
+              (status = 503, body = Problem, description = NOT_OPEN_YET)))]
 pub async fn detail(State(state): State<PaymentState>, user: AuthUser, Path(order_id): Path<String>) -> ApiResult<Json<Payment>> {
     Ok(Json(owned(&state, &user, &order_id).await?))
 }
 
-/// Pay for an order. Safe to retry: the money is taken at most once, and a retry
-/// answers with the payment's outcome.
-#[utoipa::path(post, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])),
-    params(("order_id" = String, Path), ("Idempotency-Key" = String, Header, description = "unique per intended payment (1 to 100 visible ASCII characters); reuse it on retry",
-            min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")),
+/// Pay for an order, also at once after its purchase is answered.
+///
+/// Safe to retry: an order has one payment, so the order is the idempotency key and no
+/// `Idempotency-Key` header is needed (one sent is ignored). The money is taken at most
+/// once, and paying again answers with the payment's outcome.
+#[utoipa::path(post, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])), params(("order_id" = String, Path)),
     responses((status = 200, body = Payment), (status = 402, body = Problem, description = "PAYMENT_DECLINED"),
-              (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"), (status = 409, body = Problem, description = "PAYMENT_CLOSED")))]
-pub async fn pay(State(state): State<PaymentState>, user: AuthUser, _key: IdempotencyKey, Path(order_id): Path<String>) -> ApiResult<impl IntoResponse> {
+              (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"), (status = 409, body = Problem, description = "PAYMENT_CLOSED"),
+              (status = 503, body = Problem, description = NOT_OPEN_YET)))]
+pub async fn pay(State(state): State<PaymentState>, user: AuthUser, Path(order_id): Path<String>) -> ApiResult<impl IntoResponse> {
     let payment = owned(&state, &user, &order_id).await?;
     let payment = state.payments.pay(payment).await?;
     match payment.status {

@@ -92,10 +92,11 @@ impl KeyPair {
                 return Ok(Self { private_pem, public_pem: read_public()? });
             }
         }
-        std::fs::create_dir_all(dir).map_err(|source| SecretFileError::Io { path: dir.to_owned(), source })?;
+        secret_file::create_private_dir(dir)?;
         let pair = Self::generate();
         secret_file::write(&private, &pair.private_pem)?;
-        std::fs::write(&public, &pair.public_pem).map_err(|source| SecretFileError::Io { path: public.clone(), source })?;
+        // Not a secret, but every file in the data folder is its owner's only.
+        secret_file::write(&public, &pair.public_pem)?;
         Ok(pair)
     }
 }

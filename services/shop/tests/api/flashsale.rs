@@ -186,7 +186,35 @@ async fn the_cli_applies_lists_and_deletes_yaml(shop: TestShop) {
     assert!(error.contains("FLASH_SALE_NOT_FOUND"), "{error}");
 }
 
+/// `remaining` in the status trails the live counters by no more than docs/operator.md
+/// says (the one-process refresh).
+async fn the_status_is_as_fresh_as_documented(shop: TestShop) {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operator.md")).unwrap();
+    let documented = doc
+        .match_indices("at most ")
+        .find_map(|(at, m)| {
+            let (secs, rest) = doc[at + m.len()..].split_once(' ')?;
+            rest.starts_with("s in one process").then(|| secs.parse::<u64>().ok()).flatten()
+        })
+        .expect("docs/operator.md says how far the status may trail the sale in one process (\"at most N s in one process\")");
+    assert_eq!(documented, goodsmall_operator::local::REFRESH.as_secs(), "the documented bound is the local refresh");
+    let merchant = shop.merchant().await;
+    let product = create_product(&shop, &merchant, "Poster", 100).await["id"].as_i64().unwrap();
+    let put = shop.call(Method::PUT, "/api/flashsales/poster-drop", Some(&merchant), Some(manifest("poster-drop", product, 5, Duration::ZERO)));
+    assert_status(put.await, StatusCode::CREATED).await;
+    let open = flash_sale(&shop, &merchant, "poster-drop", |f| f["status"]["phase"] == "Open").await;
+    let buyer = shop.minted_shopper(9_000);
+    shop.bought(&buyer, open["status"]["saleId"].as_i64().unwrap(), 1).await;
+    let bought = std::time::Instant::now();
+    flash_sale(&shop, &merchant, "poster-drop", |f| f["status"]["remaining"] == 4).await;
+    assert!(bought.elapsed() <= Duration::from_secs(documented) + Duration::from_millis(500), "the status caught up after {:?}", bought.elapsed());
+}
+
 mod embedded {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_status_is_as_fresh_as_documented() {
+        super::the_status_is_as_fresh_as_documented(crate::helpers::TestShop::embedded_with(&[]).await).await
+    }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_manifest_launches_a_drop_that_opens_on_time_and_sells_out() {
         super::a_manifest_launches_a_drop_that_opens_on_time_and_sells_out(crate::helpers::TestShop::embedded_with(&[]).await).await

@@ -20,6 +20,7 @@ mod observability;
 mod openapi_document;
 mod openapi_fuzz;
 mod operations;
+mod pay_at_once;
 mod replay;
 mod restart;
 mod saga_faults;
