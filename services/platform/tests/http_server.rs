@@ -256,14 +256,16 @@ async fn a_refused_body_leaves_the_kept_alive_connection_usable() {
     conn.still_answers().await;
 }
 
-/// A body beyond what is worth reading to keep the connection, or one the client holds
-/// back until told to continue, is refused unread, and the answer says the connection
-/// closes.
+/// A body beyond what is worth reading to keep the connection, one the client holds
+/// back until told to continue, or one on a connection the client closes anyway, is
+/// refused unread, and the answer says the connection closes.
 #[tokio::test]
 async fn a_body_not_worth_reading_is_refused_with_connection_close() {
     let (base, _shutdown, _running) = start(settings()).await;
-    let awaiting = b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n";
-    for request in [head("/echo", "application/json", 64 * 1024 * 1024), awaiting.to_vec()] {
+    let declaring = |header: &str| format!("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n{header}\r\n\r\n");
+    let requests =
+        [head("/echo", "application/json", 64 * 1024 * 1024), declaring("Expect: 100-continue").into_bytes(), declaring("Connection: close").into_bytes()];
+    for request in requests {
         let mut conn = KeptAlive::open(&base).await;
         conn.write(&request).await;
         let answer = conn.answer().await;

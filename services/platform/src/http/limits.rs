@@ -11,7 +11,7 @@ use axum::{
     extract::Request,
     http::{
         header::{CONNECTION, CONTENT_LENGTH, EXPECT},
-        HeaderMap, HeaderValue,
+        HeaderMap, HeaderValue, Version,
     },
     middleware::Next,
     response::{IntoResponse, Response},
@@ -30,16 +30,12 @@ pub async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
     if declared.is_none() && axum::body::HttpBody::is_end_stream(req.body()) {
         return next.run(req).await;
     }
-    if declared.is_some_and(|length| length > limit as u64) {
-        // A client waiting for `100 Continue` has not sent the body: asking for it only
-        // to drop it wastes both sides.
-        let awaits_continue = req.headers().get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        if awaits_continue || declared > Some(DRAIN_BYTES) {
-            return closing(too_large(limit));
-        }
+    let drain = worth_draining(&req);
+    if declared.is_some_and(|length| length > limit as u64) && (!drain || declared > Some(DRAIN_BYTES)) {
+        return closing(too_large(limit));
     }
     let (parts, body) = req.into_parts();
-    match read_whole(body, limit).await {
+    match read_whole(body, limit, drain).await {
         Read::Whole(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Read::TooLarge { drained: true } => too_large(limit),
         Read::TooLarge { drained: false } => closing(too_large(limit)),
@@ -56,9 +52,24 @@ enum Read {
     Broken,
 }
 
-/// The body, up to `limit` bytes; past it, the rest is read and dropped up to
-/// [`DRAIN_BYTES`] in all.
-async fn read_whole(body: Body, limit: usize) -> Read {
+/// Whether reading the rest of a refused body keeps the connection for another
+/// request: one kept alive (the server speaks HTTP/1 only), whose client is not holding
+/// the body back until told `100 Continue` (asking for it only to drop it wastes both
+/// sides).
+fn worth_draining(req: &Request) -> bool {
+    let says =
+        |name, token: &str| req.headers().get_all(name).iter().any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))));
+    let kept_alive = match req.version() {
+        Version::HTTP_11 => !says(CONNECTION, "close"),
+        Version::HTTP_10 => says(CONNECTION, "keep-alive"),
+        _ => false,
+    };
+    kept_alive && !says(EXPECT, "100-continue")
+}
+
+/// The body, up to `limit` bytes; past it, when `drain`, the rest is read and dropped
+/// up to [`DRAIN_BYTES`] in all.
+async fn read_whole(body: Body, limit: usize, drain: bool) -> Read {
     let mut stream = body.into_data_stream();
     let mut kept = Vec::new();
     let mut total: u64 = 0;
@@ -67,7 +78,7 @@ async fn read_whole(body: Body, limit: usize) -> Read {
             return Read::Broken;
         };
         total += chunk.len() as u64;
-        if total > DRAIN_BYTES {
+        if total > DRAIN_BYTES || (total > limit as u64 && !drain) {
             return Read::TooLarge { drained: false };
         }
         if total <= limit as u64 {

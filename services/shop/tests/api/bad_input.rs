@@ -153,8 +153,9 @@ async fn drop_endpoints_refuse_bad_input(shop: TestShop) {
     }
     assert_problem(shop.get("/api/orders?size=0", Some(&me)).await, StatusCode::BAD_REQUEST, "INVALID_QUERY").await;
     assert_problem(shop.get("/api/orders?cursor=garbage", Some(&me)).await, StatusCode::BAD_REQUEST, "INVALID_CURSOR").await;
+    // Paying asks for no key: the order is its key.
     let unkeyed_pay = shop.client.post(shop.url("/api/payments/x")).bearer_auth(&me).send().await.unwrap();
-    assert_problem(unkeyed_pay, StatusCode::BAD_REQUEST, "IDEMPOTENCY_KEY_REQUIRED").await;
+    assert_problem(unkeyed_pay, StatusCode::NOT_FOUND, "PAYMENT_NOT_FOUND").await;
     let unkeyed_checkout = shop.client.post(shop.url("/api/cart/checkout")).bearer_auth(&me).send().await.unwrap();
     assert_problem(unkeyed_checkout, StatusCode::BAD_REQUEST, "IDEMPOTENCY_KEY_REQUIRED").await;
 }
