@@ -1,6 +1,7 @@
 //! A whole drop served by pods: the operator (a pod with the chart's ServiceAccount,
 //! in-cluster configuration) warms up order and payment so that their new pods are
-//! Ready before the opening, opens the sale on time, and 300 shoppers buy 100 units
+//! Ready before the opening (`kubectl wait --for=condition=Scaled` returns then), opens
+//! the sale on time, and 300 shoppers buy 100 units
 //! through the Services: exactly 100 sold, every order paid and COMPLETE, stock
 //! conserved at every read.
 
@@ -28,10 +29,11 @@ async fn a_whole_drop_is_served_by_pods_warmed_up_before_the_opening() {
     let warm = release.flash_sale_until("drop", "WarmingUp", opens_in, |fs| fs["status"]["phase"] == "WarmingUp");
     let sale = warm["status"]["saleId"].as_i64().expect("the status names the sale");
     let asked = applied.elapsed();
-    release.wait_for("3 ready order and payment pods", opens_in, || {
-        (release.ready_replicas("goodsmall-order") == 3 && release.ready_replicas("goodsmall-payment") == 3).then_some(())
-    });
+    // The operator says so when the pods are Ready, not when it asked for them.
+    let waited = release.kubectl_ok(&["wait", "--for=condition=Scaled", "fs/drop", &format!("--timeout={}s", opens_in.as_secs())], None);
+    assert!(waited.contains("condition met"), "{waited}");
     let ready = applied.elapsed();
+    assert_eq!((release.ready_replicas("goodsmall-order"), release.ready_replicas("goodsmall-payment")), (3, 3), "Scaled means 3 Ready pods each");
     assert!(ready < opens_in, "the warm-up's pods were Ready {ready:.1?} after the apply, after the opening ({opens_in:?})");
     eprintln!("warm-up asked at {asked:.1?}, all 6 pods Ready at {ready:.1?} (opening at {opens_in:?})");
     assert_eq!(counters(&release, sale, STOCK).await, (STOCK, 0, 0), "the stock is pre-loaded, nothing sold");

@@ -21,6 +21,8 @@ pub struct Release {
     pub namespace: String,
     pub name: String,
     values: PathBuf,
+    /// Helm arguments given at the install, given again to every later helm call.
+    values_extra: Vec<String>,
     token_keys: KeyPair,
     pub client: reqwest::Client,
     /// How long `helm install --wait` took.
@@ -28,8 +30,9 @@ pub struct Release {
 }
 
 impl Release {
-    /// Installs the chart as `name` into a new namespace; `extra` are more helm
-    /// arguments (`--set …`). Fails with the namespace's pods, events and logs.
+    /// Installs the chart into a new namespace; `extra` are more helm arguments (`-f
+    /// values-dev.yaml`, `--set …`), kept for every later helm call. Fails with the
+    /// namespace's pods, events and logs.
     pub async fn install(prefix: &str, extra: &[&str]) -> Release {
         let node = Node::get();
         node.import_images();
@@ -45,12 +48,13 @@ impl Release {
             name: "goodsmall".into(),
             namespace,
             values,
+            values_extra: extra.iter().map(|a| a.to_string()).collect(),
             token_keys,
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
             installed_in: Duration::ZERO,
         };
         let started = Instant::now();
-        release.helm_ok(&["install", "--create-namespace"], extra);
+        release.helm_ok(&["install", "--create-namespace"], &[]);
         release.installed_in = started.elapsed();
         release
     }
@@ -61,6 +65,7 @@ impl Release {
         let timeout = format!("{}s", INSTALL_PATIENCE.as_secs());
         let mut args: Vec<&str> = verb.to_vec();
         args.extend([self.name.as_str(), "helm/goodsmall", "-n", &self.namespace, "-f", &values, "--wait", "--timeout", &timeout]);
+        args.extend(self.values_extra.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let out = self.node.helm(&args);
         assert!(

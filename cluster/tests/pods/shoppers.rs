@@ -68,6 +68,26 @@ pub async fn buy(release: &Release, sale: i64, first: i64, count: i64, concurren
     Arc::try_unwrap(crowd).unwrap().into_inner().unwrap()
 }
 
+/// Shoppers `first, first + 1, …` keep buying one unit each, `concurrency` at a time
+/// with `pause` between a worker's purchases, until `going` turns false: a crowd that
+/// spans a fault whatever it takes (a rollout's length is not known in advance).
+pub async fn buy_while(release: &Release, sale: i64, first: i64, concurrency: i64, pause: Duration, going: Arc<std::sync::atomic::AtomicBool>) -> Crowd {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let url = release.api(&format!("/api/sales/{sale}/purchases"));
+    let next = AtomicI64::new(first);
+    let crowd = Mutex::new(Crowd::default());
+    let worker = || async {
+        while going.load(Ordering::SeqCst) {
+            let shopper = next.fetch_add(1, Ordering::SeqCst);
+            let outcome = purchase(&release.client, &url, &release.shopper_token(shopper), shopper).await;
+            crowd.lock().unwrap().record(outcome);
+            tokio::time::sleep(pause).await;
+        }
+    };
+    futures_util::future::join_all((0..concurrency).map(|_| worker())).await;
+    crowd.into_inner().unwrap()
+}
+
 async fn purchase(client: &reqwest::Client, url: &str, token: &str, shopper: i64) -> Outcome {
     let key = format!("pods-{shopper}");
     let started = Instant::now();

@@ -1,4 +1,4 @@
-//! `helm uninstall` with a FlashSale still present ends cleanly (the operator pods
+//! values-dev.yaml installs and runs; `helm uninstall` with a FlashSale still present ends cleanly (the operator pods
 //! stop without an error, nothing of the release is left but the FlashSale, whose
 //! finalizer the operator removed at the close), and a reinstall works.
 
@@ -8,7 +8,9 @@ use crate::release::Release;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uninstall_with_a_flash_sale_present_ends_cleanly_and_a_reinstall_works() {
-    let release = Release::install("pods-uninstall", &[]).await;
+    // values-dev.yaml as a newcomer installs it (with this run's servers, as
+    // scripts/dev-servers.sh gives them): it must run here.
+    let release = Release::install("pods-uninstall", &["-f", "helm/goodsmall/values-dev.yaml"]).await;
     release.services_answer().await;
     let merchant = release.merchant().await;
     let product = release.product(&merchant).await;
@@ -32,8 +34,9 @@ async fn uninstall_with_a_flash_sale_present_ends_cleanly_and_a_reinstall_works(
     };
     let out = release.node.helm(&["uninstall", &release.name, "-n", &release.namespace, "--wait", "--timeout", "120s"]);
     assert!(out.status.success(), "helm uninstall: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    release.wait_for("the operator pods are gone", Duration::from_secs(60), || {
-        release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=operator", "-o", "name"], None).trim().is_empty().then_some(())
+    // Pods go after their Deployments, each after its drain (preStop sleep, SIGTERM).
+    release.wait_for("every pod of the release is gone", Duration::from_secs(90), || {
+        release.kubectl_ok(&["get", "pods", "-o", "name"], None).trim().is_empty().then_some(())
     });
     let mut watch = watch;
     let _ = watch.kill();
