@@ -375,6 +375,12 @@ node_network() { # the node's address on a bridge of its own
   fi
   ip addr replace "$NODE_IP/${NODE_CIDR#*/}" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
+  # Service and pod addresses are this machine's own: routed to the port-less node
+  # bridge, so that a packet kube-proxy has no rule for yet (a Service just created, a
+  # pod just gone) dies here instead of taking the default route out of the machine.
+  # kube-proxy's DNAT and the CNI bridge's own route (metric 0) win over these.
+  ip route replace "$SERVICE_CIDR" dev "$NODE_BRIDGE" metric 4000
+  ip route replace "$POD_CIDR" dev "$NODE_BRIDGE" metric 4000
   mkdir -p "$STATE/cni/net.d" "$STATE/cni/ipam"
   render "$HERE/cni.conflist" >"$STATE/cni/net.d/10-goodsmall.conflist"
 }
