@@ -74,7 +74,7 @@ impl Drop {
         assert!(matches!(self.buy(user, order, quantity, at).await, Reservation::Reserved { .. }));
         let mut tx = self.db.pool().begin().await.unwrap();
         let line = OrderLine { product_id: 7, quantity, unit_price_cents: 2_500 };
-        Orders::insert(&mut tx, &NewOrder { id: order.into(), user_id: user, sale_id: Some(self.sale_id()), lines: vec![line] }).await.unwrap();
+        Orders::insert(&mut tx, &NewOrder { id: order.into(), user_id: user, sale_id: Some(self.sale_id()), lines: vec![line], idempotency_key: None }).await.unwrap();
         tx.commit().await.unwrap();
     }
 }

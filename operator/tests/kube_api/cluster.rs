@@ -1,6 +1,6 @@
 //! A shop on a real API server: the control plane with the FlashSale CRD, the Helm
 //! chart's operator identity (ServiceAccount, ClusterRole, Role and bindings) and the
-//! chart's own Deployments (no pods run), rendered from helm/goodsmall, and the
+//! chart's own Deployments (no pods run), rendered from helm/goodsmall, and the user,
 //! product, order and payment services as processes on Redis, MariaDB and Kafka. The
 //! operator runs as its own process authenticating as the chart's ServiceAccount.
 
@@ -31,6 +31,9 @@ pub struct Cluster {
     /// The operator's own pair: it signs internal-API tokens, the order service checks.
     operator_keys: KeyPair,
     pub redis: String,
+    /// Vouches for the sessions in Redis (without it the others answer 503 to tokens).
+    #[allow(dead_code)]
+    pub user: ServiceProcess,
     pub product: ServiceProcess,
     pub order: ServiceProcess,
     /// How the order service is configured, for more replicas of it.
@@ -84,6 +87,9 @@ impl Cluster {
             .collect()
         };
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let user_db = goodsmall_testkit::mysql_url("kube_user").await;
+        let mut user = ServiceProcess::user_service(&redis, &user_db, (&keys.private_pem, &keys.public_pem), &[], &logs.join("user.log"));
+        user.start(&client).await;
         let mut product = ServiceProcess::service("goodsmall-product", common(&[("GOODSMALL_PRODUCT__DATABASE__URL", &product_db)]), &logs.join("product.log"));
         product.start(&client).await;
         let order_env = common(&[
@@ -99,7 +105,7 @@ impl Cluster {
             &logs.join("payment.log"),
         );
         payment.start(&client).await;
-        Cluster { plane, operator_kubeconfig, keys, operator_keys, redis, product, order, order_env, payment, client, logs }
+        Cluster { plane, operator_kubeconfig, keys, operator_keys, redis, user, product, order, order_env, payment, client, logs }
     }
 
     /// An operator replica `pod` as the chart runs it (its ServiceAccount, its Lease).

@@ -62,6 +62,8 @@ pub struct NewOrder {
     pub user_id: i64,
     pub sale_id: Option<i64>,
     pub lines: Vec<OrderLine>,
+    /// The purchase's Idempotency-Key: unique per (shopper, sale), committed with the order.
+    pub idempotency_key: Option<String>,
 }
 
 impl NewOrder {
@@ -96,11 +98,12 @@ impl Orders {
     }
 
     /// Inserts the order and its `order.created` event in the caller's transaction;
-    /// `false` when it already exists (a repeated purchase), adding nothing.
+    /// `false` when it already exists (a repeated purchase) or its Idempotency-Key has
+    /// an order already, adding nothing.
     pub async fn insert(tx: &mut Transaction<'_, Any>, order: &NewOrder) -> Result<bool, sqlx::Error> {
         let now = now_millis();
         let inserted = sqlx::query(
-            "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&order.id)
         .bind(order.user_id)
@@ -109,6 +112,7 @@ impl Orders {
         .bind(order.total_cents())
         .bind(now)
         .bind(now)
+        .bind(order.idempotency_key.as_deref())
         .execute(&mut **tx)
         .await;
         match inserted {
@@ -150,18 +154,20 @@ impl Orders {
 
     /// Inserts a batch of new orders and their `order.created` events with a few
     /// multi-row statements (the group-commit writer's path), skipping repeats within
-    /// the batch and the `existing` ones; returns how many were inserted. An order
-    /// committed meanwhile by someone else fails the batch with a unique violation.
+    /// the batch and the `existing` ones; returns how many were inserted. An order (or
+    /// an order of the same Idempotency-Key) committed meanwhile by someone else fails
+    /// the batch with a unique violation.
     pub async fn insert_batch(tx: &mut Transaction<'_, Any>, orders: &[NewOrder], existing: &std::collections::HashSet<String>) -> Result<usize, sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
         let fresh: Vec<&NewOrder> = orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
         let now = now_millis();
         for chunk in fresh.chunks(200) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!("INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at) VALUES {rows}");
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!("INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, idempotency_key) VALUES {rows}");
             let mut query = sqlx::query(&sql);
             for o in chunk {
-                query = query.bind(&o.id).bind(o.user_id).bind(o.sale_id).bind(OrderStatus::Processing.as_str()).bind(o.total_cents()).bind(now).bind(now);
+                let status = OrderStatus::Processing.as_str();
+                query = query.bind(&o.id).bind(o.user_id).bind(o.sale_id).bind(status).bind(o.total_cents()).bind(now).bind(now).bind(o.idempotency_key.as_deref());
             }
             query.execute(&mut **tx).await?;
             let lines: Vec<(&str, &OrderLine)> = chunk.iter().flat_map(|o| o.lines.iter().map(|l| (o.id.as_str(), l))).collect();
@@ -189,6 +195,27 @@ impl Orders {
         events::append(&mut tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CANCELED, &order.id, order.event(false))).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The order a purchase with this Idempotency-Key made in the sale, if any.
+    pub async fn find_by_key(&self, user_id: i64, sale_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {
+        let _q = self.db.observe("order.find_by_key");
+        let row = sqlx::query("SELECT id FROM orders WHERE user_id = ? AND sale_id = ? AND idempotency_key = ?")
+            .bind(user_id)
+            .bind(sale_id)
+            .bind(key)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| r.try_get("id")).transpose()
+    }
+
+    /// The order's status now (for a repeated purchase's answer).
+    pub async fn status(&self, id: &str) -> anyhow::Result<Option<OrderStatus>> {
+        let _q = self.db.observe("order.status");
+        let row = sqlx::query("SELECT status FROM orders WHERE id = ?").bind(id).fetch_optional(self.db.pool()).await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get("status")?;
+        Ok(Some(OrderStatus::parse(&status).ok_or_else(|| anyhow::anyhow!("order {id} has the unknown status {status}"))?))
     }
 
     pub async fn find(&self, id: &str) -> anyhow::Result<Option<Order>> {

@@ -86,7 +86,7 @@ impl Sweeper {
             for reservation in old {
                 if !committed.contains(&reservation.order_id) {
                     let line = OrderLine { product_id: sale.product_id, quantity: reservation.quantity, unit_price_cents: sale.price.cents() };
-                    let order = NewOrder { id: reservation.order_id.clone(), user_id: reservation.user_id, sale_id: Some(sale.id), lines: vec![line] };
+                    let order = NewOrder { id: reservation.order_id.clone(), user_id: reservation.user_id, sale_id: Some(sale.id), lines: vec![line], idempotency_key: None };
                     // Not inserted: the purchase committed after all. Either way it has a row now.
                     if orders.insert_canceled(&order).await? {
                         pass.released += 1;

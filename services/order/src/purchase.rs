@@ -7,25 +7,30 @@ use std::{
 };
 
 use goodsmall_platform::{events::contracts::OrderLine, extract::IdempotencyKey, metrics::{self, Metrics}};
-use goodsmall_sale::{Refusal, Reservation, SoldOutFlags, StockEngine};
+use goodsmall_sale::{KeyRecord, Refusal, Reservation, SoldOutFlags, StockEngine};
 
 use crate::{
-    domain::PurchaseQuantity,
-    orders::NewOrder,
+    domain::{OrderStatus, PurchaseQuantity},
+    orders::{NewOrder, Orders},
     sales::Sales,
-    writer::OrderWriter,
+    writer::{CommitError, OrderWriter, Recorded},
 };
 
 pub enum PurchaseOutcome {
-    /// Reserved and recorded; `repeated` when the key was seen before.
-    Accepted { order_id: String, repeated: bool },
+    /// Reserved and recorded; `repeated` when the key was seen before. `status` is the
+    /// order's status now (a new order's is `PROCESSING`).
+    Accepted { order_id: String, repeated: bool, status: OrderStatus },
     Refused(Refusal),
+    /// Not decided, nothing held: the stock store lost the sale while this purchase was
+    /// being recorded, or is still being rebuilt. A retry with the same key decides anew.
+    Retry,
 }
 
 #[derive(Clone)]
 pub struct Purchases {
     engine: StockEngine,
     sales: Sales,
+    orders: Orders,
     writer: OrderWriter,
     sold_out: SoldOutFlags,
     /// sale id → (product id, price in cents); read once per sale, not per purchase.
@@ -33,10 +38,25 @@ pub struct Purchases {
     metrics: Metrics,
 }
 
+/// One purchase request, as the writer records it.
+struct Request<'a> {
+    sale_id: i64,
+    user_id: i64,
+    key: &'a str,
+    product_id: i64,
+    price_cents: i64,
+}
+
+/// Refusals behind which a first answer may hide when the engine lost part of its data
+/// without losing the sale (a failover to a replica that had not caught up): for these
+/// the orders table is asked. Not before the opening (no order can exist) nor while
+/// halted (a drop's whole crowd may be answered so).
+const MAY_HIDE_A_FIRST_ANSWER: [Refusal; 4] = [Refusal::SoldOut, Refusal::InsufficientStock, Refusal::PurchaseLimit, Refusal::SaleClosed];
+
 impl Purchases {
-    pub fn new(engine: StockEngine, sales: Sales, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
+    pub fn new(engine: StockEngine, sales: Sales, orders: Orders, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
         let metrics = writer.metrics().clone();
-        Self { engine, sales, writer, sold_out, terms: Arc::default(), metrics }
+        Self { engine, sales, orders, writer, sold_out, terms: Arc::default(), metrics }
     }
 
     /// The route asks [`refuses_outright`](Self::refuses_outright) first (before the
@@ -48,7 +68,7 @@ impl Purchases {
             Ok(PurchaseOutcome::Accepted { repeated: false, .. }) => metrics::PURCHASE_ACCEPTED,
             Ok(PurchaseOutcome::Accepted { repeated: true, .. }) => metrics::PURCHASE_REPEATED,
             Ok(PurchaseOutcome::Refused(refusal)) => refusal.code(),
-            Err(_) => metrics::PURCHASE_ERROR,
+            Ok(PurchaseOutcome::Retry) | Err(_) => metrics::PURCHASE_ERROR,
         });
         outcome
     }
@@ -57,45 +77,87 @@ impl Purchases {
         let Some((product_id, price_cents)) = self.terms(sale_id).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
-        let line = |quantity| OrderLine { product_id, quantity, unit_price_cents: price_cents };
+        let request = Request { sale_id, user_id, key: key.as_str(), product_id, price_cents };
         if self.sold_out.is_sold_out(sale_id) {
             self.metrics.drops().sold_out_answer("first_answer_read");
             // No script, no write: only a retry of a purchase that succeeded before the
-            // sell-out gets past this, with its first answer (one O(1) read).
-            return match self.engine.first_answer(sale_id, user_id, key.as_str()).await? {
-                Some((order_id, quantity)) => {
-                    self.writer.persist_repeat(NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] }).await?;
-                    Ok(PurchaseOutcome::Accepted { order_id, repeated: true })
-                }
-                None => Ok(PurchaseOutcome::Refused(Refusal::SoldOut)),
-            };
+            // sell-out gets past this, with its first answer (one O(1) read). A sale the
+            // store lost meanwhile is decided by the engine, once rebuilt.
+            match self.engine.first_answer(sale_id, user_id, key.as_str()).await? {
+                KeyRecord::First(first) => return self.record(&request, first.order_id, first.quantity, first.epoch, true).await,
+                KeyRecord::NoAnswer => return Ok(PurchaseOutcome::Refused(Refusal::SoldOut)),
+                KeyRecord::NoSale => {}
+            }
+        } else {
+            self.metrics.drops().sold_out_answer("not_flagged");
         }
-        self.metrics.drops().sold_out_answer("not_flagged");
-        let new_id = uuid::Uuid::now_v7().to_string();
-        let now = goodsmall_platform::clock::now_millis();
-        match self.engine.reserve(sale_id, user_id, key.as_str(), quantity.get(), &new_id, now).await? {
-            Reservation::Reserved { order_id, quantity, remaining, repeated } => {
+        let mut reservation = self.reserve(&request, quantity).await?;
+        if reservation == Reservation::Refused(Refusal::UnknownSale) {
+            if let Some(refusal) = self.not_in_engine(sale_id).await? {
+                return Ok(PurchaseOutcome::Refused(refusal));
+            }
+            reservation = self.reserve(&request, quantity).await?;
+        }
+        match reservation {
+            Reservation::Reserved { order_id, quantity, remaining, repeated, epoch } => {
                 if remaining == 0 {
                     self.sold_out.mark(sale_id);
                 }
                 // A repeat persists again too: its first attempt may have died before
                 // the commit; inserting an existing order is a no-op.
-                let order = NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale_id), lines: vec![line(quantity)] };
-                if repeated {
-                    self.writer.persist_repeat(order).await?;
-                } else {
-                    self.writer.persist_new(order).await?;
-                }
-                Ok(PurchaseOutcome::Accepted { order_id, repeated })
+                self.record(&request, order_id, quantity, epoch, repeated).await
             }
-            Reservation::Refused(Refusal::UnknownSale) => Ok(PurchaseOutcome::Refused(self.not_in_engine(sale_id).await?)),
+            // Rebuilt a moment ago and gone again: the store is not answering as it should.
+            Reservation::Refused(Refusal::UnknownSale) => Ok(PurchaseOutcome::Retry),
             Reservation::Refused(refusal) => {
                 if refusal == Refusal::SoldOut {
                     self.sold_out.mark(sale_id);
                 }
+                if MAY_HIDE_A_FIRST_ANSWER.contains(&refusal) {
+                    if let Some(first) = self.orders.find_by_key(user_id, sale_id, key.as_str()).await? {
+                        return self.first_answer(first).await;
+                    }
+                }
                 Ok(PurchaseOutcome::Refused(refusal))
             }
         }
+    }
+
+    async fn reserve(&self, request: &Request<'_>, quantity: PurchaseQuantity) -> anyhow::Result<Reservation> {
+        let new_id = uuid::Uuid::now_v7().to_string();
+        let now = goodsmall_platform::clock::now_millis();
+        Ok(self.engine.reserve(request.sale_id, request.user_id, request.key, quantity.get(), &new_id, now).await?)
+    }
+
+    /// Commits the reserved purchase's order (reserved in the sale's `epoch`) and says
+    /// what the shopper is answered.
+    async fn record(&self, request: &Request<'_>, order_id: String, quantity: i64, epoch: i64, repeated: bool) -> anyhow::Result<PurchaseOutcome> {
+        let order = NewOrder {
+            id: order_id.clone(),
+            user_id: request.user_id,
+            sale_id: Some(request.sale_id),
+            lines: vec![OrderLine { product_id: request.product_id, quantity, unit_price_cents: request.price_cents }],
+            idempotency_key: Some(request.key.to_owned()),
+        };
+        let recorded = if repeated { self.writer.persist_repeat(order, epoch).await } else { self.writer.persist_new(order, epoch).await };
+        match recorded {
+            Ok(Recorded::Committed) if !repeated => Ok(PurchaseOutcome::Accepted { order_id, repeated, status: OrderStatus::Processing }),
+            Ok(Recorded::Committed) => self.first_answer(order_id).await,
+            Ok(Recorded::KeyTaken { first_order_id }) => {
+                // The engine did not know the key's order (it lost it): this reservation
+                // is not an order, so its units go back, and the first order is the answer.
+                self.engine.release(request.sale_id, &order_id).await?;
+                self.first_answer(first_order_id).await
+            }
+            Err(CommitError::ReservationLost { .. } | CommitError::Undecided { .. }) => Ok(PurchaseOutcome::Retry),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A committed order given back to a repeated purchase, with its status now.
+    async fn first_answer(&self, order_id: String) -> anyhow::Result<PurchaseOutcome> {
+        let status = self.orders.status(&order_id).await?.ok_or_else(|| anyhow::anyhow!("order {order_id} is not recorded"))?;
+        Ok(PurchaseOutcome::Accepted { order_id, repeated: true, status })
     }
 
     /// `SOLD_OUT` from this replica's memory alone: the sale is flagged sold out and the
@@ -111,13 +173,19 @@ impl Purchases {
     }
 
     /// A recorded sale the engine does not hold: not pre-loaded yet (the operator loads
-    /// it at the warm-up), or ended and removed.
-    async fn not_in_engine(&self, sale_id: i64) -> anyhow::Result<Refusal> {
+    /// it at the warm-up), ended and removed, or lost with the store's data. An open
+    /// sale is rebuilt from its orders before answering (`None`: ask the engine again),
+    /// so an existing sale is never answered `SALE_NOT_FOUND`.
+    async fn not_in_engine(&self, sale_id: i64) -> anyhow::Result<Option<Refusal>> {
         let now = chrono::Utc::now();
         Ok(match self.sales.find(sale_id).await? {
-            Some(sale) if sale.closed_at.is_some() || now >= sale.closes_at => Refusal::SaleClosed,
-            Some(sale) if now < sale.opens_at => Refusal::SaleNotOpen,
-            _ => Refusal::UnknownSale,
+            Some(sale) if sale.closed_at.is_some() || now >= sale.closes_at => Some(Refusal::SaleClosed),
+            Some(sale) if now < sale.opens_at => Some(Refusal::SaleNotOpen),
+            Some(sale) => {
+                self.sales.restore(&sale).await?;
+                None
+            }
+            None => Some(Refusal::UnknownSale),
         })
     }
 

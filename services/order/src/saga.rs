@@ -57,7 +57,7 @@ async fn on_checkout(orders: &Orders, event: Event) -> anyhow::Result<()> {
     if !events::first_time(&mut tx, "order-checkout", &event.id).await? {
         return Ok(());
     }
-    let order = NewOrder { id: placed.order_id, user_id: placed.user_id, sale_id: None, lines: placed.lines };
+    let order = NewOrder { id: placed.order_id, user_id: placed.user_id, sale_id: None, lines: placed.lines, idempotency_key: None };
     Orders::insert(&mut tx, &order).await?;
     tx.commit().await?;
     Ok(())

@@ -7,9 +7,9 @@ use goodsmall_platform::{
     db::Database,
     money::Price,
 };
-use goodsmall_sale::{EngineError, Holding, SaleDefinition, StockEngine};
+use goodsmall_sale::{EngineError, RecordedOrder, SaleDefinition, StockEngine, Units};
 use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, Any, Row};
 use utoipa::ToSchema;
 
 use crate::domain::OrderStatus;
@@ -71,13 +71,16 @@ pub struct NoFlashSale(pub String);
 pub struct Sales {
     db: Database,
     engine: StockEngine,
+    /// One rebuild at a time in this process (the purchase path, the sweeper's tick and
+    /// the operator may all find a sale missing at once).
+    restoring: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 const COLUMNS: &str = "id, product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, closed_at";
 
 impl Sales {
     pub fn new(db: Database, engine: StockEngine) -> Self {
-        Self { db, engine }
+        Self { db, engine, restoring: Default::default() }
     }
 
     /// Records the sale, then loads it into the stock engine (idempotent, so a crash
@@ -160,16 +163,37 @@ impl Sales {
     }
 
     /// Rebuilds the sale in the engine from its orders when the engine lacks it: the
-    /// terms and every order still holding units go in as one atomic step, so the
-    /// remaining stock is what the orders leave and nothing can be sold twice.
-    /// `Some(holding orders)` when this call rebuilt it, `None` when it was there.
+    /// terms, every order's units and Idempotency-Key go in as one atomic step under a
+    /// new epoch, so the remaining stock is what the orders leave, nothing can be sold
+    /// twice and a retried purchase finds its first order. `Some(holding orders)` when
+    /// this call rebuilt it, `None` when it was there.
+    ///
+    /// The new epoch is written to the sale's row first, in the transaction that reads
+    /// the orders: the order writer checks it under a shared lock, so an order reserved
+    /// in the lost engine either committed before (and is read here) or is refused
+    /// (writer.rs). Replicas rebuilding at once serialise on that row; the loser finds
+    /// the sale back, and its transaction (with its epoch) rolls back.
     pub async fn restore(&self, sale: &Sale) -> anyhow::Result<Option<usize>> {
-        let holdings = self.holding_orders(sale.id).await?;
-        if !self.engine.restore_sale(&sale.definition(), sale.closed_at.is_some(), &holdings).await? {
+        let _one_at_a_time = self.restoring.lock().await;
+        if self.engine.counters(sale.id).await?.is_some() {
             return Ok(None);
         }
-        tracing::info!(sale_id = sale.id, orders = holdings.len(), "sale restored into the stock engine from its orders");
-        Ok(Some(holdings.len()))
+        let _q = self.db.observe("sale.restore");
+        let mut tx = self.db.pool().begin().await?;
+        // Strictly above every epoch before, and above any a failed rebuild may have
+        // left in the engine (an epoch is the time of its rebuild).
+        let now = now_millis();
+        sqlx::query("UPDATE sales SET epoch = CASE WHEN epoch < ? THEN ? ELSE epoch + 1 END WHERE id = ?").bind(now).bind(now).bind(sale.id).execute(&mut *tx).await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS}, epoch FROM sales WHERE id = ?")).bind(sale.id).fetch_one(&mut *tx).await?;
+        let (current, epoch) = (sale_from_row(&row)?, row.try_get::<i64, _>("epoch")?);
+        let orders = recorded_orders(&mut *tx, sale.id).await?;
+        if !self.engine.restore_sale(&current.definition(), current.closed_at.is_some(), epoch, &orders).await? {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        let holding = orders.iter().filter(|o| o.held() > 0).count();
+        tracing::info!(sale_id = sale.id, orders = orders.len(), holding, epoch, "sale restored into the stock engine from its orders");
+        Ok(Some(holding))
     }
 
     /// The sale's counters: live from the engine, or, when the engine no longer holds
@@ -179,9 +203,9 @@ impl Sales {
         if let Some(c) = self.engine.counters(sale.id).await? {
             return Ok(Counters { remaining: c.remaining, reserved: c.reserved, sold: c.sold });
         }
-        let holdings = self.holding_orders(sale.id).await?;
-        let (sold, reserved): (Vec<_>, Vec<_>) = holdings.iter().partition(|h| h.sold);
-        let (sold, reserved) = (sold.iter().map(|h| h.quantity).sum::<i64>(), reserved.iter().map(|h| h.quantity).sum::<i64>());
+        let orders = recorded_orders(self.db.pool(), sale.id).await?;
+        let units = |of: Units| orders.iter().filter(|o| o.units == of).map(|o| o.quantity).sum::<i64>();
+        let (reserved, sold) = (units(Units::Reserved), units(Units::Sold));
         Ok(Counters { remaining: (sale.stock - reserved - sold).max(0), reserved, sold })
     }
 
@@ -206,10 +230,10 @@ impl Sales {
         if wanted.definition() == current.definition() {
             return Ok(current);
         }
-        if self.engine.counters(current.id).await?.is_some() {
-            self.engine.load_sale(&wanted.definition()).await?;
-        } else {
-            let committed: i64 = self.holding_orders(current.id).await?.iter().map(|h| h.quantity).sum();
+        // An engine that lacks the sale is not given it here: a rebuild from the orders
+        // (with the terms recorded below) puts it back.
+        if self.engine.update_sale(&wanted.definition()).await?.is_none() {
+            let committed: i64 = recorded_orders(self.db.pool(), current.id).await?.iter().map(RecordedOrder::held).sum();
             if s.stock < committed {
                 return Err(EngineError::StockBelowCommitted { sale_id: current.id, stock: s.stock, committed }.into());
             }
@@ -232,13 +256,16 @@ impl Sales {
     /// orders when it lost it, updated when its terms differ. `Some(holding orders)`
     /// when it had to be rebuilt (or loaded for the first time).
     pub async fn ensure_loaded(&self, sale: &Sale) -> anyhow::Result<Option<usize>> {
-        if self.engine.counters(sale.id).await?.is_none() {
+        // Never created empty by an update: lost again in between, it is rebuilt again.
+        for _ in 0..3 {
             if let Some(holding) = self.restore(sale).await? {
                 return Ok(Some(holding));
             }
+            if self.engine.update_sale(&sale.definition()).await?.is_some() {
+                return Ok(None);
+            }
         }
-        self.engine.load_sale(&sale.definition()).await?;
-        Ok(None)
+        anyhow::bail!("sale {} keeps vanishing from the stock engine", sale.id)
     }
 
     /// The manifest's sale, which it must have ([`NoFlashSale`] otherwise).
@@ -266,24 +293,6 @@ impl Sales {
         sqlx::query("UPDATE sales SET flash_sale = NULL WHERE id = ?").bind(sale.id).execute(self.db.pool()).await?;
         Ok(())
     }
-
-    /// Orders of the sale that hold units: awaiting payment, or paid (and not refunded).
-    async fn holding_orders(&self, sale_id: i64) -> anyhow::Result<Vec<Holding>> {
-        let _q = self.db.observe("sale.holding_orders");
-        let rows = sqlx::query(
-            "SELECT o.id, o.user_id, o.status, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id \
-             WHERE o.sale_id = ? AND o.status NOT IN ('FAILED', 'CANCELED') ORDER BY o.id",
-        )
-        .bind(sale_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status = OrderStatus::parse(&r.try_get::<String, _>("status")?).unwrap_or(OrderStatus::Processing);
-                Ok(Holding { order_id: r.try_get("id")?, user_id: r.try_get("user_id")?, quantity: r.try_get("quantity")?, sold: status != OrderStatus::Processing })
-            })
-            .collect()
-    }
 }
 
 fn sale_from_row(row: &AnyRow) -> anyhow::Result<Sale> {
@@ -298,4 +307,34 @@ fn sale_from_row(row: &AnyRow) -> anyhow::Result<Sale> {
         per_user_limit: row.try_get("per_user_limit")?,
         closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(to_datetime),
     })
+}
+
+/// Every order of the sale, with where its units are and its Idempotency-Key: what a
+/// rebuild of the sale in the engine is made from.
+async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, sale_id: i64) -> anyhow::Result<Vec<RecordedOrder>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.user_id, o.status, o.idempotency_key, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id \
+         WHERE o.sale_id = ? ORDER BY o.id",
+    )
+    .bind(sale_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            let units = match OrderStatus::parse(&status) {
+                Some(OrderStatus::Processing) => Units::Reserved,
+                Some(OrderStatus::Failed | OrderStatus::Canceled) => Units::Released,
+                Some(_) => Units::Sold,
+                None => anyhow::bail!("order of sale {sale_id} with the unknown status {status}"),
+            };
+            Ok(RecordedOrder {
+                order_id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                quantity: r.try_get("quantity")?,
+                units,
+                idempotency_key: r.try_get("idempotency_key")?,
+            })
+        })
+        .collect()
 }

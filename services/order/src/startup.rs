@@ -42,7 +42,7 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
     let refresher = sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
     saga::subscribe(bus, orders.clone(), engine.clone());
     let state = OrderState {
-        purchases: Purchases::new(engine.clone(), sales.clone(), writer, sold_out),
+        purchases: Purchases::new(engine.clone(), sales.clone(), orders.clone(), writer, sold_out),
         sales,
         orders: orders.clone(),
         engine,

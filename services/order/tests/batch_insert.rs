@@ -12,7 +12,7 @@ use sqlx::Row;
 
 fn order(id: &str, lines: usize) -> NewOrder {
     let lines = (0..lines as i64).map(|p| OrderLine { product_id: p + 1, quantity: 2, unit_price_cents: 4_900 }).collect();
-    NewOrder { id: id.into(), user_id: 7, sale_id: Some(1), lines }
+    NewOrder { id: id.into(), user_id: 7, sale_id: Some(1), lines, idempotency_key: None }
 }
 
 #[tokio::test]
@@ -66,14 +66,15 @@ async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
         let mut purchases = tokio::task::JoinSet::new();
         for n in 0..400 {
             let first = writer.clone();
-            purchases.spawn(async move { first.persist_new(order(&format!("w{n}"), 1)).await });
+            purchases.spawn(async move { first.persist_new(order(&format!("w{n}"), 1), 0).await });
             if n % 10 == 0 {
                 let retry = writer.clone();
-                purchases.spawn(async move { retry.persist_repeat(order(&format!("w{n}"), 1)).await });
+                purchases.spawn(async move { retry.persist_repeat(order(&format!("w{n}"), 1), 0).await });
             }
         }
         while let Some(answer) = purchases.join_next().await {
-            answer.unwrap().unwrap_or_else(|e| panic!("{url}: {e:#}"));
+            let recorded = answer.unwrap().unwrap_or_else(|e| panic!("{url}: {e:#}"));
+            assert_eq!(recorded, goodsmall_order::writer::Recorded::Committed, "{url}");
         }
         drop(writer);
         task.await.unwrap();

@@ -71,7 +71,7 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
         let committed = reserve(3, order_id_from(Duration::from_secs(120))).await;
         let mut tx = db.pool().begin().await.unwrap();
         let line = goodsmall_platform::events::contracts::OrderLine { product_id: 7, quantity: 2, unit_price_cents: 4_900 };
-        Orders::insert(&mut tx, &NewOrder { id: committed.clone(), user_id: 3, sale_id: Some(sale.id), lines: vec![line] }).await.unwrap();
+        Orders::insert(&mut tx, &NewOrder { id: committed.clone(), user_id: 3, sale_id: Some(sale.id), lines: vec![line], idempotency_key: None }).await.unwrap();
         tx.commit().await.unwrap();
 
         let mut sweeper = orphans::Sweeper::default();

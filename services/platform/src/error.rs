@@ -205,7 +205,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(secs) = self.retry_after_secs {
+        // Every 503 is worth retrying, and says when: a second unless the cause knows better.
+        let retry_after = self.retry_after_secs.or((self.code == ErrorCode::ServiceUnavailable).then_some(1));
+        if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
@@ -274,6 +276,18 @@ mod tests {
         assert_eq!(json["status"], 429);
         assert_eq!(json["type"], "https://goodsmall.io/problems/resend-too-soon");
         assert!(json.get("errors").is_none());
+    }
+
+    #[test]
+    fn every_service_unavailable_answer_says_when_to_retry() {
+        let response = ApiError::new(ErrorCode::ServiceUnavailable, "down").into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let response = ApiError::new(ErrorCode::ServiceUnavailable, "down").retry_after(5).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let redis_down = anyhow::Error::new(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        let response = ApiError::from(redis_down).into_response();
+        assert_eq!((response.status(), &response.headers()[header::RETRY_AFTER]), (StatusCode::SERVICE_UNAVAILABLE, &HeaderValue::from(1)));
+        assert!(ApiError::new(ErrorCode::SoldOut, "gone").into_response().headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

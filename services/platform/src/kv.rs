@@ -19,6 +19,11 @@ pub struct KvError(#[from] redis::RedisError);
 
 pub type KvResult<T> = Result<T, KvError>;
 
+/// How long one attempt to (re)connect to Redis may take.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one Redis command may take to answer.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 #[derive(Clone)]
 pub struct Kv {
     backend: Backend,
@@ -32,19 +37,30 @@ enum Backend {
 }
 
 impl Kv {
-    /// Connects to Redis; fails fast when the server does not answer.
+    /// Connects to Redis, trying for up to 5 s at start (Redis may come up a moment
+    /// after the process), then fails and says so.
+    ///
+    /// Once running, a request that needs a Redis which is down fails fast: the
+    /// connection manager makes one reconnection attempt of at most
+    /// [`REDIS_CONNECT_TIMEOUT`] (refused at once when nothing listens), and a command
+    /// gets at most [`REDIS_RESPONSE_TIMEOUT`], so the caller answers 503 within about a
+    /// second, not after the manager's backoff (1.2 to 2.5 s with two retries).
     pub async fn redis(url: &str) -> KvResult<Self> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(3))
-            .set_response_timeout(Duration::from_secs(3))
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        // The manager's own retries can take minutes against a dead address; a
-        // process should rather fail at start and say so.
-        let manager = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
-            .await
-            .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "no answer from Redis within 5 s")))??;
+            .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+            .set_response_timeout(REDIS_RESPONSE_TIMEOUT)
+            .set_number_of_retries(0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let manager = loop {
+            match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                Ok(manager) => break manager,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(redis::RedisError::from((redis::ErrorKind::IoError, "no answer from Redis within 5 s", e.to_string())).into())
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
         Ok(Self { backend: Backend::Redis(manager), metrics: None })
     }
 
@@ -63,6 +79,12 @@ impl Kv {
             Backend::Redis(_) => "redis",
             Backend::Memory(_) => "memory",
         }
+    }
+
+    /// Whether the store can lose its keys while this process runs (Redis: flushed,
+    /// restarted, failed over). The in-process store loses them only with the process.
+    pub fn may_lose_keys(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
     }
 
     /// The Redis connection, for modules that run their own scripts.
@@ -188,6 +210,58 @@ impl Kv {
         .await
     }
 
+    /// Several keys in one round trip (`MGET`), in the order asked.
+    pub async fn get_many(&self, keys: &[&str]) -> KvResult<Vec<Option<String>>> {
+        self.observe("get", async {
+            match &self.backend {
+                // MGET of one key answers a bare value: ask for a list explicitly.
+                Backend::Redis(c) => Ok(redis::cmd("MGET").arg(keys).query_async(&mut c.clone()).await?),
+                Backend::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
+            }
+        })
+        .await
+    }
+
+    /// Writes every entry (`None`: never expires) and deletes `guard`, all at once, but
+    /// only while `guard` still holds `token`; `false` (nothing written) when it does
+    /// not. A writer sets the guard before it reads what it will write: a store that
+    /// lost its keys in between (a flush, a restart) has lost the guard too, so what
+    /// was read is never written into a store that forgot what came after it.
+    pub async fn set_all_if(&self, guard: &str, token: &str, entries: &[(String, String, Option<Duration>)]) -> KvResult<bool> {
+        self.observe("set_all_if", async {
+            match &self.backend {
+                Backend::Redis(c) => {
+                    let mut invocation = SET_ALL_IF.key(guard);
+                    invocation.arg(token);
+                    for (key, value, ttl) in entries {
+                        invocation.arg(key).arg(value).arg(ttl.map_or(0, millis));
+                    }
+                    let done: i64 = invocation.invoke_async(&mut c.clone()).await?;
+                    Ok(done == 1)
+                }
+                Backend::Memory(m) => Ok(m.set_all_if(guard, token, entries)),
+            }
+        })
+        .await
+    }
+
+    /// Which store this is: Redis's `run_id` (new at every start of the server, and
+    /// another on a failover to a replica), or the in-process store's own id. A store
+    /// that restarted from a snapshot answers a different id than before.
+    pub async fn store_id(&self) -> KvResult<String> {
+        self.observe("store_id", async {
+            match &self.backend {
+                Backend::Redis(c) => {
+                    let info: String = redis::cmd("INFO").arg("server").query_async(&mut c.clone()).await?;
+                    let run_id = info.lines().find_map(|line| line.strip_prefix("run_id:")).map(|id| id.trim().to_owned());
+                    run_id.ok_or_else(|| redis::RedisError::from((redis::ErrorKind::ResponseError, "INFO server has no run_id")).into())
+                }
+                Backend::Memory(m) => Ok(m.id.clone()),
+            }
+        })
+        .await
+    }
+
     /// Remaining time to live; `None` when the key is absent or never expires.
     pub async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {
         self.observe("ttl", async {
@@ -207,10 +281,29 @@ fn millis(ttl: Duration) -> u64 {
     ttl.as_millis().max(1) as u64
 }
 
+/// KEYS: guard. ARGV: token, then per entry: key, value, ttl in ms (0: none).
+static SET_ALL_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 3 do
+  if ARGV[i + 2] == '0' then redis.call('SET', ARGV[i], ARGV[i + 1]) else redis.call('SET', ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2]) end
+end
+redis.call('DEL', KEYS[1])
+return 1",
+    )
+});
+
 /// An in-process map with Redis-like expiry.
-#[derive(Default)]
 struct MemoryStore {
     entries: Mutex<HashMap<String, Entry>>,
+    /// This store's identity (see [`Kv::store_id`]).
+    id: String,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self { entries: Mutex::default(), id: format!("memory-{}", uuid::Uuid::new_v4()) }
+    }
 }
 
 struct Entry {
@@ -251,6 +344,19 @@ impl MemoryStore {
                 return false;
             }
             map.insert(key.to_owned(), Entry { value: value.to_owned(), expires_at: Some(now + ttl) });
+            true
+        })
+    }
+
+    fn set_all_if(&self, guard: &str, token: &str, entries: &[(String, String, Option<Duration>)]) -> bool {
+        self.with(|map, now| {
+            if map.get(guard).filter(|e| e.live(now)).map(|e| e.value.as_str()) != Some(token) {
+                return false;
+            }
+            for (key, value, ttl) in entries {
+                map.insert(key.clone(), Entry { value: value.clone(), expires_at: ttl.map(|t| now + t) });
+            }
+            map.remove(guard);
             true
         })
     }

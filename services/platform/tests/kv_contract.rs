@@ -97,3 +97,43 @@ async fn incr_extending_is_forgotten_only_after_a_quiet_ttl() {
         assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 1, "{name}: forgotten after a quiet TTL");
     }
 }
+
+#[tokio::test]
+async fn get_many_answers_each_key_in_order() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        kv.set("m1", "one", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(kv.get_many(&["m1", "m2"]).await.unwrap(), vec![Some("one".to_owned()), None], "{name}");
+        assert_eq!(kv.get_many(&["m2"]).await.unwrap(), vec![None], "{name}: one key is still a list");
+    }
+}
+
+/// The revocations' reload: all or nothing, and nothing once the guard is gone (the
+/// store lost its keys while the writer read what to write).
+#[tokio::test]
+async fn set_all_if_writes_everything_only_while_the_guard_stands() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        let entries = vec![("g1".to_owned(), "a".to_owned(), Some(Duration::from_millis(300))), ("g2".to_owned(), "b".to_owned(), None)];
+        assert!(!kv.set_all_if("guard", "t1", &entries).await.unwrap(), "{name}: no guard");
+        assert_eq!(kv.get_many(&["g1", "g2"]).await.unwrap(), vec![None, None], "{name}: nothing written");
+        kv.set("guard", "t2", Duration::from_secs(60)).await.unwrap();
+        assert!(!kv.set_all_if("guard", "t1", &entries).await.unwrap(), "{name}: another writer's guard");
+        kv.set("guard", "t1", Duration::from_secs(60)).await.unwrap();
+        assert!(kv.set_all_if("guard", "t1", &entries).await.unwrap(), "{name}");
+        assert_eq!(kv.get_many(&["g1", "g2", "guard"]).await.unwrap(), vec![Some("a".to_owned()), Some("b".to_owned()), None], "{name}: written, guard gone");
+        assert!(kv.ttl("g1").await.unwrap().is_some_and(|t| t <= Duration::from_millis(300)), "{name}");
+        assert_eq!(kv.ttl("g2").await.unwrap(), None, "{name}: never expires");
+    }
+}
+
+#[tokio::test]
+async fn the_store_id_is_stable_and_its_own() {
+    let [memory, redis]: [Kv; 2] = stores().await.try_into().ok().unwrap();
+    for kv in [&memory, &redis] {
+        assert_eq!(kv.store_id().await.unwrap(), kv.store_id().await.unwrap(), "{}", kv.backend_name());
+    }
+    assert_ne!(memory.store_id().await.unwrap(), Kv::memory().store_id().await.unwrap(), "each in-process store is another store");
+    assert_eq!(redis.store_id().await.unwrap().len(), 40, "Redis's run_id");
+    assert!(redis.may_lose_keys() && !memory.may_lose_keys());
+}

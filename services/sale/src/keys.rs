@@ -3,7 +3,8 @@
 //! `{<sale id>}`, so they live in one Redis Cluster slot and one script can touch them.
 
 /// Hash: product_id, price_cents, opens_at_ms, closes_at_ms, per_user_limit, initial,
-/// remaining, reserved, sold, closed. Always `initial = remaining + reserved + sold`.
+/// remaining, reserved, sold, closed, halted, and epoch (set by a rebuild from the orders;
+/// absent until the first). Always `initial = remaining + reserved + sold`.
 pub fn sale(sale_id: i64) -> String {
     format!("sale:{{{sale_id}}}")
 }

@@ -7,128 +7,22 @@ pub mod keys;
 mod memory;
 mod redis_engine;
 mod sold_out;
+mod types;
 
 pub use sold_out::SoldOutFlags;
+pub use types::*;
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SaleDefinition {
-    pub sale_id: i64,
-    pub product_id: i64,
-    pub stock: i64,
-    pub price_cents: i64,
-    pub opens_at_ms: i64,
-    pub closes_at_ms: i64,
-    pub per_user_limit: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    UnknownSale,
-    SaleNotOpen,
-    SaleClosed,
-    SoldOut,
-    /// The merchant's emergency stop (a FlashSale's `goodsmall.io/halted`).
-    Halted,
-    InsufficientStock,
-    PurchaseLimit,
-}
-
-impl Refusal {
-    /// The stable API error code (docs/errors.md).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::UnknownSale => "SALE_NOT_FOUND",
-            Self::SaleNotOpen => "SALE_NOT_OPEN",
-            Self::SaleClosed => "SALE_CLOSED",
-            Self::SoldOut => "SOLD_OUT",
-            Self::Halted => "SALE_HALTED",
-            Self::InsufficientStock => "INSUFFICIENT_STOCK",
-            Self::PurchaseLimit => "PURCHASE_LIMIT",
-        }
+fn check_terms(def: &SaleDefinition) -> Result<(), EngineError> {
+    if def.stock < 0 {
+        return Err(EngineError::InvalidInput("sale stock below 0"));
     }
-
-    pub const ALL: [Refusal; 7] = [Self::UnknownSale, Self::SaleNotOpen, Self::SaleClosed, Self::SoldOut, Self::Halted, Self::InsufficientStock, Self::PurchaseLimit];
-
-    /// The scripts answer with the same codes.
-    fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.code() == code)
+    if def.per_user_limit < 1 {
+        return Err(EngineError::InvalidInput("per-user limit below 1"));
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    Reserved { order_id: String, quantity: i64, remaining: i64, repeated: bool },
-    Refused(Refusal),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SaleCounters {
-    pub sale_id: i64,
-    pub product_id: i64,
-    pub initial: i64,
-    pub remaining: i64,
-    pub reserved: i64,
-    pub sold: i64,
-    pub price_cents: i64,
-    pub opens_at_ms: i64,
-    pub closes_at_ms: i64,
-    pub per_user_limit: i64,
-    pub closed: bool,
-    /// Purchases are refused with `SaleHalted` (the merchant's emergency stop).
-    pub halted: bool,
-}
-
-/// A reservation not yet confirmed or released.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenReservation {
-    pub order_id: String,
-    pub user_id: i64,
-    pub quantity: i64,
-}
-
-/// An order that holds units of a sale, from the durable records: rebuilt by
-/// [`StockEngine::restore_sale`] as a reservation (`sold == false`) or a sale.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holding {
-    pub order_id: String,
-    pub user_id: i64,
-    pub quantity: i64,
-    pub sold: bool,
-}
-
-/// What a `release` or `confirm` call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settle {
-    /// This call put the units back into stock.
-    Released,
-    /// This call turned reserved units into sold ones.
-    Confirmed,
-    /// It had been settled before (or cannot move that way); nothing changed.
-    AlreadySettled,
-    /// No such reservation (or sale).
-    Unknown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadOutcome {
-    Created,
-    Updated,
-    Unchanged,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("stock engine (Redis): {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("sale {sale_id}: a total stock of {stock} is below the {committed} units already reserved or sold")]
-    StockBelowCommitted { sale_id: i64, stock: i64, committed: i64 },
-    #[error("stock engine: unexpected script answer {0}")]
-    Protocol(String),
-    /// A caller bug (quantity below 1, a malformed sale): refused before any state is read.
-    #[error("stock engine: invalid input: {0}")]
-    InvalidInput(&'static str),
+    if def.closes_at_ms <= def.opens_at_ms {
+        return Err(EngineError::InvalidInput("sale closes before it opens"));
+    }
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -228,28 +122,32 @@ impl StockEngine {
     /// Buyers, reservations, idempotency keys and the closed flag are kept: a closed
     /// sale stays closed.
     pub async fn load_sale(&self, def: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
-        if def.stock < 0 {
-            return Err(EngineError::InvalidInput("sale stock below 0"));
-        }
-        if def.per_user_limit < 1 {
-            return Err(EngineError::InvalidInput("per-user limit below 1"));
-        }
-        if def.closes_at_ms <= def.opens_at_ms {
-            return Err(EngineError::InvalidInput("sale closes before it opens"));
-        }
+        check_terms(def)?;
         dispatch!(self, "load_sale", e => e.load_sale(def).await)
     }
 
+    /// Changes the terms of a sale the engine holds, as [`load_sale`](Self::load_sale)
+    /// does, but never creates one: `None` when the engine lacks the sale (it must be
+    /// rebuilt from its orders, [`restore_sale`](Self::restore_sale), not created empty).
+    pub async fn update_sale(&self, def: &SaleDefinition) -> Result<Option<LoadOutcome>, EngineError> {
+        check_terms(def)?;
+        dispatch!(self, "load_sale", e => e.update_sale(def).await)
+    }
+
     /// Rebuilds a sale the store lost (a restart, a flush) from durable records, in one
-    /// atomic step: `remaining = stock - held`, each holding order's reservation and
-    /// each buyer's units. No purchase can slip in between loading the stock and
-    /// re-reserving the orders, so a restore never oversells. `false` (and no change)
-    /// when the sale exists.
-    pub async fn restore_sale(&self, def: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
-        if holdings.iter().any(|h| h.quantity < 1) {
-            return Err(EngineError::InvalidInput("holding quantity below 1"));
+    /// atomic step: `remaining = stock - held`, every order's reservation (in its state),
+    /// each buyer's units and every recorded Idempotency-Key's first answer, under a new
+    /// `epoch`. No purchase can slip in between loading the stock and re-reserving the
+    /// orders, so a restore never oversells, and a retry finds its first order. `false`
+    /// (and no change) when the sale exists.
+    pub async fn restore_sale(&self, def: &SaleDefinition, closed: bool, epoch: i64, orders: &[RecordedOrder]) -> Result<bool, EngineError> {
+        if orders.iter().any(|o| o.quantity < 1) {
+            return Err(EngineError::InvalidInput("order quantity below 1"));
         }
-        dispatch!(self, "restore_sale", e => e.restore_sale(def, closed, holdings).await)
+        if orders.iter().any(|o| o.idempotency_key.as_deref() == Some("")) {
+            return Err(EngineError::InvalidInput("an empty idempotency key"));
+        }
+        dispatch!(self, "restore_sale", e => e.restore_sale(def, closed, epoch, orders).await)
     }
 
     /// Deletes every key of the sale (after it has closed and settled). `false` when
@@ -281,9 +179,10 @@ impl StockEngine {
     }
 
     /// The order id and quantity a successful purchase with this (user, key) was given,
-    /// if any; for answering a retry when the sale is flagged sold out (one O(1) read
-    /// when there is none, the common case).
-    pub async fn first_answer(&self, sale_id: i64, user_id: i64, idempotency_key: &str) -> Result<Option<(String, i64)>, EngineError> {
+    /// if any, with the sale's epoch (read first, so a rebuild in between can only make
+    /// it older: the commit is then refused and retried, never let through); for
+    /// answering a retry when the sale is flagged sold out.
+    pub async fn first_answer(&self, sale_id: i64, user_id: i64, idempotency_key: &str) -> Result<KeyRecord, EngineError> {
         dispatch!(self, "first_answer", e => e.first_answer(sale_id, user_id, idempotency_key).await)
     }
 

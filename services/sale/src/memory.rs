@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{EngineError, Holding, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+use crate::{EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -17,6 +17,7 @@ enum State {
 
 struct Sale {
     counters: SaleCounters,
+    epoch: i64,
     buyers: HashMap<i64, i64>,
     idempotency: HashMap<(i64, String), String>,
     reservations: HashMap<String, (i64, i64, State)>,
@@ -40,6 +41,14 @@ impl MemoryEngine {
     }
 
     pub async fn load_sale(&self, d: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
+        self.load(d, true).await?.ok_or_else(|| EngineError::Protocol("load: a created sale is absent".into()))
+    }
+
+    pub async fn update_sale(&self, d: &SaleDefinition) -> Result<Option<LoadOutcome>, EngineError> {
+        self.load(d, false).await
+    }
+
+    async fn load(&self, d: &SaleDefinition, create: bool) -> Result<Option<LoadOutcome>, EngineError> {
         let mut store = self.store();
         let terms = |c: &mut SaleCounters| {
             c.product_id = d.product_id;
@@ -49,6 +58,9 @@ impl MemoryEngine {
             c.per_user_limit = d.per_user_limit;
         };
         let Some(sale) = store.sales.get_mut(&d.sale_id) else {
+            if !create {
+                return Ok(None);
+            }
             let mut counters = SaleCounters {
                 sale_id: d.sale_id,
                 product_id: 0,
@@ -64,9 +76,9 @@ impl MemoryEngine {
                 halted: false,
             };
             terms(&mut counters);
-            let sale = Sale { counters, buyers: HashMap::new(), idempotency: HashMap::new(), reservations: HashMap::new() };
+            let sale = Sale { counters, epoch: FIRST_EPOCH, buyers: HashMap::new(), idempotency: HashMap::new(), reservations: HashMap::new() };
             store.sales.insert(d.sale_id, sale);
-            return Ok(LoadOutcome::Created);
+            return Ok(Some(LoadOutcome::Created));
         };
         let c = &mut sale.counters;
         if d.stock < c.reserved + c.sold {
@@ -76,10 +88,10 @@ impl MemoryEngine {
         c.remaining += d.stock - c.initial;
         c.initial = d.stock;
         terms(c);
-        Ok(if *c == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated })
+        Ok(Some(if *c == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated }))
     }
 
-    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
+    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, epoch: i64, orders: &[RecordedOrder]) -> Result<bool, EngineError> {
         let mut store = self.store();
         if store.sales.contains_key(&d.sale_id) {
             return Ok(false);
@@ -99,17 +111,29 @@ impl MemoryEngine {
                 closed,
                 halted: false,
             },
+            epoch,
             buyers: HashMap::new(),
             idempotency: HashMap::new(),
             reservations: HashMap::new(),
         };
-        for h in holdings {
+        for o in orders {
             let c = &mut sale.counters;
-            c.remaining -= h.quantity;
-            if h.sold { c.sold += h.quantity } else { c.reserved += h.quantity }
-            *sale.buyers.entry(h.user_id).or_default() += h.quantity;
-            let state = if h.sold { State::Sold } else { State::Reserved };
-            sale.reservations.insert(h.order_id.clone(), (h.user_id, h.quantity, state));
+            let state = match o.units {
+                Units::Reserved => State::Reserved,
+                Units::Sold => State::Sold,
+                Units::Released => State::Released,
+            };
+            c.remaining -= o.held();
+            match state {
+                State::Reserved => c.reserved += o.quantity,
+                State::Sold => c.sold += o.quantity,
+                State::Released => {}
+            }
+            *sale.buyers.entry(o.user_id).or_default() += o.held();
+            sale.reservations.insert(o.order_id.clone(), (o.user_id, o.quantity, state));
+            if let Some(key) = &o.idempotency_key {
+                sale.idempotency.insert((o.user_id, key.clone()), o.order_id.clone());
+            }
         }
         store.sales.insert(d.sale_id, sale);
         Ok(true)
@@ -140,7 +164,7 @@ impl MemoryEngine {
         let Some(sale) = store.sales.get_mut(&sale_id) else { return Ok(Reservation::Refused(Refusal::UnknownSale)) };
         if let Some(first) = sale.idempotency.get(&(user_id, key.to_owned())) {
             let quantity = sale.reservations.get(first).map_or(0, |r| r.1);
-            return Ok(Reservation::Reserved { order_id: first.clone(), quantity, remaining: sale.counters.remaining, repeated: true });
+            return Ok(Reservation::Reserved { order_id: first.clone(), quantity, remaining: sale.counters.remaining, repeated: true, epoch: sale.epoch });
         }
         let c = &mut sale.counters;
         let refusal = if c.closed || now_ms >= c.closes_at_ms {
@@ -166,7 +190,7 @@ impl MemoryEngine {
         *sale.buyers.entry(user_id).or_default() += quantity;
         sale.idempotency.insert((user_id, key.to_owned()), order_id.to_owned());
         sale.reservations.insert(order_id.to_owned(), (user_id, quantity, State::Reserved));
-        Ok(Reservation::Reserved { order_id: order_id.to_owned(), quantity, remaining: c.remaining, repeated: false })
+        Ok(Reservation::Reserved { order_id: order_id.to_owned(), quantity, remaining: c.remaining, repeated: false, epoch: sale.epoch })
     }
 
     pub async fn settle(&self, sale_id: i64, order_id: &str, confirm: bool) -> Result<Settle, EngineError> {
@@ -221,10 +245,11 @@ impl MemoryEngine {
         Ok((sale.buyers.len() <= at_most).then(|| sale.buyers.keys().copied().collect()))
     }
 
-    pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<Option<(String, i64)>, EngineError> {
+    pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<KeyRecord, EngineError> {
         let store = self.store();
-        let Some(sale) = store.sales.get(&sale_id) else { return Ok(None) };
-        Ok(sale.idempotency.get(&(user_id, key.to_owned())).map(|order| (order.clone(), sale.reservations.get(order).map_or(0, |r| r.1))))
+        let Some(sale) = store.sales.get(&sale_id) else { return Ok(KeyRecord::NoSale) };
+        let Some(order) = sale.idempotency.get(&(user_id, key.to_owned())) else { return Ok(KeyRecord::NoAnswer) };
+        Ok(KeyRecord::First(FirstAnswer { order_id: order.clone(), quantity: sale.reservations.get(order).map_or(0, |r| r.1), epoch: sale.epoch }))
     }
 
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {

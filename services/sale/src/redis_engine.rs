@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
-use crate::{keys, EngineError, Holding, LoadOutcome, OpenReservation, Refusal, Reservation, SaleCounters, SaleDefinition, Settle};
+use crate::{keys, EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, Refusal, RecordedOrder, Reservation, SaleCounters, SaleDefinition, Settle, Units};
 
 struct Scripts {
     load: Script,
@@ -40,6 +40,14 @@ impl RedisEngine {
     }
 
     pub async fn load_sale(&self, d: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
+        self.load(d, true).await?.ok_or_else(|| EngineError::Protocol("load: a created sale is absent".into()))
+    }
+
+    pub async fn update_sale(&self, d: &SaleDefinition) -> Result<Option<LoadOutcome>, EngineError> {
+        self.load(d, false).await
+    }
+
+    async fn load(&self, d: &SaleDefinition, create: bool) -> Result<Option<LoadOutcome>, EngineError> {
         let answer: Vec<redis::Value> = self
             .scripts
             .load
@@ -50,15 +58,18 @@ impl RedisEngine {
             .arg(d.closes_at_ms)
             .arg(d.per_user_limit)
             .arg(d.stock)
+            .arg(i64::from(create))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let word = answer.first().and_then(|v| redis::from_redis_value::<String>(v).ok()).unwrap_or_default();
-        match word.as_str() {
-            "CREATED" => Ok(LoadOutcome::Created),
-            "UPDATED" => Ok(LoadOutcome::Updated),
-            "UNCHANGED" => Ok(LoadOutcome::Unchanged),
-            "BELOW_COMMITTED" => {
-                let committed = answer.get(1).and_then(|v| redis::from_redis_value::<i64>(v).ok()).unwrap_or_default();
+        let word = answer.first().and_then(|v| redis::from_redis_value::<String>(v).ok());
+        match word.as_deref() {
+            Some("CREATED") => Ok(Some(LoadOutcome::Created)),
+            Some("UPDATED") => Ok(Some(LoadOutcome::Updated)),
+            Some("UNCHANGED") => Ok(Some(LoadOutcome::Unchanged)),
+            Some("ABSENT") => Ok(None),
+            Some("BELOW_COMMITTED") => {
+                let committed = answer.get(1).and_then(|v| redis::from_redis_value::<i64>(v).ok());
+                let committed = committed.ok_or_else(|| EngineError::Protocol(format!("load: {answer:?}")))?;
                 Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed })
             }
             _ => Err(EngineError::Protocol(format!("load: {answer:?}"))),
@@ -75,12 +86,17 @@ impl RedisEngine {
         Ok(found == 1)
     }
 
-    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, holdings: &[Holding]) -> Result<bool, EngineError> {
+    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, epoch: i64, orders: &[RecordedOrder]) -> Result<bool, EngineError> {
         let mut invocation = self.scripts.restore.key(keys::sale(d.sale_id));
-        invocation.key(keys::buyers(d.sale_id)).key(keys::reservations(d.sale_id));
-        invocation.arg(d.product_id).arg(d.price_cents).arg(d.opens_at_ms).arg(d.closes_at_ms).arg(d.per_user_limit).arg(d.stock).arg(i64::from(closed));
-        for h in holdings {
-            invocation.arg(&h.order_id).arg(h.user_id).arg(h.quantity).arg(if h.sold { "S" } else { "R" });
+        invocation.key(keys::buyers(d.sale_id)).key(keys::idempotency(d.sale_id)).key(keys::reservations(d.sale_id));
+        invocation.arg(d.product_id).arg(d.price_cents).arg(d.opens_at_ms).arg(d.closes_at_ms).arg(d.per_user_limit).arg(d.stock).arg(i64::from(closed)).arg(epoch);
+        for o in orders {
+            let state = match o.units {
+                Units::Reserved => "R",
+                Units::Sold => "S",
+                Units::Released => "X",
+            };
+            invocation.arg(&o.order_id).arg(o.user_id).arg(o.quantity).arg(state).arg(o.idempotency_key.as_deref().unwrap_or_default());
         }
         let rebuilt: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(rebuilt == 1)
@@ -134,12 +150,18 @@ impl RedisEngine {
             .arg(now_ms)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let text = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<String>(v).ok()).unwrap_or_default();
-        let int = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<i64>(v).ok()).unwrap_or(0);
-        match text(0).as_str() {
-            "OK" => Ok(Reservation::Reserved { order_id: text(1), quantity: int(2), remaining: int(3), repeated: int(4) == 1 }),
-            "NO" => Refusal::from_code(&text(1)).map(Reservation::Refused).ok_or_else(|| EngineError::Protocol(text(1))),
-            other => Err(EngineError::Protocol(other.into())),
+        let text = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<String>(v).ok());
+        let int = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<i64>(v).ok());
+        let malformed = || EngineError::Protocol(format!("reserve: {answer:?}"));
+        match text(0).as_deref() {
+            Some("OK") => {
+                let (Some(order_id), Some(quantity), Some(remaining), Some(repeated), Some(epoch)) = (text(1), int(2), int(3), int(4), int(5)) else {
+                    return Err(malformed());
+                };
+                Ok(Reservation::Reserved { order_id, quantity, remaining, repeated: repeated == 1, epoch })
+            }
+            Some("NO") => text(1).as_deref().and_then(Refusal::from_code).map(Reservation::Refused).ok_or_else(malformed),
+            _ => Err(malformed()),
         }
     }
 
@@ -171,13 +193,22 @@ impl RedisEngine {
         Ok(self.conn.clone().set_nx(keys::product_stock(product_id), available).await?)
     }
 
-    pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<Option<(String, i64)>, EngineError> {
+    pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<KeyRecord, EngineError> {
         let mut conn = self.conn.clone();
-        let Some(order_id) = conn.hget::<_, _, Option<String>>(keys::idempotency(sale_id), format!("{user_id}:{key}")).await? else { return Ok(None) };
+        // The epoch first: see StockEngine::first_answer. Every sale hash has `initial`.
+        let (epoch, initial): (Option<i64>, Option<i64>) = redis::cmd("HMGET").arg(keys::sale(sale_id)).arg("epoch").arg("initial").query_async(&mut conn).await?;
+        if initial.is_none() {
+            return Ok(KeyRecord::NoSale);
+        }
+        let Some(order_id) = conn.hget::<_, _, Option<String>>(keys::idempotency(sale_id), format!("{user_id}:{key}")).await? else { return Ok(KeyRecord::NoAnswer) };
         let reservation: Option<String> = conn.hget(keys::reservations(sale_id), &order_id).await?;
-        // `<user id>:<quantity>:<state>`
-        let quantity = reservation.as_deref().and_then(|r| r.split(':').nth(1)).and_then(|q| q.parse().ok()).unwrap_or(0);
-        Ok(Some((order_id, quantity)))
+        // `<user id>:<quantity>:<state>`; a first answer without its reservation has none to report.
+        let quantity = match reservation.as_deref().map(|r| r.split(':').nth(1).map(str::parse::<i64>)) {
+            None => 0,
+            Some(Some(Ok(quantity))) => quantity,
+            Some(_) => return Err(EngineError::Protocol(format!("reservation {order_id}: {reservation:?}"))),
+        };
+        Ok(KeyRecord::First(FirstAnswer { order_id, quantity, epoch: epoch.unwrap_or(crate::FIRST_EPOCH) }))
     }
 
     pub async fn buyer_count(&self, sale_id: i64) -> Result<usize, EngineError> {

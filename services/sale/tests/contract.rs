@@ -8,7 +8,7 @@ mod common;
 use std::{collections::BTreeSet, future::Future};
 
 use common::{assert_conserved, engines, sale, CLOSES, OPENS};
-use goodsmall_sale::{keys, EngineError, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle, StockEngine};
+use goodsmall_sale::{keys, EngineError, KeyRecord, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle, StockEngine};
 
 /// One backend under test: forwards each call, records the answer, checks conservation.
 struct Probe {
@@ -139,7 +139,7 @@ where
 }
 
 fn reserved(order: &str, quantity: i64, remaining: i64, repeated: bool) -> Reservation {
-    Reservation::Reserved { order_id: order.into(), quantity, remaining, repeated }
+    Reservation::Reserved { order_id: order.into(), quantity, remaining, repeated, epoch: goodsmall_sale::FIRST_EPOCH }
 }
 
 #[test]
@@ -474,46 +474,70 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
     for e in engines().await {
         let name = e.backend_name();
         e.load_sale(&sale(8, 2, 2)).await.unwrap();
-        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), None, "{name}");
+        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), KeyRecord::NoAnswer, "{name}");
         e.reserve(8, 1, "k", 2, "o1", OPENS).await.unwrap();
         assert_eq!(e.reserve(8, 2, "k", 1, "o2", OPENS).await.unwrap(), Reservation::Refused(Refusal::SoldOut), "{name}");
-        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), Some(("o1".to_owned(), 2)), "{name}");
-        assert_eq!(e.first_answer(8, 2, "k").await.unwrap(), None, "{name}: refusals are not remembered");
-        assert_eq!(e.first_answer(404, 1, "k").await.unwrap(), None, "{name}: unknown sale");
+        let first = goodsmall_sale::FirstAnswer { order_id: "o1".into(), quantity: 2, epoch: goodsmall_sale::FIRST_EPOCH };
+        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), KeyRecord::First(first), "{name}");
+        assert_eq!(e.first_answer(8, 2, "k").await.unwrap(), KeyRecord::NoAnswer, "{name}: refusals are not remembered");
+        assert_eq!(e.first_answer(404, 1, "k").await.unwrap(), KeyRecord::NoSale, "{name}: unknown sale");
     }
 }
 
-/// A lost sale is rebuilt from its holding orders in one step: the rebuilt counters are
-/// what the orders leave, settling works on the rebuilt reservations, the limit still
-/// counts what each buyer holds, and a restore of a live sale changes nothing.
+/// A lost sale is rebuilt from its orders in one step: the rebuilt counters are what the
+/// orders leave, settling works on the rebuilt reservations, the limit still counts what
+/// each buyer holds, every recorded key answers its first order (released ones too) with
+/// the rebuild's epoch, a buyer whose units went back is still a buyer, and a restore of
+/// a live sale changes nothing.
 #[tokio::test]
 async fn a_restored_sale_holds_what_its_orders_hold_and_removal_deletes_it() {
-    let holdings = [
-        goodsmall_sale::Holding { order_id: "a".into(), user_id: 1, quantity: 2, sold: true },
-        goodsmall_sale::Holding { order_id: "b".into(), user_id: 2, quantity: 1, sold: false },
+    use goodsmall_sale::{FirstAnswer, RecordedOrder, Units};
+    let order = |id: &str, user_id, quantity, units, key: Option<&str>| RecordedOrder { order_id: id.into(), user_id, quantity, units, idempotency_key: key.map(Into::into) };
+    let orders = [
+        order("a", 1, 2, Units::Sold, Some("buy-a")),
+        order("b", 2, 1, Units::Reserved, Some("buy-b")),
+        order("c", 3, 1, Units::Released, Some("buy-c")),
+        order("d", 4, 1, Units::Reserved, None),
     ];
     on_both(|mut p| {
-        let holdings = holdings.clone();
+        let orders = orders.clone();
         async move {
-            let rebuilt = p.e.restore_sale(&sale(11, 5, 2), false, &holdings).await.unwrap();
+            let n = p.name();
+            let rebuilt = p.e.restore_sale(&sale(11, 5, 2), false, 77, &orders).await.unwrap();
             p.sales.insert(11);
             p.step(format!("restore -> {rebuilt}")).await;
-            assert!(rebuilt, "{}", p.name());
+            assert!(rebuilt, "{n}");
             let c = p.counters(11).await.unwrap();
-            assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 2, 1, 2, false), "{}", p.name());
-            assert_eq!(p.refused(11, 1, 1, OPENS).await, Refusal::PurchaseLimit, "{}: buyer 1 holds 2 already", p.name());
+            assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 1, 2, 2, false), "{n}");
+            assert_eq!(p.refused(11, 1, 1, OPENS).await, Refusal::PurchaseLimit, "{n}: buyer 1 holds 2 already");
+            let epoch = |r: Reservation| match r {
+                Reservation::Reserved { epoch, .. } => epoch,
+                other => panic!("{n}: {other:?}"),
+            };
+            assert_eq!(p.reserve(11, 1, "buy-a", 1, "new", OPENS).await, Reservation::Reserved { order_id: "a".into(), quantity: 2, remaining: 1, repeated: true, epoch: 77 }, "{n}");
+            assert_eq!(p.reserve(11, 3, "buy-c", 1, "new", OPENS).await, Reservation::Reserved { order_id: "c".into(), quantity: 1, remaining: 1, repeated: true, epoch: 77 }, "{n}: a released order is still the key's first answer");
+            assert_eq!(p.e.first_answer(11, 2, "buy-b").await.unwrap(), KeyRecord::First(FirstAnswer { order_id: "b".into(), quantity: 1, epoch: 77 }), "{n}");
+            assert_eq!(p.e.first_answer(11, 4, "anything").await.unwrap(), KeyRecord::NoAnswer, "{n}: an order without a key answers no key");
+            let buyers = p.e.buyers(11, 10).await.unwrap().unwrap();
+            assert_eq!(buyers, [1, 2, 3, 4].into(), "{n}: buyer 3's units went back, but it is still a buyer");
+            assert_eq!(p.held(11, 3).await, 0, "{n}");
+            assert_eq!(epoch(p.reserve(11, 3, "again", 1, "e", OPENS).await), 77, "{n}: new reservations carry the rebuild's epoch");
             assert_eq!(p.confirm(11, "b").await, Settle::Confirmed);
             assert_eq!(p.release(11, "a").await, Settle::Released);
-            let again = p.e.restore_sale(&sale(11, 50, 2), true, &[]).await.unwrap();
+            assert_eq!(p.release(11, "c").await, Settle::AlreadySettled, "{n}: released before the loss, released once");
+            let again = p.e.restore_sale(&sale(11, 50, 2), true, 78, &[]).await.unwrap();
             p.step(format!("restore again -> {again}")).await;
-            assert!(!again, "{}: a live sale is not rebuilt", p.name());
+            assert!(!again, "{n}: a live sale is not rebuilt");
             let c = p.counters(11).await.unwrap();
-            assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 4, 0, 1, false), "{}", p.name());
-            assert!(p.e.remove_sale(11).await.unwrap(), "{}", p.name());
+            assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 2, 2, 1, false), "{n}");
+            assert_eq!(p.e.update_sale(&sale(11, 6, 2)).await.unwrap(), Some(LoadOutcome::Updated), "{n}: an update of a held sale");
+            assert!(p.e.remove_sale(11).await.unwrap(), "{n}");
             p.sales.remove(&11);
-            assert_eq!(p.counters(11).await, None, "{}: removed", p.name());
-            assert_eq!(p.e.open_reservations(11).await.unwrap(), vec![], "{}", p.name());
-            assert!(!p.e.remove_sale(11).await.unwrap(), "{}: nothing left to remove", p.name());
+            assert_eq!(p.counters(11).await, None, "{n}: removed");
+            assert_eq!(p.e.update_sale(&sale(11, 6, 2)).await.unwrap(), None, "{n}: an update never creates a lost sale");
+            assert_eq!(p.counters(11).await, None, "{n}: still absent");
+            assert_eq!(p.e.open_reservations(11).await.unwrap(), vec![], "{n}");
+            assert!(!p.e.remove_sale(11).await.unwrap(), "{n}: nothing left to remove");
             p
         }
     })

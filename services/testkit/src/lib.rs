@@ -3,7 +3,7 @@
 //! addresses; these helpers hand each test its own empty Redis database and MySQL
 //! schema on them, unique Kafka topic and group names, and start a real SMTP server
 //! (aiosmtpd) per test; the fault tests start private servers they can kill
-//! ([`KafkaBroker`], [`MariaDb`]); the observability proofs start a real Prometheus
+//! ([`KafkaBroker`], [`MariaDb`], [`RedisServer`]); the observability proofs start a real Prometheus
 //! ([`prometheus`]). A missing server is a failure that names the fix, never a
 //! silent skip.
 
@@ -19,7 +19,7 @@ pub use kafka::wait_until_consumed;
 pub use kube::ControlPlane;
 pub use node::Node;
 pub use process::{build_binaries, cargo, free_port, ServiceProcess};
-pub use servers::{KafkaBroker, MariaDb};
+pub use servers::{KafkaBroker, MariaDb, RedisServer};
 pub use smtp::{ReceivedMail, SmtpSink};
 
 use std::path::{Path, PathBuf};

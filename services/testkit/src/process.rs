@@ -1,4 +1,4 @@
-//! The workspace's binaries as real processes (the order, payment and product services,
+//! The workspace's binaries as real processes (the user, order, payment and product services,
 //! the operator): started with an environment, awaited on `/readyz`, killed with SIGKILL,
 //! their logs kept in a file. The binaries are brought up to date once per test process
 //! (a no-op when the workspace build already made them).
@@ -12,7 +12,7 @@ use std::{
 
 /// Every binary a test may start (each package's binary has its name); built together
 /// so one `cargo build` serves them all.
-const PACKAGES: [&str; 4] = ["goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
+const PACKAGES: [&str; 5] = ["goodsmall-user", "goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
 
 const READY_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -83,6 +83,28 @@ impl ServiceProcess {
         let port = free_port();
         env.push(("GOODSMALL_HTTP__PORT".into(), port.to_string()));
         ServiceProcess::new(name, port, env, log)
+    }
+
+    /// The user service on `redis` and its own `database`, signing with the PEM pair
+    /// (`private`, `public`), cheap password hashing, and `extra` settings. Every stack of
+    /// separate services on Redis runs one: besides logins, it writes the logged-out
+    /// sessions back into a Redis that lost them (at start too), and until it has, the
+    /// others answer 503 to every bearer token.
+    pub fn user_service(redis: &str, database: &str, (private, public): (&str, &str), extra: &[(&str, &str)], log: &Path) -> ServiceProcess {
+        // Any 32 bytes, in base64: the test accounts' personal data.
+        const DATA_KEY: &str = "dGVzdC1wZXJzb25hbC1kYXRhLWtleS0zMi1ieXRlcyE=";
+        let settings = [
+            ("GOODSMALL_REDIS__URL", redis),
+            ("GOODSMALL_AUTH__PRIVATE_KEY_PEM", private),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", public),
+            ("GOODSMALL_USER__DATABASE__URL", database),
+            ("GOODSMALL_USER__DATA_KEY", DATA_KEY),
+            ("GOODSMALL_USER__PASSWORD_HASHING__MEMORY_KIB", "1024"),
+            ("GOODSMALL_USER__PASSWORD_HASHING__ITERATIONS", "1"),
+            ("GOODSMALL_LOG__FORMAT", "json"),
+        ];
+        let env = settings.iter().chain(extra).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServiceProcess::service("goodsmall-user", env, log)
     }
 
     /// Sets (or replaces) one variable for the next start.

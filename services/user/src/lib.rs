@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod domain;
 pub mod login_throttle;
 pub mod mail;
+pub mod revocations;
 pub mod routes;
 pub mod sessions;
 pub mod startup;

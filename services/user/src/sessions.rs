@@ -5,17 +5,19 @@
 use std::time::Duration;
 
 use goodsmall_platform::{
-    auth::{revoked_session_key, Role, TokenSigner},
+    auth::{Role, TokenSigner},
     clock::now_millis,
     db::Database,
     error::{ApiError, ErrorCode},
-    kv::Kv,
 };
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::crypto::{random_id, random_token, sha256_hex};
+use crate::{
+    crypto::{random_id, random_token, sha256_hex},
+    revocations::Revocations,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
@@ -30,14 +32,14 @@ pub struct TokenPair {
 #[derive(Clone)]
 pub struct Sessions {
     db: Database,
-    kv: Kv,
+    revocations: Revocations,
     signer: TokenSigner,
     refresh_ttl: Duration,
 }
 
 impl Sessions {
-    pub fn new(db: Database, kv: Kv, signer: TokenSigner, refresh_ttl: Duration) -> Self {
-        Self { db, kv, signer, refresh_ttl }
+    pub fn new(db: Database, revocations: Revocations, signer: TokenSigner, refresh_ttl: Duration) -> Self {
+        Self { db, revocations, signer, refresh_ttl }
     }
 
     pub async fn start(&self, user_id: i64, role: Role) -> Result<TokenPair, ApiError> {
@@ -114,7 +116,8 @@ impl Sessions {
     }
 
     /// Ends one session everywhere: refresh tokens stop working (database) and access
-    /// tokens too (revocation marker read by every service until they expire).
+    /// tokens too (revocation marker read by every service until they expire, written
+    /// after the database's record, from which it is rebuilt if the store loses it).
     pub async fn revoke(&self, session_id: &str) -> Result<(), ApiError> {
         {
             let _q = self.db.observe("session.revoke");
@@ -124,8 +127,7 @@ impl Sessions {
                 .execute(self.db.pool())
                 .await?;
         }
-        let marker_ttl = self.signer.access_ttl + Duration::from_secs(60);
-        self.kv.set(&revoked_session_key(session_id), "1", marker_ttl).await?;
+        self.revocations.mark(session_id).await?;
         Ok(())
     }
 

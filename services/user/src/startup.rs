@@ -20,6 +20,7 @@ use crate::{
     domain::{Address, Email, Password, PersonName, Phone},
     login_throttle::LoginThrottle,
     mail::{run_delivery_worker, MailOutbox, MailTransport},
+    revocations::Revocations,
     routes,
     sessions::Sessions,
     state::UserState,
@@ -46,21 +47,26 @@ pub async fn build(settings: &UserSettings, private_key_pem: &str, issuer: Strin
     let cipher = FieldCipher::new(&settings.data_key_bytes("user")?);
     let signer = TokenSigner::new(private_key_pem, issuer, settings.access_ttl())?;
     let transport = MailTransport::from_settings(&settings.mail)?;
+    // Before the service answers: a store that lost its keys gets the logged-out
+    // sessions back from the database.
+    let revocations = Revocations::new(database.clone(), shared.kv.clone(), settings.access_ttl());
+    revocations.reload_if_needed().await?;
     let outbox = MailOutbox::new(database.clone(), settings.mail.max_attempts)?;
     let state = UserState {
         accounts: accounts.clone(),
         verifications: Verifications::new(shared.kv.clone(), cipher.clone(), settings.verification.clone()),
-        sessions: Sessions::new(database.clone(), shared.kv.clone(), signer, Duration::from_secs(settings.tokens.refresh_ttl_secs)),
+        sessions: Sessions::new(database.clone(), revocations.clone(), signer, Duration::from_secs(settings.tokens.refresh_ttl_secs)),
         outbox: outbox.clone(),
         login_throttle: LoginThrottle::new(shared.kv.clone(), cipher, settings.login.clone()),
         authenticator: shared.authenticator.clone(),
         dev_mailbox: transport.dev_mailbox(),
     };
     let worker = tokio::spawn(run_delivery_worker(outbox, transport, shared.shutdown.clone()));
+    let keeper = revocations.spawn_keeper(shared.shutdown.clone());
     let parts = ServiceParts {
         api: routes::router(state),
         readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
-        workers: vec![worker],
+        workers: vec![worker, keeper],
     };
     Ok(UserService { parts, accounts, database })
 }

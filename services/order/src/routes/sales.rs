@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    domain::PurchaseQuantity,
+    domain::{OrderStatus, PurchaseQuantity},
     purchase::PurchaseOutcome,
     sales::{Counters, NewSale, Sale},
     state::OrderState,
@@ -160,14 +160,16 @@ fn one() -> i64 {
 #[derive(Serialize, ToSchema)]
 pub struct PurchaseAccepted {
     pub order_id: String,
-    /// `PROCESSING` until paid.
-    pub status: String,
+    /// The order's status now: `PROCESSING` for a new order (until paid); a retry with
+    /// the same key answers its order as it stands (e.g. `COMPLETE`, `CANCELED`).
+    pub status: OrderStatus,
     pub status_url: String,
     pub payment_url: String,
 }
 
 /// Buy from a flash sale. Decided atomically; answered `202` once the order is
-/// durable. Retrying with the same `Idempotency-Key` returns the same order.
+/// durable. Retrying with the same `Idempotency-Key` returns the same order, with its
+/// status now, also after the stock store lost its data.
 #[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1),
     ("Idempotency-Key" = String, Header, description = "unique per intended purchase (1 to 100 visible ASCII characters); reuse it on retry",
      min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")), request_body = PurchaseRequest,
@@ -179,7 +181,8 @@ pub struct PurchaseAccepted {
                   ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
               (status = 409, body = Problem, description = "SALE_NOT_OPEN, SALE_CLOSED, SALE_HALTED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
               (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
-              (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range")))]
+              (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range"),
+              (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the stock store or the database does not answer, or the stock store is being rebuilt; retry with the same key after `Retry-After`")))]
 pub async fn purchase(
     State(state): State<OrderState>,
     signed: SignedUser,
@@ -197,16 +200,14 @@ pub async fn purchase(
     }
     let user = state.authenticator.unrevoked(signed).await?;
     match state.purchases.purchase(sale_id, user.user_id, &key, quantity).await? {
-        PurchaseOutcome::Accepted { order_id, .. } => {
+        PurchaseOutcome::Accepted { order_id, status, .. } => {
             let status_url = format!("/api/orders/{order_id}");
-            let accepted = PurchaseAccepted {
-                payment_url: format!("/api/payments/{order_id}"),
-                status_url: status_url.clone(),
-                status: "PROCESSING".into(),
-                order_id,
-            };
+            let accepted = PurchaseAccepted { payment_url: format!("/api/payments/{order_id}"), status_url: status_url.clone(), status, order_id };
             Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(accepted)))
         }
         PurchaseOutcome::Refused(r) => Err(super::refusal(&r)),
+        PurchaseOutcome::Retry => {
+            Err(ApiError::new(ErrorCode::ServiceUnavailable, "the stock store lost this sale and is rebuilding it; retry with the same Idempotency-Key").retry_after(1))
+        }
     }
 }

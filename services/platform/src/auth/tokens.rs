@@ -8,7 +8,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Heade
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{revoked_session_key, AuthUser};
+use super::{revoked_session_key, AuthUser, REVOCATIONS_LOADED_KEY};
 use crate::{
     error::{ApiError, ErrorCode},
     kv::Kv,
@@ -133,11 +133,24 @@ impl Authenticator {
     }
 
     /// The signed caller, once its session is known not to have been logged out (one
-    /// key-value look-up).
+    /// key-value round trip: the session's marker and the store's "revocations loaded"
+    /// marker).
     pub async fn unrevoked(&self, signed: super::SignedUser) -> Result<AuthUser, ApiError> {
         let user = signed.0;
-        if self.kv.get(&revoked_session_key(&user.session_id)).await?.is_some() {
+        let found = self.kv.get_many(&[&revoked_session_key(&user.session_id), REVOCATIONS_LOADED_KEY]).await?;
+        let (revoked, loaded) = match found.as_slice() {
+            [revoked, loaded] => (revoked.is_some(), loaded.is_some()),
+            _ => return Err(ApiError::internal(format!("asked for 2 keys, the store answered {}", found.len()))),
+        };
+        if revoked {
             return Err(ApiError::new(ErrorCode::TokenRevoked, "this session has been logged out; log in again"));
+        }
+        // A store that lost its keys lost the revocations with them: no session is
+        // vouched for until the user service has written them back (it checks every
+        // 250 ms). The in-process store loses them only with its process, whose user
+        // service writes them back before it serves.
+        if !loaded && self.kv.may_lose_keys() {
+            return Err(ApiError::new(ErrorCode::ServiceUnavailable, "the token store is reloading logged-out sessions; retry in a moment").retry_after(1));
         }
         Ok(user)
     }

@@ -146,7 +146,7 @@ fn as_problem(status: &str, response: &mut Value) {
     };
     match status {
         "429" => response["headers"] = retry_after(true, "Seconds to wait before trying again."),
-        "503" => response["headers"] = retry_after(false, "Seconds to wait before retrying, when known."),
+        "503" => response["headers"] = retry_after(true, "Seconds to wait before retrying."),
         _ => {}
     }
 }
@@ -186,7 +186,7 @@ mod tests {
         }
         assert!(op["responses"]["200"].get("content").is_none());
         assert_eq!(op["responses"]["404"]["description"], "SALE_NOT_FOUND");
-        assert_eq!(op["responses"]["503"]["headers"]["Retry-After"]["required"], false);
+        assert_eq!(op["responses"]["503"]["headers"]["Retry-After"]["required"], true);
         // Nothing that the operation does not declare.
         for status in ["400", "401", "415", "422"] {
             assert!(op["responses"].get(status).is_none(), "{status}: {op}");

@@ -2,13 +2,16 @@
 -- terms; a new total stock moves remaining by the difference and is refused when it
 -- would be below what is reserved and sold. Buyers, reservations, idempotency keys
 -- and the closed flag are never touched.
+-- A sale that lost its hash is rebuilt from its orders (restore.lua), never created
+-- empty: with create = 0 an absent sale answers {"ABSENT"} and nothing is written.
 -- KEYS: sale
--- ARGV: product_id, price_cents, opens_at_ms, closes_at_ms, per_user_limit, stock
--- Returns {"CREATED"}, {"UPDATED"}, {"UNCHANGED"} or {"BELOW_COMMITTED", committed}.
+-- ARGV: product_id, price_cents, opens_at_ms, closes_at_ms, per_user_limit, stock, create (1|0)
+-- Returns {"CREATED"}, {"UPDATED"}, {"UNCHANGED"}, {"ABSENT"} or {"BELOW_COMMITTED", committed}.
 local sale = KEYS[1]
 local stock = tonumber(ARGV[6])
 local terms = {'product_id', ARGV[1], 'price_cents', ARGV[2], 'opens_at_ms', ARGV[3], 'closes_at_ms', ARGV[4], 'per_user_limit', ARGV[5]}
 if redis.call('EXISTS', sale) == 0 then
+  if ARGV[7] ~= '1' then return {'ABSENT'} end
   redis.call('HSET', sale, 'initial', stock, 'remaining', stock, 'reserved', 0, 'sold', 0, 'closed', 0, unpack(terms))
   return {'CREATED'}
 end

@@ -4,8 +4,9 @@
 -- Checks, in this order: sale exists; a known (user, key) returns its first answer;
 -- closed or past the window; halted by the merchant; not open yet; sold out; more than remaining; over the
 -- per-user limit (units held = reserved + sold, not released).
--- Returns {"OK", order_id, quantity, remaining, repeated(0|1)} or {"NO", code} (the
--- Refusal::code strings); a refusal writes nothing.
+-- Returns {"OK", order_id, quantity, remaining, repeated(0|1), epoch} or {"NO", code}
+-- (the Refusal::code strings); a refusal writes nothing. The epoch is the sale's
+-- generation (absent = 0; a rebuild sets a new one), which the order's commit checks.
 local sale, buyers, idem, reservations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local user, key, qty, order_id, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 if redis.call('EXISTS', sale) == 0 then return {'NO', 'SALE_NOT_FOUND'} end
@@ -13,9 +14,10 @@ local first = redis.call('HGET', idem, user .. ':' .. key)
 if first then
   local r = redis.call('HGET', reservations, first)
   local q = r and tonumber(string.match(r, '^[^:]+:([^:]+):')) or 0
-  return {'OK', first, q, tonumber(redis.call('HGET', sale, 'remaining')), 1}
+  local c = redis.call('HMGET', sale, 'remaining', 'epoch')
+  return {'OK', first, q, tonumber(c[1]), 1, tonumber(c[2]) or 0}
 end
-local s = redis.call('HMGET', sale, 'opens_at_ms', 'closes_at_ms', 'remaining', 'per_user_limit', 'closed', 'halted')
+local s = redis.call('HMGET', sale, 'opens_at_ms', 'closes_at_ms', 'remaining', 'per_user_limit', 'closed', 'halted', 'epoch')
 local opens, closes, remaining, limit, closed = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), s[5]
 if closed == '1' or now >= closes then return {'NO', 'SALE_CLOSED'} end
 if s[6] == '1' then return {'NO', 'SALE_HALTED'} end
@@ -29,4 +31,4 @@ redis.call('HINCRBY', sale, 'reserved', qty)
 redis.call('HINCRBY', buyers, user, qty)
 redis.call('HSET', idem, user .. ':' .. key, order_id)
 redis.call('HSET', reservations, order_id, user .. ':' .. qty .. ':R')
-return {'OK', order_id, qty, remaining - qty, 0}
+return {'OK', order_id, qty, remaining - qty, 0, tonumber(s[7]) or 0}

@@ -170,3 +170,79 @@ async fn a_closed_flash_sales_status_follows_its_orders_after_a_restart() {
     shop.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A purchase retried with its Idempotency-Key after a restart (the in-process stock
+/// engine starts empty, the sale is rebuilt from the orders) gets its first order with
+/// the order's status now, and takes no second unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_retried_after_a_restart_gets_its_first_order() {
+    let dir = data_dir("restart-retry");
+    let shop = start(&dir).await;
+    let sale = shop.demo_sale_id.expect("the demo drop");
+    let buy = format!("/api/sales/{sale}/purchases");
+    let shoppers: Vec<(String, String)> = (0..3).map(|n| (shopper(&dir, 700_010 + n), format!("retry-{n}"))).collect();
+    let mut first = Vec::new();
+    for (token, key) in &shoppers {
+        let (status, accepted) = shop.post(&buy, token, key, json!({ "quantity": 1 })).await;
+        assert_eq!((status, &accepted["status"]), (StatusCode::ACCEPTED, &json!("PROCESSING")), "{accepted}");
+        first.push(accepted["order_id"].as_str().unwrap().to_owned());
+    }
+    // One stays unpaid, one is paid, one is cancelled.
+    shop.pay(&shoppers[1].0, &first[1]).await;
+    let (status, canceled) = shop.post(&format!("/api/orders/{}/cancel", first[2]), &shoppers[2].0, "cancel", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{canceled}");
+    let path = format!("/api/sales/{sale}");
+    shop.eventually(&path, &shoppers[0].0, |s| counters(s) == (98, 1, 1)).await;
+    shop.stop().await;
+
+    let shop = start(&dir).await;
+    for ((token, key), (order, status)) in shoppers.iter().zip(first.iter().zip(["PROCESSING", "COMPLETE", "CANCELED"])) {
+        let (answer, accepted) = shop.post(&buy, token, key, json!({ "quantity": 1 })).await;
+        assert_eq!(answer, StatusCode::ACCEPTED, "{accepted}");
+        assert_eq!((accepted["order_id"].as_str(), accepted["status"].as_str()), (Some(order.as_str()), Some(status)), "{key}: its first order, as it stands");
+    }
+    let (_, after) = shop.get(&path, &shoppers[0].0).await;
+    assert_eq!(counters(&after), (98, 1, 1), "no second unit taken: {after}");
+    let (_, orders) = shop.get("/api/orders", &shoppers[0].0).await;
+    assert_eq!(orders["items"].as_array().map(Vec::len), Some(1), "one order for the shopper: {orders}");
+    shop.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Logout and password-change revocations are kept in the user database and written
+/// back into the in-process store at start: a logged-out token stays refused after a
+/// restart, in every service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_out_session_stays_logged_out_after_a_restart() {
+    let dir = data_dir("restart-logout");
+    let shop = start(&dir).await;
+    let tokens = [shop.merchant().await, shop.merchant().await, shop.merchant().await];
+    let logout = shop.client.post(format!("{}/api/auth/logout", shop.base)).bearer_auth(&tokens[0]);
+    assert_eq!(shop.send(logout).await.0, StatusCode::NO_CONTENT);
+    let change = json!({ "current_password": DEMO_MERCHANT_PASSWORD, "new_password": "a-new-password-1" });
+    let changed = shop.client.put(format!("{}/api/users/me/password", shop.base)).bearer_auth(&tokens[1]).json(&change);
+    assert_eq!(shop.send(changed).await.0, StatusCode::NO_CONTENT, "revokes every session of the account");
+    let login = json!({ "email": DEMO_MERCHANT_EMAIL, "password": "a-new-password-1" });
+    let (status, fresh) = shop.send(shop.client.post(format!("{}/api/auth/login", shop.base)).json(&login)).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+    let check = |shop: Running, when: &'static str| {
+        let (tokens, fresh) = (tokens.clone(), fresh.clone());
+        async move {
+            // One route of each service: user, product, order.
+            for path in ["/api/users/me", "/api/cart", "/api/orders"] {
+                for token in &tokens {
+                    let (status, problem) = shop.get(path, token).await;
+                    assert_eq!((status, &problem["code"]), (StatusCode::UNAUTHORIZED, &json!("TOKEN_REVOKED")), "{when}: {path}");
+                }
+                assert_eq!(shop.get(path, &fresh).await.0, StatusCode::OK, "{when}: {path} with the new session");
+            }
+            shop
+        }
+    };
+    let shop = check(shop, "before the restart").await;
+    shop.stop().await;
+    let shop = check(start(&dir).await, "after the restart").await;
+    shop.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

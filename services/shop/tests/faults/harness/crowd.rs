@@ -124,9 +124,10 @@ impl Crowd {
 }
 
 /// POSTs until some replica answers with anything but a 5xx, with the same
-/// Idempotency-Key every time; `true` as the third value when an attempt failed first.
+/// Idempotency-Key every time, waiting as a 503 says; `true` as the third value when an
+/// attempt failed first.
 #[allow(clippy::too_many_arguments)]
-async fn post_until_answered(
+pub async fn post_until_answered(
     client: &reqwest::Client,
     bases: &[String],
     first: usize,
@@ -144,6 +145,8 @@ async fn post_until_answered(
         if let Some(body) = &body {
             request = request.json(body);
         }
+        // As a client should: a 503's Retry-After (at most 2 s), else a tenth of a second.
+        let mut pause = Duration::from_millis(100);
         let failure = match request.send().await {
             Ok(r) if !r.status().is_server_error() => {
                 let status = r.status();
@@ -151,6 +154,8 @@ async fn post_until_answered(
             }
             Ok(r) => {
                 let status = r.status();
+                let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                pause = retry_after.map_or(pause, |secs| Duration::from_secs(secs.min(2)));
                 let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 let problem = r.json().await.unwrap_or(Value::Null);
                 let what = format!("{status} {}", problem["code"].as_str().unwrap_or(""));
@@ -164,7 +169,7 @@ async fn post_until_answered(
         *seen.lock().unwrap().failed_attempts.entry(failure).or_default() += 1;
         retried = true;
         assert!(Instant::now() < deadline, "{path} never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(pause).await;
     }
     unreachable!()
 }

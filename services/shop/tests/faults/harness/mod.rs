@@ -1,13 +1,15 @@
-//! What every fault test shares: the order and payment services as real processes (the
-//! built binaries) on Redis, MariaDB and Kafka ([`Stack`], [`Service`]); a crowd of
-//! shoppers that buy, retry and pay the way a real client would ([`crowd`]); and the
-//! checks that must hold once the saga has settled, whatever was killed on the way
-//! ([`settle`]).
+//! What every fault test shares: the user, order and payment services as real processes
+//! (the built binaries) on Redis, MariaDB and Kafka ([`Stack`], [`Service`]); a crowd of
+//! shoppers that buy, retry and pay the way a real client would ([`crowd`]); sessions
+//! logged out before a fault ([`sessions`]); and the checks that must hold once the saga
+//! has settled, whatever was killed on the way ([`settle`]).
 
 mod crowd;
+mod sessions;
 mod settle;
 
-pub use crowd::{Crowd, Seen};
+pub use crowd::{post_until_answered, Crowd, Seen};
+pub use sessions::Sessions;
 /// One service process (the built binary).
 pub use goodsmall_testkit::ServiceProcess as Service;
 pub use settle::{assert_nothing_lost_nothing_oversold, settle};
@@ -34,17 +36,25 @@ pub struct Stack {
     pub client: reqwest::Client,
     /// The product service (on the run's shared MariaDB): the order service checks a
     /// sale's product there.
-    product: Service,
+    pub product: Service,
+    /// The user service: signs the [`Sessions`], and writes logged-out sessions back into
+    /// a Redis that lost them (until it has, every service answers 503 to a token).
+    pub user: Service,
 }
 
 impl Stack {
     /// On the run's shared Redis, with the given Kafka brokers and database URLs; starts
-    /// the product service.
+    /// the user and product services.
     pub async fn new(brokers: String, order_db: String, payment_db: String) -> Stack {
+        Self::on(goodsmall_testkit::redis_url().await, brokers, order_db, payment_db).await
+    }
+
+    /// As [`new`](Self::new), on the given Redis.
+    pub async fn on(redis: String, brokers: String, order_db: String, payment_db: String) -> Stack {
         let logs = std::env::temp_dir().join(goodsmall_testkit::unique_name("fault-logs"));
         std::fs::create_dir_all(&logs).unwrap();
         let mut stack = Stack {
-            redis: goodsmall_testkit::redis_url().await,
+            redis,
             order_db,
             payment_db,
             brokers,
@@ -52,8 +62,11 @@ impl Stack {
             keys: KeyPair::generate(),
             client: reqwest::Client::new(),
             product: Service::new("goodsmall-product", 0, Vec::new(), &logs.join("product.log")),
+            user: Service::new("goodsmall-user", 0, Vec::new(), &logs.join("user.log")),
             logs,
         };
+        stack.user = sessions::user_service(&stack).await;
+        stack.user.start(&stack.client).await;
         let mut env = stack.common();
         env.push(("GOODSMALL_PRODUCT__DATABASE__URL".into(), goodsmall_testkit::mysql_url("fault_product").await));
         stack.product = Service::service("goodsmall-product", env, &stack.logs.join("product.log"));
