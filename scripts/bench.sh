@@ -165,8 +165,7 @@ prom_pid=
 stop_shop_and_servers() {
   # The shop first (it drains and commits what is in flight), then its servers.
   if [ -n "$shop_pid" ]; then kill "$shop_pid" 2>/dev/null || true; wait "$shop_pid" 2>/dev/null || true; fi
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_servers
   shop_pid=; pids=()
 }
 cleaned=

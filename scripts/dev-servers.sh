@@ -34,8 +34,7 @@ fi
 RUN_DIR="$(mktemp -d -t goodsmall-dev-servers.XXXXXX)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if declare -F stop_servers >/dev/null; then stop_servers; fi
   rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT INT TERM

@@ -104,8 +104,7 @@ fi
 RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if declare -F stop_servers >/dev/null; then stop_servers; fi
   rm -rf "$RUN_DIR"
   if $cluster_started; then scripts/cluster.sh down || true; fi
 }

@@ -6,6 +6,11 @@
 # advertises that address only.
 SERVERS_HOST="${SERVERS_HOST:-127.0.0.1}"
 
+stop_servers() { # every server started (the `pids` array), waited for
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_for() { # name, command...: retries the command for 15 s, then shows the log and exits

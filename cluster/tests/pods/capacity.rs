@@ -45,10 +45,7 @@ fn condition(fs: &Value, type_: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_up_the_node_cannot_hold_opens_on_time_and_says_so_until_the_pods_come_up() {
-    let release = Release::install("pods-capacity", &[]).await;
-    release.services_answer().await;
-    let merchant = release.merchant().await;
-    let product = release.product(&merchant).await;
+    let (release, product) = Release::with_product("pods-capacity", &[]).await;
 
     // Something else takes the node's CPU: no new order or payment pod (20m) fits.
     let hog = (free_millicores(&release) - 10).max(1);

@@ -16,10 +16,7 @@ pub const STOCK: i64 = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_drop_is_served_by_pods_warmed_up_before_the_opening() {
-    let release = Release::install("pods-drop", &[]).await;
-    release.services_answer().await;
-    let merchant = release.merchant().await;
-    let product = release.product(&merchant).await;
+    let (release, product) = Release::with_product("pods-drop", &[]).await;
 
     // Opening a minute ahead; the warm-up starts 45 s before it and asks for 3 pods each.
     let opens_in = Duration::from_secs(60);

@@ -22,10 +22,7 @@ const STOCK: i64 = 150;
 /// A release with a drop open now (warmed up with `replicas` order and payment pods,
 /// or not scaled): the release and the sale.
 async fn open_drop(prefix: &str, replicas: Option<i64>, stock: i64) -> (Arc<Release>, i64) {
-    let release = Release::install(prefix, &[]).await;
-    release.services_answer().await;
-    let merchant = release.merchant().await;
-    let product = release.product(&merchant).await;
+    let (release, product) = Release::with_product(prefix, &[]).await;
     let manifest = release.flash_sale_manifest("drop", product, stock, Duration::from_secs(25), Duration::from_secs(900), "20s", replicas);
     release.kubectl_ok(&["apply", "-f", "-"], Some(&manifest));
     let open = release.flash_sale_until("drop", "Open", Duration::from_secs(90), |fs| fs["status"]["phase"] == "Open");

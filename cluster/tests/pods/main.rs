@@ -4,6 +4,7 @@
 //! in-cluster identities, and serve a whole drop through their Services. Each test
 //! installs its own release with helm v4 into a namespace of its own.
 
+mod autoscaling;
 mod capacity;
 mod drop;
 mod faults;

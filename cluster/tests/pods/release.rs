@@ -35,6 +35,7 @@ impl Release {
     /// namespace's pods, events and logs.
     pub async fn install(prefix: &str, extra: &[&str]) -> Release {
         let node = Node::get();
+        remove_leftovers(&node);
         node.import_images();
         let namespace = unique_name(prefix).to_lowercase();
         let namespace = namespace[..namespace.len().min(55)].trim_end_matches('-').to_owned();
@@ -57,6 +58,16 @@ impl Release {
         release.helm_ok(&["install", "--create-namespace"], &[]);
         release.installed_in = started.elapsed();
         release
+    }
+
+    /// A release with its Services answering and a product of a merchant made as
+    /// README step 4 says: the release and the product's id.
+    pub async fn with_product(prefix: &str, extra: &[&str]) -> (Release, i64) {
+        let release = Release::install(prefix, extra).await;
+        release.services_answer().await;
+        let merchant = release.merchant().await;
+        let product = release.product(&merchant).await;
+        (release, product)
     }
 
     /// `helm <verb> goodsmall helm/goodsmall -n NS -f values --wait …extra`: must succeed.
@@ -216,6 +227,33 @@ impl Release {
     }
 }
 
+/// Releases a failed test left behind (a panic can keep its `Release` alive in a task
+/// that never ends): the chart is one per cluster, so each would stop the next install.
+fn remove_leftovers(node: &Node) {
+    let listed = node.helm(&["list", "-A", "-o", "json"]);
+    let releases: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+    for namespace in releases.iter().filter_map(|r| r["namespace"].as_str()).filter(|ns| ns.starts_with("pods-")) {
+        eprintln!("removing the release a failed test left in {namespace}");
+        remove(node, namespace, "goodsmall", Duration::from_secs(5));
+    }
+}
+
+/// Its FlashSales first, while the operator still runs their cleanup (given `patience`,
+/// then let go of), then the release, then the namespace.
+fn remove(node: &Node, namespace: &str, name: &str, patience: Duration) {
+    let timeout = format!("--timeout={}s", patience.as_secs());
+    let deleted = node.kubectl(&["-n", namespace, "delete", "fs", "--all", &timeout], None);
+    if !deleted.status.success() {
+        // The cleanup could not finish (e.g. reservations still open): let go of them.
+        let names = node.kubectl(&["-n", namespace, "get", "fs", "-o", "name"], None);
+        for fs in String::from_utf8_lossy(&names.stdout).lines() {
+            let _ = node.kubectl(&["-n", namespace, "patch", fs, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#], None);
+        }
+    }
+    let _ = node.helm(&["uninstall", name, "-n", namespace, "--wait", "--timeout", "120s"]);
+    let _ = node.kubectl(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
 impl Drop for Release {
     /// Removes the release whatever happened (the operator watches FlashSales in every
     /// namespace and its ClusterRole is named after the release, so one left behind
@@ -223,16 +261,7 @@ impl Drop for Release {
     /// their cleanup, then the release, then the namespace. A failing assertion has
     /// printed the namespace's state already.
     fn drop(&mut self) {
-        let deleted = self.node.kubectl(&["-n", &self.namespace, "delete", "fs", "--all", "--timeout=90s"], None);
-        if !deleted.status.success() {
-            // The cleanup could not finish (e.g. the operator is down): let go of them.
-            let names = self.node.kubectl(&["-n", &self.namespace, "get", "fs", "-o", "name"], None);
-            for fs in String::from_utf8_lossy(&names.stdout).lines() {
-                let _ = self.node.kubectl(&["-n", &self.namespace, "patch", fs, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#], None);
-            }
-        }
-        let _ = self.node.helm(&["uninstall", &self.name, "-n", &self.namespace, "--wait", "--timeout", "120s"]);
-        let _ = self.node.kubectl(&["delete", "namespace", &self.namespace, "--wait=false"], None);
+        remove(&self.node, &self.namespace, &self.name, Duration::from_secs(90));
     }
 }
 

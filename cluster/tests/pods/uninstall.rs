@@ -10,10 +10,7 @@ use crate::release::Release;
 async fn uninstall_with_a_flash_sale_present_ends_cleanly_and_a_reinstall_works() {
     // values-dev.yaml as a newcomer installs it (with this run's servers, as
     // scripts/dev-servers.sh gives them): it must run here.
-    let release = Release::install("pods-uninstall", &["-f", "helm/goodsmall/values-dev.yaml"]).await;
-    release.services_answer().await;
-    let merchant = release.merchant().await;
-    let product = release.product(&merchant).await;
+    let (release, product) = Release::with_product("pods-uninstall", &["-f", "helm/goodsmall/values-dev.yaml"]).await;
     let manifest = release.flash_sale_manifest("kept", product, 5, Duration::from_secs(3600), Duration::from_secs(600), "10m", None);
     release.kubectl_ok(&["apply", "-f", "-"], Some(&manifest));
     release.flash_sale_until("kept", "Scheduled", Duration::from_secs(60), |fs| fs["status"]["phase"] == "Scheduled");
