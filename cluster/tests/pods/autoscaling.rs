@@ -27,8 +27,8 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
         // the target, a purchase crowd goes over it.
         &["--set", "order.autoscaling.maxReplicas=4", "--set", "order.autoscaling.targetCPUUtilizationPercentage=50",
           "--set", "order.resources.requests.cpu=100m", "--set-json", &format!("order.autoscaling.behavior={behavior}"),
-          // The crowd's orders go unpaid: released before the close, nothing left to settle.
-          "--set", "payment.timeoutSecs=30"],
+          // The crowd's orders go unpaid: released by the close, nothing left to settle.
+          "--set", "payment.timeoutSecs=20"],
     )
     .await;
     let release = Arc::new(release);
@@ -53,9 +53,9 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
         })
     };
 
-    // Open for 90 s, warmed up to 2 order pods; shoppers buy until the HPA asks for more.
+    // Open for 50 s, warmed up to 2 order pods; shoppers buy until the HPA asks for more.
     let stock = 100_000;
-    release.kubectl_ok(&["apply", "-f", "-"], Some(&release.flash_sale_manifest("busy", product, stock, Duration::from_secs(20), Duration::from_secs(90), "15s", Some(2))));
+    release.kubectl_ok(&["apply", "-f", "-"], Some(&release.flash_sale_manifest("busy", product, stock, Duration::from_secs(20), Duration::from_secs(50), "15s", Some(2))));
     let open = release.flash_sale_until("busy", "Open", Duration::from_secs(60), |fs| fs["status"]["phase"] == "Open");
     let sale = open["status"]["saleId"].as_i64().unwrap();
     let going = Arc::new(AtomicBool::new(true));
@@ -63,7 +63,7 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
         let (release, going) = (release.clone(), going.clone());
         tokio::spawn(async move { shoppers::buy_while(&release, sale, 10_000, 4, Duration::ZERO, going).await })
     };
-    let scaled_up = release.wait_for("the HPA above the warm-up's 2 pods", Duration::from_secs(75), || {
+    let scaled_up = release.wait_for("the HPA above the warm-up's 2 pods", Duration::from_secs(45), || {
         let hpa = release.get("hpa/goodsmall-order");
         (hpa["status"]["desiredReplicas"].as_i64().unwrap_or(0) > 2).then(|| applied.elapsed())
     });

@@ -111,12 +111,12 @@ async fn a_helm_upgrade_rolls_the_order_service_while_shoppers_buy() {
     // "The operator knows the capacity is there" (upgrades during a drop).
     let (release, sale) = open_drop("pods-upgrade", None, UPGRADE_STOCK).await;
     let before = release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=order", "-o", "jsonpath={.items[*].metadata.name}"], None);
-    // Shoppers keep coming, about 40 a second, from before the upgrade until every old
+    // Shoppers keep coming, about 20 a second, from before the upgrade until every old
     // pod is gone.
     let going = Arc::new(AtomicBool::new(true));
     let buying = {
         let (release, going) = (release.clone(), going.clone());
-        tokio::spawn(async move { shoppers::buy_while(&release, sale, 5_000, 4, Duration::from_millis(100), going).await })
+        tokio::spawn(async move { shoppers::buy_while(&release, sale, 5_000, 2, Duration::from_millis(100), going).await })
     };
     taken(&release, sale, 30, UPGRADE_STOCK).await;
     let started = Instant::now();
@@ -151,5 +151,5 @@ async fn a_helm_upgrade_rolls_the_order_service_while_shoppers_buy() {
     assert_eq!((reserved, sold), (0, crowd.accepted.len() as i64), "every purchase is a paid order, nothing more (remaining {remaining})");
 }
 
-/// Enough for about 40 purchases a second through a rollout.
+/// Enough for about 20 purchases a second through a rollout.
 const UPGRADE_STOCK: i64 = 3_000;
