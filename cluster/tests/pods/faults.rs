@@ -153,3 +153,38 @@ async fn a_helm_upgrade_rolls_the_order_service_while_shoppers_buy() {
 
 /// Enough for about 20 purchases a second through a rollout.
 const UPGRADE_STOCK: i64 = 3_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_that_breaks_a_component_fails_and_leaves_the_old_pods_serving() {
+    let (release, sale) = open_drop("pods-broken", None, STOCK).await;
+    let before = release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=order", "-o", "jsonpath={.items[*].metadata.name}"], None);
+    // A database URL nothing answers at: the new order pods cannot start.
+    let broken = format!("mysql.urls.order=mysql://root@{}:1/goodsmall_order", release.node.address);
+    let values = std::env::temp_dir().join(&release.namespace).join("values.yaml").display().to_string();
+    let namespace = release.namespace.clone();
+    let upgraded = release.node.helm(&["upgrade", "goodsmall", "helm/goodsmall", "-n", &namespace, "-f", &values, "--set", &broken, "--wait", "--timeout", "60s"]);
+    let said = format!("{}{}", String::from_utf8_lossy(&upgraded.stdout), String::from_utf8_lossy(&upgraded.stderr));
+    assert!(!upgraded.status.success(), "helm upgrade --wait must fail when a component cannot start: {said}");
+    eprintln!("helm upgrade --wait: {}", said.lines().last().unwrap_or_default());
+
+    // The old order pods still serve (maxUnavailable 0, readiness gate): shoppers buy.
+    let now = release.kubectl_ok(&["get", "pods", "-l", "app.kubernetes.io/component=order", "-o", "jsonpath={.items[*].metadata.name}"], None);
+    for old in before.split_whitespace() {
+        assert!(now.split_whitespace().any(|p| p == old), "the old pod {old} was kept: {now}");
+    }
+    let crowd = shoppers::buy(&release, sale, 7_000, 20, 4).await;
+    assert_eq!((crowd.accepted.len(), crowd.server_errors), (20, 0), "the old pods serve: {crowd:?}");
+    shoppers::pay_all(&release, &crowd.accepted).await;
+
+    // The new pod says which setting is wrong.
+    let new = now.split_whitespace().find(|p| !before.split_whitespace().any(|old| old == *p)).expect("a new order pod").to_owned();
+    let logs = release.wait_for("the new order pod's log names the setting", Duration::from_secs(60), || {
+        // The running attempt's log, or the last crashed one's.
+        let logs: String = [vec!["logs", new.as_str()], vec!["logs", new.as_str(), "--previous"]]
+            .iter()
+            .map(|args| String::from_utf8_lossy(&release.kubectl(args, None).stdout).into_owned())
+            .collect();
+        logs.contains("order.database.url").then_some(logs)
+    });
+    eprintln!("the new order pod's log: {}", logs.lines().find(|l| l.contains("order.database.url")).unwrap_or_default());
+}

@@ -98,6 +98,12 @@ impl Release {
         self.node.kubectl_ok(&all, stdin)
     }
 
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut all = vec!["-n", self.namespace.as_str()];
+        all.extend_from_slice(args);
+        self.node.kubectl(&all, stdin)
+    }
+
     /// `kubectl get … -o json` of one object.
     pub fn get(&self, object: &str) -> Value {
         serde_json::from_str(&self.kubectl_ok(&["get", object, "-o", "json"], None)).unwrap()

@@ -53,7 +53,7 @@ impl Database {
                 Dialect::Sqlite => crate::secret_file::create_private(std::path::Path::new(sqlite_file(&url)))?,
                 Dialect::MySql => Any::create_database(&url)
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot create the {name} database at {}: {e}", redact(&url)))?,
+                    .map_err(|e| anyhow::anyhow!("cannot create the {name} database ({name}.database.url) at {}: {e}", redact(&url)))?,
             }
         }
         let mut options = AnyPoolOptions::new()
@@ -72,7 +72,7 @@ impl Database {
         let pool = options
             .connect(&url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to the {name} database at {}: {e}", redact(&url)))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to the {name} database ({name}.database.url) at {}: {e}", redact(&url)))?;
         let migrator = match dialect {
             Dialect::MySql => &migrations.mysql,
             Dialect::Sqlite => &migrations.sqlite,
