@@ -3,7 +3,7 @@
 # (scripts/cluster.sh): the same private servers the tests use (scripts/lib/servers.sh),
 # listening on the node's address so that pods reach them, and a values file that
 # points the chart at them. Runs in the foreground until
-# Ctrl-C; the servers' data goes with them.
+# Ctrl-C or SIGTERM; the servers' data goes with them.
 #
 #   scripts/dev-servers.sh --values servers.yaml    # then: helm install … -f helm/goodsmall/values-dev.yaml -f servers.yaml
 #
@@ -61,5 +61,5 @@ networkPolicy:
     kafka: { ports: [{ port: $KAFKA_PORT }] }
 YAML
 say "MariaDB on $SERVERS_HOST:$MYSQL_PORT, Redis on $SERVERS_HOST:$REDIS_PORT, Kafka on $SERVERS_HOST:$KAFKA_PORT"
-say "chart values in $values; Ctrl-C stops the servers (their data goes with them)"
+say "chart values in $values; Ctrl-C or SIGTERM (kill %N when started with &) stops the servers (their data goes with them)"
 wait "${pids[@]}"
