@@ -36,12 +36,14 @@ struct Cli {
 enum Command {
     /// Run the controller (the default).
     Run,
-    /// Exit 0 when every URL answers 2xx, else 1 naming the first that does not: the
-    /// chart's `helm test` hooks run it (the images have no shell or curl).
+    /// Exit 0 when every URL answers 2xx, else 1 naming the first that did not within
+    /// the timeout: the chart's `helm test` hooks run it (the images have no shell or
+    /// curl). Each URL is asked again every half second until then, since a pod that
+    /// just turned Ready reaches every node's Service rules a moment later.
     Probe {
         #[arg(required = true)]
         urls: Vec<String>,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
     },
 }
@@ -103,11 +105,21 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn probe(urls: &[String], timeout: Duration) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let deadline = tokio::time::Instant::now() + timeout;
     for url in urls {
-        let status = client.get(url).send().await.with_context(|| format!("{url} did not answer"))?.status();
-        anyhow::ensure!(status.is_success(), "{url} answered {status}");
-        println!("{url}: {status}");
+        loop {
+            let answer = client.get(url).send().await;
+            match answer {
+                Ok(a) if a.status().is_success() => {
+                    println!("{url}: {}", a.status());
+                    break;
+                }
+                _ if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(500)).await,
+                Ok(a) => anyhow::bail!("{url} answered {} for {timeout:?}", a.status()),
+                Err(e) => return Err(e).with_context(|| format!("{url} did not answer for {timeout:?}")),
+            }
+        }
     }
     Ok(())
 }
