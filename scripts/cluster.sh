@@ -10,6 +10,7 @@
 #   scripts/cluster.sh build              # builds what is missing; prints the cache folder
 #   scripts/cluster.sh up                 # starts the cluster (builds first if needed)
 #   eval "$(scripts/cluster.sh env)"      # KUBECONFIG, GOODSMALL_NODE_IP, GOODSMALL_CLUSTER_BIN, ... (fails when not up)
+#   scripts/cluster.sh node-ip            # the node's address alone (fails when not up)
 #   scripts/cluster.sh import A.oci.tar…  # OCI archives into containerd (imagePullPolicy Never)
 #   scripts/cluster.sh status             # exit 0 only when every part is healthy
 #   scripts/cluster.sh down               # stops everything and removes what `up` made
@@ -633,9 +634,13 @@ status() {
   deployment_ready metrics-server || { echo "metrics-server not Ready"; return 1; }
 }
 
-env_cmd() { # only when up: callers take an empty answer for "no cluster"
+require_up() { # callers take a failure (and an empty answer) for "no cluster"
   [ -f "$STATE/kubeconfig" ] && pid_of kube-apiserver >/dev/null && pid_of kubelet >/dev/null \
     || die "the cluster is not up: scripts/cluster.sh up"
+}
+
+env_cmd() {
+  require_up
   printf 'export KUBECONFIG=%q\n' "$STATE/kubeconfig"
   printf 'export GOODSMALL_NODE_IP=%q\n' "$NODE_IP"
   printf 'export GOODSMALL_CLUSTER_BIN=%q\n' "$BIN"
@@ -754,6 +759,7 @@ case "${1:-}" in
   down) serialize; down ;;
   status) status ;;
   env) env_cmd ;;
+  node-ip) require_up; echo "$NODE_IP" ;;
   import) shift; import_cmd "$@" ;;
   *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac

@@ -27,7 +27,7 @@ for program in redis-server mariadbd java; do
 done
 PATH="$PATH:/usr/sbin"
 if [ -z "${SERVERS_HOST:-}" ]; then
-  SERVERS_HOST="$(scripts/cluster.sh env 2>/dev/null | sed -n "s/^\(export \)\{0,1\}GOODSMALL_NODE_IP=['\"]\{0,1\}\([0-9.]*\).*/\2/p")"
+  SERVERS_HOST="$(scripts/cluster.sh node-ip 2>/dev/null || true)"
   SERVERS_HOST="${SERVERS_HOST:-127.0.0.1}"
 fi
 

@@ -97,7 +97,7 @@ fi
 if scripts/cluster.sh status >/dev/null 2>&1; then
   # The servers below then listen on the node's address too, so pods reach them. (Its
   # KUBECONFIG is not exported: the tests ask scripts/cluster.sh for it themselves.)
-  SERVERS_HOST="$(scripts/cluster.sh env | sed -n "s/^\(export \)\{0,1\}GOODSMALL_NODE_IP=['\"]\{0,1\}\([0-9.]*\).*/\2/p")"
+  SERVERS_HOST="$(scripts/cluster.sh node-ip)"
 fi
 
 # --- 3. Private servers on free ports ---------------------------------------------
