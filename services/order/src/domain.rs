@@ -46,8 +46,10 @@ impl OrderStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    /// A stored status; anything else is an error naming it (never a guess, which
+    /// would move or charge an order as if it were in that state).
+    pub fn parse(s: &str) -> Result<Self, UnknownOrderStatus> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| UnknownOrderStatus(s.to_owned()))
     }
 
     /// No further change will happen on its own.
@@ -55,6 +57,10 @@ impl OrderStatus {
         matches!(self, Self::Canceled | Self::ReturnComplete | Self::ReturnNotAllowed | Self::Failed)
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown order status {0:?}")]
+pub struct UnknownOrderStatus(pub String);
 
 /// Units in one purchase: 1 to 10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +86,10 @@ mod tests {
     #[test]
     fn statuses_round_trip_and_keys_are_bounded() {
         for s in OrderStatus::ALL {
-            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+            assert_eq!(OrderStatus::parse(s.as_str()), Ok(s));
         }
+        assert_eq!(OrderStatus::parse("SHIPPED"), Err(UnknownOrderStatus("SHIPPED".into())));
+        assert_eq!(OrderStatus::parse("processing"), Err(UnknownOrderStatus("processing".into())), "case matters");
         assert!(PurchaseQuantity::parse(0).is_err());
         assert!(PurchaseQuantity::parse(11).is_err());
     }

@@ -2,6 +2,7 @@
 //! on the current status (so replicas and retried events never apply one twice),
 //! each committed together with the event that announces it.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
@@ -215,7 +216,7 @@ impl Orders {
         let row = sqlx::query("SELECT status FROM orders WHERE id = ?").bind(id).fetch_optional(self.db.pool()).await?;
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("status")?;
-        Ok(Some(OrderStatus::parse(&status).ok_or_else(|| anyhow::anyhow!("order {id} has the unknown status {status}"))?))
+        Ok(Some(OrderStatus::parse(&status).with_context(|| format!("order {id}"))?))
     }
 
     pub async fn find(&self, id: &str) -> anyhow::Result<Option<Order>> {
@@ -238,7 +239,7 @@ impl Orders {
             id: row.try_get("id")?,
             user_id: row.try_get("user_id")?,
             sale_id: row.try_get("sale_id")?,
-            status: OrderStatus::parse(&row.try_get::<String, _>("status")?).unwrap_or(OrderStatus::Processing),
+            status: OrderStatus::parse(&row.try_get::<String, _>("status")?).with_context(|| format!("order {id}"))?,
             total: Price::from_cents(row.try_get("total_cents")?),
             lines: lines
                 .iter()
@@ -250,8 +251,8 @@ impl Orders {
                     })
                 })
                 .collect::<anyhow::Result<_>>()?,
-            created_at: to_datetime(row.try_get("created_at")?),
-            status_changed_at: to_datetime(row.try_get("status_changed_at")?),
+            created_at: to_datetime(row.try_get("created_at")?).with_context(|| format!("order {id}: created_at"))?,
+            status_changed_at: to_datetime(row.try_get("status_changed_at")?).with_context(|| format!("order {id}: status_changed_at"))?,
         }))
     }
 
@@ -313,5 +314,42 @@ impl Orders {
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use goodsmall_platform::{clock::TimeOutOfRange, configuration::DatabaseSettings, metrics::Metrics};
+
+    use super::*;
+    use crate::domain::UnknownOrderStatus;
+
+    /// A row this code did not write is an error naming the bad value, never read as a
+    /// PROCESSING order or one made in 1970.
+    #[tokio::test]
+    async fn a_stored_value_that_does_not_parse_is_an_error() {
+        let settings = DatabaseSettings { url: goodsmall_testkit::sqlite_url("order-values").into(), max_connections: 1, create_if_missing: true };
+        let db = Database::connect("order", &settings, &crate::startup::migrations(), &Metrics::new()).await.unwrap();
+        events::install_schema(&db).await.unwrap();
+        let order = NewOrder { id: "o1".into(), user_id: 7, sale_id: None, lines: vec![], idempotency_key: None };
+        let mut tx = db.pool().begin().await.unwrap();
+        assert!(Orders::insert(&mut tx, &order).await.unwrap());
+        tx.commit().await.unwrap();
+        let orders = Orders::new(db.clone());
+        let set = |sql: &'static str| {
+            let db = db.clone();
+            async move { sqlx::query(sql).execute(db.pool()).await.unwrap() }
+        };
+
+        set("UPDATE orders SET status = 'SHIPPED'").await;
+        let unknown = UnknownOrderStatus("SHIPPED".into());
+        let error = orders.find("o1").await.expect_err("an unknown status");
+        assert_eq!(error.downcast_ref::<UnknownOrderStatus>(), Some(&unknown), "{error:#}");
+        let error = orders.status("o1").await.expect_err("an unknown status");
+        assert_eq!(error.downcast_ref::<UnknownOrderStatus>(), Some(&unknown), "{error:#}");
+
+        set("UPDATE orders SET status = 'COMPLETE', status_changed_at = 9223372036854775807").await;
+        let error = orders.find("o1").await.expect_err("a time out of range");
+        assert_eq!(error.downcast_ref::<TimeOutOfRange>(), Some(&TimeOutOfRange(i64::MAX)), "{error:#}");
     }
 }

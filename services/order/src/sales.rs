@@ -1,6 +1,7 @@
 //! Sales: the durable record in the order database, mirrored into the stock engine
 //! (Redis or in-process) where purchases are decided.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
@@ -302,10 +303,10 @@ fn sale_from_row(row: &AnyRow) -> anyhow::Result<Sale> {
         merchant_id: row.try_get("merchant_id")?,
         stock: row.try_get("stock")?,
         price: Price::from_cents(row.try_get("price_cents")?),
-        opens_at: to_datetime(row.try_get("opens_at")?),
-        closes_at: to_datetime(row.try_get("closes_at")?),
+        opens_at: to_datetime(row.try_get("opens_at")?)?,
+        closes_at: to_datetime(row.try_get("closes_at")?)?,
         per_user_limit: row.try_get("per_user_limit")?,
-        closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(to_datetime),
+        closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(to_datetime).transpose()?,
     })
 }
 
@@ -322,11 +323,10 @@ async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, 
     rows.iter()
         .map(|r| {
             let status: String = r.try_get("status")?;
-            let units = match OrderStatus::parse(&status) {
-                Some(OrderStatus::Processing) => Units::Reserved,
-                Some(OrderStatus::Failed | OrderStatus::Canceled) => Units::Released,
-                Some(_) => Units::Sold,
-                None => anyhow::bail!("order of sale {sale_id} with the unknown status {status}"),
+            let units = match OrderStatus::parse(&status).with_context(|| format!("an order of sale {sale_id}"))? {
+                OrderStatus::Processing => Units::Reserved,
+                OrderStatus::Failed | OrderStatus::Canceled => Units::Released,
+                _ => Units::Sold,
             };
             Ok(RecordedOrder {
                 order_id: r.try_get("id")?,

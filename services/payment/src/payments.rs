@@ -4,6 +4,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
@@ -44,13 +45,19 @@ impl PaymentStatus {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    /// A stored status; anything else is an error naming it (read as PENDING, a
+    /// settled payment could be paid or expired again).
+    fn parse(s: &str) -> Result<Self, UnknownPaymentStatus> {
         [Self::Pending, Self::Succeeded, Self::Failed, Self::Expired, Self::Canceled, Self::Refunded]
             .into_iter()
             .find(|st| st.as_str() == s)
-            .unwrap_or(Self::Pending)
+            .ok_or_else(|| UnknownPaymentStatus(s.to_owned()))
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown payment status {0:?}")]
+pub struct UnknownPaymentStatus(pub String);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Payment {
@@ -152,8 +159,8 @@ impl Payments {
                 order_id: r.try_get("order_id")?,
                 user_id: r.try_get("user_id")?,
                 amount: Price::from_cents(r.try_get("amount_cents")?),
-                status: PaymentStatus::parse(&r.try_get::<String, _>("status")?),
-                deadline_at: to_datetime(r.try_get("deadline_at")?),
+                status: PaymentStatus::parse(&r.try_get::<String, _>("status")?).with_context(|| format!("payment of order {order_id}"))?,
+                deadline_at: to_datetime(r.try_get("deadline_at")?).with_context(|| format!("payment of order {order_id}: deadline_at"))?,
                 reason: r.try_get("reason")?,
             })
         })
@@ -259,5 +266,38 @@ fn outcome_of(to: PaymentStatus) -> Option<&'static str> {
         PaymentStatus::Canceled => Some("canceled"),
         PaymentStatus::Refunded => Some("refunded"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use goodsmall_platform::{clock::TimeOutOfRange, configuration::DatabaseSettings, metrics::Metrics};
+
+    use super::*;
+    use crate::{configuration::SimulatedPspSettings, psp::SimulatedPsp};
+
+    /// A row this code did not write is an error naming the bad value, never read as a
+    /// PENDING payment (payable again) or one due in 1970.
+    #[tokio::test]
+    async fn a_stored_value_that_does_not_parse_is_an_error() {
+        let settings = DatabaseSettings { url: goodsmall_testkit::sqlite_url("payment-values").into(), max_connections: 1, create_if_missing: true };
+        let db = Database::connect("payment", &settings, &crate::startup::migrations(), &Metrics::new()).await.unwrap();
+        let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });
+        let payments = Payments::new(db.clone(), Arc::new(psp), RelayHandle::default());
+        let mut tx = db.pool().begin().await.unwrap();
+        payments.open_all(&mut tx, &[Due { order_id: "o1".into(), user_id: 7, amount_cents: 4_900, deadline_ms: now_millis() }]).await.unwrap();
+        tx.commit().await.unwrap();
+        let set = |sql: &'static str| {
+            let db = db.clone();
+            async move { sqlx::query(sql).execute(db.pool()).await.unwrap() }
+        };
+
+        set("UPDATE payments SET status = 'PAID'").await;
+        let error = payments.find("o1").await.expect_err("an unknown status");
+        assert_eq!(error.downcast_ref::<UnknownPaymentStatus>(), Some(&UnknownPaymentStatus("PAID".into())), "{error:#}");
+
+        set("UPDATE payments SET status = 'SUCCEEDED', deadline_at = -9000000000000000000").await;
+        let error = payments.find("o1").await.expect_err("a time out of range");
+        assert_eq!(error.downcast_ref::<TimeOutOfRange>(), Some(&TimeOutOfRange(-9_000_000_000_000_000_000)), "{error:#}");
     }
 }

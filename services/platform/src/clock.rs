@@ -7,12 +7,32 @@ pub fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-pub fn to_datetime(millis: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(millis).single().unwrap_or_default()
+/// Unix milliseconds no `DateTime<Utc>` can hold (beyond about ±262,000 years): a
+/// corrupt stored timestamp, never to be read as some other time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the stored time {0} ms is out of range")]
+pub struct TimeOutOfRange(pub i64);
+
+/// A stored timestamp (Unix milliseconds) as a time.
+pub fn to_datetime(millis: i64) -> Result<DateTime<Utc>, TimeOutOfRange> {
+    Utc.timestamp_millis_opt(millis).single().ok_or(TimeOutOfRange(millis))
 }
 
 /// When a UUIDv7 (an order id) was minted, in Unix milliseconds: its first 48 bits.
 pub fn uuid_v7_millis(id: &str) -> Option<i64> {
     let (secs, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
     Some(secs as i64 * 1000 + i64::from(nanos / 1_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_of_range_time_is_an_error_not_1970() {
+        assert_eq!(to_datetime(0).map(|t| t.timestamp_millis()), Ok(0));
+        assert_eq!(to_datetime(1_700_000_000_123).map(|t| t.timestamp_millis()), Ok(1_700_000_000_123));
+        assert_eq!(to_datetime(i64::MAX), Err(TimeOutOfRange(i64::MAX)));
+        assert_eq!(to_datetime(i64::MIN), Err(TimeOutOfRange(i64::MIN)));
+    }
 }

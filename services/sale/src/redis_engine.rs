@@ -1,7 +1,7 @@
 //! The Redis backend: every decision is one Lua script (`redis::Script` runs EVALSHA
 //! and loads the script on a cache miss).
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
@@ -109,28 +109,18 @@ impl RedisEngine {
     }
 
     pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
-        let fields: std::collections::HashMap<String, String> = self.conn.clone().hgetall(keys::sale(sale_id)).await?;
+        let key = keys::sale(sale_id);
+        let fields: HashMap<String, String> = self.conn.clone().hgetall(&key).await?;
+        // No hash: no such sale (never loaded, or removed).
         if fields.is_empty() {
             return Ok(None);
         }
-        let n = |k: &str| fields.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        Ok(Some(SaleCounters {
-            sale_id,
-            product_id: n("product_id"),
-            initial: n("initial"),
-            remaining: n("remaining"),
-            reserved: n("reserved"),
-            sold: n("sold"),
-            price_cents: n("price_cents"),
-            opens_at_ms: n("opens_at_ms"),
-            closes_at_ms: n("closes_at_ms"),
-            per_user_limit: n("per_user_limit"),
-            closed: n("closed") == 1,
-            halted: n("halted") == 1,
-        }))
+        counters_from_hash(sale_id, &key, &fields).map(Some)
     }
 
     pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {
+        // No field: the shopper holds nothing yet. A value that is not a number fails
+        // the conversion to i64 (a Redis type error).
         let held: Option<i64> = self.conn.clone().hget(keys::buyers(sale_id), user_id).await?;
         Ok(held.unwrap_or(0))
     }
@@ -263,7 +253,10 @@ impl RedisEngine {
         let answer: Vec<String> = invocation.invoke_async(&mut self.conn.clone()).await?;
         match answer.first().map(String::as_str) {
             Some("OK") => Ok(Ok(())),
-            Some("SHORT") => Ok(Err(answer.get(1).and_then(|p| p.parse().ok()).unwrap_or(0))),
+            Some("SHORT") => match answer.get(1).map(|p| p.parse::<i64>()) {
+                Some(Ok(product_id)) => Ok(Err(product_id)),
+                _ => Err(EngineError::Protocol(format!("reserve_products: {answer:?}"))),
+            },
             other => Err(EngineError::Protocol(format!("{other:?}"))),
         }
     }
@@ -280,5 +273,103 @@ impl RedisEngine {
         }
         let done: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(done == 1)
+    }
+}
+
+/// The sale hash as counters. load.lua and restore.lua write every field at once except
+/// `halted`, which is absent until the merchant first halts the sale.
+fn counters_from_hash(sale_id: i64, key: &str, fields: &HashMap<String, String>) -> Result<SaleCounters, EngineError> {
+    let parse = |field: &'static str, value: &String| {
+        value.parse::<i64>().map_err(|source| EngineError::Corrupt { key: key.to_owned(), field, value: value.clone(), source })
+    };
+    let n = |field: &'static str| match fields.get(field) {
+        Some(value) => parse(field, value),
+        None => Err(EngineError::MissingField { key: key.to_owned(), field }),
+    };
+    let halted = fields.get("halted").map(|value| parse("halted", value)).transpose()?;
+    Ok(SaleCounters {
+        sale_id,
+        product_id: n("product_id")?,
+        initial: n("initial")?,
+        remaining: n("remaining")?,
+        reserved: n("reserved")?,
+        sold: n("sold")?,
+        price_cents: n("price_cents")?,
+        opens_at_ms: n("opens_at_ms")?,
+        closes_at_ms: n("closes_at_ms")?,
+        per_user_limit: n("per_user_limit")?,
+        closed: n("closed")? == 1,
+        halted: halted == Some(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made_by_load() -> HashMap<String, String> {
+        [
+            ("product_id", "7"),
+            ("price_cents", "12000"),
+            ("opens_at_ms", "1000"),
+            ("closes_at_ms", "2000"),
+            ("per_user_limit", "2"),
+            ("initial", "10"),
+            ("remaining", "6"),
+            ("reserved", "3"),
+            ("sold", "1"),
+            ("closed", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn a_sale_hash_reads_as_its_counters_and_an_absent_halted_is_not_halted() {
+        let mut fields = made_by_load();
+        let c = counters_from_hash(1, "sale:{1}", &fields).unwrap();
+        assert_eq!((c.product_id, c.initial, c.remaining, c.reserved, c.sold, c.closed, c.halted), (7, 10, 6, 3, 1, false, false));
+        fields.insert("halted".into(), "1".into());
+        assert!(counters_from_hash(1, "sale:{1}", &fields).unwrap().halted);
+    }
+
+    #[test]
+    fn a_field_that_is_not_a_number_is_an_error_naming_it() {
+        for field in ["sold", "closed", "halted"] {
+            let mut fields = made_by_load();
+            fields.insert(field.into(), "lots".into());
+            match counters_from_hash(1, "sale:{1}", &fields) {
+                Err(EngineError::Corrupt { key, field: named, value, .. }) => assert_eq!((key.as_str(), named, value.as_str()), ("sale:{1}", field, "lots")),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_not_zero() {
+        let mut fields = made_by_load();
+        fields.remove("remaining");
+        match counters_from_hash(1, "sale:{1}", &fields) {
+            Err(EngineError::MissingField { field: "remaining", .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Through a real Redis: the stored value comes back in the error.
+    #[tokio::test]
+    async fn redis_counters_refuse_a_corrupt_field() {
+        let client = redis::Client::open(goodsmall_testkit::redis_url().await).unwrap();
+        let mut conn = ConnectionManager::new(client).await.unwrap();
+        let engine = RedisEngine::new(conn.clone());
+        let sale = SaleDefinition { sale_id: 1, product_id: 7, stock: 10, price_cents: 12_000, opens_at_ms: 1_000, closes_at_ms: 2_000, per_user_limit: 2 };
+        engine.load_sale(&sale).await.unwrap();
+        assert_eq!(engine.counters(1).await.unwrap().map(|c| (c.remaining, c.halted)), Some((10, false)));
+        let () = conn.hset(keys::sale(1), "sold", "lots").await.unwrap();
+        match engine.counters(1).await {
+            Err(EngineError::Corrupt { field: "sold", value, .. }) => assert_eq!(value, "lots"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(engine.held_by(1, 42).await.unwrap(), 0, "a shopper without units holds none");
     }
 }

@@ -172,6 +172,12 @@ pub enum EngineError {
     StockBelowCommitted { sale_id: i64, stock: i64, committed: i64 },
     #[error("stock engine: unexpected script answer {0}")]
     Protocol(String),
+    /// A stored number that does not parse: written by something else, or corrupt.
+    #[error("stock engine: {key} field {field} holds {value:?}, not a whole number")]
+    Corrupt { key: String, field: &'static str, value: String, #[source] source: std::num::ParseIntError },
+    /// A sale hash without a field every sale is made with: half-made, not a sale with 0 of it.
+    #[error("stock engine: {key} has no field {field}")]
+    MissingField { key: String, field: &'static str },
     /// A caller bug (quantity below 1, a malformed sale): refused before any state is read.
     #[error("stock engine: invalid input: {0}")]
     InvalidInput(&'static str),

@@ -149,7 +149,7 @@ impl Accounts {
             phone: field("phone_enc")?,
             address: field("address_enc")?,
             role: Role::parse(&r.try_get::<String, _>("role")?).unwrap_or(Role::Shopper),
-            created_at: goodsmall_platform::clock::to_datetime(r.try_get("created_at")?),
+            created_at: goodsmall_platform::clock::to_datetime(r.try_get("created_at")?)?,
         })
     }
 
