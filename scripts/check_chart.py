@@ -52,7 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
 from chart_checks import custom, crd, rbac, traffic, values as values_checks, workloads  # noqa: E402
 from chart_checks.kube import kube_version, validate  # noqa: E402
 from chart_checks.render import CHART_DIR, ROOT, objects as rendered_objects, values_from  # noqa: E402
-from chart_checks.report import check, failures, notes, one  # noqa: E402
+from chart_checks.report import by_kind, check, failures, notes, one  # noqa: E402
 
 NAMESPACE = "goodsmall-system"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
@@ -93,6 +93,8 @@ DEV_SERVERS = {
 VARIANTS = [
     Variant("defaults", {}),
     Variant("dev", values_from(["values-dev.yaml"], DEV_SERVERS)),
+    # Without the operator the chart writes the replicas and HPA minimums itself.
+    Variant("operator-off", {"operator": {"enabled": False}}),
     Variant("hpa-and-networkpolicy-off", {
         "order": {"autoscaling": {"enabled": False}}, "payment": {"autoscaling": {"enabled": False}},
         "networkPolicy": {"enabled": False},
@@ -181,9 +183,12 @@ def run(chart: Chart, variant: Variant, version: str, routes_table: dict) -> int
         if ctx.values[component]["enabled"]:
             workloads.check_component(objects, component, ctx)
     workloads.check_key_holders(objects, ctx)
-    sa = one(objects, "ServiceAccount", label, "operator")
-    if sa:
-        rbac.check_rbac(objects, sa["metadata"]["name"], ctx)
+    if ctx.values["operator"]["enabled"]:
+        sa = one(objects, "ServiceAccount", label, "operator")
+        if sa:
+            rbac.check_rbac(objects, sa["metadata"]["name"], ctx)
+    else:
+        check(not by_kind(objects, "ClusterRole"), f"[{label}] operator.enabled=false still renders its ClusterRole")
     traffic.check_policies(objects, routes_table, ctx)
     traffic.check_routes(objects, routes_table, ctx)
     custom.check_custom(objects, ctx)

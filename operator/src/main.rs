@@ -11,7 +11,7 @@ use goodsmall_operator::{
     metrics::Metrics,
     reconcile::Reconciler,
     records::{OrderApi, ProductApi, SaleRecords},
-    scaling::kubernetes::KubeScaler,
+    scaling::{floors, kubernetes::KubeScaler},
 };
 use anyhow::Context as _;
 use goodsmall_platform::{
@@ -138,10 +138,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let engine = StockEngine::redis(redis).with_metrics(metrics.engine_registry());
     let http = serve(config.listen, metrics.clone(), engine.clone(), shutdown.clone()).await?;
     let client = Client::try_default().await?;
+    let scaler = Arc::new(KubeScaler::new(client.clone(), config.order_deployment.clone(), config.payment_deployment.clone()));
     let reconciler = Reconciler {
         records: SaleRecords::new(Arc::new(OrderApi::new(&config.order_api_url, signer)), engine),
         catalogue: Arc::new(ProductApi::new(&config.product_api_url)),
-        scaler: Arc::new(KubeScaler::new(client.clone(), config.order_deployment.clone(), config.payment_deployment.clone())),
+        scaler: scaler.clone(),
         refresh: Duration::from_secs(config.refresh_secs),
     };
     let reporter = Reporter { controller: "goodsmall-operator".into(), instance: Some(config.pod_name.clone()) };
@@ -159,7 +160,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (leader, lease_task) = lease.watch().await;
     tracing::info!(identity = config.pod_name, lease = config.lease_name, "waiting for the lease");
     let scaled = vec![config.order_deployment.clone(), config.payment_deployment.clone()];
-    leader::act_while_leading(leader, shutdown.clone(), |stop| controller::run(ctx.clone(), scaled.clone(), stop.cancelled_owned())).await;
+    // The release's own workloads are kept at their floors (see scaling::floors) by the
+    // same leader that holds the sales' claims on them.
+    let act = |stop: CancellationToken| {
+        let keeper = floors::keep(client.clone(), scaler.clone(), config.namespace.clone(), stop.clone().cancelled_owned());
+        let controller = controller::run(ctx.clone(), scaled.clone(), stop.cancelled_owned());
+        async move {
+            tokio::join!(keeper, controller);
+        }
+    };
+    leader::act_while_leading(leader, shutdown.clone(), act).await;
     // The watch channel is gone with `act_while_leading`: the lease task releases the
     // lease, so a follower takes over at once rather than after the lease expires.
     match lease_task.await? {

@@ -12,7 +12,7 @@ import re
 import yaml
 
 from .render import ROOT
-from .report import by_kind, check, component_of, named
+from .report import by_kind, check, check_floor, component_of, named, operator_scales
 
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "HTTPRoute"}
 DASHBOARDS = ROOT / "grafana" / "dashboards"
@@ -65,9 +65,9 @@ def check_scaled_object(so: dict, objects: list[dict], ctx) -> None:
     dep = named(objects, "Deployment", ref.get("name"))
     check(dep is not None and component_of(dep) == component and ref.get("kind", "Deployment") == "Deployment",
           f"{where}: scaleTargetRef {ref} must name the {component} Deployment")
-    check(spec.get("minReplicaCount") == a["minReplicas"] and spec.get("maxReplicaCount") == a["maxReplicas"],
-          f"{where}: replicas {spec.get('minReplicaCount')}..{spec.get('maxReplicaCount')}, values say {a['minReplicas']}..{a['maxReplicas']}")
-    for key in ("minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod"):
+    check_floor(so, "minReplicaCount", a["minReplicas"], operator_scales(ctx.values, component), where)
+    check(spec.get("maxReplicaCount") == a["maxReplicas"], f"{where}: maxReplicaCount {spec.get('maxReplicaCount')}, values say {a['maxReplicas']}")
+    for key in ("maxReplicaCount", "pollingInterval", "cooldownPeriod"):
         check(isinstance(spec.get(key), int), f"{where}: {key} must be an integer")
     triggers = spec.get("triggers") or []
     check(bool(triggers) and all(isinstance(t.get("type"), str) and isinstance(t.get("metadata", {}), dict) for t in triggers),

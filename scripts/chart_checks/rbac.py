@@ -12,8 +12,8 @@ CLUSTER_RULES = {
     ("events.k8s.io", "events"): {"create", "patch"},                    # Events and their series
     ("apps", "deployments"): {"get", "list", "watch", "patch"},          # Ready pods (watched by name); claims
     ("apps", "deployments/scale"): {"patch"},                            # the scale subresource
-    ("autoscaling", "horizontalpodautoscalers"): {"list", "patch"},      # find the HPA; raise its minimum
-    ("keda.sh", "scaledobjects"): {"list", "patch"},                     # find the ScaledObject; raise its minimum
+    ("autoscaling", "horizontalpodautoscalers"): {"list", "watch", "patch"},  # find the HPA; keep its minimum
+    ("keda.sh", "scaledobjects"): {"list", "watch", "patch"},            # find the ScaledObject; keep its minimum
 }
 # Namespaced Role in the release namespace only.
 NAMESPACE_RULES = {

@@ -34,3 +34,26 @@ def one(objects: list[dict], kind: str, label: str, component: str | None = None
     if check(len(found) == 1, f"[{label}] expected exactly one {what}, found {len(found)}"):
         return found[0]
     return None
+
+
+FLOOR = "goodsmall.io/min-replicas"
+
+
+def check_floor(obj: dict, field: str, want: int, operator_scales: bool, where: str) -> None:
+    """The replicas (or autoscaler minimum) outside drops: where the operator owns them the
+    chart writes only the goodsmall.io/min-replicas annotation (so `helm upgrade` never
+    conflicts with the operator over the field), else the field itself."""
+    spec = obj.get("spec") or {}
+    floor = (obj["metadata"].get("annotations") or {}).get(FLOOR)
+    if operator_scales:
+        check(field not in spec and floor == str(want),
+              f"{where}: the operator owns {field}: want it unset and {FLOOR}={want!r}, got {spec.get(field)!r} and {floor!r}")
+    else:
+        check(spec.get(field) == want and floor is None, f"{where}: {field} {spec.get(field)!r} (annotation {floor!r}), values say {want}")
+
+
+def operator_scales(values: dict, component: str) -> bool:
+    """Whether the operator owns the component's replicas (its chart defaults for the
+    Deployments it scales)."""
+    op = values["operator"]
+    return bool(op["enabled"]) and component in ("order", "payment") and not op.get(f"{component}Deployment")

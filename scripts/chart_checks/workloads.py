@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .report import by_kind, check, component_of, named, of_component, one
+from .report import by_kind, check, check_floor, component_of, named, of_component, one, operator_scales
 from .settings import check_settings
 
 COMPONENTS = ("user", "product", "order", "payment", "operator")
@@ -96,7 +96,7 @@ def check_component(objects: list[dict], component: str, ctx) -> dict | None:
     if autoscaled:
         check("replicas" not in spec, f"{where}: an autoscaler owns the replicas, so spec.replicas must be unset")
     else:
-        check(spec.get("replicas") == v["replicaCount"], f"{where}: replicas {spec.get('replicas')}, values say {v['replicaCount']}")
+        check_floor(dep, "replicas", v["replicaCount"], operator_scales(ctx.values, component), where)
     check((spec.get("strategy") or {}).get("rollingUpdate", {}).get("maxUnavailable") == 0,
           f"{where}: a rollout must not take a ready replica away (maxUnavailable 0)")
 
@@ -201,8 +201,8 @@ def check_autoscaler(objects: list[dict], component: str, ctx, dep: dict) -> Non
         spec = hpa["spec"]
         # The operator finds it by this reference (operator/src/scaling/kubernetes.rs).
         check(spec.get("scaleTargetRef") == target, f"[{label}] HPA of {component} must target {target}, got {spec.get('scaleTargetRef')}")
-        check(spec.get("minReplicas") == a["minReplicas"] and spec.get("maxReplicas") == a["maxReplicas"],
-              f"[{label}] HPA of {component}: replicas {spec.get('minReplicas')}..{spec.get('maxReplicas')}")
+        check_floor(hpa, "minReplicas", a["minReplicas"], operator_scales(ctx.values, component), f"[{label}] HPA of {component}")
+        check(spec.get("maxReplicas") == a["maxReplicas"], f"[{label}] HPA of {component}: maxReplicas {spec.get('maxReplicas')}")
         metrics = spec.get("metrics") or []
         check(any(m.get("resource", {}).get("name") == "cpu" for m in metrics), f"[{label}] HPA of {component} scales on CPU")
 

@@ -115,6 +115,20 @@ The Deployments the operator scales (and the only ones its RBAC names).
 {{- end }}
 
 {{/*
+"true" when the operator owns this component's replicas (or its autoscaler's minimum).
+The chart then writes them as the goodsmall.io/min-replicas annotation and never the
+field, so Helm and the operator never own the same field and `helm upgrade` works
+during a drop; the operator applies the annotation at once.
+*/}}
+{{- define "goodsmall.operatorScales" -}}
+{{- $ctx := .context }}
+{{- if $ctx.Values.operator.enabled }}
+{{- $scaled := list (include "goodsmall.operator.orderDeployment" $ctx) (include "goodsmall.operator.paymentDeployment" $ctx) }}
+{{- if has (include "goodsmall.componentFullname" .) $scaled }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Operator shorthands (rbac.yaml and NOTES.txt).
 */}}
 {{- define "goodsmall.operator.fullname" -}}
@@ -386,8 +400,12 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   {{- include "goodsmall.metadata" . | nindent 2 }}
+  {{- if and (include "goodsmall.operatorScales" .) (not (include "goodsmall.autoscaled" .)) }}
+  annotations:
+    goodsmall.io/min-replicas: {{ $v.replicaCount | quote }}
+  {{- end }}
 spec:
-  {{- if not (include "goodsmall.autoscaled" .) }}
+  {{- if not (or (include "goodsmall.autoscaled" .) (include "goodsmall.operatorScales" .)) }}
   replicas: {{ $v.replicaCount }}
   {{- end }}
   revisionHistoryLimit: 5
@@ -655,12 +673,18 @@ apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
   {{- include "goodsmall.metadata" . | nindent 2 }}
+  {{- if include "goodsmall.operatorScales" . }}
+  annotations:
+    goodsmall.io/min-replicas: {{ $as.minReplicas | quote }}
+  {{- end }}
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
     kind: Deployment
     name: {{ include "goodsmall.componentFullname" . }}
+  {{- if not (include "goodsmall.operatorScales" .) }}
   minReplicas: {{ $as.minReplicas }}
+  {{- end }}
   maxReplicas: {{ $as.maxReplicas }}
   metrics:
     - type: Resource
@@ -684,12 +708,18 @@ apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata:
   {{- include "goodsmall.metadata" . | nindent 2 }}
+  {{- if include "goodsmall.operatorScales" . }}
+  annotations:
+    goodsmall.io/min-replicas: {{ $as.minReplicas | quote }}
+  {{- end }}
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
     kind: Deployment
     name: {{ include "goodsmall.componentFullname" . }}
+  {{- if not (include "goodsmall.operatorScales" .) }}
   minReplicaCount: {{ $as.minReplicas }}
+  {{- end }}
   maxReplicaCount: {{ $as.maxReplicas }}
   pollingInterval: {{ $as.keda.pollingInterval }}
   cooldownPeriod: {{ $as.keda.cooldownPeriod }}

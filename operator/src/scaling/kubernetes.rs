@@ -10,7 +10,9 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{change, Current, Request, ScaleReport, Scaler, Workload, BASELINE, CLAIMS};
+use anyhow::Context as _;
+
+use super::{change, settle, Change, Current, Request, ScaleReport, Scaler, Workload, BASELINE, CLAIMS};
 use crate::crd::ScaledTarget;
 
 pub const FIELD_MANAGER: &str = "goodsmall-operator";
@@ -19,6 +21,10 @@ pub struct KubeScaler {
     client: Client,
     order_deployment: String,
     payment_deployment: String,
+    /// One read-change-write at a time: a sale's claim and the floor keeper's
+    /// correction of the same object would otherwise each write what the other had not
+    /// seen (the only writer, since only the Lease holder runs either).
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// The object whose replicas the operator changes for a Deployment.
@@ -28,19 +34,27 @@ enum Manager {
     Deployment(Deployment),
 }
 
+/// A workload's manager as read: what it is, its name, and its scaling state.
+struct Found {
+    manager: Manager,
+    kind: &'static str,
+    name: String,
+    current: Current,
+}
+
 impl KubeScaler {
     pub fn new(client: Client, order_deployment: String, payment_deployment: String) -> Self {
-        Self { client, order_deployment, payment_deployment }
+        Self { client, order_deployment, payment_deployment, writing: tokio::sync::Mutex::new(()) }
     }
 
-    fn deployment(&self, w: Workload) -> &str {
+    pub fn deployment(&self, w: Workload) -> &str {
         match w {
             Workload::Order => &self.order_deployment,
             Workload::Payment => &self.payment_deployment,
         }
     }
 
-    fn scaled_objects(&self, ns: &str) -> Api<DynamicObject> {
+    pub(super) fn scaled_objects(&self, ns: &str) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"));
         Api::namespaced_with(self.client.clone(), ns, &resource)
     }
@@ -69,55 +83,77 @@ impl KubeScaler {
         Ok(Manager::Deployment(deployments.get(deployment).await?))
     }
 
-    async fn set(&self, ns: &str, sale: &str, w: Workload, want: Option<i32>) -> anyhow::Result<Option<ScaledTarget>> {
-        let deployment = self.deployment(w);
+    async fn read(&self, ns: &str, deployment: &str) -> anyhow::Result<Found> {
         let manager = self.manager(ns, deployment).await?;
-        let (kind, name, current, max) = match &manager {
+        // Unset fields are the API's defaults: KEDA's minimum 0 and maximum 100, an
+        // HPA's minimum 1, a Deployment's replicas 1.
+        let (kind, name, replicas, max, annotations) = match &manager {
             Manager::ScaledObject(so) => {
                 let spec = &so.data["spec"];
                 let min = spec["minReplicaCount"].as_i64().unwrap_or(0) as i32;
-                // KEDA's default maximum is 100.
-                ("ScaledObject", so.name_any(), Current { replicas: min, annotations: so.annotations().clone() }, spec["maxReplicaCount"].as_i64().unwrap_or(100) as i32)
+                ("ScaledObject", so.name_any(), min, spec["maxReplicaCount"].as_i64().unwrap_or(100) as i32, so.annotations())
             }
             Manager::Hpa(hpa) => {
                 let spec = hpa.spec.as_ref().expect("filtered on spec");
-                let min = spec.min_replicas.unwrap_or(1);
-                ("HorizontalPodAutoscaler", hpa.name_any(), Current { replicas: min, annotations: hpa.annotations().clone() }, spec.max_replicas)
+                ("HorizontalPodAutoscaler", hpa.name_any(), spec.min_replicas.unwrap_or(1), spec.max_replicas, hpa.annotations())
             }
-            Manager::Deployment(d) => {
-                let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                ("Deployment", d.name_any(), Current { replicas, annotations: d.annotations().clone() }, i32::MAX)
-            }
+            Manager::Deployment(d) => ("Deployment", d.name_any(), d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1), i32::MAX, d.annotations()),
         };
-        let ready = match (&manager, want) {
-            (_, None) => 0,
-            (Manager::Deployment(d), _) => ready_replicas(d),
-            _ => ready_replicas(&Api::<Deployment>::namespaced(self.client.clone(), ns).get(deployment).await?),
-        };
-        let target = want.map(|n| ScaledTarget { kind: kind.into(), name: name.clone(), replicas: n, deployment: deployment.to_owned(), ready });
-        let Some(next) = change(&current, sale, want) else { return Ok(target) };
-        // An autoscaler's minimum cannot pass its maximum.
-        let replicas = next.replicas.min(max);
+        let current = Current { replicas, max, annotations: annotations.clone() };
+        Ok(Found { manager, kind, name, current })
+    }
+
+    async fn write(&self, ns: &str, found: &Found, next: Change) -> anyhow::Result<()> {
+        let Found { kind, name, .. } = found;
         let annotations = json!({ BASELINE: next.baseline, CLAIMS: next.claims });
+        let replicas = next.replicas;
         let params = PatchParams::apply(FIELD_MANAGER);
-        match manager {
+        match found.manager {
             Manager::ScaledObject(_) => {
                 let patch = json!({ "metadata": { "annotations": annotations }, "spec": { "minReplicaCount": replicas } });
-                self.scaled_objects(ns).patch(&name, &params, &Patch::Merge(&patch)).await?;
+                self.scaled_objects(ns).patch(name, &params, &Patch::Merge(&patch)).await?;
             }
             Manager::Hpa(_) => {
                 let patch = json!({ "metadata": { "annotations": annotations }, "spec": { "minReplicas": replicas } });
-                Api::<HorizontalPodAutoscaler>::namespaced(self.client.clone(), ns).patch(&name, &params, &Patch::Merge(&patch)).await?;
+                Api::<HorizontalPodAutoscaler>::namespaced(self.client.clone(), ns).patch(name, &params, &Patch::Merge(&patch)).await?;
             }
             Manager::Deployment(_) => {
                 // Claims first: a crash before the scale is repaired by the next reconcile.
                 let api = Api::<Deployment>::namespaced(self.client.clone(), ns);
-                api.patch(&name, &params, &Patch::Merge(&json!({ "metadata": { "annotations": annotations } }))).await?;
-                api.patch_scale(&name, &params, &Patch::Merge(&json!({ "spec": { "replicas": replicas } }))).await?;
+                api.patch(name, &params, &Patch::Merge(&json!({ "metadata": { "annotations": annotations } }))).await?;
+                api.patch_scale(name, &params, &Patch::Merge(&json!({ "spec": { "replicas": replicas } }))).await?;
             }
         }
-        tracing::info!(sale, kind, name, replicas, "warm-up scaling changed");
+        tracing::info!(kind, name, replicas, "workload replicas changed");
+        Ok(())
+    }
+
+    async fn set(&self, ns: &str, sale: &str, w: Workload, want: Option<i32>) -> anyhow::Result<Option<ScaledTarget>> {
+        let deployment = self.deployment(w);
+        let _writing = self.writing.lock().await;
+        let found = self.read(ns, deployment).await?;
+        let ready = match (&found.manager, want) {
+            (_, None) => 0,
+            (Manager::Deployment(d), _) => ready_replicas(d),
+            _ => ready_replicas(&Api::<Deployment>::namespaced(self.client.clone(), ns).get(deployment).await?),
+        };
+        let target = want.map(|n| ScaledTarget { kind: found.kind.into(), name: found.name.clone(), replicas: n, deployment: deployment.to_owned(), ready });
+        if let Some(next) = change(&found.current, sale, want).with_context(|| format!("{} {}", found.kind, found.name))? {
+            tracing::info!(sale, "warm-up claim changed");
+            self.write(ns, &found, next).await?;
+        }
         Ok(target)
+    }
+
+    /// Puts a workload back where its floor and claims say, whatever changed it (a
+    /// `helm upgrade` of the floor, an apply that reset the field, a hand edit).
+    pub async fn settle(&self, ns: &str, w: Workload) -> anyhow::Result<()> {
+        let _writing = self.writing.lock().await;
+        let found = self.read(ns, self.deployment(w)).await?;
+        if let Some(next) = settle(&found.current).with_context(|| format!("{} {}", found.kind, found.name))? {
+            self.write(ns, &found, next).await?;
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,10 @@
 //! Where an autoscaler owns the replica count, the warm-up raises its minimum instead:
 //! the chart's autoscaling/v2 HPA's `minReplicas` (never above its `maxReplicas`), or,
 //! with KEDA's own CRD installed, the chart's ScaledObject's `minReplicaCount`; both go
-//! back after the close.
+//! back after the close. The chart writes the minimum only as the
+//! `goodsmall.io/min-replicas` annotation, which the operator applies: a server-side
+//! apply of the chart (what `helm upgrade` does) never conflicts with the operator, even
+//! mid-drop, and its new minimum holds at once.
 
 use std::time::{Duration, Instant};
 
@@ -12,10 +15,10 @@ use crate::{
 
 /// The chart's autoscalers for order and payment: its HPAs (order's maximum 3, below the
 /// warm-up's 4) or, with `keda`, its ScaledObjects (the chart's maximum, 10).
-fn autoscalers(keda: bool) -> String {
+fn autoscalers(keda: bool, order_min: i64, payment_min: i64) -> String {
     let order_max = if keda { 10 } else { 3 };
     let values = format!(
-        r#"{{"order": {{"autoscaling": {{"minReplicas": 2, "maxReplicas": {order_max}, "keda": {{"enabled": {keda}}}}}}}, "payment": {{"autoscaling": {{"minReplicas": 1, "keda": {{"enabled": {keda}}}}}}}}}"#
+        r#"{{"order": {{"autoscaling": {{"minReplicas": {order_min}, "maxReplicas": {order_max}, "keda": {{"enabled": {keda}}}}}}}, "payment": {{"autoscaling": {{"minReplicas": {payment_min}, "keda": {{"enabled": {keda}}}}}}}}}"#
     );
     render_chart_with(if keda { "ScaledObject" } else { "HorizontalPodAutoscaler" }, &values)
 }
@@ -41,25 +44,38 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
     operator.start(&cluster.client).await;
     let product = cluster.product_of(11).await;
 
-    // HPAs: the order one's maximum (3) is below the warm-up's 4.
-    let hpas = autoscalers(false);
+    // HPAs: the order one's maximum (3) is below the warm-up's 4. Applied as Helm v4
+    // does (server-side, its own field manager); the API's default minimum (1) is what
+    // they start with, the operator puts the chart's floor in its place.
+    let helm_apply = |manifests: &str| cluster.plane.kubectl_ok(&["apply", "--server-side", "--field-manager=helm", "-n", NAMESPACE, "-f", "-"], Some(manifests));
+    let hpas = autoscalers(false, 2, 1);
     assert_eq!(hpas.matches("kind: HorizontalPodAutoscaler").count(), 2, "{hpas}");
-    cluster.plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&hpas));
+    assert!(!hpas.contains("minReplicas"), "the chart leaves the minimum to the operator:\n{hpas}");
+    helm_apply(&hpas);
+    field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 2).await;
+    field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 1).await;
     cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest("hpa-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")));
     field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 3).await;
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 3).await;
     assert_eq!(cluster.replicas("goodsmall-order"), 1, "the HPA, not the operator, owns the Deployment's replicas");
+    // An upgrade mid-drop raising the floors: no conflict, the claims still rule ...
+    helm_apply(&autoscalers(false, 3, 2));
+    assert_eq!((field(&cluster, "hpa/goodsmall-order", ".spec.minReplicas"), field(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas")), (3, 3));
     cluster.flash_sale_until("hpa-drop", "Closed", |fs| fs["status"]["phase"] == "Closed").await;
-    field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 2).await;
-    field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 1).await;
+    // ... and the close returns to the new floors.
+    field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 3).await;
+    field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 2).await;
+    // A hand edit of the field, outside any drop, is put back.
+    cluster.plane.kubectl_ok(&["patch", "hpa/goodsmall-payment", "-n", NAMESPACE, "--type=merge", "-p", r#"{"spec":{"minReplicas":1}}"#], None);
+    field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 2).await;
 
     // KEDA: its CRD installed, ScaledObjects on both Deployments (they win over HPAs).
     cluster.plane.kubectl_ok(&["delete", "hpa", "goodsmall-order", "goodsmall-payment", "-n", NAMESPACE], None);
     cluster.plane.kubectl_ok(&["apply", "--server-side", "-f", &cluster.plane.keda_crd().display().to_string()], None);
     cluster.plane.kubectl_ok(&["wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=60s"], None);
-    let objects = autoscalers(true);
+    let objects = autoscalers(true, 2, 1);
     assert_eq!(objects.matches("kind: ScaledObject").count(), 2, "{objects}");
-    cluster.plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&objects));
+    helm_apply(&objects);
     cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest("keda-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")));
     field_reaches(&cluster, "scaledobject/goodsmall-order", ".spec.minReplicaCount", 4).await;
     field_reaches(&cluster, "scaledobject/goodsmall-payment", ".spec.minReplicaCount", 3).await;

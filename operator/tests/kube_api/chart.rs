@@ -121,6 +121,9 @@ async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
         assert!(!can(&plane, namespace, &operator, &["patch", &user, "--subresource=scale"]), "{operator} may not scale {user}");
         assert!(can(&plane, namespace, &operator, &["patch", "horizontalpodautoscalers.autoscaling"]), "{operator} raises an HPA's minimum");
         assert!(can(&plane, namespace, &operator, &["patch", "scaledobjects.keda.sh"]), "{operator} raises a ScaledObject's minimum");
+        for autoscalers in ["horizontalpodautoscalers.autoscaling", "scaledobjects.keda.sh"] {
+            assert!(can(&plane, namespace, &operator, &["watch", autoscalers]), "{operator} follows {autoscalers} to keep their minimum");
+        }
         assert!(!can(&plane, namespace, &operator, &["get", "secrets"]), "{operator} reads no Secret");
         for service in ["user", "product", "order", "payment"] {
             let account = format!("{prefix}-{service}");

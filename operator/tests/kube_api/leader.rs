@@ -67,7 +67,8 @@ async fn only_the_leader_acts_and_the_other_takes_over_when_it_is_killed() {
     let claims: serde_json::Value = serde_json::from_str(annotations["goodsmall.io/warmup-claims"].as_str().expect("a claim")).unwrap();
     assert_eq!(claims.as_object().unwrap().len(), 1, "one claim for the one sale: {claims}");
     assert_eq!(cluster.replicas("goodsmall-order"), 4, "scaled once, not twice");
-    assert_eq!(annotations["goodsmall.io/baseline-replicas"], "1", "the baseline is still the original");
+    assert_eq!(annotations["goodsmall.io/min-replicas"], "1", "the chart's floor is untouched");
+    assert_eq!(annotations["goodsmall.io/baseline-replicas"], serde_json::Value::Null, "no copy of the floor: {annotations}");
 
     for shopper in 501..505 {
         assert_eq!(cluster.buy(sale_id, shopper).await.0, 202);
