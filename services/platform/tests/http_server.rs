@@ -20,7 +20,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
+/// Counts the `/slow` requests that reached their handler.
+static SLOW_STARTED: AtomicUsize = AtomicUsize::new(0);
 async fn slow() -> &'static str {
+    SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(800)).await;
     "done"
 }
@@ -67,8 +70,10 @@ fn settings() -> HttpSettings {
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     let (base, shutdown, running) = start(settings()).await;
+    let before = SLOW_STARTED.load(Ordering::SeqCst);
     let in_flight = tokio::spawn(reqwest::get(format!("{base}/slow")));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = async || (SLOW_STARTED.load(Ordering::SeqCst) > before).then_some(());
+    goodsmall_testkit::eventually("the request to reach its handler", Duration::from_secs(10), started).await;
     shutdown.cancel();
     let response = in_flight.await.unwrap().expect("the in-flight request is answered");
     assert_eq!(response.text().await.unwrap(), "done");

@@ -9,7 +9,7 @@ use std::{
 };
 
 use goodsmall_platform::events::{BatchHandler, Bus, Event, EventHandler, KafkaBus, KafkaSettings};
-use goodsmall_testkit::{kafka_brokers, unique_name};
+use goodsmall_testkit::{eventually, kafka_brokers, unique_name, wait_until_consumed};
 use tokio_util::sync::CancellationToken;
 
 const KIND: &str = "test.numbered";
@@ -60,18 +60,12 @@ impl Received {
     }
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < PATIENCE, "gave up after {PATIENCE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn every_event_arrives_and_each_key_keeps_its_order() {
     let bus = connect(CancellationToken::new()).await;
-    let topic = unique_name("bus-order");
+    // Topic and group in one namespace, so `wait_until_consumed` finds the group.
+    let namespace = unique_name("bus-order");
+    let topic = format!("{namespace}.events");
     bus.ensure_topics(&[&topic], 3).await.unwrap();
     bus.ensure_topics(&[&topic], 3).await.expect("an existing topic is fine");
 
@@ -84,15 +78,17 @@ async fn every_event_arrives_and_each_key_keeps_its_order() {
             events.push(numbered(&topic, key, n));
         }
     }
+    let brokers = bus.brokers().to_owned();
     let bus = Bus::Kafka(bus);
     for batch in events.chunks(50) {
         bus.publish(batch).await.unwrap();
     }
 
     let received = Received::default();
-    bus.subscribe(&unique_name("bus-order-group"), &[&topic], received.handler());
-    wait_until("all events", || received.len() >= events.len()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await; // nothing more may come
+    bus.subscribe(&format!("{namespace}.group"), &[&topic], received.handler());
+    eventually("all events", PATIENCE, async || (received.len() >= events.len()).then_some(())).await;
+    // Nothing more may come: once the group has committed to the end, no event is redelivered.
+    wait_until_consumed(&brokers, &namespace, PATIENCE).await;
 
     let got = received.all();
     assert_eq!(got.len(), events.len(), "each event exactly once in a clean run");
@@ -141,7 +137,7 @@ async fn a_failing_event_is_retried_and_blocks_its_partition_until_it_succeeds()
     };
     let started = Instant::now();
     bus.subscribe(&unique_name("bus-retry-group"), &[&topic], handler).unwrap();
-    wait_until("the last event", || log.lock().unwrap().iter().any(|(n, ok)| *n == 9 && *ok)).await;
+    eventually("the last event", PATIENCE, async || (log.lock().unwrap().iter().any(|(n, ok)| *n == 9 && *ok)).then_some(())).await;
 
     let mut expected: Vec<(u32, bool)> = (0..FAILING).map(|n| (n, true)).collect();
     expected.extend((0..FAILURES).map(|_| (FAILING, false)));
@@ -174,7 +170,7 @@ async fn a_batch_subscriber_gets_what_arrived_together_in_order_and_a_failed_bat
         })
     };
     bus.subscribe_batches(&unique_name("bus-batch-group"), &[&topic], handler).unwrap();
-    wait_until("every event handled", || calls.lock().unwrap().iter().any(|(n, ok)| *ok && n.contains(&199))).await;
+    eventually("every event handled", PATIENCE, async || (calls.lock().unwrap().iter().any(|(n, ok)| *ok && n.contains(&199))).then_some(())).await;
 
     let calls = calls.lock().unwrap().clone();
     let handled: Vec<u32> = calls.iter().filter(|(_, ok)| *ok).flat_map(|(n, _)| n.clone()).collect();
@@ -186,8 +182,8 @@ async fn a_batch_subscriber_gets_what_arrived_together_in_order_and_a_failed_bat
 
 #[tokio::test]
 async fn a_group_resumes_from_its_committed_offsets_and_a_new_group_replays_everything() {
-    let topic = unique_name("bus-commit");
-    let group = unique_name("bus-commit-group");
+    let namespace = unique_name("bus-commit");
+    let (topic, group) = (format!("{namespace}.events"), format!("{namespace}.group"));
     let events: Vec<Event> = (0..10).map(|n| numbered(&topic, &format!("k{}", n % 3), n)).collect();
 
     // First consumer: handles 0..=5, then fails on 6 until it is shut down.
@@ -211,7 +207,7 @@ async fn a_group_resumes_from_its_committed_offsets_and_a_new_group_replays_ever
         })
     };
     let first = first_bus.subscribe(&group, &[&topic], handler).unwrap();
-    wait_until("the first consumer to reach event 6", || first_seen.lock().unwrap().iter().any(|(n, _)| *n == 6)).await;
+    eventually("the first consumer to reach event 6", PATIENCE, async || (first_seen.lock().unwrap().iter().any(|(n, _)| *n == 6)).then_some(())).await;
     first_shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), first).await.expect("the consumer stops on shutdown").unwrap();
     let handled_first: Vec<u32> = first_seen.lock().unwrap().iter().filter(|(_, ok)| *ok).map(|(n, _)| *n).collect();
@@ -222,8 +218,9 @@ async fn a_group_resumes_from_its_committed_offsets_and_a_new_group_replays_ever
     let bus = connect(CancellationToken::new()).await;
     let again = Received::default();
     bus.subscribe(&group, &[&topic], again.handler()).unwrap();
-    wait_until("the rest of the events", || again.all().iter().any(|e| n_of(e) == 9)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the rest of the events", PATIENCE, async || (again.all().iter().any(|e| n_of(e) == 9)).then_some(())).await;
+    // Committed to the end: no event of the group's can come again.
+    wait_until_consumed(bus.brokers(), &namespace, PATIENCE).await;
     let resumed: Vec<u32> = again.all().iter().map(n_of).collect();
     // At-least-once: the last handled event (5) may come again, nothing earlier may.
     let expected_tail: Vec<u32> = (6..10).collect();
@@ -235,7 +232,7 @@ async fn a_group_resumes_from_its_committed_offsets_and_a_new_group_replays_ever
     // A new group starts at offset 0 and sees everything.
     let replay = Received::default();
     bus.subscribe(&unique_name("bus-replay-group"), &[&topic], replay.handler()).unwrap();
-    wait_until("the replay", || replay.len() >= events.len()).await;
+    eventually("the replay", PATIENCE, async || (replay.len() >= events.len()).then_some(())).await;
     assert_eq!(replay.all(), events, "a new group replays the whole topic in order");
 }
 
@@ -254,7 +251,7 @@ async fn a_message_that_is_not_an_event_is_skipped_not_retried_forever() {
 
     let received = Received::default();
     bus.subscribe(&unique_name("bus-poison-group"), &[&topic], received.handler()).unwrap();
-    wait_until("the good event", || received.len() >= 1).await;
+    eventually("the good event", PATIENCE, async || (received.len() >= 1).then_some(())).await;
     assert_eq!(received.all(), vec![good]);
 }
 

@@ -5,10 +5,31 @@
 use std::time::Duration;
 
 use goodsmall_platform::kv::Kv;
+use goodsmall_testkit::eventually;
 
 async fn stores() -> Vec<Kv> {
     let redis = Kv::redis(&goodsmall_testkit::redis_url().await).await.expect("the test Redis answers");
     vec![Kv::memory(), redis]
+}
+
+/// Time for a key with a TTL of under a second to go, on a busy machine.
+const EXPIRY: Duration = Duration::from_secs(5);
+
+/// Waits until `key` has expired: gone from both `get` and `ttl`.
+async fn expired(kv: &Kv, key: &str) {
+    let what = format!("{}: {key} to expire", kv.backend_name());
+    eventually(&what, EXPIRY, async || (kv.get(key).await.unwrap().is_none() && kv.ttl(key).await.unwrap().is_none()).then_some(())).await;
+}
+
+/// Waits until `key`'s TTL has run down to `left` or less; the key must still be there.
+async fn ttl_down_to(kv: &Kv, key: &str, left: Duration) {
+    let what = format!("{}: {key}'s TTL to run down to {left:?}", kv.backend_name());
+    let ttl = eventually(&what, EXPIRY, async || match kv.ttl(key).await.unwrap() {
+        Some(ttl) if ttl > left => None,
+        ttl => Some(ttl),
+    })
+    .await;
+    assert!(ttl.is_some(), "{what}: it expired first");
 }
 
 #[tokio::test]
@@ -20,9 +41,7 @@ async fn get_set_del_and_expiry() {
         assert_eq!(kv.get("a").await.unwrap().as_deref(), Some("1"), "{name}");
         let ttl = kv.ttl("a").await.unwrap().expect("a TTL");
         assert!(ttl <= Duration::from_millis(300) && ttl > Duration::from_millis(100), "{name}: {ttl:?}");
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(kv.get("a").await.unwrap(), None, "{name}: expired");
-        assert_eq!(kv.ttl("a").await.unwrap(), None, "{name}");
+        expired(&kv, "a").await;
         kv.set("b", "2", Duration::from_secs(60)).await.unwrap();
         kv.set("c", "3", Duration::from_secs(60)).await.unwrap();
         kv.del(&["b", "c", "never-there"]).await.unwrap();
@@ -39,7 +58,7 @@ async fn set_nx_sets_only_when_absent() {
         assert!(kv.set_nx("k", "first", Duration::from_millis(200)).await.unwrap(), "{name}");
         assert!(!kv.set_nx("k", "second", Duration::from_secs(60)).await.unwrap(), "{name}");
         assert_eq!(kv.get("k").await.unwrap().as_deref(), Some("first"), "{name}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        expired(&kv, "k").await;
         assert!(kv.set_nx("k", "third", Duration::from_secs(60)).await.unwrap(), "{name}: free again after expiry");
     }
 }
@@ -49,11 +68,11 @@ async fn incr_counts_within_a_window_fixed_by_the_first_event() {
     for kv in stores().await {
         let name = kv.backend_name();
         assert_eq!(kv.incr("n", Duration::from_millis(400)).await.unwrap(), 1, "{name}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        ttl_down_to(&kv, "n", Duration::from_millis(200)).await;
         assert_eq!(kv.incr("n", Duration::from_secs(60)).await.unwrap(), 2, "{name}");
         let ttl = kv.ttl("n").await.unwrap().expect("a TTL");
         assert!(ttl <= Duration::from_millis(200), "{name}: later increments keep the first expiry, got {ttl:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        expired(&kv, "n").await;
         assert_eq!(kv.incr("n", Duration::from_secs(60)).await.unwrap(), 1, "{name}: a new window");
     }
 }
@@ -86,15 +105,18 @@ async fn an_unreachable_redis_fails_fast_with_an_error() {
 async fn incr_extending_is_forgotten_only_after_a_quiet_ttl() {
     for kv in stores().await {
         let name = kv.backend_name();
-        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 1, "{name}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 2, "{name}");
+        let window = Duration::from_millis(400);
+        let started = std::time::Instant::now();
+        assert_eq!(kv.incr_extending("s", window).await.unwrap(), 1, "{name}");
+        ttl_down_to(&kv, "s", Duration::from_millis(150)).await;
+        assert_eq!(kv.incr_extending("s", window).await.unwrap(), 2, "{name}");
         let ttl = kv.ttl("s").await.unwrap().expect("a TTL");
         assert!(ttl > Duration::from_millis(250), "{name}: each increment restarts the expiry, got {ttl:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 3, "{name}: still remembered 500 ms after the first");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(kv.incr_extending("s", Duration::from_millis(400)).await.unwrap(), 1, "{name}: forgotten after a quiet TTL");
+        ttl_down_to(&kv, "s", Duration::from_millis(150)).await;
+        assert!(started.elapsed() > window, "{name}: past the first increment's window");
+        assert_eq!(kv.incr_extending("s", window).await.unwrap(), 3, "{name}: still remembered after the first increment's window");
+        expired(&kv, "s").await;
+        assert_eq!(kv.incr_extending("s", window).await.unwrap(), 1, "{name}: forgotten after a quiet TTL");
     }
 }
 

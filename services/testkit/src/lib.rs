@@ -26,6 +26,21 @@ use std::path::{Path, PathBuf};
 
 use rand::Rng;
 
+/// Polls `check` every 20 ms until it answers `Some`, for at most `patience`, then fails
+/// naming `what`: [`Node::wait_for`] for async checks. Await the condition a test
+/// needs rather than sleeping a fixed time, which is too short on a busy machine and
+/// too long everywhere else.
+pub async fn eventually<T>(what: &str, patience: std::time::Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < patience, "{what}: not within {patience:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
