@@ -30,7 +30,8 @@ use tokio::{
 
 use crate::orders::{NewOrder, Orders};
 
-const MAX_BATCH: usize = 512;
+/// Most purchases one commit takes.
+pub const MAX_BATCH: usize = 512;
 
 type Reply = oneshot::Sender<Result<Recorded, CommitError>>;
 
