@@ -21,7 +21,10 @@ use goodsmall_sale::StockEngine;
 use http::{Method, Request, Response, StatusCode};
 use kube::{
     client::Body,
-    runtime::events::{Recorder, Reporter},
+    runtime::{
+        controller::Action,
+        events::{Recorder, Reporter},
+    },
     Client,
 };
 use serde_json::{json, Value};
@@ -204,7 +207,7 @@ async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
     assert_eq!(scaled.message, "goodsmall-order 2/8 ready, goodsmall-payment 1/4 ready");
     assert_eq!(status.scaling.iter().map(|t| (t.deployment.as_str(), t.replicas, t.ready)).collect::<Vec<_>>(), [("goodsmall-order", 8, 2), ("goodsmall-payment", 4, 1)]);
     let action = reconciling.await.unwrap().expect("reconciled");
-    assert_eq!(format!("{action:?}"), "Action { requeue_after: Some(10s) }", "looked at again at the refresh while the pods come up");
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)), "looked at again at the refresh while the pods come up");
     server.nothing_more().await;
     assert_eq!(engine.counters(status.sale_id.unwrap()).await.unwrap().map(|c| c.remaining), Some(3), "pre-loaded in the engine");
     let metrics = ctx.metrics.render();
@@ -220,18 +223,18 @@ async fn failures_back_off_exponentially_with_a_warning_event() {
     let error = goodsmall_operator::controller::Error::Sale(anyhow::anyhow!("the stock engine does not answer"));
     let mut delays = Vec::new();
     for attempt in 0..3 {
-        delays.push(format!("{:?}", goodsmall_operator::controller::error_policy(fs.clone(), &error, ctx.clone())));
+        delays.push(goodsmall_operator::controller::error_policy(fs.clone(), &error, ctx.clone()));
         let event = server.repeated_event(attempt == 0).await;
         if attempt == 0 {
             assert_eq!((event["type"].as_str(), event["reason"].as_str()), (Some("Warning"), Some("ReconcileFailed")), "{event}");
             assert_eq!(event["note"], "the stock engine does not answer; retrying in 5s", "{event}");
         }
     }
-    assert_eq!(delays, ["Action { requeue_after: Some(5s) }", "Action { requeue_after: Some(10s) }", "Action { requeue_after: Some(20s) }"]);
+    assert_eq!(delays, [5, 10, 20].map(|secs| Action::requeue(Duration::from_secs(secs))));
     assert!(ctx.metrics.render().contains("goodsmall_operator_reconcile_errors_total{reason=\"sale\"} 3"));
     let settling = goodsmall_operator::controller::Error::Settling(2, Duration::from_secs(10));
     let action = goodsmall_operator::controller::error_policy(fs, &settling, ctx);
-    assert_eq!(format!("{action:?}"), "Action { requeue_after: Some(10s) }", "waiting for reservations is not a failure");
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)), "waiting for reservations is not a failure");
     server.nothing_more().await;
 }
 
@@ -256,8 +259,8 @@ async fn at_the_opening_the_phase_moves_to_open_and_the_replicas_stay_held() {
     assert_eq!(status.scaling.iter().map(|t| (t.name.as_str(), t.replicas)).collect::<Vec<_>>(), [("goodsmall-order", 8), ("goodsmall-payment", 4)]);
     let scaled = condition(&status, "Scaled");
     assert_eq!((scaled.status.as_str(), scaled.reason.as_str()), ("True", "WarmupReplicasReady"), "every pod asked for is Ready: {scaled:?}");
-    let action = format!("{:?}", reconciling.await.unwrap().expect("reconciled"));
-    assert_eq!(action, "Action { requeue_after: Some(10s) }", "open: the status refresh");
+    let action = reconciling.await.unwrap().expect("reconciled");
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)), "open: the status refresh");
     server.nothing_more().await;
 }
 
