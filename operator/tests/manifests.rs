@@ -1,17 +1,14 @@
 //! The CRD file is what the code generates; the examples and the Helm chart pass
 //! offline validation with the real tools (kubernetes-validate, the Helm engine).
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
 use goodsmall_operator::{crd::FlashSale, validation};
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
+use goodsmall_testkit::repo_root;
 
 #[test]
 fn the_crd_file_is_what_the_code_generates() {
-    let on_disk = std::fs::read_to_string(repo("crds/flashsale.yaml")).unwrap_or_default();
+    let on_disk = std::fs::read_to_string(repo_root().join("crds/flashsale.yaml")).unwrap_or_default();
     assert!(
         on_disk == goodsmall_operator::crd::crd_yaml(),
         "crds/flashsale.yaml is out of date: run `cargo run -p goodsmall-operator --bin crdgen && cp crds/flashsale.yaml helm/goodsmall/crds/`"
@@ -21,7 +18,7 @@ fn the_crd_file_is_what_the_code_generates() {
 #[test]
 fn the_examples_are_valid_flash_sales() {
     let mut seen = 0;
-    for entry in std::fs::read_dir(repo("examples")).unwrap() {
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
@@ -36,7 +33,7 @@ fn the_examples_are_valid_flash_sales() {
 
 /// `python3 <args>` from the repository root: a script path, or `-c <code>`, then its arguments.
 fn python(args: &[&str]) -> (bool, String) {
-    let out = Command::new("python3").args(args).current_dir(repo("")).output().expect("python3 runs");
+    let out = Command::new("python3").args(args).current_dir(repo_root()).output().expect("python3 runs");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 

@@ -11,13 +11,11 @@
 
 use std::process::Command;
 
-use goodsmall_testkit::ControlPlane;
-
-use crate::cluster::repo;
+use goodsmall_testkit::{repo_root, ControlPlane};
 
 /// `scripts/render_chart.py` with these arguments: the YAML stream.
 fn render(args: &[&str]) -> String {
-    let out = Command::new("python3").arg(repo("scripts/render_chart.py")).args(args).output().expect("python3 runs");
+    let out = Command::new("python3").arg(repo_root().join("scripts/render_chart.py")).args(args).output().expect("python3 runs");
     assert!(out.status.success(), "rendering the chart ({args:?}) failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -70,9 +68,8 @@ fn can(plane: &ControlPlane, namespace: &str, account: &str, args: &[&str]) -> b
 #[tokio::test]
 async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
     let plane = ControlPlane::start().await;
-    let keda = plane.keda_crd().display().to_string();
-    for crd in [repo("helm/goodsmall/crds/flashsale.yaml"), keda] {
-        plane.kubectl_ok(&["apply", "--server-side", "-f", &crd], None);
+    for crd in [repo_root().join("helm/goodsmall/crds/flashsale.yaml"), plane.keda_crd()] {
+        plane.kubectl_ok(&["apply", "--server-side", "-f", &crd.display().to_string()], None);
     }
     for crd in ["crd/flashsales.goodsmall.io", "crd/scaledobjects.keda.sh"] {
         plane.kubectl_ok(&["wait", "--for=condition=Established", crd, "--timeout=60s"], None);

@@ -5,12 +5,12 @@
 //! operator runs as its own process authenticating as the chart's ServiceAccount.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use goodsmall_platform::auth::{KeyPair, KeySettings, Role, TokenSigner};
-use goodsmall_testkit::{free_port, ControlPlane, ServiceProcess};
+use goodsmall_testkit::{free_port, repo_root, ControlPlane, ServiceProcess};
 use serde_json::{json, Value};
 
 /// The chart's release namespace, where the operator's Lease and the Deployments live.
@@ -18,10 +18,6 @@ pub const NAMESPACE: &str = "goodsmall-system";
 /// The chart's ServiceAccount for the operator (`<release>-operator`).
 pub const OPERATOR_ACCOUNT: &str = "goodsmall-operator";
 pub const PATIENCE: Duration = Duration::from_secs(60);
-
-pub fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path).display().to_string()
-}
 
 pub struct Cluster {
     pub plane: ControlPlane,
@@ -54,7 +50,7 @@ impl Cluster {
     /// Unpaid orders expire after `payment_timeout_secs`.
     pub async fn start_with(payment_timeout_secs: u64) -> Cluster {
         let plane = ControlPlane::start().await;
-        plane.kubectl_ok(&["apply", "-f", &repo("crds/flashsale.yaml")], None);
+        plane.kubectl_ok(&["apply", "-f", &repo_root().join("crds/flashsale.yaml").display().to_string()], None);
         plane.kubectl_ok(&["create", "namespace", NAMESPACE], None);
         let rbac = render_chart("ServiceAccount,ClusterRole,ClusterRoleBinding,Role,RoleBinding");
         plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&rbac));
@@ -227,7 +223,8 @@ pub fn render_chart(kinds: &str) -> String {
 /// The same, with values merged over the defaults (`--set-json`).
 pub fn render_chart_with(kinds: &str, values: &str) -> String {
     let out = std::process::Command::new("python3")
-        .args([&repo("scripts/render_chart.py"), "--namespace", NAMESPACE, "--kinds", kinds, "--set-json", values])
+        .arg(repo_root().join("scripts/render_chart.py"))
+        .args(["--namespace", NAMESPACE, "--kinds", kinds, "--set-json", values])
         .output()
         .expect("python3 runs");
     assert!(out.status.success(), "rendering the chart failed: {}", String::from_utf8_lossy(&out.stderr));

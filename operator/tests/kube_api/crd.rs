@@ -1,13 +1,7 @@
 //! `crds/flashsale.yaml` and `examples/` apply; invalid manifests are refused by the
 //! server with the CRD's own messages.
 
-use std::path::Path;
-
-use goodsmall_testkit::ControlPlane;
-
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path).display().to_string()
-}
+use goodsmall_testkit::{repo_root, ControlPlane};
 
 /// `kubectl apply` of a manifest with `spec` replaced by `patch` applied to the
 /// minimal example: the server's answer (ok, stdout + stderr).
@@ -22,10 +16,10 @@ const VALID: &str = "  productId: 1\n  stock: 10\n  price: \"9.90\"\n  opensAt: 
 #[tokio::test]
 async fn the_crd_and_the_examples_apply_and_bad_manifests_get_the_crds_messages() {
     let plane = ControlPlane::start().await;
-    plane.kubectl_ok(&["apply", "-f", &repo("crds/flashsale.yaml")], None);
+    plane.kubectl_ok(&["apply", "-f", &repo_root().join("crds/flashsale.yaml").display().to_string()], None);
     plane.kubectl_ok(&["wait", "--for=condition=Established", "crd/flashsales.goodsmall.io", "--timeout=60s"], None);
     for example in ["examples/flashsale.yaml", "examples/flashsale-minimal.yaml"] {
-        let out = plane.kubectl_ok(&["apply", "-f", &repo(example)], None);
+        let out = plane.kubectl_ok(&["apply", "-f", &repo_root().join(example).display().to_string()], None);
         assert!(out.contains("created"), "{example}: {out}");
     }
     let listed = plane.kubectl_ok(&["get", "fs", "-o", "name"], None);
