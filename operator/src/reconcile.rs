@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use goodsmall_order::sales::Sale;
+use goodsmall_contracts::sales::Sale;
 use goodsmall_sale::EngineError;
 
 use crate::{

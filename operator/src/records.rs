@@ -3,15 +3,17 @@
 //!
 //! The order service is the only writer of its database: in a cluster the operator
 //! records and drives a sale through that service's internal API ([`OrderApi`]); the
-//! one-process shop calls the same module in-process ([`InProcess`]). Counters and the
-//! halt flag go through the shared stock-engine module, as the services' own do.
+//! one-process shop hands it the order module itself (both are a [`SaleLedger`]).
+//! Counters and the halt flag go through the shared stock-engine module, as the
+//! services' own do.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use goodsmall_order::{
+pub use goodsmall_contracts::internal_api::SaleLedger;
+use goodsmall_contracts::{
     internal_api::{self, FoundSale, Loaded, StockBelowCommittedProblem},
-    sales::{NewSale, Sale, Sales},
+    sales::{NewSale, Sale},
 };
 use goodsmall_platform::auth::internal::InternalSigner;
 use goodsmall_sale::{EngineError, StockEngine};
@@ -47,42 +49,6 @@ impl Catalogue for ProductApi {
         }
         let product: serde_json::Value = response.error_for_status()?.json().await?;
         Ok(product["merchant_id"].as_i64())
-    }
-}
-
-/// What the operator may do to a manifest's sale record (keyed `namespace/name`).
-#[async_trait]
-pub trait SaleLedger: Send + Sync {
-    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>>;
-    /// Records the sale, or brings its terms in line; a stock below the units held is
-    /// `EngineError::StockBelowCommitted`.
-    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale>;
-    /// The stock engine has the sale: `Some(holding orders)` when it was (re)built.
-    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>>;
-    async fn close(&self, manifest: &str) -> anyhow::Result<()>;
-    /// After a deletion settled: the engine's keys go, the record leaves the manifest.
-    async fn retire(&self, manifest: &str) -> anyhow::Result<()>;
-}
-
-/// The one-process shop: the order module itself.
-pub struct InProcess(pub Sales);
-
-#[async_trait]
-impl SaleLedger for InProcess {
-    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
-        self.0.find_flash_sale(manifest).await
-    }
-    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
-        self.0.apply_flash_sale(manifest, terms).await
-    }
-    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
-        self.0.load_flash_sale(manifest).await
-    }
-    async fn close(&self, manifest: &str) -> anyhow::Result<()> {
-        self.0.close_flash_sale(manifest).await
-    }
-    async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
-        self.0.retire_flash_sale(manifest).await
     }
 }
 
@@ -190,11 +156,6 @@ pub struct SaleRecords {
 impl SaleRecords {
     pub fn new(ledger: Arc<dyn SaleLedger>, engine: StockEngine) -> Self {
         Self { ledger, engine }
-    }
-
-    /// The one-process shop's records: the order module in the same process.
-    pub fn in_process(sales: Sales, engine: StockEngine) -> Self {
-        Self::new(Arc::new(InProcess(sales)), engine)
     }
 
     pub async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {

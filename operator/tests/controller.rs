@@ -123,7 +123,7 @@ async fn fixture() -> Fixture {
     let engine = StockEngine::memory();
     let sales = Sales::new(db, engine.clone());
     let reconciler = Reconciler {
-        records: SaleRecords::in_process(sales.clone(), engine.clone()),
+        records: SaleRecords::new(Arc::new(sales.clone()), engine.clone()),
         catalogue: Arc::new(CatalogueFn(|_| async { Ok(Some(1)) })),
         scaler: Arc::new(KubeScaler::new(client.clone(), "goodsmall-order".into(), "goodsmall-payment".into())),
         refresh: Duration::from_secs(10),

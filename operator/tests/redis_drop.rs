@@ -36,7 +36,7 @@ impl Drop {
         let client = redis::Client::open(goodsmall_testkit::redis_url().await).unwrap();
         let redis = redis::aio::ConnectionManager::new(client).await.expect("the test Redis");
         let engine = StockEngine::redis(redis.clone());
-        let records = SaleRecords::in_process(Sales::new(db.clone(), engine.clone()), engine.clone());
+        let records = SaleRecords::new(Arc::new(Sales::new(db.clone(), engine.clone())), engine.clone());
         let reconciler = Reconciler { records, catalogue: Arc::new(CatalogueFn(|_| async { Ok(Some(1)) })), scaler: Arc::new(NotApplicable), refresh: Duration::from_secs(10) };
         let spec = FlashSaleSpec {
             product_id: 7,

@@ -10,14 +10,13 @@ pub mod store;
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use goodsmall_order::sales::Sales;
 use goodsmall_platform::{auth::Authenticator, db::Database};
 use goodsmall_sale::StockEngine;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     reconcile::Reconciler,
-    records::{Catalogue, SaleRecords},
+    records::{Catalogue, SaleLedger, SaleRecords},
     scaling::NotApplicable,
 };
 
@@ -25,9 +24,11 @@ use crate::{
 pub const REFRESH: Duration = Duration::from_secs(2);
 
 /// Builds the local operator (its runner must still be spawned) and its routes.
-pub fn build(order_db: Database, sales: Sales, engine: StockEngine, catalogue: Arc<dyn Catalogue>, authenticator: Authenticator) -> (runner::LocalOperator, OpenApiRouter) {
-    let reconciler = Reconciler { records: SaleRecords::in_process(sales, engine), catalogue, scaler: Arc::new(NotApplicable), refresh: REFRESH };
-    let operator = runner::LocalOperator::new(store::ManifestStore::new(order_db), reconciler);
+/// `manifests` is the local operator's own database (migrated with
+/// [`store::migrations`]); `ledger` is the order module itself, in the same process.
+pub fn build(manifests: Database, ledger: Arc<dyn SaleLedger>, engine: StockEngine, catalogue: Arc<dyn Catalogue>, authenticator: Authenticator) -> (runner::LocalOperator, OpenApiRouter) {
+    let reconciler = Reconciler { records: SaleRecords::new(ledger, engine), catalogue, scaler: Arc::new(NotApplicable), refresh: REFRESH };
+    let operator = runner::LocalOperator::new(store::ManifestStore::new(manifests), reconciler);
     let routes = routes::router(routes::LocalState { operator: operator.clone(), authenticator });
     (operator, routes)
 }

@@ -1,11 +1,12 @@
-//! FlashSale manifests of the one-process shop, kept in the order database: what the
-//! Kubernetes API keeps for the cluster operator (spec, generation, status, Events,
-//! a pending deletion).
+//! FlashSale manifests of the one-process shop, in the local operator's own database
+//! (`operator.database.url`, schema in operator/migrations): what the Kubernetes API
+//! keeps for the cluster operator (spec, generation, status, Events, a pending
+//! deletion).
 
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::now_millis,
-    db::{is_unique_violation, Database},
+    db::{is_unique_violation, Database, Migrations},
 };
 use serde::Serialize;
 use sqlx::Row;
@@ -53,9 +54,52 @@ pub enum Applied {
     Unchanged,
 }
 
+/// The manifest store's schema, for `Database::connect`.
+pub fn migrations() -> Migrations {
+    Migrations { mysql: sqlx::migrate!("./migrations/mysql"), sqlite: sqlx::migrate!("./migrations/sqlite") }
+}
+
+const COLUMNS: &str = "name, merchant_id, spec, generation, status, events, deleting, created_at, halted";
+
 impl ManifestStore {
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    /// Moves the manifests an earlier release kept in the order database (its
+    /// `flash_sale_manifests` table, which the order migrations still create) into this
+    /// store, once: copied, then deleted there. A manifest of the same name here wins.
+    /// The count moved.
+    pub async fn carry_over(&self, order_db: &Database) -> anyhow::Result<usize> {
+        let select = format!("SELECT {COLUMNS} FROM flash_sale_manifests");
+        let rows = sqlx::query(&select).fetch_all(order_db.pool()).await?;
+        let insert = format!("INSERT INTO flash_sale_manifests ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let mut moved = 0;
+        for row in &rows {
+            let name: String = row.try_get("name")?;
+            let copied = sqlx::query(&insert)
+                .bind(&name)
+                .bind(row.try_get::<i64, _>("merchant_id")?)
+                .bind(row.try_get::<String, _>("spec")?)
+                .bind(row.try_get::<i64, _>("generation")?)
+                .bind(row.try_get::<String, _>("status")?)
+                .bind(row.try_get::<String, _>("events")?)
+                .bind(row.try_get::<i32, _>("deleting")?)
+                .bind(row.try_get::<i64, _>("created_at")?)
+                .bind(row.try_get::<Option<String>, _>("halted")?)
+                .execute(self.db.pool())
+                .await;
+            match copied {
+                Ok(_) => moved += 1,
+                Err(e) if is_unique_violation(&e) => tracing::warn!(name, "a manifest of this name exists already; the order database's copy is dropped"),
+                Err(e) => return Err(e.into()),
+            }
+            sqlx::query("DELETE FROM flash_sale_manifests WHERE name = ?").bind(&name).execute(order_db.pool()).await?;
+        }
+        if moved > 0 {
+            tracing::info!(moved, "FlashSale manifests moved from the order database to the operator's");
+        }
+        Ok(moved)
     }
 
     /// Creates or updates a manifest; the generation moves when the spec changes.

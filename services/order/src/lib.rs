@@ -4,7 +4,6 @@
 
 pub mod configuration;
 pub mod domain;
-pub mod internal_api;
 pub mod lifecycle;
 pub mod orders;
 pub mod orphans;

@@ -2,43 +2,29 @@
 //! (Redis or in-process) where purchases are decided.
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
     db::Database,
     money::Price,
 };
 use goodsmall_sale::{EngineError, RecordedOrder, SaleDefinition, StockEngine, Units};
-use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Any, Row};
-use utoipa::ToSchema;
 
 use crate::domain::OrderStatus;
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Sale {
-    pub id: i64,
-    pub product_id: i64,
-    pub merchant_id: i64,
-    pub stock: i64,
-    pub price: Price,
-    pub opens_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-    pub per_user_limit: i64,
-    pub closed_at: Option<DateTime<Utc>>,
-}
+pub use goodsmall_contracts::sales::{NewSale, Sale};
+use goodsmall_contracts::internal_api::SaleLedger;
 
-impl Sale {
-    pub fn definition(&self) -> SaleDefinition {
-        SaleDefinition {
-            sale_id: self.id,
-            product_id: self.product_id,
-            stock: self.stock,
-            price_cents: self.price.cents(),
-            opens_at_ms: self.opens_at.timestamp_millis(),
-            closes_at_ms: self.closes_at.timestamp_millis(),
-            per_user_limit: self.per_user_limit,
-        }
+/// What the stock engine is told of a sale.
+pub fn definition(sale: &Sale) -> SaleDefinition {
+    SaleDefinition {
+        sale_id: sale.id,
+        product_id: sale.product_id,
+        stock: sale.stock,
+        price_cents: sale.price.cents(),
+        opens_at_ms: sale.opens_at.timestamp_millis(),
+        closes_at_ms: sale.closes_at.timestamp_millis(),
+        per_user_limit: sale.per_user_limit,
     }
 }
 
@@ -48,19 +34,6 @@ pub struct Counters {
     pub remaining: i64,
     pub reserved: i64,
     pub sold: i64,
-}
-
-/// A sale's terms; also the body of the operator's `PUT` on the internal API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewSale {
-    pub product_id: i64,
-    pub merchant_id: i64,
-    pub stock: i64,
-    pub price: Price,
-    pub opens_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-    pub per_user_limit: i64,
 }
 
 /// A FlashSale manifest (`namespace/name`) with no sale recorded, asked to load or close it.
@@ -88,7 +61,7 @@ impl Sales {
     /// between the two is repaired by `restore_lost_sales` at the next start).
     pub async fn create(&self, s: NewSale) -> anyhow::Result<Sale> {
         let sale = self.create_row(&s, None).await?;
-        self.engine.load_sale(&sale.definition()).await?;
+        self.engine.load_sale(&definition(&sale)).await?;
         Ok(sale)
     }
 
@@ -188,7 +161,7 @@ impl Sales {
         let row = sqlx::query(&format!("SELECT {COLUMNS}, epoch FROM sales WHERE id = ?")).bind(sale.id).fetch_one(&mut *tx).await?;
         let (current, epoch) = (sale_from_row(&row)?, row.try_get::<i64, _>("epoch")?);
         let orders = recorded_orders(&mut *tx, sale.id).await?;
-        if !self.engine.restore_sale(&current.definition(), current.closed_at.is_some(), epoch, &orders).await? {
+        if !self.engine.restore_sale(&definition(&current), current.closed_at.is_some(), epoch, &orders).await? {
             return Ok(None);
         }
         tx.commit().await?;
@@ -228,12 +201,12 @@ impl Sales {
             return Ok(sale);
         };
         let wanted = Sale { stock: s.stock, price: s.price, opens_at: s.opens_at, closes_at: s.closes_at, per_user_limit: s.per_user_limit, product_id: s.product_id, ..current.clone() };
-        if wanted.definition() == current.definition() {
+        if definition(&wanted) == definition(&current) {
             return Ok(current);
         }
         // An engine that lacks the sale is not given it here: a rebuild from the orders
         // (with the terms recorded below) puts it back.
-        if self.engine.update_sale(&wanted.definition()).await?.is_none() {
+        if self.engine.update_sale(&definition(&wanted)).await?.is_none() {
             let committed: i64 = recorded_orders(self.db.pool(), current.id).await?.iter().map(RecordedOrder::held).sum();
             if s.stock < committed {
                 return Err(EngineError::StockBelowCommitted { sale_id: current.id, stock: s.stock, committed }.into());
@@ -262,7 +235,7 @@ impl Sales {
             if let Some(holding) = self.restore(sale).await? {
                 return Ok(Some(holding));
             }
-            if self.engine.update_sale(&sale.definition()).await?.is_some() {
+            if self.engine.update_sale(&definition(&sale)).await?.is_some() {
                 return Ok(None);
             }
         }
@@ -337,4 +310,25 @@ async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, 
             })
         })
         .collect()
+}
+
+/// The one-process shop's operator records its sales here directly, as the cluster's
+/// does through the internal API (`routes::internal`, the same calls).
+#[async_trait::async_trait]
+impl SaleLedger for Sales {
+    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+        self.find_flash_sale(manifest).await
+    }
+    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
+        self.apply_flash_sale(manifest, terms).await
+    }
+    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+        self.load_flash_sale(manifest).await
+    }
+    async fn close(&self, manifest: &str) -> anyhow::Result<()> {
+        self.close_flash_sale(manifest).await
+    }
+    async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
+        self.retire_flash_sale(manifest).await
+    }
 }

@@ -22,7 +22,8 @@ pub fn migrations() -> Migrations {
 pub struct OrderService {
     pub parts: ServiceParts,
     pub state: OrderState,
-    /// The order database (the one-process shop keeps its FlashSale manifests here).
+    /// The order database (the one-process shop moves the FlashSale manifests an earlier
+    /// release kept here into its operator's own).
     pub database: Database,
 }
 

@@ -2,11 +2,13 @@
 //! it, and through it the operator records, loads, closes and retires a FlashSale's
 //! sale without touching the order database itself.
 
+use goodsmall_contracts::{
+    internal_api::{self, FoundSale, Loaded, StockBelowCommittedProblem},
+    sales::{NewSale, Sale},
+};
 use goodsmall_order::{
     configuration::{LifecycleSettings, OrderSettings},
-    internal_api::{self, FoundSale, Loaded, StockBelowCommittedProblem},
     products::ProductOwners,
-    sales::{NewSale, Sale},
     startup,
 };
 use goodsmall_platform::{

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use goodsmall_platform::{
     auth::{KeyPair, KeySettings},
-    configuration::{self, ConfigError, HttpSettings, RedisSettings},
+    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
     events::KafkaSettings,
     secret_file,
     telemetry::LogSettings,
@@ -41,9 +41,18 @@ pub struct ShopConfig {
     pub product: ProductSettings,
     pub order: OrderSettings,
     pub payment: PaymentSettings,
+    /// The FlashSale operator's own store (its manifests; in a cluster the Kubernetes
+    /// API keeps them).
+    pub operator: LocalOperatorSettings,
     /// Seed the demo merchant and demo goods (idempotent).
     #[serde(default = "yes")]
     pub demo: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalOperatorSettings {
+    pub database: DatabaseSettings,
 }
 
 fn yes() -> bool {
@@ -68,6 +77,7 @@ impl ShopConfig {
             ("product.database.url", sqlite_url(&data_dir, "product.db")),
             ("order.database.url", sqlite_url(&data_dir, "order.db")),
             ("payment.database.url", sqlite_url(&data_dir, "payment.db")),
+            ("operator.database.url", sqlite_url(&data_dir, "operator.db")),
         ];
         // A key given in the environment makes the data folder's key file irrelevant.
         if !env.iter().any(|(k, _)| k == "GOODSMALL_USER__DATA_KEY") {
@@ -99,6 +109,7 @@ impl ShopConfig {
             return Err(ConfigError::invalid("order.product_api_url", "is for the separate order service; the one-process shop looks products up in-process (remove it)"));
         }
         self.payment.validate("payment")?;
+        self.operator.database.validate("operator.database")?;
         self.auth.private_key("auth")?;
         self.auth.public_key("auth")?;
         Ok(())

@@ -6,19 +6,21 @@ use goodsmall_order::{products::ProductOwners, sales::NewSale};
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair, Role},
     configuration::ExposeSecret,
+    db::Database,
     kv::Kv,
     money::Price,
     metrics::Metrics,
     http::Readiness,
     service::{RunningService, ServiceParts, Shared},
 };
-use goodsmall_operator::local::CatalogueFn;
+use anyhow::Context as _;
+use goodsmall_operator::local::{store, CatalogueFn};
 use std::sync::Arc;
 use goodsmall_sale::StockEngine;
 use goodsmall_user::{configuration::BootstrapAccount, domain::Email};
 use tokio_util::sync::CancellationToken;
 
-use crate::configuration::ShopConfig;
+use crate::configuration::{LocalOperatorSettings, ShopConfig};
 
 pub const DEMO_MERCHANT_EMAIL: &str = "merchant@goodsmall.dev";
 pub const DEMO_MERCHANT_PASSWORD: &str = "demo-merchant-1";
@@ -76,7 +78,7 @@ impl Shop {
             }
         }
         let dev_mailbox = config.user.mail.is_dev_mailbox();
-        let flash_sales = flash_sale_operator(owners, &orders, engine, &shared);
+        let flash_sales = flash_sale_operator(&config.operator, owners, &orders, engine, &shared).await?;
         let parts = users.parts.merge(products.parts).merge(orders.parts).merge(payments.parts).merge(flash_sales);
         let running = RunningService::bind(crate::openapi::TITLE, &config.http, parts, &shared).await?;
         Ok(Self { running, kv_backend: kv.backend_name(), dev_mailbox, demo_sale_id })
@@ -104,13 +106,21 @@ fn product_owners(catalogue: &goodsmall_product::catalogue::Catalogue) -> Produc
 /// The FlashSale operator without a cluster: manifests applied over the API (or the
 /// `goodsmall flashsale` CLI) run through the same reconcile as in Kubernetes, with
 /// the same product check as `POST /api/sales`.
-fn flash_sale_operator(owners: ProductOwners, orders: &goodsmall_order::startup::OrderService, engine: StockEngine, shared: &Shared) -> ServiceParts {
+async fn flash_sale_operator(
+    settings: &LocalOperatorSettings,
+    owners: ProductOwners,
+    orders: &goodsmall_order::startup::OrderService,
+    engine: StockEngine,
+    shared: &Shared,
+) -> anyhow::Result<ServiceParts> {
+    let manifests = Database::connect("operator", &settings.database, &store::migrations(), &shared.metrics).await?;
+    store::ManifestStore::new(manifests.clone()).carry_over(&orders.database).await.context("moving the FlashSale manifests out of the order database")?;
     let owner_of = CatalogueFn(move |product_id| {
         let owners = owners.clone();
         async move { Ok(owners.owner_of(product_id).await?) }
     });
-    let (operator, api) = goodsmall_operator::local::build(orders.database.clone(), orders.state.sales.clone(), engine, Arc::new(owner_of), shared.authenticator.clone());
-    ServiceParts { api, readiness: Readiness::default(), workers: vec![operator.spawn(shared.shutdown.clone())] }
+    let (operator, api) = goodsmall_operator::local::build(manifests, Arc::new(orders.state.sales.clone()), engine, Arc::new(owner_of), shared.authenticator.clone());
+    Ok(ServiceParts { api, readiness: Readiness::default(), workers: vec![operator.spawn(shared.shutdown.clone())] })
 }
 
 /// The demo drop: 100 lightsticks at a sale price, open from now for a day, two per

@@ -1,4 +1,4 @@
-//! The operator's internal API (`crate::internal_api` has the contract): the order
+//! The operator's internal API (`goodsmall_contracts::internal_api` has the contract): the order
 //! service stays the only writer of its sales, and the operator needs no database
 //! credentials. Every route needs the operator's token; none is in the OpenAPI document.
 
@@ -15,12 +15,10 @@ use goodsmall_platform::{
     error::{ApiError, ApiResult, ErrorCode},
     extract::{Json, Path},
 };
+use goodsmall_contracts::internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED};
 use goodsmall_sale::EngineError;
 
-use crate::{
-    internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
-    sales::{NewSale, NoFlashSale, Sales},
-};
+use crate::sales::{NewSale, NoFlashSale, Sales};
 
 /// The routes, or none (every `/internal` path answers 404) when no operator key is
 /// configured: the one-process shop runs its operator in-process.

@@ -1,6 +1,7 @@
 //! The order service's internal API for the FlashSale operator: the wire types both
-//! sides share. The routes are in `routes::internal`; the operator's client is
-//! `goodsmall_operator::records::OrderApi`. Not in the public OpenAPI document.
+//! sides share. The routes are in the order service's `routes::internal`; the
+//! operator's client is `goodsmall_operator::records::OrderApi`. Not in the public
+//! OpenAPI document.
 //!
 //! Every route is under `/internal/flash-sales/{namespace}/{name}` (the manifest's key)
 //! and needs the operator's bearer token (`goodsmall_platform::auth::internal`):
@@ -11,9 +12,10 @@
 //! - `POST .../close`: the sale ends now, `204`;
 //! - `DELETE`: the settled sale's keys go and the record leaves the manifest, `204`.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::sales::Sale;
+use crate::sales::{NewSale, Sale};
 
 /// Path prefix of the internal routes.
 pub const PREFIX: &str = "/internal/flash-sales";
@@ -44,4 +46,19 @@ pub struct Loaded {
     /// How many holding orders the sale was rebuilt from, when the engine had lost it
     /// (or loaded it for the first time); null when it was there.
     pub rebuilt_from_orders: Option<usize>,
+}
+
+/// What the operator may do to a manifest's sale record (keyed `namespace/name`): the
+/// routes above in a cluster, the order module itself in the one-process shop.
+#[async_trait]
+pub trait SaleLedger: Send + Sync {
+    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>>;
+    /// Records the sale, or brings its terms in line; a stock below the units held is
+    /// the stock engine's `StockBelowCommitted` error.
+    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale>;
+    /// The stock engine has the sale: `Some(holding orders)` when it was (re)built.
+    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>>;
+    async fn close(&self, manifest: &str) -> anyhow::Result<()>;
+    /// After a deletion settled: the engine's keys go, the record leaves the manifest.
+    async fn retire(&self, manifest: &str) -> anyhow::Result<()>;
 }
