@@ -14,8 +14,14 @@ use redis::{aio::ConnectionManager, AsyncCommands};
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
-#[error("key-value store: {0}")]
-pub struct KvError(#[from] redis::RedisError);
+pub enum KvError {
+    #[error("key-value store: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A counter whose stored value is not a whole number (written by something else,
+    /// or corrupt): an error, as Redis's `INCR` answers, never counted on from 0.
+    #[error("key-value store: {key} holds {value:?}, not a whole number")]
+    NotACounter { key: String, value: String, #[source] source: std::num::ParseIntError },
+}
 
 pub type KvResult<T> = Result<T, KvError>;
 
@@ -188,7 +194,7 @@ impl Kv {
                         .await?;
                     Ok(n)
                 }
-                Backend::Memory(m) => Ok(m.incr(key, ttl)),
+                Backend::Memory(m) => m.incr(key, ttl),
             }
         })
         .await
@@ -204,7 +210,7 @@ impl Kv {
                         redis::pipe().atomic().incr(key, 1).cmd("PEXPIRE").arg(key).arg(millis(ttl)).query_async(&mut c.clone()).await?;
                     Ok(n)
                 }
-                Backend::Memory(m) => Ok(m.incr_extending(key, ttl)),
+                Backend::Memory(m) => m.incr_extending(key, ttl),
             }
         })
         .await
@@ -365,28 +371,47 @@ impl MemoryStore {
         self.with(|map, _| map.remove(key));
     }
 
-    fn incr(&self, key: &str, ttl: Duration) -> i64 {
+    fn incr(&self, key: &str, ttl: Duration) -> KvResult<i64> {
         self.with(|map, now| {
             let entry = map.entry(key.to_owned()).or_insert(Entry { value: "0".into(), expires_at: None });
             if !entry.live(now) {
                 *entry = Entry { value: "0".into(), expires_at: None };
             }
-            let n = entry.value.parse::<i64>().unwrap_or(0) + 1;
+            let n = entry.value.parse::<i64>().map_err(|source| KvError::NotACounter { key: key.to_owned(), value: entry.value.clone(), source })? + 1;
             entry.value = n.to_string();
             entry.expires_at.get_or_insert(now + ttl);
-            n
+            Ok(n)
         })
     }
 
-    fn incr_extending(&self, key: &str, ttl: Duration) -> i64 {
-        let n = self.incr(key, ttl);
+    fn incr_extending(&self, key: &str, ttl: Duration) -> KvResult<i64> {
+        let n = self.incr(key, ttl)?;
         self.with(|map, now| map.get_mut(key).map(|e| e.expires_at = Some(now + ttl)));
-        n
+        Ok(n)
     }
 
     fn ttl(&self, key: &str) -> Option<Duration> {
         self.with(|map, now| {
             map.get(key).filter(|e| e.live(now)).and_then(|e| e.expires_at).map(|t| t - now)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_store_counts_only_whole_numbers() {
+        let store = MemoryStore::default();
+        assert_eq!(store.incr("n", Duration::from_secs(60)).unwrap(), 1);
+        assert_eq!(store.incr_extending("n", Duration::from_secs(60)).unwrap(), 2);
+        store.set("word", "many".into(), None);
+        match store.incr("word", Duration::from_secs(60)) {
+            Err(KvError::NotACounter { key, value, .. }) => assert_eq!((key.as_str(), value.as_str()), ("word", "many")),
+            other => panic!("a counter holding \"many\" must be an error, got {other:?}"),
+        }
+        assert!(store.incr_extending("word", Duration::from_secs(60)).is_err());
+        assert_eq!(store.get("word").as_deref(), Some("many"), "left as it was");
     }
 }

@@ -159,3 +159,19 @@ async fn the_store_id_is_stable_and_its_own() {
     assert_eq!(redis.store_id().await.unwrap().len(), 40, "Redis's run_id");
     assert!(redis.may_lose_keys() && !memory.may_lose_keys());
 }
+
+/// A counter key that holds something else is an error in both stores (Redis answers
+/// `INCR` with "value is not an integer"), never counted on from 0; the value stays.
+#[tokio::test]
+async fn a_counter_that_is_not_a_number_is_an_error() {
+    for kv in stores().await {
+        let name = kv.backend_name();
+        kv.set("not-a-counter", "many", Duration::from_secs(60)).await.unwrap();
+        let error = kv.incr("not-a-counter", Duration::from_secs(60)).await.expect_err(name);
+        if name == "memory" {
+            assert!(matches!(&error, goodsmall_platform::kv::KvError::NotACounter { key, value, .. } if key == "not-a-counter" && value == "many"), "{error}");
+        }
+        assert!(kv.incr_extending("not-a-counter", Duration::from_secs(60)).await.is_err(), "{name}");
+        assert_eq!(kv.get("not-a-counter").await.unwrap().as_deref(), Some("many"), "{name}: unchanged");
+    }
+}

@@ -65,7 +65,7 @@ impl Carts {
                     unit_price,
                     quantity,
                     line_total: unit_price.times(quantity),
-                    status: ProductStatus::from_db(&r.try_get::<String, _>("status")?),
+                    status: ProductStatus::from_db(&r.try_get::<String, _>("status")?)?,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

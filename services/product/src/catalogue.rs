@@ -172,7 +172,7 @@ fn product_from_row(row: &AnyRow) -> anyhow::Result<Product> {
         description: row.try_get("description")?,
         price: Price::from_cents(row.try_get("price_cents")?),
         quantity: row.try_get("quantity")?,
-        status: ProductStatus::from_db(&row.try_get::<String, _>("status")?),
+        status: ProductStatus::from_db(&row.try_get::<String, _>("status")?)?,
         opens_at: row.try_get::<Option<i64>, _>("opens_at")?.map(to_datetime).transpose()?,
         created_at: to_datetime(row.try_get("created_at")?)?,
         updated_at: to_datetime(row.try_get("updated_at")?)?,

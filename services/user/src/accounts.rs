@@ -47,6 +47,14 @@ pub enum CreateAccountError {
     Other(#[from] anyhow::Error),
 }
 
+/// The `role` column of a `users` row. A role this code does not know (a newer
+/// release's, a hand edit) fails to decode, with the value in the error: it must not
+/// pass for a shopper, nor for anything else.
+pub(crate) fn stored_role(row: &AnyRow) -> Result<Role, sqlx::Error> {
+    let stored: String = row.try_get("role")?;
+    Role::parse(&stored).map_err(|unknown| sqlx::Error::ColumnDecode { index: "role".into(), source: Box::new(unknown) })
+}
+
 #[derive(Clone)]
 pub struct Accounts {
     db: Database,
@@ -114,7 +122,7 @@ impl Accounts {
         row.map(|r| {
             Ok(Credentials {
                 id: r.try_get("id")?,
-                role: Role::parse(&r.try_get::<String, _>("role")?).unwrap_or(Role::Shopper),
+                role: stored_role(&r)?,
                 password_hash: r.try_get("password_hash")?,
             })
         })
@@ -148,7 +156,7 @@ impl Accounts {
             name: field("name_enc")?,
             phone: field("phone_enc")?,
             address: field("address_enc")?,
-            role: Role::parse(&r.try_get::<String, _>("role")?).unwrap_or(Role::Shopper),
+            role: stored_role(r)?,
             created_at: goodsmall_platform::clock::to_datetime(r.try_get("created_at")?)?,
         })
     }
@@ -182,5 +190,26 @@ impl Accounts {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn role_row(role: &str) -> AnyRow {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("SELECT ? AS role").bind(role.to_owned()).fetch_one(&pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stored_role_reads_back_as_itself_and_an_unknown_one_is_an_error() {
+        for role in [Role::Shopper, Role::Merchant, Role::Admin] {
+            assert_eq!(stored_role(&role_row(role.as_str()).await).unwrap(), role);
+        }
+        let error = stored_role(&role_row("superuser").await).expect_err("an unknown role is not a shopper");
+        let cause = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<goodsmall_platform::auth::UnknownRole>());
+        assert_eq!(cause, Some(&goodsmall_platform::auth::UnknownRole("superuser".into())), "{error}");
     }
 }

@@ -111,7 +111,7 @@ impl Sessions {
             self.revoke(&session_id).await?;
             return Err(ApiError::new(ErrorCode::RefreshTokenReused, "this refresh token was already used; the session is revoked, log in again"));
         }
-        let role = Role::parse(&row.try_get::<String, _>("role")?).unwrap_or(Role::Shopper);
+        let role = crate::accounts::stored_role(&row)?;
         self.issue(row.try_get("user_id")?, role, &session_id).await
     }
 

@@ -13,7 +13,7 @@ mod tokens;
 
 pub use extractor::{AuthUser, SignedUser};
 pub use keys::{KeyPair, KeySettings};
-pub use tokens::{Authenticator, Claims, Role, TokenSigner};
+pub use tokens::{Authenticator, Claims, Role, TokenSigner, UnknownRole};
 
 /// Key of the revocation marker of one session, shared by signer and verifiers.
 pub fn revoked_session_key(session_id: &str) -> String {

@@ -33,10 +33,16 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        [Role::Shopper, Role::Merchant, Role::Admin].into_iter().find(|r| r.as_str() == s)
+    /// A role by its name; an unknown name (e.g. read back from a store) is an error
+    /// that carries it, never taken for some other role.
+    pub fn parse(s: &str) -> Result<Self, UnknownRole> {
+        [Role::Shopper, Role::Merchant, Role::Admin].into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}")]
+pub struct UnknownRole(pub String);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -205,6 +211,16 @@ mod tests {
     use crate::auth::keys::KeyPair;
 
     const ISSUER: &str = "goodsmall-test";
+
+    #[test]
+    fn an_unknown_role_is_an_error_not_a_shopper() {
+        for role in [Role::Shopper, Role::Merchant, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        }
+        assert_eq!(Role::parse("superuser"), Err(UnknownRole("superuser".into())));
+        assert_eq!(Role::parse("Shopper"), Err(UnknownRole("Shopper".into())), "case matters");
+        assert_eq!(Role::parse(""), Err(UnknownRole(String::new())));
+    }
 
     fn pair() -> (TokenSigner, Authenticator, Kv) {
         let keys = KeyPair::generate();

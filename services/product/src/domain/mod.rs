@@ -6,4 +6,4 @@ mod product_fields;
 pub use cursor::Cursor;
 pub use goodsmall_platform::error::FieldErrors;
 pub use goodsmall_platform::money::{DecimalInput, Price};
-pub use product_fields::{CartQuantity, Description, PageSize, ProductName, ProductStatus, StockQuantity};
+pub use product_fields::{CartQuantity, Description, PageSize, ProductName, ProductStatus, StockQuantity, UnknownProductStatus};

@@ -109,14 +109,16 @@ impl ProductStatus {
         }
     }
 
-    pub fn from_db(s: &str) -> Self {
-        match s {
-            "ON_SALE" => Self::OnSale,
-            "SOLD_OUT" => Self::SoldOut,
-            _ => Self::PreSale,
-        }
+    /// A status read back from the database; an unknown one (a newer release's, a
+    /// hand edit) is an error carrying the value, never taken for `PRE_SALE`.
+    pub fn from_db(s: &str) -> Result<Self, UnknownProductStatus> {
+        [Self::PreSale, Self::OnSale, Self::SoldOut].into_iter().find(|st| st.as_str() == s).ok_or_else(|| UnknownProductStatus(s.to_owned()))
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown product status {0:?}")]
+pub struct UnknownProductStatus(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -136,7 +138,14 @@ mod tests {
         assert!(PageSize::parse(Some(0)).is_err());
         assert!(PageSize::parse(Some(101)).is_err());
         for s in [ProductStatus::PreSale, ProductStatus::OnSale, ProductStatus::SoldOut] {
-            assert_eq!(ProductStatus::from_db(s.as_str()), s);
+            assert_eq!(ProductStatus::from_db(s.as_str()), Ok(s));
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_status_is_an_error_not_a_pre_sale() {
+        for stored in ["DISCONTINUED", "on_sale", ""] {
+            assert_eq!(ProductStatus::from_db(stored), Err(UnknownProductStatus(stored.into())));
         }
     }
 }
