@@ -7,14 +7,37 @@ use std::{
 };
 
 use goodsmall_platform::{events::contracts::OrderLine, extract::IdempotencyKey, metrics::{self, Metrics}};
-use goodsmall_sale::{KeyRecord, Refusal, Reservation, SoldOutFlags, StockEngine};
+use goodsmall_platform::error::Cause;
+use goodsmall_sale::{EngineError, KeyRecord, Refusal, Reservation, SoldOutFlags, StockEngine};
 
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
     orders::{NewOrder, Orders},
-    sales::Sales,
+    sales::{Sales, SalesError},
     writer::{CommitError, OrderWriter, Recorded},
 };
+
+/// Why a purchase could not be decided (a refusal is an outcome, not an error). The
+/// failure is the source; `routes` answers each (an unreachable Redis or database is
+/// a 503 the shopper retries with the same key, anything else a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    #[error("purchase: the stock engine failed")]
+    Engine(#[from] EngineError),
+    #[error("purchase: reading the sale failed")]
+    Sale(#[from] SalesError),
+    #[error("purchase: looking up the Idempotency-Key's order failed")]
+    KeyLookup(#[source] sqlx::Error),
+    #[error("purchase: the order was not committed")]
+    Commit(#[from] CommitError),
+    /// `Orders::status` answers `anyhow::Error`, kept here as it is.
+    #[error("purchase: reading order {order_id}'s status failed")]
+    OrderStatus { order_id: String, #[source] source: Cause },
+    #[error("purchase: order {0} is not recorded")]
+    OrderMissing(String),
+}
+
+pub type PurchaseResult<T> = Result<T, PurchaseError>;
 
 pub enum PurchaseOutcome {
     /// Reserved and recorded; `repeated` when the key was seen before. `status` is the
@@ -62,7 +85,7 @@ impl Purchases {
     /// The route asks [`refuses_outright`](Self::refuses_outright) first (before the
     /// session's logout look-up); here a sold-out sale costs one first-answer read.
     /// Every outcome is counted in `goodsmall_purchases_total{outcome}`.
-    pub async fn purchase(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> anyhow::Result<PurchaseOutcome> {
+    pub async fn purchase(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
         let outcome = self.decide(sale_id, user_id, key, quantity).await;
         self.metrics.drops().purchase(match &outcome {
             Ok(PurchaseOutcome::Accepted { repeated: false, .. }) => metrics::PURCHASE_ACCEPTED,
@@ -73,7 +96,7 @@ impl Purchases {
         outcome
     }
 
-    async fn decide(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> anyhow::Result<PurchaseOutcome> {
+    async fn decide(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
         let Some((product_id, price_cents)) = self.terms(sale_id).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
@@ -114,7 +137,7 @@ impl Purchases {
                     self.sold_out.mark(sale_id);
                 }
                 if MAY_HIDE_A_FIRST_ANSWER.contains(&refusal) {
-                    if let Some(first) = self.orders.find_by_key(user_id, sale_id, key.as_str()).await? {
+                    if let Some(first) = self.orders.find_by_key(user_id, sale_id, key.as_str()).await.map_err(PurchaseError::KeyLookup)? {
                         return self.first_answer(first).await;
                     }
                 }
@@ -123,7 +146,7 @@ impl Purchases {
         }
     }
 
-    async fn reserve(&self, request: &Request<'_>, quantity: PurchaseQuantity) -> anyhow::Result<Reservation> {
+    async fn reserve(&self, request: &Request<'_>, quantity: PurchaseQuantity) -> PurchaseResult<Reservation> {
         let new_id = uuid::Uuid::now_v7().to_string();
         let now = goodsmall_platform::clock::now_millis();
         Ok(self.engine.reserve(request.sale_id, request.user_id, request.key, quantity.get(), &new_id, now).await?)
@@ -131,7 +154,7 @@ impl Purchases {
 
     /// Commits the reserved purchase's order (reserved in the sale's `epoch`) and says
     /// what the shopper is answered.
-    async fn record(&self, request: &Request<'_>, order_id: String, quantity: i64, epoch: i64, repeated: bool) -> anyhow::Result<PurchaseOutcome> {
+    async fn record(&self, request: &Request<'_>, order_id: String, quantity: i64, epoch: i64, repeated: bool) -> PurchaseResult<PurchaseOutcome> {
         let order = NewOrder {
             id: order_id.clone(),
             user_id: request.user_id,
@@ -155,8 +178,12 @@ impl Purchases {
     }
 
     /// A committed order given back to a repeated purchase, with its status now.
-    async fn first_answer(&self, order_id: String) -> anyhow::Result<PurchaseOutcome> {
-        let status = self.orders.status(&order_id).await?.ok_or_else(|| anyhow::anyhow!("order {order_id} is not recorded"))?;
+    async fn first_answer(&self, order_id: String) -> PurchaseResult<PurchaseOutcome> {
+        let status = match self.orders.status(&order_id).await {
+            Ok(Some(status)) => status,
+            Ok(None) => return Err(PurchaseError::OrderMissing(order_id)),
+            Err(e) => return Err(PurchaseError::OrderStatus { order_id, source: e.into() }),
+        };
         Ok(PurchaseOutcome::Accepted { order_id, repeated: true, status })
     }
 
@@ -176,7 +203,7 @@ impl Purchases {
     /// it at the warm-up), ended and removed, or lost with the store's data. An open
     /// sale is rebuilt from its orders before answering (`None`: ask the engine again),
     /// so an existing sale is never answered `SALE_NOT_FOUND`.
-    async fn not_in_engine(&self, sale_id: i64) -> anyhow::Result<Option<Refusal>> {
+    async fn not_in_engine(&self, sale_id: i64) -> PurchaseResult<Option<Refusal>> {
         let now = chrono::Utc::now();
         Ok(match self.sales.find(sale_id).await? {
             Some(sale) if sale.closed_at.is_some() || now >= sale.closes_at => Some(Refusal::SaleClosed),
@@ -189,7 +216,7 @@ impl Purchases {
         })
     }
 
-    async fn terms(&self, sale_id: i64) -> anyhow::Result<Option<(i64, i64)>> {
+    async fn terms(&self, sale_id: i64) -> PurchaseResult<Option<(i64, i64)>> {
         if let Some(terms) = self.terms.read().expect("terms map").get(&sale_id) {
             return Ok(Some(*terms));
         }

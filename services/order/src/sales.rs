@@ -1,16 +1,15 @@
 //! Sales: the durable record in the order database, mirrored into the stock engine
 //! (Redis or in-process) where purchases are decided.
 
-use anyhow::Context;
 use goodsmall_platform::{
-    clock::{now_millis, to_datetime},
+    clock::{now_millis, to_datetime, TimeOutOfRange},
     db::Database,
     money::Price,
 };
 use goodsmall_sale::{EngineError, RecordedOrder, SaleDefinition, StockEngine, Units};
 use sqlx::{any::AnyRow, Any, Row};
 
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, UnknownOrderStatus};
 
 pub use goodsmall_contracts::sales::{NewSale, Sale};
 use goodsmall_contracts::internal_api::SaleLedger;
@@ -36,10 +35,30 @@ pub struct Counters {
     pub sold: i64,
 }
 
-/// A FlashSale manifest (`namespace/name`) with no sale recorded, asked to load or close it.
+/// Why a sale's record could not be read or written, or mirrored into the stock
+/// engine. The failure is the source; `routes` gives each its HTTP answer.
 #[derive(Debug, thiserror::Error)]
-#[error("flashsale {0} has no sale")]
-pub struct NoFlashSale(pub String);
+pub enum SalesError {
+    /// A FlashSale manifest (`namespace/name`) with no sale recorded, asked to load or close it.
+    #[error("flashsale {0} has no sale")]
+    NoFlashSale(String),
+    /// The stock engine failed, or refused new terms (`EngineError::StockBelowCommitted`).
+    #[error("the stock engine failed")]
+    Engine(#[from] EngineError),
+    #[error("the sales database failed")]
+    Database(#[from] sqlx::Error),
+    /// A stored instant of the sale (or of one of its orders) that no time can hold.
+    #[error("sale {sale_id} holds a corrupt time")]
+    CorruptTime { sale_id: i64, #[source] source: TimeOutOfRange },
+    #[error("an order of sale {sale_id} has a status this release does not know")]
+    UnknownOrderStatus { sale_id: i64, #[source] source: UnknownOrderStatus },
+    #[error("new sale {0} vanished")]
+    Vanished(i64),
+    #[error("sale {0} keeps vanishing from the stock engine")]
+    KeepsVanishing(i64),
+}
+
+pub type SalesResult<T> = Result<T, SalesError>;
 
 #[derive(Clone)]
 pub struct Sales {
@@ -59,13 +78,13 @@ impl Sales {
 
     /// Records the sale, then loads it into the stock engine (idempotent, so a crash
     /// between the two is repaired by `restore_lost_sales` at the next start).
-    pub async fn create(&self, s: NewSale) -> anyhow::Result<Sale> {
+    pub async fn create(&self, s: NewSale) -> SalesResult<Sale> {
         let sale = self.create_row(&s, None).await?;
         self.engine.load_sale(&definition(&sale)).await?;
         Ok(sale)
     }
 
-    async fn create_row(&self, s: &NewSale, flash_sale: Option<&str>) -> anyhow::Result<Sale> {
+    async fn create_row(&self, s: &NewSale, flash_sale: Option<&str>) -> SalesResult<Sale> {
         let sql = self.db.insert_sql(
             "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, created_at, flash_sale) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -84,17 +103,17 @@ impl Sales {
             let _q = self.db.observe("sale.insert");
             self.db.insert_id(query).await?
         };
-        self.find(id).await?.ok_or_else(|| anyhow::anyhow!("new sale {id} vanished"))
+        self.find(id).await?.ok_or(SalesError::Vanished(id))
     }
 
-    pub async fn find(&self, id: i64) -> anyhow::Result<Option<Sale>> {
+    pub async fn find(&self, id: i64) -> SalesResult<Option<Sale>> {
         let _q = self.db.observe("sale.find");
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE id = ?")).bind(id).fetch_optional(self.db.pool()).await?;
         row.map(|r| sale_from_row(&r)).transpose()
     }
 
     /// Ends the sale now: recorded, and the engine refuses further purchases.
-    pub async fn close(&self, id: i64) -> anyhow::Result<()> {
+    pub async fn close(&self, id: i64) -> SalesResult<()> {
         {
             let _q = self.db.observe("sale.close");
             sqlx::query("UPDATE sales SET closed_at = COALESCE(closed_at, ?) WHERE id = ?").bind(now_millis()).bind(id).execute(self.db.pool()).await?;
@@ -104,7 +123,7 @@ impl Sales {
     }
 
     /// Sales that are open or ended within `window` (where stray reservations may be).
-    pub async fn recent(&self, window: std::time::Duration) -> anyhow::Result<Vec<Sale>> {
+    pub async fn recent(&self, window: std::time::Duration) -> SalesResult<Vec<Sale>> {
         let _q = self.db.observe("sale.recent");
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE closes_at > ?"))
             .bind(now_millis() - window.as_millis() as i64)
@@ -118,7 +137,7 @@ impl Sales {
     /// sale a FlashSale manifest still drives, open or closed: the operator reads a
     /// manifest's status from the engine, and the orders of a closed drop may still be
     /// settling. Other ended sales stay out; their counters come from the orders.
-    pub async fn restore_lost_sales(&self) -> anyhow::Result<usize> {
+    pub async fn restore_lost_sales(&self) -> SalesResult<usize> {
         let rows = {
             let _q = self.db.observe("sale.open");
             sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE (closed_at IS NULL AND closes_at > ?) OR flash_sale IS NOT NULL"))
@@ -147,7 +166,7 @@ impl Sales {
     /// in the lost engine either committed before (and is read here) or is refused
     /// (writer.rs). Replicas rebuilding at once serialise on that row; the loser finds
     /// the sale back, and its transaction (with its epoch) rolls back.
-    pub async fn restore(&self, sale: &Sale) -> anyhow::Result<Option<usize>> {
+    pub async fn restore(&self, sale: &Sale) -> SalesResult<Option<usize>> {
         let _one_at_a_time = self.restoring.lock().await;
         if self.engine.counters(sale.id).await?.is_some() {
             return Ok(None);
@@ -173,7 +192,7 @@ impl Sales {
     /// The sale's counters: live from the engine, or, when the engine no longer holds
     /// the sale (an ended sale after a restart, a flushed Redis, a retired FlashSale),
     /// from the durable orders, which is what the engine would be rebuilt from.
-    pub async fn counters(&self, sale: &Sale) -> anyhow::Result<Counters> {
+    pub async fn counters(&self, sale: &Sale) -> SalesResult<Counters> {
         if let Some(c) = self.engine.counters(sale.id).await? {
             return Ok(Counters { remaining: c.remaining, reserved: c.reserved, sold: c.sold });
         }
@@ -184,7 +203,7 @@ impl Sales {
     }
 
     /// The sale a FlashSale manifest (`namespace/name`) drives.
-    pub async fn find_flash_sale(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+    pub async fn find_flash_sale(&self, manifest: &str) -> SalesResult<Option<Sale>> {
         let _q = self.db.observe("sale.find_flash_sale");
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE flash_sale = ?")).bind(manifest).fetch_optional(self.db.pool()).await?;
         row.map(|r| sale_from_row(&r)).transpose()
@@ -195,7 +214,7 @@ impl Sales {
     /// the units already held (`EngineError::StockBelowCommitted`): the engine decides
     /// when it has the sale, the orders otherwise. The engine takes new terms first, so
     /// a crash in between leaves the record behind, and the next apply repairs it.
-    pub async fn apply_flash_sale(&self, manifest: &str, s: NewSale) -> anyhow::Result<Sale> {
+    pub async fn apply_flash_sale(&self, manifest: &str, s: NewSale) -> SalesResult<Sale> {
         let Some(current) = self.find_flash_sale(manifest).await? else {
             let sale = self.create_row(&s, Some(manifest)).await?;
             return Ok(sale);
@@ -229,7 +248,7 @@ impl Sales {
     /// Makes sure the engine has the sale with its recorded terms: rebuilt from the
     /// orders when it lost it, updated when its terms differ. `Some(holding orders)`
     /// when it had to be rebuilt (or loaded for the first time).
-    pub async fn ensure_loaded(&self, sale: &Sale) -> anyhow::Result<Option<usize>> {
+    pub async fn ensure_loaded(&self, sale: &Sale) -> SalesResult<Option<usize>> {
         // Never created empty by an update: lost again in between, it is rebuilt again.
         for _ in 0..3 {
             if let Some(holding) = self.restore(sale).await? {
@@ -239,28 +258,28 @@ impl Sales {
                 return Ok(None);
             }
         }
-        anyhow::bail!("sale {} keeps vanishing from the stock engine", sale.id)
+        Err(SalesError::KeepsVanishing(sale.id))
     }
 
-    /// The manifest's sale, which it must have ([`NoFlashSale`] otherwise).
-    async fn recorded_flash_sale(&self, manifest: &str) -> anyhow::Result<Sale> {
-        Ok(self.find_flash_sale(manifest).await?.ok_or_else(|| NoFlashSale(manifest.to_owned()))?)
+    /// The manifest's sale, which it must have ([`SalesError::NoFlashSale`] otherwise).
+    async fn recorded_flash_sale(&self, manifest: &str) -> SalesResult<Sale> {
+        self.find_flash_sale(manifest).await?.ok_or_else(|| SalesError::NoFlashSale(manifest.to_owned()))
     }
 
     /// [`Sales::ensure_loaded`] for the manifest's recorded sale.
-    pub async fn load_flash_sale(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+    pub async fn load_flash_sale(&self, manifest: &str) -> SalesResult<Option<usize>> {
         self.ensure_loaded(&self.recorded_flash_sale(manifest).await?).await
     }
 
     /// Closes the manifest's recorded sale.
-    pub async fn close_flash_sale(&self, manifest: &str) -> anyhow::Result<()> {
+    pub async fn close_flash_sale(&self, manifest: &str) -> SalesResult<()> {
         self.close(self.recorded_flash_sale(manifest).await?.id).await
     }
 
     /// After a manifest is deleted and its sale closed and settled: the engine's keys
     /// go, the record stays (orders point at it) but no longer belongs to the manifest.
     /// Idempotent: a manifest without a sale (already retired) is fine.
-    pub async fn retire_flash_sale(&self, manifest: &str) -> anyhow::Result<()> {
+    pub async fn retire_flash_sale(&self, manifest: &str) -> SalesResult<()> {
         let Some(sale) = self.find_flash_sale(manifest).await? else { return Ok(()) };
         self.engine.remove_sale(sale.id).await?;
         let _q = self.db.observe("sale.retire");
@@ -269,23 +288,25 @@ impl Sales {
     }
 }
 
-fn sale_from_row(row: &AnyRow) -> anyhow::Result<Sale> {
+fn sale_from_row(row: &AnyRow) -> SalesResult<Sale> {
+    let id = row.try_get("id")?;
+    let time = |millis| to_datetime(millis).map_err(|source| SalesError::CorruptTime { sale_id: id, source });
     Ok(Sale {
-        id: row.try_get("id")?,
+        id,
         product_id: row.try_get("product_id")?,
         merchant_id: row.try_get("merchant_id")?,
         stock: row.try_get("stock")?,
         price: Price::from_cents(row.try_get("price_cents")?),
-        opens_at: to_datetime(row.try_get("opens_at")?)?,
-        closes_at: to_datetime(row.try_get("closes_at")?)?,
+        opens_at: time(row.try_get("opens_at")?)?,
+        closes_at: time(row.try_get("closes_at")?)?,
         per_user_limit: row.try_get("per_user_limit")?,
-        closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(to_datetime).transpose()?,
+        closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(time).transpose()?,
     })
 }
 
 /// Every order of the sale, with where its units are and its Idempotency-Key: what a
 /// rebuild of the sale in the engine is made from.
-async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, sale_id: i64) -> anyhow::Result<Vec<RecordedOrder>> {
+async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, sale_id: i64) -> SalesResult<Vec<RecordedOrder>> {
     let rows = sqlx::query(
         "SELECT o.id, o.user_id, o.status, o.idempotency_key, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id \
          WHERE o.sale_id = ? ORDER BY o.id",
@@ -296,7 +317,7 @@ async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, 
     rows.iter()
         .map(|r| {
             let status: String = r.try_get("status")?;
-            let units = match OrderStatus::parse(&status).with_context(|| format!("an order of sale {sale_id}"))? {
+            let units = match OrderStatus::parse(&status).map_err(|source| SalesError::UnknownOrderStatus { sale_id, source })? {
                 OrderStatus::Processing => Units::Reserved,
                 OrderStatus::Failed | OrderStatus::Canceled => Units::Released,
                 _ => Units::Sold,
@@ -317,18 +338,28 @@ async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, 
 #[async_trait::async_trait]
 impl SaleLedger for Sales {
     async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
-        self.find_flash_sale(manifest).await
+        self.find_flash_sale(manifest).await.map_err(ledger_error)
     }
     async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
-        self.apply_flash_sale(manifest, terms).await
+        self.apply_flash_sale(manifest, terms).await.map_err(ledger_error)
     }
     async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
-        self.load_flash_sale(manifest).await
+        self.load_flash_sale(manifest).await.map_err(ledger_error)
     }
     async fn close(&self, manifest: &str) -> anyhow::Result<()> {
-        self.close_flash_sale(manifest).await
+        self.close_flash_sale(manifest).await.map_err(ledger_error)
     }
     async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
-        self.retire_flash_sale(manifest).await
+        self.retire_flash_sale(manifest).await.map_err(ledger_error)
+    }
+}
+
+/// The ledger's contract (`SaleLedger::apply`): a stock below the units held is the
+/// stock engine's own `StockBelowCommitted` error, as the internal API's client
+/// answers it, not wrapped.
+fn ledger_error(e: SalesError) -> anyhow::Error {
+    match e {
+        SalesError::Engine(refused @ EngineError::StockBelowCommitted { .. }) => refused.into(),
+        other => other.into(),
     }
 }

@@ -92,8 +92,20 @@ error_codes! {
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    /// The code as clients see it (`SOLD_OUT`): its serde name, worked out once.
+    pub fn as_str(self) -> &'static str {
+        static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            ErrorCode::ALL.iter().map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).collect()
+        });
+        // `ALL` lists the variants in declaration order.
+        &names[self as usize]
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -124,13 +136,20 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
-/// An error on its way to the client.
+/// What caused an [`ApiError`]: any error, its own causes included.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error on its way to the client. It keeps its cause (`source()`), which is logged
+/// once, with its whole chain, when the answer is made ([`IntoResponse`]): an error a
+/// handler maps and recovers from logs nothing. The client sees `code` and `detail`
+/// only.
 #[derive(Debug)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after_secs: Option<u64>,
+    cause: Option<Cause>,
 }
 
 /// Collects every field problem of a request before answering, so the client can fix
@@ -154,7 +173,13 @@ impl FieldErrors {
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new(), retry_after_secs: None }
+        Self { code, detail: detail.into(), errors: Vec::new(), retry_after_secs: None, cause: None }
+    }
+
+    /// Keeps `cause` as this error's `source()`, logged with the answer.
+    pub fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
+        self.cause = Some(cause.into());
+        self
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -168,10 +193,42 @@ impl ApiError {
         self
     }
 
-    /// An unexpected failure: logged in full, reported to the client without internals.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "internal error");
-        Self::new(ErrorCode::Internal, "an unexpected error occurred; it has been logged")
+    /// An unexpected failure: `500 INTERNAL`, reported to the client without internals;
+    /// `cause` (an error, or a message) is logged in full with the answer.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::new(ErrorCode::Internal, "an unexpected error occurred; it has been logged").caused_by(cause)
+    }
+
+    /// A dependency that does not answer (`what`: "the database", "the stock store"):
+    /// `503 SERVICE_UNAVAILABLE`, retried after a second; `cause` is logged with the answer.
+    pub fn unavailable(what: &str, cause: impl Into<Cause>) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable, format!("{what} is unavailable")).retry_after(1).caused_by(cause)
+    }
+
+    /// The cause and each of its causes, outermost first, `: `-separated.
+    pub fn cause_chain(&self) -> Option<String> {
+        let mut next = std::error::Error::source(self);
+        let mut chain = Vec::new();
+        while let Some(cause) = next {
+            chain.push(cause.to_string());
+            next = cause.source();
+        }
+        (!chain.is_empty()).then(|| chain.join(": "))
+    }
+
+    /// Logs the answer's cause once: a server error at `error` (500) or `warn` (503),
+    /// a client error's cause (when it has one) at `debug`.
+    fn log(&self) {
+        let status = self.status();
+        let chain = self.cause_chain();
+        match (self.code, chain) {
+            (ErrorCode::Internal, chain) => {
+                tracing::error!(code = %self.code, detail = %self.detail, error = chain.as_deref().unwrap_or("(no cause)"), "internal error")
+            }
+            (_, Some(chain)) if status.is_server_error() => tracing::warn!(code = %self.code, detail = %self.detail, error = %chain, "dependency unavailable"),
+            (_, Some(chain)) => tracing::debug!(code = %self.code, detail = %self.detail, error = %chain, "request refused"),
+            (_, None) => {}
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -197,10 +254,15 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl std::error::Error for ApiError {}
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log();
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
@@ -214,11 +276,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An unreachable database is a 503 the client may retry; any other database error a 500.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         if crate::db::is_unavailable(&e) {
-            tracing::warn!(error = %e, "database unavailable");
-            ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable").retry_after(1)
+            ApiError::unavailable("the database", e)
         } else {
             ApiError::internal(e)
         }
@@ -227,29 +289,43 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<crate::kv::KvError> for ApiError {
     fn from(e: crate::kv::KvError) -> Self {
-        tracing::warn!(error = %e, "key-value store unavailable");
-        ApiError::new(ErrorCode::ServiceUnavailable, "the cache/token store is unavailable")
+        match e {
+            crate::kv::KvError::Redis(_) => ApiError::new(ErrorCode::ServiceUnavailable, "the cache/token store is unavailable").caused_by(e),
+            crate::kv::KvError::NotACounter { .. } => ApiError::internal(e),
+        }
     }
 }
 
-/// An unreachable dependency anywhere in the chain (Redis, the database) is a 503 the
-/// client may retry, not a 500.
+/// Kept for the modules that still answer `anyhow::Error` (the user, product and
+/// payment services' stores, the event consumers being rewritten, and `Orders` in the
+/// order service): their errors carry no type to map, so the cause chain is searched
+/// for an unreachable Redis or database (a 503 the client may retry); anything else is
+/// a 500. Typed errors (the order service's `PurchaseError` and `SalesError`) map
+/// themselves and do not come through here.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        for cause in e.chain() {
-            if let Some(redis) = cause.downcast_ref::<redis::RedisError>() {
-                if redis.is_io_error() || redis.is_connection_dropped() || redis.is_connection_refusal() || redis.is_timeout() {
-                    tracing::warn!(error = %format!("{e:#}"), "Redis unavailable");
-                    return ApiError::new(ErrorCode::ServiceUnavailable, "the stock store is unavailable");
-                }
-            }
-            if cause.downcast_ref::<sqlx::Error>().is_some_and(crate::db::is_unavailable) {
-                tracing::warn!(error = %format!("{e:#}"), "database unavailable");
-                return ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable").retry_after(1);
-            }
+        match unreachable_in_chain(e.as_ref()) {
+            Some(what) => ApiError::unavailable(what, e),
+            None => ApiError::internal(e),
         }
-        ApiError::internal(format!("{e:#}"))
     }
+}
+
+/// The dependency ("the stock store", "the database") that did not answer, when a
+/// cause without a type to map holds such a failure anywhere in its chain. Only for
+/// untyped causes (`anyhow::Error`); a typed error says so by its variant.
+pub fn unreachable_in_chain(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next = Some(cause);
+    while let Some(cause) = next {
+        if cause.downcast_ref::<redis::RedisError>().is_some_and(crate::kv::redis_unavailable) {
+            return Some("the stock store");
+        }
+        if cause.downcast_ref::<sqlx::Error>().is_some_and(crate::db::is_unavailable) {
+            return Some("the database");
+        }
+        next = cause.source();
+    }
+    None
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -297,6 +373,69 @@ mod tests {
             let expected = matches!(code, ErrorCode::Internal | ErrorCode::ServiceUnavailable);
             assert_eq!(server_side, expected, "{code:?}");
         }
+    }
+
+    /// A cause with a cause of its own.
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading sale 7")]
+    struct Outer(#[source] std::io::Error);
+
+    fn outer() -> Outer {
+        Outer(std::io::Error::other("disk on fire"))
+    }
+
+    #[test]
+    fn the_cause_is_the_source_and_stays_out_of_the_answer() {
+        let error = ApiError::internal(outer());
+        let source = std::error::Error::source(&error).expect("the cause is kept");
+        assert!(source.downcast_ref::<Outer>().is_some(), "{source}");
+        assert_eq!(error.cause_chain().as_deref(), Some("reading sale 7: disk on fire"));
+        let problem = serde_json::to_value(error.to_problem()).unwrap();
+        assert!(!problem.to_string().contains("disk on fire"), "{problem}");
+        assert_eq!(ApiError::new(ErrorCode::SoldOut, "gone").cause_chain(), None);
+        let down = ApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!((down.code, down.retry_after_secs), (ErrorCode::ServiceUnavailable, Some(1)));
+        assert!(std::error::Error::source(&down).is_some_and(|e| matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut))));
+    }
+
+    /// Collects what is logged while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).with_ansi(false).with_writer(move || writer.clone()).finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn the_whole_chain_is_logged_once_when_the_answer_is_made_not_before() {
+        let recovered = logged(|| {
+            let error = ApiError::internal(outer());
+            let _mapped_and_recovered = matches!(error.code, ErrorCode::Internal);
+        });
+        assert_eq!(recovered, "", "an error that never becomes an answer logs nothing");
+        let answered = logged(|| {
+            drop(ApiError::internal(outer()).into_response());
+        });
+        assert_eq!(answered.matches("reading sale 7: disk on fire").count(), 1, "{answered}");
+        assert!(answered.contains("ERROR"), "{answered}");
+        let unavailable = logged(|| {
+            drop(ApiError::from(sqlx::Error::PoolTimedOut).into_response());
+        });
+        assert!(unavailable.contains("WARN") && unavailable.matches("pool timed out").count() == 1, "{unavailable}");
+        assert_eq!(logged(|| drop(ApiError::new(ErrorCode::SoldOut, "gone").into_response())), "", "a refusal without a cause logs nothing");
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub enum KvError {
 
 pub type KvResult<T> = Result<T, KvError>;
 
+/// Is Redis out of reach (refused, dropped, timed out) rather than refusing the
+/// command? Such a failure is a 503 the client may retry.
+pub fn redis_unavailable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
 /// How long one attempt to (re)connect to Redis may take.
 pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long one Redis command may take to answer.

@@ -12,13 +12,13 @@ use axum::{
 };
 use goodsmall_platform::{
     auth::internal::InternalVerifier,
-    error::{ApiError, ApiResult, ErrorCode},
+    error::ApiResult,
     extract::{Json, Path},
 };
 use goodsmall_contracts::internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED};
 use goodsmall_sale::EngineError;
 
-use crate::sales::{NewSale, NoFlashSale, Sales};
+use crate::sales::{NewSale, Sales, SalesError};
 
 /// The routes, or none (every `/internal` path answers 404) when no operator key is
 /// configured: the one-process shop runs its operator in-process.
@@ -46,14 +46,6 @@ fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
-/// The manifest's sale answers 404 `SALE_NOT_FOUND` when it has none.
-fn unrecorded(e: anyhow::Error) -> ApiError {
-    match e.downcast_ref::<NoFlashSale>() {
-        Some(NoFlashSale(manifest)) => ApiError::new(ErrorCode::SaleNotFound, format!("no sale for flashsale {manifest}")),
-        None => e.into(),
-    }
-}
-
 async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<FoundSale>> {
     Ok(Json(FoundSale { sale: sales.find_flash_sale(&key(&namespace, &name)).await? }))
 }
@@ -61,23 +53,22 @@ async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String,
 async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(terms): Json<NewSale>) -> ApiResult<Response> {
     match sales.apply_flash_sale(&key(&namespace, &name), terms).await {
         Ok(sale) => Ok(Json(sale).into_response()),
-        Err(e) => match e.downcast_ref::<EngineError>() {
-            Some(&EngineError::StockBelowCommitted { sale_id, stock, committed }) => {
-                let detail = format!("stock {stock} is below the {committed} units already reserved or sold");
-                let problem = StockBelowCommittedProblem { code: STOCK_BELOW_COMMITTED.into(), detail, sale_id, committed };
-                Ok((StatusCode::CONFLICT, [(CONTENT_TYPE, "application/problem+json")], Json(problem)).into_response())
-            }
-            _ => Err(e.into()),
-        },
+        Err(SalesError::Engine(EngineError::StockBelowCommitted { sale_id, stock, committed })) => {
+            let detail = format!("stock {stock} is below the {committed} units already reserved or sold");
+            let problem = StockBelowCommittedProblem { code: STOCK_BELOW_COMMITTED.into(), detail, sale_id, committed };
+            Ok((StatusCode::CONFLICT, [(CONTENT_TYPE, "application/problem+json")], Json(problem)).into_response())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn load(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<Loaded>> {
-    Ok(Json(Loaded { rebuilt_from_orders: sales.load_flash_sale(&key(&namespace, &name)).await.map_err(unrecorded)? }))
+    // A manifest without a sale answers 404 `SALE_NOT_FOUND` (`SalesError::NoFlashSale`).
+    Ok(Json(Loaded { rebuilt_from_orders: sales.load_flash_sale(&key(&namespace, &name)).await? }))
 }
 
 async fn close(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    sales.close_flash_sale(&key(&namespace, &name)).await.map_err(unrecorded)?;
+    sales.close_flash_sale(&key(&namespace, &name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,11 +5,15 @@ pub mod internal;
 mod orders;
 mod sales;
 
-use goodsmall_platform::error::{ApiError, ErrorCode};
-use goodsmall_sale::Refusal;
+use goodsmall_platform::{
+    db,
+    error::{unreachable_in_chain, ApiError, Cause, ErrorCode},
+    kv,
+};
+use goodsmall_sale::{EngineError, Refusal};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::OrderState;
+use crate::{purchase::PurchaseError, sales::SalesError, state::OrderState, writer::CommitError};
 
 pub fn router(state: OrderState) -> OpenApiRouter {
     routes().with_state(state)
@@ -43,5 +47,125 @@ pub fn refusal(r: &Refusal) -> ApiError {
         Refusal::Halted => ApiError::new(ErrorCode::SaleHalted, "the merchant has halted this sale; try again later"),
         Refusal::InsufficientStock => ApiError::new(ErrorCode::InsufficientStock, "fewer units are left than you asked for"),
         Refusal::PurchaseLimit => ApiError::new(ErrorCode::PurchaseLimit, "you have reached this sale's per-shopper limit"),
+    }
+}
+
+/// The domain errors' answers, in one place: a dependency that does not answer (Redis,
+/// the database) is a 503 the client may retry, a manifest without a sale is
+/// `SALE_NOT_FOUND`, anything else a 500. The error is kept as the answer's cause and
+/// logged, with its whole chain, when the answer is made.
+impl From<PurchaseError> for ApiError {
+    fn from(e: PurchaseError) -> Self {
+        failure(purchase_unreachable(&e), e)
+    }
+}
+
+impl From<SalesError> for ApiError {
+    fn from(e: SalesError) -> Self {
+        if let SalesError::NoFlashSale(manifest) = &e {
+            let detail = format!("no sale for flashsale {manifest}");
+            return ApiError::new(ErrorCode::SaleNotFound, detail).caused_by(e);
+        }
+        failure(sales_unreachable(&e), e)
+    }
+}
+
+fn failure(unreachable: Option<&str>, cause: impl Into<Cause>) -> ApiError {
+    match unreachable {
+        Some(what) => ApiError::unavailable(what, cause),
+        None => ApiError::internal(cause),
+    }
+}
+
+/// The dependency that did not answer, when that is the failure. The matches name
+/// every variant, so a new one is answered on purpose.
+fn engine_unreachable(e: &EngineError) -> Option<&'static str> {
+    match e {
+        EngineError::Redis(redis) => kv::redis_unavailable(redis).then_some("the stock store"),
+        EngineError::StockBelowCommitted { .. } | EngineError::Protocol(_) | EngineError::Corrupt { .. } | EngineError::MissingField { .. } | EngineError::InvalidInput(_) => None,
+    }
+}
+
+fn database_unreachable(e: &sqlx::Error) -> Option<&'static str> {
+    db::is_unavailable(e).then_some("the database")
+}
+
+fn sales_unreachable(e: &SalesError) -> Option<&'static str> {
+    match e {
+        SalesError::Engine(e) => engine_unreachable(e),
+        SalesError::Database(e) => database_unreachable(e),
+        SalesError::NoFlashSale(_) | SalesError::CorruptTime { .. } | SalesError::UnknownOrderStatus { .. } | SalesError::Vanished(_) | SalesError::KeepsVanishing(_) => None,
+    }
+}
+
+fn purchase_unreachable(e: &PurchaseError) -> Option<&'static str> {
+    match e {
+        PurchaseError::Engine(e) => engine_unreachable(e),
+        PurchaseError::Sale(e) => sales_unreachable(e),
+        PurchaseError::KeyLookup(e) => database_unreachable(e),
+        // The writer's database error, shared by a batch, has the `sqlx::Error` as its
+        // source (writer.rs).
+        PurchaseError::Commit(CommitError::Database { source, .. }) => {
+            std::error::Error::source(source).and_then(|e| e.downcast_ref::<sqlx::Error>()).and_then(database_unreachable)
+        }
+        PurchaseError::Commit(CommitError::Stopped | CommitError::ReservationLost { .. } | CommitError::Undecided { .. }) | PurchaseError::OrderMissing(_) => None,
+        // `Orders::status` answers `anyhow::Error`: no type to go by, so its chain is searched.
+        PurchaseError::OrderStatus { source, .. } => unreachable_in_chain(source.as_ref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{http::StatusCode, response::IntoResponse};
+
+    use super::*;
+
+    fn redis_down() -> EngineError {
+        EngineError::Redis(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into())
+    }
+
+    fn answer(e: ApiError) -> (StatusCode, Option<String>, String) {
+        let chain = e.cause_chain().unwrap_or_default();
+        let response = e.into_response();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        (response.status(), retry_after, chain)
+    }
+
+    #[test]
+    fn an_unreachable_dependency_is_a_503_with_retry_after_and_the_cause_kept() {
+        let (status, retry_after, chain) = answer(PurchaseError::Engine(redis_down()).into());
+        assert_eq!((status, retry_after.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("1")));
+        assert!(chain.starts_with("purchase: the stock engine failed: stock engine (Redis)"), "{chain}");
+        let sale_down = PurchaseError::Sale(SalesError::Database(sqlx::Error::PoolTimedOut));
+        let error = ApiError::from(sale_down);
+        assert_eq!((error.code, error.detail.as_str()), (ErrorCode::ServiceUnavailable, "the database is unavailable"));
+        assert!(std::error::Error::source(&error).is_some_and(|e| e.downcast_ref::<PurchaseError>().is_some()));
+        let (status, ..) = answer(PurchaseError::KeyLookup(sqlx::Error::PoolClosed).into());
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let (status, ..) = answer(SalesError::Engine(redis_down()).into());
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let untyped = PurchaseError::OrderStatus { order_id: "o1".into(), source: anyhow::Error::new(sqlx::Error::PoolTimedOut).context("order o1").into() };
+        assert_eq!(answer(untyped.into()).0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn anything_unexpected_is_a_500_whose_cause_carries_the_whole_chain() {
+        let (status, retry_after, chain) = answer(PurchaseError::OrderMissing("o1".into()).into());
+        assert_eq!((status, retry_after), (StatusCode::INTERNAL_SERVER_ERROR, None));
+        assert_eq!(chain, "purchase: order o1 is not recorded");
+        let corrupt = SalesError::UnknownOrderStatus { sale_id: 7, source: crate::domain::UnknownOrderStatus("SHIPPED".into()) };
+        let (status, _, chain) = answer(PurchaseError::Sale(corrupt).into());
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(chain, "purchase: reading the sale failed: an order of sale 7 has a status this release does not know: unknown order status \"SHIPPED\"");
+        let (status, ..) = answer(PurchaseError::Engine(EngineError::Protocol("?".into())).into());
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, ..) = answer(PurchaseError::Commit(CommitError::Stopped).into());
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_manifest_without_a_sale_is_sale_not_found() {
+        let error = ApiError::from(SalesError::NoFlashSale("shop/drop".into()));
+        assert_eq!((error.code, error.detail.as_str()), (ErrorCode::SaleNotFound, "no sale for flashsale shop/drop"));
     }
 }

@@ -90,7 +90,7 @@ fn complete_operation(operation: &mut Value, shared_parameters: &Value) {
     for status in statuses {
         let response = responses.entry(status.clone()).or_insert_with(|| json!({ "description": "" }));
         let described = response["description"].as_str().unwrap_or_default().trim().to_owned();
-        let missing: Vec<String> =
+        let missing: Vec<&str> =
             codes.iter().filter(|c| c.status().as_u16().to_string() == status).map(|c| c.as_str()).filter(|name| !names(&described, name)).collect();
         if !missing.is_empty() {
             let missing = missing.join(", ");
@@ -227,7 +227,7 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         assert_eq!(schemas["Problem"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
         let listed: Vec<&str> = schemas["ErrorCode"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        let every: Vec<String> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let every: Vec<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
         assert_eq!(listed, every);
         assert!(listed.contains(&"SALE_HALTED"));
         assert!(schemas["FieldError"].is_object());
