@@ -79,6 +79,7 @@ const MAY_HIDE_A_FIRST_ANSWER: [Refusal; 4] = [Refusal::SoldOut, Refusal::Insuff
 impl Purchases {
     pub fn new(engine: StockEngine, sales: Sales, orders: Orders, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
         let metrics = writer.metrics().clone();
+        count_outcomes(&metrics);
         Self { engine, sales, orders, writer, sold_out, terms: Arc::default(), metrics }
     }
 
@@ -90,7 +91,7 @@ impl Purchases {
         self.metrics.drops().purchase(match &outcome {
             Ok(PurchaseOutcome::Accepted { repeated: false, .. }) => metrics::PURCHASE_ACCEPTED,
             Ok(PurchaseOutcome::Accepted { repeated: true, .. }) => metrics::PURCHASE_REPEATED,
-            Ok(PurchaseOutcome::Refused(refusal)) => refusal.code(),
+            Ok(PurchaseOutcome::Refused(refusal)) => refusal.code().as_str(),
             Ok(PurchaseOutcome::Retry) | Err(_) => metrics::PURCHASE_ERROR,
         });
         outcome
@@ -194,7 +195,7 @@ impl Purchases {
         let refused = self.sold_out.refuses_outright(sale_id, user_id);
         if refused {
             self.metrics.drops().sold_out_answer("refused_from_memory");
-            self.metrics.drops().purchase(Refusal::SoldOut.code());
+            self.metrics.drops().purchase(Refusal::SoldOut.code().as_str());
         }
         refused
     }
@@ -231,11 +232,24 @@ impl Purchases {
     }
 }
 
+/// `goodsmall_purchases_total{outcome}` starts at 0 for every refusal the engine can
+/// answer (its code is the label), so a rate over any of them is 0 rather than absent.
+fn count_outcomes(metrics: &Metrics) {
+    metrics.drops().purchase_outcomes(Refusal::ALL.iter().map(|r| r.code().as_str()));
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_metrics_know_every_refusal_code() {
-        let engine: Vec<&str> = goodsmall_sale::Refusal::ALL.iter().map(|r| r.code()).collect();
-        assert_eq!(engine, goodsmall_platform::metrics::REFUSAL_CODES, "goodsmall_purchases_total's outcomes");
+        let metrics = Metrics::new();
+        count_outcomes(&metrics);
+        let exposed = metrics.render();
+        for refusal in Refusal::ALL {
+            let series = format!("goodsmall_purchases_total{{outcome=\"{}\"}} 0", refusal.code());
+            assert!(exposed.contains(&series), "goodsmall_purchases_total's outcomes: no {series} in\n{exposed}");
+        }
     }
 }

@@ -103,6 +103,13 @@ impl ErrorCode {
     }
 }
 
+/// A code equals its name as clients see it (`ErrorCode::SoldOut == "SOLD_OUT"`).
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -67,9 +67,6 @@ pub struct DropMetrics {
 pub const PURCHASE_ACCEPTED: &str = "accepted";
 pub const PURCHASE_REPEATED: &str = "repeated";
 pub const PURCHASE_ERROR: &str = "error";
-/// The stock engine's refusal codes (`goodsmall_sale::Refusal::code`; a test in the
-/// order service keeps the two lists equal).
-pub const REFUSAL_CODES: [&str; 7] = ["SALE_NOT_FOUND", "SALE_NOT_OPEN", "SALE_CLOSED", "SOLD_OUT", "SALE_HALTED", "INSUFFICIENT_STOCK", "PURCHASE_LIMIT"];
 pub const SOLD_OUT_ANSWERS: [&str; 3] = ["not_flagged", "refused_from_memory", "first_answer_read"];
 pub const PAYMENT_OUTCOMES: [&str; 5] = ["approved", "declined", "expired", "canceled", "refunded"];
 pub const ORDER_TERMINAL: [&str; 3] = ["COMPLETE", "FAILED", "CANCELED"];
@@ -168,9 +165,9 @@ impl DropMetrics {
             orphans_released: reg(registry, IntCounter::new("orphan_reservations_released_total", "Reservations without an order that the sweep recorded as cancelled").expect("valid metric")),
         };
         // Every bounded label value starts at 0, so a rate over it is 0 rather than absent.
-        for outcome in [PURCHASE_ACCEPTED, PURCHASE_REPEATED, PURCHASE_ERROR].into_iter().chain(REFUSAL_CODES) {
-            metrics.purchases.with_label_values(&[outcome]);
-        }
+        // The refusal codes are the stock engine's (`goodsmall_sale::Refusal::ALL`): the
+        // order service adds them with `purchase_outcomes`.
+        metrics.purchase_outcomes([PURCHASE_ACCEPTED, PURCHASE_REPEATED, PURCHASE_ERROR]);
         for answer in SOLD_OUT_ANSWERS {
             metrics.sold_out_answers.with_label_values(&[answer]);
         }
@@ -208,6 +205,14 @@ impl DropMetrics {
         let id = sale_id.to_string();
         for g in [&self.sale_stock, &self.sale_remaining, &self.sale_reserved, &self.sale_sold, &self.sale_limit] {
             let _ = g.remove_label_values(&[&id]);
+        }
+    }
+
+    /// Starts these `goodsmall_purchases_total` outcomes at 0 (besides accepted,
+    /// repeated and error: the stock engine's refusal codes).
+    pub fn purchase_outcomes<'a>(&self, outcomes: impl IntoIterator<Item = &'a str>) {
+        for outcome in outcomes {
+            self.purchases.with_label_values(&[outcome]);
         }
     }
 

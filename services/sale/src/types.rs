@@ -1,5 +1,6 @@
 //! What the engine's operations take and answer.
 
+use goodsmall_platform::error::{ApiError, ErrorCode};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,38 +14,56 @@ pub struct SaleDefinition {
     pub per_user_limit: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    UnknownSale,
-    SaleNotOpen,
-    SaleClosed,
-    SoldOut,
+/// Declares the refusals, each once, with its API error code and what the shopper is
+/// told; everything else derives from this list.
+macro_rules! refusals {
+    ($($(#[$doc:meta])* $variant:ident => ($code:ident, $detail:literal)),+ $(,)?) => {
+        /// Why the engine refused a purchase. This is the one list of refusals: the API's
+        /// error code and answer (`code`, `From<Refusal> for ApiError`), the
+        /// `goodsmall_purchases_total{outcome}` labels (`ALL`), and docs/errors.md (a test
+        /// checks each is documented) follow it; `scripts/reserve.lua` answers with the
+        /// same codes (a test checks they agree).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Refusal { $($(#[$doc])* $variant),+ }
+
+        impl Refusal {
+            pub const ALL: &'static [Refusal] = &[$(Refusal::$variant),+];
+
+            /// The stable API error code (docs/errors.md); the scripts answer with its name.
+            pub fn code(&self) -> ErrorCode {
+                match self { $(Refusal::$variant => ErrorCode::$code),+ }
+            }
+
+            /// What the shopper is told.
+            pub fn detail(&self) -> &'static str {
+                match self { $(Refusal::$variant => $detail),+ }
+            }
+        }
+    };
+}
+
+refusals! {
+    UnknownSale => (SaleNotFound, "no such sale"),
+    SaleNotOpen => (SaleNotOpen, "the sale has not opened yet"),
+    SaleClosed => (SaleClosed, "the sale has closed"),
+    SoldOut => (SoldOut, "every unit has been sold"),
     /// The merchant's emergency stop (a FlashSale's `goodsmall.io/halted`).
-    Halted,
-    InsufficientStock,
-    PurchaseLimit,
+    Halted => (SaleHalted, "the merchant has halted this sale; try again later"),
+    InsufficientStock => (InsufficientStock, "fewer units are left than you asked for"),
+    PurchaseLimit => (PurchaseLimit, "you have reached this sale's per-shopper limit"),
 }
 
 impl Refusal {
-    /// The stable API error code (docs/errors.md).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::UnknownSale => "SALE_NOT_FOUND",
-            Self::SaleNotOpen => "SALE_NOT_OPEN",
-            Self::SaleClosed => "SALE_CLOSED",
-            Self::SoldOut => "SOLD_OUT",
-            Self::Halted => "SALE_HALTED",
-            Self::InsufficientStock => "INSUFFICIENT_STOCK",
-            Self::PurchaseLimit => "PURCHASE_LIMIT",
-        }
-    }
-
-    pub const ALL: [Refusal; 7] =
-        [Self::UnknownSale, Self::SaleNotOpen, Self::SaleClosed, Self::SoldOut, Self::Halted, Self::InsufficientStock, Self::PurchaseLimit];
-
-    /// The scripts answer with the same codes.
+    /// The scripts answer with the codes' names.
     pub(crate) fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.code() == code)
+        Self::ALL.iter().copied().find(|r| r.code().as_str() == code)
+    }
+}
+
+/// Each refusal is answered with its own code and detail.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::new(refusal.code(), refusal.detail())
     }
 }
 
@@ -181,4 +200,57 @@ pub enum EngineError {
     /// A caller bug (quantity below 1, a malformed sale): refused before any state is read.
     #[error("stock engine: invalid input: {0}")]
     InvalidInput(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The codes `scripts/reserve.lua` refuses with (`{'NO', 'CODE'}`).
+    fn script_refusals() -> Vec<String> {
+        let script = include_str!("scripts/reserve.lua");
+        script
+            .match_indices("'NO'")
+            .map(|(at, _)| {
+                let rest = script[at + 4..].trim_start().strip_prefix(',').expect("'NO' is followed by its code").trim_start();
+                let rest = rest.strip_prefix('\'').expect("the code is quoted");
+                rest[..rest.find('\'').expect("closing quote")].to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_reserve_script_and_refusal_agree() {
+        let answered = script_refusals();
+        assert!(!answered.is_empty(), "the script refuses somewhere");
+        for code in &answered {
+            assert!(Refusal::from_code(code).is_some(), "reserve.lua answers {code}, which is no Refusal");
+        }
+        let answered: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
+        let listed: BTreeSet<&str> = Refusal::ALL.iter().map(|r| r.code().as_str()).collect();
+        assert_eq!(answered, listed, "every refusal is one the script can answer, and no other");
+    }
+
+    #[test]
+    fn refusals_are_listed_once_with_codes_of_their_own() {
+        let codes: BTreeSet<&str> = Refusal::ALL.iter().map(|r| r.code().as_str()).collect();
+        assert_eq!(codes.len(), Refusal::ALL.len());
+        for refusal in Refusal::ALL {
+            assert_eq!(Refusal::from_code(refusal.code().as_str()), Some(*refusal));
+            let answer = ApiError::from(*refusal);
+            assert_eq!((answer.code, answer.detail.as_str()), (refusal.code(), refusal.detail()));
+            assert!(answer.status().is_client_error(), "{refusal:?}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_is_documented_with_its_status() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md")).expect("docs/errors.md exists");
+        for refusal in Refusal::ALL {
+            let row = format!("| `{}` | {} |", refusal.code(), refusal.code().status().as_u16());
+            assert!(doc.contains(&row), "docs/errors.md has no row starting {row:?} for {refusal:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use goodsmall_platform::{
     error::{unreachable_in_chain, ApiError, Cause, ErrorCode},
     kv,
 };
-use goodsmall_sale::{EngineError, Refusal};
+use goodsmall_sale::EngineError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{purchase::PurchaseError, sales::SalesError, state::OrderState, writer::CommitError};
@@ -37,20 +37,8 @@ fn routes() -> OpenApiRouter<OrderState> {
         .routes(routes!(orders::request_return))
 }
 
-/// Each refusal of the stock engine has its own stable code.
-pub fn refusal(r: &Refusal) -> ApiError {
-    match r {
-        Refusal::UnknownSale => ApiError::new(ErrorCode::SaleNotFound, "no such sale"),
-        Refusal::SaleNotOpen => ApiError::new(ErrorCode::SaleNotOpen, "the sale has not opened yet"),
-        Refusal::SaleClosed => ApiError::new(ErrorCode::SaleClosed, "the sale has closed"),
-        Refusal::SoldOut => ApiError::new(ErrorCode::SoldOut, "every unit has been sold"),
-        Refusal::Halted => ApiError::new(ErrorCode::SaleHalted, "the merchant has halted this sale; try again later"),
-        Refusal::InsufficientStock => ApiError::new(ErrorCode::InsufficientStock, "fewer units are left than you asked for"),
-        Refusal::PurchaseLimit => ApiError::new(ErrorCode::PurchaseLimit, "you have reached this sale's per-shopper limit"),
-    }
-}
-
-/// The domain errors' answers, in one place: a dependency that does not answer (Redis,
+/// The domain errors' answers, in one place (a refusal of the stock engine answers with
+/// its own code: `From<Refusal> for ApiError`, goodsmall-sale): a dependency that does not answer (Redis,
 /// the database) is a 503 the client may retry, a manifest without a sale is
 /// `SALE_NOT_FOUND`, anything else a 500. The error is kept as the answer's cause and
 /// logged, with its whole chain, when the answer is made.

@@ -196,7 +196,7 @@ pub async fn purchase(
     // so neither Redis nor the session's logout look-up is needed (a drop's sold-out
     // path; docs/decisions.md).
     if state.purchases.refuses_outright(sale_id, signed.user_id()) {
-        return Err(super::refusal(&goodsmall_sale::Refusal::SoldOut));
+        return Err(goodsmall_sale::Refusal::SoldOut.into());
     }
     let user = state.authenticator.unrevoked(signed).await?;
     match state.purchases.purchase(sale_id, user.user_id, &key, quantity).await? {
@@ -205,7 +205,7 @@ pub async fn purchase(
             let accepted = PurchaseAccepted { payment_url: format!("/api/payments/{order_id}"), status_url: status_url.clone(), status, order_id };
             Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(accepted)))
         }
-        PurchaseOutcome::Refused(r) => Err(super::refusal(&r)),
+        PurchaseOutcome::Refused(r) => Err(r.into()),
         PurchaseOutcome::Retry => {
             Err(ApiError::new(ErrorCode::ServiceUnavailable, "the stock store lost this sale and is rebuilding it; retry with the same Idempotency-Key").retry_after(1))
         }
