@@ -19,7 +19,7 @@ use std::{
 
 use goodsmall_platform::{
     error::{ApiError, ErrorCode},
-    kv::Kv,
+    kv::{Kv, KvError},
 };
 
 use crate::{configuration::LoginSettings, crypto::FieldCipher, domain::Email};
@@ -66,7 +66,7 @@ impl LoginThrottle {
         if let Some(wait) = self.kv.ttl(&attempt.wait).await? {
             return Err(too_many(wait));
         }
-        let failures = count(self.kv.get(&attempt.pair).await?);
+        let failures = count(&attempt.pair, self.kv.get(&attempt.pair).await?)?;
         let free = self.free_failures(&attempt).await?;
         if failures >= free && !self.kv.set_nx(&attempt.wait, "1", self.delay(failures - free)).await? {
             let wait = self.kv.ttl(&attempt.wait).await?.unwrap_or(Duration::from_secs(self.settings.base_delay_secs));
@@ -102,7 +102,7 @@ impl LoginThrottle {
     }
 
     async fn free_failures(&self, attempt: &Attempt) -> Result<u32, ApiError> {
-        let account_failures = count(self.kv.get(&attempt.account).await?);
+        let account_failures = count(&attempt.account, self.kv.get(&attempt.account).await?)?;
         Ok(if account_failures >= self.settings.account_ceiling { 0 } else { self.settings.free_failures })
     }
 
@@ -113,8 +113,13 @@ impl LoginThrottle {
     }
 }
 
-fn count(value: Option<String>) -> u32 {
-    value.and_then(|v| v.parse().ok()).unwrap_or(0)
+/// A failure counter read back from the store (written by `incr`): none yet is 0; a
+/// value that is not a whole number is an error, never 0 (which would hand out the
+/// free failures again, or lift the account's ceiling).
+fn count(key: &str, value: Option<String>) -> Result<u32, KvError> {
+    let Some(value) = value else { return Ok(0) };
+    let n: i64 = value.parse().map_err(|source| KvError::NotACounter { key: key.to_owned(), value: value.clone(), source })?;
+    Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
 }
 
 fn too_many(wait: Duration) -> ApiError {
@@ -152,6 +157,23 @@ mod tests {
             let attempt = t.admit(email, client).await.unwrap_or_else(|e| panic!("failure {n} from {client} refused: {e}"));
             t.failed(attempt).await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_failure_count_that_is_not_a_number_is_an_error_not_zero() {
+        let t = throttle(LoginSettings::default());
+        let (email, client) = (Email::parse("owner@example.com").unwrap(), ip("198.51.100.1"));
+        let keys = t.keys(&email, client);
+        for key in [&keys.pair, &keys.account] {
+            t.kv.set(key, "lots", Duration::from_secs(60)).await.unwrap();
+            let refused = t.admit(&email, client).await.err().expect("a corrupt count is not 0");
+            assert_eq!(refused.code, ErrorCode::Internal, "{key}");
+            let cause = std::error::Error::source(&refused).and_then(|e| e.downcast_ref::<KvError>());
+            assert!(matches!(cause, Some(KvError::NotACounter { value, .. }) if value == "lots"), "{key}: {cause:?}");
+            t.kv.del(&[key]).await.unwrap();
+        }
+        assert_eq!(count("k", None).unwrap(), 0);
+        assert_eq!(count("k", Some("3".into())).unwrap(), 3);
     }
 
     fn waits(result: Result<Attempt, ApiError>) -> u64 {
