@@ -3,6 +3,7 @@
 //! the timed after-sale lifecycle.
 
 pub mod configuration;
+pub mod consumers;
 pub mod domain;
 pub mod lifecycle;
 pub mod orders;
@@ -10,7 +11,6 @@ pub mod orphans;
 pub mod products;
 pub mod purchase;
 mod routes;
-pub mod saga;
 pub mod sale_metrics;
 pub mod sales;
 pub mod startup;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
-    db::{affected, Database},
+    db::{affected, insert_new, Database, ROWS_PER_STATEMENT},
     events::{
         self,
         contracts::{kinds, OrderEvent, OrderLine, ORDERS_TOPIC},
@@ -98,40 +98,11 @@ impl Orders {
         &self.db
     }
 
-    /// Inserts the order and its `order.created` event in the caller's transaction;
-    /// `false` when it already exists (a repeated purchase) or its Idempotency-Key has
-    /// an order already, adding nothing.
+    /// Inserts the order and its `order.created` event in the caller's transaction (as a
+    /// batch of one); `false` when it already exists (a repeated purchase) or its
+    /// Idempotency-Key has an order already, adding nothing.
     pub async fn insert(tx: &mut Transaction<'_, Any>, order: &NewOrder) -> Result<bool, sqlx::Error> {
-        let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&order.id)
-        .bind(order.user_id)
-        .bind(order.sale_id)
-        .bind(OrderStatus::Processing.as_str())
-        .bind(order.total_cents())
-        .bind(now)
-        .bind(now)
-        .bind(order.idempotency_key.as_deref())
-        .execute(&mut **tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if goodsmall_platform::db::is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        for line in &order.lines {
-            sqlx::query("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES (?, ?, ?, ?)")
-                .bind(&order.id)
-                .bind(line.product_id)
-                .bind(line.quantity)
-                .bind(line.unit_price_cents)
-                .execute(&mut **tx)
-                .await?;
-        }
-        events::append(tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &order.id, order.event(false))).await?;
-        Ok(true)
+        Ok(!Self::insert_batch(tx, std::slice::from_ref(order), &Default::default()).await?.is_empty())
     }
 
     /// Which of `ids` are orders already. Read before the writer's transaction: on
@@ -155,34 +126,39 @@ impl Orders {
 
     /// Inserts a batch of new orders and their `order.created` events with a few
     /// multi-row statements (the group-commit writer's path), skipping repeats within
-    /// the batch and the `existing` ones; returns how many were inserted. An order (or
-    /// an order of the same Idempotency-Key) committed meanwhile by someone else fails
-    /// the batch with a unique violation.
-    pub async fn insert_batch(tx: &mut Transaction<'_, Any>, orders: &[NewOrder], existing: &std::collections::HashSet<String>) -> Result<usize, sqlx::Error> {
+    /// the batch and the `existing` ones; returns the orders inserted. An order (or an
+    /// order of the same Idempotency-Key) committed meanwhile by someone else is left
+    /// out too: its statement's orders are then inserted one at a time.
+    pub async fn insert_batch<'o>(tx: &mut Transaction<'_, Any>, orders: &'o [NewOrder], existing: &std::collections::HashSet<String>) -> Result<Vec<&'o NewOrder>, sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
         let fresh: Vec<&NewOrder> = orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
         let now = now_millis();
-        for chunk in fresh.chunks(200) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!("INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, idempotency_key) VALUES {rows}");
-            let mut query = sqlx::query(&sql);
-            for o in chunk {
-                let status = OrderStatus::Processing.as_str();
-                query = query.bind(&o.id).bind(o.user_id).bind(o.sale_id).bind(status).bind(o.total_cents()).bind(now).bind(now).bind(o.idempotency_key.as_deref());
+        let status = OrderStatus::Processing.as_str();
+        let mut inserted = Vec::with_capacity(fresh.len());
+        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+            let insert = "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, idempotency_key) ";
+            let chunk = insert_new(tx, insert, chunk, |mut row, o| {
+                row.push_bind(&o.id).push_bind(o.user_id).push_bind(o.sale_id).push_bind(status).push_bind(o.total_cents()).push_bind(now).push_bind(now).push_bind(o.idempotency_key.as_deref());
+            })
+            .await?;
+            if chunk.is_empty() {
+                continue;
             }
-            query.execute(&mut **tx).await?;
             let lines: Vec<(&str, &OrderLine)> = chunk.iter().flat_map(|o| o.lines.iter().map(|l| (o.id.as_str(), l))).collect();
-            let rows = vec!["(?, ?, ?, ?)"; lines.len()].join(", ");
-            let sql = format!("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES {rows}");
-            let mut query = sqlx::query(&sql);
-            for (id, l) in lines {
-                query = query.bind(id).bind(l.product_id).bind(l.quantity).bind(l.unit_price_cents);
+            if !lines.is_empty() {
+                let rows = vec!["(?, ?, ?, ?)"; lines.len()].join(", ");
+                let sql = format!("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES {rows}");
+                let mut query = sqlx::query(&sql);
+                for (id, l) in lines {
+                    query = query.bind(id).bind(l.product_id).bind(l.quantity).bind(l.unit_price_cents);
+                }
+                query.execute(&mut **tx).await?;
             }
-            query.execute(&mut **tx).await?;
             let created: Vec<Event> = chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
             events::append_all(tx, &created).await?;
+            inserted.extend(chunk);
         }
-        Ok(fresh.len())
+        Ok(inserted)
     }
 
     /// Records an order that was never committed (see `orphans`) as created and then

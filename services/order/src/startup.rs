@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use goodsmall_sale::{SoldOutFlags, StockEngine};
 
 use crate::{
-    configuration::{OrderSettings, ServiceConfig}, lifecycle, orders::Orders, orphans, products::ProductOwners, purchase::Purchases, routes, saga, sales::Sales,
+    configuration::{OrderSettings, ServiceConfig}, consumers, lifecycle, orders::Orders, orphans, products::ProductOwners, purchase::Purchases, routes, sales::Sales,
     state::OrderState, writer::OrderWriter,
 };
 
@@ -41,7 +41,7 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
     let (writer, writer_task) = OrderWriter::start(database.clone(), relay.clone(), settings.group_commits);
     let sold_out = SoldOutFlags::default();
     let refresher = sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
-    saga::subscribe(bus, orders.clone(), engine.clone());
+    consumers::subscribe(bus, orders.clone(), engine.clone());
     let state = OrderState {
         purchases: Purchases::new(engine.clone(), sales.clone(), orders.clone(), writer, sold_out),
         sales,

@@ -19,7 +19,7 @@ use std::{
 };
 
 use goodsmall_platform::{
-    db::{is_unique_violation, Database},
+    db::Database,
     events::RelayHandle,
 };
 use sqlx::{Any, Row, Transaction};
@@ -183,9 +183,9 @@ async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending
 
 /// One transaction for the batch, a few multi-row statements in it. Should another
 /// replica commit one of the same orders (a retry landing elsewhere) or an order of the
-/// same Idempotency-Key meanwhile, the batch is redone row by row, where each conflict
-/// is skipped and then told apart. Orders reserved in a lost generation of their sale
-/// are taken out and the rest committed again. Returns each order id's outcome.
+/// same Idempotency-Key meanwhile, that order is skipped (its statement's orders go in
+/// one at a time) and then told apart. Orders reserved in a lost generation of their
+/// sale are taken out and the rest committed again. Returns each order id's outcome.
 async fn commit(db: &Database, batch: &[Pending]) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
     let _q = db.observe("order.insert_batch");
     let retried: Vec<&str> = batch.iter().filter(|p| p.may_exist).map(|p| p.order.id.as_str()).collect();
@@ -195,29 +195,12 @@ async fn commit(db: &Database, batch: &[Pending]) -> Result<HashMap<String, Resu
         Orders::new(db.clone()).existing(&retried).await?
     };
     let mut lost = HashSet::new();
-    let mut row_by_row = false;
     loop {
         let live: Vec<&Pending> = batch.iter().filter(|p| !lost.contains(&p.order.id)).collect();
         let mut tx = db.pool().begin().await?;
-        let inserted: Vec<&Pending> = if row_by_row {
-            let mut inserted = Vec::new();
-            for pending in &live {
-                if Orders::insert(&mut tx, &pending.order).await? {
-                    inserted.push(*pending);
-                }
-            }
-            inserted
-        } else {
-            let orders: Vec<NewOrder> = live.iter().map(|p| p.order.clone()).collect();
-            match Orders::insert_batch(&mut tx, &orders, &existing).await {
-                Ok(_) => live.iter().filter(|p| !existing.contains(&p.order.id)).copied().collect(),
-                Err(e) if is_unique_violation(&e) => {
-                    row_by_row = true;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let orders: Vec<NewOrder> = live.iter().map(|p| p.order.clone()).collect();
+        let new: HashSet<&str> = Orders::insert_batch(&mut tx, &orders, &existing).await?.into_iter().map(|o| o.id.as_str()).collect();
+        let inserted: Vec<&Pending> = live.iter().filter(|p| new.contains(p.order.id.as_str())).copied().collect();
         // Each pass either commits or takes out at least one more order, so this ends.
         let stale = reserved_in_lost_generation(db, &mut tx, &inserted).await?;
         if stale.is_empty() {

@@ -15,12 +15,21 @@ fn order(id: &str, lines: usize) -> NewOrder {
     NewOrder { id: id.into(), user_id: 7, sale_id: Some(1), lines, idempotency_key: None }
 }
 
+/// A fresh order database with the event tables on MariaDB and on SQLite, each with its URL.
+async fn databases(hint: &str) -> Vec<(String, Database)> {
+    let mut databases = Vec::new();
+    for url in [goodsmall_testkit::mysql_url(hint).await, goodsmall_testkit::sqlite_url(hint)] {
+        let settings = DatabaseSettings { url: url.clone().into(), max_connections: 5, create_if_missing: true };
+        let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
+        events::install_schema(&db).await.unwrap();
+        databases.push((url, db));
+    }
+    databases
+}
+
 #[tokio::test]
 async fn a_batch_inserts_each_new_order_once_with_its_event() {
-    let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 5, create_if_missing: true };
-    for url in [goodsmall_testkit::mysql_url("batch").await, goodsmall_testkit::sqlite_url("batch")] {
-        let db = Database::connect("order", &settings(url.clone()), &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
-        events::install_schema(&db).await.unwrap();
+    for (url, db) in databases("batch").await {
         let mut tx = db.pool().begin().await.unwrap();
         assert!(Orders::insert(&mut tx, &order("existing", 1)).await.unwrap());
         tx.commit().await.unwrap();
@@ -33,7 +42,7 @@ async fn a_batch_inserts_each_new_order_once_with_its_event() {
         assert_eq!(existing.into_iter().collect::<Vec<_>>(), vec!["existing".to_owned()], "{url}");
         let existing = Orders::new(db.clone()).existing(&ids).await.unwrap();
         let mut tx = db.pool().begin().await.unwrap();
-        assert_eq!(Orders::insert_batch(&mut tx, &batch, &existing).await.unwrap(), 450, "{url}");
+        assert_eq!(Orders::insert_batch(&mut tx, &batch, &existing).await.unwrap().len(), 450, "{url}");
         tx.commit().await.unwrap();
 
         let count = |sql: &'static str| {
@@ -45,6 +54,34 @@ async fn a_batch_inserts_each_new_order_once_with_its_event() {
         assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 451, "{url}: one order.created per order");
         let o4 = Orders::new(db.clone()).find("o4").await.unwrap().unwrap();
         assert_eq!((o4.lines.len(), o4.total.cents(), o4.status.as_str()), (2, 2 * 2 * 4_900, "PROCESSING"), "{url}");
+    }
+}
+
+/// An order committed elsewhere meanwhile (not among `existing`), or one whose
+/// Idempotency-Key another order holds, is left out; the rest of the batch goes in, in
+/// the same transaction, each with its lines and one `order.created`.
+#[tokio::test]
+async fn a_batch_leaves_out_what_was_committed_meanwhile() {
+    for (url, db) in databases("batchrace").await {
+        let keyed = |id: &str| NewOrder { idempotency_key: Some("k".into()), ..order(id, 1) };
+        let mut tx = db.pool().begin().await.unwrap();
+        assert!(Orders::insert(&mut tx, &order("elsewhere", 1)).await.unwrap());
+        assert!(Orders::insert(&mut tx, &keyed("first")).await.unwrap());
+        tx.commit().await.unwrap();
+
+        let batch = vec![order("a", 2), order("elsewhere", 1), keyed("second"), order("b", 1)];
+        let mut tx = db.pool().begin().await.unwrap();
+        let inserted = Orders::insert_batch(&mut tx, &batch, &Default::default()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(inserted.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["a", "b"], "{url}");
+
+        let count = |sql: &'static str| {
+            let db = db.clone();
+            async move { sqlx::query(sql).fetch_one(db.pool()).await.unwrap().try_get::<i64, _>(0).unwrap() }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM orders").await, 4, "{url}");
+        assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, 2 + 2 + 1, "{url}");
+        assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 4, "{url}: one order.created per order");
     }
 }
 

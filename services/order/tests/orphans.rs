@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use goodsmall_order::{
+    consumers,
     orders::{NewOrder, Orders},
-    orphans, saga,
+    orphans,
     sales::{NewSale, Sales},
 };
 use goodsmall_platform::{
@@ -53,7 +54,7 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
             .await
             .unwrap();
         let bus = Bus::InProcess(InProcessBus::default());
-        saga::subscribe(&bus, orders.clone(), engine.clone());
+        consumers::subscribe(&bus, orders.clone(), engine.clone());
         let shutdown = CancellationToken::new();
         let relay = events::run_relay(db.clone(), bus.clone(), RelayHandle::default(), shutdown.clone());
 

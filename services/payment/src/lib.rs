@@ -2,11 +2,12 @@
 //! orders, and the payment side of the order → payment saga.
 
 pub mod configuration;
+pub mod consumer;
+pub mod expiry;
 pub mod opening;
 pub mod payments;
 pub mod psp;
 mod routes;
-pub mod saga;
 pub mod startup;
 pub mod state;
 

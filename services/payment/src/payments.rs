@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime},
-    db::{affected, is_unique_violation, Database},
+    db::{affected, insert_new, Database, ROWS_PER_STATEMENT},
     events::{
         self,
         contracts::{kinds, PaymentEvent, PAYMENTS_TOPIC},
@@ -85,17 +85,6 @@ pub struct Due {
     pub deadline_ms: i64,
 }
 
-/// One multi-row INSERT of PENDING payments.
-async fn insert_dues(tx: &mut Transaction<'_, Any>, dues: &[&Due], now: i64) -> Result<(), sqlx::Error> {
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; dues.len()].join(", ");
-    let sql = format!("INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) VALUES {rows}");
-    let mut query = sqlx::query(&sql);
-    for due in dues {
-        query = query.bind(&due.order_id).bind(due.user_id).bind(due.amount_cents).bind(PaymentStatus::Pending.as_str()).bind(due.deadline_ms).bind(now).bind(now);
-    }
-    query.execute(&mut **tx).await.map(|_| ())
-}
-
 #[derive(Clone)]
 pub struct Payments {
     db: Database,
@@ -118,8 +107,9 @@ impl Payments {
     pub async fn open_all(&self, tx: &mut Transaction<'_, Any>, dues: &[Due]) -> Result<(), sqlx::Error> {
         let _q = self.db.observe("payment.open_all");
         let now = now_millis();
+        let status = PaymentStatus::Pending.as_str();
         let mut opened = HashSet::new();
-        for chunk in dues.chunks(200) {
+        for chunk in dues.chunks(ROWS_PER_STATEMENT) {
             let placeholders = vec!["?"; chunk.len()].join(", ");
             let sql = format!("SELECT order_id FROM payments WHERE order_id IN ({placeholders})");
             let mut query = sqlx::query(&sql);
@@ -128,22 +118,12 @@ impl Payments {
             }
             let existing: HashSet<String> = query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("order_id")).collect::<Result<_, _>>()?;
             let new: Vec<&Due> = chunk.iter().filter(|d| !existing.contains(&d.order_id) && opened.insert(d.order_id.clone())).collect();
-            if new.is_empty() {
-                continue;
-            }
-            match insert_dues(tx, &new, now).await {
-                Ok(_) => {}
-                // Opened meanwhile by another replica: one at a time, skipping those.
-                Err(e) if is_unique_violation(&e) => {
-                    for due in new {
-                        match insert_dues(tx, &[due], now).await {
-                            Err(e) if !is_unique_violation(&e) => return Err(e),
-                            _ => {}
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+            // Another replica may open some meanwhile: those are left out.
+            let insert = "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) ";
+            insert_new(tx, insert, &new, |mut row, due| {
+                row.push_bind(&due.order_id).push_bind(due.user_id).push_bind(due.amount_cents).push_bind(status).push_bind(due.deadline_ms).push_bind(now).push_bind(now);
+            })
+            .await?;
         }
         Ok(())
     }

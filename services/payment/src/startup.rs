@@ -10,7 +10,7 @@ use goodsmall_platform::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{configuration::{PaymentSettings, ServiceConfig}, payments::Payments, psp::SimulatedPsp, routes, saga, state::PaymentState};
+use crate::{configuration::{PaymentSettings, ServiceConfig}, consumer, expiry, payments::Payments, psp::SimulatedPsp, routes, state::PaymentState};
 
 pub fn migrations() -> Migrations {
     Migrations { mysql: sqlx::migrate!("./migrations/mysql"), sqlite: sqlx::migrate!("./migrations/sqlite") }
@@ -26,10 +26,10 @@ pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> an
     events::install_schema(&database).await?;
     let relay = RelayHandle::default();
     let payments = Payments::new(database.clone(), Arc::new(SimulatedPsp::new(settings.simulated_psp.clone())), relay.clone());
-    saga::subscribe(bus, payments.clone(), settings.timeout());
+    consumer::subscribe(bus, payments.clone(), settings.timeout());
     let workers = vec![
         events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
-        saga::run_expiry(payments.clone(), Duration::from_millis(settings.expiry_tick_millis), shared.shutdown.clone()),
+        expiry::run_expiry(payments.clone(), Duration::from_millis(settings.expiry_tick_millis), shared.shutdown.clone()),
     ];
     let state = PaymentState { payments: payments.clone(), authenticator: shared.authenticator.clone() };
     let parts = ServiceParts {

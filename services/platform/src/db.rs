@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use sqlx::{
     any::{AnyPoolOptions, AnyQueryResult},
     migrate::{MigrateDatabase, Migrator},
-    Any, AnyPool, Executor,
+    query_builder::Separated,
+    Any, AnyPool, Executor, QueryBuilder, Transaction,
 };
 
 use crate::{
@@ -172,6 +173,52 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     }
 }
 
+/// `Ok(true)` for an `INSERT` that went in, `Ok(false)` for one that hit a unique
+/// violation (the row, or one with the same unique key, is there already; the failed
+/// statement changed nothing, so the transaction goes on), any other error as it is.
+pub fn inserted<T>(result: Result<T, sqlx::Error>) -> Result<bool, sqlx::Error> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rows per multi-row statement: well under every engine's placeholder limit.
+pub const ROWS_PER_STATEMENT: usize = 200;
+
+/// Inserts `rows` with one multi-row statement per [`ROWS_PER_STATEMENT`]: `insert`
+/// (`INSERT INTO t (a, b) `), then `VALUES` and, per row, the values `bind` pushes.
+/// Should a statement hit a unique violation (a row that another transaction wrote
+/// meanwhile, or a repeat the caller let through), that statement changed nothing and
+/// its rows are inserted one at a time, each that violates left out. Returns the rows
+/// that went in, in order. Leave out beforehand the rows known to exist: a conflict
+/// then costs the extra statements only when it happens.
+pub async fn insert_new<'args, R: Copy>(
+    tx: &mut Transaction<'_, Any>,
+    insert: &str,
+    rows: &[R],
+    mut bind: impl FnMut(Separated<'_, 'args, Any, &'static str>, R),
+) -> Result<Vec<R>, sqlx::Error> {
+    let mut new = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut all = QueryBuilder::new(insert);
+        all.push_values(chunk.iter().copied(), &mut bind);
+        if inserted(all.build().execute(&mut **tx).await)? {
+            new.extend_from_slice(chunk);
+            continue;
+        }
+        for row in chunk {
+            let mut one = QueryBuilder::new(insert);
+            one.push_values([*row], &mut bind);
+            if inserted(one.build().execute(&mut **tx).await)? {
+                new.push(*row);
+            }
+        }
+    }
+    Ok(new)
+}
+
 /// Is the database out of reach (down, restarting, the pool exhausted) rather than
 /// refusing the statement? Such a failure is a 503 the client may retry.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
@@ -230,5 +277,35 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(redact("mysql://root:secret@db:3306/x"), "mysql://root@db:3306/x");
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+    }
+
+    /// A statement that hits a row already there (or a repeat) is redone row by row:
+    /// every other row goes in, and only the rows that went in are returned.
+    #[tokio::test]
+    async fn insert_new_leaves_out_the_rows_that_exist() {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)").execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO t (k, n) VALUES ('b', 0)").execute(&pool).await.unwrap();
+        let insert = |rows: Vec<&'static str>| {
+            let pool = pool.clone();
+            async move {
+                let mut tx = pool.begin().await.unwrap();
+                let new = insert_new(&mut tx, "INSERT INTO t (k, n) ", &rows, |mut row, k| {
+                    row.push_bind(k).push_bind(1_i64);
+                })
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+                new
+            }
+        };
+
+        assert_eq!(insert(vec!["a", "c"]).await, ["a", "c"], "no conflict: one statement");
+        assert_eq!(insert(vec!["d", "b", "e", "d"]).await, ["d", "e"], "b exists, d repeats");
+        let many: Vec<&'static str> = (0..450).map(|n| &*format!("m{n}").leak()).collect();
+        assert_eq!(insert(many.clone()).await, many, "more rows than one statement takes");
+        let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM t").fetch_one(&pool).await.unwrap(), 0);
+        assert_eq!(count, 5 + 450);
     }
 }

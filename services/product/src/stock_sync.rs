@@ -1,63 +1,63 @@
-//! Keeps the product rows' stock in step with the saga: consumer `product-stock` of
-//! the order events takes paid units off the product's quantity and puts refunded or
-//! returned ones back, once per event (a processed-event row in the same transaction).
+//! `product-stock` reads the order events (goodsmall.orders.v1) and keeps the product
+//! rows' stock in step with the saga: paid units come off the product's quantity
+//! (`order.completed`), refunded or returned ones go back (`order.canceled` of a paid
+//! order, `order.returned`), and the cached product detail is refreshed. Idempotent:
+//! the processed-event row commits in the quantity change's transaction, so a
+//! redelivered event changes nothing.
 
-use std::sync::Arc;
-
-use goodsmall_platform::{
-    events::{self, contracts::{kinds, OrderEvent, ORDERS_TOPIC}, Bus, Event, EventHandler},
+use goodsmall_platform::events::{
+    contracts::{kinds, OrderEvent, ORDERS_TOPIC},
+    Bus, Consumer, PerEvent, Received,
 };
-
-pub const CONSUMER: &str = "product-stock";
 
 use crate::{catalogue::Catalogue, detail_cache::DetailCache};
 
 pub fn subscribe(bus: &Bus, catalogue: Catalogue, details: DetailCache) {
-    let handler: EventHandler = Arc::new(move |event| {
-        let (catalogue, details) = (catalogue.clone(), details.clone());
-        Box::pin(async move { on_order(&catalogue, &details, event).await })
-    });
-    bus.subscribe(CONSUMER, &[ORDERS_TOPIC], handler);
+    bus.consume(ProductStock { catalogue, details });
 }
 
-async fn on_order(catalogue: &Catalogue, details: &DetailCache, event: Event) -> anyhow::Result<()> {
-    let db = catalogue.database();
-    let order: OrderEvent = match event.kind.as_str() {
-        kinds::ORDER_COMPLETED | kinds::ORDER_RETURNED | kinds::ORDER_CANCELED => match event.decode() {
-            Ok(order) => order,
-            Err(e) => {
-                tracing::error!(error = %e, "skipping an undecodable order event");
-                return Ok(());
-            }
-        },
-        _ => return Ok(()),
-    };
-    let sign = match event.kind.as_str() {
-        kinds::ORDER_COMPLETED => -1,
-        kinds::ORDER_CANCELED if order.was_paid => 1,
-        kinds::ORDER_RETURNED => 1,
-        _ => return Ok(()),
-    };
-    let mut tx = db.pool().begin().await?;
-    if !events::first_time(&mut tx, CONSUMER, &event.id).await? {
-        return Ok(());
-    }
-    for line in &order.lines {
-        // Never below zero: a merchant may have lowered the quantity meanwhile.
-        sqlx::query("UPDATE products SET quantity = CASE WHEN quantity + ? < 0 THEN 0 ELSE quantity + ? END, updated_at = ? WHERE id = ?")
-            .bind(sign * line.quantity)
-            .bind(sign * line.quantity)
-            .bind(goodsmall_platform::clock::now_millis())
-            .bind(line.product_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    // Shoppers see the new quantity now rather than when the cached detail expires.
-    for line in &order.lines {
-        if let Some(product) = catalogue.find_by_id(line.product_id).await? {
-            details.store(&product).await;
+pub struct ProductStock {
+    catalogue: Catalogue,
+    details: DetailCache,
+}
+
+impl Consumer for ProductStock {
+    const GROUP: &'static str = "product-stock";
+    const TOPICS: &'static [&'static str] = &[ORDERS_TOPIC];
+    const KINDS: &'static [&'static str] = &[kinds::ORDER_COMPLETED, kinds::ORDER_RETURNED, kinds::ORDER_CANCELED];
+    type Payload = OrderEvent;
+}
+
+impl PerEvent for ProductStock {
+    async fn handle(&self, event: Received<OrderEvent>) -> anyhow::Result<()> {
+        let sign = match event.kind {
+            kinds::ORDER_COMPLETED => -1,
+            kinds::ORDER_CANCELED if event.payload.was_paid => 1,
+            kinds::ORDER_RETURNED => 1,
+            _ => return Ok(()), // an unpaid order's cancellation: no units were taken off
+        };
+        let mut tx = self.catalogue.database().pool().begin().await?;
+        if !Self::first_time(&mut tx, &event).await? {
+            return Ok(());
         }
+        let order = event.payload;
+        for line in &order.lines {
+            // Never below zero: a merchant may have lowered the quantity meanwhile.
+            sqlx::query("UPDATE products SET quantity = CASE WHEN quantity + ? < 0 THEN 0 ELSE quantity + ? END, updated_at = ? WHERE id = ?")
+                .bind(sign * line.quantity)
+                .bind(sign * line.quantity)
+                .bind(goodsmall_platform::clock::now_millis())
+                .bind(line.product_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        // Shoppers see the new quantity now rather than when the cached detail expires.
+        for line in &order.lines {
+            if let Some(product) = self.catalogue.find_by_id(line.product_id).await? {
+                self.details.store(&product).await;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }

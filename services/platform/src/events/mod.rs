@@ -2,9 +2,11 @@
 //! state change), a relay that publishes outbox rows to a bus, and consumers that
 //! handle each event once (a processed-event row per consumer, written in the
 //! handler's own transaction). The bus is Kafka in a deployment and an in-process
-//! dispatcher in the one-process default; both are fed by the same outbox.
+//! dispatcher in the one-process default; both are fed by the same outbox. Every
+//! consumer is written the same way: see [`Consumer`].
 
 mod bus;
+mod consumer;
 pub mod contracts;
 mod kafka;
 mod outbox;
@@ -12,6 +14,7 @@ mod processed;
 mod schema;
 
 pub use bus::{BatchHandler, Bus, EventHandler, HandlerFuture, InProcessBus};
+pub use consumer::{Consumer, PerBatch, PerEvent, Received};
 pub use kafka::{HandlerFailed, KafkaBus, KafkaBusError, KafkaSettings};
 pub use outbox::{append, append_all, run_relay, RelayHandle};
 pub use processed::{first_time, first_times};
@@ -48,7 +51,7 @@ impl Event {
 
     /// The payload as the type its kind promises.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
-        serde_json::from_value(self.payload.clone())
+        T::deserialize(&self.payload)
             .map_err(|e| anyhow::anyhow!("event {} ({} v{}) has a bad payload: {e}", self.id, self.kind, self.version))
     }
 }

@@ -2,26 +2,23 @@ use std::collections::HashSet;
 
 use sqlx::{Any, Row, Transaction};
 
-use crate::{clock::now_millis, db::is_unique_violation};
+use crate::{
+    clock::now_millis,
+    db::{insert_new, inserted, ROWS_PER_STATEMENT},
+};
 
 /// Records that `consumer` handles `event_id`, inside the handler's transaction.
 /// `false` means it was handled before: skip it (the transaction then changes nothing).
 pub async fn first_time(tx: &mut Transaction<'_, Any>, consumer: &str, event_id: &str) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query("INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)")
-        .bind(consumer)
-        .bind(event_id)
-        .bind(now_millis())
-        .execute(&mut **tx)
-        .await;
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
+    inserted(
+        sqlx::query("INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)")
+            .bind(consumer)
+            .bind(event_id)
+            .bind(now_millis())
+            .execute(&mut **tx)
+            .await,
+    )
 }
-
-/// Rows per multi-row statement: well under every engine's placeholder limit.
-const CHUNK: usize = 200;
 
 /// [`first_time`] for a batch: records the events `consumer` has not handled yet and
 /// returns their ids; handle only those. Two statements per chunk, whatever its size.
@@ -30,7 +27,7 @@ const CHUNK: usize = 200;
 pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_ids: &[&str]) -> Result<HashSet<String>, sqlx::Error> {
     let mut fresh = HashSet::with_capacity(event_ids.len());
     let now = now_millis();
-    for chunk in event_ids.chunks(CHUNK) {
+    for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
         let placeholders = vec!["?"; chunk.len()].join(", ");
         let sql = format!("SELECT event_id FROM processed_events WHERE consumer = ? AND event_id IN ({placeholders})");
         let mut query = sqlx::query(&sql).bind(consumer);
@@ -45,27 +42,11 @@ pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_id
                 new.push(id);
             }
         }
-        if new.is_empty() {
-            continue;
-        }
-        let rows = vec!["(?, ?, ?)"; new.len()].join(", ");
-        let sql = format!("INSERT INTO processed_events (consumer, event_id, processed_at) VALUES {rows}");
-        let mut query = sqlx::query(&sql);
-        for id in &new {
-            query = query.bind(consumer).bind(*id).bind(now);
-        }
-        match query.execute(&mut **tx).await {
-            Ok(_) => fresh.extend(new.into_iter().map(str::to_owned)),
-            // The failed statement changed nothing; the transaction goes on.
-            Err(e) if is_unique_violation(&e) => {
-                for id in new {
-                    if first_time(tx, consumer, id).await? {
-                        fresh.insert(id.to_owned());
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        }
+        let recorded = insert_new(tx, "INSERT INTO processed_events (consumer, event_id, processed_at) ", &new, |mut row, id| {
+            row.push_bind(consumer).push_bind(id).push_bind(now);
+        })
+        .await?;
+        fresh.extend(recorded.into_iter().map(str::to_owned));
     }
     Ok(fresh)
 }

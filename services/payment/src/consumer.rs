@@ -1,0 +1,77 @@
+//! `payment` reads the order events (goodsmall.orders.v1): a payment falls due when an
+//! order is created, and is closed or refunded when the order is cancelled. It takes
+//! what arrived together: a run of `order.created` opens its payments in one
+//! transaction (a drop delivers them by the hundred); a cancellation is handled on its
+//! own, after the creations before it, so one order's events keep their order.
+//! Idempotent: the creations' processed-event rows commit with their payments (and
+//! `open_all` opens at most one payment per order); a cancellation is a conditional
+//! settlement, so a repeat finds nothing left to close or refund.
+
+use std::time::Duration;
+
+use goodsmall_platform::{
+    clock::now_millis,
+    events::{
+        contracts::{kinds, OrderEvent, ORDERS_TOPIC},
+        Bus, Consumer, PerBatch, Received,
+    },
+};
+
+use crate::payments::{Due, Payments};
+
+pub fn subscribe(bus: &Bus, payments: Payments, timeout: Duration) {
+    bus.consume_batches(PaymentConsumer { payments, timeout });
+}
+
+pub struct PaymentConsumer {
+    payments: Payments,
+    /// How long after its order a payment may be paid.
+    timeout: Duration,
+}
+
+impl Consumer for PaymentConsumer {
+    const GROUP: &'static str = "payment";
+    const TOPICS: &'static [&'static str] = &[ORDERS_TOPIC];
+    const KINDS: &'static [&'static str] = &[kinds::ORDER_CREATED, kinds::ORDER_CANCELED];
+    type Payload = OrderEvent;
+}
+
+impl PerBatch for PaymentConsumer {
+    async fn handle_batch(&self, events: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {
+        let mut created = Vec::new();
+        for event in events {
+            if event.kind == kinds::ORDER_CREATED {
+                created.push(event);
+            } else {
+                self.open(std::mem::take(&mut created)).await?;
+                self.payments.cancel(&event.payload.order_id).await?;
+            }
+        }
+        self.open(created).await
+    }
+}
+
+impl PaymentConsumer {
+    /// Opens the payments of the `order.created` events this consumer has not handled
+    /// before, in one transaction.
+    async fn open(&self, created: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {
+        if created.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.payments.database().pool().begin().await?;
+        let dues: Vec<Due> = Self::first_times(&mut tx, created)
+            .await?
+            .into_iter()
+            .map(|c| Due {
+                order_id: c.payload.order_id,
+                user_id: c.payload.user_id,
+                amount_cents: c.payload.total_cents,
+                // The deadline counts from the order, not from when this event arrived.
+                deadline_ms: c.occurred_at_ms.min(now_millis()) + self.timeout.as_millis() as i64,
+            })
+            .collect();
+        self.payments.open_all(&mut tx, &dues).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
