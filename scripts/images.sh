@@ -105,23 +105,7 @@ buildah=(buildah --root "$store/root" --runroot "$store/run" --storage-driver vf
 # (`goodsmall-user:0.1.0`, what podman and skopeo read) makes it import nothing and
 # exit 0. Add the full name the kubelet asks for when the chart's registry is empty
 # (`goodsmall-user:0.1.0` is `docker.io/library/goodsmall-user:0.1.0` to it).
-name_for_containerd() {
-  python3 - "$1" "$2" "$epoch" <<'PY'
-import io, json, sys, tarfile
-path, name, epoch = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with tarfile.open(path) as archive:
-    members = [(m, archive.extractfile(m).read() if m.isfile() else None) for m in archive.getmembers()]
-with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
-    for member, data in members:
-        if member.name.lstrip("./") == "index.json":
-            index = json.loads(data)
-            for manifest in index["manifests"]:
-                manifest.setdefault("annotations", {})["io.containerd.image.name"] = name
-            data = json.dumps(index, separators=(",", ":")).encode()
-            member.size, member.mtime = len(data), epoch
-        archive.addfile(member, io.BytesIO(data) if data is not None else None)
-PY
-}
+name_for_containerd() { python3 scripts/lib/oci_name.py "$1" "$2" "$epoch"; }
 for image in "${images[@]}"; do
   started=$SECONDS
   "${buildah[@]}" bud --quiet --isolation chroot --pull=never --timestamp "$epoch" \

@@ -98,6 +98,10 @@ if scripts/cluster.sh status >/dev/null 2>&1; then
   # The servers below then listen on the node's address too, so pods reach them. (Its
   # KUBECONFIG is not exported: the tests ask scripts/cluster.sh for it themselves.)
   SERVERS_HOST="$(scripts/cluster.sh node-ip)"
+  # The upgrade test's previous release (chart and images of cluster/previous-release),
+  # built once into ~/.cache/goodsmall: here rather than inside the test's time limit.
+  scripts/previous-release.sh >/dev/null \
+    || say "the previous release did not build (above); the upgrade test will fail: scripts/previous-release.sh"
 fi
 
 # --- 3. Private servers on free ports ---------------------------------------------

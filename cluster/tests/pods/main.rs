@@ -12,3 +12,4 @@ mod install;
 mod release;
 mod shoppers;
 mod uninstall;
+mod upgrade;

@@ -20,6 +20,9 @@ pub struct Release {
     pub node: Node,
     pub namespace: String,
     pub name: String,
+    /// The chart helm installs and upgrades to: this checkout's (`helm/goodsmall`)
+    /// unless the test installed an earlier release's.
+    pub chart: String,
     values: PathBuf,
     /// Helm arguments given at the install, given again to every later helm call.
     values_extra: Vec<String>,
@@ -34,6 +37,12 @@ impl Release {
     /// values-dev.yaml`, `--set …`), kept for every later helm call. Fails with the
     /// namespace's pods, events and logs.
     pub async fn install(prefix: &str, extra: &[&str]) -> Release {
+        Release::install_chart(prefix, "helm/goodsmall", &[], extra).await
+    }
+
+    /// The same with another chart (an earlier release's); `install_only` are helm
+    /// arguments for the install alone (that release's image tag).
+    pub async fn install_chart(prefix: &str, chart: &str, install_only: &[&str], extra: &[&str]) -> Release {
         let node = Node::get();
         remove_leftovers(&node);
         node.import_images();
@@ -47,6 +56,7 @@ impl Release {
         let mut release = Release {
             node,
             name: "goodsmall".into(),
+            chart: chart.to_owned(),
             namespace,
             values,
             values_extra: extra.iter().map(|a| a.to_string()).collect(),
@@ -55,7 +65,7 @@ impl Release {
             installed_in: Duration::ZERO,
         };
         let started = Instant::now();
-        release.helm_ok(&["install", "--create-namespace"], &[]);
+        release.helm_ok(&["install", "--create-namespace"], install_only);
         release.installed_in = started.elapsed();
         release
     }
@@ -63,19 +73,28 @@ impl Release {
     /// A release with its Services answering and a product of a merchant made as
     /// README step 4 says: the release and the product's id.
     pub async fn with_product(prefix: &str, extra: &[&str]) -> (Release, i64) {
-        let release = Release::install(prefix, extra).await;
+        Release::product_on(Release::install(prefix, extra).await).await
+    }
+
+    /// A product made on an installed release, as [`Release::with_product`] does.
+    pub async fn product_on(release: Release) -> (Release, i64) {
         release.services_answer().await;
         let merchant = release.merchant().await;
         let product = release.product(&merchant).await;
         (release, product)
     }
 
-    /// `helm <verb> goodsmall helm/goodsmall -n NS -f values --wait …extra`: must succeed.
+    /// `helm <verb> goodsmall <chart> -n NS -f values --wait …extra`: must succeed.
     pub fn helm_ok(&self, verb: &[&str], extra: &[&str]) {
+        self.helm_ok_with_chart(&self.chart, verb, extra)
+    }
+
+    /// The same with another chart (an upgrade to this checkout's).
+    pub fn helm_ok_with_chart(&self, chart: &str, verb: &[&str], extra: &[&str]) {
         let values = self.values.display().to_string();
         let timeout = format!("{}s", INSTALL_PATIENCE.as_secs());
         let mut args: Vec<&str> = verb.to_vec();
-        args.extend([self.name.as_str(), "helm/goodsmall", "-n", &self.namespace, "-f", &values, "--wait", "--timeout", &timeout]);
+        args.extend([self.name.as_str(), chart, "-n", &self.namespace, "-f", &values, "--wait", "--timeout", &timeout]);
         args.extend(self.values_extra.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let out = self.node.helm(&args);

@@ -169,3 +169,19 @@ pub async fn counters(release: &Release, sale: i64, stock: i64) -> (i64, i64, i6
     assert_eq!(counters.0 + counters.1 + counters.2, stock, "conservation: {body}");
     counters
 }
+
+/// A steady crowd went on through a change (a rollout, an upgrade) while stock remained:
+/// no 5xx, nothing refused, one order per purchase; then every purchase is paid and
+/// exactly those units are sold, none reserved. The units sold.
+pub async fn served_through(release: &Release, sale: i64, stock: i64, crowd: &Crowd, change: &str) -> i64 {
+    assert_eq!(crowd.server_errors, 0, "shoppers saw 5xx during {change}: {crowd:?}");
+    assert!(crowd.refused.is_empty(), "nothing was refused while stock remained: {:?}", crowd.refused);
+    let mut orders: Vec<&String> = crowd.accepted.iter().map(|(_, order)| order).collect();
+    orders.sort();
+    orders.dedup();
+    assert_eq!(orders.len(), crowd.accepted.len(), "one order per purchase");
+    pay_all(release, &crowd.accepted).await;
+    let (remaining, reserved, sold) = counters(release, sale, stock).await;
+    assert_eq!((reserved, sold), (0, crowd.accepted.len() as i64), "every purchase is a paid order, nothing more (remaining {remaining})");
+    sold
+}

@@ -111,16 +111,23 @@ impl Node {
             .status()
             .expect("bash runs");
         assert!(status.success(), "scripts/images.sh --binaries {} failed", binaries.display());
-        let archives: Vec<String> = IMAGES.iter().map(|image| out.join(format!("{image}.oci.tar")).display().to_string()).collect();
+        self.import_archives(&out, &tag);
+        std::fs::write(&stamp_file, stamp).unwrap();
+        eprintln!("images built and imported in {:.1?}", started.elapsed());
+        tag
+    }
+
+    /// Imports the five `<image>.oci.tar` archives of `dir` into the node's containerd
+    /// (`scripts/cluster.sh import`, a plain `ctr images import`) and checks that each is
+    /// listed as `docker.io/library/<image>:<tag>`.
+    pub fn import_archives(&self, dir: &Path, tag: &str) {
+        let archives: Vec<String> = IMAGES.iter().map(|image| dir.join(format!("{image}.oci.tar")).display().to_string()).collect();
         let mut import = Command::new(repo_root().join("scripts/cluster.sh"));
         import.arg("import").args(&archives);
         let imported = run(&mut import, None);
         assert!(imported.status.success(), "importing the images failed: {}", String::from_utf8_lossy(&imported.stderr));
-        let missing = self.missing_images(&tag);
+        let missing = self.missing_images(tag);
         assert!(missing.is_empty(), "not in the node's containerd after the import: {missing:?}");
-        std::fs::write(&stamp_file, stamp).unwrap();
-        eprintln!("images built and imported in {:.1?}", started.elapsed());
-        tag
     }
 
     /// The images (by the name the kubelet asks for) the node's containerd lacks.
