@@ -17,7 +17,7 @@ use goodsmall_operator::{
 };
 use goodsmall_order::sales::{NewSale, Sales};
 use goodsmall_platform::{configuration::DatabaseSettings, db::Database, money::Price};
-use goodsmall_sale::StockEngine;
+use goodsmall_sale::{Quantity, ReservationRequest, SaleId, StockEngine, UserId};
 use http::{Method, Request, Response, StatusCode};
 use kube::{
     client::Body,
@@ -270,7 +270,7 @@ async fn an_open_sale_that_sells_out_reports_sold_out() {
     let fs = flash_sale(chrono::Duration::minutes(-5), chrono::Duration::hours(1), Warmup::default(), Some(Phase::Open));
     let sale = sales.apply_flash_sale("shop/drop", new_sale(&fs)).await.unwrap();
     sales.ensure_loaded(&sale).await.unwrap();
-    engine.reserve(sale.id, 1, "k", 3, "o1", Utc::now().timestamp_millis()).await.unwrap();
+    engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(1), key: "k", quantity: Quantity::new(3).unwrap(), order: "o1", at_ms: Utc::now().timestamp_millis() }).await.unwrap();
     let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx));
     for workload in ["goodsmall-order", "goodsmall-payment"] {
         server.no_keda().await;

@@ -17,7 +17,7 @@ use goodsmall_order::{
     sales::Sales,
 };
 use goodsmall_platform::{configuration::DatabaseSettings, db::Database, events::contracts::OrderLine, metrics::Metrics};
-use goodsmall_sale::{Refusal, Reservation, SaleCounters, StockEngine};
+use goodsmall_sale::{Quantity, Refusal, Reservation, ReservationRequest, SaleCounters, SaleId, StockEngine, UserId};
 
 struct Drop {
     reconciler: Reconciler,
@@ -66,7 +66,7 @@ impl Drop {
     }
 
     async fn buy(&self, user: i64, order: &str, quantity: i64, at: DateTime<Utc>) -> Reservation {
-        self.engine.reserve(self.sale_id(), user, order, quantity, order, at.timestamp_millis()).await.unwrap()
+        self.engine.reserve(&ReservationRequest { sale: SaleId(self.sale_id()), user: UserId(user), key: order, quantity: Quantity::new(quantity).unwrap(), order, at_ms: at.timestamp_millis() }).await.unwrap()
     }
 
     /// Buys and commits the order, as the order service does.

@@ -77,6 +77,11 @@ impl PurchaseQuantity {
     pub fn get(self) -> i64 {
         self.0
     }
+
+    /// The engine's quantity (at least 1, as every purchase quantity is).
+    pub fn units(self) -> goodsmall_sale::Quantity {
+        goodsmall_sale::Quantity::new(self.0).expect("a purchase quantity is at least 1")
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use goodsmall_platform::{
     },
     money::Price,
 };
+use goodsmall_sale::{SaleId, UserId};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
@@ -175,11 +176,11 @@ impl Orders {
     }
 
     /// The order a purchase with this Idempotency-Key made in the sale, if any.
-    pub async fn find_by_key(&self, user_id: i64, sale_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {
+    pub async fn find_by_key(&self, user: UserId, sale: SaleId, key: &str) -> Result<Option<String>, sqlx::Error> {
         let _q = self.db.observe("order.find_by_key");
         let row = sqlx::query("SELECT id FROM orders WHERE user_id = ? AND sale_id = ? AND idempotency_key = ?")
-            .bind(user_id)
-            .bind(sale_id)
+            .bind(user.0)
+            .bind(sale.0)
             .bind(key)
             .fetch_optional(self.db.pool())
             .await?;

@@ -6,9 +6,9 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use goodsmall_platform::{events::contracts::OrderLine, extract::IdempotencyKey, metrics::{self, Metrics}};
+use goodsmall_platform::{events::contracts::OrderLine, extract::IdempotencyKey, metrics::{self, Metrics}, money::Price};
 use goodsmall_platform::error::Cause;
-use goodsmall_sale::{EngineError, KeyRecord, Refusal, Reservation, SoldOutFlags, StockEngine};
+use goodsmall_sale::{EngineError, KeyRecord, Refusal, Reservation, ReservationRequest, SaleId, SoldOutFlags, StockEngine, UserId};
 
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
@@ -56,18 +56,24 @@ pub struct Purchases {
     orders: Orders,
     writer: OrderWriter,
     sold_out: SoldOutFlags,
-    /// sale id → (product id, price in cents); read once per sale, not per purchase.
-    terms: Arc<RwLock<HashMap<i64, (i64, i64)>>>,
+    /// What each sale offers; read once per sale, not per purchase.
+    offers: Arc<RwLock<HashMap<SaleId, Offer>>>,
     metrics: Metrics,
+}
+
+/// What a sale offers: its product at its price, what every order line of it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Offer {
+    product_id: i64,
+    price: Price,
 }
 
 /// One purchase request, as the writer records it.
 struct Request<'a> {
-    sale_id: i64,
-    user_id: i64,
+    sale: SaleId,
+    user: UserId,
     key: &'a str,
-    product_id: i64,
-    price_cents: i64,
+    offer: Offer,
 }
 
 /// Refusals behind which a first answer may hide when the engine lost part of its data
@@ -80,14 +86,14 @@ impl Purchases {
     pub fn new(engine: StockEngine, sales: Sales, orders: Orders, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
         let metrics = writer.metrics().clone();
         count_outcomes(&metrics);
-        Self { engine, sales, orders, writer, sold_out, terms: Arc::default(), metrics }
+        Self { engine, sales, orders, writer, sold_out, offers: Arc::default(), metrics }
     }
 
     /// The route asks [`refuses_outright`](Self::refuses_outright) first (before the
     /// session's logout look-up); here a sold-out sale costs one first-answer read.
     /// Every outcome is counted in `goodsmall_purchases_total{outcome}`.
-    pub async fn purchase(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
-        let outcome = self.decide(sale_id, user_id, key, quantity).await;
+    pub async fn purchase(&self, sale: SaleId, user: UserId, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
+        let outcome = self.decide(sale, user, key, quantity).await;
         self.metrics.drops().purchase(match &outcome {
             Ok(PurchaseOutcome::Accepted { repeated: false, .. }) => metrics::PURCHASE_ACCEPTED,
             Ok(PurchaseOutcome::Accepted { repeated: true, .. }) => metrics::PURCHASE_REPEATED,
@@ -97,17 +103,17 @@ impl Purchases {
         outcome
     }
 
-    async fn decide(&self, sale_id: i64, user_id: i64, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
-        let Some((product_id, price_cents)) = self.terms(sale_id).await? else {
+    async fn decide(&self, sale: SaleId, user: UserId, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
+        let Some(offer) = self.offer(sale).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
-        let request = Request { sale_id, user_id, key: key.as_str(), product_id, price_cents };
-        if self.sold_out.is_sold_out(sale_id) {
+        let request = Request { sale, user, key: key.as_str(), offer };
+        if self.sold_out.is_sold_out(sale.0) {
             self.metrics.drops().sold_out_answer("first_answer_read");
             // No script, no write: only a retry of a purchase that succeeded before the
             // sell-out gets past this, with its first answer (one O(1) read). A sale the
             // store lost meanwhile is decided by the engine, once rebuilt.
-            match self.engine.first_answer(sale_id, user_id, key.as_str()).await? {
+            match self.engine.first_answer(sale, user, key.as_str()).await? {
                 KeyRecord::First(first) => return self.record(&request, first.order_id, first.quantity, first.epoch, true).await,
                 KeyRecord::NoAnswer => return Ok(PurchaseOutcome::Refused(Refusal::SoldOut)),
                 KeyRecord::NoSale => {}
@@ -117,7 +123,7 @@ impl Purchases {
         }
         let mut reservation = self.reserve(&request, quantity).await?;
         if reservation == Reservation::Refused(Refusal::UnknownSale) {
-            if let Some(refusal) = self.not_in_engine(sale_id).await? {
+            if let Some(refusal) = self.not_in_engine(sale).await? {
                 return Ok(PurchaseOutcome::Refused(refusal));
             }
             reservation = self.reserve(&request, quantity).await?;
@@ -125,7 +131,7 @@ impl Purchases {
         match reservation {
             Reservation::Reserved { order_id, quantity, remaining, repeated, epoch } => {
                 if remaining == 0 {
-                    self.sold_out.mark(sale_id);
+                    self.sold_out.mark(sale.0);
                 }
                 // A repeat persists again too: its first attempt may have died before
                 // the commit; inserting an existing order is a no-op.
@@ -135,10 +141,10 @@ impl Purchases {
             Reservation::Refused(Refusal::UnknownSale) => Ok(PurchaseOutcome::Retry),
             Reservation::Refused(refusal) => {
                 if refusal == Refusal::SoldOut {
-                    self.sold_out.mark(sale_id);
+                    self.sold_out.mark(sale.0);
                 }
                 if MAY_HIDE_A_FIRST_ANSWER.contains(&refusal) {
-                    if let Some(first) = self.orders.find_by_key(user_id, sale_id, key.as_str()).await.map_err(PurchaseError::KeyLookup)? {
+                    if let Some(first) = self.orders.find_by_key(user, sale, key.as_str()).await.map_err(PurchaseError::KeyLookup)? {
                         return self.first_answer(first).await;
                     }
                 }
@@ -150,7 +156,8 @@ impl Purchases {
     async fn reserve(&self, request: &Request<'_>, quantity: PurchaseQuantity) -> PurchaseResult<Reservation> {
         let new_id = uuid::Uuid::now_v7().to_string();
         let now = goodsmall_platform::clock::now_millis();
-        Ok(self.engine.reserve(request.sale_id, request.user_id, request.key, quantity.get(), &new_id, now).await?)
+        let reservation = ReservationRequest { sale: request.sale, user: request.user, key: request.key, quantity: quantity.units(), order: &new_id, at_ms: now };
+        Ok(self.engine.reserve(&reservation).await?)
     }
 
     /// Commits the reserved purchase's order (reserved in the sale's `epoch`) and says
@@ -158,9 +165,9 @@ impl Purchases {
     async fn record(&self, request: &Request<'_>, order_id: String, quantity: i64, epoch: i64, repeated: bool) -> PurchaseResult<PurchaseOutcome> {
         let order = NewOrder {
             id: order_id.clone(),
-            user_id: request.user_id,
-            sale_id: Some(request.sale_id),
-            lines: vec![OrderLine { product_id: request.product_id, quantity, unit_price_cents: request.price_cents }],
+            user_id: request.user.0,
+            sale_id: Some(request.sale.0),
+            lines: vec![OrderLine { product_id: request.offer.product_id, quantity, unit_price_cents: request.offer.price.cents() }],
             idempotency_key: Some(request.key.to_owned()),
         };
         let recorded = if repeated { self.writer.persist_repeat(order, epoch).await } else { self.writer.persist_new(order, epoch).await };
@@ -170,7 +177,7 @@ impl Purchases {
             Ok(Recorded::KeyTaken { first_order_id }) => {
                 // The engine did not know the key's order (it lost it): this reservation
                 // is not an order, so its units go back, and the first order is the answer.
-                self.engine.release(request.sale_id, &order_id).await?;
+                self.engine.release(request.sale.0, &order_id).await?;
                 self.first_answer(first_order_id).await
             }
             Err(CommitError::ReservationLost { .. } | CommitError::Undecided { .. }) => Ok(PurchaseOutcome::Retry),
@@ -191,8 +198,8 @@ impl Purchases {
     /// `SOLD_OUT` from this replica's memory alone: the sale is flagged sold out and the
     /// shopper never reserved in it (so has no earlier answer to be given back).
     /// Counted as a `SOLD_OUT` purchase when it refuses.
-    pub fn refuses_outright(&self, sale_id: i64, user_id: i64) -> bool {
-        let refused = self.sold_out.refuses_outright(sale_id, user_id);
+    pub fn refuses_outright(&self, sale: SaleId, user: UserId) -> bool {
+        let refused = self.sold_out.refuses_outright(sale, user);
         if refused {
             self.metrics.drops().sold_out_answer("refused_from_memory");
             self.metrics.drops().purchase(Refusal::SoldOut.code().as_str());
@@ -204,9 +211,9 @@ impl Purchases {
     /// it at the warm-up), ended and removed, or lost with the store's data. An open
     /// sale is rebuilt from its orders before answering (`None`: ask the engine again),
     /// so an existing sale is never answered `SALE_NOT_FOUND`.
-    async fn not_in_engine(&self, sale_id: i64) -> PurchaseResult<Option<Refusal>> {
+    async fn not_in_engine(&self, sale: SaleId) -> PurchaseResult<Option<Refusal>> {
         let now = chrono::Utc::now();
-        Ok(match self.sales.find(sale_id).await? {
+        Ok(match self.sales.find(sale.0).await? {
             Some(sale) if sale.closed_at.is_some() || now >= sale.closes_at => Some(Refusal::SaleClosed),
             Some(sale) if now < sale.opens_at => Some(Refusal::SaleNotOpen),
             Some(sale) => {
@@ -217,18 +224,18 @@ impl Purchases {
         })
     }
 
-    async fn terms(&self, sale_id: i64) -> PurchaseResult<Option<(i64, i64)>> {
-        if let Some(terms) = self.terms.read().expect("terms map").get(&sale_id) {
-            return Ok(Some(*terms));
+    async fn offer(&self, id: SaleId) -> PurchaseResult<Option<Offer>> {
+        if let Some(offer) = self.offers.read().expect("offers map").get(&id) {
+            return Ok(Some(*offer));
         }
-        let Some(sale) = self.sales.find(sale_id).await? else { return Ok(None) };
-        let terms = (sale.product_id, sale.price.cents());
+        let Some(sale) = self.sales.find(id.0).await? else { return Ok(None) };
+        let offer = Offer { product_id: sale.product_id, price: sale.price };
         // Product and price may still change until the sale opens (the FlashSale
         // operator refuses changes after that), so only then are they cached.
         if sale.opens_at <= chrono::Utc::now() {
-            self.terms.write().expect("terms map").insert(sale_id, terms);
+            self.offers.write().expect("offers map").insert(id, offer);
         }
-        Ok(Some(terms))
+        Ok(Some(offer))
     }
 }
 

@@ -22,6 +22,7 @@ use goodsmall_platform::{
     db::Database,
     events::RelayHandle,
 };
+use goodsmall_sale::{SaleId, UserId};
 use sqlx::{Any, Row, Transaction};
 use tokio::{
     sync::{mpsc, oneshot, Semaphore},
@@ -257,7 +258,7 @@ async fn outcomes(db: &Database, batch: &[Pending], committed: &HashSet<&str>, l
             Ok(Recorded::Committed)
         } else {
             let first = match (pending.order.sale_id, &pending.order.idempotency_key) {
-                (Some(sale_id), Some(key)) => orders.find_by_key(pending.order.user_id, sale_id, key).await?,
+                (Some(sale_id), Some(key)) => orders.find_by_key(UserId(pending.order.user_id), SaleId(sale_id), key).await?,
                 _ => None,
             };
             match first {

@@ -20,11 +20,11 @@ use goodsmall_platform::{
     events::{contracts::OrderLine, RelayHandle},
     extract::IdempotencyKey,
 };
-use goodsmall_sale::{Refusal, Reservation};
+use goodsmall_sale::{Quantity, Refusal, Reservation, ReservationRequest, SaleId, UserId};
 
 async fn buy(service: &Service, sale: &Sale, user_id: i64, key: &str) -> PurchaseOutcome {
     let key = IdempotencyKey::parse(key).unwrap();
-    service.purchases.purchase(sale.id, user_id, &key, PurchaseQuantity::parse(1).unwrap()).await.unwrap()
+    service.purchases.purchase(SaleId(sale.id), UserId(user_id), &key, PurchaseQuantity::parse(1).unwrap()).await.unwrap()
 }
 
 /// The order id and status of an accepted purchase (`repeated` as expected).
@@ -109,7 +109,7 @@ async fn an_order_reserved_in_the_lost_engine_is_not_committed_after_the_rebuild
         let (writer, task) = OrderWriter::start(service.orders.database().clone(), RelayHandle::default(), 1);
         // Reserved, and the store loses everything before the order is committed.
         let now = goodsmall_platform::clock::now_millis();
-        let Reservation::Reserved { epoch: lost, .. } = service.engine.reserve(sale.id, 7, "k7", 1, "o-lost", now).await.unwrap() else { panic!("{name}") };
+        let Reservation::Reserved { epoch: lost, .. } = service.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(7), key: "k7", quantity: Quantity::new(1).unwrap(), order: "o-lost", at_ms: now }).await.unwrap() else { panic!("{name}") };
         assert!(service.engine.remove_sale(sale.id).await.unwrap());
         // Rebuilt here, or by the service's own tick just before: either way from the orders.
         service.sales.restore(&sale).await.unwrap();
@@ -119,7 +119,7 @@ async fn an_order_reserved_in_the_lost_engine_is_not_committed_after_the_rebuild
         assert!(service.orders.find("o-lost").await.unwrap().is_none(), "{name}: not recorded");
 
         // The same purchase tried again is reserved in the rebuilt sale and committed.
-        let Reservation::Reserved { order_id, epoch, .. } = service.engine.reserve(sale.id, 7, "k7", 1, "o-new", now).await.unwrap() else { panic!("{name}") };
+        let Reservation::Reserved { order_id, epoch, .. } = service.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(7), key: "k7", quantity: Quantity::new(1).unwrap(), order: "o-new", at_ms: now }).await.unwrap() else { panic!("{name}") };
         assert!(epoch > lost, "{name}: a new epoch");
         assert_eq!(writer.persist_new(new_order(&sale, &order_id, 7, "k7"), epoch).await.unwrap(), Recorded::Committed, "{name}");
         assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (2, 1, 0), "{name}: one unit, held by the one order");

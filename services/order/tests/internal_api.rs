@@ -20,7 +20,7 @@ use goodsmall_platform::{
     money::Price,
     service::{RunningService, Shared},
 };
-use goodsmall_sale::StockEngine;
+use goodsmall_sale::{Quantity, ReservationRequest, SaleId, StockEngine, UserId};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -85,7 +85,7 @@ async fn the_operator_records_loads_closes_and_retires_a_flash_sale_through_it()
     assert_eq!(public["remaining"], 10);
 
     // A stock below what is held is refused with the held units.
-    s.engine.reserve(sale.id, 50, "k", 2, "ord-1", chrono::Utc::now().timestamp_millis()).await.unwrap();
+    s.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(50), key: "k", quantity: Quantity::new(2).unwrap(), order: "ord-1", at_ms: chrono::Utc::now().timestamp_millis() }).await.unwrap();
     let refused = call(reqwest::Method::PUT, url.clone()).json(&terms(1)).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");

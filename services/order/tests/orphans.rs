@@ -17,7 +17,7 @@ use goodsmall_platform::{
     metrics::Metrics,
     money::Price,
 };
-use goodsmall_sale::{Reservation, StockEngine};
+use goodsmall_sale::{Quantity, Reservation, ReservationRequest, SaleId, StockEngine, UserId};
 use tokio_util::sync::CancellationToken;
 
 async fn backends() -> Vec<(Database, StockEngine)> {
@@ -62,7 +62,7 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
         let reserve = |user: i64, order_id: String| {
             let engine = engine.clone();
             async move {
-                let r = engine.reserve(sale.id, user, &order_id, 2, &order_id, now_ms).await.unwrap();
+                let r = engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(user), key: &order_id, quantity: Quantity::new(2).unwrap(), order: &order_id, at_ms: now_ms }).await.unwrap();
                 assert!(matches!(r, Reservation::Reserved { .. }), "{r:?}");
                 order_id
             }
@@ -99,7 +99,7 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
             counters = engine.counters(sale.id).await.unwrap().unwrap();
         }
         assert_eq!((counters.remaining, counters.reserved, counters.sold), (6, 4, 0), "{backend}: {counters:?}");
-        assert_eq!(engine.held_by(sale.id, 1).await.unwrap(), 0, "{backend}");
+        assert_eq!(engine.held_by(SaleId(sale.id), UserId(1)).await.unwrap(), 0, "{backend}");
         shutdown.cancel();
         relay.await.unwrap();
     }

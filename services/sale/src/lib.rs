@@ -173,17 +173,17 @@ impl StockEngine {
         dispatch!(self, "counters", e => e.counters(sale_id).await)
     }
 
-    /// Units `user_id` holds in the sale (reserved or sold, not released).
-    pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {
-        dispatch!(self, "held_by", e => e.held_by(sale_id, user_id).await)
+    /// Units `user` holds in the sale (reserved or sold, not released).
+    pub async fn held_by(&self, sale: SaleId, user: UserId) -> Result<i64, EngineError> {
+        dispatch!(self, "held_by", e => e.held_by(sale.0, user.0).await)
     }
 
     /// The order id and quantity a successful purchase with this (user, key) was given,
     /// if any, with the sale's epoch (read first, so a rebuild in between can only make
     /// it older: the commit is then refused and retried, never let through); for
     /// answering a retry when the sale is flagged sold out.
-    pub async fn first_answer(&self, sale_id: i64, user_id: i64, idempotency_key: &str) -> Result<KeyRecord, EngineError> {
-        dispatch!(self, "first_answer", e => e.first_answer(sale_id, user_id, idempotency_key).await)
+    pub async fn first_answer(&self, sale: SaleId, user: UserId, idempotency_key: &str) -> Result<KeyRecord, EngineError> {
+        dispatch!(self, "first_answer", e => e.first_answer(sale.0, user.0, idempotency_key).await)
     }
 
     /// Every shopper who has ever reserved in the sale (including those whose units were
@@ -206,11 +206,10 @@ impl StockEngine {
     /// The purchase decision (see `scripts/reserve.lua` for the order of the checks).
     /// A repeated (user, key) returns the first successful answer and changes nothing;
     /// refusals are not remembered, since they change nothing either.
-    pub async fn reserve(&self, sale_id: i64, user_id: i64, idempotency_key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
-        if quantity < 1 {
-            return Err(EngineError::InvalidInput("quantity below 1"));
-        }
-        dispatch!(self, "reserve", e => e.reserve(sale_id, user_id, idempotency_key, quantity, order_id, now_ms).await)
+    /// The request is typed ([`Quantity`] is at least 1), so it cannot be made with a
+    /// swapped argument or a quantity the engine would have to refuse.
+    pub async fn reserve(&self, request: &ReservationRequest<'_>) -> Result<Reservation, EngineError> {
+        dispatch!(self, "reserve", e => e.reserve(request).await)
     }
 
     /// Reserved or sold (a refund) units go back to stock exactly once.

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH};
+use crate::{EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation, ReservationRequest, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -159,7 +159,8 @@ impl MemoryEngine {
         Ok(self.store().sales.get(&sale_id).and_then(|s| s.buyers.get(&user_id).copied()).unwrap_or(0))
     }
 
-    pub async fn reserve(&self, sale_id: i64, user_id: i64, key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
+    pub async fn reserve(&self, r: &ReservationRequest<'_>) -> Result<Reservation, EngineError> {
+        let (sale_id, user_id, key, quantity, order_id, now_ms) = (r.sale.0, r.user.0, r.key, r.quantity.get(), r.order, r.at_ms);
         let mut store = self.store();
         let Some(sale) = store.sales.get_mut(&sale_id) else { return Ok(Reservation::Refused(Refusal::UnknownSale)) };
         if let Some(first) = sale.idempotency.get(&(user_id, key.to_owned())) {

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
-use crate::{keys, EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, Refusal, RecordedOrder, Reservation, SaleCounters, SaleDefinition, Settle, Units};
+use crate::{keys, EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, Refusal, RecordedOrder, Reservation, ReservationRequest, SaleCounters, SaleDefinition, Settle, Units};
 
 struct Scripts {
     load: Script,
@@ -125,7 +125,8 @@ impl RedisEngine {
         Ok(held.unwrap_or(0))
     }
 
-    pub async fn reserve(&self, sale_id: i64, user_id: i64, key: &str, quantity: i64, order_id: &str, now_ms: i64) -> Result<Reservation, EngineError> {
+    pub async fn reserve(&self, r: &ReservationRequest<'_>) -> Result<Reservation, EngineError> {
+        let (sale_id, user_id, key, quantity, order_id, now_ms) = (r.sale.0, r.user.0, r.key, r.quantity.get(), r.order, r.at_ms);
         let answer: Vec<redis::Value> = self
             .scripts
             .reserve

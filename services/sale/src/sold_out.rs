@@ -19,7 +19,7 @@ use std::{
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::StockEngine;
+use crate::{SaleId, StockEngine, UserId};
 
 /// Buyers of a sold-out sale kept per replica; past this, every refusal asks Redis.
 pub const BUYERS_KEPT: usize = 200_000;
@@ -34,11 +34,11 @@ impl SoldOutFlags {
         self.0.read().unwrap_or_else(|p| p.into_inner()).contains_key(&sale_id)
     }
 
-    /// The sale is flagged sold out and `user_id` is known never to have reserved in it,
+    /// The sale is flagged sold out and `user` is known never to have reserved in it,
     /// so the answer is `SOLD_OUT` without asking anyone.
-    pub fn refuses_outright(&self, sale_id: i64, user_id: i64) -> bool {
-        match self.0.read().unwrap_or_else(|p| p.into_inner()).get(&sale_id) {
-            Some(Some(buyers)) => !buyers.contains(&user_id),
+    pub fn refuses_outright(&self, sale: SaleId, user: UserId) -> bool {
+        match self.0.read().unwrap_or_else(|p| p.into_inner()).get(&sale.0) {
+            Some(Some(buyers)) => !buyers.contains(&user.0),
             _ => false,
         }
     }
@@ -109,7 +109,7 @@ impl SoldOutFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Reservation, SaleDefinition, Settle};
+    use crate::{Quantity, Reservation, ReservationRequest, SaleDefinition, Settle};
 
     fn drop_of(stock: i64) -> SaleDefinition {
         SaleDefinition { sale_id: 9, product_id: 1, stock, price_cents: 100, opens_at_ms: 0, closes_at_ms: i64::MAX, per_user_limit: 5 }
@@ -129,7 +129,7 @@ mod tests {
     async fn refresh_keeps_the_flag_while_sold_out_and_clears_it_after_a_release() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        assert!(matches!(engine.reserve(9, 1, "k", 1, "o1", 10).await.unwrap(), Reservation::Reserved { remaining: 0, .. }));
+        assert!(matches!(engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap(), Reservation::Reserved { remaining: 0, .. }));
         let flags = SoldOutFlags::default();
         flags.mark(9);
         flags.refresh(&engine).await;
@@ -143,29 +143,29 @@ mod tests {
     async fn only_shoppers_who_never_reserved_are_refused_outright_and_a_new_buyer_joins_them() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(2)).await.unwrap();
-        engine.reserve(9, 1, "k", 1, "o1", 10).await.unwrap();
-        engine.reserve(9, 2, "k", 1, "o2", 10).await.unwrap();
+        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap();
+        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(2), key: "k", quantity: Quantity::new(1).unwrap(), order: "o2", at_ms: 10 }).await.unwrap();
         let flags = SoldOutFlags::default();
         flags.mark(9);
-        assert!(!flags.refuses_outright(9, 3), "no buyer list yet: ask the engine");
+        assert!(!flags.refuses_outright(SaleId(9), UserId(3)), "no buyer list yet: ask the engine");
         flags.refresh(&engine).await;
-        assert!(flags.refuses_outright(9, 3), "shopper 3 never reserved");
-        assert!(!flags.refuses_outright(9, 1) && !flags.refuses_outright(9, 2), "buyers may have a first answer");
+        assert!(flags.refuses_outright(SaleId(9), UserId(3)), "shopper 3 never reserved");
+        assert!(!flags.refuses_outright(SaleId(9), UserId(1)) && !flags.refuses_outright(SaleId(9), UserId(2)), "buyers may have a first answer");
         // A unit comes back and shopper 3 buys it elsewhere before this replica looks.
         engine.release(9, "o1").await.unwrap();
-        engine.reserve(9, 3, "k", 1, "o3", 10).await.unwrap();
+        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(3), key: "k", quantity: Quantity::new(1).unwrap(), order: "o3", at_ms: 10 }).await.unwrap();
         flags.refresh(&engine).await;
         assert!(flags.is_sold_out(9), "sold out again");
-        assert!(!flags.refuses_outright(9, 3), "the new buyer is known at the next refresh");
-        assert!(!flags.refuses_outright(9, 1), "a released buyer keeps its first answer");
-        assert!(!flags.refuses_outright(10, 3), "another sale is not flagged");
+        assert!(!flags.refuses_outright(SaleId(9), UserId(3)), "the new buyer is known at the next refresh");
+        assert!(!flags.refuses_outright(SaleId(9), UserId(1)), "a released buyer keeps its first answer");
+        assert!(!flags.refuses_outright(SaleId(10), UserId(3)), "another sale is not flagged");
     }
 
     #[tokio::test]
     async fn refresh_clears_the_flag_of_a_closed_sale() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        engine.reserve(9, 1, "k", 1, "o1", 10).await.unwrap();
+        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap();
         let flags = SoldOutFlags::default();
         flags.mark(9);
         engine.close_sale(9).await.unwrap();
@@ -185,7 +185,7 @@ mod tests {
     async fn the_refresher_clears_the_flag_and_stops_on_shutdown() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        engine.reserve(9, 1, "k", 1, "o1", 10).await.unwrap();
+        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap();
         let flags = SoldOutFlags::default();
         flags.mark(9);
         let shutdown = CancellationToken::new();

@@ -3,6 +3,63 @@
 use goodsmall_platform::error::{ApiError, ErrorCode};
 use serde::Serialize;
 
+/// A sale's id. The engine's operations that take two ids take them typed, so a
+/// sale and a shopper cannot be swapped; they are made where the id comes in (a
+/// route's path, a session, a row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SaleId(pub i64);
+
+/// A shopper's id (the user service's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+impl std::fmt::Display for SaleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Units asked for in one reservation: at least 1 (a route's own bound, e.g. a
+/// purchase's 1 to 10, is checked where its input is parsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quantity(i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a quantity of {0} is below 1")]
+pub struct QuantityBelowOne(pub i64);
+
+impl Quantity {
+    pub fn new(units: i64) -> Result<Self, QuantityBelowOne> {
+        if units < 1 {
+            return Err(QuantityBelowOne(units));
+        }
+        Ok(Self(units))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// One purchase for the engine to decide ([`StockEngine::reserve`](crate::StockEngine::reserve)):
+/// `user` asks for `quantity` units of `sale` under the Idempotency-Key `key`, to be held
+/// for the new order `order`, at `at_ms` (Unix milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationRequest<'a> {
+    pub sale: SaleId,
+    pub user: UserId,
+    pub key: &'a str,
+    pub quantity: Quantity,
+    pub order: &'a str,
+    pub at_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleDefinition {
     pub sale_id: i64,

@@ -7,7 +7,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 
 use common::{assert_conserved, engines, sale, OPENS};
-use goodsmall_sale::{Refusal, Reservation, Settle, StockEngine};
+use goodsmall_sale::{Quantity, Refusal, Reservation, ReservationRequest, SaleId, Settle, StockEngine, UserId};
 
 /// 1,000 buyers for 100 units, limit 1: exactly 100 win, everyone else hears sold out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -18,7 +18,7 @@ async fn a_thousand_buyers_for_a_hundred_units() {
         let tasks: Vec<_> = (0..1000i64)
             .map(|user| {
                 let e = e.clone();
-                tokio::spawn(async move { (user, e.reserve(5, user, "buy", 1, &format!("order-{user}"), OPENS).await.unwrap()) })
+                tokio::spawn(async move { (user, e.reserve(&ReservationRequest { sale: SaleId(5), user: UserId(user), key: "buy", quantity: Quantity::new(1).unwrap(), order: &format!("order-{user}"), at_ms: OPENS }).await.unwrap()) })
             })
             .collect();
         let (mut winners, mut sold_out) = (HashSet::new(), 0);
@@ -36,7 +36,7 @@ async fn a_thousand_buyers_for_a_hundred_units() {
         let c = assert_conserved(&e, 5).await;
         assert_eq!((c.remaining, c.reserved, c.sold), (0, 100, 0), "{n}");
         for user in [0, 1, 499, 999] {
-            assert_eq!(e.held_by(5, user).await.unwrap(), i64::from(winners.contains(&user)), "{n}: user {user}");
+            assert_eq!(e.held_by(SaleId(5), UserId(user)).await.unwrap(), i64::from(winners.contains(&user)), "{n}: user {user}");
         }
     }
 }
@@ -55,7 +55,7 @@ async fn eager_buyers_never_pass_the_limit_or_buy_twice_per_key() {
                 let e = e.clone();
                 tokio::spawn(async move {
                     let key = KEYS[attempt];
-                    (user, key, e.reserve(6, user, key, 1, &format!("o-{user}-{attempt}"), OPENS).await.unwrap())
+                    (user, key, e.reserve(&ReservationRequest { sale: SaleId(6), user: UserId(user), key, quantity: Quantity::new(1).unwrap(), order: &format!("o-{user}-{attempt}"), at_ms: OPENS }).await.unwrap())
                 })
             })
             .collect();
@@ -82,7 +82,7 @@ async fn eager_buyers_never_pass_the_limit_or_buy_twice_per_key() {
         for user in 0..200 {
             let bought = per_user.get(&user).copied().unwrap_or(0);
             assert!(bought <= 2, "{n}: user {user} holds {bought}");
-            assert_eq!(e.held_by(6, user).await.unwrap(), bought, "{n}: the engine's count for user {user}");
+            assert_eq!(e.held_by(SaleId(6), UserId(user)).await.unwrap(), bought, "{n}: the engine's count for user {user}");
         }
         assert_eq!(per_user.values().sum::<i64>(), 150, "{n}: every unit reserved once");
         let c = assert_conserved(&e, 6).await;
@@ -112,7 +112,7 @@ async fn racing_settlements_settle_once() {
                     quantity
                 }
             };
-            assert_eq!(e.held_by(7, user).await.unwrap(), holds, "{n}: user {user} {outcome:?}");
+            assert_eq!(e.held_by(SaleId(7), UserId(user)).await.unwrap(), holds, "{n}: user {user} {outcome:?}");
         }
         let c = assert_conserved(&e, 7).await;
         assert_eq!((c.reserved, c.sold), (reserved, sold), "{n}");
@@ -133,7 +133,7 @@ enum Outcome {
 async fn buyer(e: StockEngine, user: i64) -> (i64, i64, Outcome) {
     let quantity = 1 + user % 2;
     let order = format!("o-{user}");
-    let Reservation::Reserved { .. } = e.reserve(7, user, "k", quantity, &order, OPENS).await.unwrap() else {
+    let Reservation::Reserved { .. } = e.reserve(&ReservationRequest { sale: SaleId(7), user: UserId(user), key: "k", quantity: Quantity::new(quantity).unwrap(), order: &order, at_ms: OPENS }).await.unwrap() else {
         return (user, quantity, Outcome::Refused);
     };
     let (confirm, outcome) = match user % 3 {

@@ -8,7 +8,7 @@ mod common;
 use std::{collections::BTreeSet, future::Future};
 
 use common::{assert_conserved, engines, sale, CLOSES, OPENS};
-use goodsmall_sale::{keys, EngineError, KeyRecord, LoadOutcome, Refusal, Reservation, SaleCounters, SaleDefinition, Settle, StockEngine};
+use goodsmall_sale::{keys, EngineError, KeyRecord, LoadOutcome, Quantity, Refusal, Reservation, ReservationRequest, SaleCounters, SaleDefinition, SaleId, Settle, StockEngine, UserId};
 
 /// One backend under test: forwards each call, records the answer, checks conservation.
 struct Probe {
@@ -56,7 +56,7 @@ impl Probe {
     }
 
     async fn reserve(&mut self, sale_id: i64, user: i64, key: &str, quantity: i64, order: &str, now: i64) -> Reservation {
-        let r = self.e.reserve(sale_id, user, key, quantity, order, now).await.unwrap();
+        let r = self.e.reserve(&ReservationRequest { sale: SaleId(sale_id), user: UserId(user), key, quantity: Quantity::new(quantity).unwrap(), order, at_ms: now }).await.unwrap();
         self.step(format!("reserve {sale_id} u{user} {key} x{quantity} {order} @{now} -> {r:?}")).await;
         r
     }
@@ -87,7 +87,7 @@ impl Probe {
     }
 
     async fn held(&mut self, sale_id: i64, user: i64) -> i64 {
-        self.e.held_by(sale_id, user).await.unwrap()
+        self.e.held_by(SaleId(sale_id), UserId(user)).await.unwrap()
     }
 
     async fn set_stock(&mut self, product_id: i64, n: i64) {
@@ -180,8 +180,9 @@ async fn each_refusal_comes_at_its_moment_and_in_order() {
         assert!(!p.close(99).await, "{n}: no such sale");
         assert_eq!(p.counters(99).await, None, "{n}: closing creates nothing");
 
-        let invalid = p.e.reserve(2, 13, "k", 0, "o", OPENS).await;
-        assert!(matches!(invalid, Err(EngineError::InvalidInput(_))), "{n}: {invalid:?}");
+        // A quantity below 1 cannot be asked for: it is refused where the request is made.
+        let invalid = Quantity::new(0);
+        assert!(matches!(invalid, Err(goodsmall_sale::QuantityBelowOne(0))), "{n}: {invalid:?}");
         p
     })
     .await;
@@ -411,7 +412,7 @@ async fn redis_keys_follow_the_documented_layout() {
     assert_eq!(hash, expected);
 
     redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut raw).await.unwrap();
-    assert_eq!(e.reserve(5, 1, "k", 2, "o1", OPENS).await.unwrap(), reserved("o1", 2, 8, false));
+    assert_eq!(e.reserve(&ReservationRequest { sale: SaleId(5), user: UserId(1), key: "k", quantity: Quantity::new(2).unwrap(), order: "o1", at_ms: OPENS }).await.unwrap(), reserved("o1", 2, 8, false));
     assert_eq!(raw.hget::<_, _, i64>("sale:{5}:buyers", "1").await.unwrap(), 2);
     assert_eq!(raw.hget::<_, _, String>("sale:{5}:idem", "1:k").await.unwrap(), "o1");
     assert_eq!(raw.hget::<_, _, String>("sale:{5}:reservations", "o1").await.unwrap(), "1:2:R");
@@ -439,7 +440,7 @@ async fn seeding_and_open_reservations_agree_on_both_backends() {
 
         e.load_sale(&sale(6, 10, 5)).await.unwrap();
         for (user, order) in [(1, "a"), (2, "b"), (3, "c")] {
-            e.reserve(6, user, order, user, order, OPENS).await.unwrap();
+            e.reserve(&ReservationRequest { sale: SaleId(6), user: UserId(user), key: order, quantity: Quantity::new(user).unwrap(), order, at_ms: OPENS }).await.unwrap();
         }
         e.confirm(6, "a").await.unwrap();
         e.release(6, "b").await.unwrap();
@@ -458,7 +459,7 @@ async fn thousands_of_open_reservations_are_all_listed_on_both_backends() {
         e.load_sale(&sale(12, HELD + 10, 1)).await.unwrap();
         for user in 1..=HELD {
             let order = format!("order-{user}");
-            e.reserve(12, user, &order, 1, &order, OPENS).await.unwrap();
+            e.reserve(&ReservationRequest { sale: SaleId(12), user: UserId(user), key: &order, quantity: Quantity::new(1).unwrap(), order: &order, at_ms: OPENS }).await.unwrap();
         }
         e.confirm(12, "order-1").await.unwrap();
         let open = e.open_reservations(12).await.unwrap();
@@ -474,13 +475,13 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
     for e in engines().await {
         let name = e.backend_name();
         e.load_sale(&sale(8, 2, 2)).await.unwrap();
-        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), KeyRecord::NoAnswer, "{name}");
-        e.reserve(8, 1, "k", 2, "o1", OPENS).await.unwrap();
-        assert_eq!(e.reserve(8, 2, "k", 1, "o2", OPENS).await.unwrap(), Reservation::Refused(Refusal::SoldOut), "{name}");
+        assert_eq!(e.first_answer(SaleId(8), UserId(1), "k").await.unwrap(), KeyRecord::NoAnswer, "{name}");
+        e.reserve(&ReservationRequest { sale: SaleId(8), user: UserId(1), key: "k", quantity: Quantity::new(2).unwrap(), order: "o1", at_ms: OPENS }).await.unwrap();
+        assert_eq!(e.reserve(&ReservationRequest { sale: SaleId(8), user: UserId(2), key: "k", quantity: Quantity::new(1).unwrap(), order: "o2", at_ms: OPENS }).await.unwrap(), Reservation::Refused(Refusal::SoldOut), "{name}");
         let first = goodsmall_sale::FirstAnswer { order_id: "o1".into(), quantity: 2, epoch: goodsmall_sale::FIRST_EPOCH };
-        assert_eq!(e.first_answer(8, 1, "k").await.unwrap(), KeyRecord::First(first), "{name}");
-        assert_eq!(e.first_answer(8, 2, "k").await.unwrap(), KeyRecord::NoAnswer, "{name}: refusals are not remembered");
-        assert_eq!(e.first_answer(404, 1, "k").await.unwrap(), KeyRecord::NoSale, "{name}: unknown sale");
+        assert_eq!(e.first_answer(SaleId(8), UserId(1), "k").await.unwrap(), KeyRecord::First(first), "{name}");
+        assert_eq!(e.first_answer(SaleId(8), UserId(2), "k").await.unwrap(), KeyRecord::NoAnswer, "{name}: refusals are not remembered");
+        assert_eq!(e.first_answer(SaleId(404), UserId(1), "k").await.unwrap(), KeyRecord::NoSale, "{name}: unknown sale");
     }
 }
 
@@ -516,8 +517,8 @@ async fn a_restored_sale_holds_what_its_orders_hold_and_removal_deletes_it() {
             };
             assert_eq!(p.reserve(11, 1, "buy-a", 1, "new", OPENS).await, Reservation::Reserved { order_id: "a".into(), quantity: 2, remaining: 1, repeated: true, epoch: 77 }, "{n}");
             assert_eq!(p.reserve(11, 3, "buy-c", 1, "new", OPENS).await, Reservation::Reserved { order_id: "c".into(), quantity: 1, remaining: 1, repeated: true, epoch: 77 }, "{n}: a released order is still the key's first answer");
-            assert_eq!(p.e.first_answer(11, 2, "buy-b").await.unwrap(), KeyRecord::First(FirstAnswer { order_id: "b".into(), quantity: 1, epoch: 77 }), "{n}");
-            assert_eq!(p.e.first_answer(11, 4, "anything").await.unwrap(), KeyRecord::NoAnswer, "{n}: an order without a key answers no key");
+            assert_eq!(p.e.first_answer(SaleId(11), UserId(2), "buy-b").await.unwrap(), KeyRecord::First(FirstAnswer { order_id: "b".into(), quantity: 1, epoch: 77 }), "{n}");
+            assert_eq!(p.e.first_answer(SaleId(11), UserId(4), "anything").await.unwrap(), KeyRecord::NoAnswer, "{n}: an order without a key answers no key");
             let buyers = p.e.buyers(11, 10).await.unwrap().unwrap();
             assert_eq!(buyers, [1, 2, 3, 4].into(), "{n}: buyer 3's units went back, but it is still a buyer");
             assert_eq!(p.held(11, 3).await, 0, "{n}");

@@ -10,6 +10,7 @@ use goodsmall_platform::{
     extract::{rfc3339_instant, IdempotencyKey, Json, Path},
     money::{DecimalInput, Price},
 };
+use goodsmall_sale::{SaleId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -195,11 +196,12 @@ pub async fn purchase(
     // Sold out, and this shopper never reserved in it: nothing to change or give back,
     // so neither Redis nor the session's logout look-up is needed (a drop's sold-out
     // path; docs/decisions.md).
-    if state.purchases.refuses_outright(sale_id, signed.user_id()) {
+    let sale = SaleId(sale_id);
+    if state.purchases.refuses_outright(sale, UserId(signed.user_id())) {
         return Err(goodsmall_sale::Refusal::SoldOut.into());
     }
     let user = state.authenticator.unrevoked(signed).await?;
-    match state.purchases.purchase(sale_id, user.user_id, &key, quantity).await? {
+    match state.purchases.purchase(sale, UserId(user.user_id), &key, quantity).await? {
         PurchaseOutcome::Accepted { order_id, status, .. } => {
             let status_url = format!("/api/orders/{order_id}");
             let accepted = PurchaseAccepted { payment_url: format!("/api/payments/{order_id}"), status_url: status_url.clone(), status, order_id };

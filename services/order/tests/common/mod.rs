@@ -22,7 +22,7 @@ use goodsmall_platform::{
     money::Price,
     service::{RunningService, Shared},
 };
-use goodsmall_sale::{Reservation, StockEngine};
+use goodsmall_sale::{Quantity, Reservation, ReservationRequest, SaleId, StockEngine, UserId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -106,7 +106,7 @@ impl Service {
     /// A purchase of `quantity` by `user_id`, committed as its order (PROCESSING).
     pub async fn bought(&self, sale: &Sale, user_id: i64, quantity: i64) -> String {
         let order_id = uuid::Uuid::now_v7().to_string();
-        let reserved = self.engine.reserve(sale.id, user_id, &order_id, quantity, &order_id, goodsmall_platform::clock::now_millis()).await.unwrap();
+        let reserved = self.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(user_id), key: &order_id, quantity: Quantity::new(quantity).unwrap(), order: &order_id, at_ms: goodsmall_platform::clock::now_millis() }).await.unwrap();
         assert!(matches!(reserved, Reservation::Reserved { .. }), "{reserved:?}");
         let line = OrderLine { product_id: sale.product_id, quantity, unit_price_cents: sale.price.cents() };
         let mut tx = self.orders.database().pool().begin().await.unwrap();
