@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use goodsmall_sale::SaleCounters;
 
 use crate::crd::Phase;
 
@@ -13,16 +14,6 @@ pub struct Window {
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     pub lead: Duration,
-}
-
-/// The live counters of a sale the engine holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stock {
-    pub remaining: i64,
-    pub reserved: i64,
-    pub sold: i64,
-    pub closed: bool,
-    pub halted: bool,
 }
 
 /// What should be true now.
@@ -40,9 +31,10 @@ pub struct Plan {
     pub requeue_after: Option<Duration>,
 }
 
-/// `refresh` is how often status is refreshed while stock can move (open, or closed with
+/// `stock` is the sale's live counters in the engine (`None`: not loaded). `refresh` is
+/// how often status is refreshed while stock can move (open, or closed with
 /// reservations still settling).
-pub fn plan(window: &Window, stock: Option<Stock>, now: DateTime<Utc>, refresh: Duration) -> Plan {
+pub fn plan(window: &Window, stock: Option<SaleCounters>, now: DateTime<Utc>, refresh: Duration) -> Plan {
     let until = |t: DateTime<Utc>| (t - now).to_std().unwrap_or(Duration::ZERO);
     let warm_from = window.opens_at - chrono::Duration::from_std(window.lead).unwrap_or(chrono::Duration::MAX);
     let closed_early = stock.is_some_and(|s| s.closed);
@@ -110,8 +102,8 @@ mod tests {
         }
     }
 
-    fn stock(remaining: i64, reserved: i64, sold: i64) -> Option<Stock> {
-        Some(Stock { remaining, reserved, sold, closed: false, halted: false })
+    fn stock(remaining: i64, reserved: i64, sold: i64) -> Option<SaleCounters> {
+        Some(SaleCounters { remaining, reserved, sold, closed: false, halted: false, ..SaleCounters::default() })
     }
 
     #[test]
@@ -175,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_sale_closed_in_the_engine_stays_closed() {
-        let closed = Some(Stock { remaining: 5, reserved: 0, sold: 5, closed: true, halted: false });
+        let closed = Some(SaleCounters { remaining: 5, reserved: 0, sold: 5, closed: true, halted: false, ..SaleCounters::default() });
         let p = plan(&window(), closed, at("10:30:00"), REFRESH);
         assert_eq!((p.phase, p.close, p.requeue_after), (Phase::Closed, true, None));
     }

@@ -16,10 +16,10 @@ use goodsmall_contracts::{
     sales::{NewSale, Sale},
 };
 use goodsmall_platform::auth::internal::InternalSigner;
-use goodsmall_sale::{EngineError, StockEngine};
+use goodsmall_sale::{EngineError, SaleCounters, StockEngine};
 use reqwest::{Method, StatusCode};
 
-use crate::{phase::Stock, validation::Terms};
+use crate::validation::Terms;
 
 /// Who sells a product: `None` when there is no such product.
 #[async_trait]
@@ -175,9 +175,9 @@ impl SaleRecords {
         self.ledger.apply(manifest, terms).await
     }
 
-    pub async fn stock(&self, sale_id: i64) -> anyhow::Result<Option<Stock>> {
-        let counters = self.engine.counters(sale_id).await?;
-        Ok(counters.map(|c| Stock { remaining: c.remaining, reserved: c.reserved, sold: c.sold, closed: c.closed, halted: c.halted }))
+    /// The sale's live counters in the stock engine; `None` when it does not hold the sale.
+    pub async fn stock(&self, sale_id: i64) -> anyhow::Result<Option<SaleCounters>> {
+        Ok(self.engine.counters(sale_id).await?)
     }
 
     /// Sets or lifts the sale's halt in the stock engine; `false` when it does not

@@ -6,7 +6,7 @@ use goodsmall_platform::{
     db::Database,
     money::Price,
 };
-use goodsmall_sale::{EngineError, RecordedOrder, SaleDefinition, StockEngine, Units};
+use goodsmall_sale::{EngineError, RecordedOrder, SaleCounters, SaleDefinition, StockEngine, Units};
 use sqlx::{any::AnyRow, Any, Row};
 
 use crate::domain::{OrderStatus, UnknownOrderStatus};
@@ -25,14 +25,6 @@ pub fn definition(sale: &Sale) -> SaleDefinition {
         closes_at_ms: sale.closes_at.timestamp_millis(),
         per_user_limit: sale.per_user_limit,
     }
-}
-
-/// Where a sale's units are: `stock = remaining + reserved + sold`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counters {
-    pub remaining: i64,
-    pub reserved: i64,
-    pub sold: i64,
 }
 
 /// Why a sale's record could not be read or written, or mirrored into the stock
@@ -191,15 +183,15 @@ impl Sales {
 
     /// The sale's counters: live from the engine, or, when the engine no longer holds
     /// the sale (an ended sale after a restart, a flushed Redis, a retired FlashSale),
-    /// from the durable orders, which is what the engine would be rebuilt from.
-    pub async fn counters(&self, sale: &Sale) -> SalesResult<Counters> {
+    /// from the durable orders: what the engine would be rebuilt from.
+    pub async fn counters(&self, sale: &Sale) -> SalesResult<SaleCounters> {
         if let Some(c) = self.engine.counters(sale.id).await? {
-            return Ok(Counters { remaining: c.remaining, reserved: c.reserved, sold: c.sold });
+            return Ok(c);
         }
         let orders = recorded_orders(self.db.pool(), sale.id).await?;
-        let units = |of: Units| orders.iter().filter(|o| o.units == of).map(|o| o.quantity).sum::<i64>();
-        let (reserved, sold) = (units(Units::Reserved), units(Units::Sold));
-        Ok(Counters { remaining: (sale.stock - reserved - sold).max(0), reserved, sold })
+        let mut c = SaleCounters::rebuilt(&definition(sale), sale.closed_at.is_some(), &orders);
+        c.remaining = c.remaining.max(0);
+        Ok(c)
     }
 
     /// The sale a FlashSale manifest (`namespace/name`) drives.

@@ -84,7 +84,7 @@ impl MemoryEngine {
         if d.stock < c.reserved + c.sold {
             return Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed: c.reserved + c.sold });
         }
-        let before = c.clone();
+        let before = *c;
         c.remaining += d.stock - c.initial;
         c.initial = d.stock;
         terms(c);
@@ -97,38 +97,18 @@ impl MemoryEngine {
             return Ok(false);
         }
         let mut sale = Sale {
-            counters: SaleCounters {
-                sale_id: d.sale_id,
-                product_id: d.product_id,
-                initial: d.stock,
-                remaining: d.stock,
-                reserved: 0,
-                sold: 0,
-                price_cents: d.price_cents,
-                opens_at_ms: d.opens_at_ms,
-                closes_at_ms: d.closes_at_ms,
-                per_user_limit: d.per_user_limit,
-                closed,
-                halted: false,
-            },
+            counters: SaleCounters::rebuilt(d, closed, orders),
             epoch,
             buyers: HashMap::new(),
             idempotency: HashMap::new(),
             reservations: HashMap::new(),
         };
         for o in orders {
-            let c = &mut sale.counters;
             let state = match o.units {
                 Units::Reserved => State::Reserved,
                 Units::Sold => State::Sold,
                 Units::Released => State::Released,
             };
-            c.remaining -= o.held();
-            match state {
-                State::Reserved => c.reserved += o.quantity,
-                State::Sold => c.sold += o.quantity,
-                State::Released => {}
-            }
             *sale.buyers.entry(o.user_id).or_default() += o.held();
             sale.reservations.insert(o.order_id.clone(), (o.user_id, o.quantity, state));
             if let Some(key) = &o.idempotency_key {
@@ -152,7 +132,7 @@ impl MemoryEngine {
     }
 
     pub async fn counters(&self, sale_id: i64) -> Result<Option<SaleCounters>, EngineError> {
-        Ok(self.store().sales.get(&sale_id).map(|s| s.counters.clone()))
+        Ok(self.store().sales.get(&sale_id).map(|s| s.counters))
     }
 
     pub async fn held_by(&self, sale_id: i64, user_id: i64) -> Result<i64, EngineError> {

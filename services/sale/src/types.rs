@@ -161,7 +161,10 @@ pub struct FirstAnswer {
     pub epoch: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A sale as the engine holds it: its terms, where its units are (`initial = remaining
+/// + reserved + sold`) and its flags. The one counters type: the order service's API
+/// and the operator's phase and status read this too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct SaleCounters {
     pub sale_id: i64,
     pub product_id: i64,
@@ -176,6 +179,37 @@ pub struct SaleCounters {
     pub closed: bool,
     /// Purchases are refused with `SaleHalted` (the merchant's emergency stop).
     pub halted: bool,
+}
+
+impl SaleCounters {
+    /// The counters a rebuild from the durable records gives ([`StockEngine::restore_sale`](crate::StockEngine::restore_sale)):
+    /// the terms of `def`, `remaining = stock - held`, each order's units where its state
+    /// puts them, and no halt (a restore does not know of one).
+    pub fn rebuilt(def: &SaleDefinition, closed: bool, orders: &[RecordedOrder]) -> Self {
+        let mut c = Self {
+            sale_id: def.sale_id,
+            product_id: def.product_id,
+            initial: def.stock,
+            remaining: def.stock,
+            reserved: 0,
+            sold: 0,
+            price_cents: def.price_cents,
+            opens_at_ms: def.opens_at_ms,
+            closes_at_ms: def.closes_at_ms,
+            per_user_limit: def.per_user_limit,
+            closed,
+            halted: false,
+        };
+        for o in orders {
+            c.remaining -= o.held();
+            match o.units {
+                Units::Reserved => c.reserved += o.quantity,
+                Units::Sold => c.sold += o.quantity,
+                Units::Released => {}
+            }
+        }
+        c
+    }
 }
 
 /// A reservation not yet confirmed or released.

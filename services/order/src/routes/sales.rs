@@ -10,14 +10,14 @@ use goodsmall_platform::{
     extract::{rfc3339_instant, IdempotencyKey, Json, Path},
     money::{DecimalInput, Price},
 };
-use goodsmall_sale::{SaleId, UserId};
+use goodsmall_sale::{SaleCounters, SaleId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
     purchase::PurchaseOutcome,
-    sales::{Counters, NewSale, Sale},
+    sales::{NewSale, Sale},
     state::OrderState,
 };
 
@@ -115,7 +115,7 @@ pub async fn list(State(state): State<OrderState>) -> ApiResult<Json<Vec<SaleVie
 }
 
 async fn view(state: &OrderState, sale: Sale) -> ApiResult<SaleView> {
-    let Counters { remaining, reserved, sold } = state.sales.counters(&sale).await?;
+    let SaleCounters { remaining, reserved, sold, .. } = state.sales.counters(&sale).await?;
     Ok(SaleView { sale, remaining, reserved, sold })
 }
 
