@@ -14,8 +14,10 @@
 3. Per component (chart_checks/workloads.py): Deployment, Service, ServiceAccount,
    probes, resources, the locked-down security context, PodDisruptionBudget, HPA or
    ScaledObject, every setting it is given and where each Secret key goes (private keys
-   to their one holder); each GOODSMALL_* setting is one the code reads
-   (chart_checks/settings.py).
+   to their one holder). That each process reads every setting it is given is tested
+   by loading them with its own code (services/shop/tests/chart_settings.rs,
+   operator/tests/chart_settings.rs), from these value sets (chart_checks/variants.py,
+   rendered for them by scripts/render_chart.py --variant).
 4. The NetworkPolicies and the Ingress/HTTPRoute against helm/goodsmall/traffic.yaml,
    and traffic.yaml against the code (chart_checks/traffic.py): a call between services
    or a public route prefix it does not list fails.
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,66 +54,14 @@ from chart_checks import custom, crd, rbac, traffic, values as values_checks, wo
 from chart_checks.kube import kube_version, validate  # noqa: E402
 from chart_checks.render import CHART_DIR, ROOT, objects as rendered_objects, values_from  # noqa: E402
 from chart_checks.report import by_kind, check, failures, notes, one  # noqa: E402
+from chart_checks.variants import DEV_SERVERS, NAMESPACE, VARIANTS, Variant  # noqa: E402
 
-NAMESPACE = "goodsmall-system"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                    "app.kubernetes.io/managed-by", "app.kubernetes.io/component")
 # Components and the parts the chart adds around them (api: Ingress/HTTPRoute; mysql,
 # redis: the connection Secrets; test: the `helm test` pod).
 KNOWN_COMPONENTS = set(workloads.COMPONENTS) | {"api", "mysql", "redis", "observability", "test"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
-
-INLINE = {
-    "mysql": {"existingSecret": "", "urls": {c: f"mysql://goodsmall:pw@db.example:3306/shop_{c}" for c in workloads.SERVICES}},
-    "redis": {"existingSecret": "shop-redis"},
-}
-
-
-@dataclass
-class Variant:
-    label: str
-    values: dict                   # what the user gives (-f files, --set)
-    release: str = "goodsmall"
-    namespace: str = NAMESPACE
-    # Filled in by run(): the values as Helm merges them, the release's names.
-    merged: dict = field(default_factory=dict)
-
-    @property
-    def fullname(self) -> str:
-        return self.release if "goodsmall" in self.release else f"{self.release}-goodsmall"
-
-
-# What scripts/dev-servers.sh writes beside values-dev.yaml: its servers' addresses.
-DEV_SERVERS = {
-    "mysql": {"existingSecret": "", "createIfMissing": True,
-              "urls": {s: f"mysql://root@10.88.0.1:33061/goodsmall_{s}" for s in ("user", "product", "order", "payment")}},
-    "redis": {"existingSecret": "", "url": "redis://10.88.0.1:6380/0"},
-    "kafka": {"brokers": "10.88.0.1:9093"},
-}
-
-VARIANTS = [
-    Variant("defaults", {}),
-    Variant("dev", values_from(["values-dev.yaml"], DEV_SERVERS)),
-    # Without the operator the chart writes the replicas and HPA minimums itself.
-    Variant("operator-off", {"operator": {"enabled": False}}),
-    Variant("hpa-and-networkpolicy-off", {
-        "order": {"autoscaling": {"enabled": False}}, "payment": {"autoscaling": {"enabled": False}},
-        "networkPolicy": {"enabled": False},
-    }),
-    Variant("keda-servicemonitor-httproute-inline-secrets", {
-        **INLINE,
-        "order": {"autoscaling": {"keda": {"enabled": True}}},
-        "payment": {"autoscaling": {"keda": {"enabled": True, "triggers": [
-            {"type": "kafka", "metadata": {"bootstrapServers": "kafka:9092", "consumerGroup": "payment",
-                                           "topic": "goodsmall.orders.v1", "lagThreshold": "100"}}]}}},
-        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
-        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
-        "httpRoute": {"enabled": True, "parentRefs": [{"name": "public", "namespace": "gateway"}], "hostnames": ["shop.example.com"]},
-        "ingress": {"enabled": False},
-        "global": {"image": {"registry": "registry.example.com:5000/shop", "tag": "1.2.3"}},
-    }, release="shop"),
-]
-
 
 class Context:
     """What the checks need to know about one render."""

@@ -95,6 +95,15 @@ struct Config {
     log_format: String,
 }
 
+/// The environment variables the operator reads its settings from: each argument's
+/// `env`. operator/tests/chart_settings.rs (which compiles this file) checks the
+/// chart's variables against them.
+#[allow(dead_code)] // the binary itself never asks
+pub fn setting_variables() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command().get_arguments().filter_map(|arg| arg.get_env()).map(|env| env.to_string_lossy().into_owned()).collect()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

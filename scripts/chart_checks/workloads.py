@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 from .report import by_kind, check, check_floor, component_of, named, of_component, one, operator_scales
-from .settings import check_settings
 
 COMPONENTS = ("user", "product", "order", "payment", "operator")
 SERVICES = ("user", "product", "order", "payment")
@@ -143,7 +142,6 @@ def check_component(objects: list[dict], component: str, ctx) -> dict | None:
     check(not missing, f"{where}: missing settings {sorted(missing)}")
     extra = FORBIDDEN_ENV.get(component, set()) & set(env)
     check(not extra, f"{where}: must not get {sorted(extra)}")
-    check_settings(component, set(env), label)
     # Helm keeps numbers from values as floats: a large one rendered without `int64`
     # comes out as `2.592e+06`, which a setting parser may or may not read.
     for name, source in env.items():

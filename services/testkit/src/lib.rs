@@ -7,6 +7,7 @@
 //! ([`prometheus`]). A missing server is a failure that names the fix, never a
 //! silent skip.
 
+pub mod chart;
 mod kafka;
 mod kube;
 pub mod node;
