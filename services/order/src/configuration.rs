@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use goodsmall_platform::{
-    auth::{internal::InternalVerifier, KeySettings},
-    events::KafkaSettings,
-    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
-    telemetry::LogSettings,
+    auth::internal::InternalVerifier,
+    configuration::{ConfigError, DatabaseSettings, Section},
 };
 use serde::Deserialize;
 
@@ -67,8 +65,8 @@ impl LifecycleSettings {
     }
 }
 
-impl OrderSettings {
-    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+impl Section for OrderSettings {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
         self.database.validate(&format!("{key}.database"))?;
         if !(1..=16).contains(&self.group_commits) {
             return Err(ConfigError::invalid(&format!("{key}.group_commits"), "must be between 1 and 16"));
@@ -83,6 +81,15 @@ impl OrderSettings {
         Ok(())
     }
 
+    /// The separate service asks the product service about a sale's product, so it
+    /// needs `product_api_url`.
+    fn validate_separate(&self, key: &str) -> Result<(), ConfigError> {
+        self.validate(key)?;
+        self.product_api(key).map(drop)
+    }
+}
+
+impl OrderSettings {
     /// The checker of the operator's tokens, when `order.operator_public_key_pem` is set.
     pub fn operator_verifier(&self, key: &str) -> Result<Option<InternalVerifier>, ConfigError> {
         self.operator_public_key_pem
@@ -109,78 +116,34 @@ impl OrderSettings {
     }
 }
 
-/// Everything the standalone `goodsmall-order` process reads; any other
-/// `GOODSMALL_*` variable stops it, naming the variable.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
-    #[serde(default)]
-    pub http: HttpSettings,
-    #[serde(default)]
-    pub log: LogSettings,
-    pub redis: RedisSettings,
-    #[serde(default)]
-    pub auth: KeySettings,
-    /// The event bus between the services.
-    pub kafka: KafkaSettings,
-    pub order: OrderSettings,
-}
-
-impl ServiceConfig {
-    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
-        let config: Self = configuration::load_from(file, env)?;
-        config.http.validate()?;
-        config.redis.validate("redis")?;
-        config.order.validate("order")?;
-        config.order.product_api("order")?;
-        config.auth.public_key("auth")?;
-        config.kafka.validate("kafka")?;
-        Ok(config)
-    }
-}
-
-goodsmall_platform::standalone_config!(ServiceConfig);
+goodsmall_platform::service_config!(
+    /// Everything the standalone `goodsmall-order` process reads; any other
+    /// `GOODSMALL_*` variable stops it, naming the variable.
+    order: OrderSettings
+);
 
 #[cfg(test)]
 mod tests {
+    use goodsmall_platform::configuration::{testing, Settings};
+
     use super::*;
 
+    const PRODUCT: (&str, &str) = ("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080");
+
     fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let keys = goodsmall_platform::auth::KeyPair::generate();
-        let mut vars = vec![
-            ("GOODSMALL_REDIS__URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
-            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem),
-            ("GOODSMALL_KAFKA__BROKERS".to_owned(), "127.0.0.1:9092".to_owned()),
-            ("GOODSMALL_ORDER__DATABASE__URL".to_owned(), "mysql://root@127.0.0.1/order".to_owned()),
-        ];
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        vars
+        testing::standalone_vars("ORDER", extra)
     }
 
     #[test]
     fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
-        let product = ("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080");
-        ServiceConfig::load_from(None, env(&[product])).unwrap();
-        for name in ["GOODSMALL_ORDER__FOO", "GOODSMALL_ORDER__LIFECYCLE__TICK_MILIS", "GOODSMALL_ORDER__DATABASE__MAX_CONECTIONS", "GOODSMALL_KAFKA__BROKER", "GOODSMALL_ORDR__GROUP_COMMITS", "GOODSMALL_LOG__FILTR"] {
-            let err = ServiceConfig::load_from(None, env(&[product, (name, "1")])).unwrap_err().to_string();
-            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
-        }
+        let unknown = ["GOODSMALL_ORDER__FOO", "GOODSMALL_ORDER__LIFECYCLE__TICK_MILIS", "GOODSMALL_ORDER__DATABASE__MAX_CONECTIONS", "GOODSMALL_KAFKA__BROKER", "GOODSMALL_ORDR__GROUP_COMMITS", "GOODSMALL_LOG__FILTR"];
+        testing::assert_unknown_variables_named::<ServiceConfig>(env(&[PRODUCT]), &unknown);
     }
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        let config = ServiceConfig::load_from(
-            None,
-            env(&[
-                ("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080"),
-                ("GOODSMALL_ORDER__DATABASE__URL", "mysql://order:order-db-secret@db:3306/order"),
-                ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv:6379/0"),
-            ]),
-        )
-        .unwrap();
-        let printed = format!("{config:?}");
-        assert!(!printed.contains("order-db-secret") && !printed.contains("redis-secret"), "{printed}");
-        assert!(printed.contains("REDACTED"), "{printed}");
+        let secrets = [PRODUCT, ("GOODSMALL_ORDER__DATABASE__URL", "mysql://order:order-db-secret@db:3306/order"), ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv:6379/0")];
+        testing::assert_secrets_hidden::<ServiceConfig>(env(&secrets), &["order-db-secret", "redis-secret"]);
     }
 
     #[test]

@@ -2,12 +2,7 @@
 
 use std::time::Duration;
 
-use goodsmall_platform::{
-    auth::KeySettings,
-    events::KafkaSettings,
-    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
-    telemetry::LogSettings,
-};
+use goodsmall_platform::configuration::{ConfigError, DatabaseSettings, Section};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,8 +41,8 @@ impl Default for SimulatedPspSettings {
     }
 }
 
-impl PaymentSettings {
-    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+impl Section for PaymentSettings {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
         self.database.validate(&format!("{key}.database"))?;
         if self.timeout_secs == 0 {
             return Err(ConfigError::invalid(&format!("{key}.timeout_secs"), "must be positive"));
@@ -60,74 +55,35 @@ impl PaymentSettings {
         }
         Ok(())
     }
+}
 
+impl PaymentSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
     }
 }
 
-/// Everything the standalone `goodsmall-payment` process reads; any other
-/// `GOODSMALL_*` variable stops it, naming the variable.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
-    #[serde(default)]
-    pub http: HttpSettings,
-    #[serde(default)]
-    pub log: LogSettings,
-    /// Where revoked sessions are looked up.
-    pub redis: RedisSettings,
-    #[serde(default)]
-    pub auth: KeySettings,
-    /// The event bus between the services.
-    pub kafka: KafkaSettings,
-    pub payment: PaymentSettings,
-}
-
-impl ServiceConfig {
-    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
-        let config: Self = configuration::load_from(file, env)?;
-        config.http.validate()?;
-        config.redis.validate("redis")?;
-        config.payment.validate("payment")?;
-        config.auth.public_key("auth")?;
-        config.kafka.validate("kafka")?;
-        Ok(config)
-    }
-}
-
-goodsmall_platform::standalone_config!(ServiceConfig);
+goodsmall_platform::service_config!(
+    /// Everything the standalone `goodsmall-payment` process reads; any other
+    /// `GOODSMALL_*` variable stops it, naming the variable. Its Redis is where revoked
+    /// sessions are looked up.
+    payment: PaymentSettings
+);
 
 #[cfg(test)]
 mod tests {
+    use goodsmall_platform::configuration::testing::{assert_secrets_hidden, assert_unknown_variables_named, standalone_vars};
+
     use super::*;
 
-    fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let keys = goodsmall_platform::auth::KeyPair::generate();
-        let mut vars = vec![
-            ("GOODSMALL_REDIS__URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
-            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem),
-            ("GOODSMALL_KAFKA__BROKERS".to_owned(), "127.0.0.1:9092".to_owned()),
-            ("GOODSMALL_PAYMENT__DATABASE__URL".to_owned(), "mysql://root@127.0.0.1/payment".to_owned()),
-        ];
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        vars
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        assert_secrets_hidden::<ServiceConfig>(standalone_vars("PAYMENT", &[("GOODSMALL_PAYMENT__DATABASE__URL", "mysql://pay:pay-db-secret@db:3306/payment")]), &["pay-db-secret"]);
     }
 
     #[test]
     fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
-        ServiceConfig::load_from(None, env(&[("GOODSMALL_PAYMENT__TIMEOUT_SECS", "60")])).unwrap();
-        for name in ["GOODSMALL_PAYMENT__TIMEOUT", "GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE", "GOODSMALL_PAYMNT__TIMEOUT_SECS", "GOODSMALL_HTTP__PROT"] {
-            let err = ServiceConfig::load_from(None, env(&[(name, "1")])).unwrap_err().to_string();
-            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
-        }
-    }
-
-    #[test]
-    fn credentials_never_show_in_debug_output() {
-        let config = ServiceConfig::load_from(None, env(&[("GOODSMALL_PAYMENT__DATABASE__URL", "mysql://pay:pay-db-secret@db:3306/payment")])).unwrap();
-        let printed = format!("{config:?}");
-        assert!(!printed.contains("pay-db-secret"), "{printed}");
-        assert!(printed.contains("REDACTED"), "{printed}");
+        let unknown = ["GOODSMALL_PAYMENT__TIMEOUT", "GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE", "GOODSMALL_PAYMNT__TIMEOUT_SECS", "GOODSMALL_HTTP__PROT"];
+        assert_unknown_variables_named::<ServiceConfig>(standalone_vars("PAYMENT", &[("GOODSMALL_PAYMENT__TIMEOUT_SECS", "60")]), &unknown);
     }
 }

@@ -1,9 +1,11 @@
 //! Typed configuration: an optional TOML file (`GOODSMALL_CONFIG=path`) overlaid by
 //! environment variables (`GOODSMALL_HTTP__PORT=8081` sets `http.port`).
 //!
-//! Every binary defines its own top-level settings struct from the sections below
-//! plus its own, loads it with [`load`], and then calls `validate` so that a wrong or
-//! missing value stops the process with a message naming the setting.
+//! Every binary's top-level settings struct is made of the sections below plus its
+//! service's own [`Section`]s, and is [`Settings`]: loaded from the file and the
+//! environment and then checked, so that a wrong or missing value stops the process
+//! with a message naming the setting. The separate product, order and payment services
+//! declare theirs with [`service_config!`](crate::service_config).
 
 use std::time::Duration;
 
@@ -48,6 +50,90 @@ impl ConfigError {
         let env = format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_uppercase());
         Self::Invalid { setting: format!("`{key}` ({env})"), problem: problem.into() }
     }
+}
+
+/// A process's settings: deserialized (unknown settings denied), then checked.
+pub trait Settings: DeserializeOwned {
+    /// What deserializing cannot check, naming the setting (and its variable) at fault.
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// The settings from `GOODSMALL_CONFIG` and the environment: what the binary loads at
+    /// start.
+    fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
+    }
+
+    /// As [`Settings::load`], from the given file and variables.
+    fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let settings: Self = load_from(file, env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// A service's own section (`order`, set by `GOODSMALL_ORDER__*`): its rules, for the
+/// one-process shop and the service's separate process.
+pub trait Section {
+    /// Checks the values, naming each setting under `key` (`order.group_commits`).
+    fn validate(&self, key: &str) -> Result<(), ConfigError>;
+
+    /// As the service's separate process needs it: [`Section::validate`], plus what
+    /// only that process needs (default: nothing more).
+    fn validate_separate(&self, key: &str) -> Result<(), ConfigError> {
+        self.validate(key)
+    }
+}
+
+/// The settings of a separate saga service (product, order, payment): `http`, `log`,
+/// `redis`, `auth` (the public key: it verifies access tokens), `kafka` (the event bus
+/// between the services) and its own section, any other `GOODSMALL_*` variable
+/// stopping it, named. Declares `ServiceConfig`, [`Settings`] (the platform's sections
+/// checked, and the section's [`Section::validate_separate`]) and
+/// [`StandaloneConfig`](crate::service::StandaloneConfig) for it.
+///
+/// ```ignore
+/// goodsmall_platform::service_config!(
+///     /// Everything the standalone `goodsmall-order` process reads.
+///     order: OrderSettings
+/// );
+/// ```
+#[macro_export]
+macro_rules! service_config {
+    ($(#[$meta:meta])* $section:ident: $settings:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ServiceConfig {
+            #[serde(default)]
+            pub http: $crate::configuration::HttpSettings,
+            #[serde(default)]
+            pub log: $crate::telemetry::LogSettings,
+            pub redis: $crate::configuration::RedisSettings,
+            #[serde(default)]
+            pub auth: $crate::auth::KeySettings,
+            pub kafka: $crate::events::KafkaSettings,
+            pub $section: $settings,
+        }
+
+        impl $crate::configuration::Settings for ServiceConfig {
+            fn validate(&self) -> Result<(), $crate::configuration::ConfigError> {
+                self.http.validate()?;
+                self.redis.validate("redis")?;
+                $crate::configuration::Section::validate_separate(&self.$section, stringify!($section))?;
+                self.auth.public_key("auth")?;
+                self.kafka.validate("kafka")
+            }
+        }
+
+        impl $crate::service::StandaloneConfig for ServiceConfig {
+            fn log(&self) -> &$crate::telemetry::LogSettings {
+                &self.log
+            }
+            fn kafka(&self) -> &$crate::events::KafkaSettings {
+                &self.kafka
+            }
+        }
+    };
 }
 
 /// Loads `T` from the optional config file and the environment.
@@ -267,6 +353,54 @@ impl RedisSettings {
     }
 }
 
+/// What every process's settings tests check, for their own variables.
+pub mod testing {
+    use super::{ConfigError, Settings};
+
+    /// `(name, value)` pairs as the variables of a process.
+    pub fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Valid variables of a separate saga service whose section is `section`
+    /// (`ORDER`): Redis, a fresh public key, Kafka and its database; then `extra`.
+    pub fn standalone_vars(section: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let keys = crate::auth::KeyPair::generate();
+        let mut vars = vars(&[
+            ("GOODSMALL_REDIS__URL", "redis://127.0.0.1:6379"),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
+            ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092"),
+            (&format!("GOODSMALL_{section}__DATABASE__URL"), &format!("mysql://root@127.0.0.1/{}", section.to_lowercase())),
+        ]);
+        vars.extend(self::vars(extra));
+        vars
+    }
+
+    /// `valid` loads; with any one of `unknown` added it does not, and the message
+    /// names that variable as no setting.
+    pub fn assert_unknown_variables_named<S: Settings>(valid: Vec<(String, String)>, unknown: &[&str]) {
+        S::load_from(None, valid.clone()).map(drop).unwrap_or_else(|e| panic!("the valid variables do not load: {e}"));
+        for name in unknown {
+            let mut vars = valid.clone();
+            vars.push((name.to_string(), "1".to_owned()));
+            let err = S::load_from(None, vars).map(drop).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
+        }
+    }
+
+    /// The settings `vars` load to; neither their `{:?}` nor their `{:#?}` shows any of
+    /// `secrets`, and both say `REDACTED` where credentials are.
+    pub fn assert_secrets_hidden<S: Settings + std::fmt::Debug>(vars: Vec<(String, String)>, secrets: &[&str]) -> S {
+        let settings = S::load_from(None, vars).unwrap_or_else(|e: ConfigError| panic!("{e}"));
+        let printed = format!("{settings:?} {settings:#?}");
+        for secret in secrets {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("REDACTED"), "{printed}");
+        settings
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,9 +412,7 @@ mod tests {
         database: DatabaseSettings,
     }
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
+    use testing::vars as env;
 
     #[test]
     fn environment_overrides_defaults() {

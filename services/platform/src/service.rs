@@ -110,35 +110,11 @@ pub async fn event_bus(kafka: Option<&crate::events::KafkaSettings>, shutdown: C
 }
 
 /// What a standalone saga service's binary reads (the order, payment and product
-/// services): settings from `GOODSMALL_CONFIG` and the environment, logging, Kafka.
-pub trait StandaloneConfig: Sized {
-    /// Parses and checks the settings from an optional file and environment variables.
-    fn from_sources(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, crate::configuration::ConfigError>;
+/// services, declared by [`service_config!`](crate::service_config)): its settings
+/// from `GOODSMALL_CONFIG` and the environment, logging, Kafka.
+pub trait StandaloneConfig: crate::configuration::Settings {
     fn log(&self) -> &crate::telemetry::LogSettings;
     fn kafka(&self) -> &crate::events::KafkaSettings;
-
-    fn load() -> Result<Self, crate::configuration::ConfigError> {
-        Self::from_sources(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
-    }
-}
-
-/// Implements [`StandaloneConfig`] for a service's config type that has `log` and
-/// `kafka` fields and a `load_from(file, env)` that parses and validates it.
-#[macro_export]
-macro_rules! standalone_config {
-    ($config:ty) => {
-        impl $crate::service::StandaloneConfig for $config {
-            fn from_sources(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, $crate::configuration::ConfigError> {
-                Self::load_from(file, env)
-            }
-            fn log(&self) -> &$crate::telemetry::LogSettings {
-                &self.log
-            }
-            fn kafka(&self) -> &$crate::events::KafkaSettings {
-                &self.kafka
-            }
-        }
-    };
 }
 
 /// The command line of a service binary without commands of its own: `serve`, which

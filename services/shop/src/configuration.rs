@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use goodsmall_platform::{
     auth::{KeyPair, KeySettings},
-    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings},
+    configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings, Section, Settings},
     events::KafkaSettings,
     secret_file,
     telemetry::LogSettings,
@@ -59,14 +59,10 @@ fn yes() -> bool {
     true
 }
 
-impl ShopConfig {
-    /// Loads from `GOODSMALL_*` variables and `GOODSMALL_CONFIG`, under defaults that
-    /// point into the data folder.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
-    }
-
-    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
+/// Loaded from `GOODSMALL_*` variables and `GOODSMALL_CONFIG`, under defaults that
+/// point into the data folder.
+impl Settings for ShopConfig {
+    fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
         let data_dir = env
             .iter()
             .find(|(k, _)| k == "GOODSMALL_DATA_DIR")
@@ -139,7 +135,7 @@ fn data_key(dir: &Path) -> Result<String, ConfigError> {
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
-    use goodsmall_platform::configuration::ExposeSecret;
+    use goodsmall_platform::configuration::{testing, ExposeSecret};
 
     use super::*;
 
@@ -149,10 +145,14 @@ mod tests {
         dir
     }
 
+    fn vars(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = testing::vars(&[("GOODSMALL_DATA_DIR", &dir.display().to_string())]);
+        env.extend(testing::vars(extra));
+        env
+    }
+
     fn load(dir: &Path, extra: &[(&str, &str)]) -> Result<ShopConfig, ConfigError> {
-        let mut env = vec![("GOODSMALL_DATA_DIR".to_owned(), dir.display().to_string())];
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        ShopConfig::load_from(None, env)
+        ShopConfig::load_from(None, vars(dir, extra))
     }
 
     #[test]
@@ -174,11 +174,11 @@ mod tests {
     #[test]
     fn an_unknown_variable_is_named_and_secrets_are_not_printed() {
         let dir = dir();
-        let err = load(&dir, &[("GOODSMALL_USER__DATAKEY", "x")]).unwrap_err().to_string();
-        assert!(err.contains("GOODSMALL_USER__DATAKEY") && err.contains("is not a setting"), "{err}");
-        let config = load(&dir, &[("GOODSMALL_ORDER__DATABASE__URL", "mysql://shop:shop-db-secret@db/order")]).unwrap();
+        testing::assert_unknown_variables_named::<ShopConfig>(vars(&dir, &[]), &["GOODSMALL_USER__DATAKEY"]);
+        let secret = ("GOODSMALL_ORDER__DATABASE__URL", "mysql://shop:shop-db-secret@db/order");
+        let config: ShopConfig = testing::assert_secrets_hidden(vars(&dir, &[secret]), &["shop-db-secret"]);
         let printed = format!("{config:?}");
-        assert!(!printed.contains("shop-db-secret") && !printed.contains(config.user.data_key.expose_secret()), "{printed}");
+        assert!(!printed.contains(config.user.data_key.expose_secret()), "{printed}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use goodsmall_operator::local::cli::FlashSaleCli;
-use goodsmall_platform::{http::shutdown_on_signal, telemetry};
+use goodsmall_platform::{configuration::Settings, http::shutdown_on_signal, telemetry};
 use goodsmall_shop::{
     configuration::ShopConfig,
     startup::{Shop, DEMO_MERCHANT_EMAIL, DEMO_MERCHANT_PASSWORD},

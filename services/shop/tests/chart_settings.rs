@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use goodsmall_platform::{auth::KeyPair, service::StandaloneConfig};
+use goodsmall_platform::{auth::KeyPair, configuration::Settings};
 use goodsmall_testkit::chart::{chart_containers, chart_variants, ChartContainer, EnvSource};
 
 /// Stand-ins for the Secrets' values, of the shape each setting needs: one key pair per
@@ -54,9 +54,9 @@ fn load(container: &ChartContainer, placeholders: &mut Placeholders) -> Option<R
     let env = placeholders.environment(container);
     let loaded = match container.component.as_str() {
         "user" => goodsmall_user::configuration::ServiceConfig::load_from(None, env).map(drop),
-        "product" => goodsmall_product::configuration::ServiceConfig::from_sources(None, env).map(drop),
-        "order" => goodsmall_order::configuration::ServiceConfig::from_sources(None, env).map(drop),
-        "payment" => goodsmall_payment::configuration::ServiceConfig::from_sources(None, env).map(drop),
+        "product" => goodsmall_product::configuration::ServiceConfig::load_from(None, env).map(drop),
+        "order" => goodsmall_order::configuration::ServiceConfig::load_from(None, env).map(drop),
+        "payment" => goodsmall_payment::configuration::ServiceConfig::load_from(None, env).map(drop),
         other => panic!("{}: component {other:?} is no process this test knows", container.workload),
     };
     Some(loaded.map_err(|e| e.to_string()))

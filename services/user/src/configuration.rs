@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use goodsmall_platform::configuration::{ConfigError, DatabaseSettings, ExposeSecret, SecretString};
+use goodsmall_platform::configuration::{ConfigError, DatabaseSettings, ExposeSecret, HttpSettings, RedisSettings, SecretString, Section, Settings};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,8 +136,8 @@ fn default_admin_name() -> String {
     "Administrator".into()
 }
 
-impl UserSettings {
-    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+impl Section for UserSettings {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
         self.database.validate(&format!("{key}.database"))?;
         self.data_key_bytes(key)?;
         let positive = |value: u64, name: &str| {
@@ -170,7 +170,9 @@ impl UserSettings {
         }
         Ok(())
     }
+}
 
+impl UserSettings {
     pub fn data_key_bytes(&self, key: &str) -> Result<[u8; 32], ConfigError> {
         STANDARD
             .decode(self.data_key.expose_secret().trim())
@@ -184,51 +186,48 @@ impl UserSettings {
     }
 }
 
-/// Everything the standalone `goodsmall-user` process reads.
+/// Everything the standalone `goodsmall-user` process reads: it signs access tokens
+/// (the private key) and needs no event bus.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     #[serde(default)]
-    pub http: goodsmall_platform::configuration::HttpSettings,
+    pub http: HttpSettings,
     #[serde(default)]
     pub log: goodsmall_platform::telemetry::LogSettings,
-    pub redis: goodsmall_platform::configuration::RedisSettings,
+    pub redis: RedisSettings,
     pub auth: goodsmall_platform::auth::KeySettings,
     pub user: UserSettings,
 }
 
-impl ServiceConfig {
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(std::env::var("GOODSMALL_CONFIG").ok(), std::env::vars().collect())
-    }
-
-    pub fn load_from(file: Option<String>, env: Vec<(String, String)>) -> Result<Self, ConfigError> {
-        let config: Self = goodsmall_platform::configuration::load_from(file, env)?;
-        config.http.validate()?;
-        config.redis.validate("redis")?;
-        config.user.validate("user")?;
-        config.auth.private_key("auth")?;
-        config.auth.public_key("auth")?;
-        Ok(config)
+impl Settings for ServiceConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
+        self.redis.validate("redis")?;
+        self.user.validate("user")?;
+        self.auth.private_key("auth")?;
+        self.auth.public_key("auth").map(drop)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use goodsmall_platform::configuration::testing;
+
     use super::*;
 
     const DATA_KEY: &str = "c2VjcmV0LWRhdGEta2V5LTMyLWJ5dGVzLWxvbmctMDE="; // 32 bytes
 
     fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let keys = goodsmall_platform::auth::KeyPair::generate();
-        let mut vars = vec![
-            ("GOODSMALL_REDIS__URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
-            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem),
-            ("GOODSMALL_AUTH__PRIVATE_KEY_PEM".to_owned(), keys.private_pem),
-            ("GOODSMALL_USER__DATABASE__URL".to_owned(), "mysql://root@127.0.0.1/user".to_owned()),
-            ("GOODSMALL_USER__DATA_KEY".to_owned(), DATA_KEY.to_owned()),
-        ];
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut vars = testing::vars(&[
+            ("GOODSMALL_REDIS__URL", "redis://127.0.0.1:6379"),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
+            ("GOODSMALL_AUTH__PRIVATE_KEY_PEM", &keys.private_pem),
+            ("GOODSMALL_USER__DATABASE__URL", "mysql://root@127.0.0.1/user"),
+            ("GOODSMALL_USER__DATA_KEY", DATA_KEY),
+        ]);
+        vars.extend(testing::vars(extra));
         vars
     }
 
@@ -236,32 +235,24 @@ mod tests {
     fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
         ServiceConfig::load_from(None, env(&[("GOODSMALL_USER__LOGIN__FREE_FAILURES", "3")])).unwrap();
         // The create-account command's password is not a setting.
-        ServiceConfig::load_from(None, env(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "correct-horse-1")])).unwrap();
-        for name in ["GOODSMALL_USER__DATAKEY", "GOODSMALL_USER__MAIL__TRANSPORTS", "GOODSMALL_USER__BOOTSTRAP_ADMIN__PASS", "GOODSMALL_USR__DATA_KEY", "GOODSMALL_KAFKA__BROKERS"] {
-            let err = ServiceConfig::load_from(None, env(&[(name, "1")])).unwrap_err().to_string();
-            assert!(err.contains(name) && err.contains("is not a setting"), "{name}: {err}");
-        }
+        let valid = env(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "correct-horse-1")]);
+        let unknown = ["GOODSMALL_USER__DATAKEY", "GOODSMALL_USER__MAIL__TRANSPORTS", "GOODSMALL_USER__BOOTSTRAP_ADMIN__PASS", "GOODSMALL_USR__DATA_KEY", "GOODSMALL_KAFKA__BROKERS"];
+        testing::assert_unknown_variables_named::<ServiceConfig>(valid, &unknown);
     }
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        let config = ServiceConfig::load_from(
-            None,
-            env(&[
-                ("GOODSMALL_USER__DATABASE__URL", "mysql://user:user-db-secret@db:3306/user"),
-                ("GOODSMALL_USER__MAIL__TRANSPORT", "smtps://mailer:smtp-secret@smtp.example.com:465"),
-                ("GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL", "admin@example.com"),
-                ("GOODSMALL_USER__BOOTSTRAP_ADMIN__PASSWORD", "admin-secret-1"),
-            ]),
-        )
-        .unwrap();
-        let printed = format!("{config:?} {config:#?}");
-        let private_key = config.auth.private_key_pem.as_ref().unwrap().expose_secret();
+        let vars = env(&[
+            ("GOODSMALL_USER__DATABASE__URL", "mysql://user:user-db-secret@db:3306/user"),
+            ("GOODSMALL_USER__MAIL__TRANSPORT", "smtps://mailer:smtp-secret@smtp.example.com:465"),
+            ("GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL", "admin@example.com"),
+            ("GOODSMALL_USER__BOOTSTRAP_ADMIN__PASSWORD", "admin-secret-1"),
+        ]);
+        let private_key = vars.iter().find(|(k, _)| k == "GOODSMALL_AUTH__PRIVATE_KEY_PEM").map(|(_, pem)| pem.clone()).unwrap();
         let key_body = private_key.lines().nth(1).unwrap();
-        for secret in ["user-db-secret", "smtp-secret", "admin-secret-1", DATA_KEY, key_body] {
-            assert!(!printed.contains(secret), "{secret} in {printed}");
-        }
-        assert!(printed.contains("REDACTED") && printed.contains("admin@example.com"), "{printed}");
+        let config: ServiceConfig = testing::assert_secrets_hidden(vars, &["user-db-secret", "smtp-secret", "admin-secret-1", DATA_KEY, key_body]);
+        assert_eq!(config.auth.private_key_pem.as_ref().unwrap().expose_secret(), private_key);
+        assert!(format!("{config:?} {config:#?}").contains("admin@example.com"));
         assert_eq!(config.user.data_key_bytes("user").unwrap().len(), 32);
     }
 }

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use goodsmall_platform::{
     auth::{KeyPair, Role},
+    configuration::Settings,
     db::Database,
     http::shutdown_on_signal,
     metrics::Metrics,

@@ -7,7 +7,7 @@ use std::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use goodsmall_platform::{
     auth::{KeyPair, Role},
-    configuration::ExposeSecret,
+    configuration::{ExposeSecret, Settings},
 };
 use goodsmall_shop::{configuration::ShopConfig, startup::Shop};
 use goodsmall_testkit::SmtpSink;

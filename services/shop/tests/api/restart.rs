@@ -6,7 +6,10 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use goodsmall_platform::auth::{KeyPair, KeySettings, Role, TokenSigner};
+use goodsmall_platform::{
+    auth::{KeyPair, KeySettings, Role, TokenSigner},
+    configuration::Settings,
+};
 use goodsmall_shop::{
     configuration::ShopConfig,
     startup::{Shop, DEMO_MERCHANT_EMAIL, DEMO_MERCHANT_PASSWORD},
