@@ -1,10 +1,15 @@
 //! The `FlashSale` custom resource (`goodsmall.io/v1alpha1`): the schema checks what it
-//! can (stock and limit ≥ 1, a positive two-decimal price, `closesAt` after `opensAt`);
-//! [`crate::validation`] checks the rest and gives the one-process CLI the same messages.
+//! can (stock and limit within the limits every way of making a sale shares,
+//! `goodsmall_contracts::sales`, a positive two-decimal price, `closesAt` after
+//! `opensAt`); [`crate::validation`] checks the rest and gives the one-process CLI the
+//! same messages.
 
 use chrono::{DateTime, Utc};
+use goodsmall_contracts::sales::{CLOSES_BEFORE_OPENING, MAX_PER_USER_LIMIT, MAX_STOCK, PRICE_NOT_POSITIVE};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
+
+use crate::validation::MAX_REPLICAS;
 
 /// A drop: `stock` units of a product at a sale price, open between two instants.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -29,25 +34,25 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Closes", type_ = "string", format = "date-time", json_path = ".spec.closesAt"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
-#[x_kube(validation = Rule::new("self.closesAt > self.opensAt").message("closesAt must be after opensAt"))]
+#[x_kube(validation = Rule::new("self.closesAt > self.opensAt").message(CLOSES_BEFORE_OPENING))]
 #[serde(rename_all = "camelCase")]
 pub struct FlashSaleSpec {
     /// The product on sale (its id in the product service).
     #[schemars(range(min = 1))]
     pub product_id: i64,
     /// Units on offer. May be raised or lowered during the sale, never below what is held.
-    #[schemars(range(min = 1, max = 100_000_000))]
+    #[schemars(range(min = 1, max = MAX_STOCK))]
     pub stock: i64,
     /// Sale price, a decimal string with at most two decimals, e.g. "120.00".
     #[schemars(regex(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$"))]
-    #[x_kube(validation = Rule::new("double(self) > 0.0").message("price must be greater than zero"))]
+    #[x_kube(validation = Rule::new("double(self) > 0.0").message(PRICE_NOT_POSITIVE))]
     pub price: String,
     /// When purchases start (RFC 3339).
     pub opens_at: DateTime<Utc>,
     /// When purchases stop (RFC 3339); after `opensAt`.
     pub closes_at: DateTime<Utc>,
     /// Units one shopper may hold (reserved or bought) in this sale.
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_PER_USER_LIMIT))]
     pub per_user_limit: i64,
     /// Scaling and stock pre-load ahead of the opening.
     #[serde(default)]
@@ -64,11 +69,11 @@ pub struct Warmup {
     pub lead: String,
     /// Replicas of the order service from the warm-up until the close (unset: unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_REPLICAS))]
     pub order_replicas: Option<i32>,
     /// Replicas of the payment service from the warm-up until the close (unset: unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_REPLICAS))]
     pub payment_replicas: Option<i32>,
 }
 

@@ -206,12 +206,12 @@ impl Reconciler {
             Ok(t) => t,
             Err(problems) => return Ok(Err(("InvalidSpec".into(), problems.join("; ")))),
         };
-        let owner = match self.catalogue.owner_of(terms.product_id).await? {
-            None => return Ok(Err(("ProductNotFound".into(), format!("spec.productId: no product {}", terms.product_id)))),
+        let owner = match self.catalogue.owner_of(terms.sale.product_id).await? {
+            None => return Ok(Err(("ProductNotFound".into(), format!("spec.productId: no product {}", terms.sale.product_id)))),
             Some(owner) => owner,
         };
         if m.merchant_id.is_some_and(|me| me != owner) {
-            return Ok(Err(("ProductNotYours".into(), format!("spec.productId: product {} belongs to another merchant", terms.product_id))));
+            return Ok(Err(("ProductNotYours".into(), format!("spec.productId: product {} belongs to another merchant", terms.sale.product_id))));
         }
         if let Some(sale) = recorded {
             if let Some(refusal) = locked_change(sale, terms, now) {
@@ -222,7 +222,7 @@ impl Reconciler {
             Ok(sale) => Ok(Ok(sale)),
             Err(e) => match e.downcast_ref::<EngineError>() {
                 Some(EngineError::StockBelowCommitted { committed, .. }) => {
-                    Ok(Err(("StockBelowCommitted".into(), format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.stock))))
+                    Ok(Err(("StockBelowCommitted".into(), format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.sale.stock))))
                 }
                 _ => Err(e),
             },
@@ -276,7 +276,7 @@ impl Reconciler {
 /// Product and price are fixed once the sale has opened (orders carry them).
 fn locked_change(sale: &Sale, terms: &Terms, now: DateTime<Utc>) -> Option<String> {
     let opened = sale.opens_at <= now;
-    let changes_terms = sale.product_id != terms.product_id || sale.price != terms.price;
+    let changes_terms = sale.product_id != terms.sale.product_id || sale.price != terms.sale.price;
     (opened && changes_terms).then(|| "productId and price cannot change once the sale has opened; the change is not applied".to_owned())
 }
 

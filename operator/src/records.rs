@@ -163,16 +163,7 @@ impl SaleRecords {
     }
 
     pub async fn apply(&self, manifest: &str, merchant_id: i64, t: &Terms) -> anyhow::Result<Sale> {
-        let terms = NewSale {
-            product_id: t.product_id,
-            merchant_id,
-            stock: t.stock,
-            price: t.price,
-            opens_at: t.opens_at,
-            closes_at: t.closes_at,
-            per_user_limit: t.per_user_limit,
-        };
-        self.ledger.apply(manifest, terms).await
+        self.ledger.apply(manifest, t.sale.for_merchant(merchant_id)).await
     }
 
     /// The sale's live counters in the stock engine; `None` when it does not hold the sale.

@@ -1,22 +1,20 @@
 //! Checks a FlashSale spec the way the API server's schema does (so the one-process CLI
-//! gives the same messages) and turns it into typed terms.
+//! gives the same messages) and turns it into typed terms. The sale's terms are checked
+//! by the rules `POST /api/sales` and the order service's internal API share
+//! (`goodsmall_contracts::sales::SaleTerms`), whose limits the CRD's schema carries.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use goodsmall_platform::money::{DecimalInput, Price};
+use goodsmall_contracts::sales::{SaleTerms, Spelling, TermsInput};
+use goodsmall_platform::money::DecimalInput;
 
 use crate::{crd::FlashSaleSpec, duration};
 
 /// A spec that passed every check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Terms {
-    pub product_id: i64,
-    pub stock: i64,
-    pub price: Price,
-    pub opens_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-    pub per_user_limit: i64,
+    /// The sale's terms, as any way of making a sale checks them.
+    pub sale: SaleTerms,
     pub lead: Duration,
     pub order_replicas: Option<i32>,
     pub payment_replicas: Option<i32>,
@@ -25,61 +23,33 @@ pub struct Terms {
 /// Every problem of the spec, each as `spec.<field>: <message>`; the messages of the
 /// CRD's rules are the CRD's own.
 pub fn validate(spec: &FlashSaleSpec) -> Result<Terms, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut range = |field: &str, value: i64, min: i64, max: i64| {
-        if value < min || value > max {
-            problems.push(format!("spec.{field}: must be between {min} and {max}, got {value}"));
-        }
+    let price = DecimalInput::Text(spec.price.clone());
+    let input = TermsInput {
+        product_id: spec.product_id,
+        stock: spec.stock,
+        price: &price,
+        opens_at: spec.opens_at,
+        closes_at: spec.closes_at,
+        per_user_limit: spec.per_user_limit,
     };
-    range("productId", spec.product_id, 1, i64::MAX);
-    range("stock", spec.stock, 1, 100_000_000);
-    range("perUserLimit", spec.per_user_limit, 1, 1000);
+    let sale = SaleTerms::parse(&input, Spelling::Manifest);
+    let mut problems: Vec<String> = sale.as_ref().err().into_iter().flatten().map(|e| format!("{}: {}", e.field, e.message)).collect();
     for (field, replicas) in [("orderReplicas", spec.warmup.order_replicas), ("paymentReplicas", spec.warmup.payment_replicas)] {
-        if let Some(r) = replicas {
-            range(&format!("warmup.{field}"), i64::from(r), 1, 1000);
+        if let Some(r) = replicas.filter(|r| !(1..=MAX_REPLICAS).contains(r)) {
+            problems.push(format!("spec.warmup.{field}: must be between 1 and {MAX_REPLICAS}, got {r}"));
         }
-    }
-    let price = match Price::parse(&DecimalInput::Text(spec.price.clone())) {
-        Ok(p) if price_shape(&spec.price) => Some(p),
-        Ok(_) => {
-            problems.push(format!("spec.price: `{}` must be a decimal such as 120.00", spec.price));
-            None
-        }
-        Err(e) if e.contains("greater than zero") => {
-            problems.push("spec.price: price must be greater than zero".into());
-            None
-        }
-        Err(e) => {
-            problems.push(format!("spec.price: {e}"));
-            None
-        }
-    };
-    if spec.closes_at <= spec.opens_at {
-        problems.push("spec: closesAt must be after opensAt".into());
     }
     let lead = duration::parse(&spec.warmup.lead).map_err(|e| problems.push(format!("spec.warmup.lead: {e}"))).ok();
-    match (price, lead) {
-        (Some(price), Some(lead)) if problems.is_empty() => Ok(Terms {
-            product_id: spec.product_id,
-            stock: spec.stock,
-            price,
-            opens_at: spec.opens_at,
-            closes_at: spec.closes_at,
-            per_user_limit: spec.per_user_limit,
-            lead,
-            order_replicas: spec.warmup.order_replicas,
-            payment_replicas: spec.warmup.payment_replicas,
-        }),
+    match (sale, lead) {
+        (Ok(sale), Some(lead)) if problems.is_empty() => {
+            Ok(Terms { sale, lead, order_replicas: spec.warmup.order_replicas, payment_replicas: spec.warmup.payment_replicas })
+        }
         _ => Err(problems),
     }
 }
 
-/// The schema's pattern `^[0-9]{1,9}(\.[0-9]{1,2})?$`.
-fn price_shape(text: &str) -> bool {
-    let (whole, cents) = text.split_once('.').unwrap_or((text, "1"));
-    let digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
-    digits(whole, 9) && digits(cents, 2)
-}
+/// The most warm-up replicas a sale may ask of a workload (the CRD's range too).
+pub const MAX_REPLICAS: i32 = 1000;
 
 #[cfg(test)]
 mod tests {
@@ -101,7 +71,23 @@ mod tests {
     #[test]
     fn a_good_spec_becomes_terms() {
         let terms = validate(&spec()).unwrap();
-        assert_eq!((terms.price.cents(), terms.lead, terms.stock), (12_000, Duration::from_secs(600), 100));
+        assert_eq!((terms.sale.price.cents(), terms.lead, terms.sale.stock), (12_000, Duration::from_secs(600), 100));
+    }
+
+    #[test]
+    fn the_crd_carries_the_shared_limits() {
+        use goodsmall_contracts::sales::{MAX_PER_USER_LIMIT, MAX_STOCK};
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_value(crate::crd::FlashSale::crd()).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let bounds = |field: &str| (schema[field]["minimum"].as_f64(), schema[field]["maximum"].as_f64());
+        assert_eq!(bounds("stock"), (Some(1.0), Some(MAX_STOCK as f64)));
+        assert_eq!(bounds("perUserLimit"), (Some(1.0), Some(MAX_PER_USER_LIMIT as f64)));
+        let mut widest = spec();
+        (widest.stock, widest.per_user_limit) = (MAX_STOCK, MAX_PER_USER_LIMIT);
+        assert!(validate(&widest).is_ok(), "the widest terms the schema allows are accepted");
+        (widest.stock, widest.per_user_limit) = (MAX_STOCK + 1, MAX_PER_USER_LIMIT + 1);
+        assert_eq!(validate(&widest).unwrap_err(), ["spec.stock: must be between 1 and 100000000, got 100000001", "spec.perUserLimit: must be between 1 and 1000, got 1001"]);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! Every route is under `/internal/flash-sales/{namespace}/{name}` (the manifest's key)
 //! and needs the operator's bearer token (`goodsmall_platform::auth::internal`):
 //! - `GET`: `FoundSale` (`sale` is null when the manifest has no sale yet);
-//! - `PUT` `NewSale`: the sale recorded or brought in line, `200 Sale`; a stock
-//!   below what is held is `409` with `StockBelowCommittedProblem`;
+//! - `PUT` `NewSale`: the sale recorded or brought in line, `200 Sale`; terms that break
+//!   [`crate::sales::SaleTerms`]'s rules are `422` `VALIDATION_FAILED` naming each; a
+//!   stock below what is held is `409` with `StockBelowCommittedProblem`;
 //! - `POST .../load`: the stock engine has the sale, `200 Loaded`;
 //! - `POST .../close`: the sale ends now, `204`;
 //! - `DELETE`: the settled sale's keys go and the record leaves the manifest, `204`.

@@ -109,6 +109,41 @@ async fn the_operator_records_loads_closes_and_retires_a_flash_sale_through_it()
     }
 }
 
+/// The apply checks the terms by the rules `POST /api/sales` and a FlashSale share: bad
+/// terms are a 422 problem naming each field, and nothing is recorded.
+#[tokio::test]
+async fn the_apply_refuses_bad_terms_with_the_shared_rules() {
+    let keys = KeyPair::generate();
+    let s = start(Some(&keys.public_pem)).await;
+    let token = InternalSigner::new(&keys.private_pem, "operator-test").unwrap().token().unwrap();
+    let url = format!("{}{}", s.base, internal_api::path("shop", "bad-drop"));
+    let mut bad = serde_json::to_value(terms(0)).unwrap();
+    bad["per_user_limit"] = json!(goodsmall_contracts::sales::MAX_PER_USER_LIMIT + 1);
+    bad["price"] = json!("0.00");
+    bad["closes_at"] = bad["opens_at"].clone();
+    let refused = s.client.put(&url).bearer_auth(&token).json(&bad).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "VALIDATION_FAILED", "{problem}");
+    let errors: Vec<String> = problem["errors"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["field"].as_str().unwrap(), e["message"].as_str().unwrap())).collect();
+    assert_eq!(
+        errors,
+        [
+            "stock: must be between 1 and 100000000, got 0",
+            "per_user_limit: must be between 1 and 1000, got 1001",
+            "price: price must be greater than zero",
+            "closes_at: must be after opens_at",
+        ]
+    );
+    let found: FoundSale = s.client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert!(found.sale.is_none(), "nothing recorded");
+    // The widest terms the rules allow are recorded.
+    let widest = NewSale { per_user_limit: goodsmall_contracts::sales::MAX_PER_USER_LIMIT, ..terms(goodsmall_contracts::sales::MAX_STOCK) };
+    let applied = s.client.put(&url).bearer_auth(&token).json(&widest).send().await.unwrap();
+    assert_eq!(applied.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn only_the_operators_token_opens_it() {
     let (keys, other) = (KeyPair::generate(), KeyPair::generate());

@@ -12,13 +12,19 @@ use axum::{
 };
 use goodsmall_platform::{
     auth::internal::InternalVerifier,
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     extract::{Json, Path},
 };
-use goodsmall_contracts::internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED};
+use goodsmall_contracts::{
+    internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
+    sales::NewSaleBody,
+};
 use goodsmall_sale::EngineError;
 
-use crate::sales::{NewSale, Sales, SalesError};
+use crate::{
+    routes::sales::field_errors,
+    sales::{Sales, SalesError},
+};
 
 /// The routes, or none (every `/internal` path answers 404) when no operator key is
 /// configured: the one-process shop runs its operator in-process.
@@ -50,7 +56,10 @@ async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String,
     Ok(Json(FoundSale { sale: sales.find_flash_sale(&key(&namespace, &name)).await? }))
 }
 
-async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(terms): Json<NewSale>) -> ApiResult<Response> {
+/// The terms meet the rules every way of making a sale shares (`SaleTerms::parse`), or
+/// the answer is `422 VALIDATION_FAILED` naming each broken one, as `POST /api/sales`'s.
+async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(body): Json<NewSaleBody>) -> ApiResult<Response> {
+    let terms = body.parse().map_err(|errors| ApiError::validation(field_errors(&errors)))?;
     match sales.apply_flash_sale(&key(&namespace, &name), terms).await {
         Ok(sale) => Ok(Json(sale).into_response()),
         Err(SalesError::Engine(EngineError::StockBelowCommitted { sale_id, stock, committed })) => {

@@ -6,10 +6,11 @@ use axum::{
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     auth::{AuthUser, Role, SignedUser},
-    error::{ApiError, ApiResult, ErrorCode, FieldError, FieldErrors, Problem},
+    error::{ApiError, ApiResult, ErrorCode, FieldError, Problem},
     extract::{rfc3339_instant, IdempotencyKey, Json, Path},
-    money::{DecimalInput, Price},
+    money::DecimalInput,
 };
+use goodsmall_contracts::sales::{SaleTerms, Spelling, TermError, TermsInput};
 use goodsmall_sale::{SaleCounters, SaleId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,7 +18,7 @@ use utoipa::ToSchema;
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
     purchase::PurchaseOutcome,
-    sales::{NewSale, Sale},
+    sales::Sale,
     state::OrderState,
 };
 
@@ -27,8 +28,9 @@ pub struct CreateSale {
     /// One of your products.
     #[schema(minimum = 1)]
     pub product_id: i64,
-    /// Units on offer, 1 to 10,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000)]
+    /// Units on offer, 1 to 100,000,000.
+    // The bounds are `goodsmall_contracts::sales`'s (a test checks they agree).
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub stock: i64,
     /// A plain decimal string with at most two decimals, e.g. `"120.00"`: greater than
     /// zero, at most `100000000.00`.
@@ -37,8 +39,8 @@ pub struct CreateSale {
     pub opens_at: DateTime<Utc>,
     /// After `opens_at`.
     pub closes_at: DateTime<Utc>,
-    /// Units one shopper may hold in this sale, 1 to 100.
-    #[schema(minimum = 1, maximum = 100)]
+    /// Units one shopper may hold in this sale, 1 to 1,000.
+    #[schema(minimum = 1, maximum = 1_000)]
     pub per_user_limit: i64,
 }
 
@@ -54,40 +56,38 @@ pub struct CreateSale {
               (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the product service does not answer")))]
 pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body): Json<CreateSale>) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
-    let mut errors = FieldErrors::default();
-    let price = errors.check("price", Price::parse(&body.price));
-    let in_range = |field: &str, value: i64, max: i64| {
-        (1..=max).contains(&value).then_some(()).ok_or_else(|| format!("must be between 1 and {max}")).map_err(|m| (field.to_owned(), m))
+    // The rules every way of making a sale shares (a FlashSale's and the operator's too).
+    let input = TermsInput {
+        product_id: body.product_id,
+        stock: body.stock,
+        price: &body.price,
+        opens_at: body.opens_at,
+        closes_at: body.closes_at,
+        per_user_limit: body.per_user_limit,
     };
-    for check in [in_range("stock", body.stock, 10_000_000), in_range("per_user_limit", body.per_user_limit, 100), in_range("product_id", body.product_id, i64::MAX)] {
-        if let Err((field, message)) = check {
-            errors.check::<()>(&field, Err(message));
+    let parsed = SaleTerms::parse(&input, Spelling::Api);
+    let mut errors: Vec<FieldError> = parsed.as_ref().err().map(|e| field_errors(e)).unwrap_or_default();
+    for (field, at) in [("opens_at", body.opens_at), ("closes_at", body.closes_at)] {
+        if let Err(message) = rfc3339_instant(at) {
+            errors.push(FieldError { field: field.into(), message });
         }
     }
-    errors.check("opens_at", rfc3339_instant(body.opens_at));
-    errors.check("closes_at", rfc3339_instant(body.closes_at));
-    if body.closes_at <= body.opens_at {
-        errors.check::<()>("closes_at", Err("must be after opens_at".into()));
-    }
-    errors.into_result()?;
+    let terms = match parsed {
+        Ok(terms) if errors.is_empty() => terms,
+        _ => return Err(ApiError::validation(errors)),
+    };
     // As the FlashSale path does: the product must exist and be the caller's.
-    let owner = state.products.owner_of(body.product_id).await?.ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", body.product_id)))?;
+    let owner = state.products.owner_of(terms.product_id).await?.ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", terms.product_id)))?;
     if owner != user.user_id && user.role != Role::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("product {} belongs to another merchant", body.product_id)));
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("product {} belongs to another merchant", terms.product_id)));
     }
-    let sale = state
-        .sales
-        .create(NewSale {
-            product_id: body.product_id,
-            merchant_id: owner,
-            stock: body.stock,
-            price: price.expect("checked above"),
-            opens_at: body.opens_at,
-            closes_at: body.closes_at,
-            per_user_limit: body.per_user_limit,
-        })
-        .await?;
+    let sale = state.sales.create(terms.for_merchant(owner)).await?;
     Ok((StatusCode::CREATED, [(LOCATION, format!("/api/sales/{}", sale.id))], Json(sale)))
+}
+
+/// A sale's broken terms as the API's field errors.
+pub fn field_errors(errors: &[TermError]) -> Vec<FieldError> {
+    errors.iter().map(|e| FieldError { field: e.field.to_owned(), message: e.message.clone() }).collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -211,5 +211,21 @@ pub async fn purchase(
         PurchaseOutcome::Retry => {
             Err(ApiError::new(ErrorCode::ServiceUnavailable, "the stock store lost this sale and is rebuilding it; retry with the same Idempotency-Key").retry_after(1))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use goodsmall_contracts::sales::{MAX_PER_USER_LIMIT, MAX_STOCK};
+
+    use super::*;
+
+    /// utoipa takes only literals: the document's bounds are checked against the rules'.
+    #[test]
+    fn the_documented_bounds_are_the_rules() {
+        let schema = serde_json::to_value(<CreateSale as utoipa::PartialSchema>::schema()).unwrap();
+        let bounds = |field: &str| (schema["properties"][field]["minimum"].as_f64(), schema["properties"][field]["maximum"].as_f64());
+        assert_eq!(bounds("stock"), (Some(1.0), Some(MAX_STOCK as f64)), "{schema}");
+        assert_eq!(bounds("per_user_limit"), (Some(1.0), Some(MAX_PER_USER_LIMIT as f64)), "{schema}");
     }
 }

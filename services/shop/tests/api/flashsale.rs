@@ -210,6 +210,45 @@ async fn the_status_is_as_fresh_as_documented(shop: TestShop) {
     assert!(bought.elapsed() <= Duration::from_secs(documented) + Duration::from_millis(500), "the status caught up after {:?}", bought.elapsed());
 }
 
+/// One set of rules for a sale's terms: the same bad terms are refused by `POST
+/// /api/sales` and by a FlashSale with the same message for each field (the window's
+/// names the fields as each spells them), and the widest terms pass both.
+async fn the_api_and_a_manifest_refuse_the_same_terms_alike(shop: TestShop) {
+    let merchant = shop.merchant().await;
+    let product = create_product(&shop, &merchant, "Lamp", 10).await["id"].as_i64().unwrap();
+    let opens = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let closes = (Utc::now() + chrono::Duration::hours(3)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (max_stock, max_per_user) = (100_000_000, 1_000);
+    let sale = |stock: i64, price: &str, per_user: i64, closes: &str| {
+        json!({ "product_id": product, "stock": stock, "price": price, "per_user_limit": per_user, "opens_at": opens, "closes_at": closes })
+    };
+    let flash_sale = |name: &str, stock: i64, price: &str, per_user: i64, closes: &str| {
+        let mut m = manifest(name, product, stock, Duration::ZERO);
+        (m["spec"]["price"], m["spec"]["perUserLimit"], m["spec"]["opensAt"], m["spec"]["closesAt"]) = (json!(price), json!(per_user), json!(opens), json!(closes));
+        m
+    };
+    let errors = |problem: &Value| -> Vec<(String, String)> {
+        problem["errors"].as_array().unwrap().iter().map(|e| (e["field"].as_str().unwrap().to_owned(), e["message"].as_str().unwrap().to_owned())).collect()
+    };
+
+    let api = assert_problem(shop.post("/api/sales", Some(&merchant), sale(max_stock + 1, "0.00", max_per_user + 1, &opens)).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let put = shop.call(Method::PUT, "/api/flashsales/alike", Some(&merchant), Some(flash_sale("alike", max_stock + 1, "0.00", max_per_user + 1, &opens)));
+    let crd = assert_problem(put.await, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FLASH_SALE").await;
+    let (api, crd) = (errors(&api), errors(&crd));
+    let fields = |e: &[(String, String)]| e.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>();
+    assert_eq!(fields(&api), ["stock", "per_user_limit", "price", "closes_at"], "{api:?}");
+    assert_eq!(fields(&crd), ["spec.stock", "spec.perUserLimit", "spec.price", "spec"], "{crd:?}");
+    let messages = |e: &[(String, String)]| e.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>();
+    assert_eq!(messages(&api)[..3], messages(&crd)[..3], "the same message for each value");
+    assert_eq!(messages(&api)[..3], ["must be between 1 and 100000000, got 100000001", "must be between 1 and 1000, got 1001", "price must be greater than zero"]);
+    assert_eq!((api[3].1.as_str(), crd[3].1.as_str()), ("must be after opens_at", "closesAt must be after opensAt"));
+
+    // The widest terms the rules allow pass both.
+    assert_status(shop.post("/api/sales", Some(&merchant), sale(max_stock, "100000000.00", max_per_user, &closes)).await, StatusCode::CREATED).await;
+    let put = shop.call(Method::PUT, "/api/flashsales/widest", Some(&merchant), Some(flash_sale("widest", max_stock, "100000000.00", max_per_user, &closes)));
+    assert_status(put.await, StatusCode::CREATED).await;
+}
+
 mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_status_is_as_fresh_as_documented() {
@@ -222,6 +261,10 @@ mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bad_manifests_get_the_crds_messages() {
         super::bad_manifests_get_the_crds_messages(crate::helpers::TestShop::embedded_with(&[]).await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_api_and_a_manifest_refuse_the_same_terms_alike() {
+        super::the_api_and_a_manifest_refuse_the_same_terms_alike(crate::helpers::TestShop::embedded_with(&[]).await).await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_cli_applies_lists_and_deletes_yaml() {
