@@ -161,8 +161,8 @@ pub struct FirstAnswer {
     pub epoch: i64,
 }
 
-/// A sale as the engine holds it: its terms, where its units are (`initial = remaining
-/// + reserved + sold`) and its flags. The one counters type: the order service's API
+/// A sale as the engine holds it: its terms, where its units are
+/// (`initial = remaining + reserved + sold`) and its flags. The one counters type: the order service's API
 /// and the operator's phase and status read this too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct SaleCounters {
