@@ -2,7 +2,7 @@
 # Installs what the tests need, starts a private Redis, MariaDB and Apache Kafka broker
 # on free ports, and runs every test with cargo-nextest. Arguments go to
 # `cargo nextest run`.
-#   scripts/test.sh                      # everything
+#   scripts/test.sh                      # everything (lint gate, then every test)
 #   scripts/test.sh -p goodsmall-shop    # one crate
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +69,25 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
+
+# --- 1b. The lint gate -----------------------------------------------------------------
+# A whole run (no arguments, as CI runs it) or LINT=on: formatting (rustfmt.toml) and
+# clippy with every warning an error (the workspace's [workspace.lints]); either fails
+# the run before anything starts. LINT=off skips it.
+case "${LINT:-auto}" in
+  on) lint=true ;;
+  off) lint=false ;;
+  *) [ $# -eq 0 ] && lint=true || lint=false ;;
+esac
+if $lint; then
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    say "rustfmt or clippy is missing: rustup component add rustfmt clippy"
+    exit 1
+  fi
+  say "lint: cargo fmt --all --check, cargo clippy --workspace --all-targets -- -D warnings"
+  cargo fmt --all --check || { say "formatting differs (above): cargo fmt --all"; exit 1; }
+  cargo clippy --quiet --workspace --all-targets -- -D warnings || { say "clippy findings (above) fail the run"; exit 1; }
+fi
 # The Kafka broker's jars (Maven Central, into ~/.cache/goodsmall once).
 scripts/kafka.sh fetch >/dev/null
 # etcd, kube-apiserver and kubectl for the operator's tests (Go module proxy, built once

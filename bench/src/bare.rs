@@ -52,7 +52,8 @@ pub fn router(authenticator: Authenticator) -> Router {
 pub async fn run(args: BareArgs) -> anyhow::Result<bool> {
     let pem = std::fs::read_to_string(&args.public_key_file)
         .with_context(|| format!("reading the public key {}", args.public_key_file.display()))?;
-    let authenticator = Authenticator::new(&pem, &args.issuer, Kv::memory()).context("not an Ed25519 public key PEM")?;
+    let authenticator =
+        Authenticator::new(&pem, &args.issuer, Kv::memory()).context("not an Ed25519 public key PEM")?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     // bench.sh reads the address from the first line.
     println!("http://{}", listener.local_addr()?);
@@ -73,12 +74,23 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api/sales/7/purchases", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(authenticator)).await });
-        let token = TokenSigner::new(&keys.private_pem, issuer, std::time::Duration::from_secs(60)).unwrap().issue(5, Role::Shopper, "s").unwrap();
+        let token = TokenSigner::new(&keys.private_pem, issuer, std::time::Duration::from_secs(60))
+            .unwrap()
+            .issue(5, Role::Shopper, "s")
+            .unwrap();
         let client = reqwest::Client::new();
         let send = |token: &str, body: &'static str| {
-            client.post(&url).bearer_auth(token).header("Idempotency-Key", "k1").header("content-type", "application/json").body(body).send()
+            client
+                .post(&url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "k1")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
         };
-        let code = |r: reqwest::Response| async move { (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap()["code"].clone()) };
+        let code = |r: reqwest::Response| async move {
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap()["code"].clone())
+        };
         assert_eq!(code(send(&token, r#"{"quantity":1}"#).await.unwrap()).await, (409, "SOLD_OUT".into()));
         assert_eq!(code(send("forged", r#"{"quantity":1}"#).await.unwrap()).await, (401, "INVALID_TOKEN".into()));
         assert_eq!(code(send(&token, "{").await.unwrap()).await.0, 400, "the body is parsed");

@@ -65,7 +65,10 @@ pub async fn run(args: BurstArgs) -> anyhow::Result<bool> {
     let url = reqwest::Url::parse(&args.base_url).with_context(|| format!("{} is not a URL", args.base_url))?;
     let host = url.host_str().context("the base URL has no host")?.to_owned();
     let port = url.port_or_known_default().context("the base URL has no port")?;
-    let address = tokio::net::lookup_host((host.as_str(), port)).await?.next().with_context(|| format!("{host} resolves to no address"))?;
+    let address = tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .next()
+        .with_context(|| format!("{host} resolves to no address"))?;
     let figures = burst(address, &host, args.connections, Duration::from_millis(args.timeout_ms)).await?;
     println!(
         "burst: {} new connections at once to {address}: {} answered ({} 2xx), {} not answered within {} ms; \
@@ -81,14 +84,21 @@ pub async fn run(args: BurstArgs) -> anyhow::Result<bool> {
         figures.listen_overflows.map_or("unknown (no /proc/net/netstat)".to_owned(), |n| format!("+{n}")),
     );
     if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_vec_pretty(&figures)?).with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(out, serde_json::to_vec_pretty(&figures)?)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(!args.require_all || figures.unanswered == 0)
 }
 
 /// Opens `connections` connections to `address` at once and asks each for `/healthz`.
-pub async fn burst(address: SocketAddr, host: &str, connections: usize, timeout: Duration) -> anyhow::Result<BurstFigures> {
-    let request: Arc<[u8]> = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes().into();
+pub async fn burst(
+    address: SocketAddr,
+    host: &str,
+    connections: usize,
+    timeout: Duration,
+) -> anyhow::Result<BurstFigures> {
+    let request: Arc<[u8]> =
+        format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes().into();
     // Every socket exists before the first connect goes out.
     let mut sockets = Vec::with_capacity(connections);
     for made in 0..connections {
@@ -124,7 +134,8 @@ pub async fn burst(address: SocketAddr, host: &str, connections: usize, timeout:
             Outcome::Unanswered => figures.unanswered += 1,
         }
     }
-    figures.listen_overflows = overflows_before.zip(listen_overflows()).map(|(before, after)| after.saturating_sub(before));
+    figures.listen_overflows =
+        overflows_before.zip(listen_overflows()).map(|(before, after)| after.saturating_sub(before));
     times.sort_by(f64::total_cmp);
     let quantile = |q: f64| if times.is_empty() { 0.0 } else { times[((times.len() - 1) as f64 * q).round() as usize] };
     (figures.p50_ms, figures.p99_ms, figures.max_ms) = (quantile(0.5), quantile(0.99), quantile(1.0));
@@ -146,7 +157,10 @@ async fn exchange(socket: TcpSocket, address: SocketAddr, request: &[u8]) -> std
     }
     // "HTTP/1.1 200 OK"
     let line = String::from_utf8_lossy(&head);
-    line.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| std::io::ErrorKind::InvalidData.into())
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::ErrorKind::InvalidData.into())
 }
 
 /// `TcpExt ListenOverflows` from /proc/net/netstat (a header line of names, then a line
@@ -178,10 +192,19 @@ mod tests {
     async fn every_connection_of_a_burst_is_answered_by_a_server_that_queues_them() {
         let listener = listener(1024);
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, Router::new().route("/healthz", get(|| async { "ok" }))).await });
+        tokio::spawn(
+            async move { axum::serve(listener, Router::new().route("/healthz", get(|| async { "ok" }))).await },
+        );
         let figures = burst(address, "127.0.0.1", 200, Duration::from_secs(10)).await.unwrap();
-        assert_eq!((figures.connections, figures.answered, figures.ok, figures.unanswered), (200, 200, 200, 0), "{figures:?}");
-        assert!(0.0 < figures.p50_ms && figures.p50_ms <= figures.p99_ms && figures.p99_ms <= figures.max_ms, "{figures:?}");
+        assert_eq!(
+            (figures.connections, figures.answered, figures.ok, figures.unanswered),
+            (200, 200, 200, 0),
+            "{figures:?}"
+        );
+        assert!(
+            0.0 < figures.p50_ms && figures.p50_ms <= figures.p99_ms && figures.p99_ms <= figures.max_ms,
+            "{figures:?}"
+        );
     }
 
     #[tokio::test]
@@ -199,7 +222,8 @@ mod tests {
 
     #[test]
     fn listen_overflows_are_read_from_the_tcpext_lines() {
-        let netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 42 43\nIpExt: InNoRoutes\nIpExt: 0\n";
+        let netstat =
+            "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 42 43\nIpExt: InNoRoutes\nIpExt: 0\n";
         assert_eq!(parse_listen_overflows(netstat), Some(42));
         assert_eq!(parse_listen_overflows("IpExt: A\nIpExt: 1\n"), None);
     }

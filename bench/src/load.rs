@@ -68,14 +68,17 @@ struct Tally {
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
-    anyhow::ensure!(args.concurrency >= 1 && args.duration_secs >= 1, "--concurrency and --duration-secs must be at least 1");
-    let text = std::fs::read_to_string(&args.tokens_file).with_context(|| format!("reading {}", args.tokens_file.display()))?;
-    let tokens: Arc<Vec<String>> = Arc::new(serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?);
+    anyhow::ensure!(
+        args.concurrency >= 1 && args.duration_secs >= 1,
+        "--concurrency and --duration-secs must be at least 1"
+    );
+    let text = std::fs::read_to_string(&args.tokens_file)
+        .with_context(|| format!("reading {}", args.tokens_file.display()))?;
+    let tokens: Arc<Vec<String>> =
+        Arc::new(serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?);
     anyhow::ensure!(!tokens.is_empty(), "{} holds no tokens", args.tokens_file.display());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(10)).build()?;
     let url = Arc::new(format!("{}/api/sales/{}/purchases", args.base_url.trim_end_matches('/'), args.sale_id));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_secs);
@@ -136,7 +139,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
         figures.accepted, figures.accepted_rate, figures.refused, figures.answered_rate, figures.unexpected, figures.server_errors, figures.p50_ms, figures.p90_ms, figures.p99_ms, figures.max_ms
     );
     if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_vec_pretty(&figures)?).with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(out, serde_json::to_vec_pretty(&figures)?)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(figures.server_errors == 0)
 }
@@ -179,7 +183,8 @@ mod tests {
 
     #[test]
     fn quantiles_are_nearest_rank_in_milliseconds() {
-        let tally = Tally { accepted: 100, latencies_us: (1..=100).rev().map(|ms| ms * 1000).collect(), ..Tally::default() };
+        let tally =
+            Tally { accepted: 100, latencies_us: (1..=100).rev().map(|ms| ms * 1000).collect(), ..Tally::default() };
         let f = summarise(tally, 4.0);
         assert_eq!((f.accepted_rate, f.p50_ms, f.p90_ms, f.p99_ms, f.max_ms), (25.0, 50.0, 90.0, 99.0, 100.0));
         let refused = Tally { accepted: 10, refused: 30, latencies_us: vec![1000; 40], ..Tally::default() };
@@ -232,7 +237,10 @@ mod tests {
                             101 => ("500 Internal Server Error", r#"{"code":"INTERNAL"}"#),
                             _ => ("409 Conflict", r#"{"code":"SOLD_OUT"}"#),
                         };
-                        let answer = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        let answer = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
                         reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
                     }
                 });

@@ -80,7 +80,9 @@ async fn main() {
         Command::Profile(args) => profile::run(args),
         Command::Bare(args) => bare::run(args).await,
         Command::Burst(args) => burst::run(args).await,
-        Command::Tokens { key, shoppers, first_id, out } => prepare::write_shopper_tokens(&key, shoppers, first_id, &out),
+        Command::Tokens { key, shoppers, first_id, out } => {
+            prepare::write_shopper_tokens(&key, shoppers, first_id, &out)
+        }
     };
     match outcome {
         Ok(true) => {}

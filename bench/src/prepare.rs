@@ -25,7 +25,8 @@ impl KeyArgs {
     fn signer(&self) -> anyhow::Result<TokenSigner> {
         let pem = std::fs::read_to_string(&self.private_key_file)
             .with_context(|| format!("reading the private key {}", self.private_key_file.display()))?;
-        TokenSigner::new(&pem, self.issuer.clone(), Duration::from_secs(self.token_ttl_secs)).context("not an Ed25519 PKCS#8 PEM")
+        TokenSigner::new(&pem, self.issuer.clone(), Duration::from_secs(self.token_ttl_secs))
+            .context("not an Ed25519 PKCS#8 PEM")
     }
 }
 
@@ -65,7 +66,8 @@ pub async fn run(args: PrepareArgs) -> anyhow::Result<bool> {
     let signer = args.key.signer()?;
     let base = args.base_url.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let merchant = signer.issue(args.merchant_id, Role::Merchant, &format!("bench-merchant-{}", uuid::Uuid::new_v4()))?;
+    let merchant =
+        signer.issue(args.merchant_id, Role::Merchant, &format!("bench-merchant-{}", uuid::Uuid::new_v4()))?;
 
     let product = json!({
         "name": format!("Bench lightstick ({} units)", args.stock),
@@ -151,7 +153,8 @@ mod tests {
     #[tokio::test]
     async fn minted_tokens_pass_the_shops_verification() {
         let keys = KeyPair::generate();
-        let signer = TokenSigner::new(&keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(60)).unwrap();
+        let signer =
+            TokenSigner::new(&keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(60)).unwrap();
         let tokens = mint_shoppers(&signer, 3, 42).unwrap();
         let kv = goodsmall_platform::kv::Kv::memory();
         let verifier = Authenticator::new(&keys.public_pem, &KeySettings::default().issuer(), kv).unwrap();

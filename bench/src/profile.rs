@@ -77,6 +77,9 @@ mod tests {
             goodsmall_http_requests_total{route=\"/a\"} 9\n";
         let totals = histogram_totals(text);
         assert_eq!(totals.len(), 1);
-        assert_eq!(totals["goodsmall_db_query_duration_seconds{db=\"order\",query=\"order.insert_batch\"}"], (0.25, 5.0));
+        assert_eq!(
+            totals["goodsmall_db_query_duration_seconds{db=\"order\",query=\"order.insert_batch\"}"],
+            (0.25, 5.0)
+        );
     }
 }

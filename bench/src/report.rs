@@ -79,7 +79,12 @@ impl PurchaseFigures {
         let mut failed_thresholds: Vec<String> = metrics
             .iter()
             .flat_map(|(name, m)| {
-                m["thresholds"].as_object().into_iter().flatten().filter(|(_, failed)| failed.as_bool() == Some(true)).map(move |(t, _)| format!("{name}: {t}"))
+                m["thresholds"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, failed)| failed.as_bool() == Some(true))
+                    .map(move |(t, _)| format!("{name}: {t}"))
             })
             .collect();
         failed_thresholds.sort();
@@ -125,7 +130,8 @@ impl ScriptFigures {
         let header = fields(lines.next().context("empty redis-benchmark CSV")?);
         let row = fields(lines.next().context("redis-benchmark CSV without a result row")?);
         let column = |name: &str| -> anyhow::Result<f64> {
-            let i = header.iter().position(|h| h == name).with_context(|| format!("no `{name}` column in {header:?}"))?;
+            let i =
+                header.iter().position(|h| h == name).with_context(|| format!("no `{name}` column in {header:?}"))?;
             row.get(i).and_then(|v| v.parse().ok()).with_context(|| format!("`{name}` is not a number in {row:?}"))
         };
         Ok(Self { rps: column("rps")?, p50_ms: column("p50_latency_ms")?, p99_ms: column("p99_latency_ms")? })
@@ -173,11 +179,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         line(name, value.to_owned());
     }
 
-    let throughput = args.throughput_summary.as_deref().map(|p| read_json(p).and_then(|v| PurchaseFigures::parse(&v))).transpose()?;
+    let throughput = args
+        .throughput_summary
+        .as_deref()
+        .map(|p| read_json(p).and_then(|v| PurchaseFigures::parse(&v)))
+        .transpose()?;
     let script = args
         .script_csv
         .as_deref()
-        .map(|p| std::fs::read_to_string(p).context("reading the redis-benchmark CSV").and_then(|t| ScriptFigures::parse(&t)))
+        .map(|p| {
+            std::fs::read_to_string(p).context("reading the redis-benchmark CSV").and_then(|t| ScriptFigures::parse(&t))
+        })
         .transpose()?;
 
     let lean: Option<PurchaseFigures> = args
@@ -186,12 +198,18 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         .map(|p| read_json(p).and_then(|v| Ok(serde_json::from_value::<LoadFigures>(v)?.into())))
         .transpose()?;
     if let Some(s) = &script {
-        line("raw script rate (EVALSHA/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", s.rps, s.p50_ms, s.p99_ms));
+        line(
+            "raw script rate (EVALSHA/s)",
+            format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", s.rps, s.p50_ms, s.p99_ms),
+        );
     }
     for (generator, figures) in [("k6", &throughput), ("goodsmall-bench load", &lean)] {
         let Some(t) = figures else { continue };
         println!("  -- purchases driven by {generator}");
-        line("purchase rate (202 answers/s)", format!("{:.0}/s  ({:.0} accepted of {:.0} purchase requests)", t.accepted_rate, t.accepted, t.purchases()));
+        line(
+            "purchase rate (202 answers/s)",
+            format!("{:.0}/s  ({:.0} accepted of {:.0} purchase requests)", t.accepted_rate, t.accepted, t.purchases()),
+        );
         line("purchase latency p50 / p99", format!("{} / {}", ms(t.p50_ms), ms(t.p99_ms)));
         if t.unexpected > 0.0 || t.refused > 0.0 {
             line("purchases refused / unexpected", format!("{:.0} / {:.0}", t.refused, t.unexpected));
@@ -203,7 +221,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
             let ratio = if s.rps > 0.0 { t.accepted_rate / s.rps } else { 0.0 };
             line(
                 "purchase rate / script rate",
-                format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, args.target_ratio * 100.0, met(ratio >= args.target_ratio)),
+                format!(
+                    "{:.1} %  (target >= {:.0} %: {})",
+                    ratio * 100.0,
+                    args.target_ratio * 100.0,
+                    met(ratio >= args.target_ratio)
+                ),
             );
         }
         let p99_ok = t.p99_ms.is_some_and(|p| p <= args.target_p99_ms);
@@ -216,13 +239,25 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         path.as_deref().map(|p| read_json(p).and_then(|v| Ok(serde_json::from_value::<LoadFigures>(v)?))).transpose()
     };
     if let (Some(sold_out), Some(bare)) = (load_figures(&args.sold_out_summary)?, load_figures(&args.bare_summary)?) {
-        line("sold-out path (409 answers/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", sold_out.answered_rate, sold_out.p50_ms, sold_out.p99_ms));
-        line("bare handler (409 answers/s)", format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", bare.answered_rate, bare.p50_ms, bare.p99_ms));
+        line(
+            "sold-out path (409 answers/s)",
+            format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", sold_out.answered_rate, sold_out.p50_ms, sold_out.p99_ms),
+        );
+        line(
+            "bare handler (409 answers/s)",
+            format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", bare.answered_rate, bare.p50_ms, bare.p99_ms),
+        );
         let ratio = if bare.answered_rate > 0.0 { sold_out.answered_rate / bare.answered_rate } else { 0.0 };
         let goal = args.target_sold_out_ratio;
-        line("sold-out path / bare handler", format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, goal * 100.0, met(ratio >= goal)));
+        line(
+            "sold-out path / bare handler",
+            format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, goal * 100.0, met(ratio >= goal)),
+        );
         if sold_out.server_errors > 0 || sold_out.unexpected > 0 {
-            problems.push(format!("sold-out path: {} 5xx and {} answers other than SOLD_OUT", sold_out.server_errors, sold_out.unexpected));
+            problems.push(format!(
+                "sold-out path: {} 5xx and {} answers other than SOLD_OUT",
+                sold_out.server_errors, sold_out.unexpected
+            ));
         }
         println!("  --");
     }
@@ -230,30 +265,51 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         let v = read_verdict(path)?;
         let accepted_seen = throughput.iter().chain(&lean).map(|t| t.accepted).sum::<f64>();
         let seen = format!("; the load generators saw {accepted_seen:.0} accepted");
-        line("oversell (throughput sale)", format!("{}  (sale {}: {} of {} units taken, conserved: {}{seen})", v.oversell, v.sale_id, v.taken, v.stock, v.conserved));
+        line(
+            "oversell (throughput sale)",
+            format!(
+                "{}  (sale {}: {} of {} units taken, conserved: {}{seen})",
+                v.oversell, v.sale_id, v.taken, v.stock, v.conserved
+            ),
+        );
         if !v.ok() {
             problems.push(format!("throughput sale {}: oversell {}, conserved {}", v.sale_id, v.oversell, v.conserved));
         }
         // More taken than the generators saw is possible (a request that timed out on the
         // client may still have been accepted); fewer would mean a 202 without a reservation.
         if (v.taken as f64) < accepted_seen {
-            problems.push(format!("throughput sale {}: {accepted_seen:.0} answers were 202 but only {} units are taken", v.sale_id, v.taken));
+            problems.push(format!(
+                "throughput sale {}: {accepted_seen:.0} answers were 202 but only {} units are taken",
+                v.sale_id, v.taken
+            ));
         }
     }
     if let Some(path) = &args.drop_summary {
         let d = PurchaseFigures::parse(&read_json(path)?)?;
         line(
             "drop (110 buyers for 100 units)",
-            format!("{:.0} accepted, {:.0} refused SOLD_OUT/INSUFFICIENT_STOCK, {:.0} other, {:.0} 5xx", d.accepted, d.refused, d.unexpected, d.server_errors),
+            format!(
+                "{:.0} accepted, {:.0} refused SOLD_OUT/INSUFFICIENT_STOCK, {:.0} other, {:.0} 5xx",
+                d.accepted, d.refused, d.unexpected, d.server_errors
+            ),
         );
         if d.server_errors > 0.0 || d.unexpected > 0.0 {
             problems.push(format!("drop: {:.0} 5xx and {:.0} unexpected answers", d.server_errors, d.unexpected));
         }
         if let Some(path) = &args.drop_verify {
             let v = read_verdict(path)?;
-            line("drop sale counters", format!("sale {}: {} taken of {}, oversell {}, conserved: {}", v.sale_id, v.taken, v.stock, v.oversell, v.conserved));
+            line(
+                "drop sale counters",
+                format!(
+                    "sale {}: {} taken of {}, oversell {}, conserved: {}",
+                    v.sale_id, v.taken, v.stock, v.oversell, v.conserved
+                ),
+            );
             if !v.ok() {
-                problems.push(format!("drop sale {}: oversell {}, conserved {}, taken {}", v.sale_id, v.oversell, v.conserved, v.taken));
+                problems.push(format!(
+                    "drop sale {}: oversell {}, conserved {}, taken {}",
+                    v.sale_id, v.oversell, v.conserved, v.taken
+                ));
             }
             if d.accepted as i64 != v.stock {
                 problems.push(format!("drop: {:.0} accepted, expected exactly the stock ({})", d.accepted, v.stock));

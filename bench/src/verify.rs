@@ -40,8 +40,10 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn from_sale(sale: &Value) -> anyhow::Result<Self> {
-        let field = |name: &str| sale[name].as_i64().with_context(|| format!("the sale has no numeric `{name}`: {sale}"));
-        let (stock, remaining, reserved, sold) = (field("stock")?, field("remaining")?, field("reserved")?, field("sold")?);
+        let field =
+            |name: &str| sale[name].as_i64().with_context(|| format!("the sale has no numeric `{name}`: {sale}"));
+        let (stock, remaining, reserved, sold) =
+            (field("stock")?, field("remaining")?, field("reserved")?, field("sold")?);
         let taken = reserved + sold;
         Ok(Self {
             sale_id: field("id")?,
@@ -92,9 +94,11 @@ mod tests {
 
     #[test]
     fn oversell_is_what_was_taken_beyond_the_stock() {
-        let fine = Verdict::from_sale(&json!({"id": 7, "stock": 100, "remaining": 0, "reserved": 60, "sold": 40})).unwrap();
+        let fine =
+            Verdict::from_sale(&json!({"id": 7, "stock": 100, "remaining": 0, "reserved": 60, "sold": 40})).unwrap();
         assert_eq!((fine.taken, fine.oversell, fine.conserved, fine.ok()), (100, 0, true, true));
-        let over = Verdict::from_sale(&json!({"id": 7, "stock": 100, "remaining": -2, "reserved": 62, "sold": 40})).unwrap();
+        let over =
+            Verdict::from_sale(&json!({"id": 7, "stock": 100, "remaining": -2, "reserved": 62, "sold": 40})).unwrap();
         assert_eq!((over.oversell, over.conserved, over.ok()), (2, false, false));
         let mut short = fine.clone();
         short.expected_taken = Some(99);

@@ -14,7 +14,6 @@ use std::{
 
 use goodsmall_testkit::{repo_root as repo, require_program as require};
 
-
 /// `promtool tsdb dump --match=SELECTOR DIR`, one `{labels} value timestamp` line a sample.
 fn dump(promtool: &Path, tsdb: &Path, selector: &str) -> Vec<String> {
     let output = Command::new(promtool)

@@ -87,7 +87,9 @@ impl Image {
         fs::create_dir_all(&root)?;
         tar(archive, &layout)?;
         let index: Index = serde_json::from_slice(&fs::read(layout.join("index.json")).context("index.json")?)?;
-        let [manifest] = index.manifests.as_slice() else { bail!("{} holds {} images, not one", archive.display(), index.manifests.len()) };
+        let [manifest] = index.manifests.as_slice() else {
+            bail!("{} holds {} images, not one", archive.display(), index.manifests.len())
+        };
         ensure!(manifest.media_type == MANIFEST, "manifest type {}", manifest.media_type);
         let names = manifest.annotations.clone();
         let manifest: Manifest = serde_json::from_slice(&blob(&layout, &manifest.digest)?)?;
@@ -97,12 +99,21 @@ impl Image {
             verify(&layout, &layer.digest)?;
             tar(&blob_path(&layout, &layer.digest)?, &root)?;
             // These images only add files; a whiteout would mean a layer deletes one.
-            if let Some(whiteout) = walk(&root)?.into_iter().find(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(".wh."))) {
+            if let Some(whiteout) =
+                walk(&root)?.into_iter().find(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(".wh.")))
+            {
                 bail!("layer {} has a whiteout ({whiteout}), which these images never need", layer.digest);
             }
         }
         fs::remove_dir_all(&layout)?;
-        Ok(Image { root, config: config.config, architecture: config.architecture, os: config.os, layers: manifest.layers.len(), names })
+        Ok(Image {
+            root,
+            config: config.config,
+            architecture: config.architecture,
+            os: config.os,
+            layers: manifest.layers.len(),
+            names,
+        })
     }
 
     /// The image's environment (`Env`) as pairs.
@@ -120,7 +131,11 @@ impl Image {
             return Ok((uid, gid));
         }
         let passwd = fs::read_to_string(self.root.join("etc/passwd")).context("the image's /etc/passwd")?;
-        let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.first() == Some(&user)).context("the user in /etc/passwd")?;
+        let entry = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&user))
+            .context("the user in /etc/passwd")?;
         Ok((entry[2].parse()?, entry[3].parse()?))
     }
 
@@ -145,7 +160,11 @@ impl Image {
     /// image's root as the image's user, with only the image's environment; add the
     /// pod's settings with `.env(...)`.
     pub fn command(&self, args: &[&str]) -> Result<Command> {
-        ensure!(matches!(self.config.working_dir.as_str(), "" | "/"), "working directory {} (only / is run here)", self.config.working_dir);
+        ensure!(
+            matches!(self.config.working_dir.as_str(), "" | "/"),
+            "working directory {} (only / is run here)",
+            self.config.working_dir
+        );
         let (uid, gid) = self.user()?;
         let mut argv: Vec<String> = self.config.entrypoint.clone().unwrap_or_default();
         if args.is_empty() {
@@ -169,7 +188,14 @@ fn chroot() -> Result<&'static str> {
 
 fn tar(archive: &Path, into: &Path) -> Result<()> {
     // GNU tar finds the compression itself; as root it keeps modes and (numeric) owners.
-    let output = Command::new("tar").arg("--numeric-owner").arg("-xf").arg(archive).arg("-C").arg(into).output().context("tar runs")?;
+    let output = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(into)
+        .output()
+        .context("tar runs")?;
     ensure!(output.status.success(), "tar -xf {}: {}", archive.display(), String::from_utf8_lossy(&output.stderr));
     Ok(())
 }

@@ -34,13 +34,21 @@ async fn every_image_runs_as_non_root_from_its_own_root_filesystem() {
     let started = Instant::now();
     let out = work.0.join("out");
     let script = goodsmall_testkit::repo_root().join("scripts/images.sh");
-    let status = Command::new(&script).arg("--binaries").arg(&binaries).arg("--out").arg(&out).current_dir(goodsmall_testkit::repo_root()).status().expect("bash runs");
+    let status = Command::new(&script)
+        .arg("--binaries")
+        .arg(&binaries)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(goodsmall_testkit::repo_root())
+        .status()
+        .expect("bash runs");
     assert!(status.success(), "{} --binaries {} failed", script.display(), binaries.display());
     let built = started.elapsed();
 
     let mut images = Vec::new();
     for name in SERVICES.iter().chain([&OPERATOR]) {
-        let image = Image::unpack(&out.join(format!("{name}.oci.tar")), &work.0.join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let image = Image::unpack(&out.join(format!("{name}.oci.tar")), &work.0.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         check_contents(name, &image);
         image.provide_runtime_files().unwrap();
         images.push(image);
@@ -54,8 +62,16 @@ async fn every_image_runs_as_non_root_from_its_own_root_filesystem() {
     assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("{OPERATOR} {}", env!("CARGO_PKG_VERSION")));
 
     let keys = KeyPair::generate();
-    let kafka = [("GOODSMALL_KAFKA__BROKERS".to_owned(), goodsmall_testkit::kafka_brokers().await), ("GOODSMALL_KAFKA__NAMESPACE".to_owned(), unique_name("images"))];
-    let common = |redis: String| vec![("GOODSMALL_REDIS__URL".to_owned(), redis), ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem.clone())];
+    let kafka = [
+        ("GOODSMALL_KAFKA__BROKERS".to_owned(), goodsmall_testkit::kafka_brokers().await),
+        ("GOODSMALL_KAFKA__NAMESPACE".to_owned(), unique_name("images")),
+    ];
+    let common = |redis: String| {
+        vec![
+            ("GOODSMALL_REDIS__URL".to_owned(), redis),
+            ("GOODSMALL_AUTH__PUBLIC_KEY_PEM".to_owned(), keys.public_pem.clone()),
+        ]
+    };
     let client = reqwest::Client::new();
 
     let mut env = common(goodsmall_testkit::redis_url().await);
@@ -127,13 +143,18 @@ fn check_contents(name: &str, image: &Image) {
         let metadata = fs::symlink_metadata(image.root.join(&path)).unwrap();
         let file = path.rsplit('/').next().unwrap();
         let expected_file = path == binary.trim_start_matches('/')
-            || ["etc/passwd", "etc/group", "etc/nsswitch.conf", "etc/ssl/certs/ca-certificates.crt"].contains(&path.as_str())
+            || ["etc/passwd", "etc/group", "etc/nsswitch.conf", "etc/ssl/certs/ca-certificates.crt"]
+                .contains(&path.as_str())
             || (path.starts_with("lib") && file.contains(".so"));
         assert!(metadata.is_dir() || (metadata.is_file() && expected_file), "{name}: unexpected {path}");
         assert!(!["sh", "bash", "dash", "busybox"].contains(&file), "{name} has a shell: {path}");
         use std::os::unix::fs::MetadataExt;
         let sticky_tmp = path == "tmp" && metadata.mode() & 0o7777 == 0o1777;
-        assert!(metadata.uid() == 0 && (metadata.mode() & 0o022 == 0 || sticky_tmp), "{name}: {path} is writable by the user ({:o})", metadata.mode());
+        assert!(
+            metadata.uid() == 0 && (metadata.mode() & 0o022 == 0 || sticky_tmp),
+            "{name}: {path} is writable by the user ({:o})",
+            metadata.mode()
+        );
     }
     assert!(image.root.join("tmp").is_dir(), "{name} has /tmp");
 }
@@ -179,7 +200,15 @@ impl Pod {
         loop {
             let mut answers = Vec::new();
             for path in ["/healthz", "/readyz"] {
-                answers.push(client.get(format!("{}{path}", self.base())).timeout(Duration::from_secs(5)).send().await.map(|r| r.status()).ok());
+                answers.push(
+                    client
+                        .get(format!("{}{path}", self.base()))
+                        .timeout(Duration::from_secs(5))
+                        .send()
+                        .await
+                        .map(|r| r.status())
+                        .ok(),
+                );
             }
             if answers.iter().all(|a| *a == Some(StatusCode::OK)) {
                 return;
@@ -187,7 +216,12 @@ impl Pod {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("{} exited ({status}):\n{}", self.name, self.log_text());
             }
-            assert!(started.elapsed() < READY_PATIENCE, "{} not ready in {READY_PATIENCE:?} ({answers:?}):\n{}", self.name, self.log_text());
+            assert!(
+                started.elapsed() < READY_PATIENCE,
+                "{} not ready in {READY_PATIENCE:?} ({answers:?}):\n{}",
+                self.name,
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -197,16 +231,33 @@ impl Pod {
     fn check_process(&self) {
         let pid = self.child.id();
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let ids = |field: &str| status.lines().find(|l| l.starts_with(field)).unwrap().split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect::<Vec<u32>>();
+        let ids = |field: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .unwrap()
+                .split_whitespace()
+                .skip(1)
+                .map(|n| n.parse().unwrap())
+                .collect::<Vec<u32>>()
+        };
         assert_eq!(ids("Uid:"), [USER.0; 4], "{}: {status}", self.name);
         assert_eq!(ids("Gid:"), [USER.1; 4], "{}: {status}", self.name);
         assert!(ids("Groups:").iter().all(|g| *g == USER.1), "{}: no other groups: {status}", self.name);
         let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
         let root = fs::read_link(format!("/proc/{pid}/root")).unwrap();
-        assert!(exe.starts_with(&root) && exe.ends_with(format!("usr/local/bin/{}", self.name)), "{}: {} in {}", self.name, exe.display(), root.display());
+        assert!(
+            exe.starts_with(&root) && exe.ends_with(format!("usr/local/bin/{}", self.name)),
+            "{}: {} in {}",
+            self.name,
+            exe.display(),
+            root.display()
+        );
         let listening = fs::read_to_string("/proc/net/tcp").unwrap();
         let wanted = format!("00000000:{:04X}", self.port);
-        let row = listening.lines().find(|l| l.split_whitespace().nth(1) == Some(wanted.as_str()) && l.split_whitespace().nth(3) == Some("0A"));
+        let row = listening.lines().find(|l| {
+            l.split_whitespace().nth(1) == Some(wanted.as_str()) && l.split_whitespace().nth(3) == Some("0A")
+        });
         assert!(row.is_some(), "{} does not listen on 0.0.0.0:{}:\n{listening}", self.name, self.port);
     }
 }
@@ -240,7 +291,12 @@ impl Drop for Work {
 }
 
 fn require_buildah() {
-    let found = Command::new("buildah").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let found = Command::new("buildah")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     assert!(found, "buildah is not installed: apt-get install -y buildah (scripts/test.sh installs it)");
 }
 

@@ -21,7 +21,11 @@ pub struct Capacity {
 
 pub fn of(targets: &[ScaledTarget]) -> Capacity {
     let ready = targets.iter().all(|t| t.ready >= t.replicas);
-    let message = targets.iter().map(|t| format!("{} {}/{} ready", t.deployment, t.ready, t.replicas)).collect::<Vec<_>>().join(", ");
+    let message = targets
+        .iter()
+        .map(|t| format!("{} {}/{} ready", t.deployment, t.ready, t.replicas))
+        .collect::<Vec<_>>()
+        .join(", ");
     Capacity { ready, reason: if ready { READY } else { PENDING }, message }
 }
 
@@ -42,7 +46,13 @@ mod tests {
     use crate::{crd::Condition, reconcile::SCALED};
 
     fn target(deployment: &str, asked: i32, ready: i32) -> ScaledTarget {
-        ScaledTarget { kind: "HorizontalPodAutoscaler".into(), name: deployment.into(), replicas: asked, deployment: deployment.into(), ready }
+        ScaledTarget {
+            kind: "HorizontalPodAutoscaler".into(),
+            name: deployment.into(),
+            replicas: asked,
+            deployment: deployment.into(),
+            ready,
+        }
     }
 
     fn status(phase: Phase, reason: &str) -> FlashSaleStatus {
@@ -60,7 +70,14 @@ mod tests {
     #[test]
     fn capacity_is_there_only_when_every_deployment_has_its_ready_pods() {
         let pending = of(&[target("goodsmall-order", 3, 3), target("goodsmall-payment", 3, 1)]);
-        assert_eq!(pending, Capacity { ready: false, reason: PENDING, message: "goodsmall-order 3/3 ready, goodsmall-payment 1/3 ready".into() });
+        assert_eq!(
+            pending,
+            Capacity {
+                ready: false,
+                reason: PENDING,
+                message: "goodsmall-order 3/3 ready, goodsmall-payment 1/3 ready".into()
+            }
+        );
         let ready = of(&[target("goodsmall-order", 3, 4), target("goodsmall-payment", 3, 3)]);
         assert_eq!((ready.ready, ready.reason), (true, READY), "more Ready pods than asked (an HPA's) is enough");
     }
@@ -69,10 +86,16 @@ mod tests {
     fn a_shortfall_is_announced_once_when_the_sale_is_open() {
         let short = of(&[target("goodsmall-order", 3, 1)]);
         let enough = of(&[target("goodsmall-order", 3, 3)]);
-        assert!(!warn_not_ready(&status(Phase::WarmingUp, PENDING), Some(Phase::WarmingUp), &short), "still warming up: no warning yet");
+        assert!(
+            !warn_not_ready(&status(Phase::WarmingUp, PENDING), Some(Phase::WarmingUp), &short),
+            "still warming up: no warning yet"
+        );
         assert!(warn_not_ready(&status(Phase::WarmingUp, PENDING), Some(Phase::Open), &short), "opened short");
         assert!(!warn_not_ready(&status(Phase::Open, PENDING), Some(Phase::Open), &short), "already announced");
         assert!(warn_not_ready(&status(Phase::Open, READY), Some(Phase::Open), &short), "pods lost during the sale");
-        assert!(!warn_not_ready(&status(Phase::WarmingUp, READY), Some(Phase::Open), &enough), "opened with its capacity");
+        assert!(
+            !warn_not_ready(&status(Phase::WarmingUp, READY), Some(Phase::Open), &enough),
+            "opened with its capacity"
+        );
     }
 }

@@ -1,21 +1,27 @@
 //! The Kubernetes controller: watches FlashSales, runs [`Reconciler`] behind a
 //! finalizer, patches the status, publishes Events, and backs off on errors.
 
-use std::{collections::HashMap, sync::{Arc, Mutex}, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::Utc;
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::{
     api::{Patch, PatchParams},
     runtime::{
         controller::Action,
         events::{Event, EventType, Recorder},
         finalizer::{finalizer, Event as Finalizer},
-        predicates, reflector, reflector::ObjectRef, watcher, Controller, Predicate, WatchStreamExt,
+        predicates, reflector,
+        reflector::ObjectRef,
+        watcher, Controller, Predicate, WatchStreamExt,
     },
     Api, Client, Resource, ResourceExt,
 };
-use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 
 use crate::{
@@ -102,8 +108,16 @@ fn manifest(fs: &FlashSale) -> Manifest<'_> {
     }
 }
 
-static EMPTY_STATUS: crate::crd::FlashSaleStatus =
-    crate::crd::FlashSaleStatus { phase: None, sale_id: None, remaining: None, reserved: None, sold: None, observed_generation: None, conditions: Vec::new(), scaling: Vec::new() };
+static EMPTY_STATUS: crate::crd::FlashSaleStatus = crate::crd::FlashSaleStatus {
+    phase: None,
+    sale_id: None,
+    remaining: None,
+    reserved: None,
+    sold: None,
+    observed_generation: None,
+    conditions: Vec::new(),
+    scaling: Vec::new(),
+};
 
 async fn apply(fs: &FlashSale, ctx: &Context) -> Result<Action, Error> {
     let outcome = ctx.reconciler.apply(&manifest(fs), Utc::now()).await.map_err(Error::Sale)?;
@@ -170,7 +184,11 @@ pub fn error_policy(fs: Arc<FlashSale>, error: &Error, ctx: Arc<Context>) -> Act
     };
     let delay = BACKOFF.0.saturating_mul(1 << (failures - 1).min(10)).min(BACKOFF.1);
     tracing::warn!(flashsale = key(&fs), error = %error, retry_in = ?delay, "reconcile failed");
-    let note = Note { warning: true, reason: "ReconcileFailed".into(), message: format!("{error}; retrying in {}s", delay.as_secs()) };
+    let note = Note {
+        warning: true,
+        reason: "ReconcileFailed".into(),
+        message: format!("{error}; retrying in {}s", delay.as_secs()),
+    };
     tokio::spawn(async move {
         if let Err(e) = publish(&fs, &ctx, &[note]).await {
             tracing::warn!(error = %e, "could not publish the failure Event");
@@ -185,26 +203,41 @@ pub fn error_policy(fs: Arc<FlashSale>, error: &Error, ctx: Arc<Context>) -> Act
 /// keeps the status live. A change of a scaled Deployment (`deployments`, by name, in
 /// any namespace: its pods turning Ready) reconciles the FlashSales of its namespace,
 /// so the `Scaled` condition follows the pods as they come up.
-pub async fn run(ctx: Arc<Context>, deployments: Vec<String>, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    ctx: Arc<Context>,
+    deployments: Vec<String>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let flash_sales = Api::<FlashSale>::all(ctx.client.clone());
     let (reader, writer) = reflector::store();
     let deleting = |fs: &FlashSale| fs.meta().deletion_timestamp.as_ref().map(|_| 1u64);
     // Always a value, so that setting and removing the annotation both count as changes.
     let halt = |fs: &FlashSale| {
         use std::hash::{BuildHasher, BuildHasherDefault};
-        Some(BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(fs.annotations().get(HALTED_ANNOTATION)))
+        Some(
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(fs.annotations().get(HALTED_ANNOTATION)),
+        )
     };
     let triggers = watcher(flash_sales, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation.combine(predicates::finalizers).combine(deleting).combine(halt), Default::default());
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers).combine(deleting).combine(halt),
+            Default::default(),
+        );
     let mut controller = Controller::for_stream(triggers, reader.clone());
     for name in deployments {
         let reader = reader.clone();
         let same_namespace = move |d: Deployment| {
             let namespace = d.namespace();
-            reader.state().into_iter().filter(move |fs| fs.namespace() == namespace).map(|fs| ObjectRef::from_obj(&*fs)).collect::<Vec<_>>()
+            reader
+                .state()
+                .into_iter()
+                .filter(move |fs| fs.namespace() == namespace)
+                .map(|fs| ObjectRef::from_obj(&*fs))
+                .collect::<Vec<_>>()
         };
         // By name: the operator may read only the two Deployments it scales.
         let only = watcher::Config::default().fields(&format!("metadata.name={name}"));

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::validation::MAX_REPLICAS;
 
 /// A drop: `stock` units of a product at a sale price, open between two instants.
+// Each `printcolumn(name = …, type_ = …)` repeats its keys, which clippy takes for a
+// duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "goodsmall.io",
@@ -103,7 +106,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [Self::Scheduled, Self::WarmingUp, Self::Open, Self::SoldOut, Self::Halted, Self::Closed, Self::Failed];
+    pub const ALL: [Phase; 7] =
+        [Self::Scheduled, Self::WarmingUp, Self::Open, Self::SoldOut, Self::Halted, Self::Closed, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {

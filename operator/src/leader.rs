@@ -47,7 +47,13 @@ where
 /// pod's own, so each replica keeps its entry and the lease manager's fields are
 /// untouched). The garbage collector drops the entries of pods that are gone and
 /// deletes the Lease with the last one.
-pub async fn owned_by_pod(client: &kube::Client, namespace: &str, lease: &str, pod: &str, uid: &str) -> Result<(), kube::Error> {
+pub async fn owned_by_pod(
+    client: &kube::Client,
+    namespace: &str,
+    lease: &str,
+    pod: &str,
+    uid: &str,
+) -> Result<(), kube::Error> {
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::api::{Api, Patch, PatchParams};
     let owner = serde_json::json!({
@@ -56,7 +62,9 @@ pub async fn owned_by_pod(client: &kube::Client, namespace: &str, lease: &str, p
         "metadata": { "name": lease, "ownerReferences": [{ "apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid }] },
     });
     let manager = format!("goodsmall-operator-owner-{uid}");
-    Api::<Lease>::namespaced(client.clone(), namespace).patch(lease, &PatchParams::apply(&manager), &Patch::Apply(owner)).await?;
+    Api::<Lease>::namespaced(client.clone(), namespace)
+        .patch(lease, &PatchParams::apply(&manager), &Patch::Apply(owner))
+        .await?;
     Ok(())
 }
 
@@ -73,7 +81,10 @@ mod tests {
     use super::*;
 
     /// The controller stand-in: counts how many copies run at once.
-    fn controller(running: Arc<AtomicI32>, starts: Arc<AtomicI32>) -> impl Fn(CancellationToken) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    fn controller(
+        running: Arc<AtomicI32>,
+        starts: Arc<AtomicI32>,
+    ) -> impl Fn(CancellationToken) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
         move |stop| {
             let (running, starts) = (running.clone(), starts.clone());
             Box::pin(async move {
@@ -95,7 +106,8 @@ mod tests {
         let (lease, leader) = watch::channel(false);
         let shutdown = CancellationToken::new();
         let (running, starts) = (Arc::new(AtomicI32::new(0)), Arc::new(AtomicI32::new(0)));
-        let task = tokio::spawn(act_while_leading(leader, shutdown.clone(), controller(running.clone(), starts.clone())));
+        let task =
+            tokio::spawn(act_while_leading(leader, shutdown.clone(), controller(running.clone(), starts.clone())));
         settle().await;
         assert_eq!(running.load(Ordering::SeqCst), 0, "a follower does nothing");
 
@@ -111,7 +123,11 @@ mod tests {
         assert_eq!(running.load(Ordering::SeqCst), 0, "losing the lease stops it");
         lease.send(true).unwrap();
         settle().await;
-        assert_eq!((running.load(Ordering::SeqCst), starts.load(Ordering::SeqCst)), (1, 2), "leading again starts it again");
+        assert_eq!(
+            (running.load(Ordering::SeqCst), starts.load(Ordering::SeqCst)),
+            (1, 2),
+            "leading again starts it again"
+        );
 
         shutdown.cancel();
         task.await.unwrap();
@@ -122,7 +138,8 @@ mod tests {
     async fn a_lost_lease_task_stops_the_controller() {
         let (lease, leader) = watch::channel(true);
         let (running, starts) = (Arc::new(AtomicI32::new(0)), Arc::new(AtomicI32::new(0)));
-        let task = tokio::spawn(act_while_leading(leader, CancellationToken::new(), controller(running.clone(), starts)));
+        let task =
+            tokio::spawn(act_while_leading(leader, CancellationToken::new(), controller(running.clone(), starts)));
         settle().await;
         assert_eq!(running.load(Ordering::SeqCst), 1);
         drop(lease);

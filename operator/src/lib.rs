@@ -3,15 +3,15 @@
 //! Kubernetes [`controller`] and the one-process [`local`] runner persist the status
 //! and report Events each their own way.
 
+pub mod capacity;
+pub mod controller;
 pub mod crd;
 pub mod duration;
+pub mod leader;
+pub mod local;
+pub mod metrics;
 pub mod phase;
-pub mod validation;
-pub mod scaling;
-pub mod capacity;
 pub mod reconcile;
 pub mod records;
-pub mod local;
-pub mod controller;
-pub mod metrics;
-pub mod leader;
+pub mod scaling;
+pub mod validation;

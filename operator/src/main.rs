@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use anyhow::Context as _;
 use axum::{http::StatusCode, routing::get, Router};
 use clap::{Args, Parser, Subcommand};
 use goodsmall_operator::{
@@ -13,13 +14,15 @@ use goodsmall_operator::{
     records::{OrderApi, ProductApi, SaleRecords},
     scaling::{floors, kubernetes::KubeScaler},
 };
-use anyhow::Context as _;
 use goodsmall_platform::{
     auth::internal::InternalSigner,
     telemetry::{LogFormat, LogSettings},
 };
 use goodsmall_sale::StockEngine;
-use kube::{runtime::events::{Recorder, Reporter}, Client};
+use kube::{
+    runtime::events::{Recorder, Reporter},
+    Client,
+};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
@@ -101,7 +104,11 @@ struct Config {
 #[allow(dead_code)] // the binary itself never asks
 pub fn setting_variables() -> Vec<String> {
     use clap::CommandFactory;
-    Cli::command().get_arguments().filter_map(|arg| arg.get_env()).map(|env| env.to_string_lossy().into_owned()).collect()
+    Cli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect()
 }
 
 #[tokio::main]
@@ -141,13 +148,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     // Required to run (not to `probe`): checked here rather than by clap, which would
     // ask for it before any subcommand too.
-    let key = config.internal_key_pem.as_deref().context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM (--internal-key-pem) is required")?;
+    let key = config
+        .internal_key_pem
+        .as_deref()
+        .context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM (--internal-key-pem) is required")?;
     let signer = InternalSigner::new(key, &config.pod_name).context("GOODSMALL_OPERATOR__INTERNAL_KEY_PEM")?;
     let redis = redis::aio::ConnectionManager::new(redis::Client::open(config.redis_url.as_str())?).await?;
     let engine = StockEngine::redis(redis).with_metrics(metrics.engine_registry());
     let http = serve(config.listen, metrics.clone(), engine.clone(), shutdown.clone()).await?;
     let client = Client::try_default().await?;
-    let scaler = Arc::new(KubeScaler::new(client.clone(), config.order_deployment.clone(), config.payment_deployment.clone()));
+    let scaler =
+        Arc::new(KubeScaler::new(client.clone(), config.order_deployment.clone(), config.payment_deployment.clone()));
     let reconciler = Reconciler {
         records: SaleRecords::new(Arc::new(OrderApi::new(&config.order_api_url, signer)), engine),
         catalogue: Arc::new(ProductApi::new(&config.product_api_url)),
@@ -157,14 +168,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let reporter = Reporter { controller: "goodsmall-operator".into(), instance: Some(config.pod_name.clone()) };
     let ctx = Arc::new(Context::new(client.clone(), reconciler, Recorder::new(client.clone(), reporter), metrics));
 
-    let lease = LeaseManagerBuilder::new(client.clone(), &config.lease_name).with_namespace(&config.namespace).with_identity(&config.pod_name)
+    let lease = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+        .with_namespace(&config.namespace)
+        .with_identity(&config.pod_name)
         // Grace first: each setter refuses a grace not shorter than the duration.
         .with_grace((config.lease_duration_secs.max(2) / 3).max(1))
         .with_duration(config.lease_duration_secs.max(2))
         .build()
         .await?;
     if let Some(uid) = &config.pod_uid {
-        leader::owned_by_pod(&client, &config.namespace, &config.lease_name, &config.pod_name, uid).await.context("naming this pod an owner of the Lease")?;
+        leader::owned_by_pod(&client, &config.namespace, &config.lease_name, &config.pod_name, uid)
+            .await
+            .context("naming this pod an owner of the Lease")?;
     }
     let (leader, lease_task) = lease.watch().await;
     tracing::info!(identity = config.pod_name, lease = config.lease_name, "waiting for the lease");
@@ -172,7 +187,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // The release's own workloads are kept at their floors (see scaling::floors) by the
     // same leader that holds the sales' claims on them.
     let act = |stop: CancellationToken| {
-        let keeper = floors::keep(client.clone(), scaler.clone(), config.namespace.clone(), stop.clone().cancelled_owned());
+        let keeper =
+            floors::keep(client.clone(), scaler.clone(), config.namespace.clone(), stop.clone().cancelled_owned());
         let controller = controller::run(ctx.clone(), scaled.clone(), stop.cancelled_owned());
         async move {
             tokio::join!(keeper, controller);
@@ -185,8 +201,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Ok(_) => tracing::info!(lease = config.lease_name, "lease released"),
         // `helm uninstall` deletes the Role and the Lease while the pods are still
         // stopping: nothing is left to release, and that is no failure of this process.
-        Err(kube_lease_manager::LeaseManagerError::KubeError(kube::Error::Api(e))) if e.code == 403 || e.code == 404 => {
-            tracing::info!(lease = config.lease_name, reason = e.reason, "lease not released: it or this operator's rights to it are gone (uninstall)")
+        Err(kube_lease_manager::LeaseManagerError::KubeError(kube::Error::Api(e)))
+            if e.code == 403 || e.code == 404 =>
+        {
+            tracing::info!(
+                lease = config.lease_name,
+                reason = e.reason,
+                "lease not released: it or this operator's rights to it are gone (uninstall)"
+            )
         }
         Err(e) => return Err(e).context("releasing the lease"),
     }
@@ -197,7 +219,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
 /// `/metrics`, `/healthz` (the process answers) and `/readyz` (Redis answers), on every
 /// replica, leader or not. The order service's own readiness is its own: its outage
 /// shows as failed reconciles (Warning Events), not as an unready operator.
-async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, engine: StockEngine, shutdown: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    engine: StockEngine,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let ready = move || {
         let engine = engine.clone();
         async move {

@@ -3,7 +3,9 @@
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::crd::Phase;
 
@@ -25,15 +27,38 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
-        let reconciliations = IntCounter::new("goodsmall_operator_reconciliations_total", "FlashSale reconciles started").unwrap();
-        let failures = IntCounterVec::new(Opts::new("goodsmall_operator_reconcile_errors_total", "FlashSale reconciles that failed, by reason"), &["reason"]).unwrap();
+        let reconciliations =
+            IntCounter::new("goodsmall_operator_reconciliations_total", "FlashSale reconciles started").unwrap();
+        let failures = IntCounterVec::new(
+            Opts::new("goodsmall_operator_reconcile_errors_total", "FlashSale reconciles that failed, by reason"),
+            &["reason"],
+        )
+        .unwrap();
         let buckets = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-        let duration = HistogramVec::new(HistogramOpts::new("goodsmall_operator_reconcile_duration_seconds", "FlashSale reconcile duration").buckets(buckets), &[]).unwrap();
-        let sales = IntGaugeVec::new(Opts::new("goodsmall_operator_flash_sales", "FlashSales by phase"), &["phase"]).unwrap();
-        for m in [Box::new(reconciliations.clone()) as Box<dyn prometheus::core::Collector>, Box::new(failures.clone()), Box::new(duration.clone()), Box::new(sales.clone())] {
+        let duration = HistogramVec::new(
+            HistogramOpts::new("goodsmall_operator_reconcile_duration_seconds", "FlashSale reconcile duration")
+                .buckets(buckets),
+            &[],
+        )
+        .unwrap();
+        let sales =
+            IntGaugeVec::new(Opts::new("goodsmall_operator_flash_sales", "FlashSales by phase"), &["phase"]).unwrap();
+        for m in [
+            Box::new(reconciliations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(failures.clone()),
+            Box::new(duration.clone()),
+            Box::new(sales.clone()),
+        ] {
             registry.register(m).unwrap();
         }
-        let sale_phase = IntGaugeVec::new(Opts::new("goodsmall_operator_flash_sale_phase", "1 for each FlashSale's current phase (label flash_sale = namespace/name)"), &["flash_sale", "phase"]).unwrap();
+        let sale_phase = IntGaugeVec::new(
+            Opts::new(
+                "goodsmall_operator_flash_sale_phase",
+                "1 for each FlashSale's current phase (label flash_sale = namespace/name)",
+            ),
+            &["flash_sale", "phase"],
+        )
+        .unwrap();
         registry.register(Box::new(sale_phase.clone())).unwrap();
         for phase in Phase::ALL {
             sales.with_label_values(&[phase.as_str()]).set(0);

@@ -44,10 +44,22 @@ pub fn plan(window: &Window, stock: Option<SaleCounters>, now: DateTime<Utc>, re
         return Plan { phase: Phase::Closed, load: false, scale_up: false, close: true, requeue_after };
     }
     if now < warm_from {
-        return Plan { phase: Phase::Scheduled, load: false, scale_up: false, close: false, requeue_after: Some(until(warm_from)) };
+        return Plan {
+            phase: Phase::Scheduled,
+            load: false,
+            scale_up: false,
+            close: false,
+            requeue_after: Some(until(warm_from)),
+        };
     }
     if now < window.opens_at {
-        return Plan { phase: Phase::WarmingUp, load: true, scale_up: true, close: false, requeue_after: Some(until(window.opens_at)) };
+        return Plan {
+            phase: Phase::WarmingUp,
+            load: true,
+            scale_up: true,
+            close: false,
+            requeue_after: Some(until(window.opens_at)),
+        };
     }
     let sold_out = stock.is_some_and(|s| s.remaining == 0);
     let phase = if sold_out { Phase::SoldOut } else { Phase::Open };
@@ -97,7 +109,15 @@ mod tests {
 
     #[test]
     fn only_an_absent_or_false_annotation_leaves_the_sale_running() {
-        for (value, halts) in [(None, false), (Some("false"), false), (Some(" false "), false), (Some("true"), true), (Some("yes"), true), (Some("True"), true), (Some(""), true)] {
+        for (value, halts) in [
+            (None, false),
+            (Some("false"), false),
+            (Some(" false "), false),
+            (Some("true"), true),
+            (Some("yes"), true),
+            (Some("True"), true),
+            (Some(""), true),
+        ] {
             assert_eq!(halt_requested(value), halts, "{value:?}");
         }
     }
@@ -153,21 +173,45 @@ mod tests {
         let now = at("10:30:00");
         assert_eq!(plan(&w, stock(10, 0, 90), now, REFRESH).phase, Phase::Open);
         let moved_later = Window { opens_at: at("10:35:00"), closes_at: at("12:00:00"), ..w };
-        assert_eq!(plan(&moved_later, stock(10, 0, 90), now, REFRESH).phase, Phase::WarmingUp, "window moved later: back to warm-up");
+        assert_eq!(
+            plan(&moved_later, stock(10, 0, 90), now, REFRESH).phase,
+            Phase::WarmingUp,
+            "window moved later: back to warm-up"
+        );
         let moved_much_later = Window { opens_at: at("11:00:00"), closes_at: at("12:00:00"), ..w };
         let p = plan(&moved_much_later, stock(10, 0, 90), now, REFRESH);
-        assert_eq!((p.phase, p.scale_up), (Phase::Scheduled, false), "moved beyond the lead: scheduled again, replicas given back");
+        assert_eq!(
+            (p.phase, p.scale_up),
+            (Phase::Scheduled, false),
+            "moved beyond the lead: scheduled again, replicas given back"
+        );
         let ended_early = Window { closes_at: at("10:15:00"), ..w };
-        assert_eq!(plan(&ended_early, stock(10, 0, 90), now, REFRESH).phase, Phase::Closed, "window moved earlier: closed now");
+        assert_eq!(
+            plan(&ended_early, stock(10, 0, 90), now, REFRESH).phase,
+            Phase::Closed,
+            "window moved earlier: closed now"
+        );
         assert_eq!(plan(&w, stock(0, 0, 100), now, REFRESH).phase, Phase::SoldOut, "stock lowered to what is sold");
         assert_eq!(plan(&w, stock(50, 0, 100), now, REFRESH).phase, Phase::Open, "stock raised: open again");
-        let long_lead = Window { lead: Duration::from_secs(3 * 3600), opens_at: at("12:00:00"), closes_at: at("13:00:00") };
-        assert_eq!(plan(&long_lead, None, now, REFRESH).phase, Phase::WarmingUp, "a longer lead starts the warm-up sooner");
+        let long_lead =
+            Window { lead: Duration::from_secs(3 * 3600), opens_at: at("12:00:00"), closes_at: at("13:00:00") };
+        assert_eq!(
+            plan(&long_lead, None, now, REFRESH).phase,
+            Phase::WarmingUp,
+            "a longer lead starts the warm-up sooner"
+        );
     }
 
     #[test]
     fn a_sale_closed_in_the_engine_stays_closed() {
-        let closed = Some(SaleCounters { remaining: 5, reserved: 0, sold: 5, closed: true, halted: false, ..SaleCounters::default() });
+        let closed = Some(SaleCounters {
+            remaining: 5,
+            reserved: 0,
+            sold: 5,
+            closed: true,
+            halted: false,
+            ..SaleCounters::default()
+        });
         let p = plan(&window(), closed, at("10:30:00"), REFRESH);
         assert_eq!((p.phase, p.close, p.requeue_after), (Phase::Closed, true, None));
     }

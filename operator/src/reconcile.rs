@@ -92,7 +92,8 @@ impl Reconciler {
         let key = m.key();
         let old = m.status;
         let mut notes = Vec::new();
-        let mut status = FlashSaleStatus { conditions: old.conditions.clone(), observed_generation: m.generation, ..old.clone() };
+        let mut status =
+            FlashSaleStatus { conditions: old.conditions.clone(), observed_generation: m.generation, ..old.clone() };
         let generation = m.generation;
         let recorded = self.records.find(&key).await?;
 
@@ -100,7 +101,15 @@ impl Reconciler {
         let terms = validation::validate(m.spec);
         let accepted = match self.check(m, &terms, recorded.as_ref(), now).await? {
             Ok(sale) => {
-                set_condition(&mut status.conditions, READY, true, "Reconciled", "the sale follows the current spec", generation, now);
+                set_condition(
+                    &mut status.conditions,
+                    READY,
+                    true,
+                    "Reconciled",
+                    "the sale follows the current spec",
+                    generation,
+                    now,
+                );
                 Some(sale)
             }
             Err((reason, message)) => {
@@ -114,21 +123,36 @@ impl Reconciler {
         let Some(sale) = accepted else {
             // Nothing was ever accepted: the sale does not exist.
             status.phase = Some(Phase::Failed);
-            set_condition(&mut status.conditions, STOCK_LOADED, false, "NoSale", "no valid spec accepted yet", generation, now);
+            set_condition(
+                &mut status.conditions,
+                STOCK_LOADED,
+                false,
+                "NoSale",
+                "no valid spec accepted yet",
+                generation,
+                now,
+            );
             // Look again now and then: a missing product may appear.
             return Ok(self.finish(old, status, notes, Some(Duration::from_secs(60))));
         };
         status.sale_id = Some(sale.id);
 
         // 2. The plan for now, and the actions it asks for.
-        let window = Window { opens_at: sale.opens_at, closes_at: sale.closes_at, lead: terms.as_ref().map_or(Duration::ZERO, |t| t.lead) };
+        let window = Window {
+            opens_at: sale.opens_at,
+            closes_at: sale.closes_at,
+            lead: terms.as_ref().map_or(Duration::ZERO, |t| t.lead),
+        };
         let mut stock = self.records.stock(sale.id).await?;
         let plan = phase::plan(&window, stock, now, self.refresh);
         if plan.load {
             let was_loaded = condition_is(old, STOCK_LOADED, true);
             if let Some(orders) = self.records.ledger.ensure_loaded(&key).await? {
                 notes.push(if was_loaded {
-                    Note::warning("StockRestored", format!("the stock engine had lost the sale; rebuilt from {orders} holding orders"))
+                    Note::warning(
+                        "StockRestored",
+                        format!("the stock engine had lost the sale; rebuilt from {orders} holding orders"),
+                    )
                 } else {
                     Note::normal("StockLoaded", format!("{} units pre-loaded", sale.stock))
                 });
@@ -152,9 +176,33 @@ impl Reconciler {
         };
         set_condition(&mut status.conditions, HALTED, halted, reason, &message, generation, now);
         match stock {
-            Some(_) => set_condition(&mut status.conditions, STOCK_LOADED, true, "Loaded", "the sale is in the stock engine", generation, now),
-            None if plan.close => set_condition(&mut status.conditions, STOCK_LOADED, false, "Closed", "the sale has ended", generation, now),
-            None => set_condition(&mut status.conditions, STOCK_LOADED, false, "Scheduled", "stock is pre-loaded at the warm-up", generation, now),
+            Some(_) => set_condition(
+                &mut status.conditions,
+                STOCK_LOADED,
+                true,
+                "Loaded",
+                "the sale is in the stock engine",
+                generation,
+                now,
+            ),
+            None if plan.close => set_condition(
+                &mut status.conditions,
+                STOCK_LOADED,
+                false,
+                "Closed",
+                "the sale has ended",
+                generation,
+                now,
+            ),
+            None => set_condition(
+                &mut status.conditions,
+                STOCK_LOADED,
+                false,
+                "Scheduled",
+                "stock is pre-loaded at the warm-up",
+                generation,
+                now,
+            ),
         }
         let mut capacity_short = None;
         let scaled = if plan.scale_up {
@@ -164,7 +212,15 @@ impl Reconciler {
             self.scaler.release(m.namespace, &key).await?
         };
         match scaled {
-            ScaleReport::NotApplicable => set_condition(&mut status.conditions, SCALED, true, "NotApplicable", "no cluster: nothing to scale", generation, now),
+            ScaleReport::NotApplicable => set_condition(
+                &mut status.conditions,
+                SCALED,
+                true,
+                "NotApplicable",
+                "no cluster: nothing to scale",
+                generation,
+                now,
+            ),
             ScaleReport::Applied(targets) => {
                 // Held replicas count once their pods are Ready, not when asked for.
                 let (ready, reason, message) = match (plan.scale_up, targets.is_empty()) {
@@ -192,7 +248,10 @@ impl Reconciler {
             // Purchases are gated by the stock engine, not by pods: the sale opens on time
             // all the same, and says so.
             if capacity::warn_not_ready(old, status.phase, &short) {
-                notes.push(Note::warning(capacity::NOT_READY_EVENT, format!("the sale is open short of its warm-up capacity: {}", short.message)));
+                notes.push(Note::warning(
+                    capacity::NOT_READY_EVENT,
+                    format!("the sale is open short of its warm-up capacity: {}", short.message),
+                ));
             }
             // The Deployments' changes trigger a reconcile too; this is the fallback.
             requeue_after = Some(requeue_after.map_or(self.refresh, |r| r.min(self.refresh)));
@@ -201,17 +260,31 @@ impl Reconciler {
     }
 
     /// The spec's terms, recorded, or why they are refused.
-    async fn check(&self, m: &Manifest<'_>, terms: &Result<Terms, Vec<String>>, recorded: Option<&Sale>, now: DateTime<Utc>) -> anyhow::Result<Result<Sale, (String, String)>> {
+    async fn check(
+        &self,
+        m: &Manifest<'_>,
+        terms: &Result<Terms, Vec<String>>,
+        recorded: Option<&Sale>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<Sale, (String, String)>> {
         let terms = match terms {
             Ok(t) => t,
             Err(problems) => return Ok(Err(("InvalidSpec".into(), problems.join("; ")))),
         };
         let owner = match self.catalogue.owner_of(terms.sale.product_id).await? {
-            None => return Ok(Err(("ProductNotFound".into(), format!("spec.productId: no product {}", terms.sale.product_id)))),
+            None => {
+                return Ok(Err((
+                    "ProductNotFound".into(),
+                    format!("spec.productId: no product {}", terms.sale.product_id),
+                )))
+            }
             Some(owner) => owner,
         };
         if m.merchant_id.is_some_and(|me| me != owner) {
-            return Ok(Err(("ProductNotYours".into(), format!("spec.productId: product {} belongs to another merchant", terms.sale.product_id))));
+            return Ok(Err((
+                "ProductNotYours".into(),
+                format!("spec.productId: product {} belongs to another merchant", terms.sale.product_id),
+            )));
         }
         if let Some(sale) = recorded {
             if let Some(refusal) = locked_change(sale, terms, now) {
@@ -221,9 +294,10 @@ impl Reconciler {
         match self.records.apply(&m.key(), m.merchant_id.unwrap_or(owner), terms).await {
             Ok(sale) => Ok(Ok(sale)),
             Err(e) => match e.downcast_ref::<EngineError>() {
-                Some(EngineError::StockBelowCommitted { committed, .. }) => {
-                    Ok(Err(("StockBelowCommitted".into(), format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.sale.stock))))
-                }
+                Some(EngineError::StockBelowCommitted { committed, .. }) => Ok(Err((
+                    "StockBelowCommitted".into(),
+                    format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.sale.stock),
+                ))),
                 _ => Err(e),
             },
         }
@@ -243,7 +317,8 @@ impl Reconciler {
         if let Some(stock) = self.records.stock(sale.id).await? {
             if stock.reserved > 0 {
                 let mut status = m.status.clone();
-                (status.phase, status.remaining, status.reserved, status.sold) = (Some(Phase::Closed), Some(stock.remaining), Some(stock.reserved), Some(stock.sold));
+                (status.phase, status.remaining, status.reserved, status.sold) =
+                    (Some(Phase::Closed), Some(stock.remaining), Some(stock.reserved), Some(stock.sold));
                 let message = format!("deleting: waiting for {} reserved units to be paid or released", stock.reserved);
                 set_condition(&mut status.conditions, READY, false, "Deleting", &message, m.generation, now);
                 return Ok(Cleanup::Waiting(Outcome { status, notes, requeue_after: Some(self.refresh) }));
@@ -254,19 +329,37 @@ impl Reconciler {
         Ok(Cleanup::Done(notes))
     }
 
-    fn finish(&self, old: &FlashSaleStatus, status: FlashSaleStatus, mut notes: Vec<Note>, requeue_after: Option<Duration>) -> Outcome {
+    fn finish(
+        &self,
+        old: &FlashSaleStatus,
+        status: FlashSaleStatus,
+        mut notes: Vec<Note>,
+        requeue_after: Option<Duration>,
+    ) -> Outcome {
         if status.phase != old.phase {
             if let Some(phase) = status.phase {
                 let message = match phase {
                     Phase::Scheduled => "waiting for the warm-up".to_owned(),
                     Phase::WarmingUp => "stock pre-loaded, warm-up replicas held".to_owned(),
                     Phase::Open => "purchases are open".to_owned(),
-                    Phase::SoldOut => format!("sold out: {} sold, {} awaiting payment", status.sold.unwrap_or(0), status.reserved.unwrap_or(0)),
-                    Phase::Halted => format!("halted by the merchant ({HALTED_ANNOTATION}): purchases are refused with SALE_HALTED"),
-                    Phase::Closed => format!("closed: {} sold, {} left", status.sold.unwrap_or(0), status.remaining.unwrap_or(0)),
+                    Phase::SoldOut => format!(
+                        "sold out: {} sold, {} awaiting payment",
+                        status.sold.unwrap_or(0),
+                        status.reserved.unwrap_or(0)
+                    ),
+                    Phase::Halted => {
+                        format!("halted by the merchant ({HALTED_ANNOTATION}): purchases are refused with SALE_HALTED")
+                    }
+                    Phase::Closed => {
+                        format!("closed: {} sold, {} left", status.sold.unwrap_or(0), status.remaining.unwrap_or(0))
+                    }
                     Phase::Failed => "the spec was refused; see the Ready condition".to_owned(),
                 };
-                notes.push(if phase == Phase::Failed { Note::warning(phase.as_str(), message) } else { Note::normal(phase.as_str(), message) });
+                notes.push(if phase == Phase::Failed {
+                    Note::warning(phase.as_str(), message)
+                } else {
+                    Note::normal(phase.as_str(), message)
+                });
             }
         }
         Outcome { status, notes, requeue_after }
@@ -277,7 +370,8 @@ impl Reconciler {
 fn locked_change(sale: &Sale, terms: &Terms, now: DateTime<Utc>) -> Option<String> {
     let opened = sale.opens_at <= now;
     let changes_terms = sale.product_id != terms.sale.product_id || sale.price != terms.sale.price;
-    (opened && changes_terms).then(|| "productId and price cannot change once the sale has opened; the change is not applied".to_owned())
+    (opened && changes_terms)
+        .then(|| "productId and price cannot change once the sale has opened; the change is not applied".to_owned())
 }
 
 fn condition_is(status: &FlashSaleStatus, type_: &str, value: bool) -> bool {
@@ -285,13 +379,33 @@ fn condition_is(status: &FlashSaleStatus, type_: &str, value: bool) -> bool {
 }
 
 fn has_condition(status: &FlashSaleStatus, type_: &str, value: bool, reason: &str, message: &str) -> bool {
-    status.conditions.iter().any(|c| c.type_ == type_ && c.status == if value { "True" } else { "False" } && c.reason == reason && c.message == message)
+    status.conditions.iter().any(|c| {
+        c.type_ == type_
+            && c.status == if value { "True" } else { "False" }
+            && c.reason == reason
+            && c.message == message
+    })
 }
 
 /// Sets a condition; its transition time moves only when its status changes.
-pub fn set_condition(conditions: &mut Vec<Condition>, type_: &str, value: bool, reason: &str, message: &str, generation: Option<i64>, now: DateTime<Utc>) {
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) {
     let status = if value { "True" } else { "False" }.to_owned();
-    let next = Condition { type_: type_.into(), status, reason: reason.into(), message: message.into(), last_transition_time: now, observed_generation: generation };
+    let next = Condition {
+        type_: type_.into(),
+        status,
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: now,
+        observed_generation: generation,
+    };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) if c.status == next.status => *c = Condition { last_transition_time: c.last_transition_time, ..next },
         Some(c) => *c = next,

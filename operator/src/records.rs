@@ -35,7 +35,8 @@ pub struct ProductApi {
 
 impl ProductApi {
     pub fn new(base_url: &str) -> Self {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().expect("an HTTP client");
+        let client =
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().expect("an HTTP client");
         Self { client, base_url: base_url.trim_end_matches('/').to_owned() }
     }
 }
@@ -76,7 +77,8 @@ pub struct OrderApi {
 
 impl OrderApi {
     pub fn new(base_url: &str, signer: InternalSigner) -> Self {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("an HTTP client");
+        let client =
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("an HTTP client");
         Self { client, base_url: base_url.trim_end_matches('/').to_owned(), signer }
     }
 
@@ -85,15 +87,23 @@ impl OrderApi {
         format!("{}{}{tail}", self.base_url, internal_api::path(namespace, name))
     }
 
-    async fn call(&self, method: Method, url: String, body: Option<&NewSale>) -> Result<reqwest::Response, OrderApiError> {
+    async fn call(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<&NewSale>,
+    ) -> Result<reqwest::Response, OrderApiError> {
         let mut request = self.client.request(method.clone(), &url).bearer_auth(self.signer.token()?);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|source| OrderApiError::Unreachable { url: url.clone(), source })?;
+        let response =
+            request.send().await.map_err(|source| OrderApiError::Unreachable { url: url.clone(), source })?;
         match response.status() {
             s if s.is_success() || s == StatusCode::CONFLICT => Ok(response),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(OrderApiError::Refused { status: response.status() }),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(OrderApiError::Refused { status: response.status() })
+            }
             status => {
                 let body = response.text().await.unwrap_or_default();
                 // The service's own 404 (no such route) rather than one of a route's.
@@ -125,7 +135,12 @@ impl SaleLedger for OrderApi {
         let response = self.call(Method::PUT, url.clone(), Some(&terms)).await?;
         if response.status() == StatusCode::CONFLICT {
             let problem: StockBelowCommittedProblem = Self::json(response, &url).await?;
-            return Err(EngineError::StockBelowCommitted { sale_id: problem.sale_id, stock, committed: problem.committed }.into());
+            return Err(EngineError::StockBelowCommitted {
+                sale_id: problem.sale_id,
+                stock,
+                committed: problem.committed,
+            }
+            .into());
         }
         Self::json(response, &url).await
     }

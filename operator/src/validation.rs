@@ -33,17 +33,23 @@ pub fn validate(spec: &FlashSaleSpec) -> Result<Terms, Vec<String>> {
         per_user_limit: spec.per_user_limit,
     };
     let sale = SaleTerms::parse(&input, Spelling::Manifest);
-    let mut problems: Vec<String> = sale.as_ref().err().into_iter().flatten().map(|e| format!("{}: {}", e.field, e.message)).collect();
-    for (field, replicas) in [("orderReplicas", spec.warmup.order_replicas), ("paymentReplicas", spec.warmup.payment_replicas)] {
+    let mut problems: Vec<String> =
+        sale.as_ref().err().into_iter().flatten().map(|e| format!("{}: {}", e.field, e.message)).collect();
+    for (field, replicas) in
+        [("orderReplicas", spec.warmup.order_replicas), ("paymentReplicas", spec.warmup.payment_replicas)]
+    {
         if let Some(r) = replicas.filter(|r| !(1..=MAX_REPLICAS).contains(r)) {
             problems.push(format!("spec.warmup.{field}: must be between 1 and {MAX_REPLICAS}, got {r}"));
         }
     }
     let lead = duration::parse(&spec.warmup.lead).map_err(|e| problems.push(format!("spec.warmup.lead: {e}"))).ok();
     match (sale, lead) {
-        (Ok(sale), Some(lead)) if problems.is_empty() => {
-            Ok(Terms { sale, lead, order_replicas: spec.warmup.order_replicas, payment_replicas: spec.warmup.payment_replicas })
-        }
+        (Ok(sale), Some(lead)) if problems.is_empty() => Ok(Terms {
+            sale,
+            lead,
+            order_replicas: spec.warmup.order_replicas,
+            payment_replicas: spec.warmup.payment_replicas,
+        }),
         _ => Err(problems),
     }
 }
@@ -87,7 +93,13 @@ mod tests {
         (widest.stock, widest.per_user_limit) = (MAX_STOCK, MAX_PER_USER_LIMIT);
         assert!(validate(&widest).is_ok(), "the widest terms the schema allows are accepted");
         (widest.stock, widest.per_user_limit) = (MAX_STOCK + 1, MAX_PER_USER_LIMIT + 1);
-        assert_eq!(validate(&widest).unwrap_err(), ["spec.stock: must be between 1 and 100000000, got 100000001", "spec.perUserLimit: must be between 1 and 1000, got 1001"]);
+        assert_eq!(
+            validate(&widest).unwrap_err(),
+            [
+                "spec.stock: must be between 1 and 100000000, got 100000001",
+                "spec.perUserLimit: must be between 1 and 1000, got 1001"
+            ]
+        );
     }
 
     #[test]

@@ -14,7 +14,12 @@ use goodsmall_testkit::chart::{chart_containers, ChartContainer};
 /// The variables the chart gives the operator that it does not read.
 fn unread(container: &ChartContainer) -> Vec<String> {
     let read = operator_main::setting_variables();
-    container.env.iter().map(|(name, _)| name.clone()).filter(|name| name != "RUST_LOG" && !read.contains(name)).collect()
+    container
+        .env
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| name != "RUST_LOG" && !read.contains(name))
+        .collect()
 }
 
 fn operators(variant: &str, set_json: &str) -> Vec<ChartContainer> {
@@ -24,11 +29,20 @@ fn operators(variant: &str, set_json: &str) -> Vec<ChartContainer> {
 #[test]
 fn the_operator_reads_every_variable_the_chart_gives_it_in_every_value_set() {
     let read = operator_main::setting_variables();
-    assert!(read.iter().any(|name| name == "GOODSMALL_OPERATOR__ORDER_API_URL") && read.iter().any(|name| name == "POD_NAME"), "{read:?}");
+    assert!(
+        read.iter().any(|name| name == "GOODSMALL_OPERATOR__ORDER_API_URL")
+            && read.iter().any(|name| name == "POD_NAME"),
+        "{read:?}"
+    );
     let mut checked = 0;
     for variant in goodsmall_testkit::chart::chart_variants() {
         for operator in operators(&variant, "{}") {
-            assert!(unread(&operator).is_empty(), "[{variant}] {} gets variables it does not read: {:?}", operator.workload, unread(&operator));
+            assert!(
+                unread(&operator).is_empty(),
+                "[{variant}] {} gets variables it does not read: {:?}",
+                operator.workload,
+                unread(&operator)
+            );
             checked += 1;
         }
     }

@@ -2,7 +2,11 @@
 //! earlier release kept it in the order database: its manifests move over once, with
 //! their status, Events and halt, and are gone from the order database after.
 
-use goodsmall_operator::{crd::FlashSaleSpec, local::store::{self, ManifestStore}, reconcile::Note};
+use goodsmall_operator::{
+    crd::FlashSaleSpec,
+    local::store::{self, ManifestStore},
+    reconcile::Note,
+};
 use goodsmall_platform::{
     configuration::DatabaseSettings,
     db::{Database, Migrations},
@@ -11,7 +15,9 @@ use goodsmall_platform::{
 
 async fn sqlite(name: &str, migrations: &Migrations) -> Database {
     let file = std::env::temp_dir().join(format!("{}.db", goodsmall_testkit::unique_name(name)));
-    Database::connect("test", &DatabaseSettings::sqlite(&file), migrations, &Metrics::new()).await.expect("a SQLite database")
+    Database::connect("test", &DatabaseSettings::sqlite(&file), migrations, &Metrics::new())
+        .await
+        .expect("a SQLite database")
 }
 
 fn spec(stock: i64) -> FlashSaleSpec {
@@ -38,7 +44,11 @@ async fn manifests_kept_in_the_order_database_move_to_the_operators_once() {
     let manifests = ManifestStore::new(sqlite("operator", &store::migrations()).await);
     assert_eq!(manifests.carry_over(&order_db).await.unwrap(), 2);
     let after = manifests.list().await.unwrap();
-    assert_eq!(serde_json::to_value(&after).unwrap(), serde_json::to_value(&before).unwrap(), "spec, generation, status, Events and halt all moved");
+    assert_eq!(
+        serde_json::to_value(&after).unwrap(),
+        serde_json::to_value(&before).unwrap(),
+        "spec, generation, status, Events and halt all moved"
+    );
     assert_eq!((after[1].generation, after[1].halted.as_deref()), (2, Some("true")));
     assert!(earlier.list().await.unwrap().is_empty(), "nothing left in the order database");
 

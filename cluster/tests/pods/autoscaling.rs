@@ -25,10 +25,19 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
         "pods-hpa",
         // 100m asked per order pod: idle pods (their background workers) stay well under
         // the target, a purchase crowd goes over it.
-        &["--set", "order.autoscaling.maxReplicas=4", "--set", "order.autoscaling.targetCPUUtilizationPercentage=50",
-          "--set", "order.resources.requests.cpu=100m", "--set-json", &format!("order.autoscaling.behavior={behavior}"),
-          // The crowd's orders go unpaid: released by the close, nothing left to settle.
-          "--set", "payment.timeoutSecs=20"],
+        &[
+            "--set",
+            "order.autoscaling.maxReplicas=4",
+            "--set",
+            "order.autoscaling.targetCPUUtilizationPercentage=50",
+            "--set",
+            "order.resources.requests.cpu=100m",
+            "--set-json",
+            &format!("order.autoscaling.behavior={behavior}"),
+            // The crowd's orders go unpaid: released by the close, nothing left to settle.
+            "--set",
+            "payment.timeoutSecs=20",
+        ],
     )
     .await;
     let release = Arc::new(release);
@@ -42,7 +51,12 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
             while sampling.load(Ordering::SeqCst) {
                 let hpa = release.get("hpa/goodsmall-order");
                 let field = |v: &serde_json::Value| v.as_i64().unwrap_or(0);
-                let sample = (applied.elapsed().as_secs(), field(&hpa["spec"]["minReplicas"]), field(&hpa["status"]["desiredReplicas"]), field(&hpa["status"]["currentReplicas"]));
+                let sample = (
+                    applied.elapsed().as_secs(),
+                    field(&hpa["spec"]["minReplicas"]),
+                    field(&hpa["status"]["desiredReplicas"]),
+                    field(&hpa["status"]["currentReplicas"]),
+                );
                 let mut samples = samples.lock().unwrap();
                 if samples.last().map(|s| (s.1, s.2, s.3)) != Some((sample.1, sample.2, sample.3)) {
                     samples.push(sample);
@@ -55,7 +69,18 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
 
     // Open for 50 s, warmed up to 2 order pods; shoppers buy until the HPA asks for more.
     let stock = 100_000;
-    release.kubectl_ok(&["apply", "-f", "-"], Some(&release.flash_sale_manifest("busy", product, stock, Duration::from_secs(20), Duration::from_secs(50), "15s", Some(2))));
+    release.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&release.flash_sale_manifest(
+            "busy",
+            product,
+            stock,
+            Duration::from_secs(20),
+            Duration::from_secs(50),
+            "15s",
+            Some(2),
+        )),
+    );
     let open = release.flash_sale_until("busy", "Open", Duration::from_secs(60), |fs| fs["status"]["phase"] == "Open");
     let sale = open["status"]["saleId"].as_i64().unwrap();
     let going = Arc::new(AtomicBool::new(true));

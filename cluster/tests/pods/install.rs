@@ -12,7 +12,11 @@ async fn the_chart_installs_with_every_deployment_available_and_helm_test_passes
     eprintln!("helm install --wait: {:.1?}", release.installed_in);
     for component in ["user", "product", "order", "payment", "operator"] {
         let deployment = release.get(&format!("deploy/goodsmall-{component}"));
-        let available = deployment["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Available" && c["status"] == "True");
+        let available = deployment["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Available" && c["status"] == "True");
         assert!(available, "goodsmall-{component} is not Available: {}", deployment["status"]);
     }
 
@@ -21,7 +25,10 @@ async fn the_chart_installs_with_every_deployment_available_and_helm_test_passes
     let output = format!("{}{}", String::from_utf8_lossy(&tested.stdout), String::from_utf8_lossy(&tested.stderr));
     assert!(tested.status.success(), "helm test failed: {output}\n{}", release.diagnose());
     for component in ["user", "product", "order", "payment", "operator"] {
-        assert!(output.contains(&format!("goodsmall-{component}:8080/readyz: 200 OK")), "helm test did not ask {component}: {output}");
+        assert!(
+            output.contains(&format!("goodsmall-{component}:8080/readyz: 200 OK")),
+            "helm test did not ask {component}: {output}"
+        );
     }
 
     // One log format for every component: the chart's `log.format` (json).
@@ -30,7 +37,10 @@ async fn the_chart_installs_with_every_deployment_available_and_helm_test_passes
         let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
         assert!(!lines.is_empty(), "goodsmall-{component} logged nothing");
         for line in lines {
-            assert!(serde_json::from_str::<Value>(line).is_ok(), "goodsmall-{component} logs a line that is not JSON: {line}");
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok(),
+                "goodsmall-{component} logs a line that is not JSON: {line}"
+            );
         }
     }
 
@@ -44,6 +54,11 @@ async fn the_chart_installs_with_every_deployment_available_and_helm_test_passes
         let held = lease["spec"]["holderIdentity"].as_str().is_some_and(|h| !h.is_empty());
         held.then_some(lease)
     });
-    let owners: Vec<&str> = lease["metadata"]["ownerReferences"].as_array().into_iter().flatten().filter_map(|o| o["name"].as_str()).collect();
+    let owners: Vec<&str> = lease["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
     assert_eq!(owners.len(), 2, "both operator pods own the Lease (it goes with the last): {}", lease["metadata"]);
 }

@@ -136,7 +136,8 @@ impl Release {
 
     /// The component's Service, as the Ingress reaches it: `http://<ClusterIP>:8080`.
     pub fn service(&self, component: &str) -> String {
-        let ip = self.kubectl_ok(&["get", "svc", &format!("goodsmall-{component}"), "-o", "jsonpath={.spec.clusterIP}"], None);
+        let ip = self
+            .kubectl_ok(&["get", "svc", &format!("goodsmall-{component}"), "-o", "jsonpath={.spec.clusterIP}"], None);
         format!("http://{}:8080", ip.trim())
     }
 
@@ -161,7 +162,9 @@ impl Release {
             loop {
                 match self.client.get(&url).send().await {
                     Ok(answer) if answer.status().is_success() => break,
-                    other if started.elapsed() > Duration::from_secs(30) => panic!("{url}: {other:?}\n{}", self.diagnose()),
+                    other if started.elapsed() > Duration::from_secs(30) => {
+                        panic!("{url}: {other:?}\n{}", self.diagnose())
+                    }
                     _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }
@@ -170,7 +173,9 @@ impl Release {
 
     /// An access token for a shopper `user_id`, signed with the release's token key.
     pub fn shopper_token(&self, user_id: i64) -> String {
-        let signer = TokenSigner::new(&self.token_keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(3600)).unwrap();
+        let signer =
+            TokenSigner::new(&self.token_keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(3600))
+                .unwrap();
         signer.issue(user_id, Role::Shopper, &format!("pods-{user_id}")).unwrap()
     }
 
@@ -181,12 +186,26 @@ impl Release {
         let email = format!("{}@example.com", unique_name("merchant"));
         let password = "m3rchant-Pass-9";
         let created = self.kubectl_ok(
-            &["exec", "-i", "deploy/goodsmall-user", "--", "/usr/local/bin/goodsmall-user", "create-account", "--email", &email,
-              "--name", "Shop", "--role", "merchant", "--password-stdin"],
+            &[
+                "exec",
+                "-i",
+                "deploy/goodsmall-user",
+                "--",
+                "/usr/local/bin/goodsmall-user",
+                "create-account",
+                "--email",
+                &email,
+                "--name",
+                "Shop",
+                "--role",
+                "merchant",
+                "--password-stdin",
+            ],
             Some(&format!("{password}\n")),
         );
         assert!(created.contains("created merchant account"), "{created}");
-        let (status, body) = self.post("/api/auth/login", None, json!({ "email": email, "password": password }), None).await;
+        let (status, body) =
+            self.post("/api/auth/login", None, json!({ "email": email, "password": password }), None).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
@@ -235,14 +254,31 @@ impl Release {
 
     /// Waits (at most `patience`) for the FlashSale to satisfy `done`: the object.
     pub fn flash_sale_until(&self, name: &str, what: &str, patience: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        self.wait_for(&format!("FlashSale {name}: {what}"), patience, || Some(self.flash_sale(name)).filter(|fs| done(fs)))
+        self.wait_for(&format!("FlashSale {name}: {what}"), patience, || {
+            Some(self.flash_sale(name)).filter(|fs| done(fs))
+        })
     }
 
     /// A FlashSale of `stock` units opening `opens_in` from now for `open_for`,
     /// warming up `lead` ahead with `replicas` order and payment pods (None: no scaling).
-    pub fn flash_sale_manifest(&self, name: &str, product: i64, stock: i64, opens_in: Duration, open_for: Duration, lead: &str, replicas: Option<i64>) -> String {
-        let at = |d: Duration| (chrono::Utc::now() + chrono::Duration::from_std(d).unwrap()).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let scaling = replicas.map(|n| format!("    orderReplicas: {n}\n    paymentReplicas: {n}\n")).unwrap_or_default();
+    /// Each argument is one line of the manifest; the tests read as the drop they make.
+    #[allow(clippy::too_many_arguments)]
+    pub fn flash_sale_manifest(
+        &self,
+        name: &str,
+        product: i64,
+        stock: i64,
+        opens_in: Duration,
+        open_for: Duration,
+        lead: &str,
+        replicas: Option<i64>,
+    ) -> String {
+        let at = |d: Duration| {
+            (chrono::Utc::now() + chrono::Duration::from_std(d).unwrap())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let scaling =
+            replicas.map(|n| format!("    orderReplicas: {n}\n    paymentReplicas: {n}\n")).unwrap_or_default();
         format!(
             "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n  productId: {product}\n  stock: {stock}\n  \
              price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  warmup:\n    lead: {lead}\n{scaling}",
@@ -272,7 +308,10 @@ fn remove(node: &Node, namespace: &str, name: &str, patience: Duration) {
         // The cleanup could not finish (e.g. reservations still open): let go of them.
         let names = node.kubectl(&["-n", namespace, "get", "fs", "-o", "name"], None);
         for fs in String::from_utf8_lossy(&names.stdout).lines() {
-            let _ = node.kubectl(&["-n", namespace, "patch", fs, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#], None);
+            let _ = node.kubectl(
+                &["-n", namespace, "patch", fs, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#],
+                None,
+            );
         }
     }
     let _ = node.helm(&["uninstall", name, "-n", namespace, "--wait", "--timeout", "120s"]);
@@ -306,7 +345,8 @@ async fn values_yaml(node: &Node, namespace: &str, token_keys: &KeyPair) -> Stri
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
     };
-    let port = |url: &str| reqwest::Url::parse(url).ok().and_then(|u| u.port()).unwrap_or_else(|| panic!("no port in {url}"));
+    let port =
+        |url: &str| reqwest::Url::parse(url).ok().and_then(|u| u.port()).unwrap_or_else(|| panic!("no port in {url}"));
     let indent = |pem: &str| pem.trim().lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n");
     let small = "resources: { requests: { cpu: 20m, memory: 64Mi }, limits: { cpu: \"1\", memory: 512Mi } }";
     format!(

@@ -71,7 +71,14 @@ pub async fn buy(release: &Release, sale: i64, first: i64, count: i64, concurren
 /// Shoppers `first, first + 1, …` keep buying one unit each, `concurrency` at a time
 /// with `pause` between a worker's purchases, until `going` turns false: a crowd that
 /// spans a fault whatever it takes (a rollout's length is not known in advance).
-pub async fn buy_while(release: &Release, sale: i64, first: i64, concurrency: i64, pause: Duration, going: Arc<std::sync::atomic::AtomicBool>) -> Crowd {
+pub async fn buy_while(
+    release: &Release,
+    sale: i64,
+    first: i64,
+    concurrency: i64,
+    pause: Duration,
+    going: Arc<std::sync::atomic::AtomicBool>,
+) -> Crowd {
     use std::sync::atomic::{AtomicI64, Ordering};
     let url = release.api(&format!("/api/sales/{sale}/purchases"));
     let next = AtomicI64::new(first);
@@ -93,8 +100,17 @@ async fn purchase(client: &reqwest::Client, url: &str, token: &str, shopper: i64
     let started = Instant::now();
     let (mut server_errors, mut connection_errors) = (0, 0);
     let answer = loop {
-        assert!(started.elapsed() < PURCHASE_PATIENCE, "shopper {shopper}: no final answer within {PURCHASE_PATIENCE:?}");
-        let sent = client.post(url).bearer_auth(token).header("idempotency-key", &key).json(&json!({ "quantity": 1 })).send().await;
+        assert!(
+            started.elapsed() < PURCHASE_PATIENCE,
+            "shopper {shopper}: no final answer within {PURCHASE_PATIENCE:?}"
+        );
+        let sent = client
+            .post(url)
+            .bearer_auth(token)
+            .header("idempotency-key", &key)
+            .json(&json!({ "quantity": 1 }))
+            .send()
+            .await;
         let answer = match sent {
             Err(_) => {
                 connection_errors += 1;
@@ -182,6 +198,10 @@ pub async fn served_through(release: &Release, sale: i64, stock: i64, crowd: &Cr
     assert_eq!(orders.len(), crowd.accepted.len(), "one order per purchase");
     pay_all(release, &crowd.accepted).await;
     let (remaining, reserved, sold) = counters(release, sale, stock).await;
-    assert_eq!((reserved, sold), (0, crowd.accepted.len() as i64), "every purchase is a paid order, nothing more (remaining {remaining})");
+    assert_eq!(
+        (reserved, sold),
+        (0, crowd.accepted.len() as i64),
+        "every purchase is a paid order, nothing more (remaining {remaining})"
+    );
     sold
 }

@@ -44,7 +44,10 @@ fn previous_release(node: &Node) -> (String, String) {
 
 /// The images the release's pods run, one line per pod: `pod image…`.
 fn pod_images(release: &Release) -> Vec<(String, String)> {
-    let out = release.kubectl_ok(&["get", "pods", "-o", r#"jsonpath={range .items[*]}{.metadata.name} {.spec.containers[*].image}{"\n"}{end}"#], None);
+    let out = release.kubectl_ok(
+        &["get", "pods", "-o", r#"jsonpath={range .items[*]}{.metadata.name} {.spec.containers[*].image}{"\n"}{end}"#],
+        None,
+    );
     out.lines().filter_map(|l| l.split_once(' ')).map(|(pod, images)| (pod.to_owned(), images.to_owned())).collect()
 }
 
@@ -59,17 +62,30 @@ async fn an_upgrade_from_the_previous_release_during_an_open_drop_loses_no_purch
     let (release, product) = Release::product_on(release).await;
     let release = Arc::new(release);
     let before = pod_images(&release);
-    assert!(before.iter().all(|(_, images)| images.ends_with(&format!(":{tag}"))), "the previous release runs its own images: {before:?}");
+    assert!(
+        before.iter().all(|(_, images)| images.ends_with(&format!(":{tag}"))),
+        "the previous release runs its own images: {before:?}"
+    );
 
     // A drop warmed up with 2 order and payment pods, open for 15 minutes.
-    let manifest = release.flash_sale_manifest("drop", product, STOCK, Duration::from_secs(25), Duration::from_secs(900), "20s", Some(2));
+    let manifest = release.flash_sale_manifest(
+        "drop",
+        product,
+        STOCK,
+        Duration::from_secs(25),
+        Duration::from_secs(900),
+        "20s",
+        Some(2),
+    );
     release.kubectl_ok(&["apply", "-f", "-"], Some(&manifest));
     let open = release.flash_sale_until("drop", "Open", Duration::from_secs(90), |fs| fs["status"]["phase"] == "Open");
     let sale = open["status"]["saleId"].as_i64().unwrap();
     let going = Arc::new(AtomicBool::new(true));
     let buying = {
         let (release, going) = (release.clone(), going.clone());
-        tokio::spawn(async move { shoppers::buy_while(&release, sale, 5_000, 2, Duration::from_millis(100), going).await })
+        tokio::spawn(
+            async move { shoppers::buy_while(&release, sale, 5_000, 2, Duration::from_millis(100), going).await },
+        )
     };
     let started = Instant::now();
     while counters(&release, sale, STOCK).await.0 > STOCK - 30 {
@@ -91,14 +107,19 @@ async fn an_upgrade_from_the_previous_release_during_an_open_drop_loses_no_purch
     upgrading.await.unwrap();
     let upgraded = started.elapsed();
     let version = env!("CARGO_PKG_VERSION");
-    release.wait_for("every pod of the previous release gone, every pod on this release's images", Duration::from_secs(120), || {
-        let now = pod_images(&release);
-        let old_gone = before.iter().all(|(old, _)| !now.iter().any(|(pod, _)| pod == old));
-        (old_gone && now.iter().all(|(_, images)| images.ends_with(&format!(":{version}")))).then_some(())
-    });
+    release.wait_for(
+        "every pod of the previous release gone, every pod on this release's images",
+        Duration::from_secs(120),
+        || {
+            let now = pod_images(&release);
+            let old_gone = before.iter().all(|(old, _)| !now.iter().any(|(pod, _)| pod == old));
+            (old_gone && now.iter().all(|(_, images)| images.ends_with(&format!(":{version}")))).then_some(())
+        },
+    );
     let rolled = started.elapsed();
     // The new operator leads and kept the warm-up's claim: both minimums still 2.
-    let leader = release.get("lease/goodsmall-operator")["spec"]["holderIdentity"].as_str().unwrap_or_default().to_owned();
+    let leader =
+        release.get("lease/goodsmall-operator")["spec"]["holderIdentity"].as_str().unwrap_or_default().to_owned();
     assert!(pod_images(&release).iter().any(|(pod, _)| *pod == leader), "a new operator pod leads: {leader:?}");
     for hpa in ["hpa/goodsmall-order", "hpa/goodsmall-payment"] {
         let hpa = release.wait_for("the HPA's minimum is the warm-up's claim", Duration::from_secs(30), || {
@@ -106,7 +127,11 @@ async fn an_upgrade_from_the_previous_release_during_an_open_drop_loses_no_purch
             (hpa["spec"]["minReplicas"] == 2).then_some(hpa)
         });
         let annotations = &hpa["metadata"]["annotations"];
-        assert_eq!((annotations["goodsmall.io/min-replicas"].as_str(), annotations.get("goodsmall.io/baseline-replicas")), (Some("1"), None), "{hpa}");
+        assert_eq!(
+            (annotations["goodsmall.io/min-replicas"].as_str(), annotations.get("goodsmall.io/baseline-replicas")),
+            (Some("1"), None),
+            "{hpa}"
+        );
     }
     let taken_before_the_end = counters(&release, sale, STOCK).await;
     going.store(false, Ordering::SeqCst);
@@ -117,5 +142,7 @@ async fn an_upgrade_from_the_previous_release_during_an_open_drop_loses_no_purch
     assert!(taken_before_the_end.0 > 0, "the stock must outlast the upgrade: {taken_before_the_end:?}");
     let sold = shoppers::served_through(&release, sale, STOCK, &crowd, "the upgrade").await;
     // The new operator still drives the drop: its status follows the stock.
-    release.flash_sale_until("drop", "the status counts every sale", Duration::from_secs(30), |fs| fs["status"]["sold"] == sold);
+    release.flash_sale_until("drop", "the status counts every sale", Duration::from_secs(30), |fs| {
+        fs["status"]["sold"] == sold
+    });
 }

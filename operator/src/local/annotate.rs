@@ -35,7 +35,12 @@ struct PatchMetadata {
         (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND: no such FlashSale, or another merchant's"),
         (status = 409, body = Problem, description = "FLASH_SALE_CONFLICT: the FlashSale is being deleted"),
         (status = 422, body = Problem, description = "INVALID_FLASH_SALE: an annotation other than goodsmall.io/halted, or a value that is not a string or null")))]
-pub async fn annotate(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>, Json(patch): Json<AnnotationPatch>) -> ApiResult<Json<Value>> {
+pub async fn annotate(
+    State(state): State<LocalState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    Json(patch): Json<AnnotationPatch>,
+) -> ApiResult<Json<Value>> {
     user.require_merchant()?;
     let mut value = None;
     let mut problems = Vec::new();
@@ -43,12 +48,15 @@ pub async fn annotate(State(state): State<LocalState>, user: AuthUser, Path(name
         match (key.as_str(), v) {
             (HALTED_ANNOTATION, Value::String(s)) if s.len() <= 63 => value = Some(Some(s.clone())),
             (HALTED_ANNOTATION, Value::Null) => value = Some(None),
-            (HALTED_ANNOTATION, _) => problems.push(format!("{HALTED_ANNOTATION} takes a string of at most 63 characters (\"true\") or null")),
+            (HALTED_ANNOTATION, _) => {
+                problems.push(format!("{HALTED_ANNOTATION} takes a string of at most 63 characters (\"true\") or null"))
+            }
             (other, _) => problems.push(format!("{other}: the one-process shop keeps only {HALTED_ANNOTATION}")),
         }
     }
     if !problems.is_empty() {
-        let fields = problems.into_iter().map(|message| FieldError { field: "metadata.annotations".into(), message }).collect();
+        let fields =
+            problems.into_iter().map(|message| FieldError { field: "metadata.annotations".into(), message }).collect();
         let mut error = ApiError::validation(fields);
         error.code = ErrorCode::InvalidFlashSale;
         return Err(error);

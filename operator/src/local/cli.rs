@@ -66,15 +66,21 @@ impl FlashSaleCli {
             (None, Some(email), Some(password)) => login(&client, &base, email, password).await?,
             _ => bail!("give a merchant's --token (GOODSMALL_TOKEN), or --email and --password"),
         };
-        let call = |method: reqwest::Method, path: String| client.request(method, format!("{base}{path}")).bearer_auth(&token);
+        let call =
+            |method: reqwest::Method, path: String| client.request(method, format!("{base}{path}")).bearer_auth(&token);
         match self.command {
             Command::Apply { file } => {
                 let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-                let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).with_context(|| format!("{} is not valid YAML", file.display()))?;
+                let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text)
+                    .with_context(|| format!("{} is not valid YAML", file.display()))?;
                 let mut out = Vec::new();
                 for doc in docs.into_iter().filter(|d| !d.is_null()) {
-                    let Some(name) = doc["metadata"]["name"].as_str() else { bail!("{}: a document lacks metadata.name", file.display()) };
-                    let answer = answer(call(reqwest::Method::PUT, format!("/api/flashsales/{name}")).json(&doc).send().await?).await?;
+                    let Some(name) = doc["metadata"]["name"].as_str() else {
+                        bail!("{}: a document lacks metadata.name", file.display())
+                    };
+                    let answer =
+                        answer(call(reqwest::Method::PUT, format!("/api/flashsales/{name}")).json(&doc).send().await?)
+                            .await?;
                     out.push(answer["message"].as_str().unwrap_or_default().to_owned());
                 }
                 Ok(out.join("\n"))
@@ -89,11 +95,14 @@ impl FlashSaleCli {
             }
             Command::Annotate { name, annotations } => {
                 let patch = annotation_patch(&annotations)?;
-                let answer = answer(call(reqwest::Method::PATCH, format!("/api/flashsales/{name}")).json(&patch).send().await?).await?;
+                let answer =
+                    answer(call(reqwest::Method::PATCH, format!("/api/flashsales/{name}")).json(&patch).send().await?)
+                        .await?;
                 Ok(answer["message"].as_str().unwrap_or_default().to_owned())
             }
             Command::Delete { name } => {
-                let answer = answer(call(reqwest::Method::DELETE, format!("/api/flashsales/{name}")).send().await?).await?;
+                let answer =
+                    answer(call(reqwest::Method::DELETE, format!("/api/flashsales/{name}")).send().await?).await?;
                 Ok(answer["message"].as_str().unwrap_or_default().to_owned())
             }
         }
@@ -101,7 +110,14 @@ impl FlashSaleCli {
 }
 
 async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> anyhow::Result<String> {
-    let body = answer(client.post(format!("{base}/api/auth/login")).json(&json!({ "email": email, "password": password })).send().await?).await?;
+    let body = answer(
+        client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await?,
+    )
+    .await?;
     body["access_token"].as_str().map(str::to_owned).context("the login answer has no access_token")
 }
 
@@ -112,16 +128,25 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
     if status.is_success() {
         return Ok(body);
     }
-    let mut message = format!("Error ({}): {}", body["code"].as_str().unwrap_or(status.as_str()), body["detail"].as_str().unwrap_or_default());
+    let mut message = format!(
+        "Error ({}): {}",
+        body["code"].as_str().unwrap_or(status.as_str()),
+        body["detail"].as_str().unwrap_or_default()
+    );
     for e in body["errors"].as_array().into_iter().flatten() {
-        message.push_str(&format!("\n  {}: {}", e["field"].as_str().unwrap_or_default(), e["message"].as_str().unwrap_or_default()));
+        message.push_str(&format!(
+            "\n  {}: {}",
+            e["field"].as_str().unwrap_or_default(),
+            e["message"].as_str().unwrap_or_default()
+        ));
     }
     bail!(message)
 }
 
 /// `kubectl get fs` columns, plus the sale id shoppers buy from.
 fn table(items: &[Value]) -> String {
-    let mut rows = vec![["NAME", "PHASE", "PRODUCT", "REMAINING", "SOLD", "SALE", "OPENS", "CLOSES"].map(String::from).to_vec()];
+    let mut rows =
+        vec![["NAME", "PHASE", "PRODUCT", "REMAINING", "SOLD", "SALE", "OPENS", "CLOSES"].map(String::from).to_vec()];
     for i in items {
         let text = |v: &Value| match v {
             Value::Null => "-".to_owned(),
@@ -143,7 +168,15 @@ fn table(items: &[Value]) -> String {
     }
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     rows.iter()
-        .map(|r| r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect::<Vec<_>>().join("   ").trim_end().to_owned())
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect::<Vec<_>>()
+                .join("   ")
+                .trim_end()
+                .to_owned()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -26,8 +26,19 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 /// Builds the local operator (its runner must still be spawned) and its routes.
 /// `manifests` is the local operator's own database (migrated with
 /// [`store::migrations`]); `ledger` is the order module itself, in the same process.
-pub fn build(manifests: Database, ledger: Arc<dyn SaleLedger>, engine: StockEngine, catalogue: Arc<dyn Catalogue>, authenticator: Authenticator) -> (runner::LocalOperator, OpenApiRouter) {
-    let reconciler = Reconciler { records: SaleRecords::new(ledger, engine), catalogue, scaler: Arc::new(NotApplicable), refresh: REFRESH };
+pub fn build(
+    manifests: Database,
+    ledger: Arc<dyn SaleLedger>,
+    engine: StockEngine,
+    catalogue: Arc<dyn Catalogue>,
+    authenticator: Authenticator,
+) -> (runner::LocalOperator, OpenApiRouter) {
+    let reconciler = Reconciler {
+        records: SaleRecords::new(ledger, engine),
+        catalogue,
+        scaler: Arc::new(NotApplicable),
+        refresh: REFRESH,
+    };
     let operator = runner::LocalOperator::new(store::ManifestStore::new(manifests), reconciler);
     let routes = routes::router(routes::LocalState { operator: operator.clone(), authenticator });
     (operator, routes)

@@ -28,7 +28,10 @@ pub struct LocalState {
 }
 
 pub fn router(state: LocalState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(apply, get, delete, super::annotate::annotate)).with_state(state)
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(apply, get, delete, super::annotate::annotate))
+        .with_state(state)
 }
 
 /// A FlashSale manifest as `kubectl` would send it.
@@ -50,7 +53,8 @@ pub struct Metadata {
 /// and limits a cluster checks), in OpenAPI 3.1 terms.
 impl utoipa::PartialSchema for ManifestBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let crd = serde_json::to_value(<crate::crd::FlashSale as kube::CustomResourceExt>::crd()).expect("the CRD serialises");
+        let crd = serde_json::to_value(<crate::crd::FlashSale as kube::CustomResourceExt>::crd())
+            .expect("the CRD serialises");
         let spec = openapi_31(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone());
         let manifest = json!({
             "type": "object",
@@ -83,8 +87,11 @@ fn openapi_31(schema: Value) -> Value {
     match schema {
         Value::Object(fields) => {
             let nullable = fields.get("nullable").and_then(Value::as_bool).unwrap_or(false);
-            let mut out: serde_json::Map<String, Value> =
-                fields.into_iter().filter(|(k, _)| k != "nullable" && !k.starts_with("x-kubernetes")).map(|(k, v)| (k, openapi_31(v))).collect();
+            let mut out: serde_json::Map<String, Value> = fields
+                .into_iter()
+                .filter(|(k, _)| k != "nullable" && !k.starts_with("x-kubernetes"))
+                .map(|(k, v)| (k, openapi_31(v)))
+                .collect();
             if nullable {
                 if let Some(Value::String(t)) = out.get("type").cloned() {
                     out.insert("type".into(), json!([t, "null"]));
@@ -104,14 +111,25 @@ fn openapi_31(schema: Value) -> Value {
         (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
         (status = 409, body = Problem, description = "FLASH_SALE_CONFLICT: another merchant's, or being deleted"),
         (status = 422, body = Problem, description = "INVALID_FLASH_SALE: the spec breaks the CRD's rules; VALIDATION_FAILED: `apiVersion`, `kind` or `metadata.name`")))]
-pub async fn apply(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>, Json(body): Json<ManifestBody>) -> ApiResult<impl IntoResponse> {
+pub async fn apply(
+    State(state): State<LocalState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    Json(body): Json<ManifestBody>,
+) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     let mut errors = FieldErrors::default();
     if body.api_version != "goodsmall.io/v1alpha1" || body.kind != "FlashSale" {
-        errors.check::<()>("apiVersion", Err(format!("expected goodsmall.io/v1alpha1 FlashSale, got {} {}", body.api_version, body.kind)));
+        errors.check::<()>(
+            "apiVersion",
+            Err(format!("expected goodsmall.io/v1alpha1 FlashSale, got {} {}", body.api_version, body.kind)),
+        );
     }
     if body.metadata.name != name {
-        errors.check::<()>("metadata.name", Err(format!("`{}` differs from the name in the path, `{name}`", body.metadata.name)));
+        errors.check::<()>(
+            "metadata.name",
+            Err(format!("`{}` differs from the name in the path, `{name}`", body.metadata.name)),
+        );
     }
     errors.check("metadata.name", dns_name(&name));
     errors.into_result()?;
@@ -134,14 +152,22 @@ pub async fn apply(State(state): State<LocalState>, user: AuthUser, Path(name): 
         error.code = ErrorCode::InvalidFlashSale;
         return Err(error);
     }
-    let applied = state.operator.store.apply(&name, user.user_id, &body.spec).await?.map_err(|m| ApiError::new(ErrorCode::FlashSaleConflict, m))?;
+    let applied = state
+        .operator
+        .store
+        .apply(&name, user.user_id, &body.spec)
+        .await?
+        .map_err(|m| ApiError::new(ErrorCode::FlashSaleConflict, m))?;
     state.operator.nudge();
     let (code, word) = match applied {
         Applied::Created => (StatusCode::CREATED, "created"),
         Applied::Configured => (StatusCode::OK, "configured"),
         Applied::Unchanged => (StatusCode::OK, "unchanged"),
     };
-    Ok((code, Json(json!({ "name": name, "result": word, "message": format!("flashsale.goodsmall.io/{name} {word}") }))))
+    Ok((
+        code,
+        Json(json!({ "name": name, "result": word, "message": format!("flashsale.goodsmall.io/{name} {word}") })),
+    ))
 }
 
 /// Your FlashSales with their live status (the `kubectl get fs` of the one-process shop).
@@ -149,7 +175,8 @@ pub async fn apply(State(state): State<LocalState>, user: AuthUser, Path(name): 
     responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not")))]
 pub async fn list(State(state): State<LocalState>, user: AuthUser) -> ApiResult<Json<Value>> {
     user.require_merchant()?;
-    let items: Vec<Value> = state.operator.store.list().await?.iter().filter(|m| visible(&user, m)).map(|m| object(m, false)).collect();
+    let items: Vec<Value> =
+        state.operator.store.list().await?.iter().filter(|m| visible(&user, m)).map(|m| object(m, false)).collect();
     Ok(Json(json!({ "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSaleList", "items": items })))
 }
 
@@ -167,12 +194,21 @@ pub async fn get(State(state): State<LocalState>, user: AuthUser, Path(name): Pa
 #[utoipa::path(delete, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
     responses((status = 202, body = Object, description = "deletion started"), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
         (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND")))]
-pub async fn delete(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete(
+    State(state): State<LocalState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     find(&state, &user, &name).await?;
     state.operator.store.mark_deleting(&name).await?;
     state.operator.nudge();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "name": name, "result": "deleting", "message": format!("flashsale.goodsmall.io \"{name}\" deleted") }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "name": name, "result": "deleting", "message": format!("flashsale.goodsmall.io \"{name}\" deleted") }),
+        ),
+    ))
 }
 
 pub(super) async fn find(state: &LocalState, user: &AuthUser, name: &str) -> ApiResult<Recorded> {
@@ -213,5 +249,7 @@ fn dns_name(name: &str) -> Result<(), String> {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    ok.then_some(()).ok_or_else(|| "must be lowercase letters, digits, '-' or '.', starting and ending with a letter or digit".into())
+    ok.then_some(()).ok_or_else(|| {
+        "must be lowercase letters, digits, '-' or '.', starting and ending with a letter or digit".into()
+    })
 }

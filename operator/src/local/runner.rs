@@ -78,7 +78,9 @@ impl LocalOperator {
                 None => due.insert(m.name.clone(), now + Duration::from_secs(3600)),
             };
         }
-        due.values().min().map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(tokio::time::Instant::now()))
+        due.values()
+            .min()
+            .map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(tokio::time::Instant::now()))
     }
 
     /// Reconciles the manifest `name` now, before answering (the halt takes effect by the
@@ -96,7 +98,15 @@ impl LocalOperator {
         let _one = self.one_at_a_time.lock().await;
         let fresh = self.store.get(name).await?;
         let Some(m) = fresh.as_ref() else { return Ok(None) };
-        let manifest = Manifest { namespace: NAMESPACE, name: &m.name, generation: Some(m.generation), spec: &m.spec, status: &m.status, merchant_id: Some(m.merchant_id), halted: m.halted.as_deref() };
+        let manifest = Manifest {
+            namespace: NAMESPACE,
+            name: &m.name,
+            generation: Some(m.generation),
+            spec: &m.spec,
+            status: &m.status,
+            merchant_id: Some(m.merchant_id),
+            halted: m.halted.as_deref(),
+        };
         let now = Utc::now();
         if m.deleting {
             return match self.reconciler.cleanup(&manifest, now).await? {

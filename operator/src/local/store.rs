@@ -91,7 +91,9 @@ impl ManifestStore {
                 .await;
             match copied {
                 Ok(_) => moved += 1,
-                Err(e) if is_unique_violation(&e) => tracing::warn!(name, "a manifest of this name exists already; the order database's copy is dropped"),
+                Err(e) if is_unique_violation(&e) => {
+                    tracing::warn!(name, "a manifest of this name exists already; the order database's copy is dropped")
+                }
                 Err(e) => return Err(e.into()),
             }
             sqlx::query("DELETE FROM flash_sale_manifests WHERE name = ?").bind(&name).execute(order_db.pool()).await?;
@@ -104,7 +106,12 @@ impl ManifestStore {
 
     /// Creates or updates a manifest; the generation moves when the spec changes.
     /// `Err` with a message when it belongs to another merchant or is being deleted.
-    pub async fn apply(&self, name: &str, merchant_id: i64, spec: &FlashSaleSpec) -> anyhow::Result<Result<Applied, String>> {
+    pub async fn apply(
+        &self,
+        name: &str,
+        merchant_id: i64,
+        spec: &FlashSaleSpec,
+    ) -> anyhow::Result<Result<Applied, String>> {
         let text = serde_json::to_string(spec)?;
         match self.get(name).await? {
             None => {
@@ -118,15 +125,23 @@ impl ManifestStore {
                 match inserted {
                     Ok(_) => Ok(Ok(Applied::Created)),
                     // Another apply of the same name won the race.
-                    Err(e) if is_unique_violation(&e) => Ok(Err(format!("flashsale {name} was created meanwhile; apply again"))),
+                    Err(e) if is_unique_violation(&e) => {
+                        Ok(Err(format!("flashsale {name} was created meanwhile; apply again")))
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
-            Some(current) if current.merchant_id != merchant_id => Ok(Err(format!("flashsale {name} belongs to another merchant"))),
+            Some(current) if current.merchant_id != merchant_id => {
+                Ok(Err(format!("flashsale {name} belongs to another merchant")))
+            }
             Some(current) if current.deleting => Ok(Err(format!("flashsale {name} is being deleted"))),
             Some(current) if current.spec == *spec => Ok(Ok(Applied::Unchanged)),
             Some(_) => {
-                sqlx::query("UPDATE flash_sale_manifests SET spec = ?, generation = generation + 1 WHERE name = ?").bind(&text).bind(name).execute(self.db.pool()).await?;
+                sqlx::query("UPDATE flash_sale_manifests SET spec = ?, generation = generation + 1 WHERE name = ?")
+                    .bind(&text)
+                    .bind(name)
+                    .execute(self.db.pool())
+                    .await?;
                 Ok(Ok(Applied::Configured))
             }
         }
@@ -167,12 +182,19 @@ impl ManifestStore {
 
     /// Sets (`Some`) or removes the halt annotation.
     pub async fn set_halted(&self, name: &str, value: Option<&str>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE flash_sale_manifests SET halted = ? WHERE name = ?").bind(value).bind(name).execute(self.db.pool()).await?;
+        sqlx::query("UPDATE flash_sale_manifests SET halted = ? WHERE name = ?")
+            .bind(value)
+            .bind(name)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 
     pub async fn mark_deleting(&self, name: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE flash_sale_manifests SET deleting = 1 WHERE name = ?").bind(name).execute(self.db.pool()).await?;
+        sqlx::query("UPDATE flash_sale_manifests SET deleting = 1 WHERE name = ?")
+            .bind(name)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 

@@ -21,7 +21,12 @@ const RESYNC: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` resolves.
-pub async fn keep(client: Client, scaler: Arc<KubeScaler>, namespace: String, stop: impl std::future::Future<Output = ()>) {
+pub async fn keep(
+    client: Client,
+    scaler: Arc<KubeScaler>,
+    namespace: String,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let mut changes = changes(&client, &scaler, &namespace).await;
     tokio::pin!(stop);
     let mut wait = Duration::ZERO;
@@ -36,7 +41,11 @@ pub async fn keep(client: Client, scaler: Arc<KubeScaler>, namespace: String, st
         wait = RESYNC;
         for w in [Workload::Order, Workload::Payment] {
             if let Err(e) = scaler.settle(&namespace, w).await {
-                tracing::warn!(error = format!("{e:#}"), deployment = scaler.deployment(w), "could not keep the workload's replicas at its floor and claims");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    deployment = scaler.deployment(w),
+                    "could not keep the workload's replicas at its floor and claims"
+                );
                 wait = RETRY;
             }
         }
@@ -53,7 +62,10 @@ async fn changes(client: &Client, scaler: &KubeScaler, namespace: &str) -> BoxSt
             .default_backoff()
             .touched_objects()
             .filter_map(|event| async move {
-                event.map_err(|e| tracing::debug!(error = %e, "watch of a scaled workload interrupted")).ok().map(|_| ())
+                event
+                    .map_err(|e| tracing::debug!(error = %e, "watch of a scaled workload interrupted"))
+                    .ok()
+                    .map(|_| ())
             })
             .boxed()
     }
@@ -63,7 +75,10 @@ async fn changes(client: &Client, scaler: &KubeScaler, namespace: &str) -> BoxSt
         let only = watcher::Config::default().fields(&format!("metadata.name={}", scaler.deployment(w)));
         streams.push(touched(Api::<Deployment>::namespaced(client.clone(), namespace), only));
     }
-    streams.push(touched(Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), namespace), watcher::Config::default()));
+    streams.push(touched(
+        Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), namespace),
+        watcher::Config::default(),
+    ));
     // KEDA's ScaledObjects only where KEDA is installed.
     let scaled_objects = scaler.scaled_objects(namespace);
     match scaled_objects.list(&ListParams::default().limit(1)).await {

@@ -29,9 +29,9 @@ pub struct KubeScaler {
 
 /// The object whose replicas the operator changes for a Deployment.
 enum Manager {
-    ScaledObject(DynamicObject),
-    Hpa(HorizontalPodAutoscaler),
-    Deployment(Deployment),
+    ScaledObject(Box<DynamicObject>),
+    Hpa(Box<HorizontalPodAutoscaler>),
+    Deployment(Box<Deployment>),
 }
 
 /// A workload's manager as read: what it is, its name, and its scaling state.
@@ -68,19 +68,23 @@ impl KubeScaler {
                     target["name"] == deployment && target["kind"].as_str().is_none_or(|k| k == "Deployment")
                 };
                 if let Some(so) = list.items.into_iter().find(targets) {
-                    return Ok(Manager::ScaledObject(so));
+                    return Ok(Manager::ScaledObject(Box::new(so)));
                 }
             }
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e.into()),
         }
         let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), ns);
-        let targets = |h: &HorizontalPodAutoscaler| h.spec.as_ref().is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == deployment);
+        let targets = |h: &HorizontalPodAutoscaler| {
+            h.spec
+                .as_ref()
+                .is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == deployment)
+        };
         if let Some(hpa) = hpas.list(&ListParams::default()).await?.items.into_iter().find(targets) {
-            return Ok(Manager::Hpa(hpa));
+            return Ok(Manager::Hpa(Box::new(hpa)));
         }
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
-        Ok(Manager::Deployment(deployments.get(deployment).await?))
+        Ok(Manager::Deployment(Box::new(deployments.get(deployment).await?)))
     }
 
     async fn read(&self, ns: &str, deployment: &str) -> anyhow::Result<Found> {
@@ -91,13 +95,31 @@ impl KubeScaler {
             Manager::ScaledObject(so) => {
                 let spec = &so.data["spec"];
                 let min = spec["minReplicaCount"].as_i64().unwrap_or(0) as i32;
-                ("ScaledObject", so.name_any(), min, spec["maxReplicaCount"].as_i64().unwrap_or(100) as i32, so.annotations())
+                (
+                    "ScaledObject",
+                    so.name_any(),
+                    min,
+                    spec["maxReplicaCount"].as_i64().unwrap_or(100) as i32,
+                    so.annotations(),
+                )
             }
             Manager::Hpa(hpa) => {
                 let spec = hpa.spec.as_ref().expect("filtered on spec");
-                ("HorizontalPodAutoscaler", hpa.name_any(), spec.min_replicas.unwrap_or(1), spec.max_replicas, hpa.annotations())
+                (
+                    "HorizontalPodAutoscaler",
+                    hpa.name_any(),
+                    spec.min_replicas.unwrap_or(1),
+                    spec.max_replicas,
+                    hpa.annotations(),
+                )
             }
-            Manager::Deployment(d) => ("Deployment", d.name_any(), d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1), i32::MAX, d.annotations()),
+            Manager::Deployment(d) => (
+                "Deployment",
+                d.name_any(),
+                d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                i32::MAX,
+                d.annotations(),
+            ),
         };
         let current = Current { replicas, max, annotations: annotations.clone() };
         Ok(Found { manager, kind, name, current })
@@ -110,12 +132,15 @@ impl KubeScaler {
         let params = PatchParams::apply(FIELD_MANAGER);
         match found.manager {
             Manager::ScaledObject(_) => {
-                let patch = json!({ "metadata": { "annotations": annotations }, "spec": { "minReplicaCount": replicas } });
+                let patch =
+                    json!({ "metadata": { "annotations": annotations }, "spec": { "minReplicaCount": replicas } });
                 self.scaled_objects(ns).patch(name, &params, &Patch::Merge(&patch)).await?;
             }
             Manager::Hpa(_) => {
                 let patch = json!({ "metadata": { "annotations": annotations }, "spec": { "minReplicas": replicas } });
-                Api::<HorizontalPodAutoscaler>::namespaced(self.client.clone(), ns).patch(name, &params, &Patch::Merge(&patch)).await?;
+                Api::<HorizontalPodAutoscaler>::namespaced(self.client.clone(), ns)
+                    .patch(name, &params, &Patch::Merge(&patch))
+                    .await?;
             }
             Manager::Deployment(_) => {
                 // Claims first: a crash before the scale is repaired by the next reconcile.
@@ -137,8 +162,16 @@ impl KubeScaler {
             (Manager::Deployment(d), _) => ready_replicas(d),
             _ => ready_replicas(&Api::<Deployment>::namespaced(self.client.clone(), ns).get(deployment).await?),
         };
-        let target = want.map(|n| ScaledTarget { kind: found.kind.into(), name: found.name.clone(), replicas: n, deployment: deployment.to_owned(), ready });
-        if let Some(next) = change(&found.current, sale, want).with_context(|| format!("{} {}", found.kind, found.name))? {
+        let target = want.map(|n| ScaledTarget {
+            kind: found.kind.into(),
+            name: found.name.clone(),
+            replicas: n,
+            deployment: deployment.to_owned(),
+            ready,
+        });
+        if let Some(next) =
+            change(&found.current, sale, want).with_context(|| format!("{} {}", found.kind, found.name))?
+        {
             tracing::info!(sale, "warm-up claim changed");
             self.write(ns, &found, next).await?;
         }
@@ -181,4 +214,3 @@ impl Scaler for KubeScaler {
         Ok(ScaleReport::Applied(Vec::new()))
     }
 }
-

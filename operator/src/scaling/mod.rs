@@ -126,12 +126,18 @@ pub fn settle(current: &Current) -> Result<Option<Change>, BadAnnotation> {
 fn claims(current: &Current) -> Result<BTreeMap<String, i32>, BadAnnotation> {
     match current.annotations.get(CLAIMS) {
         None => Ok(BTreeMap::new()),
-        Some(c) => serde_json::from_str(c).map_err(|e| BadAnnotation { key: CLAIMS, value: c.clone(), source: e.into() }),
+        Some(c) => {
+            serde_json::from_str(c).map_err(|e| BadAnnotation { key: CLAIMS, value: c.clone(), source: e.into() })
+        }
     }
 }
 
 fn replicas_annotation(current: &Current, key: &'static str) -> Result<Option<i32>, BadAnnotation> {
-    current.annotations.get(key).map(|v| v.parse::<i32>().map_err(|e| BadAnnotation { key, value: v.clone(), source: e.into() })).transpose()
+    current
+        .annotations
+        .get(key)
+        .map(|v| v.parse::<i32>().map_err(|e| BadAnnotation { key, value: v.clone(), source: e.into() }))
+        .transpose()
 }
 
 fn plan(current: &Current, claims: &BTreeMap<String, i32>) -> Result<Option<Change>, BadAnnotation> {
@@ -164,7 +170,11 @@ mod tests {
     use super::*;
 
     fn object(replicas: i32, annotations: &[(&str, &str)]) -> Current {
-        Current { replicas, max: i32::MAX, annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Current {
+            replicas,
+            max: i32::MAX,
+            annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
     }
 
     /// The object after `change` was written to it.
@@ -192,7 +202,10 @@ mod tests {
     #[test]
     fn one_sale_scales_up_and_restores_the_baseline() {
         let up = change_ok(&object(2, &[]), "shop/a", Some(8));
-        assert_eq!(up, Some(Change { replicas: 8, baseline: Some("2".into()), claims: Some(r#"{"shop/a":8}"#.into()) }));
+        assert_eq!(
+            up,
+            Some(Change { replicas: 8, baseline: Some("2".into()), claims: Some(r#"{"shop/a":8}"#.into()) })
+        );
         let held = at(8, &up, None);
         assert_eq!(change_ok(&held, "shop/a", Some(8)), None, "holding again changes nothing");
         let down = change_ok(&held, "shop/a", None);
@@ -210,7 +223,11 @@ mod tests {
         let a_ends = change_ok(&at(12, &b, None), "shop/a", None);
         assert_eq!(a_ends.as_ref().map(|c| c.replicas), Some(12), "b still holds 12");
         let b_ends = change_ok(&at(12, &a_ends, None), "shop/b", None);
-        assert_eq!(b_ends, Some(Change { replicas: 3, baseline: None, claims: None }), "the last one restores the baseline");
+        assert_eq!(
+            b_ends,
+            Some(Change { replicas: 3, baseline: None, claims: None }),
+            "the last one restores the baseline"
+        );
     }
 
     #[test]
@@ -225,9 +242,16 @@ mod tests {
     fn the_charts_floor_is_the_baseline_and_is_kept_whatever_changes_the_field() {
         // The chart writes the floor, never the field: the API server's default (1) is
         // what the operator finds on a new object.
-        assert_eq!(settle(&object(1, &[(FLOOR, "2")])).unwrap(), Some(Change { replicas: 2, baseline: None, claims: None }));
+        assert_eq!(
+            settle(&object(1, &[(FLOOR, "2")])).unwrap(),
+            Some(Change { replicas: 2, baseline: None, claims: None })
+        );
         let up = change_ok(&object(2, &[(FLOOR, "2")]), "shop/a", Some(8));
-        assert_eq!(up, Some(Change { replicas: 8, baseline: None, claims: Some(r#"{"shop/a":8}"#.into()) }), "no baseline copy");
+        assert_eq!(
+            up,
+            Some(Change { replicas: 8, baseline: None, claims: Some(r#"{"shop/a":8}"#.into()) }),
+            "no baseline copy"
+        );
         let held = at(8, &up, Some("2"));
         assert_eq!(settle(&held).unwrap(), None, "held and untouched: nothing to do");
         // `helm upgrade` raises the floor during the drop: the claim still rules.
@@ -235,7 +259,10 @@ mod tests {
         // Someone (or an old chart's apply) resets the field mid-drop: put back at once.
         assert_eq!(settle(&at(1, &up, Some("2"))).unwrap().map(|c| c.replicas), Some(8));
         // The close returns to the floor the chart has now.
-        assert_eq!(change_ok(&at(8, &up, Some("3")), "shop/a", None), Some(Change { replicas: 3, baseline: None, claims: None }));
+        assert_eq!(
+            change_ok(&at(8, &up, Some("3")), "shop/a", None),
+            Some(Change { replicas: 3, baseline: None, claims: None })
+        );
         // And a later upgrade moves it with no sale running.
         assert_eq!(settle(&object(3, &[(FLOOR, "5")])).unwrap().map(|c| c.replicas), Some(5));
     }
@@ -243,8 +270,15 @@ mod tests {
     #[test]
     fn an_upgrade_mid_drop_drops_the_old_operators_baseline_for_the_charts_floor() {
         let old = object(8, &[(BASELINE, "2"), (CLAIMS, r#"{"shop/a":8}"#), (FLOOR, "3")]);
-        assert_eq!(settle(&old).unwrap(), Some(Change { replicas: 8, baseline: None, claims: Some(r#"{"shop/a":8}"#.into()) }));
-        assert_eq!(change_ok(&old, "shop/a", None).map(|c| c.replicas), Some(3), "the chart's floor, not the remembered 2");
+        assert_eq!(
+            settle(&old).unwrap(),
+            Some(Change { replicas: 8, baseline: None, claims: Some(r#"{"shop/a":8}"#.into()) })
+        );
+        assert_eq!(
+            change_ok(&old, "shop/a", None).map(|c| c.replicas),
+            Some(3),
+            "the chart's floor, not the remembered 2"
+        );
     }
 
     #[test]

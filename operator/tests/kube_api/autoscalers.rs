@@ -32,7 +32,11 @@ fn field(cluster: &Cluster, object: &str, path: &str) -> i64 {
 async fn field_reaches(cluster: &Cluster, object: &str, path: &str, want: i64) {
     let started = Instant::now();
     while field(cluster, object, path) != want {
-        assert!(started.elapsed() < PATIENCE, "{object} {path} never reached {want} (is {})", field(cluster, object, path));
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{object} {path} never reached {want} (is {})",
+            field(cluster, object, path)
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -47,36 +51,58 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
     // HPAs: the order one's maximum (3) is below the warm-up's 4. Applied as Helm v4
     // does (server-side, its own field manager); the API's default minimum (1) is what
     // they start with, the operator puts the chart's floor in its place.
-    let helm_apply = |manifests: &str| cluster.plane.kubectl_ok(&["apply", "--server-side", "--field-manager=helm", "-n", NAMESPACE, "-f", "-"], Some(manifests));
+    let helm_apply = |manifests: &str| {
+        cluster.plane.kubectl_ok(
+            &["apply", "--server-side", "--field-manager=helm", "-n", NAMESPACE, "-f", "-"],
+            Some(manifests),
+        )
+    };
     let hpas = autoscalers(false, 2, 1);
     assert_eq!(hpas.matches("kind: HorizontalPodAutoscaler").count(), 2, "{hpas}");
     assert!(!hpas.contains("minReplicas"), "the chart leaves the minimum to the operator:\n{hpas}");
     helm_apply(&hpas);
     field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 2).await;
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 1).await;
-    cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest("hpa-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")));
+    cluster.plane.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&manifest("hpa-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")),
+    );
     field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 3).await;
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 3).await;
     assert_eq!(cluster.replicas("goodsmall-order"), 1, "the HPA, not the operator, owns the Deployment's replicas");
     // An upgrade mid-drop raising the floors: no conflict, the claims still rule ...
     helm_apply(&autoscalers(false, 3, 2));
-    assert_eq!((field(&cluster, "hpa/goodsmall-order", ".spec.minReplicas"), field(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas")), (3, 3));
+    assert_eq!(
+        (
+            field(&cluster, "hpa/goodsmall-order", ".spec.minReplicas"),
+            field(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas")
+        ),
+        (3, 3)
+    );
     cluster.flash_sale_until("hpa-drop", "Closed", |fs| fs["status"]["phase"] == "Closed").await;
     // ... and the close returns to the new floors.
     field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 3).await;
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 2).await;
     // A hand edit of the field, outside any drop, is put back.
-    cluster.plane.kubectl_ok(&["patch", "hpa/goodsmall-payment", "-n", NAMESPACE, "--type=merge", "-p", r#"{"spec":{"minReplicas":1}}"#], None);
+    cluster.plane.kubectl_ok(
+        &["patch", "hpa/goodsmall-payment", "-n", NAMESPACE, "--type=merge", "-p", r#"{"spec":{"minReplicas":1}}"#],
+        None,
+    );
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 2).await;
 
     // KEDA: its CRD installed, ScaledObjects on both Deployments (they win over HPAs).
     cluster.plane.kubectl_ok(&["delete", "hpa", "goodsmall-order", "goodsmall-payment", "-n", NAMESPACE], None);
     cluster.plane.kubectl_ok(&["apply", "--server-side", "-f", &cluster.plane.keda_crd().display().to_string()], None);
-    cluster.plane.kubectl_ok(&["wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=60s"], None);
+    cluster
+        .plane
+        .kubectl_ok(&["wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=60s"], None);
     let objects = autoscalers(true, 2, 1);
     assert_eq!(objects.matches("kind: ScaledObject").count(), 2, "{objects}");
     helm_apply(&objects);
-    cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest("keda-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")));
+    cluster.plane.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&manifest("keda-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")),
+    );
     field_reaches(&cluster, "scaledobject/goodsmall-order", ".spec.minReplicaCount", 4).await;
     field_reaches(&cluster, "scaledobject/goodsmall-payment", ".spec.minReplicaCount", 3).await;
     cluster.flash_sale_until("keda-drop", "Closed", |fs| fs["status"]["phase"] == "Closed").await;

@@ -15,14 +15,19 @@ use goodsmall_testkit::{repo_root, ControlPlane};
 
 /// `scripts/render_chart.py` with these arguments: the YAML stream.
 fn render(args: &[&str]) -> String {
-    let out = Command::new("python3").arg(repo_root().join("scripts/render_chart.py")).args(args).output().expect("python3 runs");
+    let out = Command::new("python3")
+        .arg(repo_root().join("scripts/render_chart.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
     assert!(out.status.success(), "rendering the chart ({args:?}) failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// `kind.group/name` of every object, as `kubectl … -o name` prints them.
 fn names(kubectl_output: &str) -> Vec<String> {
-    let mut names: Vec<String> = kubectl_output.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let mut names: Vec<String> =
+        kubectl_output.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     names.sort();
     names
 }
@@ -37,7 +42,19 @@ fn install(plane: &ControlPlane, namespace: &str, release: &str, values: &[&str]
     plane.kubectl_ok(&["create", "namespace", namespace], None);
     let applied = plane.kubectl_as(
         &plane.kubeconfig,
-        &["apply", "--server-side", "--field-manager=helm", "--validate=strict", "--warnings-as-errors", "-n", namespace, "-f", "-", "-o", "name"],
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=helm",
+            "--validate=strict",
+            "--warnings-as-errors",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            "-o",
+            "name",
+        ],
         Some(&manifest),
     );
     assert!(
@@ -77,13 +94,24 @@ async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
 
     // The production default: external servers, Secrets made by the SRE, HPAs.
     let defaults = install(&plane, "goodsmall-system", "goodsmall", &[]);
-    for kind in ["deployment.apps/", "service/", "configmap/", "poddisruptionbudget.policy/", "networkpolicy.networking.k8s.io/", "serviceaccount/"] {
+    for kind in [
+        "deployment.apps/",
+        "service/",
+        "configmap/",
+        "poddisruptionbudget.policy/",
+        "networkpolicy.networking.k8s.io/",
+        "serviceaccount/",
+    ] {
         for component in ["user", "product", "order", "payment", "operator"] {
             let name = format!("{kind}goodsmall-{component}");
             assert!(defaults.contains(&name), "{name} is installed: {defaults:?}");
         }
     }
-    for name in ["horizontalpodautoscaler.autoscaling/goodsmall-order", "horizontalpodautoscaler.autoscaling/goodsmall-payment", "ingress.networking.k8s.io/goodsmall-api"] {
+    for name in [
+        "horizontalpodautoscaler.autoscaling/goodsmall-order",
+        "horizontalpodautoscaler.autoscaling/goodsmall-payment",
+        "ingress.networking.k8s.io/goodsmall-api",
+    ] {
         assert!(defaults.contains(&name.to_owned()), "{name} is installed: {defaults:?}");
     }
 
@@ -95,7 +123,10 @@ async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
         "order":"mysql://root@10.88.0.1:33061/o","payment":"mysql://root@10.88.0.1:33061/pay"}},
         "redis":{"existingSecret":"","url":"redis://10.88.0.1:6380/0"},"kafka":{"brokers":"10.88.0.1:9093"}}"#;
     let dev = install(&plane, "goodsmall-dev", "shop", &["-f", "values-dev.yaml", "--set-json", dev_servers_and_keda]);
-    assert!(!dev.iter().any(|name| name.starts_with("statefulset")), "the chart deploys no servers of its own: {dev:?}");
+    assert!(
+        !dev.iter().any(|name| name.starts_with("statefulset")),
+        "the chart deploys no servers of its own: {dev:?}"
+    );
     for name in [
         "scaledobject.keda.sh/shop-goodsmall-order",
         "horizontalpodautoscaler.autoscaling/shop-goodsmall-payment",
@@ -104,22 +135,40 @@ async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
     ] {
         assert!(dev.contains(&name.to_owned()), "{name} is installed: {dev:?}");
     }
-    assert!(!dev.contains(&"horizontalpodautoscaler.autoscaling/shop-goodsmall-order".to_owned()), "KEDA, not an HPA, scales order");
+    assert!(
+        !dev.contains(&"horizontalpodautoscaler.autoscaling/shop-goodsmall-order".to_owned()),
+        "KEDA, not an HPA, scales order"
+    );
 
     // The operator's RBAC names the chart's own Deployments, in each release.
     for (namespace, prefix) in [("goodsmall-system", "goodsmall"), ("goodsmall-dev", "shop-goodsmall")] {
         let operator = format!("{prefix}-operator");
         for workload in ["order", "payment"] {
             let deployment = format!("deployments.apps/{prefix}-{workload}");
-            assert!(can(&plane, namespace, &operator, &["patch", &deployment, "--subresource=scale"]), "{operator} scales {deployment}");
+            assert!(
+                can(&plane, namespace, &operator, &["patch", &deployment, "--subresource=scale"]),
+                "{operator} scales {deployment}"
+            );
             assert!(can(&plane, namespace, &operator, &["get", &deployment]), "{operator} reads {deployment}");
         }
         let user = format!("deployments.apps/{prefix}-user");
-        assert!(!can(&plane, namespace, &operator, &["patch", &user, "--subresource=scale"]), "{operator} may not scale {user}");
-        assert!(can(&plane, namespace, &operator, &["patch", "horizontalpodautoscalers.autoscaling"]), "{operator} raises an HPA's minimum");
-        assert!(can(&plane, namespace, &operator, &["patch", "scaledobjects.keda.sh"]), "{operator} raises a ScaledObject's minimum");
+        assert!(
+            !can(&plane, namespace, &operator, &["patch", &user, "--subresource=scale"]),
+            "{operator} may not scale {user}"
+        );
+        assert!(
+            can(&plane, namespace, &operator, &["patch", "horizontalpodautoscalers.autoscaling"]),
+            "{operator} raises an HPA's minimum"
+        );
+        assert!(
+            can(&plane, namespace, &operator, &["patch", "scaledobjects.keda.sh"]),
+            "{operator} raises a ScaledObject's minimum"
+        );
         for autoscalers in ["horizontalpodautoscalers.autoscaling", "scaledobjects.keda.sh"] {
-            assert!(can(&plane, namespace, &operator, &["watch", autoscalers]), "{operator} follows {autoscalers} to keep their minimum");
+            assert!(
+                can(&plane, namespace, &operator, &["watch", autoscalers]),
+                "{operator} follows {autoscalers} to keep their minimum"
+            );
         }
         assert!(!can(&plane, namespace, &operator, &["get", "secrets"]), "{operator} reads no Secret");
         for service in ["user", "product", "order", "payment"] {

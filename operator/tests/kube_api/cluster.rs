@@ -54,8 +54,12 @@ impl Cluster {
         plane.kubectl_ok(&["create", "namespace", NAMESPACE], None);
         let rbac = render_chart("ServiceAccount,ClusterRole,ClusterRoleBinding,Role,RoleBinding");
         plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&rbac));
-        plane.kubectl_ok(&["apply", "-n", NAMESPACE, "-f", "-"], Some(&render_chart_with("Deployment", ONE_REPLICA_NO_AUTOSCALER)));
-        plane.kubectl_ok(&["wait", "--for=condition=Established", "crd/flashsales.goodsmall.io", "--timeout=60s"], None);
+        plane.kubectl_ok(
+            &["apply", "-n", NAMESPACE, "-f", "-"],
+            Some(&render_chart_with("Deployment", ONE_REPLICA_NO_AUTOSCALER)),
+        );
+        plane
+            .kubectl_ok(&["wait", "--for=condition=Established", "crd/flashsales.goodsmall.io", "--timeout=60s"], None);
         let operator_kubeconfig = plane.service_account_kubeconfig(NAMESPACE, OPERATOR_ACCOUNT);
 
         let logs = std::env::temp_dir().join(goodsmall_testkit::unique_name("kube-shop"));
@@ -84,9 +88,19 @@ impl Cluster {
         };
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
         let user_db = goodsmall_testkit::mysql_url("kube_user").await;
-        let mut user = ServiceProcess::user_service(&redis, &user_db, (&keys.private_pem, &keys.public_pem), &[], &logs.join("user.log"));
+        let mut user = ServiceProcess::user_service(
+            &redis,
+            &user_db,
+            (&keys.private_pem, &keys.public_pem),
+            &[],
+            &logs.join("user.log"),
+        );
         user.start(&client).await;
-        let mut product = ServiceProcess::service("goodsmall-product", common(&[("GOODSMALL_PRODUCT__DATABASE__URL", &product_db)]), &logs.join("product.log"));
+        let mut product = ServiceProcess::service(
+            "goodsmall-product",
+            common(&[("GOODSMALL_PRODUCT__DATABASE__URL", &product_db)]),
+            &logs.join("product.log"),
+        );
         product.start(&client).await;
         let order_env = common(&[
             ("GOODSMALL_ORDER__DATABASE__URL", &order_db),
@@ -97,11 +111,27 @@ impl Cluster {
         order.start(&client).await;
         let mut payment = ServiceProcess::service(
             "goodsmall-payment",
-            common(&[("GOODSMALL_PAYMENT__DATABASE__URL", &payment_db), ("GOODSMALL_PAYMENT__TIMEOUT_SECS", &payment_timeout_secs.to_string())]),
+            common(&[
+                ("GOODSMALL_PAYMENT__DATABASE__URL", &payment_db),
+                ("GOODSMALL_PAYMENT__TIMEOUT_SECS", &payment_timeout_secs.to_string()),
+            ]),
             &logs.join("payment.log"),
         );
         payment.start(&client).await;
-        Cluster { plane, operator_kubeconfig, keys, operator_keys, redis, user, product, order, order_env, payment, client, logs }
+        Cluster {
+            plane,
+            operator_kubeconfig,
+            keys,
+            operator_keys,
+            redis,
+            user,
+            product,
+            order,
+            order_env,
+            payment,
+            client,
+            logs,
+        }
     }
 
     /// An operator replica `pod` as the chart runs it (its ServiceAccount, its Lease).
@@ -129,14 +159,23 @@ impl Cluster {
     }
 
     pub fn token(&self, user_id: i64, role: Role) -> String {
-        let signer = TokenSigner::new(&self.keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(3600)).unwrap();
+        let signer =
+            TokenSigner::new(&self.keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(3600))
+                .unwrap();
         signer.issue(user_id, role, &format!("session-{user_id}")).unwrap()
     }
 
     /// A product of merchant `merchant_id`, through the product service.
     pub async fn product_of(&self, merchant_id: i64) -> i64 {
         let body = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000, "status": "ON_SALE" });
-        let created = self.client.post(format!("{}/api/products", self.product.base())).bearer_auth(self.token(merchant_id, Role::Merchant)).json(&body).send().await.unwrap();
+        let created = self
+            .client
+            .post(format!("{}/api/products", self.product.base()))
+            .bearer_auth(self.token(merchant_id, Role::Merchant))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(created.status(), reqwest::StatusCode::CREATED, "{:?}", created.text().await);
         created.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
@@ -173,21 +212,31 @@ impl Cluster {
             if done(&fs) {
                 return fs;
             }
-            assert!(started.elapsed() < PATIENCE, "FlashSale {name}: {what} not reached in {PATIENCE:?}; status {}", fs["status"]);
+            assert!(
+                started.elapsed() < PATIENCE,
+                "FlashSale {name}: {what} not reached in {PATIENCE:?}; status {}",
+                fs["status"]
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// `spec.replicas` of a Deployment in the release namespace.
     pub fn replicas(&self, deployment: &str) -> i64 {
-        let out = self.plane.kubectl_ok(&["get", "deployment", deployment, "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}"], None);
+        let out = self
+            .plane
+            .kubectl_ok(&["get", "deployment", deployment, "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}"], None);
         out.trim().parse().unwrap_or_else(|_| panic!("replicas of {deployment}: {out:?}"))
     }
 
     pub async fn replicas_until(&self, deployment: &str, want: i64) {
         let started = Instant::now();
         while self.replicas(deployment) != want {
-            assert!(started.elapsed() < PATIENCE, "{deployment} did not reach {want} replicas (has {})", self.replicas(deployment));
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{deployment} did not reach {want} replicas (has {})",
+                self.replicas(deployment)
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -195,10 +244,22 @@ impl Cluster {
     /// The Events of the FlashSale `name`, oldest first, as (reason, reporting instance).
     pub fn events(&self, name: &str) -> Vec<(String, String)> {
         let selector = format!("regarding.name={name}");
-        let out = self.plane.kubectl_ok(&["get", "events.events.k8s.io", "-n", NAMESPACE, "--field-selector", &selector, "-o", "json"], None);
-        let mut items: Vec<Value> = serde_json::from_str::<Value>(&out).unwrap()["items"].as_array().cloned().unwrap_or_default();
+        let out = self.plane.kubectl_ok(
+            &["get", "events.events.k8s.io", "-n", NAMESPACE, "--field-selector", &selector, "-o", "json"],
+            None,
+        );
+        let mut items: Vec<Value> =
+            serde_json::from_str::<Value>(&out).unwrap()["items"].as_array().cloned().unwrap_or_default();
         items.sort_by_key(|e| e["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_owned());
-        items.iter().map(|e| (e["reason"].as_str().unwrap_or_default().to_owned(), e["reportingInstance"].as_str().unwrap_or_default().to_owned())).collect()
+        items
+            .iter()
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_owned(),
+                    e["reportingInstance"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -212,8 +273,7 @@ impl Drop for Cluster {
 
 /// The order and payment Deployments at one replica, which the warm-up raises through the
 /// scale subresource (the autoscaler tests add the chart's HPAs or ScaledObjects).
-pub const ONE_REPLICA_NO_AUTOSCALER: &str =
-    r#"{"order": {"replicaCount": 1, "autoscaling": {"enabled": false}}, "payment": {"replicaCount": 1, "autoscaling": {"enabled": false}}}"#;
+pub const ONE_REPLICA_NO_AUTOSCALER: &str = r#"{"order": {"replicaCount": 1, "autoscaling": {"enabled": false}}, "payment": {"replicaCount": 1, "autoscaling": {"enabled": false}}}"#;
 
 /// Objects of the given kinds from the chart, rendered offline (scripts/render_chart.py).
 pub fn render_chart(kinds: &str) -> String {

@@ -6,7 +6,8 @@ use goodsmall_testkit::{repo_root, ControlPlane};
 /// `kubectl apply` of a manifest with `spec` replaced by `patch` applied to the
 /// minimal example: the server's answer (ok, stdout + stderr).
 fn apply_spec(plane: &ControlPlane, name: &str, spec: &str) -> (bool, String) {
-    let manifest = format!("apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n{spec}");
+    let manifest =
+        format!("apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n{spec}");
     let out = plane.kubectl_as(&plane.kubeconfig, &["apply", "-f", "-"], Some(&manifest));
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
@@ -28,7 +29,11 @@ async fn the_crd_and_the_examples_apply_and_bad_manifests_get_the_crds_messages(
     let (ok, out) = apply_spec(&plane, "valid", VALID);
     assert!(ok, "{out}");
     let cases = [
-        ("closes-first", VALID.replace("closesAt: 2030-01-01T11:00:00Z", "closesAt: 2030-01-01T09:00:00Z"), "closesAt must be after opensAt"),
+        (
+            "closes-first",
+            VALID.replace("closesAt: 2030-01-01T11:00:00Z", "closesAt: 2030-01-01T09:00:00Z"),
+            "closesAt must be after opensAt",
+        ),
         ("no-stock", VALID.replace("stock: 10", "stock: 0"), "spec.stock"),
         ("bad-price", VALID.replace("price: \"9.90\"", "price: \"abc\""), "spec.price"),
         ("zero-price", VALID.replace("price: \"9.90\"", "price: \"0.00\""), "price must be greater than zero"),

@@ -11,14 +11,15 @@ use std::{
     time::Duration,
 };
 
-use chrono::{SecondsFormat, Utc};
 use crate::cluster::{Cluster, NAMESPACE, PATIENCE};
+use chrono::{SecondsFormat, Utc};
 
 const STOCK: i64 = 3;
 
 /// A FlashSale opening `opens_in` from now for `open_for`, warming up `lead` ahead.
 pub fn manifest(name: &str, product: i64, stock: i64, opens_in: Duration, open_for: Duration, lead: &str) -> String {
-    let at = |d: Duration| (Utc::now() + chrono::Duration::from_std(d).unwrap()).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let at =
+        |d: Duration| (Utc::now() + chrono::Duration::from_std(d).unwrap()).to_rfc3339_opts(SecondsFormat::Secs, true);
     format!(
         "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\n  namespace: {NAMESPACE}\nspec:\n  productId: {product}\n  \
          stock: {stock}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  warmup:\n    lead: {lead}\n    \
@@ -33,7 +34,11 @@ pub fn manifest(name: &str, product: i64, stock: i64, opens_in: Duration, open_f
 pub fn printed_columns(table: &str, names: &[&str]) -> Option<Vec<String>> {
     let mut lines = table.lines();
     let (header, row) = (lines.next()?, lines.next()?);
-    let starts: Vec<usize> = header.match_indices(|c: char| c != ' ').filter(|(i, _)| *i == 0 || header.as_bytes()[i - 1] == b' ').map(|(i, _)| i).collect();
+    let starts: Vec<usize> = header
+        .match_indices(|c: char| c != ' ')
+        .filter(|(i, _)| *i == 0 || header.as_bytes()[i - 1] == b' ')
+        .map(|(i, _)| i)
+        .collect();
     names
         .iter()
         .map(|name| {
@@ -63,16 +68,21 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
     let rows: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let name = "lightstick-drop";
     let product = cluster.product_of(7).await;
-    cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest(name, product, STOCK, Duration::from_secs(8), Duration::from_secs(14), "5s")));
+    cluster.plane.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&manifest(name, product, STOCK, Duration::from_secs(8), Duration::from_secs(14), "5s")),
+    );
     let watcher = {
-        let (rows, kubeconfig, plane_kubectl) = (rows.clone(), cluster.plane.kubeconfig.clone(), cluster.plane.kubectl_path());
+        let (rows, kubeconfig, plane_kubectl) =
+            (rows.clone(), cluster.plane.kubeconfig.clone(), cluster.plane.kubectl_path());
         tokio::task::spawn_blocking(move || loop {
             let out = std::process::Command::new(&plane_kubectl)
                 .args([&format!("--kubeconfig={}", kubeconfig.display()), "get", "fs", name, "-n", NAMESPACE])
                 .output()
                 .unwrap();
             // Until the operator's first status, the phase is empty.
-            let printed = printed_columns(&String::from_utf8_lossy(&out.stdout), &["PHASE", "REMAINING"]).filter(|row| !row[0].is_empty());
+            let printed = printed_columns(&String::from_utf8_lossy(&out.stdout), &["PHASE", "REMAINING"])
+                .filter(|row| !row[0].is_empty());
             if let Some(row) = printed {
                 let row = (row[0].clone(), row[1].clone());
                 let mut rows = rows.lock().unwrap();
@@ -91,11 +101,22 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
     // The opening and closing instants, as written, while they are still to come (a
     // `date` column would print their age: `<invalid>` for a future time).
     let table = cluster.plane.kubectl_ok(&["get", "fs", name, "-n", NAMESPACE], None);
-    let times = printed_columns(&table, &["OPENS", "CLOSES"]).unwrap_or_else(|| panic!("no OPENS/CLOSES columns:\n{table}"));
-    assert_eq!(times, [&scheduled["spec"]["opensAt"], &scheduled["spec"]["closesAt"]].map(|t| t.as_str().unwrap().to_owned()), "{table}");
-    let ready = cluster.plane.kubectl_ok(&["wait", "--for=condition=Ready", &format!("fs/{name}"), "-n", NAMESPACE, "--timeout=60s"], None);
+    let times =
+        printed_columns(&table, &["OPENS", "CLOSES"]).unwrap_or_else(|| panic!("no OPENS/CLOSES columns:\n{table}"));
+    assert_eq!(
+        times,
+        [&scheduled["spec"]["opensAt"], &scheduled["spec"]["closesAt"]].map(|t| t.as_str().unwrap().to_owned()),
+        "{table}"
+    );
+    let ready = cluster
+        .plane
+        .kubectl_ok(&["wait", "--for=condition=Ready", &format!("fs/{name}"), "-n", NAMESPACE, "--timeout=60s"], None);
     assert!(ready.contains("condition met"), "{ready}");
-    assert_eq!((cluster.replicas("goodsmall-order"), cluster.replicas("goodsmall-payment")), (1, 1), "nothing scaled before the warm-up");
+    assert_eq!(
+        (cluster.replicas("goodsmall-order"), cluster.replicas("goodsmall-payment")),
+        (1, 1),
+        "nothing scaled before the warm-up"
+    );
 
     // The warm-up: stock pre-loaded, replicas raised through the scale subresource.
     let warm = cluster.flash_sale_until(name, "WarmingUp", |fs| fs["status"]["phase"] == "WarmingUp").await;
@@ -110,7 +131,9 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
     for shopper in 0..STOCK {
         let (status, body) = cluster.buy(sale_id, 100 + shopper).await;
         assert_eq!(status, 202, "{body}");
-        cluster.flash_sale_until(name, "Remaining counting down", |fs| fs["status"]["remaining"] == STOCK - shopper - 1).await;
+        cluster
+            .flash_sale_until(name, "Remaining counting down", |fs| fs["status"]["remaining"] == STOCK - shopper - 1)
+            .await;
         if shopper == 0 {
             // The operator restarts mid-drop: it picks up from the object and the records.
             operator.kill_9();
@@ -131,11 +154,18 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
         let (status, body) = cluster.buy(sale_id, 1000).await;
         match body["code"].as_str() {
             Some("SALE_CLOSED") if status == 409 => break,
-            Some("SOLD_OUT") if started.elapsed() < Duration::from_secs(5) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Some("SOLD_OUT") if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             _ => panic!("after the close: {status} {body}"),
         }
     }
-    assert_eq!(closed["status"]["remaining"].as_i64().unwrap() + closed["status"]["reserved"].as_i64().unwrap() + closed["status"]["sold"].as_i64().unwrap(), STOCK);
+    assert_eq!(
+        closed["status"]["remaining"].as_i64().unwrap()
+            + closed["status"]["reserved"].as_i64().unwrap()
+            + closed["status"]["sold"].as_i64().unwrap(),
+        STOCK
+    );
     tokio::time::timeout(PATIENCE, watcher).await.expect("the watcher saw Closed").unwrap();
 
     // What `kubectl get fs` showed, in order.
@@ -148,7 +178,10 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
     });
     assert_eq!(phases, ["Scheduled", "WarmingUp", "Open", "SoldOut", "Closed"], "kubectl get fs: {rows:?}");
     let remaining: Vec<i64> = rows.iter().filter_map(|(_, r)| r.parse().ok()).collect();
-    assert!(remaining.windows(2).all(|w| w[0] >= w[1]) && remaining.first() == Some(&STOCK) && remaining.contains(&0), "Remaining counted down: {rows:?}");
+    assert!(
+        remaining.windows(2).all(|w| w[0] >= w[1]) && remaining.first() == Some(&STOCK) && remaining.contains(&0),
+        "Remaining counted down: {rows:?}"
+    );
 
     // Every transition is an Event, once, across the restart.
     let reasons: Vec<String> = cluster.events(name).into_iter().map(|(reason, _)| reason).collect();
@@ -161,6 +194,13 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
     // The operator's identity can do its job and nothing more.
     let refused = cluster.plane.kubectl_as(&cluster.operator_kubeconfig, &["get", "secrets", "-n", NAMESPACE], None);
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("Forbidden"), "{refused:?}");
-    let refused = cluster.plane.kubectl_as(&cluster.operator_kubeconfig, &["scale", "deployment/other", "--replicas=3", "-n", NAMESPACE], None);
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("forbidden"), "scaling another Deployment is refused: {refused:?}");
+    let refused = cluster.plane.kubectl_as(
+        &cluster.operator_kubeconfig,
+        &["scale", "deployment/other", "--replicas=3", "-n", NAMESPACE],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("forbidden"),
+        "scaling another Deployment is refused: {refused:?}"
+    );
 }

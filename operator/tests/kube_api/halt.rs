@@ -15,7 +15,14 @@ use crate::{
 
 /// Until every replica answers `code` to a shopper at the per-shopper limit (so the
 /// probes never take stock); how long that took.
-async fn every_replica_answers(cluster: &Cluster, bases: &[String], sale: i64, shopper: i64, code: &str, within: Duration) -> Duration {
+async fn every_replica_answers(
+    cluster: &Cluster,
+    bases: &[String],
+    sale: i64,
+    shopper: i64,
+    code: &str,
+    within: Duration,
+) -> Duration {
     let started = Instant::now();
     for attempt in 0.. {
         let mut all = true;
@@ -43,29 +50,47 @@ async fn annotating_halted_stops_purchases_on_every_replica_within_a_second_and_
 
     let name = "vinyl-drop";
     let product = cluster.product_of(7).await;
-    cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest(name, product, 5, Duration::from_secs(2), Duration::from_secs(120), "1s")));
+    cluster.plane.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&manifest(name, product, 5, Duration::from_secs(2), Duration::from_secs(120), "1s")),
+    );
     let open = cluster.flash_sale_until(name, "Open", |fs| fs["status"]["phase"] == "Open").await;
     let sale = open["status"]["saleId"].as_i64().unwrap();
     let (status, body) = cluster.buy(sale, 100).await;
     assert_eq!(status, 202, "{body}");
     every_replica_answers(&cluster, &bases, sale, 100, "PURCHASE_LIMIT", Duration::from_secs(5)).await;
 
-    let annotated = cluster.plane.kubectl_ok(&["annotate", "fs", name, "-n", NAMESPACE, "goodsmall.io/halted=true"], None);
+    let annotated =
+        cluster.plane.kubectl_ok(&["annotate", "fs", name, "-n", NAMESPACE, "goodsmall.io/halted=true"], None);
     assert!(annotated.contains("annotated"), "{annotated}");
     let took = every_replica_answers(&cluster, &bases, sale, 100, "SALE_HALTED", Duration::from_secs(1)).await;
     eprintln!("every replica refused within {took:?} of the annotation");
     let (status, body) = cluster.buy_at(&bases[1], sale, 200, "new-shopper").await;
     assert_eq!((status, body["code"].as_str()), (409, Some("SALE_HALTED")), "{body}");
     let halted = cluster.flash_sale_until(name, "Halted", |fs| fs["status"]["phase"] == "Halted").await;
-    let condition = halted["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Halted").cloned().unwrap_or_default();
-    assert_eq!((condition["status"].as_str(), condition["reason"].as_str()), (Some("True"), Some("HaltedByMerchant")), "{halted}");
+    let condition = halted["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Halted")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (condition["status"].as_str(), condition["reason"].as_str()),
+        (Some("True"), Some("HaltedByMerchant")),
+        "{halted}"
+    );
     let table = cluster.plane.kubectl_ok(&["get", "fs", name, "-n", NAMESPACE], None);
     assert_eq!(printed_columns(&table, &["PHASE"]), Some(vec!["Halted".to_owned()]), "{table}");
     assert!(cluster.events(name).iter().any(|(reason, _)| reason == "Halted"), "{:?}", cluster.events(name));
 
     // The order made before the halt goes on through the saga: unpaid, it expires and
     // its unit is released, while the drop is halted.
-    let settled = cluster.flash_sale_until(name, "the unpaid order released", |fs| fs["status"]["reserved"] == 0 && fs["status"]["remaining"] == 5).await;
+    let settled = cluster
+        .flash_sale_until(name, "the unpaid order released", |fs| {
+            fs["status"]["reserved"] == 0 && fs["status"]["remaining"] == 5
+        })
+        .await;
     assert_eq!(settled["status"]["phase"], "Halted", "still halted: {settled}");
 
     cluster.plane.kubectl_ok(&["annotate", "fs", name, "-n", NAMESPACE, "goodsmall.io/halted-"], None);
@@ -81,12 +106,21 @@ async fn annotating_halted_stops_purchases_on_every_replica_within_a_second_and_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let resumed = cluster.flash_sale_until(name, "Open again", |fs| fs["status"]["phase"] == "Open").await;
-    let condition = resumed["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Halted").cloned().unwrap_or_default();
+    let condition = resumed["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Halted")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(condition["status"], "False", "{resumed}");
     // The resumption is an Event: the recorder folds a repeated "Open" into the first
     // one's series, so it is seen twice.
     let selector = format!("regarding.name={name},reason=Open");
-    let out = cluster.plane.kubectl_ok(&["get", "events.events.k8s.io", "-n", NAMESPACE, "--field-selector", &selector, "-o", "json"], None);
+    let out = cluster.plane.kubectl_ok(
+        &["get", "events.events.k8s.io", "-n", NAMESPACE, "--field-selector", &selector, "-o", "json"],
+        None,
+    );
     let opens: Value = serde_json::from_str(&out).unwrap();
     let seen: i64 = opens["items"].as_array().unwrap().iter().map(|e| e["series"]["count"].as_i64().unwrap_or(1)).sum();
     assert!(seen >= 2, "Open before the halt and again after it: {opens}");

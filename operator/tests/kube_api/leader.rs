@@ -13,7 +13,15 @@ use crate::{
 const LEASE_SECS: u64 = 4;
 
 fn holder(cluster: &Cluster) -> String {
-    let out = cluster.plane.kubectl(&["get", "lease", "goodsmall-operator", "-n", NAMESPACE, "-o", "jsonpath={.spec.holderIdentity}"]);
+    let out = cluster.plane.kubectl(&[
+        "get",
+        "lease",
+        "goodsmall-operator",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -42,7 +50,10 @@ async fn only_the_leader_acts_and_the_other_takes_over_when_it_is_killed() {
 
     let name = "failover-drop";
     let product = cluster.product_of(8).await;
-    cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&manifest(name, product, 5, Duration::from_secs(4), Duration::from_secs(40), "3s")));
+    cluster.plane.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&manifest(name, product, 5, Duration::from_secs(4), Duration::from_secs(40), "3s")),
+    );
     let open = cluster.flash_sale_until(name, "Open", |fs| fs["status"]["phase"] == "Open").await;
     let sale_id = open["status"]["saleId"].as_i64().unwrap();
     cluster.replicas_until("goodsmall-order", 4).await;
@@ -62,22 +73,37 @@ async fn only_the_leader_acts_and_the_other_takes_over_when_it_is_killed() {
     let (status, body) = cluster.buy(sale_id, 500).await;
     assert_eq!(status, 202, "{body}");
     cluster.flash_sale_until(name, "Remaining 4 under the new leader", |fs| fs["status"]["remaining"] == 4).await;
-    let annotations = cluster.plane.kubectl_ok(&["get", "deployment", "goodsmall-order", "-n", NAMESPACE, "-o", "jsonpath={.metadata.annotations}"], None);
+    let annotations = cluster.plane.kubectl_ok(
+        &["get", "deployment", "goodsmall-order", "-n", NAMESPACE, "-o", "jsonpath={.metadata.annotations}"],
+        None,
+    );
     let annotations: serde_json::Value = serde_json::from_str(&annotations).unwrap();
-    let claims: serde_json::Value = serde_json::from_str(annotations["goodsmall.io/warmup-claims"].as_str().expect("a claim")).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_str(annotations["goodsmall.io/warmup-claims"].as_str().expect("a claim")).unwrap();
     assert_eq!(claims.as_object().unwrap().len(), 1, "one claim for the one sale: {claims}");
     assert_eq!(cluster.replicas("goodsmall-order"), 4, "scaled once, not twice");
     assert_eq!(annotations["goodsmall.io/min-replicas"], "1", "the chart's floor is untouched");
-    assert_eq!(annotations["goodsmall.io/baseline-replicas"], serde_json::Value::Null, "no copy of the floor: {annotations}");
+    assert_eq!(
+        annotations["goodsmall.io/baseline-replicas"],
+        serde_json::Value::Null,
+        "no copy of the floor: {annotations}"
+    );
 
     for shopper in 501..505 {
         assert_eq!(cluster.buy(sale_id, shopper).await.0, 202);
     }
     cluster.flash_sale_until(name, "SoldOut under the new leader", |fs| fs["status"]["phase"] == "SoldOut").await;
     let events = cluster.events(name);
-    assert!(events.iter().any(|(reason, by)| reason == "SoldOut" && by == successor), "the successor announced the sell-out: {events:?}");
+    assert!(
+        events.iter().any(|(reason, by)| reason == "SoldOut" && by == successor),
+        "the successor announced the sell-out: {events:?}"
+    );
     let reasons: Vec<String> = events.into_iter().map(|(reason, _)| reason).collect();
     for once in ["StockLoaded", "WarmingUp", "Open", "SoldOut"] {
-        assert_eq!(reasons.iter().filter(|r| *r == once).count(), 1, "{once} announced once across the failover: {reasons:?}");
+        assert_eq!(
+            reasons.iter().filter(|r| *r == once).count(),
+            1,
+            "{once} announced once across the failover: {reasons:?}"
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! operator binary's metrics scraped by a real Prometheus.
 
 mod autoscalers;
-mod chart;
 mod changes;
+mod chart;
 mod cluster;
 mod crd;
 mod drop;

@@ -6,9 +6,14 @@
 //! data from this binary alone, and what it exports is exactly the rows of
 //! `docs/metrics.md` marked *operator*, *cluster operator* or *engine*.
 
-use std::{collections::BTreeSet, time::{Duration, SystemTime}};
+use std::{
+    collections::BTreeSet,
+    time::{Duration, SystemTime},
+};
 
-use goodsmall_testkit::prometheus::{dashboard_queries, documented_metrics, family, goodsmall_families, metric_names, PanelQuery, Prometheus};
+use goodsmall_testkit::prometheus::{
+    dashboard_queries, documented_metrics, family, goodsmall_families, metric_names, PanelQuery, Prometheus,
+};
 
 use crate::{
     cluster::{Cluster, PATIENCE},
@@ -38,7 +43,12 @@ async fn every_operator_panel_returns_data_scraped_from_the_cluster_operator_bin
     cluster.order.kill_9();
     let later = manifest("unrecorded-drop", product, 2, Duration::from_secs(3600), Duration::from_secs(3600), "10m");
     cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&later));
-    prometheus.await_positive(r#"goodsmall_operator_reconcile_errors_total{job="goodsmall-operator",reason="sale"}"#, PATIENCE).await;
+    prometheus
+        .await_positive(
+            r#"goodsmall_operator_reconcile_errors_total{job="goodsmall-operator",reason="sale"}"#,
+            PATIENCE,
+        )
+        .await;
     cluster.order.start(&cluster.client).await;
     cluster.flash_sale_until("unrecorded-drop", "Scheduled", |fs| fs["status"]["phase"] == "Scheduled").await;
     for query in [
@@ -53,7 +63,11 @@ async fn every_operator_panel_returns_data_scraped_from_the_cluster_operator_bin
     // What the binary exports is exactly its rows of docs/metrics.md.
     let documented = documented_metrics();
     let all: BTreeSet<String> = documented.iter().map(|m| m.name.clone()).collect();
-    let owned: BTreeSet<String> = documented.iter().filter(|m| ["operator", "cluster operator", "engine"].contains(&m.exported_by.as_str())).map(|m| m.name.clone()).collect();
+    let owned: BTreeSet<String> = documented
+        .iter()
+        .filter(|m| ["operator", "cluster operator", "engine"].contains(&m.exported_by.as_str()))
+        .map(|m| m.name.clone())
+        .collect();
     let exported = goodsmall_families(&prometheus.names(Some("goodsmall-operator")).await, &all);
     assert_eq!(exported, owned, "the operator binary's series against docs/metrics.md (operator and engine rows)");
 
@@ -64,11 +78,21 @@ async fn every_operator_panel_returns_data_scraped_from_the_cluster_operator_bin
         !names.is_empty() && names.iter().all(|n| owned.contains(&family(n, &all)))
     };
     let queries: Vec<PanelQuery> = every.iter().filter(|q| reads_operator(q)).cloned().collect();
-    let not_covered: Vec<&PanelQuery> = every.iter().filter(|q| q.dashboard == "Operator" && !reads_operator(q)).collect();
+    let not_covered: Vec<&PanelQuery> =
+        every.iter().filter(|q| q.dashboard == "Operator" && !reads_operator(q)).collect();
     assert!(not_covered.is_empty(), "Operator dashboard queries reading other series: {not_covered:?}");
     for dashboard in ["Operator", "Drop", "Services"] {
-        assert!(queries.iter().any(|q| q.dashboard == dashboard), "no {dashboard} panel reads the operator: {queries:?}");
+        assert!(
+            queries.iter().any(|q| q.dashboard == dashboard),
+            "no {dashboard} panel reads the operator: {queries:?}"
+        );
     }
     let failures = prometheus.failing_queries(&queries, &[("$sale_id", sale.to_string())], started).await;
-    assert!(failures.is_empty(), "{} of {} operator queries failed:\n{}", failures.len(), queries.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} operator queries failed:\n{}",
+        failures.len(),
+        queries.len(),
+        failures.join("\n")
+    );
 }

@@ -156,11 +156,14 @@ impl SaleTerms {
     /// Every broken rule, in the order product, stock, per-user limit, price, window.
     pub fn parse(input: &TermsInput<'_>, spelling: Spelling) -> Result<Self, Vec<TermError>> {
         let mut errors = Vec::new();
-        let mut refuse = |term: Term, message: String| errors.push(TermError { term, field: term.field(spelling), message });
+        let mut refuse =
+            |term: Term, message: String| errors.push(TermError { term, field: term.field(spelling), message });
         if input.product_id < 1 {
             refuse(Term::ProductId, format!("must be at least 1, got {}", input.product_id));
         }
-        for (term, value, max) in [(Term::Stock, input.stock, MAX_STOCK), (Term::PerUserLimit, input.per_user_limit, MAX_PER_USER_LIMIT)] {
+        for (term, value, max) in
+            [(Term::Stock, input.stock, MAX_STOCK), (Term::PerUserLimit, input.per_user_limit, MAX_PER_USER_LIMIT)]
+        {
             if !(1..=max).contains(&value) {
                 refuse(term, format!("must be between 1 and {max}, got {value}"));
             }
@@ -222,7 +225,14 @@ mod tests {
 
     fn input(price: &DecimalInput) -> TermsInput<'_> {
         let opens_at = "2030-01-01T10:00:00Z".parse().unwrap();
-        TermsInput { product_id: 1, stock: 100, price, opens_at, closes_at: "2030-01-01T11:00:00Z".parse().unwrap(), per_user_limit: 2 }
+        TermsInput {
+            product_id: 1,
+            stock: 100,
+            price,
+            opens_at,
+            closes_at: "2030-01-01T11:00:00Z".parse().unwrap(),
+            per_user_limit: 2,
+        }
     }
 
     fn text(s: &str) -> DecimalInput {
@@ -232,7 +242,11 @@ mod tests {
     #[test]
     fn good_terms_parse_up_to_the_limits() {
         let price = text("120.00");
-        let terms = SaleTerms::parse(&TermsInput { stock: MAX_STOCK, per_user_limit: MAX_PER_USER_LIMIT, ..input(&price) }, Spelling::Api).unwrap();
+        let terms = SaleTerms::parse(
+            &TermsInput { stock: MAX_STOCK, per_user_limit: MAX_PER_USER_LIMIT, ..input(&price) },
+            Spelling::Api,
+        )
+        .unwrap();
         assert_eq!((terms.stock, terms.per_user_limit, terms.price.cents()), (MAX_STOCK, MAX_PER_USER_LIMIT, 12_000));
         let sale = terms.for_merchant(9);
         assert_eq!((sale.merchant_id, sale.stock), (9, MAX_STOCK));
@@ -241,11 +255,13 @@ mod tests {
     #[test]
     fn every_broken_rule_is_named_with_one_message_in_either_spelling() {
         let price = text("0.00");
-        let bad = TermsInput { product_id: 0, stock: MAX_STOCK + 1, per_user_limit: MAX_PER_USER_LIMIT + 1, ..input(&price) };
+        let bad =
+            TermsInput { product_id: 0, stock: MAX_STOCK + 1, per_user_limit: MAX_PER_USER_LIMIT + 1, ..input(&price) };
         let bad = TermsInput { closes_at: bad.opens_at, ..bad };
         let api = SaleTerms::parse(&bad, Spelling::Api).unwrap_err();
         let manifest = SaleTerms::parse(&bad, Spelling::Manifest).unwrap_err();
-        let named = |errors: &[TermError]| errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>();
+        let named =
+            |errors: &[TermError]| errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>();
         assert_eq!(
             named(&api),
             [
@@ -297,7 +313,10 @@ mod tests {
         }))
         .unwrap();
         let errors = body.parse().unwrap_err();
-        assert_eq!(errors, [TermError { term: Term::Stock, field: "stock", message: "must be between 1 and 100000000, got 0".into() }]);
+        assert_eq!(
+            errors,
+            [TermError { term: Term::Stock, field: "stock", message: "must be between 1 and 100000000, got 0".into() }]
+        );
         let good = NewSaleBody { stock: 5, ..body };
         let sale = good.parse().unwrap();
         assert_eq!((sale.merchant_id, sale.stock, sale.price.cents()), (3, 5, 990));

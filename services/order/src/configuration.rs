@@ -55,7 +55,14 @@ pub struct LifecycleSettings {
 impl Default for LifecycleSettings {
     fn default() -> Self {
         const DAY: u64 = 24 * 3600;
-        Self { ship_after_secs: DAY, deliver_after_secs: DAY, return_window_secs: 2 * DAY, return_complete_after_secs: DAY, tick_millis: 5000, orphan_grace_secs: 60 }
+        Self {
+            ship_after_secs: DAY,
+            deliver_after_secs: DAY,
+            return_window_secs: 2 * DAY,
+            return_complete_after_secs: DAY,
+            tick_millis: 5000,
+            orphan_grace_secs: 60,
+        }
     }
 }
 
@@ -94,7 +101,10 @@ impl OrderSettings {
     pub fn operator_verifier(&self, key: &str) -> Result<Option<InternalVerifier>, ConfigError> {
         self.operator_public_key_pem
             .as_deref()
-            .map(|pem| InternalVerifier::new(pem).map_err(|e| ConfigError::invalid(&format!("{key}.operator_public_key_pem"), e.to_string())))
+            .map(|pem| {
+                InternalVerifier::new(pem)
+                    .map_err(|e| ConfigError::invalid(&format!("{key}.operator_public_key_pem"), e.to_string()))
+            })
             .transpose()
     }
 
@@ -105,7 +115,8 @@ impl OrderSettings {
         let text = self.product_api_url.as_deref().ok_or_else(|| {
             ConfigError::invalid(&setting, "is required: the product service's base URL, e.g. http://goodsmall-product:8080 (a sale's product is checked there)")
         })?;
-        let mut url = reqwest::Url::parse(text.trim()).map_err(|e| ConfigError::invalid(&setting, format!("is not a URL: {e}")))?;
+        let mut url = reqwest::Url::parse(text.trim())
+            .map_err(|e| ConfigError::invalid(&setting, format!("is not a URL: {e}")))?;
         if url.scheme() != "http" || url.host_str().is_none() {
             return Err(ConfigError::invalid(&setting, "must be an http://host[:port] URL"));
         }
@@ -136,13 +147,24 @@ mod tests {
 
     #[test]
     fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
-        let unknown = ["GOODSMALL_ORDER__FOO", "GOODSMALL_ORDER__LIFECYCLE__TICK_MILIS", "GOODSMALL_ORDER__DATABASE__MAX_CONECTIONS", "GOODSMALL_KAFKA__BROKER", "GOODSMALL_ORDR__GROUP_COMMITS", "GOODSMALL_LOG__FILTR"];
+        let unknown = [
+            "GOODSMALL_ORDER__FOO",
+            "GOODSMALL_ORDER__LIFECYCLE__TICK_MILIS",
+            "GOODSMALL_ORDER__DATABASE__MAX_CONECTIONS",
+            "GOODSMALL_KAFKA__BROKER",
+            "GOODSMALL_ORDR__GROUP_COMMITS",
+            "GOODSMALL_LOG__FILTR",
+        ];
         testing::assert_unknown_variables_named::<ServiceConfig>(env(&[PRODUCT]), &unknown);
     }
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        let secrets = [PRODUCT, ("GOODSMALL_ORDER__DATABASE__URL", "mysql://order:order-db-secret@db:3306/order"), ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv:6379/0")];
+        let secrets = [
+            PRODUCT,
+            ("GOODSMALL_ORDER__DATABASE__URL", "mysql://order:order-db-secret@db:3306/order"),
+            ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv:6379/0"),
+        ];
         testing::assert_secrets_hidden::<ServiceConfig>(env(&secrets), &["order-db-secret", "redis-secret"]);
     }
 
@@ -151,10 +173,16 @@ mod tests {
         let err = ServiceConfig::load_from(None, env(&[])).unwrap_err().to_string();
         assert!(err.contains("GOODSMALL_ORDER__PRODUCT_API_URL") && err.contains("is required"), "{err}");
         for bad in ["goodsmall-product", "https://product", "ftp://product", "http://"] {
-            let err = ServiceConfig::load_from(None, env(&[("GOODSMALL_ORDER__PRODUCT_API_URL", bad)])).unwrap_err().to_string();
+            let err = ServiceConfig::load_from(None, env(&[("GOODSMALL_ORDER__PRODUCT_API_URL", bad)]))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("GOODSMALL_ORDER__PRODUCT_API_URL"), "{bad}: {err}");
         }
-        let config = ServiceConfig::load_from(None, env(&[("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080/shop")])).unwrap();
+        let config = ServiceConfig::load_from(
+            None,
+            env(&[("GOODSMALL_ORDER__PRODUCT_API_URL", "http://goodsmall-product:8080/shop")]),
+        )
+        .unwrap();
         let url = config.order.product_api("order").unwrap();
         assert_eq!(url.join("api/products/5").unwrap().as_str(), "http://goodsmall-product:8080/shop/api/products/5");
     }

@@ -28,7 +28,12 @@ pub async fn tick(orders: &Orders, s: &LifecycleSettings) -> anyhow::Result<usiz
         (OrderStatus::Complete, OrderStatus::DeliveryNow, s.ship_after_secs, None),
         (OrderStatus::DeliveryNow, OrderStatus::DeliveryComplete, s.deliver_after_secs, None),
         (OrderStatus::DeliveryComplete, OrderStatus::ReturnNotAllowed, s.return_window_secs, None),
-        (OrderStatus::ReturnNow, OrderStatus::ReturnComplete, s.return_complete_after_secs, Some(kinds::ORDER_RETURNED)),
+        (
+            OrderStatus::ReturnNow,
+            OrderStatus::ReturnComplete,
+            s.return_complete_after_secs,
+            Some(kinds::ORDER_RETURNED),
+        ),
     ];
     let mut moved = 0;
     for (from, to, after_secs, event) in steps {

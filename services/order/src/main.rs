@@ -5,5 +5,10 @@ use goodsmall_platform::service::serve_standalone;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    serve_standalone::<ServiceConfig>("order", "GoodsMall order service (sales, purchases, orders)", startup::application).await
+    serve_standalone::<ServiceConfig>(
+        "order",
+        "GoodsMall order service (sales, purchases, orders)",
+        startup::application,
+    )
+    .await
 }

@@ -50,7 +50,11 @@ impl Order {
             lines: self
                 .lines
                 .iter()
-                .map(|l| OrderLine { product_id: l.product_id, quantity: l.quantity, unit_price_cents: l.unit_price.cents() })
+                .map(|l| OrderLine {
+                    product_id: l.product_id,
+                    quantity: l.quantity,
+                    unit_price_cents: l.unit_price.cents(),
+                })
                 .collect(),
             was_paid,
         }
@@ -130,32 +134,47 @@ impl Orders {
     /// the batch and the `existing` ones; returns the orders inserted. An order (or an
     /// order of the same Idempotency-Key) committed meanwhile by someone else is left
     /// out too: its statement's orders are then inserted one at a time.
-    pub async fn insert_batch<'o>(tx: &mut Transaction<'_, Any>, orders: &'o [NewOrder], existing: &std::collections::HashSet<String>) -> Result<Vec<&'o NewOrder>, sqlx::Error> {
+    pub async fn insert_batch<'o>(
+        tx: &mut Transaction<'_, Any>,
+        orders: &'o [NewOrder],
+        existing: &std::collections::HashSet<String>,
+    ) -> Result<Vec<&'o NewOrder>, sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
-        let fresh: Vec<&NewOrder> = orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
+        let fresh: Vec<&NewOrder> =
+            orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
         let now = now_millis();
         let status = OrderStatus::Processing.as_str();
         let mut inserted = Vec::with_capacity(fresh.len());
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
             let insert = "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, idempotency_key) ";
             let chunk = insert_new(tx, insert, chunk, |mut row, o| {
-                row.push_bind(&o.id).push_bind(o.user_id).push_bind(o.sale_id).push_bind(status).push_bind(o.total_cents()).push_bind(now).push_bind(now).push_bind(o.idempotency_key.as_deref());
+                row.push_bind(&o.id)
+                    .push_bind(o.user_id)
+                    .push_bind(o.sale_id)
+                    .push_bind(status)
+                    .push_bind(o.total_cents())
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(o.idempotency_key.as_deref());
             })
             .await?;
             if chunk.is_empty() {
                 continue;
             }
-            let lines: Vec<(&str, &OrderLine)> = chunk.iter().flat_map(|o| o.lines.iter().map(|l| (o.id.as_str(), l))).collect();
+            let lines: Vec<(&str, &OrderLine)> =
+                chunk.iter().flat_map(|o| o.lines.iter().map(|l| (o.id.as_str(), l))).collect();
             if !lines.is_empty() {
                 let rows = vec!["(?, ?, ?, ?)"; lines.len()].join(", ");
-                let sql = format!("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES {rows}");
+                let sql =
+                    format!("INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES {rows}");
                 let mut query = sqlx::query(&sql);
                 for (id, l) in lines {
                     query = query.bind(id).bind(l.product_id).bind(l.quantity).bind(l.unit_price_cents);
                 }
                 query.execute(&mut **tx).await?;
             }
-            let created: Vec<Event> = chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
+            let created: Vec<Event> =
+                chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
             events::append_all(tx, &created).await?;
             inserted.extend(chunk);
         }
@@ -170,7 +189,8 @@ impl Orders {
             return Ok(false);
         }
         Self::transition_in(&mut tx, &order.id, &[OrderStatus::Processing], OrderStatus::Canceled).await?;
-        events::append(&mut tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CANCELED, &order.id, order.event(false))).await?;
+        events::append(&mut tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CANCELED, &order.id, order.event(false)))
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -207,10 +227,12 @@ impl Orders {
         let Some(row) = row else { return Ok(None) };
         let lines = {
             let _q = self.db.observe("order.lines");
-            sqlx::query("SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = ? ORDER BY product_id")
-                .bind(id)
-                .fetch_all(self.db.pool())
-                .await?
+            sqlx::query(
+                "SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = ? ORDER BY product_id",
+            )
+            .bind(id)
+            .fetch_all(self.db.pool())
+            .await?
         };
         Ok(Some(Order {
             id: row.try_get("id")?,
@@ -229,7 +251,8 @@ impl Orders {
                 })
                 .collect::<anyhow::Result<_>>()?,
             created_at: to_datetime(row.try_get("created_at")?).with_context(|| format!("order {id}: created_at"))?,
-            status_changed_at: to_datetime(row.try_get("status_changed_at")?).with_context(|| format!("order {id}: status_changed_at"))?,
+            status_changed_at: to_datetime(row.try_get("status_changed_at")?)
+                .with_context(|| format!("order {id}: status_changed_at"))?,
         }))
     }
 
@@ -250,14 +273,26 @@ impl Orders {
                     .fetch_all(self.db.pool())
                     .await?
             }
-            None => sqlx::query("SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?").bind(user_id).bind(limit).fetch_all(self.db.pool()).await?,
+            None => {
+                sqlx::query("SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?")
+                    .bind(user_id)
+                    .bind(limit)
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
         };
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     /// Moves the order from one of `from` to `to`, with `event` (when given) in the same
     /// transaction. `false` when the order was not in any of `from` (already moved).
-    pub async fn transition(&self, id: &str, from: &[OrderStatus], to: OrderStatus, event: Option<(&str, bool)>) -> anyhow::Result<bool> {
+    pub async fn transition(
+        &self,
+        id: &str,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        event: Option<(&str, bool)>,
+    ) -> anyhow::Result<bool> {
         let order = match event {
             Some(_) => Some(self.find(id).await?.ok_or_else(|| anyhow::anyhow!("order {id} vanished"))?),
             None => None,
@@ -271,9 +306,15 @@ impl Orders {
         Ok(moved)
     }
 
-    pub async fn transition_in(tx: &mut Transaction<'_, Any>, id: &str, from: &[OrderStatus], to: OrderStatus) -> Result<bool, sqlx::Error> {
+    pub async fn transition_in(
+        tx: &mut Transaction<'_, Any>,
+        id: &str,
+        from: &[OrderStatus],
+        to: OrderStatus,
+    ) -> Result<bool, sqlx::Error> {
         let placeholders = vec!["?"; from.len()].join(", ");
-        let sql = format!("UPDATE orders SET status = ?, status_changed_at = ? WHERE id = ? AND status IN ({placeholders})");
+        let sql =
+            format!("UPDATE orders SET status = ?, status_changed_at = ? WHERE id = ? AND status IN ({placeholders})");
         let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_millis()).bind(id);
         for status in from {
             query = query.bind(status.as_str());
@@ -284,12 +325,14 @@ impl Orders {
     /// Orders that have been in `status` since before `cutoff_ms` (for the scheduler).
     pub async fn due(&self, status: OrderStatus, cutoff_ms: i64, limit: i64) -> anyhow::Result<Vec<String>> {
         let _q = self.db.observe("order.due");
-        let rows = sqlx::query("SELECT id FROM orders WHERE status = ? AND status_changed_at <= ? ORDER BY status_changed_at LIMIT ?")
-            .bind(status.as_str())
-            .bind(cutoff_ms)
-            .bind(limit)
-            .fetch_all(self.db.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id FROM orders WHERE status = ? AND status_changed_at <= ? ORDER BY status_changed_at LIMIT ?",
+        )
+        .bind(status.as_str())
+        .bind(cutoff_ms)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 }
@@ -305,7 +348,11 @@ mod tests {
     /// PROCESSING order or one made in 1970.
     #[tokio::test]
     async fn a_stored_value_that_does_not_parse_is_an_error() {
-        let settings = DatabaseSettings { url: goodsmall_testkit::sqlite_url("order-values").into(), max_connections: 1, create_if_missing: true };
+        let settings = DatabaseSettings {
+            url: goodsmall_testkit::sqlite_url("order-values").into(),
+            max_connections: 1,
+            create_if_missing: true,
+        };
         let db = Database::connect("order", &settings, &crate::startup::migrations(), &Metrics::new()).await.unwrap();
         events::install_schema(&db).await.unwrap();
         let order = NewOrder { id: "o1".into(), user_id: 7, sale_id: None, lines: vec![], idempotency_key: None };

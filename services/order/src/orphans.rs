@@ -22,7 +22,14 @@ use crate::{
     sales::Sales,
 };
 
-pub fn run(orders: Orders, sales: Sales, engine: StockEngine, grace: Duration, tick: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+pub fn run(
+    orders: Orders,
+    sales: Sales,
+    engine: StockEngine,
+    grace: Duration,
+    tick: Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut sweeper = Sweeper::default();
         loop {
@@ -65,7 +72,13 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    pub async fn sweep(&mut self, orders: &Orders, sales: &Sales, engine: &StockEngine, grace: Duration) -> anyhow::Result<Pass> {
+    pub async fn sweep(
+        &mut self,
+        orders: &Orders,
+        sales: &Sales,
+        engine: &StockEngine,
+        grace: Duration,
+    ) -> anyhow::Result<Pass> {
         let cutoff_ms = now_millis() - grace.as_millis() as i64;
         let mut pass = Pass::default();
         // What is still open replaces what was remembered (a failed pass forgets the
@@ -74,10 +87,13 @@ impl Sweeper {
         for sale in sales.recent(Duration::from_secs(24 * 3600)).await? {
             let open = engine.open_reservations(sale.id).await?;
             let known = self.recorded.remove(&sale.id).unwrap_or_default();
-            let mut recorded: HashSet<String> = open.iter().filter(|r| known.contains(&r.order_id)).map(|r| r.order_id.clone()).collect();
+            let mut recorded: HashSet<String> =
+                open.iter().filter(|r| known.contains(&r.order_id)).map(|r| r.order_id.clone()).collect();
             let old: Vec<_> = open
                 .into_iter()
-                .filter(|r| !recorded.contains(&r.order_id) && reserved_at_ms(&r.order_id).is_some_and(|at| at <= cutoff_ms))
+                .filter(|r| {
+                    !recorded.contains(&r.order_id) && reserved_at_ms(&r.order_id).is_some_and(|at| at <= cutoff_ms)
+                })
                 .collect();
             // One query per few hundred reservations, not one per reservation.
             let ids: Vec<&str> = old.iter().map(|r| r.order_id.as_str()).collect();
@@ -85,8 +101,18 @@ impl Sweeper {
             pass.looked_up += ids.len();
             for reservation in old {
                 if !committed.contains(&reservation.order_id) {
-                    let line = OrderLine { product_id: sale.product_id, quantity: reservation.quantity, unit_price_cents: sale.price.cents() };
-                    let order = NewOrder { id: reservation.order_id.clone(), user_id: reservation.user_id, sale_id: Some(sale.id), lines: vec![line], idempotency_key: None };
+                    let line = OrderLine {
+                        product_id: sale.product_id,
+                        quantity: reservation.quantity,
+                        unit_price_cents: sale.price.cents(),
+                    };
+                    let order = NewOrder {
+                        id: reservation.order_id.clone(),
+                        user_id: reservation.user_id,
+                        sale_id: Some(sale.id),
+                        lines: vec![line],
+                        idempotency_key: None,
+                    };
                     // Not inserted: the purchase committed after all. Either way it has a row now.
                     if orders.insert_canceled(&order).await? {
                         pass.released += 1;

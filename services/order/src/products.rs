@@ -40,7 +40,8 @@ impl From<ProductLookupError> for ApiError {
             ProductLookupError::InProcess(e) => ApiError::from(e),
             e => {
                 tracing::warn!(error = %e, "product service unavailable");
-                ApiError::new(ErrorCode::ServiceUnavailable, "the product service is unavailable; try again").retry_after(1)
+                ApiError::new(ErrorCode::ServiceUnavailable, "the product service is unavailable; try again")
+                    .retry_after(1)
             }
         }
     }
@@ -48,7 +49,11 @@ impl From<ProductLookupError> for ApiError {
 
 impl ProductOwners {
     pub fn api(base: reqwest::Url) -> Self {
-        let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).timeout(Duration::from_secs(5)).build().expect("an HTTP client");
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client");
         Self::Api { client, base }
     }
 
@@ -65,13 +70,23 @@ impl ProductOwners {
         match self {
             Self::InProcess(lookup) => lookup(product_id).await.map_err(ProductLookupError::InProcess),
             Self::Api { client, base } => {
-                let url = base.join(&format!("api/products/{product_id}")).map_err(|_| ProductLookupError::Malformed { url: base.to_string() })?.to_string();
-                let response = client.get(&url).send().await.map_err(|source| ProductLookupError::Unreachable { url: url.clone(), source })?;
+                let url = base
+                    .join(&format!("api/products/{product_id}"))
+                    .map_err(|_| ProductLookupError::Malformed { url: base.to_string() })?
+                    .to_string();
+                let response = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|source| ProductLookupError::Unreachable { url: url.clone(), source })?;
                 match response.status() {
                     reqwest::StatusCode::NOT_FOUND => Ok(None),
                     status if !status.is_success() => Err(ProductLookupError::Status { url, status }),
                     _ => {
-                        let product: serde_json::Value = response.json().await.map_err(|source| ProductLookupError::Unreachable { url: url.clone(), source })?;
+                        let product: serde_json::Value = response
+                            .json()
+                            .await
+                            .map_err(|source| ProductLookupError::Unreachable { url: url.clone(), source })?;
                         product["merchant_id"].as_i64().map(Some).ok_or(ProductLookupError::Malformed { url })
                     }
                 }

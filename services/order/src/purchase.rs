@@ -6,9 +6,16 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use goodsmall_platform::{events::contracts::OrderLine, extract::IdempotencyKey, metrics::{self, Metrics}, money::Price};
 use goodsmall_platform::error::Cause;
-use goodsmall_sale::{EngineError, KeyRecord, Refusal, Reservation, ReservationRequest, SaleId, SoldOutFlags, StockEngine, UserId};
+use goodsmall_platform::{
+    events::contracts::OrderLine,
+    extract::IdempotencyKey,
+    metrics::{self, Metrics},
+    money::Price,
+};
+use goodsmall_sale::{
+    EngineError, KeyRecord, Refusal, Reservation, ReservationRequest, SaleId, SoldOutFlags, StockEngine, UserId,
+};
 
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
@@ -32,7 +39,11 @@ pub enum PurchaseError {
     Commit(#[from] CommitError),
     /// `Orders::status` answers `anyhow::Error`, kept here as it is.
     #[error("purchase: reading order {order_id}'s status failed")]
-    OrderStatus { order_id: String, #[source] source: Cause },
+    OrderStatus {
+        order_id: String,
+        #[source]
+        source: Cause,
+    },
     #[error("purchase: order {0} is not recorded")]
     OrderMissing(String),
 }
@@ -42,7 +53,11 @@ pub type PurchaseResult<T> = Result<T, PurchaseError>;
 pub enum PurchaseOutcome {
     /// Reserved and recorded; `repeated` when the key was seen before. `status` is the
     /// order's status now (a new order's is `PROCESSING`).
-    Accepted { order_id: String, repeated: bool, status: OrderStatus },
+    Accepted {
+        order_id: String,
+        repeated: bool,
+        status: OrderStatus,
+    },
     Refused(Refusal),
     /// Not decided, nothing held: the stock store lost the sale while this purchase was
     /// being recorded, or is still being rebuilt. A retry with the same key decides anew.
@@ -80,7 +95,8 @@ struct Request<'a> {
 /// without losing the sale (a failover to a replica that had not caught up): for these
 /// the orders table is asked. Not before the opening (no order can exist) nor while
 /// halted (a drop's whole crowd may be answered so).
-const MAY_HIDE_A_FIRST_ANSWER: [Refusal; 4] = [Refusal::SoldOut, Refusal::InsufficientStock, Refusal::PurchaseLimit, Refusal::SaleClosed];
+const MAY_HIDE_A_FIRST_ANSWER: [Refusal; 4] =
+    [Refusal::SoldOut, Refusal::InsufficientStock, Refusal::PurchaseLimit, Refusal::SaleClosed];
 
 impl Purchases {
     pub fn new(engine: StockEngine, sales: Sales, orders: Orders, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
@@ -92,7 +108,13 @@ impl Purchases {
     /// The route asks [`refuses_outright`](Self::refuses_outright) first (before the
     /// session's logout look-up); here a sold-out sale costs one first-answer read.
     /// Every outcome is counted in `goodsmall_purchases_total{outcome}`.
-    pub async fn purchase(&self, sale: SaleId, user: UserId, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
+    pub async fn purchase(
+        &self,
+        sale: SaleId,
+        user: UserId,
+        key: &IdempotencyKey,
+        quantity: PurchaseQuantity,
+    ) -> PurchaseResult<PurchaseOutcome> {
         let outcome = self.decide(sale, user, key, quantity).await;
         self.metrics.drops().purchase(match &outcome {
             Ok(PurchaseOutcome::Accepted { repeated: false, .. }) => metrics::PURCHASE_ACCEPTED,
@@ -103,7 +125,13 @@ impl Purchases {
         outcome
     }
 
-    async fn decide(&self, sale: SaleId, user: UserId, key: &IdempotencyKey, quantity: PurchaseQuantity) -> PurchaseResult<PurchaseOutcome> {
+    async fn decide(
+        &self,
+        sale: SaleId,
+        user: UserId,
+        key: &IdempotencyKey,
+        quantity: PurchaseQuantity,
+    ) -> PurchaseResult<PurchaseOutcome> {
         let Some(offer) = self.offer(sale).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
@@ -114,7 +142,9 @@ impl Purchases {
             // sell-out gets past this, with its first answer (one O(1) read). A sale the
             // store lost meanwhile is decided by the engine, once rebuilt.
             match self.engine.first_answer(sale, user, key.as_str()).await? {
-                KeyRecord::First(first) => return self.record(&request, first.order_id, first.quantity, first.epoch, true).await,
+                KeyRecord::First(first) => {
+                    return self.record(&request, first.order_id, first.quantity, first.epoch, true).await
+                }
                 KeyRecord::NoAnswer => return Ok(PurchaseOutcome::Refused(Refusal::SoldOut)),
                 KeyRecord::NoSale => {}
             }
@@ -144,7 +174,9 @@ impl Purchases {
                     self.sold_out.mark(sale.0);
                 }
                 if MAY_HIDE_A_FIRST_ANSWER.contains(&refusal) {
-                    if let Some(first) = self.orders.find_by_key(user, sale, key.as_str()).await.map_err(PurchaseError::KeyLookup)? {
+                    if let Some(first) =
+                        self.orders.find_by_key(user, sale, key.as_str()).await.map_err(PurchaseError::KeyLookup)?
+                    {
                         return self.first_answer(first).await;
                     }
                 }
@@ -156,23 +188,47 @@ impl Purchases {
     async fn reserve(&self, request: &Request<'_>, quantity: PurchaseQuantity) -> PurchaseResult<Reservation> {
         let new_id = uuid::Uuid::now_v7().to_string();
         let now = goodsmall_platform::clock::now_millis();
-        let reservation = ReservationRequest { sale: request.sale, user: request.user, key: request.key, quantity: quantity.units(), order: &new_id, at_ms: now };
+        let reservation = ReservationRequest {
+            sale: request.sale,
+            user: request.user,
+            key: request.key,
+            quantity: quantity.units(),
+            order: &new_id,
+            at_ms: now,
+        };
         Ok(self.engine.reserve(&reservation).await?)
     }
 
     /// Commits the reserved purchase's order (reserved in the sale's `epoch`) and says
     /// what the shopper is answered.
-    async fn record(&self, request: &Request<'_>, order_id: String, quantity: i64, epoch: i64, repeated: bool) -> PurchaseResult<PurchaseOutcome> {
+    async fn record(
+        &self,
+        request: &Request<'_>,
+        order_id: String,
+        quantity: i64,
+        epoch: i64,
+        repeated: bool,
+    ) -> PurchaseResult<PurchaseOutcome> {
         let order = NewOrder {
             id: order_id.clone(),
             user_id: request.user.0,
             sale_id: Some(request.sale.0),
-            lines: vec![OrderLine { product_id: request.offer.product_id, quantity, unit_price_cents: request.offer.price.cents() }],
+            lines: vec![OrderLine {
+                product_id: request.offer.product_id,
+                quantity,
+                unit_price_cents: request.offer.price.cents(),
+            }],
             idempotency_key: Some(request.key.to_owned()),
         };
-        let recorded = if repeated { self.writer.persist_repeat(order, epoch).await } else { self.writer.persist_new(order, epoch).await };
+        let recorded = if repeated {
+            self.writer.persist_repeat(order, epoch).await
+        } else {
+            self.writer.persist_new(order, epoch).await
+        };
         match recorded {
-            Ok(Recorded::Committed) if !repeated => Ok(PurchaseOutcome::Accepted { order_id, repeated, status: OrderStatus::Processing }),
+            Ok(Recorded::Committed) if !repeated => {
+                Ok(PurchaseOutcome::Accepted { order_id, repeated, status: OrderStatus::Processing })
+            }
             Ok(Recorded::Committed) => self.first_answer(order_id).await,
             Ok(Recorded::KeyTaken { first_order_id }) => {
                 // The engine did not know the key's order (it lost it): this reservation

@@ -13,7 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sales::Sales;
 
-pub fn run(sales: Sales, engine: StockEngine, metrics: Metrics, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+pub fn run(
+    sales: Sales,
+    engine: StockEngine,
+    metrics: Metrics,
+    every: Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut shown = HashSet::new();
         loop {
@@ -31,7 +37,12 @@ pub fn run(sales: Sales, engine: StockEngine, metrics: Metrics, every: Duration,
 
 /// One pass: sets the gauges of the sales that are active (recorded, not ended, held by
 /// the engine and not closed there) and removes the others shown before.
-pub async fn refresh(sales: &Sales, engine: &StockEngine, metrics: &Metrics, shown: &HashSet<i64>) -> anyhow::Result<HashSet<i64>> {
+pub async fn refresh(
+    sales: &Sales,
+    engine: &StockEngine,
+    metrics: &Metrics,
+    shown: &HashSet<i64>,
+) -> anyhow::Result<HashSet<i64>> {
     let mut active = HashSet::new();
     for sale in sales.recent(Duration::ZERO).await? {
         if sale.closed_at.is_some() {

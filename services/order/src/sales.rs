@@ -11,8 +11,8 @@ use sqlx::{any::AnyRow, Any, Row};
 
 use crate::domain::{OrderStatus, UnknownOrderStatus};
 
-pub use goodsmall_contracts::sales::{NewSale, Sale};
 use goodsmall_contracts::internal_api::SaleLedger;
+pub use goodsmall_contracts::sales::{NewSale, Sale};
 
 /// What the stock engine is told of a sale.
 pub fn definition(sale: &Sale) -> SaleDefinition {
@@ -41,9 +41,17 @@ pub enum SalesError {
     Database(#[from] sqlx::Error),
     /// A stored instant of the sale (or of one of its orders) that no time can hold.
     #[error("sale {sale_id} holds a corrupt time")]
-    CorruptTime { sale_id: i64, #[source] source: TimeOutOfRange },
+    CorruptTime {
+        sale_id: i64,
+        #[source]
+        source: TimeOutOfRange,
+    },
     #[error("an order of sale {sale_id} has a status this release does not know")]
-    UnknownOrderStatus { sale_id: i64, #[source] source: UnknownOrderStatus },
+    UnknownOrderStatus {
+        sale_id: i64,
+        #[source]
+        source: UnknownOrderStatus,
+    },
     #[error("new sale {0} vanished")]
     Vanished(i64),
     #[error("sale {0} keeps vanishing from the stock engine")]
@@ -100,7 +108,10 @@ impl Sales {
 
     pub async fn find(&self, id: i64) -> SalesResult<Option<Sale>> {
         let _q = self.db.observe("sale.find");
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE id = ?")).bind(id).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.map(|r| sale_from_row(&r)).transpose()
     }
 
@@ -108,7 +119,11 @@ impl Sales {
     pub async fn close(&self, id: i64) -> SalesResult<()> {
         {
             let _q = self.db.observe("sale.close");
-            sqlx::query("UPDATE sales SET closed_at = COALESCE(closed_at, ?) WHERE id = ?").bind(now_millis()).bind(id).execute(self.db.pool()).await?;
+            sqlx::query("UPDATE sales SET closed_at = COALESCE(closed_at, ?) WHERE id = ?")
+                .bind(now_millis())
+                .bind(id)
+                .execute(self.db.pool())
+                .await?;
         }
         self.engine.close_sale(id).await?;
         Ok(())
@@ -132,10 +147,12 @@ impl Sales {
     pub async fn restore_lost_sales(&self) -> SalesResult<usize> {
         let rows = {
             let _q = self.db.observe("sale.open");
-            sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE (closed_at IS NULL AND closes_at > ?) OR flash_sale IS NOT NULL"))
-                .bind(now_millis())
-                .fetch_all(self.db.pool())
-                .await?
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM sales WHERE (closed_at IS NULL AND closes_at > ?) OR flash_sale IS NOT NULL"
+            ))
+            .bind(now_millis())
+            .fetch_all(self.db.pool())
+            .await?
         };
         let mut restored = 0;
         for row in &rows {
@@ -168,8 +185,16 @@ impl Sales {
         // Strictly above every epoch before, and above any a failed rebuild may have
         // left in the engine (an epoch is the time of its rebuild).
         let now = now_millis();
-        sqlx::query("UPDATE sales SET epoch = CASE WHEN epoch < ? THEN ? ELSE epoch + 1 END WHERE id = ?").bind(now).bind(now).bind(sale.id).execute(&mut *tx).await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS}, epoch FROM sales WHERE id = ?")).bind(sale.id).fetch_one(&mut *tx).await?;
+        sqlx::query("UPDATE sales SET epoch = CASE WHEN epoch < ? THEN ? ELSE epoch + 1 END WHERE id = ?")
+            .bind(now)
+            .bind(now)
+            .bind(sale.id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS}, epoch FROM sales WHERE id = ?"))
+            .bind(sale.id)
+            .fetch_one(&mut *tx)
+            .await?;
         let (current, epoch) = (sale_from_row(&row)?, row.try_get::<i64, _>("epoch")?);
         let orders = recorded_orders(&mut *tx, sale.id).await?;
         if !self.engine.restore_sale(&definition(&current), current.closed_at.is_some(), epoch, &orders).await? {
@@ -177,7 +202,13 @@ impl Sales {
         }
         tx.commit().await?;
         let holding = orders.iter().filter(|o| o.held() > 0).count();
-        tracing::info!(sale_id = sale.id, orders = orders.len(), holding, epoch, "sale restored into the stock engine from its orders");
+        tracing::info!(
+            sale_id = sale.id,
+            orders = orders.len(),
+            holding,
+            epoch,
+            "sale restored into the stock engine from its orders"
+        );
         Ok(Some(holding))
     }
 
@@ -197,7 +228,10 @@ impl Sales {
     /// The sale a FlashSale manifest (`namespace/name`) drives.
     pub async fn find_flash_sale(&self, manifest: &str) -> SalesResult<Option<Sale>> {
         let _q = self.db.observe("sale.find_flash_sale");
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE flash_sale = ?")).bind(manifest).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sales WHERE flash_sale = ?"))
+            .bind(manifest)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.map(|r| sale_from_row(&r)).transpose()
     }
 
@@ -211,14 +245,23 @@ impl Sales {
             let sale = self.create_row(&s, Some(manifest)).await?;
             return Ok(sale);
         };
-        let wanted = Sale { stock: s.stock, price: s.price, opens_at: s.opens_at, closes_at: s.closes_at, per_user_limit: s.per_user_limit, product_id: s.product_id, ..current.clone() };
+        let wanted = Sale {
+            stock: s.stock,
+            price: s.price,
+            opens_at: s.opens_at,
+            closes_at: s.closes_at,
+            per_user_limit: s.per_user_limit,
+            product_id: s.product_id,
+            ..current.clone()
+        };
         if definition(&wanted) == definition(&current) {
             return Ok(current);
         }
         // An engine that lacks the sale is not given it here: a rebuild from the orders
         // (with the terms recorded below) puts it back.
         if self.engine.update_sale(&definition(&wanted)).await?.is_none() {
-            let committed: i64 = recorded_orders(self.db.pool(), current.id).await?.iter().map(RecordedOrder::held).sum();
+            let committed: i64 =
+                recorded_orders(self.db.pool(), current.id).await?.iter().map(RecordedOrder::held).sum();
             if s.stock < committed {
                 return Err(EngineError::StockBelowCommitted { sale_id: current.id, stock: s.stock, committed }.into());
             }
@@ -246,7 +289,7 @@ impl Sales {
             if let Some(holding) = self.restore(sale).await? {
                 return Ok(Some(holding));
             }
-            if self.engine.update_sale(&definition(&sale)).await?.is_some() {
+            if self.engine.update_sale(&definition(sale)).await?.is_some() {
                 return Ok(None);
             }
         }
@@ -298,7 +341,10 @@ fn sale_from_row(row: &AnyRow) -> SalesResult<Sale> {
 
 /// Every order of the sale, with where its units are and its Idempotency-Key: what a
 /// rebuild of the sale in the engine is made from.
-async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, sale_id: i64) -> SalesResult<Vec<RecordedOrder>> {
+async fn recorded_orders<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    sale_id: i64,
+) -> SalesResult<Vec<RecordedOrder>> {
     let rows = sqlx::query(
         "SELECT o.id, o.user_id, o.status, o.idempotency_key, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id \
          WHERE o.sale_id = ? ORDER BY o.id",
@@ -309,7 +355,9 @@ async fn recorded_orders<'e>(executor: impl sqlx::Executor<'e, Database = Any>, 
     rows.iter()
         .map(|r| {
             let status: String = r.try_get("status")?;
-            let units = match OrderStatus::parse(&status).map_err(|source| SalesError::UnknownOrderStatus { sale_id, source })? {
+            let units = match OrderStatus::parse(&status)
+                .map_err(|source| SalesError::UnknownOrderStatus { sale_id, source })?
+            {
                 OrderStatus::Processing => Units::Reserved,
                 OrderStatus::Failed | OrderStatus::Canceled => Units::Released,
                 _ => Units::Sold,

@@ -7,12 +7,20 @@ use goodsmall_platform::{
     http::{Check, Readiness},
     service::{RunningService, ServiceParts, Shared},
 };
-use tokio_util::sync::CancellationToken;
 use goodsmall_sale::{SoldOutFlags, StockEngine};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    configuration::{OrderSettings, ServiceConfig}, consumers, lifecycle, orders::Orders, orphans, products::ProductOwners, purchase::Purchases, routes, sales::Sales,
-    state::OrderState, writer::OrderWriter,
+    configuration::{OrderSettings, ServiceConfig},
+    consumers, lifecycle,
+    orders::Orders,
+    orphans,
+    products::ProductOwners,
+    purchase::Purchases,
+    routes,
+    sales::Sales,
+    state::OrderState,
+    writer::OrderWriter,
 };
 
 pub fn migrations() -> Migrations {
@@ -28,7 +36,13 @@ pub struct OrderService {
 }
 
 /// `products` answers who sells a product (the product service, over HTTP or in-process).
-pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine: StockEngine, products: ProductOwners) -> anyhow::Result<OrderService> {
+pub async fn build(
+    settings: &OrderSettings,
+    shared: &Shared,
+    bus: &Bus,
+    engine: StockEngine,
+    products: ProductOwners,
+) -> anyhow::Result<OrderService> {
     let database = Database::connect("order", &settings.database, &migrations(), &shared.metrics).await?;
     events::install_schema(&database).await?;
     let sales = Sales::new(database.clone(), engine.clone());
@@ -40,7 +54,8 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
     let relay = RelayHandle::default();
     let (writer, writer_task) = OrderWriter::start(database.clone(), relay.clone(), settings.group_commits);
     let sold_out = SoldOutFlags::default();
-    let refresher = sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
+    let refresher =
+        sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
     consumers::subscribe(bus, orders.clone(), engine.clone());
     let state = OrderState {
         purchases: Purchases::new(engine.clone(), sales.clone(), orders.clone(), writer, sold_out),
@@ -56,7 +71,13 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
         refresher,
         events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
         lifecycle::run(orders.clone(), settings.lifecycle.clone(), shared.shutdown.clone()),
-        crate::sale_metrics::run(state.sales.clone(), state.engine.clone(), shared.metrics.clone(), std::time::Duration::from_secs(1), shared.shutdown.clone()),
+        crate::sale_metrics::run(
+            state.sales.clone(),
+            state.engine.clone(),
+            shared.metrics.clone(),
+            std::time::Duration::from_secs(1),
+            shared.shutdown.clone(),
+        ),
         orphans::run(
             orders,
             state.sales.clone(),
@@ -80,7 +101,11 @@ pub async fn build(settings: &OrderSettings, shared: &Shared, bus: &Bus, engine:
 
 /// The standalone service: Redis (stock engine, revoked sessions), its own database
 /// and port, and the product service's API for sales' products.
-pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
+pub async fn application(
+    config: &ServiceConfig,
+    bus: &Bus,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningService> {
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
     let engine = StockEngine::for_connection(shared.kv.redis_connection()).with_metrics(shared.metrics.registry());
     let products = ProductOwners::api(config.order.product_api("order")?);

@@ -18,10 +18,7 @@ use std::{
     sync::Arc,
 };
 
-use goodsmall_platform::{
-    db::Database,
-    events::RelayHandle,
-};
+use goodsmall_platform::{db::Database, events::RelayHandle};
 use goodsmall_sale::{SaleId, UserId};
 use sqlx::{Any, Row, Transaction};
 use tokio::{
@@ -187,26 +184,28 @@ async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending
 /// same Idempotency-Key meanwhile, that order is skipped (its statement's orders go in
 /// one at a time) and then told apart. Orders reserved in a lost generation of their
 /// sale are taken out and the rest committed again. Returns each order id's outcome.
-async fn commit(db: &Database, batch: &[Pending]) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
+async fn commit(
+    db: &Database,
+    batch: &[Pending],
+) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
     let _q = db.observe("order.insert_batch");
     let retried: Vec<&str> = batch.iter().filter(|p| p.may_exist).map(|p| p.order.id.as_str()).collect();
-    let existing = if retried.is_empty() {
-        Default::default()
-    } else {
-        Orders::new(db.clone()).existing(&retried).await?
-    };
+    let existing =
+        if retried.is_empty() { Default::default() } else { Orders::new(db.clone()).existing(&retried).await? };
     let mut lost = HashSet::new();
     loop {
         let live: Vec<&Pending> = batch.iter().filter(|p| !lost.contains(&p.order.id)).collect();
         let mut tx = db.pool().begin().await?;
         let orders: Vec<NewOrder> = live.iter().map(|p| p.order.clone()).collect();
-        let new: HashSet<&str> = Orders::insert_batch(&mut tx, &orders, &existing).await?.into_iter().map(|o| o.id.as_str()).collect();
+        let new: HashSet<&str> =
+            Orders::insert_batch(&mut tx, &orders, &existing).await?.into_iter().map(|o| o.id.as_str()).collect();
         let inserted: Vec<&Pending> = live.iter().filter(|p| new.contains(p.order.id.as_str())).copied().collect();
         // Each pass either commits or takes out at least one more order, so this ends.
         let stale = reserved_in_lost_generation(db, &mut tx, &inserted).await?;
         if stale.is_empty() {
             tx.commit().await?;
-            let committed: HashSet<&str> = inserted.iter().map(|p| p.order.id.as_str()).chain(existing.iter().map(String::as_str)).collect();
+            let committed: HashSet<&str> =
+                inserted.iter().map(|p| p.order.id.as_str()).chain(existing.iter().map(String::as_str)).collect();
             return outcomes(db, batch, &committed, &lost).await;
         }
         lost.extend(stale);
@@ -218,7 +217,11 @@ async fn commit(db: &Database, batch: &[Pending]) -> Result<HashMap<String, Resu
 /// until the commit: a rebuild, which first updates the row's epoch, either waits for
 /// this commit (and then reads its orders) or has already replaced the epoch read here.
 /// On SQLite the transaction already holds the only write lock.
-async fn reserved_in_lost_generation(db: &Database, tx: &mut Transaction<'_, Any>, inserted: &[&Pending]) -> Result<Vec<String>, sqlx::Error> {
+async fn reserved_in_lost_generation(
+    db: &Database,
+    tx: &mut Transaction<'_, Any>,
+    inserted: &[&Pending],
+) -> Result<Vec<String>, sqlx::Error> {
     let sales: BTreeSet<i64> = inserted.iter().filter_map(|p| p.order.sale_id).collect();
     if sales.is_empty() {
         return Ok(Vec::new());
@@ -234,16 +237,23 @@ async fn reserved_in_lost_generation(db: &Database, tx: &mut Transaction<'_, Any
     for row in query.fetch_all(&mut **tx).await? {
         epochs.insert(row.try_get::<i64, _>("id")?, row.try_get::<i64, _>("epoch")?);
     }
-    let stale = |p: &&&Pending| p.order.sale_id.and_then(|sale| epochs.get(&sale)).is_some_and(|current| p.epoch < *current);
+    let stale =
+        |p: &&&Pending| p.order.sale_id.and_then(|sale| epochs.get(&sale)).is_some_and(|current| p.epoch < *current);
     Ok(inserted.iter().filter(stale).map(|p| p.order.id.clone()).collect())
 }
 
 /// Each order's outcome once the commit is done: committed (by this batch or before),
 /// taken out as reserved in a lost generation, or skipped on a conflict, which is then
 /// looked up: the order itself committed elsewhere, or its key's first order.
-async fn outcomes(db: &Database, batch: &[Pending], committed: &HashSet<&str>, lost: &HashSet<String>) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
+async fn outcomes(
+    db: &Database,
+    batch: &[Pending],
+    committed: &HashSet<&str>,
+    lost: &HashSet<String>,
+) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
     let orders = Orders::new(db.clone());
-    let skipped: Vec<&Pending> = batch.iter().filter(|p| !committed.contains(p.order.id.as_str()) && !lost.contains(&p.order.id)).collect();
+    let skipped: Vec<&Pending> =
+        batch.iter().filter(|p| !committed.contains(p.order.id.as_str()) && !lost.contains(&p.order.id)).collect();
     let elsewhere = if skipped.is_empty() {
         HashSet::new()
     } else {
@@ -258,7 +268,9 @@ async fn outcomes(db: &Database, batch: &[Pending], committed: &HashSet<&str>, l
             Ok(Recorded::Committed)
         } else {
             let first = match (pending.order.sale_id, &pending.order.idempotency_key) {
-                (Some(sale_id), Some(key)) => orders.find_by_key(UserId(pending.order.user_id), SaleId(sale_id), key).await?,
+                (Some(sale_id), Some(key)) => {
+                    orders.find_by_key(UserId(pending.order.user_id), SaleId(sale_id), key).await?
+                }
                 _ => None,
             };
             match first {

@@ -11,7 +11,8 @@ use goodsmall_platform::{
 use sqlx::Row;
 
 fn order(id: &str, lines: usize) -> NewOrder {
-    let lines = (0..lines as i64).map(|p| OrderLine { product_id: p + 1, quantity: 2, unit_price_cents: 4_900 }).collect();
+    let lines =
+        (0..lines as i64).map(|p| OrderLine { product_id: p + 1, quantity: 2, unit_price_cents: 4_900 }).collect();
     NewOrder { id: id.into(), user_id: 7, sale_id: Some(1), lines, idempotency_key: None }
 }
 
@@ -20,7 +21,9 @@ async fn databases(hint: &str) -> Vec<(String, Database)> {
     let mut databases = Vec::new();
     for url in [goodsmall_testkit::mysql_url(hint).await, goodsmall_testkit::sqlite_url(hint)] {
         let settings = DatabaseSettings { url: url.clone().into(), max_connections: 5, create_if_missing: true };
-        let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
+        let db = Database::connect("order", &settings, &goodsmall_order::startup::migrations(), &Metrics::new())
+            .await
+            .unwrap();
         events::install_schema(&db).await.unwrap();
         databases.push((url, db));
     }
@@ -50,7 +53,11 @@ async fn a_batch_inserts_each_new_order_once_with_its_event() {
             async move { sqlx::query(sql).fetch_one(db.pool()).await.unwrap().try_get::<i64, _>(0).unwrap() }
         };
         assert_eq!(count("SELECT COUNT(*) FROM orders").await, 451, "{url}");
-        assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, 1 + (0..450).map(|n| 1 + n % 3).sum::<i64>(), "{url}");
+        assert_eq!(
+            count("SELECT COUNT(*) FROM order_lines").await,
+            1 + (0..450).map(|n| 1 + n % 3).sum::<i64>(),
+            "{url}"
+        );
         assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 451, "{url}: one order.created per order");
         let o4 = Orders::new(db.clone()).find("o4").await.unwrap().unwrap();
         assert_eq!((o4.lines.len(), o4.total.cents(), o4.status.as_str()), (2, 2 * 2 * 4_900, "PROCESSING"), "{url}");
@@ -99,7 +106,14 @@ async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
         (goodsmall_testkit::mysql_url("writer3").await, 3),
         (goodsmall_testkit::sqlite_url("writer"), 3), // SQLite: one at a time regardless
     ] {
-        let db = Database::connect("order", &settings(url.clone()), &goodsmall_order::startup::migrations(), &Metrics::new()).await.unwrap();
+        let db = Database::connect(
+            "order",
+            &settings(url.clone()),
+            &goodsmall_order::startup::migrations(),
+            &Metrics::new(),
+        )
+        .await
+        .unwrap();
         events::install_schema(&db).await.unwrap();
         let (writer, task) = OrderWriter::start(db.clone(), RelayHandle::default(), group_commits);
         // 400 purchases at once, and a retry of every tenth racing its first attempt.
@@ -126,13 +140,20 @@ async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
         let orders = PURCHASES as i64;
         assert_eq!(count("SELECT COUNT(*) FROM orders").await, orders, "{url} ({group_commits})");
         assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, orders, "{url} ({group_commits})");
-        assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, orders, "{url} ({group_commits}): one order.created each");
+        assert_eq!(
+            count("SELECT COUNT(*) FROM outbox_events").await,
+            orders,
+            "{url} ({group_commits}): one order.created each"
+        );
         // On one thread spawning does not yield, so every call is queued before the
         // writer first reads the queue: full batches, the fewest commits there can be
         // (one commit per purchase would be 440).
         let calls = PURCHASES + PURCHASES.div_ceil(RETRY_EVERY);
         let fewest = calls.div_ceil(MAX_BATCH) as u64;
         let batches = db.query_count("order.insert_batch");
-        assert!(batches <= fewest, "{url} ({group_commits}): {calls} purchases queued together took {batches} commits, not {fewest}");
+        assert!(
+            batches <= fewest,
+            "{url} ({group_commits}): {calls} purchases queued together took {batches} commits, not {fewest}"
+        );
     }
 }

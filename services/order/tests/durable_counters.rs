@@ -22,7 +22,10 @@ async fn a_closed_sale_reads_the_same_after_the_engine_lost_it() {
         assert_eq!(service.counters(sale.id).await, (7, 2, 1), "{name}: before");
 
         let service = backend.restart(service).await;
-        assert!(service.engine.counters(sale.id).await.unwrap().is_none(), "{name}: a closed plain sale is not put back into the engine");
+        assert!(
+            service.engine.counters(sale.id).await.unwrap().is_none(),
+            "{name}: a closed plain sale is not put back into the engine"
+        );
         assert_eq!(service.counters(sale.id).await, (7, 2, 1), "{name}: from the orders after the restart");
         service.stop().await;
     }
@@ -40,7 +43,12 @@ async fn a_closed_flash_sale_is_rebuilt_and_keeps_settling() {
         assert_eq!(service.counters(sale.id).await, (4, 1, 0), "{name}: before");
 
         let service = backend.restart(service).await;
-        let rebuilt = service.engine.counters(sale.id).await.unwrap().unwrap_or_else(|| panic!("{name}: the FlashSale's sale is back in the engine"));
+        let rebuilt = service
+            .engine
+            .counters(sale.id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name}: the FlashSale's sale is back in the engine"));
         assert!(rebuilt.closed, "{name}: and still closed");
         service.paid(&sale, &unpaid).await;
         assert_eq!(service.counters(sale.id).await, (4, 0, 1), "{name}: the payment after the restart moved it");

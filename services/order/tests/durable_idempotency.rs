@@ -24,7 +24,11 @@ use goodsmall_sale::{Quantity, Refusal, Reservation, ReservationRequest, SaleId,
 
 async fn buy(service: &Service, sale: &Sale, user_id: i64, key: &str) -> PurchaseOutcome {
     let key = IdempotencyKey::parse(key).unwrap();
-    service.purchases.purchase(SaleId(sale.id), UserId(user_id), &key, PurchaseQuantity::parse(1).unwrap()).await.unwrap()
+    service
+        .purchases
+        .purchase(SaleId(sale.id), UserId(user_id), &key, PurchaseQuantity::parse(1).unwrap())
+        .await
+        .unwrap()
 }
 
 /// The order id and status of an accepted purchase (`repeated` as expected).
@@ -53,24 +57,45 @@ async fn a_retry_after_the_engine_lost_its_data_gets_its_first_order() {
     for backend in backends().await {
         let name = backend.database().split(':').next().unwrap().to_owned();
         let service = backend.start().await;
-        let sale = service.sales.create(goodsmall_order::sales::NewSale { per_user_limit: 1, ..terms(5) }).await.unwrap();
+        let sale =
+            service.sales.create(goodsmall_order::sales::NewSale { per_user_limit: 1, ..terms(5) }).await.unwrap();
         let (kept, status) = accepted(buy(&service, &sale, 1, "buy-1").await, false, &name);
         assert_eq!(status, OrderStatus::Processing, "{name}");
         let (canceled, _) = accepted(buy(&service, &sale, 2, "buy-2").await, false, &name);
-        assert!(service.orders.transition(&canceled, &[OrderStatus::Processing], OrderStatus::Canceled, None).await.unwrap());
+        assert!(service
+            .orders
+            .transition(&canceled, &[OrderStatus::Processing], OrderStatus::Canceled, None)
+            .await
+            .unwrap());
         service.engine.release(sale.id, &canceled).await.unwrap();
         assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (4, 1, 0), "{name}");
 
         // The store loses the sale while the service runs: the retry rebuilds it first.
         assert!(service.engine.remove_sale(sale.id).await.unwrap());
-        assert_eq!(accepted(buy(&service, &sale, 1, "buy-1").await, true, &name), (kept.clone(), OrderStatus::Processing), "{name}: not a second order");
-        assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (4, 1, 0), "{name}: rebuilt from the orders, no unit taken");
-        assert_eq!(accepted(buy(&service, &sale, 2, "buy-2").await, true, &name), (canceled.clone(), OrderStatus::Canceled), "{name}: its real status");
+        assert_eq!(
+            accepted(buy(&service, &sale, 1, "buy-1").await, true, &name),
+            (kept.clone(), OrderStatus::Processing),
+            "{name}: not a second order"
+        );
+        assert_eq!(
+            counters(service.engine.counters(sale.id).await.unwrap()),
+            (4, 1, 0),
+            "{name}: rebuilt from the orders, no unit taken"
+        );
+        assert_eq!(
+            accepted(buy(&service, &sale, 2, "buy-2").await, true, &name),
+            (canceled.clone(), OrderStatus::Canceled),
+            "{name}: its real status"
+        );
 
         // And after a restart with an emptied engine (rebuilt at start).
         let service = backend.restart(service).await;
         assert_eq!(accepted(buy(&service, &sale, 1, "buy-1").await, true, &name).0, kept, "{name}");
-        assert_eq!(accepted(buy(&service, &sale, 2, "buy-2").await, true, &name), (canceled, OrderStatus::Canceled), "{name}");
+        assert_eq!(
+            accepted(buy(&service, &sale, 2, "buy-2").await, true, &name),
+            (canceled, OrderStatus::Canceled),
+            "{name}"
+        );
         assert!(
             matches!(buy(&service, &sale, 1, "buy-1-again").await, PurchaseOutcome::Refused(Refusal::PurchaseLimit)),
             "{name}: the limit still counts the first order"
@@ -91,10 +116,20 @@ async fn a_retry_of_a_sold_out_sale_the_engine_lost_gets_its_first_order() {
         let service = backend.start().await;
         let sale = service.sales.create(terms(1)).await.unwrap();
         let (first, _) = accepted(buy(&service, &sale, 1, "last-unit").await, false, &name);
-        assert!(matches!(buy(&service, &sale, 2, "too-late").await, PurchaseOutcome::Refused(Refusal::SoldOut)), "{name}: flagged sold out");
+        assert!(
+            matches!(buy(&service, &sale, 2, "too-late").await, PurchaseOutcome::Refused(Refusal::SoldOut)),
+            "{name}: flagged sold out"
+        );
         assert!(service.engine.remove_sale(sale.id).await.unwrap());
-        assert_eq!(accepted(buy(&service, &sale, 1, "last-unit").await, true, &name), (first, OrderStatus::Processing), "{name}");
-        assert!(matches!(buy(&service, &sale, 2, "too-late").await, PurchaseOutcome::Refused(Refusal::SoldOut)), "{name}: still sold out");
+        assert_eq!(
+            accepted(buy(&service, &sale, 1, "last-unit").await, true, &name),
+            (first, OrderStatus::Processing),
+            "{name}"
+        );
+        assert!(
+            matches!(buy(&service, &sale, 2, "too-late").await, PurchaseOutcome::Refused(Refusal::SoldOut)),
+            "{name}: still sold out"
+        );
         assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (0, 1, 0), "{name}");
         service.stop().await;
     }
@@ -109,20 +144,60 @@ async fn an_order_reserved_in_the_lost_engine_is_not_committed_after_the_rebuild
         let (writer, task) = OrderWriter::start(service.orders.database().clone(), RelayHandle::default(), 1);
         // Reserved, and the store loses everything before the order is committed.
         let now = goodsmall_platform::clock::now_millis();
-        let Reservation::Reserved { epoch: lost, .. } = service.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(7), key: "k7", quantity: Quantity::new(1).unwrap(), order: "o-lost", at_ms: now }).await.unwrap() else { panic!("{name}") };
+        let Reservation::Reserved { epoch: lost, .. } = service
+            .engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(sale.id),
+                user: UserId(7),
+                key: "k7",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o-lost",
+                at_ms: now,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("{name}")
+        };
         assert!(service.engine.remove_sale(sale.id).await.unwrap());
         // Rebuilt here, or by the service's own tick just before: either way from the orders.
         service.sales.restore(&sale).await.unwrap();
-        assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (3, 0, 0), "{name}: rebuilt, nothing held");
+        assert_eq!(
+            counters(service.engine.counters(sale.id).await.unwrap()),
+            (3, 0, 0),
+            "{name}: rebuilt, nothing held"
+        );
         let refused = writer.persist_new(new_order(&sale, "o-lost", 7, "k7"), lost).await;
         assert!(matches!(refused, Err(CommitError::ReservationLost { .. })), "{name}: {refused:?}");
         assert!(service.orders.find("o-lost").await.unwrap().is_none(), "{name}: not recorded");
 
         // The same purchase tried again is reserved in the rebuilt sale and committed.
-        let Reservation::Reserved { order_id, epoch, .. } = service.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(7), key: "k7", quantity: Quantity::new(1).unwrap(), order: "o-new", at_ms: now }).await.unwrap() else { panic!("{name}") };
+        let Reservation::Reserved { order_id, epoch, .. } = service
+            .engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(sale.id),
+                user: UserId(7),
+                key: "k7",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o-new",
+                at_ms: now,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("{name}")
+        };
         assert!(epoch > lost, "{name}: a new epoch");
-        assert_eq!(writer.persist_new(new_order(&sale, &order_id, 7, "k7"), epoch).await.unwrap(), Recorded::Committed, "{name}");
-        assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (2, 1, 0), "{name}: one unit, held by the one order");
+        assert_eq!(
+            writer.persist_new(new_order(&sale, &order_id, 7, "k7"), epoch).await.unwrap(),
+            Recorded::Committed,
+            "{name}"
+        );
+        assert_eq!(
+            counters(service.engine.counters(sale.id).await.unwrap()),
+            (2, 1, 0),
+            "{name}: one unit, held by the one order"
+        );
         drop(writer);
         task.await.unwrap();
         service.stop().await;
@@ -148,7 +223,8 @@ async fn a_second_order_for_one_key_is_refused_and_answered_with_the_first() {
         let taken = Recorded::KeyTaken { first_order_id: "first".into() };
         assert_eq!(
             answers,
-            [("a", Recorded::Committed), ("b", Recorded::Committed), ("c", Recorded::Committed), ("second", taken)].map(|(id, r)| (id.to_owned(), r)),
+            [("a", Recorded::Committed), ("b", Recorded::Committed), ("c", Recorded::Committed), ("second", taken)]
+                .map(|(id, r)| (id.to_owned(), r)),
             "{name}"
         );
         assert!(service.orders.find("second").await.unwrap().is_none(), "{name}");
@@ -168,13 +244,15 @@ async fn a_key_the_engine_forgot_still_answers_its_first_order() {
     let sale = service.sales.create(goodsmall_order::sales::NewSale { per_user_limit: 2, ..terms(5) }).await.unwrap();
     let (first, _) = accepted(buy(&service, &sale, 1, "buy-1").await, false, "first");
     let mut raw = redis::Client::open(redis.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let forgotten: i64 = redis::AsyncCommands::hdel(&mut raw, goodsmall_sale::keys::idempotency(sale.id), "1:buy-1").await.unwrap();
+    let forgotten: i64 =
+        redis::AsyncCommands::hdel(&mut raw, goodsmall_sale::keys::idempotency(sale.id), "1:buy-1").await.unwrap();
     assert_eq!(forgotten, 1);
     assert_eq!(accepted(buy(&service, &sale, 1, "buy-1").await, true, "retry").0, first, "the unique index answers");
     assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (4, 1, 0), "the retry's unit went back");
     // Under the limit's cap, the refusal hides the first answer: the orders table has it.
     accepted(buy(&service, &sale, 1, "buy-1b").await, false, "second purchase");
-    let _: i64 = redis::AsyncCommands::hdel(&mut raw, goodsmall_sale::keys::idempotency(sale.id), "1:buy-1").await.unwrap();
+    let _: i64 =
+        redis::AsyncCommands::hdel(&mut raw, goodsmall_sale::keys::idempotency(sale.id), "1:buy-1").await.unwrap();
     assert_eq!(accepted(buy(&service, &sale, 1, "buy-1").await, true, "retry at the limit").0, first);
     assert_eq!(counters(service.engine.counters(sale.id).await.unwrap()), (3, 2, 0));
     service.stop().await;

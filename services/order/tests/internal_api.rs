@@ -39,14 +39,21 @@ async fn start(operator_key: Option<&str>) -> Service {
     let authenticator = Authenticator::new(&KeyPair::generate().public_pem, "goodsmall", kv.clone()).unwrap();
     let shared = Shared { metrics: Metrics::new(), kv, authenticator, shutdown: shutdown.clone() };
     let settings = OrderSettings {
-        database: DatabaseSettings { url: goodsmall_testkit::sqlite_url("internal_api").into(), max_connections: 5, create_if_missing: true },
+        database: DatabaseSettings {
+            url: goodsmall_testkit::sqlite_url("internal_api").into(),
+            max_connections: 5,
+            create_if_missing: true,
+        },
         lifecycle: LifecycleSettings::default(),
         group_commits: 1,
         product_api_url: None,
         operator_public_key_pem: operator_key.map(str::to_owned),
     };
     let products = ProductOwners::in_process(|_| async { Ok(Some(1)) });
-    let service = startup::build(&settings, &shared, &Bus::InProcess(InProcessBus::default()), engine.clone(), products).await.expect("the order service starts");
+    let service =
+        startup::build(&settings, &shared, &Bus::InProcess(InProcessBus::default()), engine.clone(), products)
+            .await
+            .expect("the order service starts");
     let http = HttpSettings { port: 0, ..HttpSettings::default() };
     let running = RunningService::bind("order", &http, service.parts, &shared).await.unwrap();
     let base = format!("http://{}", running.local_addr());
@@ -56,7 +63,15 @@ async fn start(operator_key: Option<&str>) -> Service {
 
 fn terms(stock: i64) -> NewSale {
     let opens_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    NewSale { product_id: 7, merchant_id: 3, stock, price: Price::from_cents(9900), opens_at, closes_at: opens_at + chrono::Duration::hours(1), per_user_limit: 2 }
+    NewSale {
+        product_id: 7,
+        merchant_id: 3,
+        stock,
+        price: Price::from_cents(9900),
+        opens_at,
+        closes_at: opens_at + chrono::Duration::hours(1),
+        per_user_limit: 2,
+    }
 }
 
 #[tokio::test]
@@ -65,7 +80,8 @@ async fn the_operator_records_loads_closes_and_retires_a_flash_sale_through_it()
     let s = start(Some(&keys.public_pem)).await;
     let signer = InternalSigner::new(&keys.private_pem, "operator-test").unwrap();
     let url = format!("{}{}", s.base, internal_api::path("shop", "spring-drop"));
-    let call = |method: reqwest::Method, path: String| s.client.request(method, path).bearer_auth(signer.token().unwrap());
+    let call =
+        |method: reqwest::Method, path: String| s.client.request(method, path).bearer_auth(signer.token().unwrap());
 
     let found: FoundSale = call(reqwest::Method::GET, url.clone()).send().await.unwrap().json().await.unwrap();
     assert!(found.sale.is_none(), "no sale before the first apply");
@@ -81,24 +97,45 @@ async fn the_operator_records_loads_closes_and_retires_a_flash_sale_through_it()
     let again: Loaded = call(reqwest::Method::POST, format!("{url}/load")).send().await.unwrap().json().await.unwrap();
     assert_eq!(again.rebuilt_from_orders, None, "already there");
     // The public API sees the same sale.
-    let public: Value = s.client.get(format!("{}/api/sales/{}", s.base, sale.id)).send().await.unwrap().json().await.unwrap();
+    let public: Value =
+        s.client.get(format!("{}/api/sales/{}", s.base, sale.id)).send().await.unwrap().json().await.unwrap();
     assert_eq!(public["remaining"], 10);
 
     // A stock below what is held is refused with the held units.
-    s.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(50), key: "k", quantity: Quantity::new(2).unwrap(), order: "ord-1", at_ms: chrono::Utc::now().timestamp_millis() }).await.unwrap();
+    s.engine
+        .reserve(&ReservationRequest {
+            sale: SaleId(sale.id),
+            user: UserId(50),
+            key: "k",
+            quantity: Quantity::new(2).unwrap(),
+            order: "ord-1",
+            at_ms: chrono::Utc::now().timestamp_millis(),
+        })
+        .await
+        .unwrap();
     let refused = call(reqwest::Method::PUT, url.clone()).json(&terms(1)).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     let problem: StockBelowCommittedProblem = refused.json().await.unwrap();
-    assert_eq!((problem.code.as_str(), problem.sale_id, problem.committed), (internal_api::STOCK_BELOW_COMMITTED, sale.id, 2));
+    assert_eq!(
+        (problem.code.as_str(), problem.sale_id, problem.committed),
+        (internal_api::STOCK_BELOW_COMMITTED, sale.id, 2)
+    );
 
-    assert_eq!(call(reqwest::Method::POST, format!("{url}/close")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(reqwest::Method::POST, format!("{url}/close")).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
     assert!(s.engine.counters(sale.id).await.unwrap().unwrap().closed);
     assert_eq!(call(reqwest::Method::DELETE, url.clone()).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert!(s.engine.counters(sale.id).await.unwrap().is_none(), "its keys are gone");
     let found: FoundSale = call(reqwest::Method::GET, url.clone()).send().await.unwrap().json().await.unwrap();
     assert!(found.sale.is_none(), "the record no longer belongs to the manifest");
-    assert_eq!(call(reqwest::Method::DELETE, url.clone()).send().await.unwrap().status(), StatusCode::NO_CONTENT, "retiring twice is fine");
+    assert_eq!(
+        call(reqwest::Method::DELETE, url.clone()).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT,
+        "retiring twice is fine"
+    );
     // Loading or closing a manifest with no sale is the route's own 404, named.
     for action in ["load", "close"] {
         let missing = call(reqwest::Method::POST, format!("{url}/{action}")).send().await.unwrap();
@@ -126,7 +163,12 @@ async fn the_apply_refuses_bad_terms_with_the_shared_rules() {
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["code"], "VALIDATION_FAILED", "{problem}");
-    let errors: Vec<String> = problem["errors"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["field"].as_str().unwrap(), e["message"].as_str().unwrap())).collect();
+    let errors: Vec<String> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}: {}", e["field"].as_str().unwrap(), e["message"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         errors,
         [
@@ -139,7 +181,10 @@ async fn the_apply_refuses_bad_terms_with_the_shared_rules() {
     let found: FoundSale = s.client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert!(found.sale.is_none(), "nothing recorded");
     // The widest terms the rules allow are recorded.
-    let widest = NewSale { per_user_limit: goodsmall_contracts::sales::MAX_PER_USER_LIMIT, ..terms(goodsmall_contracts::sales::MAX_STOCK) };
+    let widest = NewSale {
+        per_user_limit: goodsmall_contracts::sales::MAX_PER_USER_LIMIT,
+        ..terms(goodsmall_contracts::sales::MAX_STOCK)
+    };
     let applied = s.client.put(&url).bearer_auth(&token).json(&widest).send().await.unwrap();
     assert_eq!(applied.status(), StatusCode::OK);
 }
@@ -157,18 +202,29 @@ async fn only_the_operators_token_opens_it() {
     let unauthenticated = (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED".to_owned());
     let invalid = (StatusCode::UNAUTHORIZED, "INVALID_TOKEN".to_owned());
     assert_eq!(code(s.client.get(&url).send().await.unwrap()).await, unauthenticated);
-    assert_eq!(code(s.client.put(&url).json(&terms(5)).send().await.unwrap()).await, unauthenticated, "checked before the body");
+    assert_eq!(
+        code(s.client.put(&url).json(&terms(5)).send().await.unwrap()).await,
+        unauthenticated,
+        "checked before the body"
+    );
     let forged = InternalSigner::new(&other.private_pem, "intruder").unwrap().token().unwrap();
     assert_eq!(code(s.client.get(&url).bearer_auth(forged).send().await.unwrap()).await, invalid);
     // A merchant's (or admin's) access token is not the operator's, whoever signed it.
-    let admin = TokenSigner::new(&keys.private_pem, "goodsmall".into(), std::time::Duration::from_secs(60)).unwrap().issue(1, Role::Admin, "s").unwrap();
+    let admin = TokenSigner::new(&keys.private_pem, "goodsmall".into(), std::time::Duration::from_secs(60))
+        .unwrap()
+        .issue(1, Role::Admin, "s")
+        .unwrap();
     assert_eq!(code(s.client.delete(&url).bearer_auth(admin).send().await.unwrap()).await, invalid);
     // Bad input with a good token is a 4xx problem, never a 5xx.
     let token = InternalSigner::new(&keys.private_pem, "operator").unwrap().token().unwrap();
     let bad = s.client.put(&url).bearer_auth(&token).json(&json!({ "stock": "ten" })).send().await.unwrap();
     assert!(bad.status().is_client_error(), "{}", bad.status());
-    let document: Value = s.client.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
-    assert!(document["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/internal")), "not in the public document");
+    let document: Value =
+        s.client.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    assert!(
+        document["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/internal")),
+        "not in the public document"
+    );
 }
 
 #[tokio::test]
@@ -176,8 +232,15 @@ async fn without_an_operator_key_there_is_no_internal_api() {
     let keys = KeyPair::generate();
     let s = start(None).await;
     let token = InternalSigner::new(&keys.private_pem, "operator").unwrap().token().unwrap();
-    let answer = s.client.get(format!("{}{}", s.base, internal_api::path("shop", "drop"))).bearer_auth(token).send().await.unwrap();
+    let answer = s
+        .client
+        .get(format!("{}{}", s.base, internal_api::path("shop", "drop")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
-    let document: Value = s.client.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    let document: Value =
+        s.client.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
     assert!(document["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/internal")));
 }

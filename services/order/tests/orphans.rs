@@ -23,14 +23,24 @@ use tokio_util::sync::CancellationToken;
 async fn backends() -> Vec<(Database, StockEngine)> {
     let metrics = Metrics::new();
     let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 5, create_if_missing: true };
-    let mysql = Database::connect("order", &settings(goodsmall_testkit::mysql_url("orphans").await), &goodsmall_order::startup::migrations(), &metrics)
-        .await
-        .expect("the test MariaDB");
+    let mysql = Database::connect(
+        "order",
+        &settings(goodsmall_testkit::mysql_url("orphans").await),
+        &goodsmall_order::startup::migrations(),
+        &metrics,
+    )
+    .await
+    .expect("the test MariaDB");
     let redis = redis::Client::open(goodsmall_testkit::redis_url().await).unwrap();
     let redis = StockEngine::redis(redis::aio::ConnectionManager::new(redis).await.expect("the test Redis"));
-    let sqlite = Database::connect("order", &settings(goodsmall_testkit::sqlite_url("orphans")), &goodsmall_order::startup::migrations(), &metrics)
-        .await
-        .unwrap();
+    let sqlite = Database::connect(
+        "order",
+        &settings(goodsmall_testkit::sqlite_url("orphans")),
+        &goodsmall_order::startup::migrations(),
+        &metrics,
+    )
+    .await
+    .unwrap();
     vec![(mysql, redis), (sqlite, StockEngine::memory())]
 }
 
@@ -50,7 +60,15 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
         let (sales, orders) = (Sales::new(db.clone(), engine.clone()), Orders::new(db.clone()));
         let now = chrono::Utc::now();
         let sale = sales
-            .create(NewSale { product_id: 7, merchant_id: 1, stock: 10, price: Price::from_cents(4_900), opens_at: now - chrono::Duration::minutes(5), closes_at: now + chrono::Duration::hours(1), per_user_limit: 5 })
+            .create(NewSale {
+                product_id: 7,
+                merchant_id: 1,
+                stock: 10,
+                price: Price::from_cents(4_900),
+                opens_at: now - chrono::Duration::minutes(5),
+                closes_at: now + chrono::Duration::hours(1),
+                per_user_limit: 5,
+            })
             .await
             .unwrap();
         let bus = Bus::InProcess(InProcessBus::default());
@@ -62,7 +80,17 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
         let reserve = |user: i64, order_id: String| {
             let engine = engine.clone();
             async move {
-                let r = engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(user), key: &order_id, quantity: Quantity::new(2).unwrap(), order: &order_id, at_ms: now_ms }).await.unwrap();
+                let r = engine
+                    .reserve(&ReservationRequest {
+                        sale: SaleId(sale.id),
+                        user: UserId(user),
+                        key: &order_id,
+                        quantity: Quantity::new(2).unwrap(),
+                        order: &order_id,
+                        at_ms: now_ms,
+                    })
+                    .await
+                    .unwrap();
                 assert!(matches!(r, Reservation::Reserved { .. }), "{r:?}");
                 order_id
             }
@@ -71,13 +99,29 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
         let young = reserve(2, order_id_from(Duration::from_secs(5))).await;
         let committed = reserve(3, order_id_from(Duration::from_secs(120))).await;
         let mut tx = db.pool().begin().await.unwrap();
-        let line = goodsmall_platform::events::contracts::OrderLine { product_id: 7, quantity: 2, unit_price_cents: 4_900 };
-        Orders::insert(&mut tx, &NewOrder { id: committed.clone(), user_id: 3, sale_id: Some(sale.id), lines: vec![line], idempotency_key: None }).await.unwrap();
+        let line =
+            goodsmall_platform::events::contracts::OrderLine { product_id: 7, quantity: 2, unit_price_cents: 4_900 };
+        Orders::insert(
+            &mut tx,
+            &NewOrder {
+                id: committed.clone(),
+                user_id: 3,
+                sale_id: Some(sale.id),
+                lines: vec![line],
+                idempotency_key: None,
+            },
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
 
         let mut sweeper = orphans::Sweeper::default();
         let pass = sweeper.sweep(&orders, &sales, &engine, Duration::from_secs(60)).await.unwrap();
-        assert_eq!(pass, orphans::Pass { released: 1, looked_up: 2 }, "{backend}: only the old reservation without an order");
+        assert_eq!(
+            pass,
+            orphans::Pass { released: 1, looked_up: 2 },
+            "{backend}: only the old reservation without an order"
+        );
         let canceled = orders.find(&orphan).await.unwrap().expect("the orphan is recorded");
         assert_eq!((canceled.status.as_str(), canceled.user_id), ("CANCELED", 1), "{backend}");
         assert!(orders.find(&young).await.unwrap().is_none(), "{backend}: a young reservation may still commit");

@@ -51,7 +51,10 @@ impl Section for PaymentSettings {
             return Err(ConfigError::invalid(&format!("{key}.expiry_tick_millis"), "must be positive"));
         }
         if !(0.0..=1.0).contains(&self.simulated_psp.failure_rate) {
-            return Err(ConfigError::invalid(&format!("{key}.simulated_psp.failure_rate"), "must be between 0.0 and 1.0"));
+            return Err(ConfigError::invalid(
+                &format!("{key}.simulated_psp.failure_rate"),
+                "must be between 0.0 and 1.0",
+            ));
         }
         Ok(())
     }
@@ -72,18 +75,34 @@ goodsmall_platform::service_config!(
 
 #[cfg(test)]
 mod tests {
-    use goodsmall_platform::configuration::testing::{assert_secrets_hidden, assert_unknown_variables_named, standalone_vars};
+    use goodsmall_platform::configuration::testing::{
+        assert_secrets_hidden, assert_unknown_variables_named, standalone_vars,
+    };
 
     use super::*;
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        assert_secrets_hidden::<ServiceConfig>(standalone_vars("PAYMENT", &[("GOODSMALL_PAYMENT__DATABASE__URL", "mysql://pay:pay-db-secret@db:3306/payment")]), &["pay-db-secret"]);
+        assert_secrets_hidden::<ServiceConfig>(
+            standalone_vars(
+                "PAYMENT",
+                &[("GOODSMALL_PAYMENT__DATABASE__URL", "mysql://pay:pay-db-secret@db:3306/payment")],
+            ),
+            &["pay-db-secret"],
+        );
     }
 
     #[test]
     fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
-        let unknown = ["GOODSMALL_PAYMENT__TIMEOUT", "GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE", "GOODSMALL_PAYMNT__TIMEOUT_SECS", "GOODSMALL_HTTP__PROT"];
-        assert_unknown_variables_named::<ServiceConfig>(standalone_vars("PAYMENT", &[("GOODSMALL_PAYMENT__TIMEOUT_SECS", "60")]), &unknown);
+        let unknown = [
+            "GOODSMALL_PAYMENT__TIMEOUT",
+            "GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE",
+            "GOODSMALL_PAYMNT__TIMEOUT_SECS",
+            "GOODSMALL_HTTP__PROT",
+        ];
+        assert_unknown_variables_named::<ServiceConfig>(
+            standalone_vars("PAYMENT", &[("GOODSMALL_PAYMENT__TIMEOUT_SECS", "60")]),
+            &unknown,
+        );
     }
 }

@@ -5,5 +5,6 @@ use goodsmall_platform::service::serve_standalone;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    serve_standalone::<ServiceConfig>("payment", "GoodsMall payment service (payments, expiry)", startup::application).await
+    serve_standalone::<ServiceConfig>("payment", "GoodsMall payment service (payments, expiry)", startup::application)
+        .await
 }

@@ -72,7 +72,12 @@ pub struct Payment {
 
 impl Payment {
     fn event(&self, reason: Option<String>) -> PaymentEvent {
-        PaymentEvent { order_id: self.order_id.clone(), user_id: self.user_id, amount_cents: self.amount.cents(), reason }
+        PaymentEvent {
+            order_id: self.order_id.clone(),
+            user_id: self.user_id,
+            amount_cents: self.amount.cents(),
+            reason,
+        }
     }
 }
 
@@ -116,12 +121,21 @@ impl Payments {
             for due in chunk {
                 query = query.bind(&due.order_id);
             }
-            let existing: HashSet<String> = query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("order_id")).collect::<Result<_, _>>()?;
-            let new: Vec<&Due> = chunk.iter().filter(|d| !existing.contains(&d.order_id) && opened.insert(d.order_id.clone())).collect();
+            let existing: HashSet<String> =
+                query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("order_id")).collect::<Result<_, _>>()?;
+            let new: Vec<&Due> =
+                chunk.iter().filter(|d| !existing.contains(&d.order_id) && opened.insert(d.order_id.clone())).collect();
             // Another replica may open some meanwhile: those are left out.
-            let insert = "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) ";
+            let insert =
+                "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) ";
             insert_new(tx, insert, &new, |mut row, due| {
-                row.push_bind(&due.order_id).push_bind(due.user_id).push_bind(due.amount_cents).push_bind(status).push_bind(due.deadline_ms).push_bind(now).push_bind(now);
+                row.push_bind(&due.order_id)
+                    .push_bind(due.user_id)
+                    .push_bind(due.amount_cents)
+                    .push_bind(status)
+                    .push_bind(due.deadline_ms)
+                    .push_bind(now)
+                    .push_bind(now);
             })
             .await?;
         }
@@ -130,17 +144,21 @@ impl Payments {
 
     pub async fn find(&self, order_id: &str) -> anyhow::Result<Option<Payment>> {
         let _q = self.db.observe("payment.find");
-        let row = sqlx::query("SELECT order_id, user_id, amount_cents, status, deadline_at, reason FROM payments WHERE order_id = ?")
-            .bind(order_id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT order_id, user_id, amount_cents, status, deadline_at, reason FROM payments WHERE order_id = ?",
+        )
+        .bind(order_id)
+        .fetch_optional(self.db.pool())
+        .await?;
         row.map(|r| {
             Ok(Payment {
                 order_id: r.try_get("order_id")?,
                 user_id: r.try_get("user_id")?,
                 amount: Price::from_cents(r.try_get("amount_cents")?),
-                status: PaymentStatus::parse(&r.try_get::<String, _>("status")?).with_context(|| format!("payment of order {order_id}"))?,
-                deadline_at: to_datetime(r.try_get("deadline_at")?).with_context(|| format!("payment of order {order_id}: deadline_at"))?,
+                status: PaymentStatus::parse(&r.try_get::<String, _>("status")?)
+                    .with_context(|| format!("payment of order {order_id}"))?,
+                deadline_at: to_datetime(r.try_get("deadline_at")?)
+                    .with_context(|| format!("payment of order {order_id}: deadline_at"))?,
                 reason: r.try_get("reason")?,
             })
         })
@@ -148,11 +166,19 @@ impl Payments {
     }
 
     /// Moves `from` → `to` and, when it moved, appends the event: one transaction.
-    pub async fn settle(&self, payment: &Payment, from: PaymentStatus, to: PaymentStatus, event_kind: Option<&str>, reason: Option<String>) -> anyhow::Result<bool> {
+    pub async fn settle(
+        &self,
+        payment: &Payment,
+        from: PaymentStatus,
+        to: PaymentStatus,
+        event_kind: Option<&str>,
+        reason: Option<String>,
+    ) -> anyhow::Result<bool> {
         let mut tx = self.db.pool().begin().await?;
         let moved = Self::settle_in(&mut tx, &payment.order_id, from, to, reason.as_deref()).await?;
         if let (true, Some(kind)) = (moved, event_kind) {
-            events::append(&mut tx, &Event::new(PAYMENTS_TOPIC, kind, &payment.order_id, payment.event(reason))).await?;
+            events::append(&mut tx, &Event::new(PAYMENTS_TOPIC, kind, &payment.order_id, payment.event(reason)))
+                .await?;
         }
         tx.commit().await?;
         if moved {
@@ -164,7 +190,13 @@ impl Payments {
         Ok(moved)
     }
 
-    pub async fn settle_in(tx: &mut Transaction<'_, Any>, order_id: &str, from: PaymentStatus, to: PaymentStatus, reason: Option<&str>) -> Result<bool, sqlx::Error> {
+    pub async fn settle_in(
+        tx: &mut Transaction<'_, Any>,
+        order_id: &str,
+        from: PaymentStatus,
+        to: PaymentStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query("UPDATE payments SET status = ?, reason = COALESCE(?, reason), updated_at = ? WHERE order_id = ? AND status = ?")
             .bind(to.as_str())
             .bind(reason)
@@ -185,9 +217,25 @@ impl Payments {
         }
         let outcome = self.psp.charge(&payment.order_id, payment.amount.cents()).await?;
         let settled = match &outcome {
-            ChargeOutcome::Charged => self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Succeeded, Some(kinds::PAYMENT_SUCCEEDED), None).await?,
+            ChargeOutcome::Charged => {
+                self.settle(
+                    &payment,
+                    PaymentStatus::Pending,
+                    PaymentStatus::Succeeded,
+                    Some(kinds::PAYMENT_SUCCEEDED),
+                    None,
+                )
+                .await?
+            }
             ChargeOutcome::Declined(why) => {
-                self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Failed, Some(kinds::PAYMENT_FAILED), Some(why.clone())).await?
+                self.settle(
+                    &payment,
+                    PaymentStatus::Pending,
+                    PaymentStatus::Failed,
+                    Some(kinds::PAYMENT_FAILED),
+                    Some(why.clone()),
+                )
+                .await?
             }
         };
         if !settled && outcome == ChargeOutcome::Charged {
@@ -206,7 +254,9 @@ impl Payments {
         if self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Canceled, None, None).await? {
             return Ok(());
         }
-        if payment.status == PaymentStatus::Succeeded || self.find(order_id).await?.is_some_and(|p| p.status == PaymentStatus::Succeeded) {
+        if payment.status == PaymentStatus::Succeeded
+            || self.find(order_id).await?.is_some_and(|p| p.status == PaymentStatus::Succeeded)
+        {
             self.psp.refund(order_id, payment.amount.cents()).await?;
             self.settle(&payment, PaymentStatus::Succeeded, PaymentStatus::Refunded, None, None).await?;
         }
@@ -217,18 +267,29 @@ impl Payments {
     pub async fn expire_due(&self) -> anyhow::Result<usize> {
         let rows = {
             let _q = self.db.observe("payment.due");
-            sqlx::query("SELECT order_id FROM payments WHERE status = ? AND deadline_at <= ? ORDER BY deadline_at LIMIT 500")
-                .bind(PaymentStatus::Pending.as_str())
-                .bind(now_millis())
-                .fetch_all(self.db.pool())
-                .await?
+            sqlx::query(
+                "SELECT order_id FROM payments WHERE status = ? AND deadline_at <= ? ORDER BY deadline_at LIMIT 500",
+            )
+            .bind(PaymentStatus::Pending.as_str())
+            .bind(now_millis())
+            .fetch_all(self.db.pool())
+            .await?
         };
         let mut expired = 0;
         for row in rows {
             let order_id: String = row.try_get("order_id")?;
             if let Some(payment) = self.find(&order_id).await? {
                 let reason = Some("not paid in time".to_owned());
-                if self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Expired, Some(kinds::PAYMENT_EXPIRED), reason).await? {
+                if self
+                    .settle(
+                        &payment,
+                        PaymentStatus::Pending,
+                        PaymentStatus::Expired,
+                        Some(kinds::PAYMENT_EXPIRED),
+                        reason,
+                    )
+                    .await?
+                {
                     expired += 1;
                 }
             }
@@ -260,12 +321,22 @@ mod tests {
     /// PENDING payment (payable again) or one due in 1970.
     #[tokio::test]
     async fn a_stored_value_that_does_not_parse_is_an_error() {
-        let settings = DatabaseSettings { url: goodsmall_testkit::sqlite_url("payment-values").into(), max_connections: 1, create_if_missing: true };
+        let settings = DatabaseSettings {
+            url: goodsmall_testkit::sqlite_url("payment-values").into(),
+            max_connections: 1,
+            create_if_missing: true,
+        };
         let db = Database::connect("payment", &settings, &crate::startup::migrations(), &Metrics::new()).await.unwrap();
         let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });
         let payments = Payments::new(db.clone(), Arc::new(psp), RelayHandle::default());
         let mut tx = db.pool().begin().await.unwrap();
-        payments.open_all(&mut tx, &[Due { order_id: "o1".into(), user_id: 7, amount_cents: 4_900, deadline_ms: now_millis() }]).await.unwrap();
+        payments
+            .open_all(
+                &mut tx,
+                &[Due { order_id: "o1".into(), user_id: 7, amount_cents: 4_900, deadline_ms: now_millis() }],
+            )
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let set = |sql: &'static str| {
             let db = db.clone();
@@ -274,10 +345,18 @@ mod tests {
 
         set("UPDATE payments SET status = 'PAID'").await;
         let error = payments.find("o1").await.expect_err("an unknown status");
-        assert_eq!(error.downcast_ref::<UnknownPaymentStatus>(), Some(&UnknownPaymentStatus("PAID".into())), "{error:#}");
+        assert_eq!(
+            error.downcast_ref::<UnknownPaymentStatus>(),
+            Some(&UnknownPaymentStatus("PAID".into())),
+            "{error:#}"
+        );
 
         set("UPDATE payments SET status = 'SUCCEEDED', deadline_at = -9000000000000000000").await;
         let error = payments.find("o1").await.expect_err("a time out of range");
-        assert_eq!(error.downcast_ref::<TimeOutOfRange>(), Some(&TimeOutOfRange(-9_000_000_000_000_000_000)), "{error:#}");
+        assert_eq!(
+            error.downcast_ref::<TimeOutOfRange>(),
+            Some(&TimeOutOfRange(-9_000_000_000_000_000_000)),
+            "{error:#}"
+        );
     }
 }

@@ -47,7 +47,11 @@ impl PaymentProvider for SimulatedPsp {
     fn charge<'a>(&'a self, order_id: &'a str, _amount_cents: i64) -> PspFuture<'a, ChargeOutcome> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(self.settings.latency_millis)).await;
-            Ok(if self.declines(order_id) { ChargeOutcome::Declined("card declined (simulated)".into()) } else { ChargeOutcome::Charged })
+            Ok(if self.declines(order_id) {
+                ChargeOutcome::Declined("card declined (simulated)".into())
+            } else {
+                ChargeOutcome::Charged
+            })
         })
     }
 

@@ -24,7 +24,8 @@ use sqlx::Row;
 
 fn order_event(kind: &str, order_id: &str, user_id: i64) -> Event {
     let lines = vec![OrderLine { product_id: 1, quantity: 1, unit_price_cents: 4_900 }];
-    let order = OrderEvent { order_id: order_id.into(), user_id, sale_id: Some(1), total_cents: 4_900, lines, was_paid: false };
+    let order =
+        OrderEvent { order_id: order_id.into(), user_id, sale_id: Some(1), total_cents: 4_900, lines, was_paid: false };
     Event::new(ORDERS_TOPIC, kind, order_id, order)
 }
 
@@ -36,7 +37,14 @@ async fn count(db: &Database, sql: &str) -> i64 {
 async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
     let settings = |url: String| DatabaseSettings { url: url.into(), max_connections: 5, create_if_missing: true };
     for url in [goodsmall_testkit::mysql_url("paybatch").await, goodsmall_testkit::sqlite_url("paybatch")] {
-        let db = Database::connect("payment", &settings(url.clone()), &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
+        let db = Database::connect(
+            "payment",
+            &settings(url.clone()),
+            &goodsmall_payment::startup::migrations(),
+            &Metrics::new(),
+        )
+        .await
+        .unwrap();
         events::install_schema(&db).await.unwrap();
         let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });
         let payments = Payments::new(db.clone(), Arc::new(psp), RelayHandle::default());
@@ -61,11 +69,18 @@ async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
         };
         assert_eq!(status("o7").await, PaymentStatus::Pending, "{url}");
         assert_eq!(status("o9").await, PaymentStatus::Canceled, "{url}: cancelled after its creation");
-        assert_eq!(status("late").await, PaymentStatus::Pending, "{url}: creations after a cancellation are handled too");
+        assert_eq!(
+            status("late").await,
+            PaymentStatus::Pending,
+            "{url}: creations after a cancellation are handled too"
+        );
         let o3 = payments.find("o3").await.unwrap().unwrap();
         assert_eq!((o3.user_id, o3.amount.cents()), (3, 4_900), "{url}");
         let deadline_in = o3.deadline_at - chrono::Utc::now();
-        assert!(deadline_in > chrono::Duration::seconds(590) && deadline_in <= chrono::Duration::seconds(600), "{url}: {deadline_in}");
+        assert!(
+            deadline_in > chrono::Duration::seconds(590) && deadline_in <= chrono::Duration::seconds(600),
+            "{url}: {deadline_in}"
+        );
 
         // The whole batch again (a redelivery after a crash) changes nothing.
         let processed = count(&db, "SELECT COUNT(*) FROM processed_events").await;
@@ -82,8 +97,14 @@ async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
 /// event to the other replica. MariaDB only (SQLite has a single writer).
 #[tokio::test]
 async fn a_batch_leaves_to_another_replica_what_it_recorded_meanwhile() {
-    let settings = DatabaseSettings { url: goodsmall_testkit::mysql_url("payrace").await.into(), max_connections: 5, create_if_missing: true };
-    let db = Database::connect("payment", &settings, &goodsmall_payment::startup::migrations(), &Metrics::new()).await.unwrap();
+    let settings = DatabaseSettings {
+        url: goodsmall_testkit::mysql_url("payrace").await.into(),
+        max_connections: 5,
+        create_if_missing: true,
+    };
+    let db = Database::connect("payment", &settings, &goodsmall_payment::startup::migrations(), &Metrics::new())
+        .await
+        .unwrap();
     events::install_schema(&db).await.unwrap();
 
     let mut tx = db.pool().begin().await.unwrap();

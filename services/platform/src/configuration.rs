@@ -370,7 +370,10 @@ pub mod testing {
             ("GOODSMALL_REDIS__URL", "redis://127.0.0.1:6379"),
             ("GOODSMALL_AUTH__PUBLIC_KEY_PEM", &keys.public_pem),
             ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092"),
-            (&format!("GOODSMALL_{section}__DATABASE__URL"), &format!("mysql://root@127.0.0.1/{}", section.to_lowercase())),
+            (
+                &format!("GOODSMALL_{section}__DATABASE__URL"),
+                &format!("mysql://root@127.0.0.1/{}", section.to_lowercase()),
+            ),
         ]);
         vars.extend(self::vars(extra));
         vars
@@ -416,11 +419,9 @@ mod tests {
 
     #[test]
     fn environment_overrides_defaults() {
-        let s: Sample = load_from(
-            None,
-            env(&[("GOODSMALL_HTTP__PORT", "9000"), ("GOODSMALL_DATABASE__URL", "sqlite://x.db")]),
-        )
-        .unwrap();
+        let s: Sample =
+            load_from(None, env(&[("GOODSMALL_HTTP__PORT", "9000"), ("GOODSMALL_DATABASE__URL", "sqlite://x.db")]))
+                .unwrap();
         assert_eq!(s.http.port, 9000);
         assert_eq!(s.http.body_limit_bytes, 64 * 1024);
         assert_eq!(s.database.url.expose_secret(), "sqlite://x.db");
@@ -501,14 +502,18 @@ mod tests {
         let err = load(&[("GOODSMALL_SHOP__HOST", "x")]).unwrap_err();
         assert!(err.contains("`shop` (GOODSMALL_SHOP__HOST) is not a setting"), "{err}");
         // The file's path and the commands' inputs are not settings.
-        load(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "pw"), ("GOODSMALL_EMAIL", "a@b.c"), ("OTHER_VARIABLE", "1")]).unwrap();
+        load(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "pw"), ("GOODSMALL_EMAIL", "a@b.c"), ("OTHER_VARIABLE", "1")])
+            .unwrap();
         let file = std::env::temp_dir().join(format!("goodsmall-config-{}.toml", std::process::id()));
         std::fs::write(&file, "[http]\nport = 9100\n").unwrap();
         let vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db"), ("GOODSMALL_CONFIG", file.to_str().unwrap())]);
         let loaded = load_from::<Strict>(Some(file.display().to_string()), vars).unwrap();
         assert_eq!(loaded.http.port, 9100);
         std::fs::write(&file, "[http]\nprot = 9100\n").unwrap();
-        let err = load_from::<Strict>(Some(file.display().to_string()), env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")])).unwrap_err().to_string();
+        let err =
+            load_from::<Strict>(Some(file.display().to_string()), env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("`http.prot`"), "{err}");
         let _ = std::fs::remove_file(file);
     }
@@ -531,7 +536,11 @@ mod tests {
         vars.extend(env(&links));
         load_from::<Strict>(None, vars).unwrap();
         // Look-alikes that are not links stay errors.
-        for (name, value) in [("GOODSMALL_HTTP_PORT", "9000"), ("GOODSMALL_ORDER_PORT_8080_TCP_HOST", "x"), ("GOODSMALL_HTTP__PORT_8080_TCP", "tcp://x:1")] {
+        for (name, value) in [
+            ("GOODSMALL_HTTP_PORT", "9000"),
+            ("GOODSMALL_ORDER_PORT_8080_TCP_HOST", "x"),
+            ("GOODSMALL_HTTP__PORT_8080_TCP", "tcp://x:1"),
+        ] {
             let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
             vars.push((name.to_owned(), value.to_owned()));
             assert!(load_from::<Strict>(None, vars).is_err(), "{name}={value} was accepted");
@@ -540,7 +549,10 @@ mod tests {
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        let vars = env(&[("GOODSMALL_DATABASE__URL", "mysql://shop:db-pass-1@db:3306/shop"), ("GOODSMALL_REDIS__URL", "redis://:kv-pass-2@kv:6379/0")]);
+        let vars = env(&[
+            ("GOODSMALL_DATABASE__URL", "mysql://shop:db-pass-1@db:3306/shop"),
+            ("GOODSMALL_REDIS__URL", "redis://:kv-pass-2@kv:6379/0"),
+        ]);
         let loaded = load_from::<Strict>(None, vars).unwrap();
         let printed = format!("{loaded:?} {loaded:#?}");
         assert!(!printed.contains("db-pass-1") && !printed.contains("kv-pass-2"), "{printed}");

@@ -45,21 +45,21 @@ impl Database {
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let dialect = if settings.url.expose_secret().starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::MySql };
+        let dialect =
+            if settings.url.expose_secret().starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::MySql };
         let url = normalise_url(settings.url.expose_secret(), dialect)?;
         if settings.create_if_missing && !Any::database_exists(&url).await.unwrap_or(false) {
             match dialect {
                 // Its owner's only (it holds personal data); SQLite gives the -wal and
                 // -shm files it makes beside it the same mode.
                 Dialect::Sqlite => crate::secret_file::create_private(std::path::Path::new(sqlite_file(&url)))?,
-                Dialect::MySql => Any::create_database(&url)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot create the {name} database ({name}.database.url) at {}: {e}", redact(&url)))?,
+                Dialect::MySql => Any::create_database(&url).await.map_err(|e| {
+                    anyhow::anyhow!("cannot create the {name} database ({name}.database.url) at {}: {e}", redact(&url))
+                })?,
             }
         }
-        let mut options = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(5));
+        let mut options =
+            AnyPoolOptions::new().max_connections(settings.max_connections).acquire_timeout(Duration::from_secs(5));
         if dialect == Dialect::Sqlite {
             // WAL lets readers proceed during a write; busy_timeout queues writers instead of failing.
             options = options.after_connect(|conn, _| {
@@ -70,18 +70,14 @@ impl Database {
                 })
             });
         }
-        let pool = options
-            .connect(&url)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to the {name} database ({name}.database.url) at {}: {e}", redact(&url)))?;
+        let pool = options.connect(&url).await.map_err(|e| {
+            anyhow::anyhow!("cannot connect to the {name} database ({name}.database.url) at {}: {e}", redact(&url))
+        })?;
         let migrator = match dialect {
             Dialect::MySql => &migrations.mysql,
             Dialect::Sqlite => &migrations.sqlite,
         };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the {name} database failed: {e}"))?;
+        migrator.run(&pool).await.map_err(|e| anyhow::anyhow!("migrating the {name} database failed: {e}"))?;
         let db = Self { pool, dialect, name, metrics: metrics.clone() };
         metrics.track_pool(&db);
         Ok(db)
@@ -134,7 +130,10 @@ impl Database {
     }
 
     /// Runs an `INSERT` built from [`Database::insert_sql`] and returns the new id.
-    pub async fn insert_id<'q>(&self, query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>) -> Result<i64, sqlx::Error> {
+    pub async fn insert_id<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<i64, sqlx::Error> {
         match self.dialect {
             Dialect::Sqlite => sqlx::Row::try_get(&query.fetch_one(&self.pool).await?, 0),
             Dialect::MySql => query
@@ -226,8 +225,10 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
         // MariaDB going away mid-statement: "server has gone away", "lost connection",
         // "server shutdown in progress", "connection killed".
-        sqlx::Error::Database(e) => e.code().is_some_and(|c| matches!(c.as_ref(), "08S01" | "70100" | "HY000"))
-            && ["gone away", "Lost connection", "shutdown", "killed"].iter().any(|m| e.message().contains(m)),
+        sqlx::Error::Database(e) => {
+            e.code().is_some_and(|c| matches!(c.as_ref(), "08S01" | "70100" | "HY000"))
+                && ["gone away", "Lost connection", "shutdown", "killed"].iter().any(|m| e.message().contains(m))
+        }
         _ => false,
     }
 }

@@ -96,7 +96,10 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let names = NAMES.get_or_init(|| {
-            ErrorCode::ALL.iter().map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).collect()
+            ErrorCode::ALL
+                .iter()
+                .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+                .collect()
         });
         // `ALL` lists the variants in declaration order.
         &names[self as usize]
@@ -232,8 +235,12 @@ impl ApiError {
             (ErrorCode::Internal, chain) => {
                 tracing::error!(code = %self.code, detail = %self.detail, error = chain.as_deref().unwrap_or("(no cause)"), "internal error")
             }
-            (_, Some(chain)) if status.is_server_error() => tracing::warn!(code = %self.code, detail = %self.detail, error = %chain, "dependency unavailable"),
-            (_, Some(chain)) => tracing::debug!(code = %self.code, detail = %self.detail, error = %chain, "request refused"),
+            (_, Some(chain)) if status.is_server_error() => {
+                tracing::warn!(code = %self.code, detail = %self.detail, error = %chain, "dependency unavailable")
+            }
+            (_, Some(chain)) => {
+                tracing::debug!(code = %self.code, detail = %self.detail, error = %chain, "request refused")
+            }
             (_, None) => {}
         }
     }
@@ -297,7 +304,9 @@ impl From<sqlx::Error> for ApiError {
 impl From<crate::kv::KvError> for ApiError {
     fn from(e: crate::kv::KvError) -> Self {
         match e {
-            crate::kv::KvError::Redis(_) => ApiError::new(ErrorCode::ServiceUnavailable, "the cache/token store is unavailable").caused_by(e),
+            crate::kv::KvError::Redis(_) => {
+                ApiError::new(ErrorCode::ServiceUnavailable, "the cache/token store is unavailable").caused_by(e)
+            }
             crate::kv::KvError::NotACounter { .. } => ApiError::internal(e),
         }
     }
@@ -367,9 +376,13 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         let response = ApiError::new(ErrorCode::ServiceUnavailable, "down").retry_after(5).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-        let redis_down = anyhow::Error::new(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        let redis_down =
+            anyhow::Error::new(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
         let response = ApiError::from(redis_down).into_response();
-        assert_eq!((response.status(), &response.headers()[header::RETRY_AFTER]), (StatusCode::SERVICE_UNAVAILABLE, &HeaderValue::from(1)));
+        assert_eq!(
+            (response.status(), &response.headers()[header::RETRY_AFTER]),
+            (StatusCode::SERVICE_UNAVAILABLE, &HeaderValue::from(1))
+        );
         assert!(ApiError::new(ErrorCode::SoldOut, "gone").into_response().headers().get(header::RETRY_AFTER).is_none());
     }
 
@@ -402,7 +415,8 @@ mod tests {
         assert_eq!(ApiError::new(ErrorCode::SoldOut, "gone").cause_chain(), None);
         let down = ApiError::from(sqlx::Error::PoolTimedOut);
         assert_eq!((down.code, down.retry_after_secs), (ErrorCode::ServiceUnavailable, Some(1)));
-        assert!(std::error::Error::source(&down).is_some_and(|e| matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut))));
+        assert!(std::error::Error::source(&down)
+            .is_some_and(|e| matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut))));
     }
 
     /// Collects what is logged while `f` runs.
@@ -420,7 +434,11 @@ mod tests {
         }
         let lines = Lines::default();
         let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).with_ansi(false).with_writer(move || writer.clone()).finish();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
         tracing::subscriber::with_default(subscriber, f);
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         text
@@ -442,7 +460,11 @@ mod tests {
             drop(ApiError::from(sqlx::Error::PoolTimedOut).into_response());
         });
         assert!(unavailable.contains("WARN") && unavailable.matches("pool timed out").count() == 1, "{unavailable}");
-        assert_eq!(logged(|| drop(ApiError::new(ErrorCode::SoldOut, "gone").into_response())), "", "a refusal without a cause logs nothing");
+        assert_eq!(
+            logged(|| drop(ApiError::new(ErrorCode::SoldOut, "gone").into_response())),
+            "",
+            "a refusal without a cause logs nothing"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !json_content_type(req.headers()) {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body with `Content-Type: application/json`"));
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body with `Content-Type: application/json`",
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -149,9 +152,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let value = parts.headers.get("idempotency-key").ok_or_else(|| {
-            ApiError::new(ErrorCode::IdempotencyKeyRequired, "send an `Idempotency-Key` header (e.g. a UUID) and reuse it when retrying")
+            ApiError::new(
+                ErrorCode::IdempotencyKeyRequired,
+                "send an `Idempotency-Key` header (e.g. a UUID) and reuse it when retrying",
+            )
         })?;
-        let text = value.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "the Idempotency-Key is not ASCII"))?;
+        let text =
+            value.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "the Idempotency-Key is not ASCII"))?;
         Self::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidHeader, e))
     }
 }
@@ -173,15 +180,36 @@ mod tests {
 
     #[test]
     fn one_rule_for_every_body() {
-        assert_eq!(parse_object::<Line>(br#" {"product_id": 90, "quantity": 2} "#).unwrap(), Line { product_id: 90, quantity: 2 });
+        assert_eq!(
+            parse_object::<Line>(br#" {"product_id": 90, "quantity": 2} "#).unwrap(),
+            Line { product_id: 90, quantity: 2 }
+        );
         // Malformed after a field that is already wrong (or missing) is still malformed.
         for malformed in [
-            "{,}", "", "   ", r#"{"product_id": 1"#, r#"{"product_id": 1, "quantity": 2} x"#, "[90,", "nul", "{'a': 1}",
-            r#"{"quantity": 1} trailing"#, r#"{"product_id": "x", ,}"#, r#"{"other": 1, "product_id": }"#,
+            "{,}",
+            "",
+            "   ",
+            r#"{"product_id": 1"#,
+            r#"{"product_id": 1, "quantity": 2} x"#,
+            "[90,",
+            "nul",
+            "{'a': 1}",
+            r#"{"quantity": 1} trailing"#,
+            r#"{"product_id": "x", ,}"#,
+            r#"{"other": 1, "product_id": }"#,
         ] {
             assert_eq!(code(malformed), Some(ErrorCode::MalformedJson), "{malformed:?}");
         }
-        for wrong_shape in ["[90,2]", "[]", "null", "7", r#""text""#, r#"{"product_id": "x", "quantity": 2}"#, r#"{"product_id": 1}"#, r#"{"product_id": 1, "quantity": 2, "price": 1}"#] {
+        for wrong_shape in [
+            "[90,2]",
+            "[]",
+            "null",
+            "7",
+            r#""text""#,
+            r#"{"product_id": "x", "quantity": 2}"#,
+            r#"{"product_id": 1}"#,
+            r#"{"product_id": 1, "quantity": 2, "price": 1}"#,
+        ] {
             assert_eq!(code(wrong_shape), Some(ErrorCode::InvalidBody), "{wrong_shape:?}");
         }
     }
@@ -192,7 +220,9 @@ mod tests {
         for fine in ["0000-01-01T00:00:00Z", "2026-12-01T10:00:00+09:00", "9999-12-31T23:59:59.999Z"] {
             assert_eq!(rfc3339_instant(at(fine)), Ok(at(fine)), "{fine}");
         }
-        for beyond in ["+10000-01-01T00:00:00Z", "+262142-12-31T23:59:59Z", "-0001-12-31T23:59:59Z", "-262143-01-01T00:00:00Z"] {
+        for beyond in
+            ["+10000-01-01T00:00:00Z", "+262142-12-31T23:59:59Z", "-0001-12-31T23:59:59Z", "-262143-01-01T00:00:00Z"]
+        {
             assert!(rfc3339_instant(at(beyond)).unwrap_err().contains("four-digit year"), "{beyond}");
         }
     }
@@ -204,7 +234,9 @@ mod tests {
             h.insert(CONTENT_TYPE, value.parse().unwrap());
             json_content_type(&h)
         };
-        assert!(with("application/json") && with("Application/JSON; charset=utf-8") && with("application/merge-patch+json"));
+        assert!(
+            with("application/json") && with("Application/JSON; charset=utf-8") && with("application/merge-patch+json")
+        );
         assert!(!with("text/plain") && !with("application/jsonx") && !with("text/json"));
         assert!(!json_content_type(&HeaderMap::new()));
     }

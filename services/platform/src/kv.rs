@@ -20,7 +20,12 @@ pub enum KvError {
     /// A counter whose stored value is not a whole number (written by something else,
     /// or corrupt): an error, as Redis's `INCR` answers, never counted on from 0.
     #[error("key-value store: {key} holds {value:?}, not a whole number")]
-    NotACounter { key: String, value: String, #[source] source: std::num::ParseIntError },
+    NotACounter {
+        key: String,
+        value: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
 }
 
 pub type KvResult<T> = Result<T, KvError>;
@@ -42,6 +47,9 @@ pub struct Kv {
     metrics: Option<Metrics>,
 }
 
+// The Redis connection manager is a few hundred bytes; one Kv per process, cloned by
+// handle, so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Backend {
     Redis(ConnectionManager),
@@ -68,7 +76,12 @@ impl Kv {
             match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
                 Ok(manager) => break manager,
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(redis::RedisError::from((redis::ErrorKind::IoError, "no answer from Redis within 5 s", e.to_string())).into())
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::IoError,
+                        "no answer from Redis within 5 s",
+                        e.to_string(),
+                    ))
+                    .into())
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -212,8 +225,14 @@ impl Kv {
         self.observe("incr", async {
             match &self.backend {
                 Backend::Redis(c) => {
-                    let (n, _): (i64, i64) =
-                        redis::pipe().atomic().incr(key, 1).cmd("PEXPIRE").arg(key).arg(millis(ttl)).query_async(&mut c.clone()).await?;
+                    let (n, _): (i64, i64) = redis::pipe()
+                        .atomic()
+                        .incr(key, 1)
+                        .cmd("PEXPIRE")
+                        .arg(key)
+                        .arg(millis(ttl))
+                        .query_async(&mut c.clone())
+                        .await?;
                     Ok(n)
                 }
                 Backend::Memory(m) => m.incr_extending(key, ttl),
@@ -239,7 +258,12 @@ impl Kv {
     /// not. A writer sets the guard before it reads what it will write: a store that
     /// lost its keys in between (a flush, a restart) has lost the guard too, so what
     /// was read is never written into a store that forgot what came after it.
-    pub async fn set_all_if(&self, guard: &str, token: &str, entries: &[(String, String, Option<Duration>)]) -> KvResult<bool> {
+    pub async fn set_all_if(
+        &self,
+        guard: &str,
+        token: &str,
+        entries: &[(String, String, Option<Duration>)],
+    ) -> KvResult<bool> {
         self.observe("set_all_if", async {
             match &self.backend {
                 Backend::Redis(c) => {
@@ -265,8 +289,11 @@ impl Kv {
             match &self.backend {
                 Backend::Redis(c) => {
                     let info: String = redis::cmd("INFO").arg("server").query_async(&mut c.clone()).await?;
-                    let run_id = info.lines().find_map(|line| line.strip_prefix("run_id:")).map(|id| id.trim().to_owned());
-                    run_id.ok_or_else(|| redis::RedisError::from((redis::ErrorKind::ResponseError, "INFO server has no run_id")).into())
+                    let run_id =
+                        info.lines().find_map(|line| line.strip_prefix("run_id:")).map(|id| id.trim().to_owned());
+                    run_id.ok_or_else(|| {
+                        redis::RedisError::from((redis::ErrorKind::ResponseError, "INFO server has no run_id")).into()
+                    })
                 }
                 Backend::Memory(m) => Ok(m.id.clone()),
             }
@@ -383,7 +410,11 @@ impl MemoryStore {
             if !entry.live(now) {
                 *entry = Entry { value: "0".into(), expires_at: None };
             }
-            let n = entry.value.parse::<i64>().map_err(|source| KvError::NotACounter { key: key.to_owned(), value: entry.value.clone(), source })? + 1;
+            let n = entry.value.parse::<i64>().map_err(|source| KvError::NotACounter {
+                key: key.to_owned(),
+                value: entry.value.clone(),
+                source,
+            })? + 1;
             entry.value = n.to_string();
             entry.expires_at.get_or_insert(now + ttl);
             Ok(n)
@@ -397,9 +428,7 @@ impl MemoryStore {
     }
 
     fn ttl(&self, key: &str) -> Option<Duration> {
-        self.with(|map, now| {
-            map.get(key).filter(|e| e.live(now)).and_then(|e| e.expires_at).map(|t| t - now)
-        })
+        self.with(|map, now| map.get(key).filter(|e| e.live(now)).and_then(|e| e.expires_at).map(|t| t - now))
     }
 }
 
@@ -414,7 +443,9 @@ mod tests {
         assert_eq!(store.incr_extending("n", Duration::from_secs(60)).unwrap(), 2);
         store.set("word", "many".into(), None);
         match store.incr("word", Duration::from_secs(60)) {
-            Err(KvError::NotACounter { key, value, .. }) => assert_eq!((key.as_str(), value.as_str()), ("word", "many")),
+            Err(KvError::NotACounter { key, value, .. }) => {
+                assert_eq!((key.as_str(), value.as_str()), ("word", "many"))
+            }
             other => panic!("a counter holding \"many\" must be an error, got {other:?}"),
         }
         assert!(store.incr_extending("word", Duration::from_secs(60)).is_err());

@@ -13,13 +13,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::db::Database;
 
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -83,14 +83,29 @@ fn consumer_metrics() -> &'static ConsumerMetrics {
     static METRICS: std::sync::OnceLock<ConsumerMetrics> = std::sync::OnceLock::new();
     METRICS.get_or_init(|| ConsumerMetrics {
         lag: IntGaugeVec::new(
-            Opts::new("kafka_consumer_lag", "Messages in a partition not yet handled by the consumer group (high watermark minus next offset)"),
+            Opts::new(
+                "kafka_consumer_lag",
+                "Messages in a partition not yet handled by the consumer group (high watermark minus next offset)",
+            ),
             &["group", "topic", "partition"],
         )
         .expect("valid metric"),
-        failures: IntCounterVec::new(Opts::new("event_handler_failures_total", "Event handler calls that failed (retried until they succeed), by consumer group and event kind"), &["group", "kind"])
-            .expect("valid metric"),
-        retries: IntCounterVec::new(Opts::new("event_handler_retries_total", "Event handler calls repeated after a failure, by consumer group and event kind"), &["group", "kind"])
-            .expect("valid metric"),
+        failures: IntCounterVec::new(
+            Opts::new(
+                "event_handler_failures_total",
+                "Event handler calls that failed (retried until they succeed), by consumer group and event kind",
+            ),
+            &["group", "kind"],
+        )
+        .expect("valid metric"),
+        retries: IntCounterVec::new(
+            Opts::new(
+                "event_handler_retries_total",
+                "Event handler calls repeated after a failure, by consumer group and event kind",
+            ),
+            &["group", "kind"],
+        )
+        .expect("valid metric"),
     })
 }
 
@@ -124,13 +139,25 @@ impl DropMetrics {
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         }
-        let gauge = |name: &str, help: &str| reg(registry, IntGaugeVec::new(Opts::new(name, help), &["sale_id"]).expect("valid metric"));
-        let counter = |name: &str, help: &str, labels: &[&str]| reg(registry, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"));
+        let gauge = |name: &str, help: &str| {
+            reg(registry, IntGaugeVec::new(Opts::new(name, help), &["sale_id"]).expect("valid metric"))
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            reg(registry, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+        };
         let seconds = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
-            reg(registry, HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels).expect("valid metric"))
+            reg(
+                registry,
+                HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+                    .expect("valid metric"),
+            )
         };
         let consumer = consumer_metrics();
-        for c in [Box::new(consumer.lag.clone()) as Box<dyn prometheus::core::Collector>, Box::new(consumer.failures.clone()), Box::new(consumer.retries.clone())] {
+        for c in [
+            Box::new(consumer.lag.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(consumer.failures.clone()),
+            Box::new(consumer.retries.clone()),
+        ] {
             registry.register(c).expect("unique metric");
         }
         let metrics = Self {
@@ -274,15 +301,22 @@ impl Metrics {
             registry.register(Box::new(h.clone())).expect("unique metric");
             h
         };
-        let db_pool = IntGaugeVec::new(Opts::new("db_pool_connections", "Database pool connections by state"), &["db", "state"])
-            .expect("valid metric");
+        let db_pool =
+            IntGaugeVec::new(Opts::new("db_pool_connections", "Database pool connections by state"), &["db", "state"])
+                .expect("valid metric");
         registry.register(Box::new(db_pool.clone())).expect("unique metric");
         // Redis is one multiplexed connection per process (no pool): this says whether
         // it is working, judged by the last operation.
-        let kv_up = prometheus::IntGauge::new("kv_connection_up", "1 when the last key-value (Redis) operation succeeded").expect("valid metric");
+        let kv_up =
+            prometheus::IntGauge::new("kv_connection_up", "1 when the last key-value (Redis) operation succeeded")
+                .expect("valid metric");
         registry.register(Box::new(kv_up.clone())).expect("unique metric");
         Self(Arc::new(Inner {
-            http_requests: counter("http_requests_total", "HTTP requests by route, method and status", &["route", "method", "status"]),
+            http_requests: counter(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+                &["route", "method", "status"],
+            ),
             http_duration: histogram("http_request_duration_seconds", "HTTP request latency", &["route", "method"]),
             db_queries: counter("db_queries_total", "Database queries by database and query name", &["db", "query"]),
             db_duration: histogram("db_query_duration_seconds", "Database query latency", &["db", "query"]),
@@ -351,20 +385,14 @@ impl Metrics {
 
 /// Records every request by its route template (never the raw path, to bound cardinality).
 pub async fn track_http(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     let inner = &metrics.0;
     inner.http_duration.with_label_values(&[&route, &method]).observe(started.elapsed().as_secs_f64());
-    inner
-        .http_requests
-        .with_label_values(&[&route, &method, response.status().as_str()])
-        .inc();
+    inner.http_requests.with_label_values(&[&route, &method, response.status().as_str()]).inc();
     response
 }
 

@@ -20,9 +20,13 @@ impl Price {
     pub fn parse(input: &DecimalInput) -> Result<Self, String> {
         let text = match input {
             DecimalInput::Text(text) => text,
-            DecimalInput::Number(n) => return Err(format!("must be a string such as \"120.00\", not the JSON number {n}")),
+            DecimalInput::Number(n) => {
+                return Err(format!("must be a string such as \"120.00\", not the JSON number {n}"))
+            }
         };
-        let plain = || format!("`{text}` is not a plain decimal such as 120.00 (digits, then optionally a point and one or two digits)");
+        let plain = || {
+            format!("`{text}` is not a plain decimal such as 120.00 (digits, then optionally a point and one or two digits)")
+        };
         let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
@@ -38,7 +42,11 @@ impl Price {
             w => w.parse().map_err(|_| too_large())?,
         };
         let cents = format!("{fraction:0<2}").parse::<i64>().map_err(|_| plain())?;
-        let total = whole.checked_mul(100).and_then(|w| w.checked_add(cents)).filter(|c| *c <= MAX_CENTS).ok_or_else(too_large)?;
+        let total = whole
+            .checked_mul(100)
+            .and_then(|w| w.checked_add(cents))
+            .filter(|c| *c <= MAX_CENTS)
+            .ok_or_else(too_large)?;
         if total == 0 {
             return Err("must be greater than zero".into());
         }
@@ -105,7 +113,6 @@ pub enum DecimalInput {
     Number(serde_json::Number),
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,8 +135,30 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_plain_decimal() {
         for bad in [
-            "", "abc", "0", "0.00", "-1", "+1", "1.001", "100000000.01", "99999999999999999999999", "1e400", "1e3", "1E3",
-            " 1.00", "1.00 ", "1. 00", "1.", ".5", "1,00", "1_000", "0x10", "١٢", "NaN", "inf", "12.3.4",
+            "",
+            "abc",
+            "0",
+            "0.00",
+            "-1",
+            "+1",
+            "1.001",
+            "100000000.01",
+            "99999999999999999999999",
+            "1e400",
+            "1e3",
+            "1E3",
+            " 1.00",
+            "1.00 ",
+            "1. 00",
+            "1.",
+            ".5",
+            "1,00",
+            "1_000",
+            "0x10",
+            "١٢",
+            "NaN",
+            "inf",
+            "12.3.4",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }

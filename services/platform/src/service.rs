@@ -26,7 +26,11 @@ pub struct Shared {
 impl Shared {
     /// The process-wide parts of a standalone service: Redis for the key-value store
     /// (revoked sessions, caches), and a verifier of access tokens.
-    pub async fn standalone(redis: &crate::configuration::RedisSettings, auth: &crate::auth::KeySettings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn standalone(
+        redis: &crate::configuration::RedisSettings,
+        auth: &crate::auth::KeySettings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let kv = Kv::redis(redis.url.expose_secret()).await?.with_metrics(metrics.clone());
         let authenticator = Authenticator::new(&auth.public_key("auth")?, &auth.issuer(), kv.clone())?;
@@ -74,7 +78,12 @@ impl RunningService {
         Self::bind_serving(ApiDocument::Whole, http, parts, shared).await
     }
 
-    async fn bind_serving(document: ApiDocument, http: &HttpSettings, parts: ServiceParts, shared: &Shared) -> anyhow::Result<Self> {
+    async fn bind_serving(
+        document: ApiDocument,
+        http: &HttpSettings,
+        parts: ServiceParts,
+        shared: &Shared,
+    ) -> anyhow::Result<Self> {
         let ops = Ops { metrics: shared.metrics.clone(), readiness: parts.readiness, document };
         let router = build_router(parts.api, ops, http);
         let server = HttpServer::bind(http, router).await?;
@@ -101,11 +110,18 @@ pub const TOPIC_PARTITIONS: i32 = 6;
 
 /// The event bus of a process: Kafka when configured (its topics created if missing),
 /// else the in-process dispatcher, which only reaches consumers in the same process.
-pub async fn event_bus(kafka: Option<&crate::events::KafkaSettings>, shutdown: CancellationToken) -> anyhow::Result<crate::events::Bus> {
+pub async fn event_bus(
+    kafka: Option<&crate::events::KafkaSettings>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<crate::events::Bus> {
     use crate::events::{contracts, Bus, KafkaBus};
     let Some(settings) = kafka else { return Ok(Bus::InProcess(Default::default())) };
     let bus = KafkaBus::connect(settings, shutdown).await?;
-    bus.ensure_topics(&[contracts::CHECKOUTS_TOPIC, contracts::ORDERS_TOPIC, contracts::PAYMENTS_TOPIC], TOPIC_PARTITIONS).await?;
+    bus.ensure_topics(
+        &[contracts::CHECKOUTS_TOPIC, contracts::ORDERS_TOPIC, contracts::PAYMENTS_TOPIC],
+        TOPIC_PARTITIONS,
+    )
+    .await?;
     Ok(Bus::Kafka(bus))
 }
 

@@ -27,8 +27,7 @@ impl Default for LogSettings {
 
 /// Installs the global subscriber once; later calls (e.g. from tests) are no-ops.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
     let builder = fmt().with_env_filter(filter).with_target(true);
     let _ = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -55,7 +55,11 @@ async fn start(settings: HttpSettings) -> (String, CancellationToken, tokio::tas
         .route("/stuck", get(stuck))
         .route("/boom", get(boom))
         .route("/no-body", post(no_body));
-    let ops = Ops { metrics: Metrics::new(), readiness: Readiness::default(), document: ApiDocument::Routes { title: "test".into() } };
+    let ops = Ops {
+        metrics: Metrics::new(),
+        readiness: Readiness::default(),
+        document: ApiDocument::Routes { title: "test".into() },
+    };
     let server = HttpServer::bind(&settings, build_router(api, ops, &settings)).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     let shutdown = CancellationToken::new();
@@ -88,8 +92,16 @@ async fn failures_are_problem_documents() {
     let cases = [
         (client.get(format!("{base}/nope")), 404, "NOT_FOUND"),
         (client.delete(format!("{base}/echo")), 405, "METHOD_NOT_ALLOWED"),
-        (client.post(format!("{base}/echo")).header("content-type", "application/json").body("x".repeat(4096)), 413, "PAYLOAD_TOO_LARGE"),
-        (client.post(format!("{base}/echo")).header("content-type", "application/json").body("{oops"), 400, "MALFORMED_JSON"),
+        (
+            client.post(format!("{base}/echo")).header("content-type", "application/json").body("x".repeat(4096)),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            client.post(format!("{base}/echo")).header("content-type", "application/json").body("{oops"),
+            400,
+            "MALFORMED_JSON",
+        ),
         (client.post(format!("{base}/echo")).body("{}"), 415, "UNSUPPORTED_MEDIA_TYPE"),
         (client.get(format!("{base}/stuck")), 408, "REQUEST_TIMEOUT"),
         // A bug in a handler is still a problem document (and logged), never a dropped connection.
@@ -112,13 +124,22 @@ async fn a_route_without_a_body_meets_the_body_limit_too() {
     let client = reqwest::Client::new();
     let calls = || NO_BODY_CALLS.load(Ordering::SeqCst);
     let before = calls();
-    let declared = client.post(format!("{base}/no-body")).header("content-type", "application/json").body("x".repeat(4096)).send().await.unwrap();
+    let declared = client
+        .post(format!("{base}/no-body"))
+        .header("content-type", "application/json")
+        .body("x".repeat(4096))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(declared.status(), 413);
     assert_eq!(declared.headers()["content-type"], "application/problem+json");
     assert_eq!(declared.json::<serde_json::Value>().await.unwrap()["code"], "PAYLOAD_TOO_LARGE");
 
     let chunk = format!("{:x}\r\n{}\r\n", 1024, "y".repeat(1024));
-    let request = format!("POST /no-body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n", chunk.repeat(4));
+    let request = format!(
+        "POST /no-body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n",
+        chunk.repeat(4)
+    );
     let mut stream = TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
@@ -140,7 +161,11 @@ async fn a_route_without_a_body_meets_the_body_limit_too() {
 #[tokio::test]
 async fn the_configured_backlog_is_the_listen_queue() {
     let settings = HttpSettings { port: 0, backlog: 4, ..HttpSettings::default() };
-    let ops = Ops { metrics: Metrics::new(), readiness: Readiness::default(), document: ApiDocument::Routes { title: "test".into() } };
+    let ops = Ops {
+        metrics: Metrics::new(),
+        readiness: Readiness::default(),
+        document: ApiDocument::Routes { title: "test".into() },
+    };
     let server = HttpServer::bind(&settings, build_router(OpenApiRouter::new(), ops, &settings)).await.unwrap();
     let address = server.local_addr();
     let mut queued = Vec::new();
@@ -148,7 +173,9 @@ async fn the_configured_backlog_is_the_listen_queue() {
         let connected = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(address)).await;
         queued.push(connected.unwrap_or_else(|_| panic!("connection {n} was not queued")).unwrap());
     }
-    let beyond: Vec<_> = (0..3).map(|_| tokio::spawn(tokio::time::timeout(Duration::from_millis(700), TcpStream::connect(address)))).collect();
+    let beyond: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(tokio::time::timeout(Duration::from_millis(700), TcpStream::connect(address))))
+        .collect();
     for attempt in beyond {
         assert!(attempt.await.unwrap().is_err(), "a connection beyond the backlog of {} was queued", settings.backlog);
     }
@@ -222,7 +249,8 @@ impl KeptAlive {
 }
 
 fn head(path: &str, content_type: &str, length: usize) -> Vec<u8> {
-    format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n").into_bytes()
+    format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n")
+        .into_bytes()
 }
 
 fn request(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
@@ -243,7 +271,14 @@ async fn a_refused_body_leaves_the_kept_alive_connection_usable() {
         conn.still_answers().await;
     }
     let chunk = format!("{:x}\r\n{}\r\n", 1024, "y".repeat(1024));
-    conn.write(format!("POST /no-body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n", chunk.repeat(8)).as_bytes()).await;
+    conn.write(
+        format!(
+            "POST /no-body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n",
+            chunk.repeat(8)
+        )
+        .as_bytes(),
+    )
+    .await;
     assert_eq!(conn.answer().await.status, 413, "chunked");
     conn.still_answers().await;
 
@@ -267,9 +302,14 @@ async fn a_refused_body_leaves_the_kept_alive_connection_usable() {
 #[tokio::test]
 async fn a_body_not_worth_reading_is_refused_with_connection_close() {
     let (base, _shutdown, _running) = start(settings()).await;
-    let declaring = |header: &str| format!("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n{header}\r\n\r\n");
-    let requests =
-        [head("/echo", "application/json", 64 * 1024 * 1024), declaring("Expect: 100-continue").into_bytes(), declaring("Connection: close").into_bytes()];
+    let declaring = |header: &str| {
+        format!("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n{header}\r\n\r\n")
+    };
+    let requests = [
+        head("/echo", "application/json", 64 * 1024 * 1024),
+        declaring("Expect: 100-continue").into_bytes(),
+        declaring("Connection: close").into_bytes(),
+    ];
     for request in requests {
         let mut conn = KeptAlive::open(&base).await;
         conn.write(&request).await;

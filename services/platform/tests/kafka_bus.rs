@@ -137,7 +137,10 @@ async fn a_failing_event_is_retried_and_blocks_its_partition_until_it_succeeds()
     };
     let started = Instant::now();
     bus.subscribe(&unique_name("bus-retry-group"), &[&topic], handler).unwrap();
-    eventually("the last event", PATIENCE, async || (log.lock().unwrap().iter().any(|(n, ok)| *n == 9 && *ok)).then_some(())).await;
+    eventually("the last event", PATIENCE, async || {
+        (log.lock().unwrap().iter().any(|(n, ok)| *n == 9 && *ok)).then_some(())
+    })
+    .await;
 
     let mut expected: Vec<(u32, bool)> = (0..FAILING).map(|n| (n, true)).collect();
     expected.extend((0..FAILURES).map(|_| (FAILING, false)));
@@ -166,11 +169,20 @@ async fn a_batch_subscriber_gets_what_arrived_together_in_order_and_a_failed_bat
             let first_with_150 = numbers.contains(&150) && !calls.iter().any(|(n, _)| n.contains(&150));
             let ok = !first_with_150;
             calls.push((numbers, ok));
-            Box::pin(async move { if ok { Ok(()) } else { Err(anyhow::anyhow!("database away")) } })
+            Box::pin(async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("database away"))
+                }
+            })
         })
     };
     bus.subscribe_batches(&unique_name("bus-batch-group"), &[&topic], handler).unwrap();
-    eventually("every event handled", PATIENCE, async || (calls.lock().unwrap().iter().any(|(n, ok)| *ok && n.contains(&199))).then_some(())).await;
+    eventually("every event handled", PATIENCE, async || {
+        (calls.lock().unwrap().iter().any(|(n, ok)| *ok && n.contains(&199))).then_some(())
+    })
+    .await;
 
     let calls = calls.lock().unwrap().clone();
     let handled: Vec<u32> = calls.iter().filter(|(_, ok)| *ok).flat_map(|(n, _)| n.clone()).collect();
@@ -207,7 +219,10 @@ async fn a_group_resumes_from_its_committed_offsets_and_a_new_group_replays_ever
         })
     };
     let first = first_bus.subscribe(&group, &[&topic], handler).unwrap();
-    eventually("the first consumer to reach event 6", PATIENCE, async || (first_seen.lock().unwrap().iter().any(|(n, _)| *n == 6)).then_some(())).await;
+    eventually("the first consumer to reach event 6", PATIENCE, async || {
+        (first_seen.lock().unwrap().iter().any(|(n, _)| *n == 6)).then_some(())
+    })
+    .await;
     first_shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), first).await.expect("the consumer stops on shutdown").unwrap();
     let handled_first: Vec<u32> = first_seen.lock().unwrap().iter().filter(|(_, ok)| *ok).map(|(n, _)| *n).collect();
@@ -218,7 +233,8 @@ async fn a_group_resumes_from_its_committed_offsets_and_a_new_group_replays_ever
     let bus = connect(CancellationToken::new()).await;
     let again = Received::default();
     bus.subscribe(&group, &[&topic], again.handler()).unwrap();
-    eventually("the rest of the events", PATIENCE, async || (again.all().iter().any(|e| n_of(e) == 9)).then_some(())).await;
+    eventually("the rest of the events", PATIENCE, async || (again.all().iter().any(|e| n_of(e) == 9)).then_some(()))
+        .await;
     // Committed to the end: no event of the group's can come again.
     wait_until_consumed(bus.brokers(), &namespace, PATIENCE).await;
     let resumed: Vec<u32> = again.all().iter().map(n_of).collect();
@@ -245,7 +261,9 @@ async fn a_message_that_is_not_an_event_is_skipped_not_retried_forever() {
     bus.ensure_topics(&[&topic], 1).await.unwrap();
     let raw: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", bus.brokers()).create().unwrap();
     raw.send(FutureRecord::to(&topic).key("x").payload("not json at all"), Duration::from_secs(10)).await.unwrap();
-    raw.send(FutureRecord::to(&topic).key("x").payload(r#"{"id":"only-an-id"}"#), Duration::from_secs(10)).await.unwrap();
+    raw.send(FutureRecord::to(&topic).key("x").payload(r#"{"id":"only-an-id"}"#), Duration::from_secs(10))
+        .await
+        .unwrap();
     let good = numbered(&topic, "x", 1);
     bus.publish(std::slice::from_ref(&good)).await.unwrap();
 

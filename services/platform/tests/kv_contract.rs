@@ -18,7 +18,10 @@ const EXPIRY: Duration = Duration::from_secs(5);
 /// Waits until `key` has expired: gone from both `get` and `ttl`.
 async fn expired(kv: &Kv, key: &str) {
     let what = format!("{}: {key} to expire", kv.backend_name());
-    eventually(&what, EXPIRY, async || (kv.get(key).await.unwrap().is_none() && kv.ttl(key).await.unwrap().is_none()).then_some(())).await;
+    eventually(&what, EXPIRY, async || {
+        (kv.get(key).await.unwrap().is_none() && kv.ttl(key).await.unwrap().is_none()).then_some(())
+    })
+    .await;
 }
 
 /// Waits until `key`'s TTL has run down to `left` or less; the key must still be there.
@@ -114,7 +117,11 @@ async fn incr_extending_is_forgotten_only_after_a_quiet_ttl() {
         assert!(ttl > Duration::from_millis(250), "{name}: each increment restarts the expiry, got {ttl:?}");
         ttl_down_to(&kv, "s", Duration::from_millis(150)).await;
         assert!(started.elapsed() > window, "{name}: past the first increment's window");
-        assert_eq!(kv.incr_extending("s", window).await.unwrap(), 3, "{name}: still remembered after the first increment's window");
+        assert_eq!(
+            kv.incr_extending("s", window).await.unwrap(),
+            3,
+            "{name}: still remembered after the first increment's window"
+        );
         expired(&kv, "s").await;
         assert_eq!(kv.incr_extending("s", window).await.unwrap(), 1, "{name}: forgotten after a quiet TTL");
     }
@@ -136,14 +143,21 @@ async fn get_many_answers_each_key_in_order() {
 async fn set_all_if_writes_everything_only_while_the_guard_stands() {
     for kv in stores().await {
         let name = kv.backend_name();
-        let entries = vec![("g1".to_owned(), "a".to_owned(), Some(Duration::from_millis(300))), ("g2".to_owned(), "b".to_owned(), None)];
+        let entries = vec![
+            ("g1".to_owned(), "a".to_owned(), Some(Duration::from_millis(300))),
+            ("g2".to_owned(), "b".to_owned(), None),
+        ];
         assert!(!kv.set_all_if("guard", "t1", &entries).await.unwrap(), "{name}: no guard");
         assert_eq!(kv.get_many(&["g1", "g2"]).await.unwrap(), vec![None, None], "{name}: nothing written");
         kv.set("guard", "t2", Duration::from_secs(60)).await.unwrap();
         assert!(!kv.set_all_if("guard", "t1", &entries).await.unwrap(), "{name}: another writer's guard");
         kv.set("guard", "t1", Duration::from_secs(60)).await.unwrap();
         assert!(kv.set_all_if("guard", "t1", &entries).await.unwrap(), "{name}");
-        assert_eq!(kv.get_many(&["g1", "g2", "guard"]).await.unwrap(), vec![Some("a".to_owned()), Some("b".to_owned()), None], "{name}: written, guard gone");
+        assert_eq!(
+            kv.get_many(&["g1", "g2", "guard"]).await.unwrap(),
+            vec![Some("a".to_owned()), Some("b".to_owned()), None],
+            "{name}: written, guard gone"
+        );
         assert!(kv.ttl("g1").await.unwrap().is_some_and(|t| t <= Duration::from_millis(300)), "{name}");
         assert_eq!(kv.ttl("g2").await.unwrap(), None, "{name}: never expires");
     }
@@ -155,7 +169,11 @@ async fn the_store_id_is_stable_and_its_own() {
     for kv in [&memory, &redis] {
         assert_eq!(kv.store_id().await.unwrap(), kv.store_id().await.unwrap(), "{}", kv.backend_name());
     }
-    assert_ne!(memory.store_id().await.unwrap(), Kv::memory().store_id().await.unwrap(), "each in-process store is another store");
+    assert_ne!(
+        memory.store_id().await.unwrap(),
+        Kv::memory().store_id().await.unwrap(),
+        "each in-process store is another store"
+    );
     assert_eq!(redis.store_id().await.unwrap().len(), 40, "Redis's run_id");
     assert!(redis.may_lose_keys() && !memory.may_lose_keys());
 }
@@ -169,7 +187,10 @@ async fn a_counter_that_is_not_a_number_is_an_error() {
         kv.set("not-a-counter", "many", Duration::from_secs(60)).await.unwrap();
         let error = kv.incr("not-a-counter", Duration::from_secs(60)).await.expect_err(name);
         if name == "memory" {
-            assert!(matches!(&error, goodsmall_platform::kv::KvError::NotACounter { key, value, .. } if key == "not-a-counter" && value == "many"), "{error}");
+            assert!(
+                matches!(&error, goodsmall_platform::kv::KvError::NotACounter { key, value, .. } if key == "not-a-counter" && value == "many"),
+                "{error}"
+            );
         }
         assert!(kv.incr_extending("not-a-counter", Duration::from_secs(60)).await.is_err(), "{name}");
         assert_eq!(kv.get("not-a-counter").await.unwrap().as_deref(), Some("many"), "{name}: unchanged");

@@ -83,13 +83,14 @@ impl Carts {
                 return Err(AddError::LineFull);
             }
             let _q = self.db.observe("cart.insert");
-            let inserted = sqlx::query("INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, ?, ?)")
-                .bind(user_id)
-                .bind(product_id)
-                .bind(quantity.get())
-                .bind(now_millis())
-                .execute(self.db.pool())
-                .await;
+            let inserted =
+                sqlx::query("INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, ?, ?)")
+                    .bind(user_id)
+                    .bind(product_id)
+                    .bind(quantity.get())
+                    .bind(now_millis())
+                    .execute(self.db.pool())
+                    .await;
             match inserted {
                 Ok(_) => return Ok(()),
                 // A concurrent add created the line first: merge into it.

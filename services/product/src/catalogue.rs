@@ -59,7 +59,8 @@ pub struct Catalogue {
     db: Database,
 }
 
-const COLUMNS: &str = "id, merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at";
+const COLUMNS: &str =
+    "id, merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at";
 
 impl Catalogue {
     pub fn new(db: Database) -> Self {
@@ -78,15 +79,15 @@ impl Catalogue {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)
-        .bind(p.merchant_id)
-        .bind(p.name.as_str())
-        .bind(p.description.as_str())
-        .bind(p.price.cents())
-        .bind(p.quantity.get())
-        .bind(p.status.as_str())
-        .bind(p.opens_at.map(|t| t.timestamp_millis()))
-        .bind(now)
-        .bind(now);
+            .bind(p.merchant_id)
+            .bind(p.name.as_str())
+            .bind(p.description.as_str())
+            .bind(p.price.cents())
+            .bind(p.quantity.get())
+            .bind(p.status.as_str())
+            .bind(p.opens_at.map(|t| t.timestamp_millis()))
+            .bind(now)
+            .bind(now);
         let id = self.db.insert_id(query).await?;
         drop(_q);
         self.find_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("new product {id} vanished"))
@@ -124,7 +125,12 @@ impl Catalogue {
 
     /// Newest first, keyset-paged by id: stable while products are added, and each
     /// page costs one index range scan however deep the client is.
-    pub async fn list(&self, name_contains: Option<&str>, size: PageSize, after: Option<Cursor>) -> anyhow::Result<Page> {
+    pub async fn list(
+        &self,
+        name_contains: Option<&str>,
+        size: PageSize,
+        after: Option<Cursor>,
+    ) -> anyhow::Result<Page> {
         let mut sql = format!("SELECT {COLUMNS} FROM products WHERE 1 = 1");
         if after.is_some() {
             sql.push_str(" AND id < ?");

@@ -7,7 +7,11 @@
 use goodsmall_platform::{
     clock::now_millis,
     db::{is_unique_violation, Database},
-    events::{self, contracts::{kinds, OrderEvent, OrderLine, CHECKOUTS_TOPIC}, Event, RelayHandle},
+    events::{
+        self,
+        contracts::{kinds, OrderEvent, OrderLine, CHECKOUTS_TOPIC},
+        Event, RelayHandle,
+    },
     extract::IdempotencyKey,
 };
 use goodsmall_sale::StockEngine;
@@ -17,12 +21,19 @@ use crate::{cart::Carts, catalogue::Catalogue, domain::ProductStatus, stock::Liv
 
 pub enum CheckoutOutcome {
     /// Reserved and recorded (or found under the same key).
-    Placed { order_id: String, repeated: bool },
+    Placed {
+        order_id: String,
+        repeated: bool,
+    },
     EmptyCart,
     /// A line's product is not on sale (pre-sale or sold out by its merchant).
-    NotOnSale { product_id: i64 },
+    NotOnSale {
+        product_id: i64,
+    },
     /// Fewer units left than the cart asks for.
-    Short { product_id: i64 },
+    Short {
+        product_id: i64,
+    },
 }
 
 #[derive(Clone)]
@@ -36,7 +47,14 @@ pub struct Checkouts {
 }
 
 impl Checkouts {
-    pub fn new(db: Database, carts: Carts, catalogue: Catalogue, stock: LiveStock, engine: StockEngine, relay: RelayHandle) -> Self {
+    pub fn new(
+        db: Database,
+        carts: Carts,
+        catalogue: Catalogue,
+        stock: LiveStock,
+        engine: StockEngine,
+        relay: RelayHandle,
+    ) -> Self {
         Self { db, carts, catalogue, stock, engine, relay }
     }
 
@@ -57,7 +75,11 @@ impl Checkouts {
             if let Some(product) = self.catalogue.find_by_id(item.product_id).await? {
                 self.stock.available(&product).await?;
             }
-            lines.push(OrderLine { product_id: item.product_id, quantity: item.quantity, unit_price_cents: item.unit_price.cents() });
+            lines.push(OrderLine {
+                product_id: item.product_id,
+                quantity: item.quantity,
+                unit_price_cents: item.unit_price.cents(),
+            });
         }
         let order_id = uuid::Uuid::now_v7().to_string();
         let wanted: Vec<(i64, i64)> = lines.iter().map(|l| (l.product_id, l.quantity)).collect();
@@ -93,16 +115,23 @@ impl Checkouts {
     }
 
     /// `false` when the key was already used (nothing written).
-    async fn record(&self, user_id: i64, key: &IdempotencyKey, order_id: &str, lines: Vec<OrderLine>) -> anyhow::Result<bool> {
+    async fn record(
+        &self,
+        user_id: i64,
+        key: &IdempotencyKey,
+        order_id: &str,
+        lines: Vec<OrderLine>,
+    ) -> anyhow::Result<bool> {
         let _q = self.db.observe("checkout.record");
         let mut tx = self.db.pool().begin().await?;
-        let inserted = sqlx::query("INSERT INTO checkouts (user_id, idempotency_key, order_id, created_at) VALUES (?, ?, ?, ?)")
-            .bind(user_id)
-            .bind(key.as_str())
-            .bind(order_id)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await;
+        let inserted =
+            sqlx::query("INSERT INTO checkouts (user_id, idempotency_key, order_id, created_at) VALUES (?, ?, ?, ?)")
+                .bind(user_id)
+                .bind(key.as_str())
+                .bind(order_id)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await;
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Ok(false),
@@ -110,7 +139,8 @@ impl Checkouts {
         }
         sqlx::query("DELETE FROM cart_items WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
         let total_cents = lines.iter().map(|l| l.quantity * l.unit_price_cents).sum();
-        let placed = OrderEvent { order_id: order_id.to_owned(), user_id, sale_id: None, total_cents, lines, was_paid: false };
+        let placed =
+            OrderEvent { order_id: order_id.to_owned(), user_id, sale_id: None, total_cents, lines, was_paid: false };
         events::append(&mut tx, &Event::new(CHECKOUTS_TOPIC, kinds::CHECKOUT_PLACED, order_id, placed)).await?;
         tx.commit().await?;
         Ok(true)

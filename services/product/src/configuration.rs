@@ -72,22 +72,41 @@ mod tests {
 
     #[test]
     fn a_missing_or_wrong_setting_is_named() {
-        let err = ServiceConfig::load_from(None, vars(&[("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0"), ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092")])).unwrap_err();
+        let err = ServiceConfig::load_from(
+            None,
+            vars(&[("GOODSMALL_REDIS__URL", "redis://127.0.0.1/0"), ("GOODSMALL_KAFKA__BROKERS", "127.0.0.1:9092")]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("product"), "{err}");
-        let bad = [("GOODSMALL_AUTH__PUBLIC_KEY_PEM", "not a key"), ("GOODSMALL_PRODUCT__DATABASE__URL", "postgres://x")];
+        let bad =
+            [("GOODSMALL_AUTH__PUBLIC_KEY_PEM", "not a key"), ("GOODSMALL_PRODUCT__DATABASE__URL", "postgres://x")];
         let err = ServiceConfig::load_from(None, standalone_vars("PRODUCT", &bad)).unwrap_err();
         assert!(err.to_string().contains("GOODSMALL_PRODUCT__DATABASE__URL"), "{err}");
     }
 
     #[test]
     fn an_unknown_or_misspelt_variable_stops_it_naming_the_variable() {
-        let unknown = ["GOODSMALL_PRODUCT__CACHE__TTL", "GOODSMALL_PRODUCT__CACHE_TTL_SECS", "GOODSMALL_PRODUCTS__CACHE__TTL_SECS", "GOODSMALL_AUTH__PUBLIC_KEY"];
-        assert_unknown_variables_named::<ServiceConfig>(standalone_vars("PRODUCT", &[("GOODSMALL_PRODUCT__CACHE__TTL_SECS", "60")]), &unknown);
+        let unknown = [
+            "GOODSMALL_PRODUCT__CACHE__TTL",
+            "GOODSMALL_PRODUCT__CACHE_TTL_SECS",
+            "GOODSMALL_PRODUCTS__CACHE__TTL_SECS",
+            "GOODSMALL_AUTH__PUBLIC_KEY",
+        ];
+        assert_unknown_variables_named::<ServiceConfig>(
+            standalone_vars("PRODUCT", &[("GOODSMALL_PRODUCT__CACHE__TTL_SECS", "60")]),
+            &unknown,
+        );
     }
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        let secrets = [("GOODSMALL_PRODUCT__DATABASE__URL", "mysql://product:product-db-secret@db/product"), ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv/0")];
-        assert_secrets_hidden::<ServiceConfig>(standalone_vars("PRODUCT", &secrets), &["product-db-secret", "redis-secret"]);
+        let secrets = [
+            ("GOODSMALL_PRODUCT__DATABASE__URL", "mysql://product:product-db-secret@db/product"),
+            ("GOODSMALL_REDIS__URL", "redis://:redis-secret@kv/0"),
+        ];
+        assert_secrets_hidden::<ServiceConfig>(
+            standalone_vars("PRODUCT", &secrets),
+            &["product-db-secret", "redis-secret"],
+        );
     }
 }

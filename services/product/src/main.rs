@@ -5,5 +5,10 @@ use goodsmall_product::{configuration::ServiceConfig, startup};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    serve_standalone::<ServiceConfig>("product", "GoodsMall product service (catalogue, stock, cart)", startup::application).await
+    serve_standalone::<ServiceConfig>(
+        "product",
+        "GoodsMall product service (catalogue, stock, cart)",
+        startup::application,
+    )
+    .await
 }

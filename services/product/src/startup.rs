@@ -40,24 +40,24 @@ impl ProductService {
     }
 }
 
-pub async fn build(settings: &ProductSettings, shared: &Shared, bus: &Bus, engine: StockEngine) -> anyhow::Result<ProductService> {
+pub async fn build(
+    settings: &ProductSettings,
+    shared: &Shared,
+    bus: &Bus,
+    engine: StockEngine,
+) -> anyhow::Result<ProductService> {
     let database = Database::connect("product", &settings.database, &migrations(), &shared.metrics).await?;
     events::install_schema(&database).await?;
     let catalogue = Catalogue::new(database.clone());
     let stock = LiveStock::new(engine.clone());
     let carts = Carts::new(database.clone());
     let relay = RelayHandle::default();
-    let checkouts = Checkouts::new(database.clone(), carts.clone(), catalogue.clone(), stock.clone(), engine, relay.clone());
+    let checkouts =
+        Checkouts::new(database.clone(), carts.clone(), catalogue.clone(), stock.clone(), engine, relay.clone());
     let details = DetailCache::new(shared.kv.clone(), catalogue.clone(), settings.cache.clone());
     stock_sync::subscribe(bus, catalogue.clone(), details.clone());
-    let state = ProductState {
-        details,
-        stock,
-        carts,
-        checkouts,
-        catalogue,
-        authenticator: shared.authenticator.clone(),
-    };
+    let state =
+        ProductState { details, stock, carts, checkouts, catalogue, authenticator: shared.authenticator.clone() };
     let parts = ServiceParts {
         api: routes::router(state.clone()),
         readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
@@ -67,7 +67,11 @@ pub async fn build(settings: &ProductSettings, shared: &Shared, bus: &Bus, engin
 }
 
 /// The standalone service: Redis, its own database, its own port.
-pub async fn application(config: &ServiceConfig, bus: &Bus, shutdown: CancellationToken) -> anyhow::Result<RunningService> {
+pub async fn application(
+    config: &ServiceConfig,
+    bus: &Bus,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningService> {
     let shared = Shared::standalone(&config.redis, &config.auth, shutdown).await?;
     let engine = StockEngine::for_connection(shared.kv.redis_connection()).with_metrics(shared.metrics.registry());
     let service = build(&config.product, &shared, bus, engine).await?;

@@ -1,7 +1,7 @@
 use axum::extract::FromRef;
 use goodsmall_platform::auth::Authenticator;
 
-use crate::{cart::Carts, checkout::Checkouts, catalogue::Catalogue, detail_cache::DetailCache, stock::LiveStock};
+use crate::{cart::Carts, catalogue::Catalogue, checkout::Checkouts, detail_cache::DetailCache, stock::LiveStock};
 
 /// Everything the product service's handlers need.
 #[derive(Clone, FromRef)]

@@ -11,7 +11,9 @@ use goodsmall_product::{
 };
 
 async fn catalogue(dir: &std::path::Path) -> Catalogue {
-    let db = Database::connect("product", &DatabaseSettings::sqlite(&dir.join("p.db")), &migrations(), &Metrics::new()).await.unwrap();
+    let db = Database::connect("product", &DatabaseSettings::sqlite(&dir.join("p.db")), &migrations(), &Metrics::new())
+        .await
+        .unwrap();
     Catalogue::new(db)
 }
 
@@ -93,7 +95,8 @@ async fn reader_fill_after_writer_store(kv: Kv) {
     let stored = catalogue.create(hoodie()).await.unwrap();
     // The reader's store handle counts its own operations; both share the entries.
     let reader_ops = Metrics::new();
-    let reader = DetailCache::new(kv.clone().with_metrics(reader_ops.clone()), catalogue.clone(), CacheSettings::default());
+    let reader =
+        DetailCache::new(kv.clone().with_metrics(reader_ops.clone()), catalogue.clone(), CacheSettings::default());
     let writer = DetailCache::new(kv.clone(), catalogue.clone(), CacheSettings::default());
 
     let held = catalogue.database().pool().acquire().await.unwrap();
@@ -102,7 +105,10 @@ async fn reader_fill_after_writer_store(kv: Kv) {
     // for the connection to read the row.
     let started = std::time::Instant::now();
     while kv_ops(&reader_ops, "get") < 2 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{backend}: the reader never looked the product up");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{backend}: the reader never looked the product up"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let mut fresher = stored.clone();
@@ -113,8 +119,13 @@ async fn reader_fill_after_writer_store(kv: Kv) {
     let served = read.await.unwrap().expect("the product exists");
     // It served the row it read, so it did miss and fill after the store.
     assert_eq!(served.name, "Hoodie", "{backend}: the reader went to the database");
-    let cached: Option<Product> = serde_json::from_str(&kv.get(&detail_key(stored.id)).await.unwrap().expect("an entry")).unwrap();
-    assert_eq!(cached.expect("the product").name, "Hoodie v2", "{backend}: the reader's fill overwrote the writer's value");
+    let cached: Option<Product> =
+        serde_json::from_str(&kv.get(&detail_key(stored.id)).await.unwrap().expect("an entry")).unwrap();
+    assert_eq!(
+        cached.expect("the product").name,
+        "Hoodie v2",
+        "{backend}: the reader's fill overwrote the writer's value"
+    );
     assert_eq!(kv_ops(&reader_ops, "set_nx"), 1, "{backend}: the reader tried its fill, after the writer stored");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -61,8 +61,24 @@ struct EngineMetrics {
 
 /// Every operation the engine counts (the `op` label's values).
 pub const ENGINE_OPS: [&str; 19] = [
-    "load_sale", "restore_sale", "remove_sale", "close_sale", "set_halted", "counters", "held_by", "first_answer", "buyers", "buyer_count",
-    "open_reservations", "reserve", "release", "confirm", "set_product_stock", "seed_product_stock", "product_stock", "reserve_products",
+    "load_sale",
+    "restore_sale",
+    "remove_sale",
+    "close_sale",
+    "set_halted",
+    "counters",
+    "held_by",
+    "first_answer",
+    "buyers",
+    "buyer_count",
+    "open_reservations",
+    "reserve",
+    "release",
+    "confirm",
+    "set_product_stock",
+    "seed_product_stock",
+    "product_stock",
+    "reserve_products",
     "release_products",
 ];
 
@@ -91,10 +107,20 @@ impl StockEngine {
     /// prefix: the services' registries add it). Clones share the series.
     pub fn with_metrics(mut self, registry: &prometheus::Registry) -> Self {
         const BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
-        let calls = prometheus::IntCounterVec::new(prometheus::Opts::new("stock_engine_calls_total", "Stock engine operations (Lua scripts and reads) by operation and outcome"), &["op", "outcome"])
-            .expect("valid metric");
+        let calls = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "stock_engine_calls_total",
+                "Stock engine operations (Lua scripts and reads) by operation and outcome",
+            ),
+            &["op", "outcome"],
+        )
+        .expect("valid metric");
         let duration = prometheus::HistogramVec::new(
-            prometheus::HistogramOpts::new("stock_engine_call_duration_seconds", "Stock engine operation latency by operation").buckets(BUCKETS.to_vec()),
+            prometheus::HistogramOpts::new(
+                "stock_engine_call_duration_seconds",
+                "Stock engine operation latency by operation",
+            )
+            .buckets(BUCKETS.to_vec()),
             &["op"],
         )
         .expect("valid metric");
@@ -140,7 +166,13 @@ impl StockEngine {
     /// `epoch`. No purchase can slip in between loading the stock and re-reserving the
     /// orders, so a restore never oversells, and a retry finds its first order. `false`
     /// (and no change) when the sale exists.
-    pub async fn restore_sale(&self, def: &SaleDefinition, closed: bool, epoch: i64, orders: &[RecordedOrder]) -> Result<bool, EngineError> {
+    pub async fn restore_sale(
+        &self,
+        def: &SaleDefinition,
+        closed: bool,
+        epoch: i64,
+        orders: &[RecordedOrder],
+    ) -> Result<bool, EngineError> {
         if orders.iter().any(|o| o.quantity < 1) {
             return Err(EngineError::InvalidInput("order quantity below 1"));
         }
@@ -182,13 +214,22 @@ impl StockEngine {
     /// if any, with the sale's epoch (read first, so a rebuild in between can only make
     /// it older: the commit is then refused and retried, never let through); for
     /// answering a retry when the sale is flagged sold out.
-    pub async fn first_answer(&self, sale: SaleId, user: UserId, idempotency_key: &str) -> Result<KeyRecord, EngineError> {
+    pub async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: UserId,
+        idempotency_key: &str,
+    ) -> Result<KeyRecord, EngineError> {
         dispatch!(self, "first_answer", e => e.first_answer(sale.0, user.0, idempotency_key).await)
     }
 
     /// Every shopper who has ever reserved in the sale (including those whose units were
     /// released since), or `None` when there are more than `at_most` of them.
-    pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
+    pub async fn buyers(
+        &self,
+        sale_id: i64,
+        at_most: usize,
+    ) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
         dispatch!(self, "buyers", e => e.buyers(sale_id, at_most).await)
     }
 

@@ -6,7 +6,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation, ReservationRequest, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH};
+use crate::{
+    EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation,
+    ReservationRequest, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -76,13 +79,23 @@ impl MemoryEngine {
                 halted: false,
             };
             terms(&mut counters);
-            let sale = Sale { counters, epoch: FIRST_EPOCH, buyers: HashMap::new(), idempotency: HashMap::new(), reservations: HashMap::new() };
+            let sale = Sale {
+                counters,
+                epoch: FIRST_EPOCH,
+                buyers: HashMap::new(),
+                idempotency: HashMap::new(),
+                reservations: HashMap::new(),
+            };
             store.sales.insert(d.sale_id, sale);
             return Ok(Some(LoadOutcome::Created));
         };
         let c = &mut sale.counters;
         if d.stock < c.reserved + c.sold {
-            return Err(EngineError::StockBelowCommitted { sale_id: d.sale_id, stock: d.stock, committed: c.reserved + c.sold });
+            return Err(EngineError::StockBelowCommitted {
+                sale_id: d.sale_id,
+                stock: d.stock,
+                committed: c.reserved + c.sold,
+            });
         }
         let before = *c;
         c.remaining += d.stock - c.initial;
@@ -91,7 +104,13 @@ impl MemoryEngine {
         Ok(Some(if *c == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated }))
     }
 
-    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, epoch: i64, orders: &[RecordedOrder]) -> Result<bool, EngineError> {
+    pub async fn restore_sale(
+        &self,
+        d: &SaleDefinition,
+        closed: bool,
+        epoch: i64,
+        orders: &[RecordedOrder],
+    ) -> Result<bool, EngineError> {
         let mut store = self.store();
         if store.sales.contains_key(&d.sale_id) {
             return Ok(false);
@@ -140,12 +159,19 @@ impl MemoryEngine {
     }
 
     pub async fn reserve(&self, r: &ReservationRequest<'_>) -> Result<Reservation, EngineError> {
-        let (sale_id, user_id, key, quantity, order_id, now_ms) = (r.sale.0, r.user.0, r.key, r.quantity.get(), r.order, r.at_ms);
+        let (sale_id, user_id, key, quantity, order_id, now_ms) =
+            (r.sale.0, r.user.0, r.key, r.quantity.get(), r.order, r.at_ms);
         let mut store = self.store();
         let Some(sale) = store.sales.get_mut(&sale_id) else { return Ok(Reservation::Refused(Refusal::UnknownSale)) };
         if let Some(first) = sale.idempotency.get(&(user_id, key.to_owned())) {
             let quantity = sale.reservations.get(first).map_or(0, |r| r.1);
-            return Ok(Reservation::Reserved { order_id: first.clone(), quantity, remaining: sale.counters.remaining, repeated: true, epoch: sale.epoch });
+            return Ok(Reservation::Reserved {
+                order_id: first.clone(),
+                quantity,
+                remaining: sale.counters.remaining,
+                repeated: true,
+                epoch: sale.epoch,
+            });
         }
         let c = &mut sale.counters;
         let refusal = if c.closed || now_ms >= c.closes_at_ms {
@@ -171,7 +197,13 @@ impl MemoryEngine {
         *sale.buyers.entry(user_id).or_default() += quantity;
         sale.idempotency.insert((user_id, key.to_owned()), order_id.to_owned());
         sale.reservations.insert(order_id.to_owned(), (user_id, quantity, State::Reserved));
-        Ok(Reservation::Reserved { order_id: order_id.to_owned(), quantity, remaining: c.remaining, repeated: false, epoch: sale.epoch })
+        Ok(Reservation::Reserved {
+            order_id: order_id.to_owned(),
+            quantity,
+            remaining: c.remaining,
+            repeated: false,
+            epoch: sale.epoch,
+        })
     }
 
     pub async fn settle(&self, sale_id: i64, order_id: &str, confirm: bool) -> Result<Settle, EngineError> {
@@ -220,7 +252,11 @@ impl MemoryEngine {
         Ok(self.store().sales.get(&sale_id).map_or(0, |s| s.buyers.len()))
     }
 
-    pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
+    pub async fn buyers(
+        &self,
+        sale_id: i64,
+        at_most: usize,
+    ) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
         let store = self.store();
         let Some(sale) = store.sales.get(&sale_id) else { return Ok(Some(Default::default())) };
         Ok((sale.buyers.len() <= at_most).then(|| sale.buyers.keys().copied().collect()))
@@ -230,7 +266,11 @@ impl MemoryEngine {
         let store = self.store();
         let Some(sale) = store.sales.get(&sale_id) else { return Ok(KeyRecord::NoSale) };
         let Some(order) = sale.idempotency.get(&(user_id, key.to_owned())) else { return Ok(KeyRecord::NoAnswer) };
-        Ok(KeyRecord::First(FirstAnswer { order_id: order.clone(), quantity: sale.reservations.get(order).map_or(0, |r| r.1), epoch: sale.epoch }))
+        Ok(KeyRecord::First(FirstAnswer {
+            order_id: order.clone(),
+            quantity: sale.reservations.get(order).map_or(0, |r| r.1),
+            epoch: sale.epoch,
+        }))
     }
 
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
@@ -240,7 +280,11 @@ impl MemoryEngine {
             .reservations
             .iter()
             .filter(|(_, r)| r.2 == State::Reserved)
-            .map(|(order_id, &(user_id, quantity, _))| OpenReservation { order_id: order_id.clone(), user_id, quantity })
+            .map(|(order_id, &(user_id, quantity, _))| OpenReservation {
+                order_id: order_id.clone(),
+                user_id,
+                quantity,
+            })
             .collect())
     }
 

@@ -5,7 +5,10 @@ use std::{collections::HashMap, sync::Arc};
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
-use crate::{keys, EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, Refusal, RecordedOrder, Reservation, ReservationRequest, SaleCounters, SaleDefinition, Settle, Units};
+use crate::{
+    keys, EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation,
+    ReservationRequest, SaleCounters, SaleDefinition, Settle, Units,
+};
 
 struct Scripts {
     load: Script,
@@ -82,28 +85,54 @@ impl RedisEngine {
     }
 
     pub async fn set_halted(&self, sale_id: i64, halted: bool) -> Result<bool, EngineError> {
-        let found: i64 = self.scripts.halt.key(keys::sale(sale_id)).arg(i64::from(halted)).invoke_async(&mut self.conn.clone()).await?;
+        let found: i64 = self
+            .scripts
+            .halt
+            .key(keys::sale(sale_id))
+            .arg(i64::from(halted))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok(found == 1)
     }
 
-    pub async fn restore_sale(&self, d: &SaleDefinition, closed: bool, epoch: i64, orders: &[RecordedOrder]) -> Result<bool, EngineError> {
+    pub async fn restore_sale(
+        &self,
+        d: &SaleDefinition,
+        closed: bool,
+        epoch: i64,
+        orders: &[RecordedOrder],
+    ) -> Result<bool, EngineError> {
         let mut invocation = self.scripts.restore.key(keys::sale(d.sale_id));
         invocation.key(keys::buyers(d.sale_id)).key(keys::idempotency(d.sale_id)).key(keys::reservations(d.sale_id));
-        invocation.arg(d.product_id).arg(d.price_cents).arg(d.opens_at_ms).arg(d.closes_at_ms).arg(d.per_user_limit).arg(d.stock).arg(i64::from(closed)).arg(epoch);
+        invocation
+            .arg(d.product_id)
+            .arg(d.price_cents)
+            .arg(d.opens_at_ms)
+            .arg(d.closes_at_ms)
+            .arg(d.per_user_limit)
+            .arg(d.stock)
+            .arg(i64::from(closed))
+            .arg(epoch);
         for o in orders {
             let state = match o.units {
                 Units::Reserved => "R",
                 Units::Sold => "S",
                 Units::Released => "X",
             };
-            invocation.arg(&o.order_id).arg(o.user_id).arg(o.quantity).arg(state).arg(o.idempotency_key.as_deref().unwrap_or_default());
+            invocation
+                .arg(&o.order_id)
+                .arg(o.user_id)
+                .arg(o.quantity)
+                .arg(state)
+                .arg(o.idempotency_key.as_deref().unwrap_or_default());
         }
         let rebuilt: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(rebuilt == 1)
     }
 
     pub async fn remove_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
-        let keys = [keys::sale(sale_id), keys::buyers(sale_id), keys::idempotency(sale_id), keys::reservations(sale_id)];
+        let keys =
+            [keys::sale(sale_id), keys::buyers(sale_id), keys::idempotency(sale_id), keys::reservations(sale_id)];
         let removed: i64 = self.conn.clone().del(&keys).await?;
         Ok(removed > 0)
     }
@@ -126,7 +155,8 @@ impl RedisEngine {
     }
 
     pub async fn reserve(&self, r: &ReservationRequest<'_>) -> Result<Reservation, EngineError> {
-        let (sale_id, user_id, key, quantity, order_id, now_ms) = (r.sale.0, r.user.0, r.key, r.quantity.get(), r.order, r.at_ms);
+        let (sale_id, user_id, key, quantity, order_id, now_ms) =
+            (r.sale.0, r.user.0, r.key, r.quantity.get(), r.order, r.at_ms);
         let answer: Vec<redis::Value> = self
             .scripts
             .reserve
@@ -146,12 +176,16 @@ impl RedisEngine {
         let malformed = || EngineError::Protocol(format!("reserve: {answer:?}"));
         match text(0).as_deref() {
             Some("OK") => {
-                let (Some(order_id), Some(quantity), Some(remaining), Some(repeated), Some(epoch)) = (text(1), int(2), int(3), int(4), int(5)) else {
+                let (Some(order_id), Some(quantity), Some(remaining), Some(repeated), Some(epoch)) =
+                    (text(1), int(2), int(3), int(4), int(5))
+                else {
                     return Err(malformed());
                 };
                 Ok(Reservation::Reserved { order_id, quantity, remaining, repeated: repeated == 1, epoch })
             }
-            Some("NO") => text(1).as_deref().and_then(Refusal::from_code).map(Reservation::Refused).ok_or_else(malformed),
+            Some("NO") => {
+                text(1).as_deref().and_then(Refusal::from_code).map(Reservation::Refused).ok_or_else(malformed)
+            }
             _ => Err(malformed()),
         }
     }
@@ -187,11 +221,16 @@ impl RedisEngine {
     pub async fn first_answer(&self, sale_id: i64, user_id: i64, key: &str) -> Result<KeyRecord, EngineError> {
         let mut conn = self.conn.clone();
         // The epoch first: see StockEngine::first_answer. Every sale hash has `initial`.
-        let (epoch, initial): (Option<i64>, Option<i64>) = redis::cmd("HMGET").arg(keys::sale(sale_id)).arg("epoch").arg("initial").query_async(&mut conn).await?;
+        let (epoch, initial): (Option<i64>, Option<i64>) =
+            redis::cmd("HMGET").arg(keys::sale(sale_id)).arg("epoch").arg("initial").query_async(&mut conn).await?;
         if initial.is_none() {
             return Ok(KeyRecord::NoSale);
         }
-        let Some(order_id) = conn.hget::<_, _, Option<String>>(keys::idempotency(sale_id), format!("{user_id}:{key}")).await? else { return Ok(KeyRecord::NoAnswer) };
+        let Some(order_id) =
+            conn.hget::<_, _, Option<String>>(keys::idempotency(sale_id), format!("{user_id}:{key}")).await?
+        else {
+            return Ok(KeyRecord::NoAnswer);
+        };
         let reservation: Option<String> = conn.hget(keys::reservations(sale_id), &order_id).await?;
         // `<user id>:<quantity>:<state>`; a first answer without its reservation has none to report.
         let quantity = match reservation.as_deref().map(|r| r.split(':').nth(1).map(str::parse::<i64>)) {
@@ -206,14 +245,21 @@ impl RedisEngine {
         Ok(self.conn.clone().hlen(keys::buyers(sale_id)).await?)
     }
 
-    pub async fn buyers(&self, sale_id: i64, at_most: usize) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
+    pub async fn buyers(
+        &self,
+        sale_id: i64,
+        at_most: usize,
+    ) -> Result<Option<std::collections::HashSet<i64>>, EngineError> {
         let mut conn = self.conn.clone();
         let count: usize = conn.hlen(keys::buyers(sale_id)).await?;
         if count > at_most {
             return Ok(None);
         }
         let ids: Vec<String> = conn.hkeys(keys::buyers(sale_id)).await?;
-        ids.iter().map(|id| id.parse().map_err(|_| EngineError::Protocol(format!("buyer id {id}")))).collect::<Result<_, _>>().map(Some)
+        ids.iter()
+            .map(|id| id.parse().map_err(|_| EngineError::Protocol(format!("buyer id {id}"))))
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     pub async fn open_reservations(&self, sale_id: i64) -> Result<Vec<OpenReservation>, EngineError> {
@@ -269,7 +315,8 @@ impl RedisEngine {
         let fields: Vec<String> = self.conn.clone().hkeys(&order).await?;
         let mut invocation = self.scripts.release_products.key(&order);
         for field in fields.iter().filter(|f| *f != keys::PRODUCT_ORDER_STATE) {
-            let product_id: i64 = field.parse().map_err(|_| EngineError::Protocol(format!("{order}: field {field}")))?;
+            let product_id: i64 =
+                field.parse().map_err(|_| EngineError::Protocol(format!("{order}: field {field}")))?;
             invocation.key(keys::product_stock(product_id)).arg(product_id);
         }
         let done: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
@@ -281,7 +328,12 @@ impl RedisEngine {
 /// `halted`, which is absent until the merchant first halts the sale.
 fn counters_from_hash(sale_id: i64, key: &str, fields: &HashMap<String, String>) -> Result<SaleCounters, EngineError> {
     let parse = |field: &'static str, value: &String| {
-        value.parse::<i64>().map_err(|source| EngineError::Corrupt { key: key.to_owned(), field, value: value.clone(), source })
+        value.parse::<i64>().map_err(|source| EngineError::Corrupt {
+            key: key.to_owned(),
+            field,
+            value: value.clone(),
+            source,
+        })
     };
     let n = |field: &'static str| match fields.get(field) {
         Some(value) => parse(field, value),
@@ -330,7 +382,10 @@ mod tests {
     fn a_sale_hash_reads_as_its_counters_and_an_absent_halted_is_not_halted() {
         let mut fields = made_by_load();
         let c = counters_from_hash(1, "sale:{1}", &fields).unwrap();
-        assert_eq!((c.product_id, c.initial, c.remaining, c.reserved, c.sold, c.closed, c.halted), (7, 10, 6, 3, 1, false, false));
+        assert_eq!(
+            (c.product_id, c.initial, c.remaining, c.reserved, c.sold, c.closed, c.halted),
+            (7, 10, 6, 3, 1, false, false)
+        );
         fields.insert("halted".into(), "1".into());
         assert!(counters_from_hash(1, "sale:{1}", &fields).unwrap().halted);
     }
@@ -341,7 +396,9 @@ mod tests {
             let mut fields = made_by_load();
             fields.insert(field.into(), "lots".into());
             match counters_from_hash(1, "sale:{1}", &fields) {
-                Err(EngineError::Corrupt { key, field: named, value, .. }) => assert_eq!((key.as_str(), named, value.as_str()), ("sale:{1}", field, "lots")),
+                Err(EngineError::Corrupt { key, field: named, value, .. }) => {
+                    assert_eq!((key.as_str(), named, value.as_str()), ("sale:{1}", field, "lots"))
+                }
                 other => panic!("{field}: {other:?}"),
             }
         }
@@ -363,7 +420,15 @@ mod tests {
         let client = redis::Client::open(goodsmall_testkit::redis_url().await).unwrap();
         let mut conn = ConnectionManager::new(client).await.unwrap();
         let engine = RedisEngine::new(conn.clone());
-        let sale = SaleDefinition { sale_id: 1, product_id: 7, stock: 10, price_cents: 12_000, opens_at_ms: 1_000, closes_at_ms: 2_000, per_user_limit: 2 };
+        let sale = SaleDefinition {
+            sale_id: 1,
+            product_id: 7,
+            stock: 10,
+            price_cents: 12_000,
+            opens_at_ms: 1_000,
+            closes_at_ms: 2_000,
+            per_user_limit: 2,
+        };
         engine.load_sale(&sale).await.unwrap();
         assert_eq!(engine.counters(1).await.unwrap().map(|c| (c.remaining, c.halted)), Some((10, false)));
         let () = conn.hset(keys::sale(1), "sold", "lots").await.unwrap();

@@ -27,7 +27,11 @@ pub const BUYERS_KEPT: usize = 200_000;
 /// Cheap to clone; clones share the flags. Reads take a shared lock only (the hot path
 /// is `is_sold_out` on every purchase; writes happen once per sell-out or refill).
 #[derive(Clone, Default)]
-pub struct SoldOutFlags(Arc<RwLock<HashMap<i64, Option<Arc<HashSet<i64>>>>>>);
+pub struct SoldOutFlags(Arc<RwLock<HashMap<i64, Buyers>>>);
+
+/// A sold-out sale's buyers (who may still be answered from their own orders), or `None`
+/// when there were too many to keep.
+type Buyers = Option<Arc<HashSet<i64>>>;
 
 impl SoldOutFlags {
     pub fn is_sold_out(&self, sale_id: i64) -> bool {
@@ -112,7 +116,15 @@ mod tests {
     use crate::{Quantity, Reservation, ReservationRequest, SaleDefinition, Settle};
 
     fn drop_of(stock: i64) -> SaleDefinition {
-        SaleDefinition { sale_id: 9, product_id: 1, stock, price_cents: 100, opens_at_ms: 0, closes_at_ms: i64::MAX, per_user_limit: 5 }
+        SaleDefinition {
+            sale_id: 9,
+            product_id: 1,
+            stock,
+            price_cents: 100,
+            opens_at_ms: 0,
+            closes_at_ms: i64::MAX,
+            per_user_limit: 5,
+        }
     }
 
     #[test]
@@ -129,7 +141,20 @@ mod tests {
     async fn refresh_keeps_the_flag_while_sold_out_and_clears_it_after_a_release() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        assert!(matches!(engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap(), Reservation::Reserved { remaining: 0, .. }));
+        assert!(matches!(
+            engine
+                .reserve(&ReservationRequest {
+                    sale: SaleId(9),
+                    user: UserId(1),
+                    key: "k",
+                    quantity: Quantity::new(1).unwrap(),
+                    order: "o1",
+                    at_ms: 10
+                })
+                .await
+                .unwrap(),
+            Reservation::Reserved { remaining: 0, .. }
+        ));
         let flags = SoldOutFlags::default();
         flags.mark(9);
         flags.refresh(&engine).await;
@@ -143,17 +168,50 @@ mod tests {
     async fn only_shoppers_who_never_reserved_are_refused_outright_and_a_new_buyer_joins_them() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(2)).await.unwrap();
-        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap();
-        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(2), key: "k", quantity: Quantity::new(1).unwrap(), order: "o2", at_ms: 10 }).await.unwrap();
+        engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(9),
+                user: UserId(1),
+                key: "k",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o1",
+                at_ms: 10,
+            })
+            .await
+            .unwrap();
+        engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(9),
+                user: UserId(2),
+                key: "k",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o2",
+                at_ms: 10,
+            })
+            .await
+            .unwrap();
         let flags = SoldOutFlags::default();
         flags.mark(9);
         assert!(!flags.refuses_outright(SaleId(9), UserId(3)), "no buyer list yet: ask the engine");
         flags.refresh(&engine).await;
         assert!(flags.refuses_outright(SaleId(9), UserId(3)), "shopper 3 never reserved");
-        assert!(!flags.refuses_outright(SaleId(9), UserId(1)) && !flags.refuses_outright(SaleId(9), UserId(2)), "buyers may have a first answer");
+        assert!(
+            !flags.refuses_outright(SaleId(9), UserId(1)) && !flags.refuses_outright(SaleId(9), UserId(2)),
+            "buyers may have a first answer"
+        );
         // A unit comes back and shopper 3 buys it elsewhere before this replica looks.
         engine.release(9, "o1").await.unwrap();
-        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(3), key: "k", quantity: Quantity::new(1).unwrap(), order: "o3", at_ms: 10 }).await.unwrap();
+        engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(9),
+                user: UserId(3),
+                key: "k",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o3",
+                at_ms: 10,
+            })
+            .await
+            .unwrap();
         flags.refresh(&engine).await;
         assert!(flags.is_sold_out(9), "sold out again");
         assert!(!flags.refuses_outright(SaleId(9), UserId(3)), "the new buyer is known at the next refresh");
@@ -165,7 +223,17 @@ mod tests {
     async fn refresh_clears_the_flag_of_a_closed_sale() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap();
+        engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(9),
+                user: UserId(1),
+                key: "k",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o1",
+                at_ms: 10,
+            })
+            .await
+            .unwrap();
         let flags = SoldOutFlags::default();
         flags.mark(9);
         engine.close_sale(9).await.unwrap();
@@ -185,7 +253,17 @@ mod tests {
     async fn the_refresher_clears_the_flag_and_stops_on_shutdown() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        engine.reserve(&ReservationRequest { sale: SaleId(9), user: UserId(1), key: "k", quantity: Quantity::new(1).unwrap(), order: "o1", at_ms: 10 }).await.unwrap();
+        engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(9),
+                user: UserId(1),
+                key: "k",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o1",
+                at_ms: 10,
+            })
+            .await
+            .unwrap();
         let flags = SoldOutFlags::default();
         flags.mark(9);
         let shutdown = CancellationToken::new();

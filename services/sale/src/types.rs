@@ -284,7 +284,13 @@ pub enum EngineError {
     Protocol(String),
     /// A stored number that does not parse: written by something else, or corrupt.
     #[error("stock engine: {key} field {field} holds {value:?}, not a whole number")]
-    Corrupt { key: String, field: &'static str, value: String, #[source] source: std::num::ParseIntError },
+    Corrupt {
+        key: String,
+        field: &'static str,
+        value: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
     /// A sale hash without a field every sale is made with: half-made, not a sale with 0 of it.
     #[error("stock engine: {key} has no field {field}")]
     MissingField { key: String, field: &'static str },
@@ -305,7 +311,8 @@ mod tests {
         script
             .match_indices("'NO'")
             .map(|(at, _)| {
-                let rest = script[at + 4..].trim_start().strip_prefix(',').expect("'NO' is followed by its code").trim_start();
+                let rest =
+                    script[at + 4..].trim_start().strip_prefix(',').expect("'NO' is followed by its code").trim_start();
                 let rest = rest.strip_prefix('\'').expect("the code is quoted");
                 rest[..rest.find('\'').expect("closing quote")].to_owned()
             })
@@ -338,7 +345,8 @@ mod tests {
 
     #[test]
     fn every_refusal_is_documented_with_its_status() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md")).expect("docs/errors.md exists");
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"))
+            .expect("docs/errors.md exists");
         for refusal in Refusal::ALL {
             let row = format!("| `{}` | {} |", refusal.code(), refusal.code().status().as_u16());
             assert!(doc.contains(&row), "docs/errors.md has no row starting {row:?} for {refusal:?}");

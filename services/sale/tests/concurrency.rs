@@ -18,7 +18,21 @@ async fn a_thousand_buyers_for_a_hundred_units() {
         let tasks: Vec<_> = (0..1000i64)
             .map(|user| {
                 let e = e.clone();
-                tokio::spawn(async move { (user, e.reserve(&ReservationRequest { sale: SaleId(5), user: UserId(user), key: "buy", quantity: Quantity::new(1).unwrap(), order: &format!("order-{user}"), at_ms: OPENS }).await.unwrap()) })
+                tokio::spawn(async move {
+                    (
+                        user,
+                        e.reserve(&ReservationRequest {
+                            sale: SaleId(5),
+                            user: UserId(user),
+                            key: "buy",
+                            quantity: Quantity::new(1).unwrap(),
+                            order: &format!("order-{user}"),
+                            at_ms: OPENS,
+                        })
+                        .await
+                        .unwrap(),
+                    )
+                })
             })
             .collect();
         let (mut winners, mut sold_out) = (HashSet::new(), 0);
@@ -36,7 +50,11 @@ async fn a_thousand_buyers_for_a_hundred_units() {
         let c = assert_conserved(&e, 5).await;
         assert_eq!((c.remaining, c.reserved, c.sold), (0, 100, 0), "{n}");
         for user in [0, 1, 499, 999] {
-            assert_eq!(e.held_by(SaleId(5), UserId(user)).await.unwrap(), i64::from(winners.contains(&user)), "{n}: user {user}");
+            assert_eq!(
+                e.held_by(SaleId(5), UserId(user)).await.unwrap(),
+                i64::from(winners.contains(&user)),
+                "{n}: user {user}"
+            );
         }
     }
 }
@@ -55,7 +73,20 @@ async fn eager_buyers_never_pass_the_limit_or_buy_twice_per_key() {
                 let e = e.clone();
                 tokio::spawn(async move {
                     let key = KEYS[attempt];
-                    (user, key, e.reserve(&ReservationRequest { sale: SaleId(6), user: UserId(user), key, quantity: Quantity::new(1).unwrap(), order: &format!("o-{user}-{attempt}"), at_ms: OPENS }).await.unwrap())
+                    (
+                        user,
+                        key,
+                        e.reserve(&ReservationRequest {
+                            sale: SaleId(6),
+                            user: UserId(user),
+                            key,
+                            quantity: Quantity::new(1).unwrap(),
+                            order: &format!("o-{user}-{attempt}"),
+                            at_ms: OPENS,
+                        })
+                        .await
+                        .unwrap(),
+                    )
                 })
             })
             .collect();
@@ -68,7 +99,11 @@ async fn eager_buyers_never_pass_the_limit_or_buy_twice_per_key() {
                     entry.0.insert(order_id);
                     entry.1 += usize::from(!repeated);
                 }
-                (_, _, Reservation::Refused(Refusal::SoldOut | Refusal::InsufficientStock | Refusal::PurchaseLimit)) => {}
+                (
+                    _,
+                    _,
+                    Reservation::Refused(Refusal::SoldOut | Refusal::InsufficientStock | Refusal::PurchaseLimit),
+                ) => {}
                 other => panic!("{n}: unexpected {other:?}"),
             }
         }
@@ -82,7 +117,11 @@ async fn eager_buyers_never_pass_the_limit_or_buy_twice_per_key() {
         for user in 0..200 {
             let bought = per_user.get(&user).copied().unwrap_or(0);
             assert!(bought <= 2, "{n}: user {user} holds {bought}");
-            assert_eq!(e.held_by(SaleId(6), UserId(user)).await.unwrap(), bought, "{n}: the engine's count for user {user}");
+            assert_eq!(
+                e.held_by(SaleId(6), UserId(user)).await.unwrap(),
+                bought,
+                "{n}: the engine's count for user {user}"
+            );
         }
         assert_eq!(per_user.values().sum::<i64>(), 150, "{n}: every unit reserved once");
         let c = assert_conserved(&e, 6).await;
@@ -133,7 +172,18 @@ enum Outcome {
 async fn buyer(e: StockEngine, user: i64) -> (i64, i64, Outcome) {
     let quantity = 1 + user % 2;
     let order = format!("o-{user}");
-    let Reservation::Reserved { .. } = e.reserve(&ReservationRequest { sale: SaleId(7), user: UserId(user), key: "k", quantity: Quantity::new(quantity).unwrap(), order: &order, at_ms: OPENS }).await.unwrap() else {
+    let Reservation::Reserved { .. } = e
+        .reserve(&ReservationRequest {
+            sale: SaleId(7),
+            user: UserId(user),
+            key: "k",
+            quantity: Quantity::new(quantity).unwrap(),
+            order: &order,
+            at_ms: OPENS,
+        })
+        .await
+        .unwrap()
+    else {
         return (user, quantity, Outcome::Refused);
     };
     let (confirm, outcome) = match user % 3 {
@@ -143,7 +193,9 @@ async fn buyer(e: StockEngine, user: i64) -> (i64, i64, Outcome) {
     };
     let settle = || {
         let (e, order) = (e.clone(), order.clone());
-        tokio::spawn(async move { if confirm { e.confirm(7, &order).await } else { e.release(7, &order).await }.unwrap() })
+        tokio::spawn(
+            async move { if confirm { e.confirm(7, &order).await } else { e.release(7, &order).await }.unwrap() },
+        )
     };
     let (a, b) = (settle(), settle());
     let mut answers = [a.await.unwrap(), b.await.unwrap()];

@@ -8,7 +8,10 @@ mod common;
 use std::{collections::BTreeSet, future::Future};
 
 use common::{assert_conserved, engines, sale, CLOSES, OPENS};
-use goodsmall_sale::{keys, EngineError, KeyRecord, LoadOutcome, Quantity, Refusal, Reservation, ReservationRequest, SaleCounters, SaleDefinition, SaleId, Settle, StockEngine, UserId};
+use goodsmall_sale::{
+    keys, EngineError, KeyRecord, LoadOutcome, Quantity, Refusal, Reservation, ReservationRequest, SaleCounters,
+    SaleDefinition, SaleId, Settle, StockEngine, UserId,
+};
 
 /// One backend under test: forwards each call, records the answer, checks conservation.
 struct Probe {
@@ -55,8 +58,27 @@ impl Probe {
         self.e.counters(sale_id).await.unwrap()
     }
 
-    async fn reserve(&mut self, sale_id: i64, user: i64, key: &str, quantity: i64, order: &str, now: i64) -> Reservation {
-        let r = self.e.reserve(&ReservationRequest { sale: SaleId(sale_id), user: UserId(user), key, quantity: Quantity::new(quantity).unwrap(), order, at_ms: now }).await.unwrap();
+    async fn reserve(
+        &mut self,
+        sale_id: i64,
+        user: i64,
+        key: &str,
+        quantity: i64,
+        order: &str,
+        now: i64,
+    ) -> Reservation {
+        let r = self
+            .e
+            .reserve(&ReservationRequest {
+                sale: SaleId(sale_id),
+                user: UserId(user),
+                key,
+                quantity: Quantity::new(quantity).unwrap(),
+                order,
+                at_ms: now,
+            })
+            .await
+            .unwrap();
         self.step(format!("reserve {sale_id} u{user} {key} x{quantity} {order} @{now} -> {r:?}")).await;
         r
     }
@@ -66,8 +88,18 @@ impl Probe {
         let held = self.held(sale_id, user).await;
         match self.reserve(sale_id, user, "refused", quantity, "never", now).await {
             Reservation::Refused(r) => {
-                assert_eq!(self.e.counters(sale_id).await.unwrap(), before, "{}: a refusal changed the counters", self.name());
-                assert_eq!(self.held(sale_id, user).await, held, "{}: a refusal changed what the buyer holds", self.name());
+                assert_eq!(
+                    self.e.counters(sale_id).await.unwrap(),
+                    before,
+                    "{}: a refusal changed the counters",
+                    self.name()
+                );
+                assert_eq!(
+                    self.held(sale_id, user).await,
+                    held,
+                    "{}: a refusal changed what the buyer holds",
+                    self.name()
+                );
                 r
             }
             other => panic!("{}: expected a refusal, got {other:?}", self.name()),
@@ -145,7 +177,18 @@ fn reserved(order: &str, quantity: i64, remaining: i64, repeated: bool) -> Reser
 #[test]
 fn refusal_codes_are_the_api_codes() {
     let codes: Vec<_> = Refusal::ALL.iter().map(Refusal::code).collect();
-    assert_eq!(codes, ["SALE_NOT_FOUND", "SALE_NOT_OPEN", "SALE_CLOSED", "SOLD_OUT", "SALE_HALTED", "INSUFFICIENT_STOCK", "PURCHASE_LIMIT"]);
+    assert_eq!(
+        codes,
+        [
+            "SALE_NOT_FOUND",
+            "SALE_NOT_OPEN",
+            "SALE_CLOSED",
+            "SOLD_OUT",
+            "SALE_HALTED",
+            "INSUFFICIENT_STOCK",
+            "PURCHASE_LIMIT"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -162,7 +205,11 @@ async fn each_refusal_comes_at_its_moment_and_in_order() {
         assert_eq!(p.reserve(1, 10, "k", 2, "o1", OPENS).await, reserved("o1", 2, 1, false), "{n}: opens inclusive");
         assert_eq!(p.refused(1, 10, 1, OPENS).await, Refusal::PurchaseLimit, "{n}: holds 2 of 2");
         assert_eq!(p.refused(1, 11, 2, OPENS).await, Refusal::InsufficientStock, "{n}");
-        assert_eq!(p.reserve(1, 11, "k", 1, "o2", CLOSES - 1).await, reserved("o2", 1, 0, false), "{n}: last millisecond");
+        assert_eq!(
+            p.reserve(1, 11, "k", 1, "o2", CLOSES - 1).await,
+            reserved("o2", 1, 0, false),
+            "{n}: last millisecond"
+        );
         assert_eq!(p.refused(1, 12, 1, OPENS).await, Refusal::SoldOut, "{n}");
         assert_eq!(p.refused(1, 12, 5, OPENS).await, Refusal::SoldOut, "{n}: sold out before insufficient");
         assert_eq!(p.refused(1, 10, 1, OPENS).await, Refusal::SoldOut, "{n}: sold out before the limit");
@@ -201,7 +248,11 @@ async fn a_halt_refuses_new_purchases_keeps_first_answers_and_lifts_cleanly() {
         assert_eq!(p.refused(1, 11, 1, OPENS).await, Refusal::Halted, "{n}");
         assert_eq!(p.refused(1, 11, 1, OPENS - 1).await, Refusal::Halted, "{n}: before the window opens too");
         assert_eq!(p.refused(1, 11, 9, OPENS).await, Refusal::Halted, "{n}: before the stock checks");
-        assert_eq!(p.reserve(1, 10, "k", 1, "o-new", OPENS).await, reserved("o1", 1, 4, true), "{n}: an accepted purchase's retry still gets its order");
+        assert_eq!(
+            p.reserve(1, 10, "k", 1, "o-new", OPENS).await,
+            reserved("o1", 1, 4, true),
+            "{n}: an accepted purchase's retry still gets its order"
+        );
         assert_eq!(p.confirm(1, "o1").await, Settle::Confirmed, "{n}: a reservation goes on through the saga");
         assert_eq!(p.load(&sale(1, 6, 2)).await.unwrap(), LoadOutcome::Updated, "{n}");
         assert!(p.counters(1).await.unwrap().halted, "{n}: a change of terms keeps the halt");
@@ -224,7 +275,11 @@ async fn a_repeated_key_returns_the_first_success_and_changes_nothing() {
         assert_eq!(p.reserve(1, 1, "k", 2, "o1", OPENS - 10).await, Reservation::Refused(Refusal::SaleNotOpen), "{n}");
         assert_eq!(p.reserve(1, 1, "k", 2, "o1", OPENS).await, reserved("o1", 2, 3, false), "{n}");
         let before = p.counters(1).await;
-        assert_eq!(p.reserve(1, 1, "k", 1, "o-new", OPENS + 1).await, reserved("o1", 2, 3, true), "{n}: first answer, not the new quantity");
+        assert_eq!(
+            p.reserve(1, 1, "k", 1, "o-new", OPENS + 1).await,
+            reserved("o1", 2, 3, true),
+            "{n}: first answer, not the new quantity"
+        );
         assert_eq!(p.counters(1).await, before, "{n}: a repeat changes nothing");
         assert_eq!(p.held(1, 1).await, 2, "{n}");
         // Keys are per buyer.
@@ -306,7 +361,11 @@ async fn loading_is_idempotent_and_moves_stock_without_resetting_buyers() {
         assert_eq!(p.load(&d).await.unwrap(), LoadOutcome::Created, "{n}");
         assert_eq!(p.load(&d).await.unwrap(), LoadOutcome::Unchanged, "{n}");
         let c = p.counters(1).await.unwrap();
-        assert_eq!((c.product_id, c.initial, c.remaining, c.price_cents, c.per_user_limit, c.closed), (7, 5, 5, 12_000, 2, false), "{n}");
+        assert_eq!(
+            (c.product_id, c.initial, c.remaining, c.price_cents, c.per_user_limit, c.closed),
+            (7, 5, 5, 12_000, 2, false),
+            "{n}"
+        );
         d.price_cents = 9_900;
         assert_eq!(p.load(&d).await.unwrap(), LoadOutcome::Updated, "{n}");
         assert_eq!(p.counters(1).await.map(|c| (c.price_cents, c.remaining)), Some((9_900, 5)), "{n}");
@@ -323,8 +382,15 @@ async fn loading_is_idempotent_and_moves_stock_without_resetting_buyers() {
         assert_eq!(p.counters(1).await.map(|c| (c.initial, c.remaining)), Some((4, 1)), "{n}: lowered");
         d.stock = 2;
         let below = p.load(&d).await;
-        assert!(matches!(below, Err(EngineError::StockBelowCommitted { sale_id: 1, stock: 2, committed: 3 })), "{n}: {below:?}");
-        assert_eq!(p.counters(1).await.map(|c| (c.initial, c.remaining)), Some((4, 1)), "{n}: a refused load changes nothing");
+        assert!(
+            matches!(below, Err(EngineError::StockBelowCommitted { sale_id: 1, stock: 2, committed: 3 })),
+            "{n}: {below:?}"
+        );
+        assert_eq!(
+            p.counters(1).await.map(|c| (c.initial, c.remaining)),
+            Some((4, 1)),
+            "{n}: a refused load changes nothing"
+        );
         d.stock = 3;
         assert_eq!(p.load(&d).await.unwrap(), LoadOutcome::Updated, "{n}");
         assert_eq!(p.refused(1, 3, 1, OPENS).await, Refusal::SoldOut, "{n}: lowered to exactly what is committed");
@@ -343,7 +409,11 @@ async fn loading_is_idempotent_and_moves_stock_without_resetting_buyers() {
         assert_eq!(p.load(&d).await.unwrap(), LoadOutcome::Updated, "{n}");
         assert_eq!(p.refused(1, 3, 1, OPENS + 500).await, Refusal::SaleClosed, "{n}");
 
-        for bad in [SaleDefinition { stock: -1, ..sale(2, 0, 1) }, sale(2, 5, 0), SaleDefinition { closes_at_ms: OPENS, ..sale(2, 5, 1) }] {
+        for bad in [
+            SaleDefinition { stock: -1, ..sale(2, 0, 1) },
+            sale(2, 5, 0),
+            SaleDefinition { closes_at_ms: OPENS, ..sale(2, 5, 1) },
+        ] {
             assert!(matches!(p.load(&bad).await, Err(EngineError::InvalidInput(_))), "{n}: {bad:?}");
         }
         assert_eq!(p.counters(2).await, None, "{n}");
@@ -397,8 +467,14 @@ async fn redis_keys_follow_the_documented_layout() {
     use redis::AsyncCommands;
     let mut raw = common::redis_connection().await;
     let e = StockEngine::redis(raw.clone());
-    assert_eq!((keys::sale(5), keys::buyers(5), keys::idempotency(5), keys::reservations(5)), ("sale:{5}".into(), "sale:{5}:buyers".into(), "sale:{5}:idem".into(), "sale:{5}:reservations".into()));
-    assert_eq!((keys::product_stock(123), keys::product_order("c1")), ("product:stock:v1:123".into(), "product:order:v1:c1".into()));
+    assert_eq!(
+        (keys::sale(5), keys::buyers(5), keys::idempotency(5), keys::reservations(5)),
+        ("sale:{5}".into(), "sale:{5}:buyers".into(), "sale:{5}:idem".into(), "sale:{5}:reservations".into())
+    );
+    assert_eq!(
+        (keys::product_stock(123), keys::product_order("c1")),
+        ("product:stock:v1:123".into(), "product:order:v1:c1".into())
+    );
 
     e.set_product_stock(123, 7).await.unwrap();
     assert_eq!(raw.get::<_, i64>("product:stock:v1:123").await.unwrap(), 7);
@@ -407,12 +483,35 @@ async fn redis_keys_follow_the_documented_layout() {
 
     e.load_sale(&sale(5, 10, 3)).await.unwrap();
     let hash: std::collections::HashMap<String, i64> = raw.hgetall("sale:{5}").await.unwrap();
-    let expected = [("product_id", 7), ("price_cents", 12_000), ("opens_at_ms", OPENS), ("closes_at_ms", CLOSES), ("per_user_limit", 3), ("initial", 10), ("remaining", 10), ("reserved", 0), ("sold", 0), ("closed", 0)];
+    let expected = [
+        ("product_id", 7),
+        ("price_cents", 12_000),
+        ("opens_at_ms", OPENS),
+        ("closes_at_ms", CLOSES),
+        ("per_user_limit", 3),
+        ("initial", 10),
+        ("remaining", 10),
+        ("reserved", 0),
+        ("sold", 0),
+        ("closed", 0),
+    ];
     let expected: std::collections::HashMap<String, i64> = expected.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     assert_eq!(hash, expected);
 
     redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut raw).await.unwrap();
-    assert_eq!(e.reserve(&ReservationRequest { sale: SaleId(5), user: UserId(1), key: "k", quantity: Quantity::new(2).unwrap(), order: "o1", at_ms: OPENS }).await.unwrap(), reserved("o1", 2, 8, false));
+    assert_eq!(
+        e.reserve(&ReservationRequest {
+            sale: SaleId(5),
+            user: UserId(1),
+            key: "k",
+            quantity: Quantity::new(2).unwrap(),
+            order: "o1",
+            at_ms: OPENS
+        })
+        .await
+        .unwrap(),
+        reserved("o1", 2, 8, false)
+    );
     assert_eq!(raw.hget::<_, _, i64>("sale:{5}:buyers", "1").await.unwrap(), 2);
     assert_eq!(raw.hget::<_, _, String>("sale:{5}:idem", "1:k").await.unwrap(), "o1");
     assert_eq!(raw.hget::<_, _, String>("sale:{5}:reservations", "o1").await.unwrap(), "1:2:R");
@@ -423,7 +522,8 @@ async fn redis_keys_follow_the_documented_layout() {
 
     e.reserve_products("c1", &[(123, 2)]).await.unwrap().unwrap();
     let order: std::collections::HashMap<String, String> = raw.hgetall("product:order:v1:c1").await.unwrap();
-    let expected: std::collections::HashMap<String, String> = [("123".into(), "2".into()), ("state".into(), "R".into())].into();
+    let expected: std::collections::HashMap<String, String> =
+        [("123".into(), "2".into()), ("state".into(), "R".into())].into();
     assert_eq!(order, expected);
 }
 
@@ -440,12 +540,25 @@ async fn seeding_and_open_reservations_agree_on_both_backends() {
 
         e.load_sale(&sale(6, 10, 5)).await.unwrap();
         for (user, order) in [(1, "a"), (2, "b"), (3, "c")] {
-            e.reserve(&ReservationRequest { sale: SaleId(6), user: UserId(user), key: order, quantity: Quantity::new(user).unwrap(), order, at_ms: OPENS }).await.unwrap();
+            e.reserve(&ReservationRequest {
+                sale: SaleId(6),
+                user: UserId(user),
+                key: order,
+                quantity: Quantity::new(user).unwrap(),
+                order,
+                at_ms: OPENS,
+            })
+            .await
+            .unwrap();
         }
         e.confirm(6, "a").await.unwrap();
         e.release(6, "b").await.unwrap();
         let open = e.open_reservations(6).await.unwrap();
-        assert_eq!(open, vec![goodsmall_sale::OpenReservation { order_id: "c".into(), user_id: 3, quantity: 3 }], "{name}");
+        assert_eq!(
+            open,
+            vec![goodsmall_sale::OpenReservation { order_id: "c".into(), user_id: 3, quantity: 3 }],
+            "{name}"
+        );
         assert!(e.open_reservations(404).await.unwrap().is_empty(), "{name}: unknown sale");
     }
 }
@@ -459,12 +572,25 @@ async fn thousands_of_open_reservations_are_all_listed_on_both_backends() {
         e.load_sale(&sale(12, HELD + 10, 1)).await.unwrap();
         for user in 1..=HELD {
             let order = format!("order-{user}");
-            e.reserve(&ReservationRequest { sale: SaleId(12), user: UserId(user), key: &order, quantity: Quantity::new(1).unwrap(), order: &order, at_ms: OPENS }).await.unwrap();
+            e.reserve(&ReservationRequest {
+                sale: SaleId(12),
+                user: UserId(user),
+                key: &order,
+                quantity: Quantity::new(1).unwrap(),
+                order: &order,
+                at_ms: OPENS,
+            })
+            .await
+            .unwrap();
         }
         e.confirm(12, "order-1").await.unwrap();
         let open = e.open_reservations(12).await.unwrap();
         let users: std::collections::BTreeSet<i64> = open.iter().map(|r| r.user_id).collect();
-        assert_eq!((open.len(), users.len()), (HELD as usize - 1, HELD as usize - 1), "{name}: each open reservation once");
+        assert_eq!(
+            (open.len(), users.len()),
+            (HELD as usize - 1, HELD as usize - 1),
+            "{name}: each open reservation once"
+        );
         assert_eq!((users.first(), users.last()), (Some(&2), Some(&HELD)), "{name}");
     }
 }
@@ -476,12 +602,43 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
         let name = e.backend_name();
         e.load_sale(&sale(8, 2, 2)).await.unwrap();
         assert_eq!(e.first_answer(SaleId(8), UserId(1), "k").await.unwrap(), KeyRecord::NoAnswer, "{name}");
-        e.reserve(&ReservationRequest { sale: SaleId(8), user: UserId(1), key: "k", quantity: Quantity::new(2).unwrap(), order: "o1", at_ms: OPENS }).await.unwrap();
-        assert_eq!(e.reserve(&ReservationRequest { sale: SaleId(8), user: UserId(2), key: "k", quantity: Quantity::new(1).unwrap(), order: "o2", at_ms: OPENS }).await.unwrap(), Reservation::Refused(Refusal::SoldOut), "{name}");
-        let first = goodsmall_sale::FirstAnswer { order_id: "o1".into(), quantity: 2, epoch: goodsmall_sale::FIRST_EPOCH };
+        e.reserve(&ReservationRequest {
+            sale: SaleId(8),
+            user: UserId(1),
+            key: "k",
+            quantity: Quantity::new(2).unwrap(),
+            order: "o1",
+            at_ms: OPENS,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            e.reserve(&ReservationRequest {
+                sale: SaleId(8),
+                user: UserId(2),
+                key: "k",
+                quantity: Quantity::new(1).unwrap(),
+                order: "o2",
+                at_ms: OPENS
+            })
+            .await
+            .unwrap(),
+            Reservation::Refused(Refusal::SoldOut),
+            "{name}"
+        );
+        let first =
+            goodsmall_sale::FirstAnswer { order_id: "o1".into(), quantity: 2, epoch: goodsmall_sale::FIRST_EPOCH };
         assert_eq!(e.first_answer(SaleId(8), UserId(1), "k").await.unwrap(), KeyRecord::First(first), "{name}");
-        assert_eq!(e.first_answer(SaleId(8), UserId(2), "k").await.unwrap(), KeyRecord::NoAnswer, "{name}: refusals are not remembered");
-        assert_eq!(e.first_answer(SaleId(404), UserId(1), "k").await.unwrap(), KeyRecord::NoSale, "{name}: unknown sale");
+        assert_eq!(
+            e.first_answer(SaleId(8), UserId(2), "k").await.unwrap(),
+            KeyRecord::NoAnswer,
+            "{name}: refusals are not remembered"
+        );
+        assert_eq!(
+            e.first_answer(SaleId(404), UserId(1), "k").await.unwrap(),
+            KeyRecord::NoSale,
+            "{name}: unknown sale"
+        );
     }
 }
 
@@ -493,7 +650,13 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
 #[tokio::test]
 async fn a_restored_sale_holds_what_its_orders_hold_and_removal_deletes_it() {
     use goodsmall_sale::{FirstAnswer, RecordedOrder, Units};
-    let order = |id: &str, user_id, quantity, units, key: Option<&str>| RecordedOrder { order_id: id.into(), user_id, quantity, units, idempotency_key: key.map(Into::into) };
+    let order = |id: &str, user_id, quantity, units, key: Option<&str>| RecordedOrder {
+        order_id: id.into(),
+        user_id,
+        quantity,
+        units,
+        idempotency_key: key.map(Into::into),
+    };
     let orders = [
         order("a", 1, 2, Units::Sold, Some("buy-a")),
         order("b", 2, 1, Units::Reserved, Some("buy-b")),
@@ -515,27 +678,59 @@ async fn a_restored_sale_holds_what_its_orders_hold_and_removal_deletes_it() {
                 Reservation::Reserved { epoch, .. } => epoch,
                 other => panic!("{n}: {other:?}"),
             };
-            assert_eq!(p.reserve(11, 1, "buy-a", 1, "new", OPENS).await, Reservation::Reserved { order_id: "a".into(), quantity: 2, remaining: 1, repeated: true, epoch: 77 }, "{n}");
-            assert_eq!(p.reserve(11, 3, "buy-c", 1, "new", OPENS).await, Reservation::Reserved { order_id: "c".into(), quantity: 1, remaining: 1, repeated: true, epoch: 77 }, "{n}: a released order is still the key's first answer");
-            assert_eq!(p.e.first_answer(SaleId(11), UserId(2), "buy-b").await.unwrap(), KeyRecord::First(FirstAnswer { order_id: "b".into(), quantity: 1, epoch: 77 }), "{n}");
-            assert_eq!(p.e.first_answer(SaleId(11), UserId(4), "anything").await.unwrap(), KeyRecord::NoAnswer, "{n}: an order without a key answers no key");
+            assert_eq!(
+                p.reserve(11, 1, "buy-a", 1, "new", OPENS).await,
+                Reservation::Reserved { order_id: "a".into(), quantity: 2, remaining: 1, repeated: true, epoch: 77 },
+                "{n}"
+            );
+            assert_eq!(
+                p.reserve(11, 3, "buy-c", 1, "new", OPENS).await,
+                Reservation::Reserved { order_id: "c".into(), quantity: 1, remaining: 1, repeated: true, epoch: 77 },
+                "{n}: a released order is still the key's first answer"
+            );
+            assert_eq!(
+                p.e.first_answer(SaleId(11), UserId(2), "buy-b").await.unwrap(),
+                KeyRecord::First(FirstAnswer { order_id: "b".into(), quantity: 1, epoch: 77 }),
+                "{n}"
+            );
+            assert_eq!(
+                p.e.first_answer(SaleId(11), UserId(4), "anything").await.unwrap(),
+                KeyRecord::NoAnswer,
+                "{n}: an order without a key answers no key"
+            );
             let buyers = p.e.buyers(11, 10).await.unwrap().unwrap();
             assert_eq!(buyers, [1, 2, 3, 4].into(), "{n}: buyer 3's units went back, but it is still a buyer");
             assert_eq!(p.held(11, 3).await, 0, "{n}");
-            assert_eq!(epoch(p.reserve(11, 3, "again", 1, "e", OPENS).await), 77, "{n}: new reservations carry the rebuild's epoch");
+            assert_eq!(
+                epoch(p.reserve(11, 3, "again", 1, "e", OPENS).await),
+                77,
+                "{n}: new reservations carry the rebuild's epoch"
+            );
             assert_eq!(p.confirm(11, "b").await, Settle::Confirmed);
             assert_eq!(p.release(11, "a").await, Settle::Released);
-            assert_eq!(p.release(11, "c").await, Settle::AlreadySettled, "{n}: released before the loss, released once");
+            assert_eq!(
+                p.release(11, "c").await,
+                Settle::AlreadySettled,
+                "{n}: released before the loss, released once"
+            );
             let again = p.e.restore_sale(&sale(11, 50, 2), true, 78, &[]).await.unwrap();
             p.step(format!("restore again -> {again}")).await;
             assert!(!again, "{n}: a live sale is not rebuilt");
             let c = p.counters(11).await.unwrap();
             assert_eq!((c.initial, c.remaining, c.reserved, c.sold, c.closed), (5, 2, 2, 1, false), "{n}");
-            assert_eq!(p.e.update_sale(&sale(11, 6, 2)).await.unwrap(), Some(LoadOutcome::Updated), "{n}: an update of a held sale");
+            assert_eq!(
+                p.e.update_sale(&sale(11, 6, 2)).await.unwrap(),
+                Some(LoadOutcome::Updated),
+                "{n}: an update of a held sale"
+            );
             assert!(p.e.remove_sale(11).await.unwrap(), "{n}");
             p.sales.remove(&11);
             assert_eq!(p.counters(11).await, None, "{n}: removed");
-            assert_eq!(p.e.update_sale(&sale(11, 6, 2)).await.unwrap(), None, "{n}: an update never creates a lost sale");
+            assert_eq!(
+                p.e.update_sale(&sale(11, 6, 2)).await.unwrap(),
+                None,
+                "{n}: an update never creates a lost sale"
+            );
             assert_eq!(p.counters(11).await, None, "{n}: still absent");
             assert_eq!(p.e.open_reservations(11).await.unwrap(), vec![], "{n}");
             assert!(!p.e.remove_sale(11).await.unwrap(), "{n}: nothing left to remove");

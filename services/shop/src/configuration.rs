@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
+use goodsmall_order::configuration::OrderSettings;
+use goodsmall_payment::configuration::PaymentSettings;
 use goodsmall_platform::{
     auth::{KeyPair, KeySettings},
     configuration::{self, ConfigError, DatabaseSettings, HttpSettings, RedisSettings, Section, Settings},
@@ -13,8 +15,6 @@ use goodsmall_platform::{
     secret_file,
     telemetry::LogSettings,
 };
-use goodsmall_order::configuration::OrderSettings;
-use goodsmall_payment::configuration::PaymentSettings;
 use goodsmall_product::configuration::ProductSettings;
 use goodsmall_user::configuration::UserSettings;
 use rand::RngCore;
@@ -102,7 +102,10 @@ impl Settings for ShopConfig {
         self.product.validate("product")?;
         self.order.validate("order")?;
         if self.order.product_api_url.is_some() {
-            return Err(ConfigError::invalid("order.product_api_url", "is for the separate order service; the one-process shop looks products up in-process (remove it)"));
+            return Err(ConfigError::invalid(
+                "order.product_api_url",
+                "is for the separate order service; the one-process shop looks products up in-process (remove it)",
+            ));
         }
         self.payment.validate("payment")?;
         self.operator.database.validate("operator.database")?;
@@ -140,7 +143,8 @@ mod tests {
     use super::*;
 
     fn dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("goodsmall-shopcfg-{}-{}", std::process::id(), rand::random::<u32>()));
+        let dir =
+            std::env::temp_dir().join(format!("goodsmall-shopcfg-{}-{}", std::process::id(), rand::random::<u32>()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     }
@@ -161,7 +165,11 @@ mod tests {
         let first = load(&dir, &[]).unwrap();
         let key = dir.join("data.key");
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(load(&dir, &[]).unwrap().user.data_key.expose_secret(), first.user.data_key.expose_secret(), "kept across starts");
+        assert_eq!(
+            load(&dir, &[]).unwrap().user.data_key.expose_secret(),
+            first.user.data_key.expose_secret(),
+            "kept across starts"
+        );
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load(&dir, &[]).unwrap_err().to_string();
         assert!(err.contains(&key.display().to_string()) && err.contains("chmod 600"), "{err}");

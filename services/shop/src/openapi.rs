@@ -23,7 +23,11 @@ pub fn whole_json() -> String {
 mod tests {
     #[test]
     fn the_services_serve_their_routes_whole() {
-        let served: serde_json::Value = serde_json::from_str(goodsmall_platform::http::document::WHOLE).expect("docs/openapi.json is JSON");
-        assert!(served == super::whole(), "docs/openapi.json differs from the services' routes: run `cargo run -p goodsmall-shop --bin openapigen`");
+        let served: serde_json::Value =
+            serde_json::from_str(goodsmall_platform::http::document::WHOLE).expect("docs/openapi.json is JSON");
+        assert!(
+            served == super::whole(),
+            "docs/openapi.json differs from the services' routes: run `cargo run -p goodsmall-shop --bin openapigen`"
+        );
     }
 }

@@ -1,23 +1,23 @@
 //! Builds every service into one process: one port, one `/metrics`, one OpenAPI
 //! document, the same routers and workers the separate services run.
 
+use anyhow::Context as _;
 use chrono::{Duration, Utc};
+use goodsmall_operator::local::{store, CatalogueFn};
 use goodsmall_order::{products::ProductOwners, sales::NewSale};
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair, Role},
     configuration::ExposeSecret,
     db::Database,
-    kv::Kv,
-    money::Price,
-    metrics::Metrics,
     http::Readiness,
+    kv::Kv,
+    metrics::Metrics,
+    money::Price,
     service::{RunningService, ServiceParts, Shared},
 };
-use anyhow::Context as _;
-use goodsmall_operator::local::{store, CatalogueFn};
-use std::sync::Arc;
 use goodsmall_sale::StockEngine;
 use goodsmall_user::{configuration::BootstrapAccount, domain::Email};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::{LocalOperatorSettings, ShopConfig};
@@ -44,7 +44,10 @@ impl Shop {
         }
         .with_metrics(metrics.clone());
         // Given, or read from the data folder by the configuration.
-        let keys = KeyPair { private_pem: config.auth.private_key("auth")?.expose_secret().to_owned(), public_pem: config.auth.public_key("auth")? };
+        let keys = KeyPair {
+            private_pem: config.auth.private_key("auth")?.expose_secret().to_owned(),
+            public_pem: config.auth.public_key("auth")?,
+        };
         let issuer = config.auth.issuer();
         let authenticator = Authenticator::new(&keys.public_pem, &issuer, kv.clone())?;
         // One process: the services share the stock engine and the event bus (in-process
@@ -56,7 +59,8 @@ impl Shop {
         let users = goodsmall_user::startup::build(&config.user, &keys.private_pem, issuer, &shared).await?;
         let products = goodsmall_product::startup::build(&config.product, &shared, &bus, engine.clone()).await?;
         let owners = product_owners(&products.state.catalogue);
-        let orders = goodsmall_order::startup::build(&config.order, &shared, &bus, engine.clone(), owners.clone()).await?;
+        let orders =
+            goodsmall_order::startup::build(&config.order, &shared, &bus, engine.clone(), owners.clone()).await?;
         let payments = goodsmall_payment::startup::build(&config.payment, &shared, &bus).await?;
         let mut demo_sale_id = None;
         if config.demo {
@@ -67,12 +71,8 @@ impl Shop {
             };
             goodsmall_user::startup::bootstrap(&users.accounts, &merchant, Role::Merchant).await?;
             let email = Email::parse(DEMO_MERCHANT_EMAIL).map_err(anyhow::Error::msg)?;
-            let merchant_id = users
-                .accounts
-                .credentials(&email)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("demo merchant missing"))?
-                .id;
+            let merchant_id =
+                users.accounts.credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("demo merchant missing"))?.id;
             if let Some(product_id) = products.seed_demo(merchant_id).await? {
                 demo_sale_id = Some(demo_drop(&orders.state.sales, product_id, merchant_id).await?);
             }
@@ -114,12 +114,21 @@ async fn flash_sale_operator(
     shared: &Shared,
 ) -> anyhow::Result<ServiceParts> {
     let manifests = Database::connect("operator", &settings.database, &store::migrations(), &shared.metrics).await?;
-    store::ManifestStore::new(manifests.clone()).carry_over(&orders.database).await.context("moving the FlashSale manifests out of the order database")?;
+    store::ManifestStore::new(manifests.clone())
+        .carry_over(&orders.database)
+        .await
+        .context("moving the FlashSale manifests out of the order database")?;
     let owner_of = CatalogueFn(move |product_id| {
         let owners = owners.clone();
         async move { Ok(owners.owner_of(product_id).await?) }
     });
-    let (operator, api) = goodsmall_operator::local::build(manifests, Arc::new(orders.state.sales.clone()), engine, Arc::new(owner_of), shared.authenticator.clone());
+    let (operator, api) = goodsmall_operator::local::build(
+        manifests,
+        Arc::new(orders.state.sales.clone()),
+        engine,
+        Arc::new(owner_of),
+        shared.authenticator.clone(),
+    );
     Ok(ServiceParts { api, readiness: Readiness::default(), workers: vec![operator.spawn(shared.shutdown.clone())] })
 }
 

@@ -21,16 +21,22 @@ struct Placeholders {
 
 impl Placeholders {
     fn value(&mut self, variable: &str, secret: &str, key: &str) -> String {
-        let pair = |pairs: &mut HashMap<String, KeyPair>| pairs.entry(secret.to_owned()).or_insert_with(KeyPair::generate).clone();
+        let pair = |pairs: &mut HashMap<String, KeyPair>| {
+            pairs.entry(secret.to_owned()).or_insert_with(KeyPair::generate).clone()
+        };
         match key {
             "private-key.pem" => pair(&mut self.pairs).private_pem,
             "public-key.pem" => pair(&mut self.pairs).public_pem,
             "data-key" => STANDARD.encode([7u8; 32]),
             "mail-transport" => "smtps://mailer:placeholder@smtp.example.com:465".to_owned(),
             "bootstrap-admin-password" => "placeholder-password-1".to_owned(),
-            _ if variable.ends_with("__DATABASE__URL") => "mysql://goodsmall:placeholder@mysql.example.com:3306/goodsmall".to_owned(),
+            _ if variable.ends_with("__DATABASE__URL") => {
+                "mysql://goodsmall:placeholder@mysql.example.com:3306/goodsmall".to_owned()
+            }
             _ if variable.ends_with("REDIS__URL") => "redis://:placeholder@redis.example.com:6379/0".to_owned(),
-            _ => panic!("{variable} comes from key {key} of Secret {secret}: give this test a placeholder of its shape"),
+            _ => {
+                panic!("{variable} comes from key {key} of Secret {secret}: give this test a placeholder of its shape")
+            }
         }
     }
 
@@ -69,7 +75,9 @@ fn every_service_loads_the_settings_the_chart_gives_it_in_every_value_set() {
         let mut loaded = Vec::new();
         for container in chart_containers(&variant, "{}") {
             if let Some(result) = load(&container, &mut placeholders) {
-                result.unwrap_or_else(|e| panic!("[{variant}] {} does not start with the chart's settings: {e}", container.workload));
+                result.unwrap_or_else(|e| {
+                    panic!("[{variant}] {} does not start with the chart's settings: {e}", container.workload)
+                });
                 loaded.push(container.component);
             }
         }

@@ -54,7 +54,10 @@ fn the_shop_starts_with_demo_goods_and_the_walkthrough_works() {
     for what in ["/api/openapi.json", "/metrics", "/api/dev/mailbox", "merchant@goodsmall.dev", "Demo drop"] {
         assert!(text.contains(what), "the start banner lacks {what}:\n{text}");
     }
-    assert!(["user", "product", "order", "payment"].iter().all(|db| dir.join(format!(".goodsmall/{db}.db")).exists()), "SQLite files in .goodsmall/");
+    assert!(
+        ["user", "product", "order", "payment"].iter().all(|db| dir.join(format!(".goodsmall/{db}.db")).exists()),
+        "SQLite files in .goodsmall/"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -71,17 +74,31 @@ fn the_shop_starts_with_demo_goods_and_the_walkthrough_works() {
     }
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/walkthrough.sh");
-    let output = Command::new("bash").arg(script).arg(&base).env("GOODSMALL", env!("CARGO_BIN_EXE_goodsmall")).output().expect("bash runs the walk-through");
+    let output = Command::new("bash")
+        .arg(script)
+        .arg(&base)
+        .env("GOODSMALL", env!("CARGO_BIN_EXE_goodsmall"))
+        .output()
+        .expect("bash runs the walk-through");
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "walk-through failed:\n{out}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(out.contains("Tour Hoodie 2026"), "the demo goods are listed:\n{out}");
     assert!(out.contains("'line_total': '178.00'"), "two hoodies are in the cart:\n{out}");
     assert!(out.contains("'per_user_limit': 2"), "the demo drop is listed:\n{out}");
-    assert!(out.contains("order status: COMPLETE") || out.contains("order status: FAILED"), "the drop order settled:\n{out}");
+    assert!(
+        out.contains("order status: COMPLETE") || out.contains("order status: FAILED"),
+        "the drop order settled:\n{out}"
+    );
     assert!(out.contains("'reserved': 0"), "nothing is left reserved once the order settled:\n{out}");
     assert!(out.contains("flashsale.goodsmall.io/walkthrough-drop created"), "the CLI applied the manifest:\n{out}");
-    assert!(out.contains("SALE_NOT_OPEN") && out.contains("('drop purchase', 'PROCESSING')"), "refused before the opening, bought after:\n{out}");
-    assert!(out.lines().any(|l| l.starts_with("walkthrough-drop") && l.contains(" Open ")), "the CLI lists the open drop:\n{out}");
+    assert!(
+        out.contains("SALE_NOT_OPEN") && out.contains("('drop purchase', 'PROCESSING')"),
+        "refused before the opening, bought after:\n{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("walkthrough-drop") && l.contains(" Open ")),
+        "the CLI lists the open drop:\n{out}"
+    );
     assert!(out.contains("walk-through complete"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -150,7 +167,10 @@ fn an_exposed_key_file_stops_the_shop_and_names_it() {
         let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
         assert_eq!(status.code(), Some(2), "{key}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{key}: one line:\n{stderr}");
-        assert!(stderr.contains(&dir.join(key).display().to_string()) && stderr.contains("chmod 600"), "{key}: {stderr}");
+        assert!(
+            stderr.contains(&dir.join(key).display().to_string()) && stderr.contains("chmod 600"),
+            "{key}: {stderr}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -24,7 +24,11 @@ fn run(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
         .unwrap_or_else(|e| panic!("{name} runs: {e}"));
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -40,7 +44,10 @@ fn every_service_binary_serves_with_or_without_the_serve_subcommand() {
         assert_eq!(serve, bare, "{name} serve");
         let (code, _, stderr) = serve;
         assert_eq!(code, Some(2), "{name} serve: {stderr}");
-        assert!(stderr.contains("GOODSMALL_") && !stderr.contains("unexpected argument"), "{name} serve names a setting: {stderr}");
+        assert!(
+            stderr.contains("GOODSMALL_") && !stderr.contains("unexpected argument"),
+            "{name} serve names a setting: {stderr}"
+        );
     }
 }
 
@@ -82,10 +89,21 @@ async fn keygen_prints_a_key_pair_openssl_reads() {
 }
 
 async fn accepted_by_the_services(private_pem: &str, public_pem: &str) {
-    let settings = KeySettings { private_key_pem: Some(private_pem.to_owned().into()), public_key_pem: Some(public_pem.to_owned()), issuer: None };
+    let settings = KeySettings {
+        private_key_pem: Some(private_pem.to_owned().into()),
+        public_key_pem: Some(public_pem.to_owned()),
+        issuer: None,
+    };
     settings.private_key("auth").expect("the user service takes the private key");
     settings.public_key("auth").expect("every service takes the public key");
-    let token = TokenSigner::new(private_pem, settings.issuer(), std::time::Duration::from_secs(60)).unwrap().issue(7, Role::Shopper, "s").unwrap();
-    let user = Authenticator::new(public_pem, &settings.issuer(), Kv::memory()).unwrap().verify(&token).await.expect("a token it signed verifies");
+    let token = TokenSigner::new(private_pem, settings.issuer(), std::time::Duration::from_secs(60))
+        .unwrap()
+        .issue(7, Role::Shopper, "s")
+        .unwrap();
+    let user = Authenticator::new(public_pem, &settings.issuer(), Kv::memory())
+        .unwrap()
+        .verify(&token)
+        .await
+        .expect("a token it signed verifies");
     assert_eq!(user.user_id, 7);
 }

@@ -41,32 +41,48 @@ pub fn chart_variants() -> Vec<String> {
 /// Every Deployment's containers of the chart rendered with the value set `variant`,
 /// `set_json` merged over it (`"{}"` for none).
 pub fn chart_containers(variant: &str, set_json: &str) -> Vec<ChartContainer> {
-    let out = render_chart(&["--variant", variant, "--kinds", "Deployment,ConfigMap", "--set-json", set_json, "--json"]);
-    let objects: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("render_chart.py --json printed no JSON array: {e}"));
+    let out =
+        render_chart(&["--variant", variant, "--kinds", "Deployment,ConfigMap", "--set-json", set_json, "--json"]);
+    let objects: Vec<Value> =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("render_chart.py --json printed no JSON array: {e}"));
     let config_maps: Vec<&Value> = objects.iter().filter(|o| o["kind"] == "ConfigMap").collect();
     let config_value = |map: &str, key: Option<&str>| -> Vec<(String, String)> {
-        let found = config_maps.iter().find(|o| o["metadata"]["name"] == map).unwrap_or_else(|| panic!("[{variant}] ConfigMap {map} is referenced but not rendered"));
+        let found = config_maps
+            .iter()
+            .find(|o| o["metadata"]["name"] == map)
+            .unwrap_or_else(|| panic!("[{variant}] ConfigMap {map} is referenced but not rendered"));
         let data = found["data"].as_object().cloned().unwrap_or_default();
         let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
         match key {
-            Some(key) => vec![(key.to_owned(), text(data.get(key).unwrap_or_else(|| panic!("[{variant}] ConfigMap {map} has no key {key}"))))],
+            Some(key) => vec![(
+                key.to_owned(),
+                text(data.get(key).unwrap_or_else(|| panic!("[{variant}] ConfigMap {map} has no key {key}"))),
+            )],
             None => data.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
         }
     };
     let mut containers = Vec::new();
     for deployment in objects.iter().filter(|o| o["kind"] == "Deployment") {
         let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
-        let component = deployment["metadata"]["labels"]["app.kubernetes.io/component"].as_str().unwrap_or_default().to_owned();
-        let pod_containers = deployment["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let component =
+            deployment["metadata"]["labels"]["app.kubernetes.io/component"].as_str().unwrap_or_default().to_owned();
+        let pod_containers =
+            deployment["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
         for container in &pod_containers {
-            let workload = if pod_containers.len() == 1 { format!("Deployment/{name}") } else { format!("Deployment/{name} container {}", container["name"]) };
+            let workload = if pod_containers.len() == 1 {
+                format!("Deployment/{name}")
+            } else {
+                format!("Deployment/{name} container {}", container["name"])
+            };
             let mut env: Vec<(String, EnvSource)> = Vec::new();
             let mut set = |var: String, source: EnvSource| match env.iter_mut().find(|(name, _)| *name == var) {
                 Some(existing) => existing.1 = source,
                 None => env.push((var, source)),
             };
             for from in container["envFrom"].as_array().into_iter().flatten() {
-                let map = from["configMapRef"]["name"].as_str().unwrap_or_else(|| panic!("[{variant}] {workload}: envFrom {from} is not a ConfigMap (this test resolves only those)"));
+                let map = from["configMapRef"]["name"].as_str().unwrap_or_else(|| {
+                    panic!("[{variant}] {workload}: envFrom {from} is not a ConfigMap (this test resolves only those)")
+                });
                 let prefix = from["prefix"].as_str().unwrap_or_default();
                 for (key, value) in config_value(map, None) {
                     set(format!("{prefix}{key}"), EnvSource::Value(value));
@@ -81,7 +97,10 @@ pub fn chart_containers(variant: &str, set_json: &str) -> Vec<ChartContainer> {
                     let (map, key) = (r["name"].as_str().unwrap_or_default(), r["key"].as_str().unwrap_or_default());
                     EnvSource::Value(config_value(map, Some(key)).remove(0).1)
                 } else if let Some(r) = from.get("secretKeyRef") {
-                    EnvSource::Secret { name: r["name"].as_str().unwrap_or_default().to_owned(), key: r["key"].as_str().unwrap_or_default().to_owned() }
+                    EnvSource::Secret {
+                        name: r["name"].as_str().unwrap_or_default().to_owned(),
+                        key: r["key"].as_str().unwrap_or_default().to_owned(),
+                    }
                 } else if let Some(path) = from["fieldRef"]["fieldPath"].as_str() {
                     EnvSource::Field(path.to_owned())
                 } else if var.get("valueFrom").is_none() {
@@ -100,7 +119,11 @@ pub fn chart_containers(variant: &str, set_json: &str) -> Vec<ChartContainer> {
 
 /// `scripts/render_chart.py` with these arguments: what it prints.
 fn render_chart(args: &[&str]) -> String {
-    let out = std::process::Command::new("python3").arg(repo_root().join("scripts/render_chart.py")).args(args).output().expect("python3 runs");
+    let out = std::process::Command::new("python3")
+        .arg(repo_root().join("scripts/render_chart.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
     assert!(out.status.success(), "rendering the chart ({args:?}) failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("the rendered chart is UTF-8")
 }

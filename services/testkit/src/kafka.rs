@@ -24,7 +24,9 @@ pub async fn wait_until_consumed(brokers: &str, namespace: &str, patience: Durat
         let behind = tokio::task::spawn_blocking(move || behind(&brokers, &namespace)).await.expect("the offset check");
         match behind {
             Ok(behind) if behind.is_empty() => return,
-            Ok(behind) => assert!(started.elapsed() < patience, "consumers still behind after {patience:?}: {behind:?}"),
+            Ok(behind) => {
+                assert!(started.elapsed() < patience, "consumers still behind after {patience:?}: {behind:?}")
+            }
             Err(e) => assert!(started.elapsed() < patience, "cannot read consumer offsets after {patience:?}: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -53,13 +55,16 @@ fn behind(brokers: &str, namespace: &str) -> Result<Vec<String>, rdkafka::error:
             wanted.add_partition(topic, *partition);
         }
         let committed = member.committed_offsets(wanted, REQUEST_TIMEOUT)?;
-        let offset_of = |topic: &str, partition: i32| match committed.find_partition(topic, partition).map(|p| p.offset()) {
-            Some(Offset::Offset(n)) => Some(n),
-            _ => None,
-        };
-        let subscribed: Vec<String> = group.members().iter().flat_map(|m| m.metadata().map(subscribed_topics).unwrap_or_default()).collect();
+        let offset_of =
+            |topic: &str, partition: i32| match committed.find_partition(topic, partition).map(|p| p.offset()) {
+                Some(Offset::Offset(n)) => Some(n),
+                _ => None,
+            };
+        let subscribed: Vec<String> =
+            group.members().iter().flat_map(|m| m.metadata().map(subscribed_topics).unwrap_or_default()).collect();
         let reads = |topic: &str| {
-            subscribed.iter().any(|t| t == topic) || ends.iter().any(|(t, p, _)| t == topic && offset_of(t, *p).is_some())
+            subscribed.iter().any(|t| t == topic)
+                || ends.iter().any(|(t, p, _)| t == topic && offset_of(t, *p).is_some())
         };
         for (topic, partition, high) in &ends {
             let done = offset_of(topic, *partition).unwrap_or(0);

@@ -21,13 +21,22 @@ fn binaries() -> PathBuf {
         return PathBuf::from(dir);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/envtest.sh");
-    let out = Command::new(&script).arg("path").output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(out.status.success(), "etcd and kube-apiserver are not built: {FIX}\n{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        Command::new(&script).arg("path").output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "etcd and kube-apiserver are not built: {FIX}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("cannot run openssl ({e}): apt-get install -y openssl"));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl ({e}): apt-get install -y openssl"));
     assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -52,13 +61,65 @@ impl ControlPlane {
         let dir = std::env::temp_dir().join(unique_name("kube"));
         std::fs::create_dir_all(&dir).unwrap();
         // A CA, a serving certificate for 127.0.0.1 signed by it, a service-account key.
-        openssl(&dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-            "-subj", "/CN=goodsmall-test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
-        openssl(&dir, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=kube-apiserver",
-            "-keyout", "serving.key", "-out", "serving.csr"]);
-        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n").unwrap();
-        openssl(&dir, &["x509", "-req", "-in", "serving.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-            "-extfile", "san.ext", "-out", "serving.crt"]);
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=goodsmall-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                "/CN=kube-apiserver",
+                "-keyout",
+                "serving.key",
+                "-out",
+                "serving.csr",
+            ],
+        );
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+            .unwrap();
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "serving.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "serving.crt",
+            ],
+        );
         openssl(&dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key"]);
         openssl(&dir, &["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
         let admin_token = unique_name("admin");
@@ -119,7 +180,8 @@ impl ControlPlane {
             if ready.status.success() && String::from_utf8_lossy(&ready.stdout).trim() == "ok" {
                 return;
             }
-            let exited = [("etcd", self.etcd.try_wait().unwrap()), ("kube-apiserver", self.apiserver.try_wait().unwrap())];
+            let exited =
+                [("etcd", self.etcd.try_wait().unwrap()), ("kube-apiserver", self.apiserver.try_wait().unwrap())];
             if let Some((name, Some(status))) = exited.iter().find(|(_, status)| status.is_some()) {
                 panic!("{name} exited ({status}):\n{}", self.log(&format!("{name}.log")));
             }

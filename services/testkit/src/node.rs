@@ -17,7 +17,8 @@ use crate::{build_binaries, repo_root};
 const FIX: &str = "start it with `scripts/cluster.sh up` (`scripts/test.sh` builds and starts it; `scripts/cluster.sh status` says what is wrong)";
 
 /// The deployables whose images the chart runs.
-pub const IMAGES: [&str; 5] = ["goodsmall-user", "goodsmall-product", "goodsmall-order", "goodsmall-payment", "goodsmall-operator"];
+pub const IMAGES: [&str; 5] =
+    ["goodsmall-user", "goodsmall-product", "goodsmall-order", "goodsmall-payment", "goodsmall-operator"];
 
 /// A handle on the running cluster.
 pub struct Node {
@@ -37,13 +38,22 @@ impl Node {
     /// The running cluster, or a failure that names the fix (never a skip).
     pub fn get() -> Node {
         let script = repo_root().join("scripts/cluster.sh");
-        let out = Command::new(&script).arg("env").output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let out = Command::new(&script)
+            .arg("env")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(out.status.success(), "the test cluster is not up: {FIX}\n{}", String::from_utf8_lossy(&out.stderr));
         let env = parse_exports(&String::from_utf8_lossy(&out.stdout));
-        let get = |key: &str| env.get(key).cloned().unwrap_or_else(|| panic!("`scripts/cluster.sh env` does not set {key}: {env:?}"));
-        let (kubeconfig, bin, address) = (get("KUBECONFIG").into(), get("GOODSMALL_CLUSTER_BIN").into(), get("GOODSMALL_NODE_IP"));
+        let get = |key: &str| {
+            env.get(key).cloned().unwrap_or_else(|| panic!("`scripts/cluster.sh env` does not set {key}: {env:?}"))
+        };
+        let (kubeconfig, bin, address) =
+            (get("KUBECONFIG").into(), get("GOODSMALL_CLUSTER_BIN").into(), get("GOODSMALL_NODE_IP"));
         let node = Node { kubeconfig, bin, address, env };
-        let ready = node.kubectl(&["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"], None);
+        let ready = node.kubectl(
+            &["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"],
+            None,
+        );
         assert!(
             ready.status.success() && String::from_utf8_lossy(&ready.stdout).trim() == "True",
             "the test cluster's node is not Ready: {FIX}\n{}{}",
@@ -67,7 +77,12 @@ impl Node {
     /// `kubectl args`, which must succeed: its standard output.
     pub fn kubectl_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.kubectl(args, stdin);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -121,11 +136,16 @@ impl Node {
     /// (`scripts/cluster.sh import`, a plain `ctr images import`) and checks that each is
     /// listed as `docker.io/library/<image>:<tag>`.
     pub fn import_archives(&self, dir: &Path, tag: &str) {
-        let archives: Vec<String> = IMAGES.iter().map(|image| dir.join(format!("{image}.oci.tar")).display().to_string()).collect();
+        let archives: Vec<String> =
+            IMAGES.iter().map(|image| dir.join(format!("{image}.oci.tar")).display().to_string()).collect();
         let mut import = Command::new(repo_root().join("scripts/cluster.sh"));
         import.arg("import").args(&archives);
         let imported = run(&mut import, None);
-        assert!(imported.status.success(), "importing the images failed: {}", String::from_utf8_lossy(&imported.stderr));
+        assert!(
+            imported.status.success(),
+            "importing the images failed: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
         let missing = self.missing_images(tag);
         assert!(missing.is_empty(), "not in the node's containerd after the import: {missing:?}");
     }
@@ -134,12 +154,22 @@ impl Node {
     fn missing_images(&self, tag: &str) -> Vec<String> {
         let listed = run(self.tool("ctr").args(["-n", "k8s.io", "images", "ls", "-q"]), None);
         let listed = String::from_utf8_lossy(&listed.stdout);
-        IMAGES.iter().map(|image| format!("docker.io/library/{image}:{tag}")).filter(|name| !listed.lines().any(|l| l.trim() == name)).collect()
+        IMAGES
+            .iter()
+            .map(|image| format!("docker.io/library/{image}:{tag}"))
+            .filter(|name| !listed.lines().any(|l| l.trim() == name))
+            .collect()
     }
 
     /// Polls `check` every 200 ms until it returns `Some`, for at most `patience`;
     /// then fails with `what` and `diagnose()`'s output (pods, events, logs).
-    pub fn wait_for<T>(&self, what: &str, patience: Duration, mut check: impl FnMut() -> Option<T>, diagnose: impl Fn() -> String) -> T {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        patience: Duration,
+        mut check: impl FnMut() -> Option<T>,
+        diagnose: impl Fn() -> String,
+    ) -> T {
         let started = Instant::now();
         loop {
             if let Some(value) = check() {
@@ -159,12 +189,21 @@ impl Node {
             vec!["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"],
         ] {
             let out = self.kubectl(&args, None);
-            report.push_str(&format!("$ kubectl {}\n{}{}\n", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+            report.push_str(&format!(
+                "$ kubectl {}\n{}{}\n",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         let pods = self.kubectl(&["get", "pods", "-n", namespace, "-o", "name"], None);
         for pod in String::from_utf8_lossy(&pods.stdout).lines() {
             let out = self.kubectl(&["logs", "-n", namespace, pod, "--all-containers", "--tail=15"], None);
-            report.push_str(&format!("--- {pod}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+            report.push_str(&format!(
+                "--- {pod}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         report
     }
@@ -172,9 +211,13 @@ impl Node {
 
 fn run(command: &mut Command, stdin: Option<&str>) -> Output {
     use std::io::Write;
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let program = command.get_program().to_owned();
-    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}; {FIX}", Path::new(&program).display()));
+    let mut child =
+        command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}; {FIX}", Path::new(&program).display()));
     if let Some(input) = stdin {
         child.stdin.take().expect("piped").write_all(input.as_bytes()).expect("writing stdin");
     }
@@ -191,7 +234,9 @@ fn parse_exports(text: &str) -> HashMap<String, String> {
 
 #[test]
 fn exports_are_read_with_or_without_export_and_quotes() {
-    let env = parse_exports("export KUBECONFIG=/tmp/c/kubeconfig\nGOODSMALL_NODE_IP='10.88.0.1'\nexport GOODSMALL_CLUSTER_BIN=\"/x y\"\n");
+    let env = parse_exports(
+        "export KUBECONFIG=/tmp/c/kubeconfig\nGOODSMALL_NODE_IP='10.88.0.1'\nexport GOODSMALL_CLUSTER_BIN=\"/x y\"\n",
+    );
     assert_eq!(env["KUBECONFIG"], "/tmp/c/kubeconfig");
     assert_eq!(env["GOODSMALL_NODE_IP"], "10.88.0.1");
     assert_eq!(env["GOODSMALL_CLUSTER_BIN"], "/x y");

@@ -12,7 +12,8 @@ use std::{
 
 /// Every binary a test may start (each package's binary has its name); built together
 /// so one `cargo build` serves them all.
-const PACKAGES: [&str; 5] = ["goodsmall-user", "goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
+const PACKAGES: [&str; 5] =
+    ["goodsmall-user", "goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
 
 const READY_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -22,13 +23,22 @@ const READY_PATIENCE: Duration = Duration::from_secs(30);
 /// script tracks them) and rebuild ring and all above it, in every test of another crate
 /// and again in the next `cargo test`.
 pub fn cargo() -> Command {
-    const THIS_CRATE: [&str; 7] =
-        ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"];
+    const THIS_CRATE: [&str; 7] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo.current_dir(crate::repo_root());
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| name.starts_with(p)) || THIS_CRATE.contains(&name.as_ref()) {
+        if ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| name.starts_with(p))
+            || THIS_CRATE.contains(&name.as_ref())
+        {
             cargo.env_remove(name.as_ref());
         }
     }
@@ -90,7 +100,13 @@ impl ServiceProcess {
     /// separate services on Redis runs one: besides logins, it writes the logged-out
     /// sessions back into a Redis that lost them (at start too), and until it has, the
     /// others answer 503 to every bearer token.
-    pub fn user_service(redis: &str, database: &str, (private, public): (&str, &str), extra: &[(&str, &str)], log: &Path) -> ServiceProcess {
+    pub fn user_service(
+        redis: &str,
+        database: &str,
+        (private, public): (&str, &str),
+        extra: &[(&str, &str)],
+        log: &Path,
+    ) -> ServiceProcess {
         // Any 32 bytes, in base64: the test accounts' personal data.
         const DATA_KEY: &str = "dGVzdC1wZXJzb25hbC1kYXRhLWtleS0zMi1ieXRlcyE=";
         let settings = [
@@ -134,7 +150,12 @@ impl ServiceProcess {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("{} exited ({status}):\n{}", self.name, self.log_text());
             }
-            assert!(started.elapsed() < READY_PATIENCE, "{} not ready in {READY_PATIENCE:?}:\n{}", self.name, self.log_text());
+            assert!(
+                started.elapsed() < READY_PATIENCE,
+                "{} not ready in {READY_PATIENCE:?}:\n{}",
+                self.name,
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -176,7 +197,7 @@ impl ServiceProcess {
     /// "Kafka partitions assigned" log lines), as `topic:partition`; `None` if it never
     /// got an assignment.
     pub fn assigned(&self, group: &str) -> Option<HashSet<String>> {
-        let last = self.log_entries("Kafka partitions assigned").into_iter().filter(|e| e["group"] == group).last()?;
+        let last = self.log_entries("Kafka partitions assigned").into_iter().rfind(|e| e["group"] == group)?;
         let mut set = HashSet::new();
         for topic_list in last["partitions"].as_str().unwrap_or_default().split_whitespace() {
             let (topic, ids) = topic_list.rsplit_once(':').expect("topic:ids");

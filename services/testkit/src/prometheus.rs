@@ -55,7 +55,8 @@ impl Prometheus {
             .spawn()
             .expect("prometheus starts");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        let prometheus = Prometheus { base: format!("http://127.0.0.1:{port}"), client, _process: Killed(process), dir };
+        let prometheus =
+            Prometheus { base: format!("http://127.0.0.1:{port}"), client, _process: Killed(process), dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = prometheus.client.get(format!("{}/-/ready", prometheus.base)).send().await {
@@ -74,7 +75,13 @@ impl Prometheus {
 
     /// `GET /api/v1/{path}` with the query parameters, as JSON.
     pub async fn api(&self, path: &str, params: &[(&str, String)]) -> Value {
-        let answer = self.client.get(format!("{}/api/v1/{path}", self.base)).query(params).send().await.expect("Prometheus answers");
+        let answer = self
+            .client
+            .get(format!("{}/api/v1/{path}", self.base))
+            .query(params)
+            .send()
+            .await
+            .expect("Prometheus answers");
         answer.json().await.expect("Prometheus answers JSON")
     }
 
@@ -90,7 +97,10 @@ impl Prometheus {
         let deadline = Instant::now() + patience;
         loop {
             let result = self.instant(query).await;
-            if result.iter().any(|s| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 0.0)) {
+            if result
+                .iter()
+                .any(|s| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 0.0))
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "Prometheus never saw {query} above 0: {result:?}");
@@ -100,7 +110,8 @@ impl Prometheus {
 
     /// Every series name it holds; with `job`, only that job's.
     pub async fn names(&self, job: Option<&str>) -> HashSet<String> {
-        let selector: Vec<(&str, String)> = job.map(|job| ("match[]", format!("{{job=\"{job}\"}}"))).into_iter().collect();
+        let selector: Vec<(&str, String)> =
+            job.map(|job| ("match[]", format!("{{job=\"{job}\"}}"))).into_iter().collect();
         let answer = self.api("label/__name__/values", &selector).await;
         answer["data"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
     }
@@ -108,7 +119,12 @@ impl Prometheus {
     /// Runs each query as Grafana would over `[start, now]` (`$__rate_interval` = 1m,
     /// the other `(variable, value)` pairs substituted); returns what failed: a query
     /// Prometheus refuses, one with no data, one naming a metric it has never seen.
-    pub async fn failing_queries(&self, queries: &[PanelQuery], variables: &[(&str, String)], start: SystemTime) -> Vec<String> {
+    pub async fn failing_queries(
+        &self,
+        queries: &[PanelQuery],
+        variables: &[(&str, String)],
+        start: SystemTime,
+    ) -> Vec<String> {
         let names = self.names(None).await;
         let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
         let (start, end) = (seconds(start), seconds(SystemTime::now()));
@@ -124,7 +140,8 @@ impl Prometheus {
                     failures.push(format!("{what}: names {name}, which no component exports"));
                 }
             }
-            let range = [("query", query.clone()), ("start", start.clone()), ("end", end.clone()), ("step", "2".into())];
+            let range =
+                [("query", query.clone()), ("start", start.clone()), ("end", end.clone()), ("step", "2".into())];
             let answer = self.api("query_range", &range).await;
             if answer["status"] != "success" {
                 failures.push(format!("{what}: {answer}"));
@@ -147,7 +164,11 @@ pub struct PanelQuery {
 /// Every query of every panel of every dashboard, in file order.
 pub fn dashboard_queries() -> Vec<PanelQuery> {
     let folder = repo_root().join("grafana/dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
     let mut queries = Vec::new();
     for file in &files {
@@ -155,8 +176,15 @@ pub fn dashboard_queries() -> Vec<PanelQuery> {
         let dashboard = board["title"].as_str().unwrap().to_owned();
         for panel in board["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().unwrap() {
-                let expr = target["expr"].as_str().unwrap_or_else(|| panic!("{}: a target without expr", file.display())).to_owned();
-                queries.push(PanelQuery { dashboard: dashboard.clone(), panel: panel["title"].as_str().unwrap().to_owned(), expr });
+                let expr = target["expr"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{}: a target without expr", file.display()))
+                    .to_owned();
+                queries.push(PanelQuery {
+                    dashboard: dashboard.clone(),
+                    panel: panel["title"].as_str().unwrap().to_owned(),
+                    expr,
+                });
             }
         }
     }

@@ -57,7 +57,12 @@ impl Server {
             if let Some(status) = self.child.as_mut().expect("started").try_wait().unwrap() {
                 panic!("{} exited ({status}){fix}. Its log:\n{}", self.what, log_of(&self.log));
             }
-            assert!(started.elapsed() < START_PATIENCE, "{} did not start in {START_PATIENCE:?}:\n{}", self.what, log_of(&self.log));
+            assert!(
+                started.elapsed() < START_PATIENCE,
+                "{} did not start in {START_PATIENCE:?}:\n{}",
+                self.what,
+                log_of(&self.log)
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -88,7 +93,11 @@ pub struct KafkaBroker {
 
 impl KafkaBroker {
     pub async fn start() -> KafkaBroker {
-        let mut broker = KafkaBroker { server: Server::new("the private Kafka broker", "kafka-broker", "broker.log"), port: 0, starts: 0 };
+        let mut broker = KafkaBroker {
+            server: Server::new("the private Kafka broker", "kafka-broker", "broker.log"),
+            port: 0,
+            starts: 0,
+        };
         broker.launch().await;
         broker.port = std::fs::read_to_string(broker.server.dir.join("data-dir/port"))
             .expect("kafka.sh writes the port")
@@ -120,8 +129,11 @@ impl KafkaBroker {
         self.server.spawn(&mut command, &format!("run {}", script.display()));
         self.starts += 1;
         let (log, starts) = (self.server.log.clone(), self.starts);
-        let fix = "; run `scripts/kafka.sh fetch` (needs java and mvn: apt-get install -y openjdk-17-jre-headless maven)";
-        self.server.await_ready(|| std::future::ready(log_of(&log).matches("Kafka Server started").count() >= starts), fix).await;
+        let fix =
+            "; run `scripts/kafka.sh fetch` (needs java and mvn: apt-get install -y openjdk-17-jre-headless maven)";
+        self.server
+            .await_ready(|| std::future::ready(log_of(&log).matches("Kafka Server started").count() >= starts), fix)
+            .await;
     }
 }
 
@@ -164,7 +176,8 @@ impl MariaDb {
     }
 
     async fn launch(&mut self) {
-        let mariadbd = ["/usr/sbin/mariadbd", "mariadbd"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mariadbd");
+        let mariadbd =
+            ["/usr/sbin/mariadbd", "mariadbd"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mariadbd");
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         let dir = &self.server.dir;
         let mut command = Command::new(mariadbd);
@@ -199,7 +212,8 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub async fn start() -> RedisServer {
-        let mut server = RedisServer { server: Server::new("the private Redis", "redis", "redis.log"), port: free_port() };
+        let mut server =
+            RedisServer { server: Server::new("the private Redis", "redis", "redis.log"), port: free_port() };
         server.launch().await;
         server
     }
@@ -221,7 +235,10 @@ impl RedisServer {
 
     async fn launch(&mut self) {
         let mut command = Command::new("redis-server");
-        command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).arg("--dir").arg(&self.server.dir);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.server.dir);
         self.server.spawn(&mut command, "apt-get install -y redis-server");
         let client = redis::Client::open(self.url()).expect("a Redis URL");
         let ready = || {

@@ -8,9 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::free_port;
 use serde::Deserialize;
 use tokio::process::{Child, Command};
-use crate::free_port;
 
 const HANDLER: &str = r#"
 import email, email.policy, json, os, uuid
@@ -115,7 +115,8 @@ impl SmtpSink {
     pub async fn wait_for_mail_to(&self, address: &str, timeout: Duration) -> ReceivedMail {
         let deadline = Instant::now() + timeout;
         loop {
-            let newest = self.received().into_iter().rev().find(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)));
+            let newest =
+                self.received().into_iter().rev().find(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)));
             if let Some(mail) = newest {
                 return mail;
             }

@@ -1,7 +1,11 @@
 //! Accounts: the `users` table, with personal fields encrypted on the way in and
 //! decrypted on the way out. Nothing else touches those columns.
 
-use goodsmall_platform::{auth::Role, clock::now_millis, db::{is_unique_violation, Database}};
+use goodsmall_platform::{
+    auth::Role,
+    clock::now_millis,
+    db::{is_unique_violation, Database},
+};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
@@ -52,7 +56,8 @@ pub enum CreateAccountError {
 /// pass for a shopper, nor for anything else.
 pub(crate) fn stored_role(row: &AnyRow) -> Result<Role, sqlx::Error> {
     let stored: String = row.try_get("role")?;
-    Role::parse(&stored).map_err(|unknown| sqlx::Error::ColumnDecode { index: "role".into(), source: Box::new(unknown) })
+    Role::parse(&stored)
+        .map_err(|unknown| sqlx::Error::ColumnDecode { index: "role".into(), source: Box::new(unknown) })
 }
 
 #[derive(Clone)]
@@ -97,15 +102,15 @@ impl Accounts {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)
-        .bind(c.lookup_hash(account.email.as_str()))
-        .bind(c.encrypt(account.email.as_str()))
-        .bind(c.encrypt(account.name.as_str()))
-        .bind(c.encrypt(account.phone.as_str()))
-        .bind(c.encrypt(account.address.as_str()))
-        .bind(password_hash)
-        .bind(account.role.as_str())
-        .bind(now)
-        .bind(now);
+            .bind(c.lookup_hash(account.email.as_str()))
+            .bind(c.encrypt(account.email.as_str()))
+            .bind(c.encrypt(account.name.as_str()))
+            .bind(c.encrypt(account.phone.as_str()))
+            .bind(c.encrypt(account.address.as_str()))
+            .bind(password_hash)
+            .bind(account.role.as_str())
+            .bind(now)
+            .bind(now);
         match self.db.insert_id(query).await {
             Ok(id) => Ok(id),
             Err(e) if is_unique_violation(&e) => Err(CreateAccountError::EmailTaken),
@@ -120,11 +125,7 @@ impl Accounts {
             .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| {
-            Ok(Credentials {
-                id: r.try_get("id")?,
-                role: stored_role(&r)?,
-                password_hash: r.try_get("password_hash")?,
-            })
+            Ok(Credentials { id: r.try_get("id")?, role: stored_role(&r)?, password_hash: r.try_get("password_hash")? })
         })
         .transpose()
     }
@@ -141,10 +142,12 @@ impl Accounts {
 
     pub async fn profile(&self, user_id: i64) -> anyhow::Result<Option<Profile>> {
         let _q = self.db.observe("user.find_by_id");
-        let row = sqlx::query("SELECT id, email_enc, name_enc, phone_enc, address_enc, role, created_at FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, email_enc, name_enc, phone_enc, address_enc, role, created_at FROM users WHERE id = ?",
+        )
+        .bind(user_id)
+        .fetch_optional(self.db.pool())
+        .await?;
         row.map(|r| self.decrypt_profile(&r)).transpose()
     }
 
@@ -209,7 +212,8 @@ mod tests {
             assert_eq!(stored_role(&role_row(role.as_str()).await).unwrap(), role);
         }
         let error = stored_role(&role_row("superuser").await).expect_err("an unknown role is not a shopper");
-        let cause = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<goodsmall_platform::auth::UnknownRole>());
+        let cause =
+            std::error::Error::source(&error).and_then(|e| e.downcast_ref::<goodsmall_platform::auth::UnknownRole>());
         assert_eq!(cause, Some(&goodsmall_platform::auth::UnknownRole("superuser".into())), "{error}");
     }
 }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use goodsmall_platform::configuration::{ConfigError, DatabaseSettings, ExposeSecret, HttpSettings, RedisSettings, SecretString, Section, Settings};
+use goodsmall_platform::configuration::{
+    ConfigError, DatabaseSettings, ExposeSecret, HttpSettings, RedisSettings, SecretString, Section, Settings,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,7 +79,13 @@ pub struct LoginSettings {
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        Self { free_failures: 5, base_delay_secs: 1, max_delay_secs: 15 * 60, account_ceiling: 100, window_secs: 15 * 60 }
+        Self {
+            free_failures: 5,
+            base_delay_secs: 1,
+            max_delay_secs: 15 * 60,
+            account_ceiling: 100,
+            window_secs: 15 * 60,
+        }
     }
 }
 
@@ -155,7 +163,10 @@ impl Section for UserSettings {
         positive(self.login.account_ceiling.into(), "login.account_ceiling")?;
         positive(self.login.window_secs, "login.window_secs")?;
         if self.login.max_delay_secs < self.login.base_delay_secs {
-            return Err(ConfigError::invalid(&format!("{key}.login.max_delay_secs"), "must be at least login.base_delay_secs"));
+            return Err(ConfigError::invalid(
+                &format!("{key}.login.max_delay_secs"),
+                "must be at least login.base_delay_secs",
+            ));
         }
         positive(self.mail.max_attempts.into(), "mail.max_attempts")?;
         if self.password_hashing.memory_kib < 1024 {
@@ -163,10 +174,16 @@ impl Section for UserSettings {
         }
         let transport = self.mail.transport.expose_secret();
         if transport != DEV_MAILBOX && !transport.starts_with("smtp://") && !transport.starts_with("smtps://") {
-            return Err(ConfigError::invalid(&format!("{key}.mail.transport"), "must be smtp://…, smtps://… or dev-mailbox"));
+            return Err(ConfigError::invalid(
+                &format!("{key}.mail.transport"),
+                "must be smtp://…, smtps://… or dev-mailbox",
+            ));
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(ConfigError::invalid(&format!("{key}.mail.from"), "is not a mailbox like `Shop <no-reply@example.com>`"));
+            return Err(ConfigError::invalid(
+                &format!("{key}.mail.from"),
+                "is not a mailbox like `Shop <no-reply@example.com>`",
+            ));
         }
         Ok(())
     }
@@ -178,7 +195,12 @@ impl UserSettings {
             .decode(self.data_key.expose_secret().trim())
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| ConfigError::invalid(&format!("{key}.data_key"), "must be base64 of exactly 32 bytes (`openssl rand -base64 32`)"))
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    &format!("{key}.data_key"),
+                    "must be base64 of exactly 32 bytes (`openssl rand -base64 32`)",
+                )
+            })
     }
 
     pub fn access_ttl(&self) -> Duration {
@@ -236,7 +258,13 @@ mod tests {
         ServiceConfig::load_from(None, env(&[("GOODSMALL_USER__LOGIN__FREE_FAILURES", "3")])).unwrap();
         // The create-account command's password is not a setting.
         let valid = env(&[("GOODSMALL_NEW_ACCOUNT_PASSWORD", "correct-horse-1")]);
-        let unknown = ["GOODSMALL_USER__DATAKEY", "GOODSMALL_USER__MAIL__TRANSPORTS", "GOODSMALL_USER__BOOTSTRAP_ADMIN__PASS", "GOODSMALL_USR__DATA_KEY", "GOODSMALL_KAFKA__BROKERS"];
+        let unknown = [
+            "GOODSMALL_USER__DATAKEY",
+            "GOODSMALL_USER__MAIL__TRANSPORTS",
+            "GOODSMALL_USER__BOOTSTRAP_ADMIN__PASS",
+            "GOODSMALL_USR__DATA_KEY",
+            "GOODSMALL_KAFKA__BROKERS",
+        ];
         testing::assert_unknown_variables_named::<ServiceConfig>(valid, &unknown);
     }
 
@@ -248,9 +276,13 @@ mod tests {
             ("GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL", "admin@example.com"),
             ("GOODSMALL_USER__BOOTSTRAP_ADMIN__PASSWORD", "admin-secret-1"),
         ]);
-        let private_key = vars.iter().find(|(k, _)| k == "GOODSMALL_AUTH__PRIVATE_KEY_PEM").map(|(_, pem)| pem.clone()).unwrap();
+        let private_key =
+            vars.iter().find(|(k, _)| k == "GOODSMALL_AUTH__PRIVATE_KEY_PEM").map(|(_, pem)| pem.clone()).unwrap();
         let key_body = private_key.lines().nth(1).unwrap();
-        let config: ServiceConfig = testing::assert_secrets_hidden(vars, &["user-db-secret", "smtp-secret", "admin-secret-1", DATA_KEY, key_body]);
+        let config: ServiceConfig = testing::assert_secrets_hidden(
+            vars,
+            &["user-db-secret", "smtp-secret", "admin-secret-1", DATA_KEY, key_body],
+        );
         assert_eq!(config.auth.private_key_pem.as_ref().unwrap().expose_secret(), private_key);
         assert!(format!("{config:?} {config:#?}").contains("admin@example.com"));
         assert_eq!(config.user.data_key_bytes("user").unwrap().len(), 32);

@@ -5,7 +5,9 @@ use aes_gcm::{
     aead::{Aead, KeyInit},
     Aes256Gcm, Nonce,
 };
-use argon2::{password_hash::SaltString, Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::{
+    password_hash::SaltString, Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use rand::{rngs::OsRng, RngCore};
@@ -35,16 +37,15 @@ impl FieldCipher {
     pub fn encrypt(&self, plaintext: &str) -> String {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let ciphertext = self.aead.encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes()).expect("AES-GCM encryption");
+        let ciphertext =
+            self.aead.encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes()).expect("AES-GCM encryption");
         let mut blob = nonce.to_vec();
         blob.extend(ciphertext);
         format!("{CIPHER_VERSION}:{}", STANDARD.encode(blob))
     }
 
     pub fn decrypt(&self, stored: &str) -> anyhow::Result<String> {
-        let encoded = stored
-            .strip_prefix("v1:")
-            .ok_or_else(|| anyhow::anyhow!("unknown ciphertext version"))?;
+        let encoded = stored.strip_prefix("v1:").ok_or_else(|| anyhow::anyhow!("unknown ciphertext version"))?;
         let blob = STANDARD.decode(encoded)?;
         anyhow::ensure!(blob.len() > 12, "ciphertext too short");
         let (nonce, ciphertext) = blob.split_at(12);

@@ -118,14 +118,18 @@ impl LoginThrottle {
 /// free failures again, or lift the account's ceiling).
 fn count(key: &str, value: Option<String>) -> Result<u32, KvError> {
     let Some(value) = value else { return Ok(0) };
-    let n: i64 = value.parse().map_err(|source| KvError::NotACounter { key: key.to_owned(), value: value.clone(), source })?;
+    let n: i64 =
+        value.parse().map_err(|source| KvError::NotACounter { key: key.to_owned(), value: value.clone(), source })?;
     Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
 }
 
 fn too_many(wait: Duration) -> ApiError {
     let secs = wait.as_secs_f64().ceil() as u64;
-    ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed logins for this account from your address; try again in {}s", secs.max(1)))
-        .retry_after(secs)
+    ApiError::new(
+        ErrorCode::TooManyAttempts,
+        format!("too many failed logins for this account from your address; try again in {}s", secs.max(1)),
+    )
+    .retry_after(secs)
 }
 
 /// What counts as one client: an IPv4 address, or an IPv6 /64.
@@ -154,7 +158,8 @@ mod tests {
     /// Fails `times` logins from `client`; every one must be admitted.
     async fn fail(t: &LoginThrottle, email: &Email, client: IpAddr, times: u32) {
         for n in 1..=times {
-            let attempt = t.admit(email, client).await.unwrap_or_else(|e| panic!("failure {n} from {client} refused: {e}"));
+            let attempt =
+                t.admit(email, client).await.unwrap_or_else(|e| panic!("failure {n} from {client} refused: {e}"));
             t.failed(attempt).await.unwrap();
         }
     }
@@ -188,7 +193,16 @@ mod tests {
         let email = Email::parse("owner@example.com").unwrap();
         fail(&t, &email, ip("198.51.100.1"), 5).await;
         assert_eq!(waits(t.admit(&email, ip("198.51.100.1")).await), 1);
-        assert_eq!((t.delay(0), t.delay(1), t.delay(2), t.delay(3), t.delay(60)), (Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4), Duration::from_secs(4), Duration::from_secs(4)));
+        assert_eq!(
+            (t.delay(0), t.delay(1), t.delay(2), t.delay(3), t.delay(60)),
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+                Duration::from_secs(4),
+                Duration::from_secs(4)
+            )
+        );
         // Another address, and the same address for another account, are not held up.
         let owner = t.admit(&email, ip("203.0.113.5")).await.unwrap();
         t.succeeded(owner).await.unwrap();
@@ -200,7 +214,10 @@ mod tests {
         let t = throttle(LoginSettings { account_ceiling: 3, ..LoginSettings::default() });
         let email = Email::parse("owner@example.com").unwrap();
         fail(&t, &email, ip("198.51.100.1"), 3).await;
-        assert!(waits(t.admit(&email, ip("198.51.100.1")).await) >= 1, "the guesser waits before its free failures are used up");
+        assert!(
+            waits(t.admit(&email, ip("198.51.100.1")).await) >= 1,
+            "the guesser waits before its free failures are used up"
+        );
         fail(&t, &email, ip("198.51.100.2"), 1).await;
         assert!(waits(t.admit(&email, ip("198.51.100.2")).await) >= 1, "a second guesser waits after one failure");
         let owner = t.admit(&email, ip("203.0.113.5")).await.expect("a fresh address is never locked out");

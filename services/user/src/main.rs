@@ -51,8 +51,9 @@ fn new_account_password(from_stdin: bool) -> anyhow::Result<String> {
         std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else {
-        std::env::var("GOODSMALL_NEW_ACCOUNT_PASSWORD")
-            .map_err(|_| anyhow::anyhow!("no password: pipe it in with --password-stdin, or set GOODSMALL_NEW_ACCOUNT_PASSWORD"))?
+        std::env::var("GOODSMALL_NEW_ACCOUNT_PASSWORD").map_err(|_| {
+            anyhow::anyhow!("no password: pipe it in with --password-stdin, or set GOODSMALL_NEW_ACCOUNT_PASSWORD")
+        })?
     };
     anyhow::ensure!(!password.is_empty(), "the password is empty");
     Ok(password)
@@ -80,12 +81,20 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CreateAccount { email, name, role, password_stdin } => {
             let password = new_account_password(password_stdin)?;
-            let database = Database::connect("user", &config.user.database, &startup::migrations(), &Metrics::new()).await?;
+            let database =
+                Database::connect("user", &config.user.database, &startup::migrations(), &Metrics::new()).await?;
             let accounts = startup::accounts(&config.user, database)?;
             let role = Role::parse(&role).unwrap_or(Role::Merchant);
             let account = BootstrapAccount { email: email.clone(), password: password.into(), name };
             let created = startup::bootstrap(&accounts, &account, role).await?;
-            println!("{}", if created { format!("created {} account {email}", role.as_str()) } else { format!("{email} already has an account") });
+            println!(
+                "{}",
+                if created {
+                    format!("created {} account {email}", role.as_str())
+                } else {
+                    format!("{email} already has an account")
+                }
+            );
             Ok(())
         }
         Command::Keygen => unreachable!("handled above"),

@@ -86,7 +86,10 @@ impl Revocations {
         let now = now_millis();
         let rows = {
             let _q = self.db.observe("session.revoked_since");
-            sqlx::query("SELECT id, revoked_at FROM sessions WHERE revoked_at > ?").bind(now - ttl_ms).fetch_all(self.db.pool()).await?
+            sqlx::query("SELECT id, revoked_at FROM sessions WHERE revoked_at > ?")
+                .bind(now - ttl_ms)
+                .fetch_all(self.db.pool())
+                .await?
         };
         let mut entries = Vec::with_capacity(rows.len() + 1);
         for row in &rows {
@@ -98,7 +101,11 @@ impl Revocations {
         entries.push((REVOCATIONS_LOADED_KEY.to_owned(), store.to_owned(), None));
         let written = self.kv.set_all_if(REVOCATIONS_GUARD_KEY, &token, &entries).await?;
         if written {
-            tracing::info!(revocations = rows.len(), store, "logged-out sessions written back into the key-value store");
+            tracing::info!(
+                revocations = rows.len(),
+                store,
+                "logged-out sessions written back into the key-value store"
+            );
         }
         Ok(written)
     }

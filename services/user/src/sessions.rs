@@ -92,7 +92,8 @@ impl Sessions {
             .ok_or_else(invalid)?
         };
         let session_id: String = row.try_get("session_id")?;
-        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() || row.try_get::<i64, _>("expires_at")? < now_millis() {
+        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() || row.try_get::<i64, _>("expires_at")? < now_millis()
+        {
             return Err(invalid());
         }
         // Consume with a compare-and-set so two concurrent uses cannot both succeed.
@@ -109,7 +110,10 @@ impl Sessions {
         if !consumed {
             tracing::warn!(session_id, "refresh token reused; revoking its session");
             self.revoke(&session_id).await?;
-            return Err(ApiError::new(ErrorCode::RefreshTokenReused, "this refresh token was already used; the session is revoked, log in again"));
+            return Err(ApiError::new(
+                ErrorCode::RefreshTokenReused,
+                "this refresh token was already used; the session is revoked, log in again",
+            ));
         }
         let role = crate::accounts::stored_role(&row)?;
         self.issue(row.try_get("user_id")?, role, &session_id).await

@@ -38,7 +38,12 @@ pub struct UserService {
     pub database: Database,
 }
 
-pub async fn build(settings: &UserSettings, private_key_pem: &str, issuer: String, shared: &Shared) -> anyhow::Result<UserService> {
+pub async fn build(
+    settings: &UserSettings,
+    private_key_pem: &str,
+    issuer: String,
+    shared: &Shared,
+) -> anyhow::Result<UserService> {
     let database = Database::connect("user", &settings.database, &migrations(), &shared.metrics).await?;
     let accounts = accounts(settings, database.clone())?;
     if let Some(admin) = &settings.bootstrap_admin {
@@ -55,7 +60,12 @@ pub async fn build(settings: &UserSettings, private_key_pem: &str, issuer: Strin
     let state = UserState {
         accounts: accounts.clone(),
         verifications: Verifications::new(shared.kv.clone(), cipher.clone(), settings.verification.clone()),
-        sessions: Sessions::new(database.clone(), revocations.clone(), signer, Duration::from_secs(settings.tokens.refresh_ttl_secs)),
+        sessions: Sessions::new(
+            database.clone(),
+            revocations.clone(),
+            signer,
+            Duration::from_secs(settings.tokens.refresh_ttl_secs),
+        ),
         outbox: outbox.clone(),
         login_throttle: LoginThrottle::new(shared.kv.clone(), cipher, settings.login.clone()),
         authenticator: shared.authenticator.clone(),

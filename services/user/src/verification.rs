@@ -57,8 +57,11 @@ impl Verifications {
         let throttle = Duration::from_secs(self.settings.resend_after_secs);
         if !self.kv.set_nx(&keys.resend, "1", throttle).await? {
             let wait = self.kv.ttl(&keys.resend).await?.unwrap_or(throttle);
-            return Err(ApiError::new(ErrorCode::ResendTooSoon, format!("a code was just sent; ask again in {}s", wait.as_secs().max(1)))
-                .retry_after(wait.as_secs()));
+            return Err(ApiError::new(
+                ErrorCode::ResendTooSoon,
+                format!("a code was just sent; ask again in {}s", wait.as_secs().max(1)),
+            )
+            .retry_after(wait.as_secs()));
         }
         let code = format!("{:06}", OsRng.gen_range(0..1_000_000));
         self.kv.del(&[&keys.tries]).await?;
@@ -98,7 +101,8 @@ impl Verifications {
     async fn locked(&self, keys: &Keys) -> Result<ApiError, ApiError> {
         // Whole seconds, rounded up: a client waiting that long finds the throttle gone.
         let wait = self.kv.ttl(&keys.resend).await?.unwrap_or_default().as_millis().div_ceil(1000).max(1) as u64;
-        Ok(ApiError::new(ErrorCode::VerificationLocked, format!("too many wrong codes; request a new code in {wait}s")).retry_after(wait))
+        Ok(ApiError::new(ErrorCode::VerificationLocked, format!("too many wrong codes; request a new code in {wait}s"))
+            .retry_after(wait))
     }
 
     pub async fn is_verified(&self, email: &Email) -> Result<bool, ApiError> {

@@ -28,7 +28,13 @@ impl PerEvent for OrderCheckout {
             return Ok(());
         }
         let placed = event.payload;
-        let order = NewOrder { id: placed.order_id, user_id: placed.user_id, sale_id: None, lines: placed.lines, idempotency_key: None };
+        let order = NewOrder {
+            id: placed.order_id,
+            user_id: placed.user_id,
+            sale_id: None,
+            lines: placed.lines,
+            idempotency_key: None,
+        };
         Orders::insert(&mut tx, &order).await?;
         tx.commit().await?;
         Ok(())

@@ -4,20 +4,23 @@
 
 use axum::{
     extract::{Request, State},
-    http::{header::{AUTHORIZATION, CONTENT_TYPE}, StatusCode},
+    http::{
+        header::{AUTHORIZATION, CONTENT_TYPE},
+        StatusCode,
+    },
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
     Router,
 };
+use goodsmall_contracts::{
+    internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
+    sales::NewSaleBody,
+};
 use goodsmall_platform::{
     auth::internal::InternalVerifier,
     error::{ApiError, ApiResult},
     extract::{Json, Path},
-};
-use goodsmall_contracts::{
-    internal_api::{FoundSale, Loaded, StockBelowCommittedProblem, PREFIX, STOCK_BELOW_COMMITTED},
-    sales::NewSaleBody,
 };
 use goodsmall_sale::EngineError;
 
@@ -52,13 +55,20 @@ fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
-async fn find(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>) -> ApiResult<Json<FoundSale>> {
+async fn find(
+    State(sales): State<Sales>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Json<FoundSale>> {
     Ok(Json(FoundSale { sale: sales.find_flash_sale(&key(&namespace, &name)).await? }))
 }
 
 /// The terms meet the rules every way of making a sale shares (`SaleTerms::parse`), or
 /// the answer is `422 VALIDATION_FAILED` naming each broken one, as `POST /api/sales`'s.
-async fn apply(State(sales): State<Sales>, Path((namespace, name)): Path<(String, String)>, Json(body): Json<NewSaleBody>) -> ApiResult<Response> {
+async fn apply(
+    State(sales): State<Sales>,
+    Path((namespace, name)): Path<(String, String)>,
+    Json(body): Json<NewSaleBody>,
+) -> ApiResult<Response> {
     let terms = body.parse().map_err(|errors| ApiError::validation(field_errors(&errors)))?;
     match sales.apply_flash_sale(&key(&namespace, &name), terms).await {
         Ok(sale) => Ok(Json(sale).into_response()),

@@ -70,7 +70,11 @@ fn failure(unreachable: Option<&str>, cause: impl Into<Cause>) -> ApiError {
 fn engine_unreachable(e: &EngineError) -> Option<&'static str> {
     match e {
         EngineError::Redis(redis) => kv::redis_unavailable(redis).then_some("the stock store"),
-        EngineError::StockBelowCommitted { .. } | EngineError::Protocol(_) | EngineError::Corrupt { .. } | EngineError::MissingField { .. } | EngineError::InvalidInput(_) => None,
+        EngineError::StockBelowCommitted { .. }
+        | EngineError::Protocol(_)
+        | EngineError::Corrupt { .. }
+        | EngineError::MissingField { .. }
+        | EngineError::InvalidInput(_) => None,
     }
 }
 
@@ -82,7 +86,11 @@ fn sales_unreachable(e: &SalesError) -> Option<&'static str> {
     match e {
         SalesError::Engine(e) => engine_unreachable(e),
         SalesError::Database(e) => database_unreachable(e),
-        SalesError::NoFlashSale(_) | SalesError::CorruptTime { .. } | SalesError::UnknownOrderStatus { .. } | SalesError::Vanished(_) | SalesError::KeepsVanishing(_) => None,
+        SalesError::NoFlashSale(_)
+        | SalesError::CorruptTime { .. }
+        | SalesError::UnknownOrderStatus { .. }
+        | SalesError::Vanished(_)
+        | SalesError::KeepsVanishing(_) => None,
     }
 }
 
@@ -93,10 +101,13 @@ fn purchase_unreachable(e: &PurchaseError) -> Option<&'static str> {
         PurchaseError::KeyLookup(e) => database_unreachable(e),
         // The writer's database error, shared by a batch, has the `sqlx::Error` as its
         // source (writer.rs).
-        PurchaseError::Commit(CommitError::Database { source, .. }) => {
-            std::error::Error::source(source).and_then(|e| e.downcast_ref::<sqlx::Error>()).and_then(database_unreachable)
-        }
-        PurchaseError::Commit(CommitError::Stopped | CommitError::ReservationLost { .. } | CommitError::Undecided { .. }) | PurchaseError::OrderMissing(_) => None,
+        PurchaseError::Commit(CommitError::Database { source, .. }) => std::error::Error::source(source)
+            .and_then(|e| e.downcast_ref::<sqlx::Error>())
+            .and_then(database_unreachable),
+        PurchaseError::Commit(
+            CommitError::Stopped | CommitError::ReservationLost { .. } | CommitError::Undecided { .. },
+        )
+        | PurchaseError::OrderMissing(_) => None,
         // `Orders::status` answers `anyhow::Error`: no type to go by, so its chain is searched.
         PurchaseError::OrderStatus { source, .. } => unreachable_in_chain(source.as_ref()),
     }
@@ -132,7 +143,10 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let (status, ..) = answer(SalesError::Engine(redis_down()).into());
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        let untyped = PurchaseError::OrderStatus { order_id: "o1".into(), source: anyhow::Error::new(sqlx::Error::PoolTimedOut).context("order o1").into() };
+        let untyped = PurchaseError::OrderStatus {
+            order_id: "o1".into(),
+            source: anyhow::Error::new(sqlx::Error::PoolTimedOut).context("order o1").into(),
+        };
         assert_eq!(answer(untyped.into()).0, StatusCode::SERVICE_UNAVAILABLE);
     }
 
@@ -141,7 +155,8 @@ mod tests {
         let (status, retry_after, chain) = answer(PurchaseError::OrderMissing("o1".into()).into());
         assert_eq!((status, retry_after), (StatusCode::INTERNAL_SERVER_ERROR, None));
         assert_eq!(chain, "purchase: order o1 is not recorded");
-        let corrupt = SalesError::UnknownOrderStatus { sale_id: 7, source: crate::domain::UnknownOrderStatus("SHIPPED".into()) };
+        let corrupt =
+            SalesError::UnknownOrderStatus { sale_id: 7, source: crate::domain::UnknownOrderStatus("SHIPPED".into()) };
         let (status, _, chain) = answer(PurchaseError::Sale(corrupt).into());
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(chain, "purchase: reading the sale failed: an order of sale 7 has a status this release does not know: unknown order status \"SHIPPED\"");

@@ -13,7 +13,11 @@ use crate::{domain::OrderStatus, orders::Order, state::OrderState};
 
 async fn owned(state: &OrderState, user: &AuthUser, id: &str) -> ApiResult<Order> {
     // Someone else's order and no order look the same: ids are not confirmed to strangers.
-    state.orders.find_owned(id, user.user_id).await?.ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, format!("no order {id}")))
+    state
+        .orders
+        .find_owned(id, user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, format!("no order {id}")))
 }
 
 /// One of your orders, with its progress.
@@ -42,7 +46,11 @@ pub struct OrderPage {
 /// Your orders, newest first.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = OrderPage), (status = 400, body = Problem, description = "INVALID_QUERY or INVALID_CURSOR")))]
-pub async fn list(State(state): State<OrderState>, user: AuthUser, Query(query): Query<ListQuery>) -> ApiResult<Json<OrderPage>> {
+pub async fn list(
+    State(state): State<OrderState>,
+    user: AuthUser,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<OrderPage>> {
     let size = query.size.unwrap_or(20);
     if !(1..=100).contains(&size) {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "`size` must be between 1 and 100"));
@@ -75,7 +83,10 @@ pub async fn cancel(State(state): State<OrderState>, user: AuthUser, Path(id): P
     let from = [OrderStatus::Processing, OrderStatus::Complete];
     if !state.orders.transition(&id, &from, OrderStatus::Canceled, Some((kinds::ORDER_CANCELED, was_paid))).await? {
         let now = owned(&state, &user, &id).await?;
-        return Err(ApiError::new(ErrorCode::OrderStateConflict, format!("an order in {} cannot be cancelled", now.status.as_str())));
+        return Err(ApiError::new(
+            ErrorCode::OrderStateConflict,
+            format!("an order in {} cannot be cancelled", now.status.as_str()),
+        ));
     }
     Ok(Json(owned(&state, &user, &id).await?))
 }
@@ -84,14 +95,24 @@ pub async fn cancel(State(state): State<OrderState>, user: AuthUser, Path(id): P
 #[utoipa::path(post, path = "/api/orders/{id}/return", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem, description = "ORDER_NOT_FOUND"),
               (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
-pub async fn request_return(State(state): State<OrderState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Order>> {
+pub async fn request_return(
+    State(state): State<OrderState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Order>> {
     let order = owned(&state, &user, &id).await?;
     let window_ms = state.return_window_secs as i64 * 1000;
-    let in_window = order.status == OrderStatus::DeliveryComplete && now_millis() - order.status_changed_at.timestamp_millis() < window_ms;
-    if !in_window || !state.orders.transition(&id, &[OrderStatus::DeliveryComplete], OrderStatus::ReturnNow, None).await? {
+    let in_window = order.status == OrderStatus::DeliveryComplete
+        && now_millis() - order.status_changed_at.timestamp_millis() < window_ms;
+    if !in_window
+        || !state.orders.transition(&id, &[OrderStatus::DeliveryComplete], OrderStatus::ReturnNow, None).await?
+    {
         return Err(ApiError::new(
             ErrorCode::OrderStateConflict,
-            format!("an order in {} cannot be returned (only delivered orders, within the return window)", order.status.as_str()),
+            format!(
+                "an order in {} cannot be returned (only delivered orders, within the return window)",
+                order.status.as_str()
+            ),
         ));
     }
     Ok(Json(owned(&state, &user, &id).await?))

@@ -4,13 +4,13 @@ use axum::{
     response::IntoResponse,
 };
 use chrono::{DateTime, Utc};
+use goodsmall_contracts::sales::{SaleTerms, Spelling, TermError, TermsInput};
 use goodsmall_platform::{
     auth::{AuthUser, Role, SignedUser},
     error::{ApiError, ApiResult, ErrorCode, FieldError, Problem},
     extract::{rfc3339_instant, IdempotencyKey, Json, Path},
     money::DecimalInput,
 };
-use goodsmall_contracts::sales::{SaleTerms, Spelling, TermError, TermsInput};
 use goodsmall_sale::{SaleCounters, SaleId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -54,7 +54,11 @@ pub struct CreateSale {
               (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
               (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED"),
               (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the product service does not answer")))]
-pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body): Json<CreateSale>) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(state): State<OrderState>,
+    user: AuthUser,
+    Json(body): Json<CreateSale>,
+) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     // The rules every way of making a sale shares (a FlashSale's and the operator's too).
     let input = TermsInput {
@@ -77,9 +81,16 @@ pub async fn create(State(state): State<OrderState>, user: AuthUser, Json(body):
         _ => return Err(ApiError::validation(errors)),
     };
     // As the FlashSale path does: the product must exist and be the caller's.
-    let owner = state.products.owner_of(terms.product_id).await?.ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", terms.product_id)))?;
+    let owner = state
+        .products
+        .owner_of(terms.product_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", terms.product_id)))?;
     if owner != user.user_id && user.role != Role::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("product {} belongs to another merchant", terms.product_id)));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("product {} belongs to another merchant", terms.product_id),
+        ));
     }
     let sale = state.sales.create(terms.for_merchant(owner)).await?;
     Ok((StatusCode::CREATED, [(LOCATION, format!("/api/sales/{}", sale.id))], Json(sale)))
@@ -204,13 +215,20 @@ pub async fn purchase(
     match state.purchases.purchase(sale, UserId(user.user_id), &key, quantity).await? {
         PurchaseOutcome::Accepted { order_id, status, .. } => {
             let status_url = format!("/api/orders/{order_id}");
-            let accepted = PurchaseAccepted { payment_url: format!("/api/payments/{order_id}"), status_url: status_url.clone(), status, order_id };
+            let accepted = PurchaseAccepted {
+                payment_url: format!("/api/payments/{order_id}"),
+                status_url: status_url.clone(),
+                status,
+                order_id,
+            };
             Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(accepted)))
         }
         PurchaseOutcome::Refused(r) => Err(r.into()),
-        PurchaseOutcome::Retry => {
-            Err(ApiError::new(ErrorCode::ServiceUnavailable, "the stock store lost this sale and is rebuilding it; retry with the same Idempotency-Key").retry_after(1))
-        }
+        PurchaseOutcome::Retry => Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the stock store lost this sale and is rebuilding it; retry with the same Idempotency-Key",
+        )
+        .retry_after(1)),
     }
 }
 
@@ -224,7 +242,9 @@ mod tests {
     #[test]
     fn the_documented_bounds_are_the_rules() {
         let schema = serde_json::to_value(<CreateSale as utoipa::PartialSchema>::schema()).unwrap();
-        let bounds = |field: &str| (schema["properties"][field]["minimum"].as_f64(), schema["properties"][field]["maximum"].as_f64());
+        let bounds = |field: &str| {
+            (schema["properties"][field]["minimum"].as_f64(), schema["properties"][field]["maximum"].as_f64())
+        };
         assert_eq!(bounds("stock"), (Some(1.0), Some(MAX_STOCK as f64)), "{schema}");
         assert_eq!(bounds("per_user_limit"), (Some(1.0), Some(MAX_PER_USER_LIMIT as f64)), "{schema}");
     }

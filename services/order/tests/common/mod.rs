@@ -71,8 +71,11 @@ impl Backend {
         };
         let products = ProductOwners::in_process(|_| async { Ok(Some(1)) });
         let service =
-            startup::build(&settings, &shared, &Bus::InProcess(InProcessBus::default()), engine.clone(), products).await.expect("the order service starts");
-        let (sales, orders, purchases) = (service.state.sales.clone(), service.state.orders.clone(), service.state.purchases.clone());
+            startup::build(&settings, &shared, &Bus::InProcess(InProcessBus::default()), engine.clone(), products)
+                .await
+                .expect("the order service starts");
+        let (sales, orders, purchases) =
+            (service.state.sales.clone(), service.state.orders.clone(), service.state.purchases.clone());
         let http = HttpSettings { port: 0, ..HttpSettings::default() };
         let running = RunningService::bind("order", &http, service.parts, &shared).await.unwrap();
         let base = format!("http://{}", running.local_addr());
@@ -83,7 +86,8 @@ impl Backend {
     pub async fn restart(&self, service: Service) -> Service {
         service.stop().await;
         if let Self::Distributed { redis, .. } = self {
-            let mut conn = redis::Client::open(redis.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+            let mut conn =
+                redis::Client::open(redis.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
             redis::cmd("FLUSHDB").query_async::<()>(&mut conn).await.unwrap();
         }
         self.start().await
@@ -99,25 +103,52 @@ impl Service {
     }
 
     pub async fn counters(&self, sale_id: i64) -> (i64, i64, i64) {
-        let sale: Value = reqwest::get(format!("{}/api/sales/{sale_id}", self.base)).await.unwrap().json().await.unwrap();
+        let sale: Value =
+            reqwest::get(format!("{}/api/sales/{sale_id}", self.base)).await.unwrap().json().await.unwrap();
         (sale["remaining"].as_i64().unwrap(), sale["reserved"].as_i64().unwrap(), sale["sold"].as_i64().unwrap())
     }
 
     /// A purchase of `quantity` by `user_id`, committed as its order (PROCESSING).
     pub async fn bought(&self, sale: &Sale, user_id: i64, quantity: i64) -> String {
         let order_id = uuid::Uuid::now_v7().to_string();
-        let reserved = self.engine.reserve(&ReservationRequest { sale: SaleId(sale.id), user: UserId(user_id), key: &order_id, quantity: Quantity::new(quantity).unwrap(), order: &order_id, at_ms: goodsmall_platform::clock::now_millis() }).await.unwrap();
+        let reserved = self
+            .engine
+            .reserve(&ReservationRequest {
+                sale: SaleId(sale.id),
+                user: UserId(user_id),
+                key: &order_id,
+                quantity: Quantity::new(quantity).unwrap(),
+                order: &order_id,
+                at_ms: goodsmall_platform::clock::now_millis(),
+            })
+            .await
+            .unwrap();
         assert!(matches!(reserved, Reservation::Reserved { .. }), "{reserved:?}");
         let line = OrderLine { product_id: sale.product_id, quantity, unit_price_cents: sale.price.cents() };
         let mut tx = self.orders.database().pool().begin().await.unwrap();
-        Orders::insert(&mut tx, &NewOrder { id: order_id.clone(), user_id, sale_id: Some(sale.id), lines: vec![line], idempotency_key: None }).await.unwrap();
+        Orders::insert(
+            &mut tx,
+            &NewOrder {
+                id: order_id.clone(),
+                user_id,
+                sale_id: Some(sale.id),
+                lines: vec![line],
+                idempotency_key: None,
+            },
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         order_id
     }
 
     /// The order is paid, as the saga records it: COMPLETE, and its units sold.
     pub async fn paid(&self, sale: &Sale, order_id: &str) {
-        assert!(self.orders.transition(order_id, &[OrderStatus::Processing], OrderStatus::Complete, None).await.unwrap());
+        assert!(self
+            .orders
+            .transition(order_id, &[OrderStatus::Processing], OrderStatus::Complete, None)
+            .await
+            .unwrap());
         self.engine.confirm(sale.id, order_id).await.unwrap();
     }
 }
@@ -137,7 +168,10 @@ pub fn terms(stock: i64) -> NewSale {
 
 pub async fn backends() -> Vec<Backend> {
     vec![
-        Backend::Distributed { database: goodsmall_testkit::mysql_url("counters").await, redis: goodsmall_testkit::redis_url().await },
+        Backend::Distributed {
+            database: goodsmall_testkit::mysql_url("counters").await,
+            redis: goodsmall_testkit::redis_url().await,
+        },
         Backend::Embedded { database: goodsmall_testkit::sqlite_url("counters") },
     ]
 }

@@ -32,7 +32,9 @@ fn routes() -> OpenApiRouter<PaymentState> {
 async fn owned(state: &PaymentState, user: &AuthUser, order_id: &str) -> ApiResult<Payment> {
     match opening::find(&state.payments, order_id).await? {
         Lookup::Found(payment) if payment.user_id == user.user_id => Ok(payment),
-        Lookup::Found(_) | Lookup::Missing => Err(ApiError::new(ErrorCode::PaymentNotFound, format!("no payment is due for order {order_id}"))),
+        Lookup::Found(_) | Lookup::Missing => {
+            Err(ApiError::new(ErrorCode::PaymentNotFound, format!("no payment is due for order {order_id}")))
+        }
         Lookup::Opening => Err(ApiError::new(
             ErrorCode::ServiceUnavailable,
             format!("the payment of order {order_id} has not opened within {}s; retry", opening::PATIENCE.as_secs()),
@@ -49,7 +51,11 @@ const NOT_OPEN_YET: &str =
 #[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])), params(("order_id" = String, Path)),
     responses((status = 200, body = Payment), (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"),
               (status = 503, body = Problem, description = NOT_OPEN_YET)))]
-pub async fn detail(State(state): State<PaymentState>, user: AuthUser, Path(order_id): Path<String>) -> ApiResult<Json<Payment>> {
+pub async fn detail(
+    State(state): State<PaymentState>,
+    user: AuthUser,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<Payment>> {
     Ok(Json(owned(&state, &user, &order_id).await?))
 }
 
@@ -62,16 +68,26 @@ pub async fn detail(State(state): State<PaymentState>, user: AuthUser, Path(orde
     responses((status = 200, body = Payment), (status = 402, body = Problem, description = "PAYMENT_DECLINED"),
               (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"), (status = 409, body = Problem, description = "PAYMENT_CLOSED"),
               (status = 503, body = Problem, description = NOT_OPEN_YET)))]
-pub async fn pay(State(state): State<PaymentState>, user: AuthUser, Path(order_id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn pay(
+    State(state): State<PaymentState>,
+    user: AuthUser,
+    Path(order_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let payment = owned(&state, &user, &order_id).await?;
     let payment = state.payments.pay(payment).await?;
     match payment.status {
         PaymentStatus::Succeeded => Ok((StatusCode::OK, Json(payment))),
         PaymentStatus::Failed => Err(ApiError::new(
             ErrorCode::PaymentDeclined,
-            format!("{}; the order has failed and its stock is released", payment.reason.unwrap_or_else(|| "declined".into())),
+            format!(
+                "{}; the order has failed and its stock is released",
+                payment.reason.unwrap_or_else(|| "declined".into())
+            ),
         )),
-        PaymentStatus::Pending => Err(ApiError::new(ErrorCode::PaymentClosed, "the payment deadline has passed; the order is being cancelled")),
+        PaymentStatus::Pending => Err(ApiError::new(
+            ErrorCode::PaymentClosed,
+            "the payment deadline has passed; the order is being cancelled",
+        )),
         other => Err(ApiError::new(ErrorCode::PaymentClosed, format!("the payment is {}", other.as_str()))),
     }
 }

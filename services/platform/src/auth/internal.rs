@@ -66,8 +66,15 @@ impl InternalSigner {
             }
         }
         let exp = now + INTERNAL_TOKEN_TTL.as_secs();
-        let claims = InternalClaims { sub: self.subject.clone(), iss: OPERATOR_ISSUER.into(), aud: ORDER_INTERNAL_AUDIENCE.into(), iat: now, exp };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key).map_err(InternalKeyError::Sign)?;
+        let claims = InternalClaims {
+            sub: self.subject.clone(),
+            iss: OPERATOR_ISSUER.into(),
+            aud: ORDER_INTERNAL_AUDIENCE.into(),
+            iat: now,
+            exp,
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key).map_err(InternalKeyError::Sign)?;
         *current = Some((token.clone(), exp));
         Ok(token)
     }
@@ -93,13 +100,18 @@ impl InternalVerifier {
 
     /// The caller's name, from an `Authorization` header's value.
     pub fn verify_header(&self, header: Option<&str>) -> Result<String, ApiError> {
-        let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "this internal API needs the operator's bearer token"))?;
-        let claims = jsonwebtoken::decode::<InternalClaims>(token.trim(), &self.key, &self.validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => ApiError::new(ErrorCode::TokenExpired, "the internal token has expired"),
-            _ => ApiError::new(ErrorCode::InvalidToken, "not a token of the operator's key for this API"),
+        let token = header.and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthenticated, "this internal API needs the operator's bearer token")
         })?;
+        let claims =
+            jsonwebtoken::decode::<InternalClaims>(token.trim(), &self.key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        ApiError::new(ErrorCode::TokenExpired, "the internal token has expired")
+                    }
+                    _ => ApiError::new(ErrorCode::InvalidToken, "not a token of the operator's key for this API"),
+                }
+            })?;
         Ok(claims.claims.sub)
     }
 }
@@ -130,12 +142,34 @@ mod tests {
         let (keys, other) = (KeyPair::generate(), KeyPair::generate());
         let verifier = InternalVerifier::new(&keys.public_pem).unwrap();
         let bearer = |t: String| verifier.verify_header(Some(&format!("Bearer {t}"))).unwrap_err().code;
-        assert_eq!(bearer(InternalSigner::new(&other.private_pem, "x").unwrap().token().unwrap()), ErrorCode::InvalidToken, "another key");
-        let shopper = TokenSigner::new(&keys.private_pem, OPERATOR_ISSUER.into(), Duration::from_secs(60)).unwrap().issue(1, Role::Admin, "s").unwrap();
-        assert_eq!(bearer(shopper), ErrorCode::InvalidToken, "a user token, even signed with the same key, has another audience");
+        assert_eq!(
+            bearer(InternalSigner::new(&other.private_pem, "x").unwrap().token().unwrap()),
+            ErrorCode::InvalidToken,
+            "another key"
+        );
+        let shopper = TokenSigner::new(&keys.private_pem, OPERATOR_ISSUER.into(), Duration::from_secs(60))
+            .unwrap()
+            .issue(1, Role::Admin, "s")
+            .unwrap();
+        assert_eq!(
+            bearer(shopper),
+            ErrorCode::InvalidToken,
+            "a user token, even signed with the same key, has another audience"
+        );
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = InternalClaims { sub: "x".into(), iss: OPERATOR_ISSUER.into(), aud: ORDER_INTERNAL_AUDIENCE.into(), iat: now - 120, exp: now - 1 };
-        let expired = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &EncodingKey::from_ed_pem(keys.private_pem.as_bytes()).unwrap()).unwrap();
+        let claims = InternalClaims {
+            sub: "x".into(),
+            iss: OPERATOR_ISSUER.into(),
+            aud: ORDER_INTERNAL_AUDIENCE.into(),
+            iat: now - 120,
+            exp: now - 1,
+        };
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            &EncodingKey::from_ed_pem(keys.private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(bearer(expired), ErrorCode::TokenExpired);
         assert_eq!(verifier.verify_header(None).unwrap_err().code, ErrorCode::Unauthenticated);
         assert_eq!(verifier.verify_header(Some("Basic abc")).unwrap_err().code, ErrorCode::Unauthenticated);

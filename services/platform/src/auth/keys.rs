@@ -19,7 +19,8 @@ const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0
 /// DER prefix of an Ed25519 private key in PKCS#8 v1 (RFC 8410), as `openssl genpkey`
 /// writes it; the 32-byte seed follows. ring's own v2 form (with the public key) is
 /// refused by OpenSSL 3.0 ("unsupported"); v1 is read by both.
-const PKCS8_V1_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -37,22 +38,28 @@ impl KeySettings {
     }
 
     pub fn public_key(&self, key: &str) -> Result<String, ConfigError> {
-        let pem = self
-            .public_key_pem
-            .clone()
-            .ok_or_else(|| ConfigError::invalid(&format!("{key}.public_key_pem"), "is required (create a pair with `goodsmall-user keygen`)"))?;
-        jsonwebtoken::DecodingKey::from_ed_pem(pem.as_bytes())
-            .map_err(|e| ConfigError::invalid(&format!("{key}.public_key_pem"), format!("is not an Ed25519 public key PEM: {e}")))?;
+        let pem = self.public_key_pem.clone().ok_or_else(|| {
+            ConfigError::invalid(
+                &format!("{key}.public_key_pem"),
+                "is required (create a pair with `goodsmall-user keygen`)",
+            )
+        })?;
+        jsonwebtoken::DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| {
+            ConfigError::invalid(&format!("{key}.public_key_pem"), format!("is not an Ed25519 public key PEM: {e}"))
+        })?;
         Ok(pem)
     }
 
     pub fn private_key(&self, key: &str) -> Result<SecretString, ConfigError> {
-        let pem = self
-            .private_key_pem
-            .clone()
-            .ok_or_else(|| ConfigError::invalid(&format!("{key}.private_key_pem"), "is required (create a pair with `goodsmall-user keygen`)"))?;
-        jsonwebtoken::EncodingKey::from_ed_pem(pem.expose_secret().as_bytes())
-            .map_err(|e| ConfigError::invalid(&format!("{key}.private_key_pem"), format!("is not an Ed25519 PKCS#8 PEM: {e}")))?;
+        let pem = self.private_key_pem.clone().ok_or_else(|| {
+            ConfigError::invalid(
+                &format!("{key}.private_key_pem"),
+                "is required (create a pair with `goodsmall-user keygen`)",
+            )
+        })?;
+        jsonwebtoken::EncodingKey::from_ed_pem(pem.expose_secret().as_bytes()).map_err(|e| {
+            ConfigError::invalid(&format!("{key}.private_key_pem"), format!("is not an Ed25519 PKCS#8 PEM: {e}"))
+        })?;
         Ok(pem)
     }
 }
@@ -86,7 +93,8 @@ impl KeyPair {
     /// only, and a private key file others may read is refused (naming the file).
     pub fn load_or_generate(dir: &Path) -> Result<Self, SecretFileError> {
         let (private, public) = (dir.join("jwt-ed25519.key"), dir.join("jwt-ed25519.pub"));
-        let read_public = || std::fs::read_to_string(&public).map_err(|source| SecretFileError::Io { path: public.clone(), source });
+        let read_public =
+            || std::fs::read_to_string(&public).map_err(|source| SecretFileError::Io { path: public.clone(), source });
         if let Some(private_pem) = secret_file::read(&private)? {
             if public.exists() {
                 return Ok(Self { private_pem, public_pem: read_public()? });

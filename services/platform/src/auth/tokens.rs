@@ -36,7 +36,10 @@ impl Role {
     /// A role by its name; an unknown name (e.g. read back from a store) is an error
     /// that carries it, never taken for some other role.
     pub fn parse(s: &str) -> Result<Self, UnknownRole> {
-        [Role::Shopper, Role::Merchant, Role::Admin].into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
+        [Role::Shopper, Role::Merchant, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -156,7 +159,11 @@ impl Authenticator {
         // 250 ms). The in-process store loses them only with its process, whose user
         // service writes them back before it serves.
         if !loaded && self.kv.may_lose_keys() {
-            return Err(ApiError::new(ErrorCode::ServiceUnavailable, "the token store is reloading logged-out sessions; retry in a moment").retry_after(1));
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the token store is reloading logged-out sessions; retry in a moment",
+            )
+            .retry_after(1));
         }
         Ok(user)
     }
@@ -250,7 +257,15 @@ mod tests {
     async fn a_remembered_token_expires_on_time() {
         let (signer, auth, _) = pair();
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = |exp| Claims { sub: "7".into(), sid: "s".into(), role: Role::Shopper, iss: ISSUER.into(), aud: AUDIENCE.into(), iat: now - 100, exp };
+        let claims = |exp| Claims {
+            sub: "7".into(),
+            sid: "s".into(),
+            role: Role::Shopper,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now - 100,
+            exp,
+        };
         let token = signed(&signer, &claims(now + 60));
         auth.verify(&token).await.unwrap();
         // Pretend time has passed: the remembered entry now lies beyond its expiry.
@@ -266,7 +281,15 @@ mod tests {
     async fn a_token_is_refused_from_the_first_second_past_its_expiry() {
         let (signer, auth, _) = pair();
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = |exp| Claims { sub: "7".into(), sid: "s".into(), role: Role::Shopper, iss: ISSUER.into(), aud: AUDIENCE.into(), iat: now - 100, exp };
+        let claims = |exp| Claims {
+            sub: "7".into(),
+            sid: "s".into(),
+            role: Role::Shopper,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now - 100,
+            exp,
+        };
         for past in 1..=5 {
             let token = signed(&signer, &claims(now - past));
             assert_eq!(auth.verify(&token).await.unwrap_err().code, ErrorCode::TokenExpired, "{past} s past exp");
@@ -284,7 +307,11 @@ mod tests {
         let (other, _, _) = pair();
         let forged = other.issue(42, Role::Admin, "s").unwrap();
         assert_eq!(auth.verify(&forged).await.unwrap_err().code, ErrorCode::InvalidToken);
-        assert_eq!(auth.verify(&forged).await.unwrap_err().code, ErrorCode::InvalidToken, "still refused the second time");
+        assert_eq!(
+            auth.verify(&forged).await.unwrap_err().code,
+            ErrorCode::InvalidToken,
+            "still refused the second time"
+        );
         let mut tampered = signer.issue(42, Role::Shopper, "s").unwrap();
         tampered.push('x');
         assert_eq!(auth.verify(&tampered).await.unwrap_err().code, ErrorCode::InvalidToken);

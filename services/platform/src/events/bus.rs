@@ -104,7 +104,9 @@ impl InProcessBus {
                 continue;
             }
             let count = batch.len();
-            handler(batch).await.map_err(|e| anyhow::anyhow!("consumer {group} failed on a batch of {count} events: {e:#}"))?;
+            handler(batch)
+                .await
+                .map_err(|e| anyhow::anyhow!("consumer {group} failed on a batch of {count} events: {e:#}"))?;
         }
         Ok(())
     }

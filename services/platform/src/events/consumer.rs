@@ -30,7 +30,10 @@ pub trait Consumer: Send + Sync + 'static {
 
     /// Records, in the transaction of the event's effect, that this consumer handles
     /// `event`; `false` means it did before: skip it (the transaction changes nothing).
-    fn first_time<'a>(tx: &'a mut Transaction<'_, Any>, event: &'a Received<Self::Payload>) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a {
+    fn first_time<'a>(
+        tx: &'a mut Transaction<'_, Any>,
+        event: &'a Received<Self::Payload>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a {
         processed::first_time(tx, Self::GROUP, &event.id)
     }
 

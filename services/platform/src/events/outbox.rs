@@ -24,7 +24,12 @@ pub async fn append_all(tx: &mut Transaction<'_, Any>, events: &[Event]) -> Resu
         let sql = format!("INSERT INTO outbox_events (event_id, topic, event_key, body, created_at) VALUES {rows}");
         let mut query = sqlx::query(&sql);
         for event in chunk {
-            query = query.bind(&event.id).bind(&event.topic).bind(&event.key).bind(serde_json::to_string(event).expect("events serialise")).bind(now);
+            query = query
+                .bind(&event.id)
+                .bind(&event.topic)
+                .bind(&event.key)
+                .bind(serde_json::to_string(event).expect("events serialise"))
+                .bind(now);
         }
         query.execute(&mut **tx).await?;
     }
@@ -101,7 +106,11 @@ const BACKLOG_EVERY_MS: i64 = 1_000;
 async fn report_backlog(db: &Database) {
     let row = {
         let _q = db.observe("outbox.backlog");
-        sqlx::query("SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL").fetch_one(db.pool()).await
+        sqlx::query(
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL",
+        )
+        .fetch_one(db.pool())
+        .await
     };
     match row {
         Ok(row) => {

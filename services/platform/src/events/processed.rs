@@ -24,7 +24,11 @@ pub async fn first_time(tx: &mut Transaction<'_, Any>, consumer: &str, event_id:
 /// returns their ids; handle only those. Two statements per chunk, whatever its size.
 /// Should another replica record some of them meanwhile, that chunk is recorded one
 /// event at a time, and the ones the other replica has are left to it.
-pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_ids: &[&str]) -> Result<HashSet<String>, sqlx::Error> {
+pub async fn first_times(
+    tx: &mut Transaction<'_, Any>,
+    consumer: &str,
+    event_ids: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
     let mut fresh = HashSet::with_capacity(event_ids.len());
     let now = now_millis();
     for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
@@ -34,7 +38,8 @@ pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_id
         for id in chunk {
             query = query.bind(*id);
         }
-        let seen: HashSet<String> = query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("event_id")).collect::<Result<_, _>>()?;
+        let seen: HashSet<String> =
+            query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("event_id")).collect::<Result<_, _>>()?;
         // Also drops a repeat within the batch (one event delivered twice).
         let mut new: Vec<&str> = Vec::new();
         for id in chunk {
@@ -42,10 +47,11 @@ pub async fn first_times(tx: &mut Transaction<'_, Any>, consumer: &str, event_id
                 new.push(id);
             }
         }
-        let recorded = insert_new(tx, "INSERT INTO processed_events (consumer, event_id, processed_at) ", &new, |mut row, id| {
-            row.push_bind(consumer).push_bind(id).push_bind(now);
-        })
-        .await?;
+        let recorded =
+            insert_new(tx, "INSERT INTO processed_events (consumer, event_id, processed_at) ", &new, |mut row, id| {
+                row.push_bind(consumer).push_bind(id).push_bind(now);
+            })
+            .await?;
         fresh.extend(recorded.into_iter().map(str::to_owned));
     }
     Ok(fresh)

@@ -29,7 +29,9 @@ pub struct IpNet {
 impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, canonical(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_matches(u32::from(net).into(), u32::from(ip).into(), self.prefix, 32),
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_matches(u32::from(net).into(), u32::from(ip).into(), self.prefix, 32)
+            }
             (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_matches(u128::from(net), u128::from(ip), self.prefix, 128),
             _ => false,
         }
@@ -162,7 +164,10 @@ mod tests {
         let net: IpNet = "10.1.0.0/16".parse().unwrap();
         assert!(net.contains(ip("10.1.200.3")) && !net.contains(ip("10.2.0.1")));
         assert!("0.0.0.0/0".parse::<IpNet>().unwrap().contains(ip("203.0.113.9")));
-        assert!("192.0.2.7".parse::<IpNet>().unwrap().contains(ip("::ffff:192.0.2.7")), "an IPv4-mapped peer is its IPv4 address");
+        assert!(
+            "192.0.2.7".parse::<IpNet>().unwrap().contains(ip("::ffff:192.0.2.7")),
+            "an IPv4-mapped peer is its IPv4 address"
+        );
         assert!("fd00::/8".parse::<IpNet>().unwrap().contains(ip("fd12::1")));
         for bad in ["10.0.0.0/33", "fd00::/129", "example.com", "10.0.0.0/x", ""] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad}");
@@ -175,14 +180,34 @@ mod tests {
     #[test]
     fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
         let none = TrustedProxies::default();
-        assert_eq!(resolve(ip("198.51.100.4"), &headers(&["203.0.113.9"]), &none), ip("198.51.100.4"), "X-Forwarded-For ignored");
+        assert_eq!(
+            resolve(ip("198.51.100.4"), &headers(&["203.0.113.9"]), &none),
+            ip("198.51.100.4"),
+            "X-Forwarded-For ignored"
+        );
         let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
-        assert_eq!(resolve(ip("198.51.100.4"), &headers(&["203.0.113.9"]), &proxies), ip("198.51.100.4"), "not from a proxy");
+        assert_eq!(
+            resolve(ip("198.51.100.4"), &headers(&["203.0.113.9"]), &proxies),
+            ip("198.51.100.4"),
+            "not from a proxy"
+        );
         assert_eq!(resolve(ip("10.0.0.2"), &headers(&["203.0.113.9"]), &proxies), ip("203.0.113.9"));
         // The client may send its own X-Forwarded-For: only the hops proxies appended count.
         assert_eq!(resolve(ip("10.0.0.2"), &headers(&["1.2.3.4, 203.0.113.9, 10.0.0.7"]), &proxies), ip("203.0.113.9"));
-        assert_eq!(resolve(ip("10.0.0.2"), &headers(&["1.2.3.4", "203.0.113.9"]), &proxies), ip("203.0.113.9"), "several headers read as one list");
-        assert_eq!(resolve(ip("10.0.0.2"), &headers(&["garbage, 10.0.0.7"]), &proxies), ip("10.0.0.7"), "an unreadable hop stops the walk");
-        assert_eq!(resolve(ip("10.0.0.2"), &headers(&[]), &proxies), ip("10.0.0.2"), "a proxy without the header is the client");
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &headers(&["1.2.3.4", "203.0.113.9"]), &proxies),
+            ip("203.0.113.9"),
+            "several headers read as one list"
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &headers(&["garbage, 10.0.0.7"]), &proxies),
+            ip("10.0.0.7"),
+            "an unreadable hop stops the walk"
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &headers(&[]), &proxies),
+            ip("10.0.0.2"),
+            "a proxy without the header is the client"
+        );
     }
 }

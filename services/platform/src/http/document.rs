@@ -27,7 +27,9 @@ impl ApiDocument {
     /// The JSON served; `routes` is the document of the process's own routes.
     pub(super) fn json(self, routes: OpenApi) -> Bytes {
         match self {
-            ApiDocument::Routes { title } => serde_json::to_vec(&titled(routes, &title)).expect("a JSON value serialises").into(),
+            ApiDocument::Routes { title } => {
+                serde_json::to_vec(&titled(routes, &title)).expect("a JSON value serialises").into()
+            }
             ApiDocument::Whole => Bytes::from_static(WHOLE.as_bytes()),
         }
     }

@@ -39,7 +39,9 @@ pub async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
         Read::Whole(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Read::TooLarge { drained: true } => too_large(limit),
         Read::TooLarge { drained: false } => closing(too_large(limit)),
-        Read::Broken => closing(ApiError::new(ErrorCode::MalformedJson, "the request body could not be read").into_response()),
+        Read::Broken => {
+            closing(ApiError::new(ErrorCode::MalformedJson, "the request body could not be read").into_response())
+        }
     }
 }
 
@@ -57,8 +59,12 @@ enum Read {
 /// the body back until told `100 Continue` (asking for it only to drop it wastes both
 /// sides).
 fn worth_draining(req: &Request) -> bool {
-    let says =
-        |name, token: &str| req.headers().get_all(name).iter().any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))));
+    let says = |name, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
+    };
     let kept_alive = match req.version() {
         Version::HTTP_11 => !says(CONNECTION, "close"),
         Version::HTTP_10 => says(CONNECTION, "keep-alive"),
@@ -93,7 +99,8 @@ async fn read_whole(body: Body, limit: usize, drain: bool) -> Read {
 }
 
 fn too_large(limit: usize) -> Response {
-    ApiError::new(ErrorCode::PayloadTooLarge, format!("the request body is larger than the limit of {limit} bytes")).into_response()
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("the request body is larger than the limit of {limit} bytes"))
+        .into_response()
 }
 
 /// The answer, and the connection closed after it (hyper honours the header).

@@ -14,11 +14,14 @@ pub const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 /// Any operation: a body over the limit (refused before the handler runs, also on
 /// routes that take none), no answer in time, or a store or service that does not
 /// answer.
-pub const EVERY_OPERATION: &[ErrorCode] = &[ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::ServiceUnavailable];
+pub const EVERY_OPERATION: &[ErrorCode] =
+    &[ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::ServiceUnavailable];
 /// An operation secured by the bearer scheme (the `AuthUser` and `SignedUser` extractors).
-pub const BEARER: &[ErrorCode] = &[ErrorCode::Unauthenticated, ErrorCode::InvalidToken, ErrorCode::TokenExpired, ErrorCode::TokenRevoked];
+pub const BEARER: &[ErrorCode] =
+    &[ErrorCode::Unauthenticated, ErrorCode::InvalidToken, ErrorCode::TokenExpired, ErrorCode::TokenRevoked];
 /// An operation with a JSON request body (the `Json` extractor).
-pub const JSON_BODY: &[ErrorCode] = &[ErrorCode::MalformedJson, ErrorCode::UnsupportedMediaType, ErrorCode::InvalidBody];
+pub const JSON_BODY: &[ErrorCode] =
+    &[ErrorCode::MalformedJson, ErrorCode::UnsupportedMediaType, ErrorCode::InvalidBody];
 /// An operation with path parameters (the `Path` extractor; also a string that is not
 /// UTF-8 once percent-decoded).
 pub const PATH_PARAMETERS: &[ErrorCode] = &[ErrorCode::InvalidPathParameter];
@@ -60,7 +63,8 @@ pub fn implied_codes(operation: &Value, shared_parameters: &Value) -> Vec<ErrorC
     if json_body {
         codes.extend(JSON_BODY);
     }
-    let parameters: Vec<&Value> = [&operation["parameters"], shared_parameters].into_iter().filter_map(Value::as_array).flatten().collect();
+    let parameters: Vec<&Value> =
+        [&operation["parameters"], shared_parameters].into_iter().filter_map(Value::as_array).flatten().collect();
     let located = |place: &str| parameters.iter().any(|p| p["in"] == place);
     if located("path") {
         codes.extend(PATH_PARAMETERS);
@@ -68,7 +72,10 @@ pub fn implied_codes(operation: &Value, shared_parameters: &Value) -> Vec<ErrorC
     if located("query") {
         codes.extend(QUERY_PARAMETERS);
     }
-    if parameters.iter().any(|p| p["in"] == "header" && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))) {
+    if parameters
+        .iter()
+        .any(|p| p["in"] == "header" && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key")))
+    {
         codes.extend(IDEMPOTENCY_KEY);
     }
     codes
@@ -90,11 +97,16 @@ fn complete_operation(operation: &mut Value, shared_parameters: &Value) {
     for status in statuses {
         let response = responses.entry(status.clone()).or_insert_with(|| json!({ "description": "" }));
         let described = response["description"].as_str().unwrap_or_default().trim().to_owned();
-        let missing: Vec<&str> =
-            codes.iter().filter(|c| c.status().as_u16().to_string() == status).map(|c| c.as_str()).filter(|name| !names(&described, name)).collect();
+        let missing: Vec<&str> = codes
+            .iter()
+            .filter(|c| c.status().as_u16().to_string() == status)
+            .map(|c| c.as_str())
+            .filter(|name| !names(&described, name))
+            .collect();
         if !missing.is_empty() {
             let missing = missing.join(", ");
-            response["description"] = Value::String(if described.is_empty() { missing } else { format!("{described}; {missing}") });
+            response["description"] =
+                Value::String(if described.is_empty() { missing } else { format!("{described}; {missing}") });
         }
     }
     for (status, response) in responses.iter_mut() {
@@ -110,7 +122,9 @@ fn complete_operation(operation: &mut Value, shared_parameters: &Value) {
 fn camel_case_links(response: &mut Value) {
     let Some(links) = response.get_mut("links").and_then(Value::as_object_mut) else { return };
     for link in links.values_mut().filter_map(Value::as_object_mut) {
-        for (snake, camel) in [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")] {
+        for (snake, camel) in
+            [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+        {
             if let Some(value) = link.remove(snake) {
                 link.insert(camel.to_owned(), value);
             }
@@ -138,12 +152,14 @@ fn as_problem(status: &str, response: &mut Value) {
     response["content"] = json!({ PROBLEM_MEDIA_TYPE: { "schema": { "$ref": "#/components/schemas/Problem" } } });
     if response["description"].as_str().is_none_or(|d| d.trim().is_empty()) {
         // A handler that names no code: the status's reason phrase, not a guess at codes.
-        let reason = status.parse().ok().and_then(|s| axum::http::StatusCode::from_u16(s).ok()).and_then(|s| s.canonical_reason());
+        let reason = status
+            .parse()
+            .ok()
+            .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+            .and_then(|s| s.canonical_reason());
         response["description"] = Value::String(reason.unwrap_or("A problem document").to_owned());
     }
-    let retry_after = |required: bool, description: &str| {
-        json!({ "Retry-After": { "description": description, "required": required, "schema": { "type": "integer", "minimum": 1 } } })
-    };
+    let retry_after = |required: bool, description: &str| json!({ "Retry-After": { "description": description, "required": required, "schema": { "type": "integer", "minimum": 1 } } });
     match status {
         "429" => response["headers"] = retry_after(true, "Seconds to wait before trying again."),
         "503" => response["headers"] = retry_after(true, "Seconds to wait before retrying."),
@@ -155,8 +171,10 @@ fn as_problem(status: &str, response: &mut Value) {
 fn add_problem_schemas(doc: &mut Value) {
     let mut schemas = vec![(Problem::name().into_owned(), Problem::schema())];
     Problem::schemas(&mut schemas);
-    let components = doc.as_object_mut().expect("an OpenAPI document is an object").entry("components").or_insert_with(|| json!({}));
-    let known = components.as_object_mut().expect("components is an object").entry("schemas").or_insert_with(|| json!({}));
+    let components =
+        doc.as_object_mut().expect("an OpenAPI document is an object").entry("components").or_insert_with(|| json!({}));
+    let known =
+        components.as_object_mut().expect("components is an object").entry("schemas").or_insert_with(|| json!({}));
     let known: &mut Map<String, Value> = known.as_object_mut().expect("schemas is an object");
     for (name, schema) in schemas {
         known.insert(name, serde_json::to_value(schema).expect("a schema serialises"));
@@ -207,8 +225,12 @@ mod tests {
                            "429": { "description": "" } }
         }));
         let responses = &op["responses"];
-        let described = |status: &str| responses[status]["description"].as_str().unwrap_or_else(|| panic!("no {status}: {op}")).to_owned();
-        for code in ["INVALID_PATH_PARAMETER", "INVALID_QUERY", "MALFORMED_JSON", "IDEMPOTENCY_KEY_REQUIRED", "INVALID_HEADER"] {
+        let described = |status: &str| {
+            responses[status]["description"].as_str().unwrap_or_else(|| panic!("no {status}: {op}")).to_owned()
+        };
+        for code in
+            ["INVALID_PATH_PARAMETER", "INVALID_QUERY", "MALFORMED_JSON", "IDEMPOTENCY_KEY_REQUIRED", "INVALID_HEADER"]
+        {
             assert!(names(&described("400"), code), "{code}: {}", described("400"));
         }
         assert_eq!(described("401"), "UNAUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED");
@@ -223,10 +245,16 @@ mod tests {
 
     #[test]
     fn the_problem_schema_lists_every_code() {
-        let doc = complete(serde_json::from_value(json!({ "openapi": "3.1.0", "info": { "title": "t", "version": "1" }, "paths": {} })).unwrap());
+        let doc = complete(
+            serde_json::from_value(
+                json!({ "openapi": "3.1.0", "info": { "title": "t", "version": "1" }, "paths": {} }),
+            )
+            .unwrap(),
+        );
         let schemas = &doc["components"]["schemas"];
         assert_eq!(schemas["Problem"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
-        let listed: Vec<&str> = schemas["ErrorCode"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let listed: Vec<&str> =
+            schemas["ErrorCode"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         let every: Vec<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
         assert_eq!(listed, every);
         assert!(listed.contains(&"SALE_HALTED"));

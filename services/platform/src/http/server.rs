@@ -61,7 +61,9 @@ async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         // The request's body may be half read: the connection cannot carry another.
-        Err(_) => closing(ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s", limit.as_secs())).into_response()),
+        Err(_) => closing(
+            ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s", limit.as_secs())).into_response(),
+        ),
     }
 }
 
@@ -120,7 +122,8 @@ async fn listen(address: &str, backlog: u32) -> std::io::Result<TcpListener> {
             Err(e) => last_error = Some(e),
         }
     }
-    Err(last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the host resolves to no address")))
+    Err(last_error
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the host resolves to no address")))
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C: the signal to drain and stop.

@@ -6,4 +6,6 @@ mod product_fields;
 pub use cursor::Cursor;
 pub use goodsmall_platform::error::FieldErrors;
 pub use goodsmall_platform::money::{DecimalInput, Price};
-pub use product_fields::{CartQuantity, Description, PageSize, ProductName, ProductStatus, StockQuantity, UnknownProductStatus};
+pub use product_fields::{
+    CartQuantity, Description, PageSize, ProductName, ProductStatus, StockQuantity, UnknownProductStatus,
+};

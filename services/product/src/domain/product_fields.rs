@@ -112,7 +112,10 @@ impl ProductStatus {
     /// A status read back from the database; an unknown one (a newer release's, a
     /// hand edit) is an error carrying the value, never taken for `PRE_SALE`.
     pub fn from_db(s: &str) -> Result<Self, UnknownProductStatus> {
-        [Self::PreSale, Self::OnSale, Self::SoldOut].into_iter().find(|st| st.as_str() == s).ok_or_else(|| UnknownProductStatus(s.to_owned()))
+        [Self::PreSale, Self::OnSale, Self::SoldOut]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownProductStatus(s.to_owned()))
     }
 }
 

@@ -43,7 +43,11 @@ pub struct AddItem {
                   ("checkout" = (operation_id = "cart_checkout")))),
               (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range, or the line would hold more than 99")))]
-pub async fn add(State(state): State<ProductState>, user: AuthUser, Json(body): Json<AddItem>) -> ApiResult<Json<CartView>> {
+pub async fn add(
+    State(state): State<ProductState>,
+    user: AuthUser,
+    Json(body): Json<AddItem>,
+) -> ApiResult<Json<CartView>> {
     let mut errors = FieldErrors::default();
     let quantity = errors.check("quantity", CartQuantity::parse(body.quantity));
     errors.into_result()?;
@@ -52,7 +56,9 @@ pub async fn add(State(state): State<ProductState>, user: AuthUser, Json(body): 
         return Err(ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", body.product_id)));
     }
     state.carts.add(user.user_id, body.product_id, quantity).await.map_err(|e| match e {
-        AddError::LineFull => ApiError::validation(vec![FieldError { field: "quantity".into(), message: e.to_string() }]),
+        AddError::LineFull => {
+            ApiError::validation(vec![FieldError { field: "quantity".into(), message: e.to_string() }])
+        }
         AddError::Other(e) => ApiError::from(e),
     })?;
     Ok(Json(state.carts.view(user.user_id).await?))
@@ -94,7 +100,11 @@ pub async fn set_quantity(
 #[utoipa::path(delete, path = "/api/cart/items/{product_id}", tag = "cart", security(("bearer" = [])),
     params(("product_id" = i64, Path, minimum = 1)),
     responses((status = 204, description = "removed"), (status = 404, body = Problem, description = "CART_ITEM_NOT_FOUND")))]
-pub async fn remove(State(state): State<ProductState>, user: AuthUser, Path(product_id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(state): State<ProductState>,
+    user: AuthUser,
+    Path(product_id): Path<i64>,
+) -> ApiResult<StatusCode> {
     if !state.carts.remove(user.user_id, product_id).await? {
         return Err(not_in_cart(product_id));
     }
@@ -124,7 +134,11 @@ pub struct CheckoutAccepted {
               (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
               (status = 409, body = Problem, description = "INSUFFICIENT_STOCK or PRODUCT_NOT_ON_SALE"),
               (status = 422, body = Problem, description = "CART_EMPTY")))]
-pub async fn checkout(State(state): State<ProductState>, user: AuthUser, key: IdempotencyKey) -> ApiResult<impl IntoResponse> {
+pub async fn checkout(
+    State(state): State<ProductState>,
+    user: AuthUser,
+    key: IdempotencyKey,
+) -> ApiResult<impl IntoResponse> {
     match state.checkouts.place(user.user_id, &key).await? {
         CheckoutOutcome::Placed { order_id, .. } => {
             let status_url = format!("/api/orders/{order_id}");
@@ -137,11 +151,13 @@ pub async fn checkout(State(state): State<ProductState>, user: AuthUser, key: Id
             Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(accepted)))
         }
         CheckoutOutcome::EmptyCart => Err(ApiError::new(ErrorCode::CartEmpty, "there is nothing in your cart")),
-        CheckoutOutcome::NotOnSale { product_id } => {
-            Err(ApiError::new(ErrorCode::ProductNotOnSale, format!("product {product_id} is not on sale; remove it from the cart")))
-        }
-        CheckoutOutcome::Short { product_id } => {
-            Err(ApiError::new(ErrorCode::InsufficientStock, format!("fewer units of product {product_id} are left than your cart holds")))
-        }
+        CheckoutOutcome::NotOnSale { product_id } => Err(ApiError::new(
+            ErrorCode::ProductNotOnSale,
+            format!("product {product_id} is not on sale; remove it from the cart"),
+        )),
+        CheckoutOutcome::Short { product_id } => Err(ApiError::new(
+            ErrorCode::InsufficientStock,
+            format!("fewer units of product {product_id} are left than your cart holds"),
+        )),
     }
 }

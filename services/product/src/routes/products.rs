@@ -14,7 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     catalogue::{NewProduct, Product, ProductChanges},
-    domain::{Cursor, DecimalInput, Description, FieldErrors, PageSize, Price, ProductName, ProductStatus, StockQuantity},
+    domain::{
+        Cursor, DecimalInput, Description, FieldErrors, PageSize, Price, ProductName, ProductStatus, StockQuantity,
+    },
     state::ProductState,
 };
 
@@ -51,7 +53,11 @@ pub struct CreateProduct {
                   ("create_sale" = (operation_id = "sales_create", request_body = json!({ "product_id": "$response.body#/id" }))))),
               (status = 401, body = Problem), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED or INVALID_BODY")))]
-pub async fn create(State(state): State<ProductState>, user: AuthUser, Json(body): Json<CreateProduct>) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(state): State<ProductState>,
+    user: AuthUser,
+    Json(body): Json<CreateProduct>,
+) -> ApiResult<impl IntoResponse> {
     user.require_merchant()?;
     let mut errors = FieldErrors::default();
     let name = errors.check("name", ProductName::parse(&body.name));
@@ -63,7 +69,8 @@ pub async fn create(State(state): State<ProductState>, user: AuthUser, Json(body
     let (Some(name), Some(description), Some(price), Some(quantity)) = (name, description, price, quantity) else {
         unreachable!("every field parsed")
     };
-    let new = NewProduct { merchant_id: user.user_id, name, description, price, quantity, status: body.status, opens_at };
+    let new =
+        NewProduct { merchant_id: user.user_id, name, description, price, quantity, status: body.status, opens_at };
     let product = state.catalogue.create(new).await?;
     state.details.store(&product).await;
     state.stock.reset(&product).await.map_err(anyhow::Error::from)?;
@@ -172,7 +179,11 @@ pub async fn update(
     if !state.catalogue.update(id, changes).await? {
         return Err(ApiError::new(ErrorCode::ProductNotFound, format!("no product {id}")));
     }
-    let product = state.catalogue.find_by_id(id).await?.ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {id}")))?;
+    let product = state
+        .catalogue
+        .find_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {id}")))?;
     state.details.store(&product).await;
     if quantity_changed {
         state.stock.reset(&product).await.map_err(anyhow::Error::from)?;

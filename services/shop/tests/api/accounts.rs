@@ -28,10 +28,15 @@ async fn unverified_email_cannot_sign_up(shop: TestShop) {
 
 async fn five_wrong_codes_lock_the_code(shop: TestShop) {
     let email = unique_email("lock");
-    assert_status(shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
+    assert_status(
+        shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
     let code = shop.verification_code(&email).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let confirm = |code: &str| shop.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code }));
+    let confirm =
+        |code: &str| shop.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code }));
     for left in (1..=4).rev() {
         let problem = assert_problem(confirm(wrong).await, StatusCode::BAD_REQUEST, "INVALID_CODE").await;
         assert!(problem["detail"].as_str().unwrap().contains(&format!("{left} tries left")), "{problem}");
@@ -69,13 +74,18 @@ async fn ask_for_a_code_once_allowed(shop: &TestShop, email: &str, patience: Dur
 
 /// The `Retry-After` seconds of an answer that must carry them.
 fn retry_after(response: &reqwest::Response) -> u64 {
-    let value = response.headers().get("retry-after").unwrap_or_else(|| panic!("{} without Retry-After", response.status()));
+    let value =
+        response.headers().get("retry-after").unwrap_or_else(|| panic!("{} without Retry-After", response.status()));
     value.to_str().unwrap().parse().unwrap()
 }
 
 async fn resending_a_code_is_throttled_and_mail_is_sent(shop: TestShop) {
     let email = unique_email("resend");
-    assert_status(shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
+    assert_status(
+        shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
     shop.verification_code(&email).await;
     let response = shop.post("/api/auth/email-verifications", None, json!({ "email": email })).await;
     assert!((1..=2).contains(&retry_after(&response)));
@@ -90,7 +100,8 @@ async fn an_email_has_one_account(shop: TestShop) {
     let seen = shop.mails_to(&email).await;
     ask_for_a_code_once_allowed(&shop, &email, Duration::from_secs(5)).await;
     let code = shop.code_after(&email, seen).await;
-    let confirmed = shop.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
+    let confirmed =
+        shop.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
     assert_status(confirmed, StatusCode::OK).await;
     let body = json!({ "email": email, "password": "other-pass-1", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
     assert_problem(shop.post("/api/users", None, body).await, StatusCode::CONFLICT, "EMAIL_TAKEN").await;
@@ -100,8 +111,14 @@ async fn sign_up_reports_every_bad_field(shop: TestShop) {
     let email = unique_email("fields");
     shop.verify_email(&email).await;
     let body = json!({ "email": email, "password": "short", "name": "", "phone": "call me", "address": "x" });
-    let problem = assert_problem(shop.post("/api/users", None, body).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-    let mut fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let problem = assert_problem(
+        shop.post("/api/users", None, body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    let mut fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     fields.sort();
     assert_eq!(fields, ["address", "name", "password", "phone"]);
 }
@@ -114,10 +131,7 @@ async fn personal_fields_are_not_stored_in_plain_text(shop: TestShop) {
         .fetch_all(&db)
         .await
         .unwrap();
-    let row = rows
-        .iter()
-        .find(|r| r.get::<String, _>("email_enc").starts_with("v1:"))
-        .expect("a user row");
+    let row = rows.iter().find(|r| r.get::<String, _>("email_enc").starts_with("v1:")).expect("a user row");
     let stored: Vec<String> = (0..6).map(|i| row.get::<String, _>(i)).collect();
     for plain in [email.as_str(), "Park Jimin", "Jimin", "+82 10-1234-5678", "1234", "Hannam", "s3cret-pass"] {
         for value in &stored {
@@ -130,7 +144,8 @@ async fn personal_fields_are_not_stored_in_plain_text(shop: TestShop) {
 async fn repeated_failed_logins_are_throttled(shop: TestShop) {
     let email = unique_email("throttle");
     shop.sign_up(&email, "s3cret-pass").await;
-    let login = |password: &'static str| shop.post("/api/auth/login", None, json!({ "email": email, "password": password }));
+    let login =
+        |password: &'static str| shop.post("/api/auth/login", None, json!({ "email": email, "password": password }));
     for _ in 0..5 {
         assert_problem(login("wrong-pass-1").await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
     }
@@ -142,7 +157,8 @@ async fn repeated_failed_logins_are_throttled(shop: TestShop) {
 async fn unknown_account_and_wrong_password_look_the_same(shop: TestShop) {
     let email = unique_email("known");
     shop.sign_up(&email, "s3cret-pass").await;
-    let unknown = shop.post("/api/auth/login", None, json!({ "email": unique_email("nobody"), "password": "s3cret-pass" })).await;
+    let unknown =
+        shop.post("/api/auth/login", None, json!({ "email": unique_email("nobody"), "password": "s3cret-pass" })).await;
     let a = assert_problem(unknown, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
     let wrong = shop.post("/api/auth/login", None, json!({ "email": email, "password": "nope-nope-1" })).await;
     let b = assert_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
@@ -155,7 +171,9 @@ async fn profile_can_be_updated_with_validation(shop: TestShop) {
     let updated = assert_status(patch(json!({ "phone": "010-9876-5432" })).await, StatusCode::OK).await;
     assert_eq!(updated["phone"], "010-9876-5432");
     assert_eq!(updated["name"], "Park Jimin");
-    let problem = assert_problem(patch(json!({ "address": "" })).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let problem =
+        assert_problem(patch(json!({ "address": "" })).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
     assert_eq!(problem["errors"][0]["field"], "address");
 }
 
@@ -185,7 +203,8 @@ async fn a_stalled_mail_server_does_not_slow_the_request() {
     // The background sender has connected and is stuck waiting for the server's greeting.
     let connected = async || (accepted.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(());
     goodsmall_testkit::eventually("the mail sender to connect", Duration::from_secs(10), connected).await;
-    let pending: i64 = sqlx::query("SELECT COUNT(*) FROM mail_outbox").fetch_one(&shop.user_database().await).await.unwrap().get(0);
+    let pending: i64 =
+        sqlx::query("SELECT COUNT(*) FROM mail_outbox").fetch_one(&shop.user_database().await).await.unwrap().get(0);
     assert_eq!(pending, 1, "the mail waits in the outbox");
     held.abort();
 }

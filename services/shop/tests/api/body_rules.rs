@@ -43,8 +43,19 @@ async fn body_routes(shop: &TestShop) -> Vec<(Method, String, Option<String>)> {
     routes
 }
 
-async fn send_raw(shop: &TestShop, method: Method, path: &str, token: Option<&str>, body: &'static str) -> reqwest::Response {
-    let mut request = shop.client.request(method, shop.url(path)).header("content-type", "application/json").header("idempotency-key", "rules").body(body);
+async fn send_raw(
+    shop: &TestShop,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &'static str,
+) -> reqwest::Response {
+    let mut request = shop
+        .client
+        .request(method, shop.url(path))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "rules")
+        .body(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -70,7 +81,14 @@ async fn an_array_does_not_add_a_cart_line(shop: TestShop) {
     let merchant = shop.merchant().await;
     let shopper = shop.shopper().await;
     let product = create_product(&shop, &merchant, "Lightstick", 10).await["id"].as_i64().unwrap();
-    let array = shop.client.post(shop.url("/api/cart/items")).bearer_auth(&shopper).json(&json!([product, 2])).send().await.unwrap();
+    let array = shop
+        .client
+        .post(shop.url("/api/cart/items"))
+        .bearer_auth(&shopper)
+        .json(&json!([product, 2]))
+        .send()
+        .await
+        .unwrap();
     assert_problem(array, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
     let cart = assert_status(shop.get("/api/cart", Some(&shopper)).await, StatusCode::OK).await;
     assert_eq!(cart["items"].as_array().map(Vec::len), Some(0), "{cart}");
@@ -99,7 +117,10 @@ async fn declared_body(shop: &TestShop, method: &str, path: &str, token: &str, l
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{method} {path}: no answer: {text:?}"));
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let content_type = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned())).unwrap_or_default();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
     (status, content_type, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
@@ -107,7 +128,11 @@ async fn a_huge_body_is_refused_on_routes_that_take_none(shop: TestShop) {
     let merchant = shop.merchant().await;
     let shopper = shop.shopper().await;
     let (product, sale) = shop.drop_of(&merchant, 5, 1, 0).await;
-    assert_status(shop.post("/api/cart/items", Some(&shopper), json!({ "product_id": product, "quantity": 1 })).await, StatusCode::OK).await;
+    assert_status(
+        shop.post("/api/cart/items", Some(&shopper), json!({ "product_id": product, "quantity": 1 })).await,
+        StatusCode::OK,
+    )
+    .await;
     let order = shop.bought(&shopper, sale, 1).await;
     let two_mb = 2 * 1024 * 1024;
     let routes = [
@@ -134,4 +159,8 @@ async fn a_huge_body_is_refused_on_routes_that_take_none(shop: TestShop) {
     assert!(open["closed_at"].is_null(), "{open}");
 }
 
-crate::in_both_modes!(every_route_answers_bad_bodies_alike, an_array_does_not_add_a_cart_line, a_huge_body_is_refused_on_routes_that_take_none);
+crate::in_both_modes!(
+    every_route_answers_bad_bodies_alike,
+    an_array_does_not_add_a_cart_line,
+    a_huge_body_is_refused_on_routes_that_take_none
+);

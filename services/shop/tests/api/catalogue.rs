@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, assert_status, TestShop};
 
 pub async fn create_product(shop: &TestShop, merchant: &str, name: &str, quantity: i64) -> Value {
-    let body = json!({ "name": name, "description": "limited", "price": "120.00", "quantity": quantity, "status": "ON_SALE" });
+    let body =
+        json!({ "name": name, "description": "limited", "price": "120.00", "quantity": quantity, "status": "ON_SALE" });
     assert_status(shop.post("/api/products", Some(merchant), body).await, StatusCode::CREATED).await
 }
 
@@ -16,8 +17,10 @@ async fn only_merchants_manage_products(shop: TestShop) {
     let merchant = shop.merchant().await;
     let shopper = shop.shopper().await;
     let body = json!({ "name": "Hoodie", "description": "d", "price": "120.00", "quantity": 5 });
-    assert_problem(shop.post("/api/products", None, body.clone()).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
-    assert_problem(shop.post("/api/products", Some(&shopper), body.clone()).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    assert_problem(shop.post("/api/products", None, body.clone()).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        .await;
+    assert_problem(shop.post("/api/products", Some(&shopper), body.clone()).await, StatusCode::FORBIDDEN, "FORBIDDEN")
+        .await;
     let product = assert_status(shop.post("/api/products", Some(&merchant), body).await, StatusCode::CREATED).await;
     assert_eq!(product["price"], "120.00");
     assert_eq!(product["status"], "PRE_SALE");
@@ -25,11 +28,22 @@ async fn only_merchants_manage_products(shop: TestShop) {
     let patch = shop.call(Method::PATCH, &path, Some(&shopper), Some(json!({ "name": "Mine now" }))).await;
     assert_problem(patch, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     let bad = json!({ "name": "", "price": "-1", "quantity": -3, "status": "GONE" });
-    let problem = assert_problem(shop.post("/api/products", Some(&merchant), bad).await, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
+    let problem = assert_problem(
+        shop.post("/api/products", Some(&merchant), bad).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_BODY",
+    )
+    .await;
     assert!(problem["detail"].as_str().unwrap().contains("status"), "{problem}");
     let bad = json!({ "name": "", "description": "d", "price": "-1", "quantity": -3 });
-    let problem = assert_problem(shop.post("/api/products", Some(&merchant), bad).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-    let fields: HashSet<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let problem = assert_problem(
+        shop.post("/api/products", Some(&merchant), bad).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    let fields: HashSet<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, HashSet::from(["name", "price", "quantity"]));
 }
 
@@ -78,7 +92,8 @@ async fn cache_hits_skip_the_database_and_updates_show_at_once(shop: TestShop) {
     let product = create_product(&shop, &merchant, "Hoodie", 3).await;
     let path = format!("/api/products/{}", product["id"]);
     let series = r#"goodsmall_db_queries_total{db="product",query="product.find_by_id"}"#;
-    let queries = || async { shop.metric("/api/products", series).await.unwrap_or_else(|| panic!("/metrics lacks {series}")) };
+    let queries =
+        || async { shop.metric("/api/products", series).await.unwrap_or_else(|| panic!("/metrics lacks {series}")) };
     let first = assert_status(shop.get(&path, None).await, StatusCode::OK).await;
     // Creating read the new row back, so the series counts at least that query.
     let before_hits = queries().await;
@@ -90,7 +105,8 @@ async fn cache_hits_skip_the_database_and_updates_show_at_once(shop: TestShop) {
     // And the series does count detail reads: a miss shows in it at once.
     assert_problem(shop.get("/api/products/987654321", None).await, StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND").await;
     assert_eq!(queries().await, before_hits + 1.0, "a miss queries the database once");
-    let patch = shop.call(Method::PATCH, &path, Some(&merchant), Some(json!({ "name": "Hoodie v2", "price": "99.50" }))).await;
+    let patch =
+        shop.call(Method::PATCH, &path, Some(&merchant), Some(json!({ "name": "Hoodie v2", "price": "99.50" }))).await;
     assert_status(patch, StatusCode::OK).await;
     let fresh = assert_status(shop.get(&path, None).await, StatusCode::OK).await;
     assert_eq!(fresh["name"], "Hoodie v2");
@@ -105,10 +121,15 @@ async fn live_stock_follows_the_product(shop: TestShop) {
     let stock = assert_status(shop.get(&stock_path, None).await, StatusCode::OK).await;
     assert_eq!(stock["available"], 42);
     let path = format!("/api/products/{}", product["id"]);
-    assert_status(shop.call(Method::PATCH, &path, Some(&merchant), Some(json!({ "quantity": 7 }))).await, StatusCode::OK).await;
+    assert_status(
+        shop.call(Method::PATCH, &path, Some(&merchant), Some(json!({ "quantity": 7 }))).await,
+        StatusCode::OK,
+    )
+    .await;
     let stock = assert_status(shop.get(&stock_path, None).await, StatusCode::OK).await;
     assert_eq!(stock["available"], 7);
-    assert_problem(shop.get("/api/products/987654321/stock", None).await, StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND").await;
+    assert_problem(shop.get("/api/products/987654321/stock", None).await, StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND")
+        .await;
 }
 
 crate::in_both_modes!(

@@ -46,14 +46,22 @@ async fn a_thousand_buyers_for_a_hundred_units(shop: TestShop) {
     let (_, sale) = shop.drop_of(&merchant, 100, 1, 0).await;
     let answers = rush(&shop, sale, (1..=1000).map(|buyer| (buyer, format!("k{buyer}"), 1)).collect()).await;
     let accepted = answers.iter().filter(|(_, s, _)| *s == StatusCode::ACCEPTED).count();
-    let refused: Vec<&str> = answers.iter().filter(|(_, s, _)| *s != StatusCode::ACCEPTED).map(|(_, _, b)| b["code"].as_str().unwrap_or("?")).collect();
+    let refused: Vec<&str> = answers
+        .iter()
+        .filter(|(_, s, _)| *s != StatusCode::ACCEPTED)
+        .map(|(_, _, b)| b["code"].as_str().unwrap_or("?"))
+        .collect();
     let mut codes: HashMap<String, usize> = HashMap::new();
     for (_, status, body) in &answers {
         *codes.entry(format!("{status} {}", body["code"].as_str().unwrap_or(""))).or_default() += 1;
     }
     assert_eq!(accepted, 100, "exactly the stock is reserved: {codes:?}");
     assert_eq!(refused.len(), 900);
-    assert!(refused.iter().all(|c| *c == "SOLD_OUT" || *c == "INSUFFICIENT_STOCK"), "{:?}", refused.iter().find(|c| **c != "SOLD_OUT"));
+    assert!(
+        refused.iter().all(|c| *c == "SOLD_OUT" || *c == "INSUFFICIENT_STOCK"),
+        "{:?}",
+        refused.iter().find(|c| **c != "SOLD_OUT")
+    );
     let counters = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
     assert_eq!((counters["remaining"].as_i64(), counters["reserved"].as_i64()), (Some(0), Some(100)), "{counters}");
 }
@@ -63,14 +71,21 @@ async fn retrying_buyers_never_hold_more_than_the_limit(shop: TestShop) {
     let merchant = shop.merchant().await;
     let (_, sale) = shop.drop_of(&merchant, 60, 2, 0).await;
     // 50 buyers, each with three intended purchases, each sent twice (a retry).
-    let attempts = (1..=50).flat_map(|buyer| (0..3).flat_map(move |n| [(buyer, format!("{buyer}-{n}"), 1), (buyer, format!("{buyer}-{n}"), 1)])).collect();
+    let attempts = (1..=50)
+        .flat_map(|buyer| {
+            (0..3).flat_map(move |n| [(buyer, format!("{buyer}-{n}"), 1), (buyer, format!("{buyer}-{n}"), 1)])
+        })
+        .collect();
     let answers = rush(&shop, sale, attempts).await;
     let mut orders_of: HashMap<i64, Vec<String>> = HashMap::new();
     for (buyer, status, body) in &answers {
         if *status == StatusCode::ACCEPTED {
             orders_of.entry(*buyer).or_default().push(body["order_id"].as_str().unwrap().to_owned());
         } else {
-            assert!(["PURCHASE_LIMIT", "SOLD_OUT", "INSUFFICIENT_STOCK"].contains(&body["code"].as_str().unwrap_or("")), "{body}");
+            assert!(
+                ["PURCHASE_LIMIT", "SOLD_OUT", "INSUFFICIENT_STOCK"].contains(&body["code"].as_str().unwrap_or("")),
+                "{body}"
+            );
         }
     }
     let mut units = 0;
@@ -116,7 +131,8 @@ async fn every_order_settles_and_stock_is_conserved(shop: TestShop) {
     let mut outcomes: HashMap<String, usize> = HashMap::new();
     for (buyer, order_id) in &accepted {
         let token = shop.minted_shopper(*buyer);
-        let order = shop.eventually(&format!("/api/orders/{order_id}"), Some(&token), |o| o["status"] != "PROCESSING").await;
+        let order =
+            shop.eventually(&format!("/api/orders/{order_id}"), Some(&token), |o| o["status"] != "PROCESSING").await;
         let status = order["status"].as_str().unwrap().to_owned();
         assert!(["COMPLETE", "FAILED", "CANCELED"].contains(&status.as_str()), "{order}");
         if status == "COMPLETE" {
@@ -126,7 +142,11 @@ async fn every_order_settles_and_stock_is_conserved(shop: TestShop) {
     }
     assert!(outcomes.get("CANCELED").is_some_and(|n| *n > 0), "some never paid: {outcomes:?}");
     let counters = shop.settled_sale(sale).await;
-    assert_eq!(counters["sold"].as_i64(), Some(sold_by_orders), "the engine and the orders agree: {counters} {outcomes:?}");
+    assert_eq!(
+        counters["sold"].as_i64(),
+        Some(sold_by_orders),
+        "the engine and the orders agree: {counters} {outcomes:?}"
+    );
     shop.eventually(&format!("/api/products/{product}"), None, |p| p["quantity"] == 1000 - sold_by_orders).await;
 }
 

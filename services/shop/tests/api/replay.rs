@@ -74,7 +74,11 @@ async fn history(shop: &TestShop, kafka: &KafkaSettings, copies: usize) -> Vec<E
             break;
         }
         let waited = started.elapsed();
-        assert!(waited < Duration::from_secs(30), "{short} of {} published events not read {copies} times in {waited:?}", published.len());
+        assert!(
+            waited < Duration::from_secs(30),
+            "{short} of {} published events not read {copies} times in {waited:?}",
+            published.len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shutdown.cancel();
@@ -99,12 +103,22 @@ async fn replaying_every_event_changes_nothing(shop: TestShop) {
     assert_status(shop.cancel(&me, &released).await, StatusCode::OK).await;
     let hoodie = create_product(&shop, &merchant, "Hoodie", 4).await["id"].as_i64().unwrap();
     shop.post("/api/cart/items", Some(&me), json!({ "product_id": hoodie, "quantity": 2 })).await;
-    let checkout = shop.client.post(shop.url("/api/cart/checkout")).bearer_auth(&me).header("Idempotency-Key", "c1").send().await.unwrap();
+    let checkout = shop
+        .client
+        .post(shop.url("/api/cart/checkout"))
+        .bearer_auth(&me)
+        .header("Idempotency-Key", "c1")
+        .send()
+        .await
+        .unwrap();
     let checked_out = assert_status(checkout, StatusCode::ACCEPTED).await["order_id"].as_str().unwrap().to_owned();
     assert_status(shop.pay_when_due(&me, &checked_out).await, StatusCode::OK).await;
     shop.order_reaches(&me, &checked_out, "COMPLETE").await;
     for order in [&refunded, &released] {
-        shop.eventually(&format!("/api/payments/{order}"), Some(&me), |p| p["status"] == "REFUNDED" || p["status"] == "CANCELED").await;
+        shop.eventually(&format!("/api/payments/{order}"), Some(&me), |p| {
+            p["status"] == "REFUNDED" || p["status"] == "CANCELED"
+        })
+        .await;
     }
     shop.sale_settles_at(sale, 4, 1).await;
     shop.eventually(&format!("/api/products/{product}"), None, |p| p["quantity"] == 999).await;

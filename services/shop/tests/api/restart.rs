@@ -39,7 +39,8 @@ async fn start(dir: &std::path::Path) -> Running {
         ("GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE_RATE", "0"),
         ("GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS", "0"),
     ];
-    let config = ShopConfig::load_from(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).expect("config");
+    let config = ShopConfig::load_from(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .expect("config");
     let shutdown = CancellationToken::new();
     let shop = Shop::build(config, shutdown.clone()).await.expect("the shop starts");
     let (base, demo_sale_id) = (format!("http://{}", shop.local_addr()), shop.demo_sale_id);
@@ -64,12 +65,24 @@ impl Running {
     }
 
     async fn post(&self, path: &str, token: &str, key: &str, body: Value) -> (StatusCode, Value) {
-        self.send(self.client.post(format!("{}{path}", self.base)).bearer_auth(token).header("idempotency-key", key).json(&body)).await
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+        .await
     }
 
     async fn merchant(&self) -> String {
-        let (status, body) =
-            self.send(self.client.post(format!("{}/api/auth/login", self.base)).json(&json!({ "email": DEMO_MERCHANT_EMAIL, "password": DEMO_MERCHANT_PASSWORD }))).await;
+        let (status, body) = self
+            .send(
+                self.client
+                    .post(format!("{}/api/auth/login", self.base))
+                    .json(&json!({ "email": DEMO_MERCHANT_EMAIL, "password": DEMO_MERCHANT_PASSWORD })),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
@@ -91,7 +104,8 @@ impl Running {
     /// Pays the order once its payment is open, and waits for it to complete.
     async fn pay(&self, token: &str, order_id: &str) {
         self.eventually(&format!("/api/payments/{order_id}"), token, |p| p["status"] == "PENDING").await;
-        let (status, paid) = self.post(&format!("/api/payments/{order_id}"), token, &format!("pay-{order_id}"), json!({})).await;
+        let (status, paid) =
+            self.post(&format!("/api/payments/{order_id}"), token, &format!("pay-{order_id}"), json!({})).await;
         assert_eq!(status, StatusCode::OK, "{paid}");
         self.eventually(&format!("/api/orders/{order_id}"), token, |o| o["status"] == "COMPLETE").await;
     }
@@ -106,7 +120,10 @@ fn data_dir(name: &str) -> PathBuf {
 /// A shopper's token, signed with the key the shop keeps in its data folder.
 fn shopper(dir: &std::path::Path, user_id: i64) -> String {
     let keys = KeyPair::load_or_generate(dir).unwrap();
-    TokenSigner::new(&keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(900)).unwrap().issue(user_id, Role::Shopper, "restart-test").unwrap()
+    TokenSigner::new(&keys.private_pem, KeySettings::default().issuer(), Duration::from_secs(900))
+        .unwrap()
+        .issue(user_id, Role::Shopper, "restart-test")
+        .unwrap()
 }
 
 fn counters(sale: &Value) -> (i64, i64, i64) {
@@ -119,7 +136,8 @@ async fn a_closed_sales_counters_survive_a_restart() {
     let shop = start(&dir).await;
     let sale = shop.demo_sale_id.expect("the demo drop");
     let (merchant, me) = (shop.merchant().await, shopper(&dir, 700_001));
-    let (status, accepted) = shop.post(&format!("/api/sales/{sale}/purchases"), &me, "restart-1", json!({ "quantity": 1 })).await;
+    let (status, accepted) =
+        shop.post(&format!("/api/sales/{sale}/purchases"), &me, "restart-1", json!({ "quantity": 1 })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let order = accepted["order_id"].as_str().unwrap().to_owned();
     shop.pay(&me, &order).await;
@@ -132,7 +150,8 @@ async fn a_closed_sales_counters_survive_a_restart() {
     shop.stop().await;
 
     let shop = start(&dir).await;
-    let after = assert_status(shop.client.get(format!("{}{path}", shop.base)).send().await.unwrap(), StatusCode::OK).await;
+    let after =
+        assert_status(shop.client.get(format!("{}{path}", shop.base)).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(counters(&after), (99, 0, 1), "the closed sale reads as before the restart: {after}");
     assert_eq!(shop.get(&format!("/api/orders/{order}"), &me).await.1["status"], "COMPLETE");
     shop.stop().await;
@@ -152,12 +171,14 @@ async fn a_closed_flash_sales_status_follows_its_orders_after_a_restart() {
         "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "restart-drop" },
         "spec": { "productId": product, "stock": 5, "price": "9.00", "perUserLimit": 1, "opensAt": at(-1), "closesAt": at(5) }
     });
-    let put = shop.client.put(format!("{}/api/flashsales/restart-drop", shop.base)).bearer_auth(&merchant).json(&manifest);
+    let put =
+        shop.client.put(format!("{}/api/flashsales/restart-drop", shop.base)).bearer_auth(&merchant).json(&manifest);
     assert_eq!(shop.send(put).await.0, StatusCode::CREATED);
     let fs_path = "/api/flashsales/restart-drop";
     let open = shop.eventually(fs_path, &merchant, |f| f["status"]["phase"] == "Open").await;
     let sale = open["status"]["saleId"].as_i64().unwrap();
-    let (status, accepted) = shop.post(&format!("/api/sales/{sale}/purchases"), &me, "restart-2", json!({ "quantity": 1 })).await;
+    let (status, accepted) =
+        shop.post(&format!("/api/sales/{sale}/purchases"), &me, "restart-2", json!({ "quantity": 1 })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let order = accepted["order_id"].as_str().unwrap().to_owned();
     shop.eventually(fs_path, &merchant, |f| f["status"]["phase"] == "Closed" && f["status"]["reserved"] == 1).await;
@@ -166,7 +187,8 @@ async fn a_closed_flash_sales_status_follows_its_orders_after_a_restart() {
     let shop = start(&dir).await;
     let merchant = shop.merchant().await;
     shop.pay(&me, &order).await;
-    let settled = shop.eventually(fs_path, &merchant, |f| f["status"]["reserved"] == 0 && f["status"]["sold"] == 1).await;
+    let settled =
+        shop.eventually(fs_path, &merchant, |f| f["status"]["reserved"] == 0 && f["status"]["sold"] == 1).await;
     assert_eq!(settled["status"]["remaining"], 4, "{settled}");
     let (_, counted) = shop.get(&format!("/api/sales/{sale}"), &me).await;
     assert_eq!(counters(&counted), (4, 0, 1), "{counted}");
@@ -192,17 +214,23 @@ async fn a_purchase_retried_after_a_restart_gets_its_first_order() {
     }
     // One stays unpaid, one is paid, one is cancelled.
     shop.pay(&shoppers[1].0, &first[1]).await;
-    let (status, canceled) = shop.post(&format!("/api/orders/{}/cancel", first[2]), &shoppers[2].0, "cancel", json!({})).await;
+    let (status, canceled) =
+        shop.post(&format!("/api/orders/{}/cancel", first[2]), &shoppers[2].0, "cancel", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{canceled}");
     let path = format!("/api/sales/{sale}");
     shop.eventually(&path, &shoppers[0].0, |s| counters(s) == (98, 1, 1)).await;
     shop.stop().await;
 
     let shop = start(&dir).await;
-    for ((token, key), (order, status)) in shoppers.iter().zip(first.iter().zip(["PROCESSING", "COMPLETE", "CANCELED"])) {
+    for ((token, key), (order, status)) in shoppers.iter().zip(first.iter().zip(["PROCESSING", "COMPLETE", "CANCELED"]))
+    {
         let (answer, accepted) = shop.post(&buy, token, key, json!({ "quantity": 1 })).await;
         assert_eq!(answer, StatusCode::ACCEPTED, "{accepted}");
-        assert_eq!((accepted["order_id"].as_str(), accepted["status"].as_str()), (Some(order.as_str()), Some(status)), "{key}: its first order, as it stands");
+        assert_eq!(
+            (accepted["order_id"].as_str(), accepted["status"].as_str()),
+            (Some(order.as_str()), Some(status)),
+            "{key}: its first order, as it stands"
+        );
     }
     let (_, after) = shop.get(&path, &shoppers[0].0).await;
     assert_eq!(counters(&after), (98, 1, 1), "no second unit taken: {after}");
@@ -236,7 +264,11 @@ async fn a_logged_out_session_stays_logged_out_after_a_restart() {
             for path in ["/api/users/me", "/api/cart", "/api/orders"] {
                 for token in &tokens {
                     let (status, problem) = shop.get(path, token).await;
-                    assert_eq!((status, &problem["code"]), (StatusCode::UNAUTHORIZED, &json!("TOKEN_REVOKED")), "{when}: {path}");
+                    assert_eq!(
+                        (status, &problem["code"]),
+                        (StatusCode::UNAUTHORIZED, &json!("TOKEN_REVOKED")),
+                        "{when}: {path}"
+                    );
                 }
                 assert_eq!(shop.get(path, &fresh).await.0, StatusCode::OK, "{when}: {path} with the new session");
             }

@@ -19,7 +19,8 @@ async fn a_declined_payment_fails_the_order_and_releases_its_units(shop: TestSho
     let (product, sale) = shop.drop_of(&merchant, 3, 1, 0).await;
     let me = shop.shopper().await;
     let order_id = shop.bought(&me, sale, 1).await;
-    let declined = assert_problem(shop.pay_when_due(&me, &order_id).await, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED").await;
+    let declined =
+        assert_problem(shop.pay_when_due(&me, &order_id).await, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED").await;
     assert!(declined["detail"].as_str().unwrap().contains("released"), "{declined}");
     assert_problem(shop.pay(&me, &order_id).await, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED").await;
     shop.order_reaches(&me, &order_id, "FAILED").await;

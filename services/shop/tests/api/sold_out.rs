@@ -46,7 +46,8 @@ async fn a_sold_out_drop_refuses_from_memory_and_buyers_keep_their_first_answer(
     assert_eq!(again["order_id"], first["order_id"], "the retry's first answer");
     assert!(kv_gets(&shop).await > before, "a buyer's request looks its session up");
     // ... unless its session was logged out.
-    assert_status(shop.post("/api/auth/logout", Some(&buyer), serde_json::json!({})).await, StatusCode::NO_CONTENT).await;
+    assert_status(shop.post("/api/auth/logout", Some(&buyer), serde_json::json!({})).await, StatusCode::NO_CONTENT)
+        .await;
     assert_problem(shop.buy(&buyer, sale, "first-try", 1).await, StatusCode::UNAUTHORIZED, "TOKEN_REVOKED").await;
 }
 

@@ -19,7 +19,8 @@ const NOT_PRICES: [&str; 6] = ["1e3", " 1.00", "1.00 ", "+1.00", "1.", "１.00"]
 /// Asserts a 422 whose field errors name `field`.
 async fn refused_field(response: reqwest::Response, code: &str, field: &str) {
     let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
-    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert!(fields.iter().any(|f| f.ends_with(field)), "{field} not named: {problem}");
 }
 
@@ -31,8 +32,11 @@ async fn a_price_is_a_plain_decimal_everywhere(shop: TestShop) {
     bad_prices.push(json!(12.5));
     for price in bad_prices {
         let new_product = json!({ "name": "Keyring", "price": price, "quantity": 5 });
-        refused_field(shop.post("/api/products", Some(&merchant), new_product).await, "VALIDATION_FAILED", "price").await;
-        let change = shop.call(Method::PATCH, &format!("/api/products/{product}"), Some(&merchant), Some(json!({ "price": price }))).await;
+        refused_field(shop.post("/api/products", Some(&merchant), new_product).await, "VALIDATION_FAILED", "price")
+            .await;
+        let change = shop
+            .call(Method::PATCH, &format!("/api/products/{product}"), Some(&merchant), Some(json!({ "price": price })))
+            .await;
         refused_field(change, "VALIDATION_FAILED", "price").await;
         let sale = json!({ "product_id": product, "stock": 5, "price": price, "per_user_limit": 1,
             "opens_at": opens_at.to_rfc3339(), "closes_at": (opens_at + chrono::Duration::hours(1)).to_rfc3339() });
@@ -42,12 +46,19 @@ async fn a_price_is_a_plain_decimal_everywhere(shop: TestShop) {
             let manifest = json!({ "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "prices" },
                 "spec": { "productId": product, "stock": 5, "price": text, "perUserLimit": 1,
                           "opensAt": opens_at.to_rfc3339(), "closesAt": (opens_at + chrono::Duration::hours(1)).to_rfc3339() } });
-            refused_field(shop.call(Method::PUT, "/api/flashsales/prices", Some(&merchant), Some(manifest)).await, "INVALID_FLASH_SALE", "price").await;
+            refused_field(
+                shop.call(Method::PUT, "/api/flashsales/prices", Some(&merchant), Some(manifest)).await,
+                "INVALID_FLASH_SALE",
+                "price",
+            )
+            .await;
         }
     }
     let unchanged = assert_status(shop.get(&format!("/api/products/{product}"), None).await, StatusCode::OK).await;
     assert_eq!(unchanged["price"], "120.00", "{unchanged}");
-    let fine = shop.call(Method::PATCH, &format!("/api/products/{product}"), Some(&merchant), Some(json!({ "price": "99.5" }))).await;
+    let fine = shop
+        .call(Method::PATCH, &format!("/api/products/{product}"), Some(&merchant), Some(json!({ "price": "99.5" })))
+        .await;
     assert_eq!(assert_status(fine, StatusCode::OK).await["price"], "99.50");
 }
 
@@ -73,7 +84,8 @@ async fn a_token_just_past_its_expiry_is_refused_by_every_service(shop: TestShop
     assert_status(shop.get("/api/cart", Some(&fresh)).await, StatusCode::OK).await;
     for past in 1..=5 {
         let expired = token_expiring_in(&shop, -past);
-        for path in ["/api/users/me", "/api/cart", "/api/orders", "/api/payments/00000000-0000-7000-8000-000000000000"] {
+        for path in ["/api/users/me", "/api/cart", "/api/orders", "/api/payments/00000000-0000-7000-8000-000000000000"]
+        {
             assert_problem(shop.get(path, Some(&expired)).await, StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED").await;
         }
     }

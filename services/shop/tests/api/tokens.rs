@@ -84,12 +84,22 @@ async fn password_change_logs_out_every_session(shop: TestShop) {
     let elsewhere = shop.login(&email, "s3cret-pass").await;
     let token = here["access_token"].as_str().unwrap();
     let change = |current: &str| {
-        shop.call(reqwest::Method::PUT, "/api/users/me/password", Some(token), Some(json!({ "current_password": current, "new_password": "n3w-password" })))
+        shop.call(
+            reqwest::Method::PUT,
+            "/api/users/me/password",
+            Some(token),
+            Some(json!({ "current_password": current, "new_password": "n3w-password" })),
+        )
     };
     assert_problem(change("wrong-pass-1").await, StatusCode::FORBIDDEN, "WRONG_CURRENT_PASSWORD").await;
     assert_status(change("s3cret-pass").await, StatusCode::NO_CONTENT).await;
     for session in [&here, &elsewhere] {
-        assert_problem(shop.get("/api/cart", session["access_token"].as_str()).await, StatusCode::UNAUTHORIZED, "TOKEN_REVOKED").await;
+        assert_problem(
+            shop.get("/api/cart", session["access_token"].as_str()).await,
+            StatusCode::UNAUTHORIZED,
+            "TOKEN_REVOKED",
+        )
+        .await;
         let refresh = shop.post("/api/auth/refresh", None, json!({ "refresh_token": session["refresh_token"] })).await;
         assert_problem(refresh, StatusCode::UNAUTHORIZED, "INVALID_REFRESH_TOKEN").await;
     }

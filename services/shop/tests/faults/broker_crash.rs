@@ -9,7 +9,8 @@ const BUYERS: i64 = 200;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_killed_and_restarted_mid_drop_loses_nothing() {
     let mut broker = goodsmall_testkit::KafkaBroker::start().await;
-    let (order_db, payment_db) = (goodsmall_testkit::mysql_url("broker_order").await, goodsmall_testkit::mysql_url("broker_payment").await);
+    let (order_db, payment_db) =
+        (goodsmall_testkit::mysql_url("broker_order").await, goodsmall_testkit::mysql_url("broker_payment").await);
     let stack = Stack::new(broker.brokers(), order_db, payment_db).await;
     let (mut order, mut payment) = (stack.order(0), stack.payment(0));
     order.start(&stack.client).await;
@@ -27,5 +28,10 @@ async fn the_broker_killed_and_restarted_mid_drop_loses_nothing() {
 
     let settled = settle(&stack, sale).await;
     assert_nothing_lost_nothing_oversold(STOCK, &seen, &settled);
-    assert!(seen.told.len() as i64 >= STOCK, "the crowd bought the stock: {} accepted; {:?}", seen.told.len(), seen.answers);
+    assert!(
+        seen.told.len() as i64 >= STOCK,
+        "the crowd bought the stock: {} accepted; {:?}",
+        seen.told.len(),
+        seen.answers
+    );
 }

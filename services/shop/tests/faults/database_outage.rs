@@ -39,5 +39,10 @@ async fn purchases_answer_503_while_the_database_is_down_and_resume_after() {
     }
     let settled = settle(&stack, sale).await;
     assert_nothing_lost_nothing_oversold(STOCK, &seen, &settled);
-    assert!(seen.told.len() as i64 >= STOCK, "the crowd bought the stock after the outage: {} accepted; {:?}", seen.told.len(), seen.answers);
+    assert!(
+        seen.told.len() as i64 >= STOCK,
+        "the crowd bought the stock after the outage: {} accepted; {:?}",
+        seen.told.len(),
+        seen.answers
+    );
 }

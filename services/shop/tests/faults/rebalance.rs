@@ -18,7 +18,12 @@ const ORDER_GROUPS: &[&str] = &["order-checkout", "order-saga", "order-stock"];
 const PAYMENT_GROUPS: &[&str] = &["payment"];
 
 /// Waits until `condition` holds for the replicas' latest assignments in `group`.
-async fn assignments_reach(replicas: &[&Service], group: &str, what: &str, condition: impl Fn(&[Option<HashSet<String>>]) -> bool) {
+async fn assignments_reach(
+    replicas: &[&Service],
+    group: &str,
+    what: &str,
+    condition: impl Fn(&[Option<HashSet<String>>]) -> bool,
+) {
     let started = Instant::now();
     loop {
         let now: Vec<Option<HashSet<String>>> = replicas.iter().map(|r| r.assigned(group)).collect();
@@ -40,7 +45,8 @@ fn split_between_both(now: &[Option<HashSet<String>>]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replicas_partitions_move_to_the_survivor_and_every_event_is_handled() {
     let brokers = goodsmall_testkit::kafka_brokers().await;
-    let (order_db, payment_db) = (goodsmall_testkit::mysql_url("rebal_order").await, goodsmall_testkit::mysql_url("rebal_payment").await);
+    let (order_db, payment_db) =
+        (goodsmall_testkit::mysql_url("rebal_order").await, goodsmall_testkit::mysql_url("rebal_payment").await);
     let stack = Stack::new(brokers, order_db, payment_db).await;
     let (mut order_a, mut order_b) = (stack.order(0), stack.order(1));
     let (mut payment_a, mut payment_b) = (stack.payment(0), stack.payment(1));
@@ -56,7 +62,13 @@ async fn a_killed_replicas_partitions_move_to_the_survivor_and_every_event_is_ha
     }
 
     let sale = stack.open_sale(&order_a, STOCK).await;
-    let crowd = Crowd::start(&stack, sale, 1000..1000 + BUYERS, vec![order_a.base(), order_b.base()], vec![payment_a.base(), payment_b.base()]);
+    let crowd = Crowd::start(
+        &stack,
+        sale,
+        1000..1000 + BUYERS,
+        vec![order_a.base(), order_b.base()],
+        vec![payment_a.base(), payment_b.base()],
+    );
     crowd.wait_accepted(25).await;
     order_b.kill_9();
     payment_b.kill_9();
@@ -70,10 +82,19 @@ async fn a_killed_replicas_partitions_move_to_the_survivor_and_every_event_is_ha
     }
     let seen = crowd.finish().await;
 
-    assert!(seen.failed_attempts.values().sum::<usize>() > 0, "some shoppers were cut off by the kill and retried: {:?}", seen.failed_attempts);
+    assert!(
+        seen.failed_attempts.values().sum::<usize>() > 0,
+        "some shoppers were cut off by the kill and retried: {:?}",
+        seen.failed_attempts
+    );
     let settled = settle(&stack, sale).await;
     assert_nothing_lost_nothing_oversold(STOCK, &seen, &settled);
-    assert!(seen.told.len() as i64 >= STOCK, "the crowd bought the stock: {} accepted; {:?}", seen.told.len(), seen.answers);
+    assert!(
+        seen.told.len() as i64 >= STOCK,
+        "the crowd bought the stock: {} accepted; {:?}",
+        seen.told.len(),
+        seen.answers
+    );
     // Paid orders: the payment consumer opened a payment for each, whichever replica
     // held its partition (an order that reached COMPLETE went through both groups).
     let complete = settled.orders.values().filter(|(s, _)| s == "COMPLETE").count();

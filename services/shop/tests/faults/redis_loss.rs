@@ -44,7 +44,8 @@ async fn a_redis_killed_mid_drop_and_restarted_empty_forgets_no_answer_and_no_lo
 async fn drop_losing_redis(loss: Loss) {
     let mut redis = goodsmall_testkit::RedisServer::start().await;
     let brokers = goodsmall_testkit::kafka_brokers().await;
-    let (order_db, payment_db) = (goodsmall_testkit::mysql_url("loss_order").await, goodsmall_testkit::mysql_url("loss_payment").await);
+    let (order_db, payment_db) =
+        (goodsmall_testkit::mysql_url("loss_order").await, goodsmall_testkit::mysql_url("loss_payment").await);
     let stack = Stack::on(redis.url(), brokers, order_db, payment_db).await;
     let (mut order, mut payment) = (stack.order(0), stack.payment(0));
     order.start(&stack.client).await;
@@ -89,7 +90,11 @@ async fn drop_losing_redis(loss: Loss) {
     }
     assert_eq!(retried.len(), told_before.len(), "every purchase accepted before the loss was retried");
     let last = sessions.probe(&stack, &order.base()).await;
-    assert_eq!((last.revoked_refused, last.live_accepted), (9, 3), "once the store is back: {last:?} (during: {probes:?})");
+    assert_eq!(
+        (last.revoked_refused, last.live_accepted),
+        (9, 3),
+        "once the store is back: {last:?} (during: {probes:?})"
+    );
     for (elapsed, retry_after) in &down_answers {
         assert!(*elapsed <= DOWN_BOUND, "a purchase took {elapsed:?} to be refused while Redis was down");
         assert!(retry_after.is_some(), "a 503 without Retry-After while Redis was down");
@@ -114,7 +119,11 @@ async fn purchases_while_down(stack: &Stack, sale: i64, order_base: &str) -> Vec
     let mut answers = Vec::new();
     for n in 0..20 {
         let started = Instant::now();
-        let request = stack.client.post(format!("{order_base}/api/sales/{sale}/purchases")).bearer_auth(&token).header("Idempotency-Key", format!("down-{n}"));
+        let request = stack
+            .client
+            .post(format!("{order_base}/api/sales/{sale}/purchases"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("down-{n}"));
         let response = request.json(&json!({ "quantity": 1 })).send().await.unwrap();
         let elapsed = started.elapsed();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -127,16 +136,29 @@ async fn purchases_while_down(stack: &Stack, sale: i64, order_base: &str) -> Vec
 
 /// Each buyer's purchase again, with its key, until answered: buyer → (the order it was
 /// told first, the order the retry was told).
-async fn retry_every_purchase(stack: &Stack, sale: i64, order_base: &str, told: &HashMap<i64, String>) -> HashMap<i64, (String, String)> {
+async fn retry_every_purchase(
+    stack: &Stack,
+    sale: i64,
+    order_base: &str,
+    told: &HashMap<i64, String>,
+) -> HashMap<i64, (String, String)> {
     let signer = stack.signer();
     let noted = Mutex::new(Seen::default());
     let mut answers = HashMap::new();
     for (buyer, first) in told {
         let token = signer.issue(*buyer, Role::Shopper, &format!("s{buyer}")).unwrap();
         let path = format!("/api/sales/{sale}/purchases");
-        let (status, body, _) =
-            post_until_answered(&stack.client, &[order_base.to_owned()], 0, &path, &token, &format!("buy-{buyer}"), Some(json!({ "quantity": 1 })), &noted)
-                .await;
+        let (status, body, _) = post_until_answered(
+            &stack.client,
+            &[order_base.to_owned()],
+            0,
+            &path,
+            &token,
+            &format!("buy-{buyer}"),
+            Some(json!({ "quantity": 1 })),
+            &noted,
+        )
+        .await;
         assert_eq!(status, StatusCode::ACCEPTED, "buyer {buyer}'s retry: {body}");
         let again = body["order_id"].as_str().unwrap_or_else(|| panic!("buyer {buyer}'s retry names no order: {body}"));
         answers.insert(*buyer, (first.clone(), again.to_owned()));
@@ -148,11 +170,12 @@ async fn retry_every_purchase(stack: &Stack, sale: i64, order_base: &str, told: 
 async fn assert_one_order_per_buyer(stack: &Stack, sale: i64) {
     sqlx::any::install_default_drivers();
     let db = sqlx::AnyPool::connect(&stack.order_db).await.unwrap();
-    let rows = sqlx::query("SELECT user_id, COUNT(*) AS n FROM orders WHERE sale_id = ? GROUP BY user_id HAVING COUNT(*) > 1")
-        .bind(sale)
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let rows =
+        sqlx::query("SELECT user_id, COUNT(*) AS n FROM orders WHERE sale_id = ? GROUP BY user_id HAVING COUNT(*) > 1")
+            .bind(sale)
+            .fetch_all(&db)
+            .await
+            .unwrap();
     let twice: Vec<(i64, i64)> = rows.iter().map(|r| (r.get("user_id"), r.get("n"))).collect();
     assert!(twice.is_empty(), "shoppers with more than one order: {twice:?}");
     db.close().await;

@@ -11,7 +11,8 @@ const BUYERS: i64 = 300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_order_and_payment_services_mid_drop_loses_nothing_and_oversells_nothing() {
     let brokers = goodsmall_testkit::kafka_brokers().await;
-    let (order_db, payment_db) = (goodsmall_testkit::mysql_url("crash_order").await, goodsmall_testkit::mysql_url("crash_payment").await);
+    let (order_db, payment_db) =
+        (goodsmall_testkit::mysql_url("crash_order").await, goodsmall_testkit::mysql_url("crash_payment").await);
     let stack = Stack::new(brokers, order_db, payment_db).await;
     let (mut order, mut payment) = (stack.order(0), stack.payment(0));
     order.start(&stack.client).await;
@@ -43,5 +44,10 @@ async fn killing_the_order_and_payment_services_mid_drop_loses_nothing_and_overs
     );
     let settled = settle(&stack, sale).await;
     assert_nothing_lost_nothing_oversold(STOCK, &seen, &settled);
-    assert!(seen.told.len() as i64 >= STOCK, "the crowd bought the stock: {} accepted; {:?}", seen.told.len(), seen.answers);
+    assert!(
+        seen.told.len() as i64 >= STOCK,
+        "the crowd bought the stock: {} accepted; {:?}",
+        seen.told.len(),
+        seen.answers
+    );
 }

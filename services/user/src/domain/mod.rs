@@ -1,8 +1,8 @@
 //! Parse, don't validate: a value of these types is known to be well-formed.
 
 mod email;
-mod personal;
 mod password;
+mod personal;
 
 pub use email::Email;
 pub use password::Password;

@@ -36,9 +36,8 @@ impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let value = raw.trim();
         let digits = value.chars().filter(char::is_ascii_digit).count();
-        let allowed = value
-            .char_indices()
-            .all(|(i, c)| c.is_ascii_digit() || " -.()".contains(c) || (c == '+' && i == 0));
+        let allowed =
+            value.char_indices().all(|(i, c)| c.is_ascii_digit() || " -.()".contains(c) || (c == '+' && i == 0));
         if !allowed || !(7..=15).contains(&digits) {
             return Err("must be a phone number of 7 to 15 digits, e.g. +82 10-1234-5678".into());
         }

@@ -71,14 +71,16 @@ impl MailOutbox {
             // exactly one of them wins each mail.
             let claimed = {
                 let _q = self.db.observe("mail.claim");
-                sqlx::query("UPDATE mail_outbox SET next_attempt_at = ?, attempts = ? WHERE id = ? AND next_attempt_at = ?")
-                    .bind(now + LEASE_MS)
-                    .bind(attempts)
-                    .bind(id)
-                    .bind(row.try_get::<i64, _>("next_attempt_at")?)
-                    .execute(self.db.pool())
-                    .await?
-                    .rows_affected()
+                sqlx::query(
+                    "UPDATE mail_outbox SET next_attempt_at = ?, attempts = ? WHERE id = ? AND next_attempt_at = ?",
+                )
+                .bind(now + LEASE_MS)
+                .bind(attempts)
+                .bind(id)
+                .bind(row.try_get::<i64, _>("next_attempt_at")?)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected()
                     == 1
             };
             if !claimed {

@@ -14,6 +14,8 @@ use crate::configuration::MailSettings;
 
 /// Where mail goes: a real SMTP server, or the in-memory dev mailbox of the
 /// one-process default.
+// One per process, made at start: the SMTP transport's size costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum MailTransport {
     Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },

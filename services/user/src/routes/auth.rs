@@ -41,7 +41,10 @@ fn parse_email(raw: &str) -> Result<Email, ApiError> {
 #[utoipa::path(post, path = "/api/auth/email-verifications", tag = "auth", request_body = CodeRequest,
     responses((status = 202, body = CodeSent), (status = 422, body = Problem, description = "VALIDATION_FAILED: `email` is not an e-mail address"),
               (status = 429, body = Problem, description = "RESEND_TOO_SOON")))]
-pub async fn request_code(State(state): State<UserState>, Json(body): Json<CodeRequest>) -> ApiResult<(StatusCode, Json<CodeSent>)> {
+pub async fn request_code(
+    State(state): State<UserState>,
+    Json(body): Json<CodeRequest>,
+) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
     let code = state.verifications.issue(&email).await?;
     let minutes = state.verifications.code_ttl().as_secs() / 60;
@@ -77,7 +80,10 @@ pub struct Verified {
     responses((status = 200, body = Verified), (status = 400, body = Problem, description = "INVALID_CODE, NO_PENDING_VERIFICATION"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED: `email` is not an e-mail address"),
               (status = 429, body = Problem, description = "VERIFICATION_LOCKED")))]
-pub async fn confirm_code(State(state): State<UserState>, Json(body): Json<CodeConfirmation>) -> ApiResult<Json<Verified>> {
+pub async fn confirm_code(
+    State(state): State<UserState>,
+    Json(body): Json<CodeConfirmation>,
+) -> ApiResult<Json<Verified>> {
     let email = parse_email(&body.email)?;
     state.verifications.confirm(&email, &body.code).await?;
     Ok(Json(Verified { email: email.as_str().to_owned(), verified: true }))
@@ -97,7 +103,11 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem, description = "INVALID_CREDENTIALS"),
               (status = 429, body = Problem, description = "TOO_MANY_ATTEMPTS: wait `Retry-After` seconds before trying again from this address")))]
-pub async fn login(State(state): State<UserState>, ClientAddress(client): ClientAddress, Json(body): Json<LoginRequest>) -> ApiResult<Json<TokenPair>> {
+pub async fn login(
+    State(state): State<UserState>,
+    ClientAddress(client): ClientAddress,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<Json<TokenPair>> {
     let wrong = || ApiError::new(ErrorCode::InvalidCredentials, "e-mail or password is wrong");
     // A malformed e-mail cannot have an account: same answer as a wrong password.
     let email = Email::parse(&body.email).map_err(|_| wrong())?;

@@ -16,7 +16,10 @@ pub struct MailboxQuery {
 
 /// The dev mailbox (one-process default only): mails the shop "sent", newest first.
 #[utoipa::path(get, path = "/api/dev/mailbox", tag = "dev", params(MailboxQuery), responses((status = 200, body = Vec<DevMail>)))]
-pub async fn mailbox(State(state): State<UserState>, Query(query): Query<MailboxQuery>) -> ApiResult<Json<Vec<DevMail>>> {
+pub async fn mailbox(
+    State(state): State<UserState>,
+    Query(query): Query<MailboxQuery>,
+) -> ApiResult<Json<Vec<DevMail>>> {
     let mailbox = state
         .dev_mailbox
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the dev mailbox exists only in the one-process default"))?;

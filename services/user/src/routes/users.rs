@@ -47,7 +47,8 @@ pub async fn sign_up(State(state): State<UserState>, Json(body): Json<SignUp>) -
     let phone = errors.check("phone", Phone::parse(&body.phone));
     let address = errors.check("address", Address::parse(&body.address));
     errors.into_result()?;
-    let (Some(email), Some(password), Some(name), Some(phone), Some(address)) = (email, password, name, phone, address) else {
+    let (Some(email), Some(password), Some(name), Some(phone), Some(address)) = (email, password, name, phone, address)
+    else {
         unreachable!("every field parsed")
     };
     if !state.verifications.is_verified(&email).await? {
@@ -94,7 +95,11 @@ pub struct ProfileUpdate {
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = ProfileUpdate,
     responses((status = 200, body = Profile), (status = 404, body = Problem, description = "USER_NOT_FOUND"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
-pub async fn update_me(State(state): State<UserState>, user: AuthUser, Json(body): Json<ProfileUpdate>) -> ApiResult<Json<Profile>> {
+pub async fn update_me(
+    State(state): State<UserState>,
+    user: AuthUser,
+    Json(body): Json<ProfileUpdate>,
+) -> ApiResult<Json<Profile>> {
     let mut errors = FieldErrors::default();
     let changes = ProfileChanges {
         name: body.name.and_then(|v| errors.check("name", PersonName::parse(&v))),
@@ -120,7 +125,11 @@ pub struct PasswordChange {
 #[utoipa::path(put, path = "/api/users/me/password", tag = "users", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 204, description = "changed; every session is logged out"), (status = 403, body = Problem, description = "WRONG_CURRENT_PASSWORD"),
               (status = 404, body = Problem, description = "USER_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
-pub async fn change_password(State(state): State<UserState>, user: AuthUser, Json(body): Json<PasswordChange>) -> ApiResult<StatusCode> {
+pub async fn change_password(
+    State(state): State<UserState>,
+    user: AuthUser,
+    Json(body): Json<PasswordChange>,
+) -> ApiResult<StatusCode> {
     let mut errors = FieldErrors::default();
     let new_password = errors.check("new_password", Password::parse(&body.new_password));
     errors.into_result()?;

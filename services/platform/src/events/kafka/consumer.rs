@@ -259,7 +259,12 @@ fn store_offsets_past(consumer: &GroupConsumer, group: &str, messages: &[OwnedMe
 
 /// Calls `handle` until it returns `Ok` (→ `true`), waiting longer after each failure;
 /// `false` when shut down before it succeeded. `about`: the events, for the log.
-async fn handle_until_ok(handle: impl Fn() -> HandlerFuture, about: &[Event], group: &str, shutdown: &CancellationToken) -> bool {
+async fn handle_until_ok(
+    handle: impl Fn() -> HandlerFuture,
+    about: &[Event],
+    group: &str,
+    shutdown: &CancellationToken,
+) -> bool {
     let mut backoff = HANDLER_BACKOFF_START;
     let mut failures = 0u32;
     loop {

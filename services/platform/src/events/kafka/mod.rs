@@ -14,6 +14,10 @@
 //! CreateTopics; "already exists" is fine) before publishing or subscribing.
 //! Kafka transactions are not used (the outbox gives the atomicity).
 
+// `KafkaBusError` carries librdkafka's error (a large value); it is returned at start and
+// on a failed batch, never per event, so its size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
 mod consumer;
 mod error;
 mod producer;
@@ -77,7 +81,9 @@ impl KafkaBus {
                 })
             }
         }
-        Ok(KafkaBus { inner: Arc::new(Inner { settings: settings.clone(), producer: RwLock::new(producer), shutdown }) })
+        Ok(KafkaBus {
+            inner: Arc::new(Inner { settings: settings.clone(), producer: RwLock::new(producer), shutdown }),
+        })
     }
 
     pub fn brokers(&self) -> &str {
@@ -143,7 +149,12 @@ impl KafkaBus {
     /// shutdown token fires; the handle finishes once the consumer has left the group
     /// and its commits are flushed. Fails only when librdkafka rejects the consumer's
     /// configuration or the subscription.
-    pub fn subscribe(&self, group: &str, topics: &[&str], handler: EventHandler) -> Result<JoinHandle<()>, KafkaBusError> {
+    pub fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+        handler: EventHandler,
+    ) -> Result<JoinHandle<()>, KafkaBusError> {
         consumer::start(&self.inner.settings, &self.inner.shutdown, group, topics, Handling::OneByOne(handler))
     }
 

@@ -19,12 +19,19 @@ pub(super) fn new_producer(settings: &KafkaSettings) -> Result<FutureProducer, K
         .set("acks", "all")
         .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
         .set("linger.ms", "5");
-    config.create().map_err(|source| KafkaBusError::Client { client: "producer", brokers: settings.brokers.clone(), source })
+    config.create().map_err(|source| KafkaBusError::Client {
+        client: "producer",
+        brokers: settings.brokers.clone(),
+        source,
+    })
 }
 
-pub(super) async fn publish_with(producer: &FutureProducer, events: &[Event], settings: &KafkaSettings) -> Result<(), KafkaBusError> {
-    let payloads: Vec<Vec<u8>> =
-        events.iter().map(|e| serde_json::to_vec(e).expect("events serialise")).collect();
+pub(super) async fn publish_with(
+    producer: &FutureProducer,
+    events: &[Event],
+    settings: &KafkaSettings,
+) -> Result<(), KafkaBusError> {
+    let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).expect("events serialise")).collect();
     let mut deliveries = Vec::with_capacity(events.len());
     let enqueue_deadline = tokio::time::Instant::now() + Duration::from_millis(settings.delivery_timeout_ms);
     let topics: Vec<String> = events.iter().map(|e| settings.physical(&e.topic)).collect();

@@ -90,7 +90,10 @@ impl KafkaSettings {
         if let Some(namespace) = &self.namespace {
             let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
             if namespace.is_empty() || namespace.len() > 100 || !namespace.chars().all(legal) {
-                return Err(ConfigError::invalid(&format!("{key}.namespace"), "must be 1 to 100 of a-z, A-Z, 0-9, '.', '_', '-'"));
+                return Err(ConfigError::invalid(
+                    &format!("{key}.namespace"),
+                    "must be 1 to 100 of a-z, A-Z, 0-9, '.', '_', '-'",
+                ));
             }
         }
         if let Some(id) = &self.client_id {

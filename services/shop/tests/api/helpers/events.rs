@@ -18,8 +18,12 @@ impl TestShop {
         sqlx::any::install_default_drivers();
         let mut events = Vec::new();
         for url in &self.event_databases {
-            let db = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.expect("a service database");
-            let rows = sqlx::query("SELECT body, published_at FROM outbox_events ORDER BY seq").fetch_all(&db).await.expect("the outbox");
+            let db =
+                sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.expect("a service database");
+            let rows = sqlx::query("SELECT body, published_at FROM outbox_events ORDER BY seq")
+                .fetch_all(&db)
+                .await
+                .expect("the outbox");
             for row in rows {
                 let event = serde_json::from_str(&row.get::<String, _>(0)).expect("an outbox row holds an event");
                 events.push((event, row.get::<Option<i64>, _>(1).is_some()));
@@ -42,7 +46,10 @@ impl TestShop {
                 break;
             }
             let state = if found.is_some() { "still unpublished" } else { "not in any outbox" };
-            assert!(started.elapsed() < EVENT_PATIENCE, "the {kind} event of {key} is {state} after {EVENT_PATIENCE:?}");
+            assert!(
+                started.elapsed() < EVENT_PATIENCE,
+                "the {kind} event of {key} is {state} after {EVENT_PATIENCE:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.kafka_consumed().await;
@@ -61,7 +68,10 @@ impl TestShop {
                     return;
                 }
             }
-            assert!(started.elapsed() < EVENT_PATIENCE, "{unpublished} outbox events still unpublished after {EVENT_PATIENCE:?}");
+            assert!(
+                started.elapsed() < EVENT_PATIENCE,
+                "{unpublished} outbox events still unpublished after {EVENT_PATIENCE:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -43,7 +43,13 @@ pub struct Crowd {
 }
 
 impl Crowd {
-    pub fn start(stack: &Stack, sale_id: i64, buyers: std::ops::Range<i64>, orders: Vec<String>, payments: Vec<String>) -> Crowd {
+    pub fn start(
+        stack: &Stack,
+        sale_id: i64,
+        buyers: std::ops::Range<i64>,
+        orders: Vec<String>,
+        payments: Vec<String>,
+    ) -> Crowd {
         let seen: Arc<Mutex<Seen>> = Arc::default();
         let in_flight: Arc<AtomicUsize> = Arc::default();
         let signer = stack.signer();
@@ -58,8 +64,17 @@ impl Crowd {
                 tokio::time::sleep(Duration::from_millis((buyer % 50) as u64 * 40)).await;
                 let path = format!("/api/sales/{sale_id}/purchases");
                 in_flight.fetch_add(1, Ordering::SeqCst);
-                let (status, body, retried) =
-                    post_until_answered(&client, &orders, buyer as usize, &path, &token, &format!("buy-{buyer}"), Some(json!({ "quantity": 1 })), &seen).await;
+                let (status, body, retried) = post_until_answered(
+                    &client,
+                    &orders,
+                    buyer as usize,
+                    &path,
+                    &token,
+                    &format!("buy-{buyer}"),
+                    Some(json!({ "quantity": 1 })),
+                    &seen,
+                )
+                .await;
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 {
                     let mut seen = seen.lock().unwrap();
@@ -71,7 +86,10 @@ impl Crowd {
                     }
                 }
                 if status != StatusCode::ACCEPTED {
-                    assert!(["SOLD_OUT", "INSUFFICIENT_STOCK"].contains(&body["code"].as_str().unwrap_or("")), "{status} {body}");
+                    assert!(
+                        ["SOLD_OUT", "INSUFFICIENT_STOCK"].contains(&body["code"].as_str().unwrap_or("")),
+                        "{status} {body}"
+                    );
                     return;
                 }
                 if buyer % 5 == 0 {
@@ -81,7 +99,17 @@ impl Crowd {
                 let path = format!("/api/payments/{order_id}");
                 let deadline = Instant::now() + PATIENCE;
                 loop {
-                    let (status, _, _) = post_until_answered(&client, &payments, buyer as usize, &path, &token, &format!("pay-{order_id}"), None, &seen).await;
+                    let (status, _, _) = post_until_answered(
+                        &client,
+                        &payments,
+                        buyer as usize,
+                        &path,
+                        &token,
+                        &format!("pay-{order_id}"),
+                        None,
+                        &seen,
+                    )
+                    .await;
                     if status != StatusCode::NOT_FOUND || Instant::now() > deadline {
                         return; // paid, declined, or already expired
                     }
@@ -141,7 +169,11 @@ pub async fn post_until_answered(
     let mut retried = false;
     for attempt in 0.. {
         let base = &bases[(first + attempt) % bases.len()];
-        let mut request = client.post(format!("{base}{path}")).bearer_auth(token).header("Idempotency-Key", key).timeout(Duration::from_secs(10));
+        let mut request = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .timeout(Duration::from_secs(10));
         if let Some(body) = &body {
             request = request.json(body);
         }
@@ -156,7 +188,8 @@ pub async fn post_until_answered(
                 let status = r.status();
                 let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                 pause = retry_after.map_or(pause, |secs| Duration::from_secs(secs.min(2)));
-                let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let content_type =
+                    r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 let problem = r.json().await.unwrap_or(Value::Null);
                 let what = format!("{status} {}", problem["code"].as_str().unwrap_or(""));
                 seen.lock().unwrap().server_errors.push((status, content_type, problem));

@@ -9,9 +9,9 @@ mod sessions;
 mod settle;
 
 pub use crowd::{post_until_answered, Crowd, Seen};
-pub use sessions::Sessions;
 /// One service process (the built binary).
 pub use goodsmall_testkit::ServiceProcess as Service;
+pub use sessions::Sessions;
 pub use settle::{assert_nothing_lost_nothing_oversold, settle};
 
 use std::{path::PathBuf, time::Duration};
@@ -132,13 +132,27 @@ impl Stack {
     pub async fn open_sale(&self, order: &Service, stock: i64) -> i64 {
         let merchant = self.signer().issue(1, Role::Merchant, "merchant").unwrap();
         let product = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000, "status": "ON_SALE" });
-        let created = self.client.post(format!("{}/api/products", self.product.base())).bearer_auth(&merchant).json(&product).send().await.unwrap();
+        let created = self
+            .client
+            .post(format!("{}/api/products", self.product.base()))
+            .bearer_auth(&merchant)
+            .json(&product)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(created.status(), StatusCode::CREATED, "{:?}", created.text().await);
         let product_id = created.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
         let now = chrono::Utc::now();
         let sale = json!({ "product_id": product_id, "stock": stock, "price": "49.00", "per_user_limit": 1,
             "opens_at": now.to_rfc3339(), "closes_at": (now + chrono::Duration::hours(1)).to_rfc3339() });
-        let created = self.client.post(format!("{}/api/sales", order.base())).bearer_auth(&merchant).json(&sale).send().await.unwrap();
+        let created = self
+            .client
+            .post(format!("{}/api/sales", order.base()))
+            .bearer_auth(&merchant)
+            .json(&sale)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(created.status(), StatusCode::CREATED, "{:?}", created.text().await);
         created.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }

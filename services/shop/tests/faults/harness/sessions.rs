@@ -14,8 +14,18 @@ const NEW_PASSWORD: &str = "fault-admin-pass-2";
 /// The user service of the stack (not started yet): an admin to log in as.
 pub async fn user_service(stack: &Stack) -> Service {
     let database = goodsmall_testkit::mysql_url("fault_user").await;
-    let admin = [("GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL", ADMIN), ("GOODSMALL_USER__BOOTSTRAP_ADMIN__PASSWORD", PASSWORD), ("GOODSMALL_USER__BOOTSTRAP_ADMIN__NAME", "Fault Admin")];
-    Service::user_service(&stack.redis, &database, (&stack.keys.private_pem, &stack.keys.public_pem), &admin, &stack.logs.join("user.log"))
+    let admin = [
+        ("GOODSMALL_USER__BOOTSTRAP_ADMIN__EMAIL", ADMIN),
+        ("GOODSMALL_USER__BOOTSTRAP_ADMIN__PASSWORD", PASSWORD),
+        ("GOODSMALL_USER__BOOTSTRAP_ADMIN__NAME", "Fault Admin"),
+    ];
+    Service::user_service(
+        &stack.redis,
+        &database,
+        (&stack.keys.private_pem, &stack.keys.public_pem),
+        &admin,
+        &stack.logs.join("user.log"),
+    )
 }
 
 pub struct Sessions {
@@ -39,10 +49,23 @@ impl Sessions {
     /// another (which ends every session of the account), and logs in again.
     pub async fn open(stack: &Stack) -> Sessions {
         let tokens = [login(stack, PASSWORD).await, login(stack, PASSWORD).await, login(stack, PASSWORD).await];
-        let logout = stack.client.post(format!("{}/api/auth/logout", stack.user.base())).bearer_auth(&tokens[0]).send().await.unwrap();
+        let logout = stack
+            .client
+            .post(format!("{}/api/auth/logout", stack.user.base()))
+            .bearer_auth(&tokens[0])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(logout.status(), StatusCode::NO_CONTENT);
         let change = json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD });
-        let changed = stack.client.put(format!("{}/api/users/me/password", stack.user.base())).bearer_auth(&tokens[1]).json(&change).send().await.unwrap();
+        let changed = stack
+            .client
+            .put(format!("{}/api/users/me/password", stack.user.base()))
+            .bearer_auth(&tokens[1])
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(changed.status(), StatusCode::NO_CONTENT);
         Sessions { revoked: tokens.to_vec(), live: login(stack, NEW_PASSWORD).await }
     }
@@ -52,7 +75,11 @@ impl Sessions {
     /// store gets the revocations back.
     pub async fn probe(&self, stack: &Stack, order_base: &str) -> Probed {
         let mut probed = Probed::default();
-        let urls = [format!("{}/api/users/me", stack.user.base()), format!("{}/api/cart", stack.product.base()), format!("{order_base}/api/orders")];
+        let urls = [
+            format!("{}/api/users/me", stack.user.base()),
+            format!("{}/api/cart", stack.product.base()),
+            format!("{order_base}/api/orders"),
+        ];
         for url in &urls {
             for (token, revoked) in self.revoked.iter().map(|t| (t, true)).chain([(&self.live, false)]) {
                 let response = stack.client.get(url).bearer_auth(token).send().await.unwrap();
@@ -69,7 +96,10 @@ impl Sessions {
                         probed.revoked_refused += 1;
                     }
                     (StatusCode::OK, false) => probed.live_accepted += 1,
-                    _ => panic!("{url}: a {} token was answered {status}: {body}", if revoked { "revoked" } else { "live" }),
+                    _ => panic!(
+                        "{url}: a {} token was answered {status}: {body}",
+                        if revoked { "revoked" } else { "live" }
+                    ),
                 }
             }
         }
@@ -78,8 +108,13 @@ impl Sessions {
 }
 
 async fn login(stack: &Stack, password: &str) -> String {
-    let response =
-        stack.client.post(format!("{}/api/auth/login", stack.user.base())).json(&json!({ "email": ADMIN, "password": password })).send().await.unwrap();
+    let response = stack
+        .client
+        .post(format!("{}/api/auth/login", stack.user.base()))
+        .json(&json!({ "email": ADMIN, "password": password }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }

@@ -27,15 +27,21 @@ pub async fn settle(stack: &Stack, sale_id: i64) -> Settled {
             .fetch_all(&db)
             .await
             .unwrap();
-        let orders: HashMap<String, (String, i64)> =
-            rows.iter().map(|r| (r.get::<String, _>("id"), (r.get::<String, _>("status"), r.get::<i64, _>("quantity")))).collect();
-        let counters: HashMap<String, i64> = redis::AsyncCommands::hgetall(&mut conn, goodsmall_sale::keys::sale(sale_id)).await.unwrap();
+        let orders: HashMap<String, (String, i64)> = rows
+            .iter()
+            .map(|r| (r.get::<String, _>("id"), (r.get::<String, _>("status"), r.get::<i64, _>("quantity"))))
+            .collect();
+        let counters: HashMap<String, i64> =
+            redis::AsyncCommands::hgetall(&mut conn, goodsmall_sale::keys::sale(sale_id)).await.unwrap();
         if orders.values().all(|(s, _)| s != "PROCESSING") && counters.get("reserved") == Some(&0) {
             db.close().await;
             return Settled { orders, counters };
         }
         let processing = orders.values().filter(|(s, _)| s == "PROCESSING").count();
-        assert!(started.elapsed() < PATIENCE, "not settled in {PATIENCE:?}: {counters:?}, {processing} orders PROCESSING");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "not settled in {PATIENCE:?}: {counters:?}, {processing} orders PROCESSING"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
