@@ -14,7 +14,7 @@ use std::{
 
 use crate::{
     release::Release,
-    shoppers::{self, counters, Crowd},
+    shoppers::{self, counters, taken, Crowd},
 };
 
 const STOCK: i64 = 150;
@@ -42,15 +42,6 @@ async fn open_drop(prefix: &str, replicas: Option<i64>, stock: i64) -> (Arc<Rele
 fn crowd(release: &Arc<Release>, sale: i64) -> tokio::task::JoinHandle<Crowd> {
     let release = release.clone();
     tokio::spawn(async move { shoppers::buy(&release, sale, 5_000, 400, 8).await })
-}
-
-/// Waits until at least `units` of `stock` are taken, so that a fault lands mid-drop.
-async fn taken(release: &Release, sale: i64, units: i64, stock: i64) {
-    let started = Instant::now();
-    while counters(release, sale, stock).await.0 > stock - units {
-        assert!(started.elapsed() < Duration::from_secs(60), "the crowd took fewer than {units} units in a minute");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Everything bought is paid and COMPLETE, nothing more was sold than offered.

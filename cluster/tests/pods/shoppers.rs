@@ -205,3 +205,13 @@ pub async fn served_through(release: &Release, sale: i64, stock: i64, crowd: &Cr
     );
     sold
 }
+
+/// Waits until at least `units` of `stock` are taken, so that a fault or an upgrade lands
+/// mid-drop.
+pub async fn taken(release: &Release, sale: i64, units: i64, stock: i64) {
+    let started = Instant::now();
+    while counters(release, sale, stock).await.0 > stock - units {
+        assert!(started.elapsed() < Duration::from_secs(60), "the crowd took fewer than {units} units in a minute");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
