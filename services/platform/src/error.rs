@@ -146,6 +146,19 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// An error and each of its causes, outermost first, `: `-separated: how a typed error
+/// is logged (`error = %chain(&e)`).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// What caused an [`ApiError`]: any error, its own causes included.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -217,13 +230,7 @@ impl ApiError {
 
     /// The cause and each of its causes, outermost first, `: `-separated.
     pub fn cause_chain(&self) -> Option<String> {
-        let mut next = std::error::Error::source(self);
-        let mut chain = Vec::new();
-        while let Some(cause) = next {
-            chain.push(cause.to_string());
-            next = cause.source();
-        }
-        (!chain.is_empty()).then(|| chain.join(": "))
+        std::error::Error::source(self).map(chain)
     }
 
     /// Logs the answer's cause once: a server error at `error` (500) or `warn` (503),
@@ -290,34 +297,60 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A failure that may be a dependency not answering: each domain error says so by its
+/// variants, and [`ApiError::failure`] answers it.
+pub trait Unreachable {
+    /// The dependency ("the database", "the stock store") that did not answer, when
+    /// that is the failure: a 503 the client may retry.
+    fn unreachable(&self) -> Option<&'static str>;
+}
+
+impl Unreachable for sqlx::Error {
+    fn unreachable(&self) -> Option<&'static str> {
+        crate::db::is_unavailable(self).then_some("the database")
+    }
+}
+
+impl Unreachable for crate::kv::KvError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            crate::kv::KvError::Redis(_) => Some("the cache/token store"),
+            crate::kv::KvError::NotACounter { .. } => None,
+        }
+    }
+}
+
+impl ApiError {
+    /// A failure the client did not cause: `503 SERVICE_UNAVAILABLE`, retried after a
+    /// second, when a dependency did not answer; else `500 INTERNAL`. The error is kept
+    /// as the answer's cause and logged, with its whole chain, when the answer is made.
+    pub fn failure<E>(cause: E) -> Self
+    where
+        E: Unreachable + std::error::Error + Send + Sync + 'static,
+    {
+        match cause.unreachable() {
+            Some(what) => ApiError::unavailable(what, cause),
+            None => ApiError::internal(cause),
+        }
+    }
+}
+
 /// An unreachable database is a 503 the client may retry; any other database error a 500.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if crate::db::is_unavailable(&e) {
-            ApiError::unavailable("the database", e)
-        } else {
-            ApiError::internal(e)
-        }
+        ApiError::failure(e)
     }
 }
 
 impl From<crate::kv::KvError> for ApiError {
     fn from(e: crate::kv::KvError) -> Self {
-        match e {
-            crate::kv::KvError::Redis(_) => {
-                ApiError::new(ErrorCode::ServiceUnavailable, "the cache/token store is unavailable").caused_by(e)
-            }
-            crate::kv::KvError::NotACounter { .. } => ApiError::internal(e),
-        }
+        ApiError::failure(e)
     }
 }
 
-/// Kept for the modules that still answer `anyhow::Error` (the user, product and
-/// payment services' stores, the event consumers being rewritten, and `Orders` in the
-/// order service): their errors carry no type to map, so the cause chain is searched
-/// for an unreachable Redis or database (a 503 the client may retry); anything else is
-/// a 500. Typed errors (the order service's `PurchaseError` and `SalesError`) map
-/// themselves and do not come through here.
+/// Kept for the modules that still answer `anyhow::Error`: their errors carry no type
+/// to map, so the cause chain is searched for an unreachable Redis or database (a 503
+/// the client may retry); anything else is a 500.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         match unreachable_in_chain(e.as_ref()) {
@@ -327,9 +360,8 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-/// The dependency ("the stock store", "the database") that did not answer, when a
-/// cause without a type to map holds such a failure anywhere in its chain. Only for
-/// untyped causes (`anyhow::Error`); a typed error says so by its variant.
+/// The dependency that did not answer, when an untyped cause holds such a failure
+/// anywhere in its chain.
 pub fn unreachable_in_chain(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     let mut next = Some(cause);
     while let Some(cause) = next {
@@ -376,9 +408,8 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         let response = ApiError::new(ErrorCode::ServiceUnavailable, "down").retry_after(5).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-        let redis_down =
-            anyhow::Error::new(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
-        let response = ApiError::from(redis_down).into_response();
+        let redis_down = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let response = ApiError::from(crate::kv::KvError::from(redis_down)).into_response();
         assert_eq!(
             (response.status(), &response.headers()[header::RETRY_AFTER]),
             (StatusCode::SERVICE_UNAVAILABLE, &HeaderValue::from(1))

@@ -1,6 +1,6 @@
 //! What the engine's operations take and answer.
 
-use goodsmall_platform::error::{ApiError, ErrorCode};
+use goodsmall_platform::error::{ApiError, ErrorCode, Unreachable};
 use serde::Serialize;
 
 /// A sale's id. The engine's operations that take two ids take them typed, so a
@@ -297,6 +297,20 @@ pub enum EngineError {
     /// A caller bug (quantity below 1, a malformed sale): refused before any state is read.
     #[error("stock engine: invalid input: {0}")]
     InvalidInput(&'static str),
+}
+
+/// Only an engine that does not answer is a 503 the client may retry.
+impl Unreachable for EngineError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            EngineError::Redis(redis) => goodsmall_platform::kv::redis_unavailable(redis).then_some("the stock store"),
+            EngineError::StockBelowCommitted { .. }
+            | EngineError::Protocol(_)
+            | EngineError::Corrupt { .. }
+            | EngineError::MissingField { .. }
+            | EngineError::InvalidInput(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

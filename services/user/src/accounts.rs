@@ -3,7 +3,7 @@
 
 use goodsmall_platform::{
     auth::Role,
-    clock::now_millis,
+    clock::{now_millis, to_datetime, TimeOutOfRange},
     db::{is_unique_violation, Database},
 };
 use serde::Serialize;
@@ -11,7 +11,7 @@ use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 
 use crate::{
-    crypto::{FieldCipher, PasswordHasherConfig},
+    crypto::{CryptoError, FieldCipher, PasswordHasherConfig},
     domain::{Address, Email, Password, PersonName, Phone},
 };
 
@@ -43,12 +43,21 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
+/// What the accounts store can fail with; the HTTP answer of each is in `routes/mod.rs`.
 #[derive(Debug, thiserror::Error)]
-pub enum CreateAccountError {
+pub enum AccountError {
     #[error("an account with this e-mail already exists")]
     EmailTaken,
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    #[error("accounts: the database failed")]
+    Database(#[from] sqlx::Error),
+    #[error("accounts: a password or a personal field")]
+    Crypto(#[from] CryptoError),
+    #[error("account {user_id}")]
+    CorruptTime {
+        user_id: i64,
+        #[source]
+        source: TimeOutOfRange,
+    },
 }
 
 /// The `role` column of a `users` row. A role this code does not know (a newer
@@ -83,7 +92,7 @@ impl Accounts {
     }
 
     /// Checks a password against the stored hash, or against a dummy when `None`.
-    pub async fn verify_password(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    pub async fn verify_password(&self, password: String, stored: Option<String>) -> Result<bool, AccountError> {
         let exists = stored.is_some();
         let hash = match stored {
             Some(hash) => hash,
@@ -92,7 +101,7 @@ impl Accounts {
         Ok(self.hasher.verify(password, hash).await? && exists)
     }
 
-    pub async fn create(&self, account: NewAccount) -> Result<i64, CreateAccountError> {
+    pub async fn create(&self, account: NewAccount) -> Result<i64, AccountError> {
         let password_hash = self.hasher.hash(account.password.expose().to_owned()).await?;
         let now = now_millis();
         let c = &self.cipher;
@@ -113,8 +122,8 @@ impl Accounts {
             .bind(now);
         match self.db.insert_id(query).await {
             Ok(id) => Ok(id),
-            Err(e) if is_unique_violation(&e) => Err(CreateAccountError::EmailTaken),
-            Err(e) => Err(anyhow::Error::from(e).into()),
+            Err(e) if is_unique_violation(&e) => Err(AccountError::EmailTaken),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -140,7 +149,7 @@ impl Accounts {
             .transpose()
     }
 
-    pub async fn profile(&self, user_id: i64) -> anyhow::Result<Option<Profile>> {
+    pub async fn profile(&self, user_id: i64) -> Result<Option<Profile>, AccountError> {
         let _q = self.db.observe("user.find_by_id");
         let row = sqlx::query(
             "SELECT id, email_enc, name_enc, phone_enc, address_enc, role, created_at FROM users WHERE id = ?",
@@ -151,16 +160,20 @@ impl Accounts {
         row.map(|r| self.decrypt_profile(&r)).transpose()
     }
 
-    fn decrypt_profile(&self, r: &AnyRow) -> anyhow::Result<Profile> {
-        let field = |column: &str| -> anyhow::Result<String> { self.cipher.decrypt(&r.try_get::<String, _>(column)?) };
+    fn decrypt_profile(&self, r: &AnyRow) -> Result<Profile, AccountError> {
+        let field = |column: &str| -> Result<String, AccountError> {
+            Ok(self.cipher.decrypt(&r.try_get::<String, _>(column)?)?)
+        };
+        let id = r.try_get("id")?;
+        let created_at = r.try_get("created_at")?;
         Ok(Profile {
-            id: r.try_get("id")?,
+            id,
             email: field("email_enc")?,
             name: field("name_enc")?,
             phone: field("phone_enc")?,
             address: field("address_enc")?,
             role: stored_role(r)?,
-            created_at: goodsmall_platform::clock::to_datetime(r.try_get("created_at")?)?,
+            created_at: to_datetime(created_at).map_err(|source| AccountError::CorruptTime { user_id: id, source })?,
         })
     }
 
@@ -183,7 +196,7 @@ impl Accounts {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn set_password(&self, user_id: i64, password: &Password) -> anyhow::Result<()> {
+    pub async fn set_password(&self, user_id: i64, password: &Password) -> Result<(), AccountError> {
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let _q = self.db.observe("user.set_password");
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")

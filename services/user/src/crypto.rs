@@ -18,6 +18,29 @@ use crate::configuration::PasswordHashing;
 /// Version tag of the ciphertext format, so keys can be rotated later.
 const CIPHER_VERSION: &str = "v1";
 
+/// A stored secret that does not open, or a password that cannot be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("unknown ciphertext version")]
+    UnknownVersion,
+    #[error("the ciphertext is not base64")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error("the ciphertext is too short")]
+    TooShort,
+    #[error("the ciphertext does not decrypt with the configured data key")]
+    WrongKey,
+    #[error("the decrypted text is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+    #[error("argon2 parameters")]
+    Parameters(#[source] argon2::Error),
+    #[error("hashing a password failed")]
+    Hashing(#[source] argon2::password_hash::Error),
+    #[error("the stored password hash does not parse")]
+    StoredHash(#[source] argon2::password_hash::Error),
+    #[error("the password hashing task did not finish")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 #[derive(Clone)]
 pub struct FieldCipher {
     aead: Aes256Gcm,
@@ -44,16 +67,15 @@ impl FieldCipher {
         format!("{CIPHER_VERSION}:{}", STANDARD.encode(blob))
     }
 
-    pub fn decrypt(&self, stored: &str) -> anyhow::Result<String> {
-        let encoded = stored.strip_prefix("v1:").ok_or_else(|| anyhow::anyhow!("unknown ciphertext version"))?;
-        let blob = STANDARD.decode(encoded)?;
-        anyhow::ensure!(blob.len() > 12, "ciphertext too short");
+    pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
+        let encoded = stored.strip_prefix("v1:").ok_or(CryptoError::UnknownVersion)?;
+        let blob = STANDARD.decode(encoded).map_err(CryptoError::NotBase64)?;
+        if blob.len() <= 12 {
+            return Err(CryptoError::TooShort);
+        }
         let (nonce, ciphertext) = blob.split_at(12);
-        let plain = self
-            .aead
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow::anyhow!("ciphertext does not decrypt with the configured data key"))?;
-        Ok(String::from_utf8(plain)?)
+        let plain = self.aead.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| CryptoError::WrongKey)?;
+        String::from_utf8(plain).map_err(CryptoError::NotUtf8)
     }
 
     /// Deterministic keyed hash (hex) for finding an account by e-mail without
@@ -93,9 +115,9 @@ pub struct PasswordHasherConfig {
 }
 
 impl PasswordHasherConfig {
-    pub fn new(settings: &PasswordHashing) -> anyhow::Result<Self> {
-        let params = Params::new(settings.memory_kib, settings.iterations, 1, None)
-            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+    pub fn new(settings: &PasswordHashing) -> Result<Self, CryptoError> {
+        let params =
+            Params::new(settings.memory_kib, settings.iterations, 1, None).map_err(CryptoError::Parameters)?;
         Ok(Self { params })
     }
 
@@ -104,25 +126,27 @@ impl PasswordHasherConfig {
     }
 
     /// Hashing is CPU-heavy; it runs on the blocking pool, not the request threads.
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: String) -> Result<String, CryptoError> {
         let argon2 = self.argon2();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2
                 .hash_password(password.as_bytes(), &salt)
                 .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+                .map_err(CryptoError::Hashing)
         })
-        .await?
+        .await
+        .map_err(CryptoError::Task)?
     }
 
-    pub async fn verify(&self, password: String, stored: String) -> anyhow::Result<bool> {
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, CryptoError> {
         let argon2 = self.argon2();
         tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            let parsed = PasswordHash::new(&stored).map_err(CryptoError::StoredHash)?;
             Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
         })
-        .await?
+        .await
+        .map_err(CryptoError::Task)?
     }
 }
 

@@ -20,6 +20,7 @@ use goodsmall_platform::{
     auth::{revoked_session_key, REVOCATIONS_GUARD_KEY, REVOCATIONS_LOADED_KEY},
     clock::now_millis,
     db::Database,
+    error::chain,
     kv::{Kv, KvError},
 };
 use sqlx::Row;
@@ -34,6 +35,15 @@ pub const KEEPER_TICK: Duration = Duration::from_millis(250);
 
 /// A guard outlives any reload (which only reads one indexed range of sessions).
 const GUARD_TTL: Duration = Duration::from_secs(60);
+
+/// Why the revocations could not be written back into the key-value store.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("revocations: the key-value store failed")]
+    Store(#[from] KvError),
+    #[error("revocations: reading the logged-out sessions failed")]
+    Database(#[from] sqlx::Error),
+}
 
 #[derive(Clone)]
 pub struct Revocations {
@@ -62,7 +72,7 @@ impl Revocations {
 
     /// Writes every revocation in force back into the store when it needs them; `true`
     /// when this call did.
-    pub async fn reload_if_needed(&self) -> anyhow::Result<bool> {
+    pub async fn reload_if_needed(&self) -> Result<bool, ReloadError> {
         let store = self.kv.store_id().await?;
         let loaded_for = self.kv.get(REVOCATIONS_LOADED_KEY).await?;
         let unwritten = self.unwritten.swap(false, Ordering::SeqCst);
@@ -79,7 +89,7 @@ impl Revocations {
     /// One reload: the guard first, then the database, then everything at once while the
     /// guard still stands (`Kv::set_all_if`). `false` when the store lost its keys
     /// meanwhile (the next tick starts over).
-    async fn reload(&self, store: &str) -> anyhow::Result<bool> {
+    async fn reload(&self, store: &str) -> Result<bool, ReloadError> {
         let token = random_id();
         self.kv.set(REVOCATIONS_GUARD_KEY, &token, GUARD_TTL).await?;
         let ttl_ms = self.marker_ttl.as_millis() as i64;
@@ -121,7 +131,10 @@ impl Revocations {
                     _ = tick.tick() => {}
                 }
                 if let Err(e) = self.reload_if_needed().await {
-                    tracing::warn!(error = %format!("{e:#}"), "cannot write the logged-out sessions back into the key-value store");
+                    tracing::warn!(
+                        error = %chain(&e),
+                        "cannot write the logged-out sessions back into the key-value store"
+                    );
                 }
             }
         })

@@ -68,7 +68,7 @@ impl Sessions {
                 .await?;
         }
         Ok(TokenPair {
-            access_token: self.signer.issue(user_id, role, session_id)?,
+            access_token: self.signer.issue(user_id, role, session_id).map_err(ApiError::internal)?,
             token_type: "Bearer",
             expires_in: self.signer.access_ttl.as_secs(),
             refresh_token,

@@ -14,7 +14,7 @@ use goodsmall_platform::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    accounts::{Accounts, CreateAccountError, NewAccount},
+    accounts::{AccountError, Accounts, NewAccount},
     configuration::{BootstrapAccount, ServiceConfig, UserSettings},
     crypto::{FieldCipher, PasswordHasherConfig},
     domain::{Address, Email, Password, PersonName, Phone},
@@ -105,8 +105,8 @@ pub async fn bootstrap(accounts: &Accounts, account: &BootstrapAccount, role: Ro
             tracing::info!(user_id = id, role = role.as_str(), "account created");
             Ok(true)
         }
-        Err(CreateAccountError::EmailTaken) => Ok(false),
-        Err(CreateAccountError::Other(e)) => Err(e),
+        Err(AccountError::EmailTaken) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

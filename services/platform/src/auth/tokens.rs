@@ -68,11 +68,11 @@ pub struct TokenSigner {
 }
 
 impl TokenSigner {
-    pub fn new(private_pem: &str, issuer: String, access_ttl: Duration) -> anyhow::Result<Self> {
+    pub fn new(private_pem: &str, issuer: String, access_ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
         Ok(Self { key: Arc::new(EncodingKey::from_ed_pem(private_pem.as_bytes())?), issuer, access_ttl })
     }
 
-    pub fn issue(&self, user_id: i64, role: Role, session_id: &str) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: i64, role: Role, session_id: &str) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -83,7 +83,7 @@ impl TokenSigner {
             iat: now,
             exp: now + self.access_ttl.as_secs(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)?)
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
     }
 }
 
@@ -112,7 +112,7 @@ struct Verified {
 }
 
 impl Authenticator {
-    pub fn new(public_pem: &str, issuer: &str, kv: Kv) -> anyhow::Result<Self> {
+    pub fn new(public_pem: &str, issuer: &str, kv: Kv) -> Result<Self, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);

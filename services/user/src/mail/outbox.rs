@@ -1,6 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
-use goodsmall_platform::{clock::now_millis, db::Database};
+use goodsmall_platform::{clock::now_millis, db::Database, error::chain};
 use prometheus::IntCounterVec;
 use sqlx::Row;
 use tokio::sync::Notify;
@@ -29,7 +29,7 @@ pub struct MailOutbox {
 }
 
 impl MailOutbox {
-    pub fn new(db: Database, max_attempts: u32) -> anyhow::Result<Self> {
+    pub fn new(db: Database, max_attempts: u32) -> Result<Self, prometheus::Error> {
         let deliveries = IntCounterVec::new(
             prometheus::Opts::new("mail_deliveries_total", "Mail delivery attempts by outcome"),
             &["outcome"],
@@ -100,12 +100,13 @@ impl MailOutbox {
                 Err(error) => {
                     let dead = attempts >= self.max_attempts;
                     self.deliveries.with_label_values(&[if dead { "dead" } else { "retry" }]).inc();
+                    let error = chain(&error);
                     tracing::warn!(mail_id = id, attempts, dead, error = %error, "mail delivery failed");
                     let next = if dead { DEAD } else { now_millis() + backoff_ms(attempts) };
                     let _q = self.db.observe("mail.reschedule");
                     sqlx::query("UPDATE mail_outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?")
                         .bind(next)
-                        .bind(error.to_string())
+                        .bind(error)
                         .bind(id)
                         .execute(self.db.pool())
                         .await?;

@@ -12,6 +12,17 @@ use goodsmall_platform::configuration::ExposeSecret;
 
 use crate::configuration::MailSettings;
 
+/// Why a mail cannot be sent (or the transport made).
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail: an address does not parse")]
+    Address(#[from] lettre::address::AddressError),
+    #[error("mail: the message cannot be built")]
+    Message(#[from] lettre::error::Error),
+    #[error("mail: the SMTP server")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
 /// Where mail goes: a real SMTP server, or the in-memory dev mailbox of the
 /// one-process default.
 // One per process, made at start: the SMTP transport's size costs nothing.
@@ -23,7 +34,7 @@ pub enum MailTransport {
 }
 
 impl MailTransport {
-    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &MailSettings) -> Result<Self, MailError> {
         if settings.is_dev_mailbox() {
             return Ok(Self::DevMailbox(DevMailbox::default()));
         }
@@ -33,7 +44,7 @@ impl MailTransport {
         Ok(Self::Smtp { transport, from: settings.from.parse()? })
     }
 
-    pub async fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()> {
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         match self {
             Self::Smtp { transport, from } => {
                 let message = Message::builder()

@@ -5,9 +5,10 @@ mod auth;
 mod dev;
 mod users;
 
+use goodsmall_platform::error::{ApiError, ErrorCode};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::UserState;
+use crate::{accounts::AccountError, state::UserState};
 
 pub fn router(state: UserState) -> OpenApiRouter {
     routes(state.dev_mailbox.is_some()).with_state(state)
@@ -33,4 +34,17 @@ fn routes(dev: bool) -> OpenApiRouter<UserState> {
         router = router.routes(routes!(dev::mailbox));
     }
     router
+}
+
+/// The accounts store's errors' answers, in one place: a taken e-mail is `EMAIL_TAKEN`,
+/// a database that does not answer a 503, anything else a 500 (the error is kept as
+/// the answer's cause).
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::EmailTaken => ApiError::new(ErrorCode::EmailTaken, "log in, or use another e-mail"),
+            AccountError::Database(db) => ApiError::from(db),
+            AccountError::Crypto(_) | AccountError::CorruptTime { .. } => ApiError::internal(e),
+        }
+    }
 }

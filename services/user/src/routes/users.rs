@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::{
-    accounts::{CreateAccountError, NewAccount, Profile, ProfileChanges},
+    accounts::{NewAccount, Profile, ProfileChanges},
     domain::{Address, Email, FieldErrors, Password, PersonName, Phone},
     state::UserState,
 };
@@ -55,10 +55,7 @@ pub async fn sign_up(State(state): State<UserState>, Json(body): Json<SignUp>) -
         return Err(ApiError::new(ErrorCode::EmailNotVerified, "verify the e-mail with a code first"));
     }
     let account = NewAccount { email: email.clone(), password, name, phone, address, role: Role::Shopper };
-    let id = state.accounts.create(account).await.map_err(|e| match e {
-        CreateAccountError::EmailTaken => ApiError::new(ErrorCode::EmailTaken, "log in, or use another e-mail"),
-        CreateAccountError::Other(e) => ApiError::from(e),
-    })?;
+    let id = state.accounts.create(account).await?;
     state.verifications.consume(&email).await?;
     let profile = state.accounts.profile(id).await?.ok_or_else(|| ApiError::internal("new user vanished"))?;
     Ok((StatusCode::CREATED, [(LOCATION, "/api/users/me")], Json(profile)))
