@@ -3,14 +3,50 @@
 
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
-    clock::{now_millis, to_datetime},
+    clock::{now_millis, to_datetime, TimeOutOfRange},
     db::{affected, Database},
+    error::Unreachable,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 
-use crate::domain::{Cursor, Description, PageSize, Price, ProductName, ProductStatus, StockQuantity};
+use crate::domain::{
+    Cursor, Description, PageSize, Price, ProductName, ProductStatus, StockQuantity, UnknownProductStatus,
+};
+
+/// What the catalogue can fail with: a database that does not answer (a 503), or a
+/// row this release cannot read (a 500, never read as something else).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("catalogue: the database failed")]
+    Database(#[from] sqlx::Error),
+    #[error("product {id}: its status")]
+    UnknownStatus {
+        id: i64,
+        #[source]
+        source: UnknownProductStatus,
+    },
+    #[error("product {id}: a stored time")]
+    CorruptTime {
+        id: i64,
+        #[source]
+        source: TimeOutOfRange,
+    },
+    #[error("new product {0} vanished")]
+    Vanished(i64),
+}
+
+impl Unreachable for CatalogueError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            CatalogueError::Database(e) => e.unreachable(),
+            CatalogueError::UnknownStatus { .. } | CatalogueError::CorruptTime { .. } | CatalogueError::Vanished(_) => {
+                None
+            }
+        }
+    }
+}
 
 /// A product as the API shows it (and as the detail cache stores it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -71,7 +107,7 @@ impl Catalogue {
         &self.db
     }
 
-    pub async fn create(&self, p: NewProduct) -> anyhow::Result<Product> {
+    pub async fn create(&self, p: NewProduct) -> Result<Product, CatalogueError> {
         let now = now_millis();
         let _q = self.db.observe("product.insert");
         let sql = self.db.insert_sql(
@@ -90,10 +126,10 @@ impl Catalogue {
             .bind(now);
         let id = self.db.insert_id(query).await?;
         drop(_q);
-        self.find_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("new product {id} vanished"))
+        self.find_by_id(id).await?.ok_or(CatalogueError::Vanished(id))
     }
 
-    pub async fn find_by_id(&self, id: i64) -> anyhow::Result<Option<Product>> {
+    pub async fn find_by_id(&self, id: i64) -> Result<Option<Product>, CatalogueError> {
         let _q = self.db.observe("product.find_by_id");
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM products WHERE id = ?"))
             .bind(id)
@@ -103,7 +139,7 @@ impl Catalogue {
     }
 
     /// Applies the changes; `false` when there is no such product.
-    pub async fn update(&self, id: i64, c: ProductChanges) -> anyhow::Result<bool> {
+    pub async fn update(&self, id: i64, c: ProductChanges) -> Result<bool, CatalogueError> {
         let _q = self.db.observe("product.update");
         let done = sqlx::query(
             "UPDATE products SET name = COALESCE(?, name), description = COALESCE(?, description), \
@@ -130,7 +166,7 @@ impl Catalogue {
         name_contains: Option<&str>,
         size: PageSize,
         after: Option<Cursor>,
-    ) -> anyhow::Result<Page> {
+    ) -> Result<Page, CatalogueError> {
         let mut sql = format!("SELECT {COLUMNS} FROM products WHERE 1 = 1");
         if after.is_some() {
             sql.push_str(" AND id < ?");
@@ -150,7 +186,7 @@ impl Catalogue {
         let query = query.bind(i64::from(size.get()) + 1);
         let _q = self.db.observe("product.list");
         let rows = query.fetch_all(self.db.pool()).await?;
-        let mut items = rows.iter().map(product_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut items = rows.iter().map(product_from_row).collect::<Result<Vec<_>, _>>()?;
         let next = if items.len() > size.get() as usize {
             items.truncate(size.get() as usize);
             items.last().map(|p| Cursor { after_id: p.id })
@@ -160,7 +196,7 @@ impl Catalogue {
         Ok(Page { items, next })
     }
 
-    pub async fn count(&self) -> anyhow::Result<i64> {
+    pub async fn count(&self) -> Result<i64, CatalogueError> {
         let _q = self.db.observe("product.count");
         Ok(sqlx::query("SELECT COUNT(*) FROM products").fetch_one(self.db.pool()).await?.try_get::<i64, _>(0)?)
     }
@@ -170,17 +206,20 @@ fn escape_like(s: &str) -> String {
     s.replace('!', "!!").replace('%', "!%").replace('_', "!_")
 }
 
-fn product_from_row(row: &AnyRow) -> anyhow::Result<Product> {
+fn product_from_row(row: &AnyRow) -> Result<Product, CatalogueError> {
+    let id = row.try_get("id")?;
+    let time = |millis| to_datetime(millis).map_err(|source| CatalogueError::CorruptTime { id, source });
     Ok(Product {
-        id: row.try_get("id")?,
+        id,
         merchant_id: row.try_get("merchant_id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         price: Price::from_cents(row.try_get("price_cents")?),
         quantity: row.try_get("quantity")?,
-        status: ProductStatus::from_db(&row.try_get::<String, _>("status")?)?,
-        opens_at: row.try_get::<Option<i64>, _>("opens_at")?.map(to_datetime).transpose()?,
-        created_at: to_datetime(row.try_get("created_at")?)?,
-        updated_at: to_datetime(row.try_get("updated_at")?)?,
+        status: ProductStatus::from_db(&row.try_get::<String, _>("status")?)
+            .map_err(|source| CatalogueError::UnknownStatus { id, source })?,
+        opens_at: row.try_get::<Option<i64>, _>("opens_at")?.map(time).transpose()?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
     })
 }

@@ -7,6 +7,7 @@
 use goodsmall_platform::{
     clock::now_millis,
     db::{is_unique_violation, Database},
+    error::Unreachable,
     events::{
         self,
         contracts::{kinds, OrderEvent, OrderLine, CHECKOUTS_TOPIC},
@@ -14,10 +15,42 @@ use goodsmall_platform::{
     },
     extract::IdempotencyKey,
 };
-use goodsmall_sale::StockEngine;
+use goodsmall_sale::{EngineError, StockEngine};
 use sqlx::Row;
 
-use crate::{cart::Carts, catalogue::Catalogue, domain::ProductStatus, stock::LiveStock};
+use crate::{
+    cart::{CartError, Carts},
+    catalogue::{Catalogue, CatalogueError},
+    domain::ProductStatus,
+    stock::LiveStock,
+};
+
+/// What a checkout can fail with, each part by its own error.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("checkout: reading the cart failed")]
+    Cart(#[from] CartError),
+    #[error("checkout: reading a product failed")]
+    Catalogue(#[from] CatalogueError),
+    #[error("checkout: the stock engine failed")]
+    Engine(#[from] EngineError),
+    #[error("checkout: the database failed")]
+    Database(#[from] sqlx::Error),
+    #[error("checkout: the checkout that won the race for this key vanished")]
+    Vanished,
+}
+
+impl Unreachable for CheckoutError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            CheckoutError::Cart(e) => e.unreachable(),
+            CheckoutError::Catalogue(e) => e.unreachable(),
+            CheckoutError::Engine(e) => e.unreachable(),
+            CheckoutError::Database(e) => e.unreachable(),
+            CheckoutError::Vanished => None,
+        }
+    }
+}
 
 pub enum CheckoutOutcome {
     /// Reserved and recorded (or found under the same key).
@@ -58,7 +91,7 @@ impl Checkouts {
         Self { db, carts, catalogue, stock, engine, relay }
     }
 
-    pub async fn place(&self, user_id: i64, key: &IdempotencyKey) -> anyhow::Result<CheckoutOutcome> {
+    pub async fn place(&self, user_id: i64, key: &IdempotencyKey) -> Result<CheckoutOutcome, CheckoutError> {
         if let Some(order_id) = self.find(user_id, key).await? {
             return Ok(CheckoutOutcome::Placed { order_id, repeated: true });
         }
@@ -94,24 +127,24 @@ impl Checkouts {
             // The same key won a race meanwhile: give our units back, answer theirs.
             Ok(false) => {
                 self.engine.release_products(&order_id).await?;
-                let first = self.find(user_id, key).await?.ok_or_else(|| anyhow::anyhow!("checkout vanished"))?;
+                let first = self.find(user_id, key).await?.ok_or(CheckoutError::Vanished)?;
                 Ok(CheckoutOutcome::Placed { order_id: first, repeated: true })
             }
             Err(e) => {
                 self.engine.release_products(&order_id).await?;
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
-    async fn find(&self, user_id: i64, key: &IdempotencyKey) -> anyhow::Result<Option<String>> {
+    async fn find(&self, user_id: i64, key: &IdempotencyKey) -> Result<Option<String>, sqlx::Error> {
         let _q = self.db.observe("checkout.find");
         let row = sqlx::query("SELECT order_id FROM checkouts WHERE user_id = ? AND idempotency_key = ?")
             .bind(user_id)
             .bind(key.as_str())
             .fetch_optional(self.db.pool())
             .await?;
-        Ok(row.map(|r| r.try_get("order_id")).transpose()?)
+        row.map(|r| r.try_get("order_id")).transpose()
     }
 
     /// `false` when the key was already used (nothing written).
@@ -121,7 +154,7 @@ impl Checkouts {
         key: &IdempotencyKey,
         order_id: &str,
         lines: Vec<OrderLine>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, sqlx::Error> {
         let _q = self.db.observe("checkout.record");
         let mut tx = self.db.pool().begin().await?;
         let inserted =
@@ -135,7 +168,7 @@ impl Checkouts {
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         sqlx::query("DELETE FROM cart_items WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
         let total_cents = lines.iter().map(|l| l.quantity * l.unit_price_cents).sum();

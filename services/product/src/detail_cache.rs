@@ -20,7 +20,7 @@ use goodsmall_platform::kv::Kv;
 use rand::Rng;
 
 use crate::{
-    catalogue::{Catalogue, Product},
+    catalogue::{Catalogue, CatalogueError, Product},
     configuration::CacheSettings,
 };
 
@@ -43,7 +43,7 @@ impl DetailCache {
         Self { kv, catalogue, settings, flights: Arc::default() }
     }
 
-    pub async fn get(&self, id: i64) -> anyhow::Result<Option<Product>> {
+    pub async fn get(&self, id: i64) -> Result<Option<Product>, CatalogueError> {
         if let Some(cached) = self.lookup(id).await {
             return Ok(cached);
         }

@@ -35,7 +35,7 @@ pub struct ProductService {
 impl ProductService {
     /// Adds the demo goods unless the catalogue already has products; returns the id
     /// of the product the demo drop sells when it added them.
-    pub async fn seed_demo(&self, merchant_id: i64) -> anyhow::Result<Option<i64>> {
+    pub async fn seed_demo(&self, merchant_id: i64) -> Result<Option<i64>, demo::DemoError> {
         demo::seed(&self.state, merchant_id).await
     }
 }

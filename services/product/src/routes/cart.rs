@@ -5,14 +5,14 @@ use axum::{
 };
 use goodsmall_platform::{
     auth::AuthUser,
-    error::{ApiError, ApiResult, ErrorCode, FieldError, Problem},
+    error::{ApiError, ApiResult, ErrorCode, Problem},
     extract::{IdempotencyKey, Json, Path},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    cart::{AddError, CartView},
+    cart::CartView,
     checkout::CheckoutOutcome,
     domain::{CartQuantity, FieldErrors},
     state::ProductState,
@@ -55,12 +55,7 @@ pub async fn add(
     if state.details.get(body.product_id).await?.is_none() {
         return Err(ApiError::new(ErrorCode::ProductNotFound, format!("no product {}", body.product_id)));
     }
-    state.carts.add(user.user_id, body.product_id, quantity).await.map_err(|e| match e {
-        AddError::LineFull => {
-            ApiError::validation(vec![FieldError { field: "quantity".into(), message: e.to_string() }])
-        }
-        AddError::Other(e) => ApiError::from(e),
-    })?;
+    state.carts.add(user.user_id, body.product_id, quantity).await?;
     Ok(Json(state.carts.view(user.user_id).await?))
 }
 

@@ -73,7 +73,7 @@ pub async fn create(
         NewProduct { merchant_id: user.user_id, name, description, price, quantity, status: body.status, opens_at };
     let product = state.catalogue.create(new).await?;
     state.details.store(&product).await;
-    state.stock.reset(&product).await.map_err(anyhow::Error::from)?;
+    state.stock.reset(&product).await.map_err(ApiError::failure)?;
     let location = format!("/api/products/{}", product.id);
     Ok((StatusCode::CREATED, [(LOCATION, location)], Json(product)))
 }
@@ -186,7 +186,7 @@ pub async fn update(
         .ok_or_else(|| ApiError::new(ErrorCode::ProductNotFound, format!("no product {id}")))?;
     state.details.store(&product).await;
     if quantity_changed {
-        state.stock.reset(&product).await.map_err(anyhow::Error::from)?;
+        state.stock.reset(&product).await.map_err(ApiError::failure)?;
     }
     Ok(Json(product))
 }
@@ -203,6 +203,6 @@ pub struct Stock {
     responses((status = 200, body = Stock), (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND")))]
 pub async fn stock(State(state): State<ProductState>, Path(id): Path<i64>) -> ApiResult<Json<Stock>> {
     let product = existing(&state, id).await?;
-    let available = state.stock.available(&product).await.map_err(anyhow::Error::from)?;
+    let available = state.stock.available(&product).await.map_err(ApiError::failure)?;
     Ok(Json(Stock { product_id: id, available }))
 }
