@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use goodsmall_platform::error::chain;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -14,7 +15,7 @@ pub fn run_expiry(payments: Payments, every: Duration, shutdown: CancellationTok
             match payments.expire_due().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "unpaid payments expired"),
-                Err(e) => tracing::warn!(error = %e, "payment expiry failed"),
+                Err(e) => tracing::warn!(error = %chain(&e), "payment expiry failed"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use goodsmall_platform::clock::{now_millis, uuid_v7_millis};
 
-use crate::payments::{Payment, Payments};
+use crate::payments::{Payment, PaymentError, Payments};
 
 /// An order minted this recently may still have its payment on the way.
 const NEW_ORDER: Duration = Duration::from_secs(60);
@@ -25,7 +25,7 @@ pub enum Lookup {
 
 /// The order's payment, waiting up to [`PATIENCE`] for that of a new order (order ids
 /// are UUIDv7s: they carry their creation time).
-pub async fn find(payments: &Payments, order_id: &str) -> anyhow::Result<Lookup> {
+pub async fn find(payments: &Payments, order_id: &str) -> Result<Lookup, PaymentError> {
     let is_new = uuid_v7_millis(order_id).is_some_and(|minted| now_millis() - minted < NEW_ORDER.as_millis() as i64);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut pause = FIRST_PAUSE;

@@ -4,23 +4,58 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
-    clock::{now_millis, to_datetime},
+    clock::{now_millis, to_datetime, TimeOutOfRange},
     db::{affected, insert_new, Database, ROWS_PER_STATEMENT},
     events::{
         self,
         contracts::{kinds, PaymentEvent, PAYMENTS_TOPIC},
         Event, RelayHandle,
     },
+    error::Unreachable,
     money::Price,
 };
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
 
-use crate::psp::{ChargeOutcome, PaymentProvider};
+use crate::psp::{ChargeOutcome, PaymentProvider, PspError};
+
+/// What the payments store can fail with; its answers are in `routes/mod.rs`.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("payments: the database failed")]
+    Database(#[from] sqlx::Error),
+    #[error("payment of order {order_id}: its status")]
+    UnknownStatus {
+        order_id: String,
+        #[source]
+        source: UnknownPaymentStatus,
+    },
+    #[error("payment of order {order_id}: deadline_at")]
+    CorruptTime {
+        order_id: String,
+        #[source]
+        source: TimeOutOfRange,
+    },
+    #[error("payments: the provider failed")]
+    Provider(#[from] PspError),
+    #[error("payment {0} vanished")]
+    Vanished(String),
+}
+
+impl Unreachable for PaymentError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            PaymentError::Database(e) => e.unreachable(),
+            PaymentError::UnknownStatus { .. }
+            | PaymentError::CorruptTime { .. }
+            | PaymentError::Provider(_)
+            | PaymentError::Vanished(_) => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -142,7 +177,7 @@ impl Payments {
         Ok(())
     }
 
-    pub async fn find(&self, order_id: &str) -> anyhow::Result<Option<Payment>> {
+    pub async fn find(&self, order_id: &str) -> Result<Option<Payment>, PaymentError> {
         let _q = self.db.observe("payment.find");
         let row = sqlx::query(
             "SELECT order_id, user_id, amount_cents, status, deadline_at, reason FROM payments WHERE order_id = ?",
@@ -156,9 +191,9 @@ impl Payments {
                 user_id: r.try_get("user_id")?,
                 amount: Price::from_cents(r.try_get("amount_cents")?),
                 status: PaymentStatus::parse(&r.try_get::<String, _>("status")?)
-                    .with_context(|| format!("payment of order {order_id}"))?,
+                    .map_err(|source| PaymentError::UnknownStatus { order_id: order_id.to_owned(), source })?,
                 deadline_at: to_datetime(r.try_get("deadline_at")?)
-                    .with_context(|| format!("payment of order {order_id}: deadline_at"))?,
+                    .map_err(|source| PaymentError::CorruptTime { order_id: order_id.to_owned(), source })?,
                 reason: r.try_get("reason")?,
             })
         })
@@ -173,7 +208,7 @@ impl Payments {
         to: PaymentStatus,
         event_kind: Option<&str>,
         reason: Option<String>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, PaymentError> {
         let mut tx = self.db.pool().begin().await?;
         let moved = Self::settle_in(&mut tx, &payment.order_id, from, to, reason.as_deref()).await?;
         if let (true, Some(kind)) = (moved, event_kind) {
@@ -211,7 +246,7 @@ impl Payments {
     /// The shopper pays. Charging is idempotent per order at the provider, so a
     /// retried or concurrent call never takes the money twice; the first settlement
     /// wins and the answer is always the payment as it now stands.
-    pub async fn pay(&self, payment: Payment) -> anyhow::Result<Payment> {
+    pub async fn pay(&self, payment: Payment) -> Result<Payment, PaymentError> {
         if payment.status != PaymentStatus::Pending || payment.deadline_at.timestamp_millis() <= now_millis() {
             return Ok(payment);
         }
@@ -245,11 +280,11 @@ impl Payments {
                 self.psp.refund(&payment.order_id, payment.amount.cents()).await?;
             }
         }
-        self.find(&payment.order_id).await?.ok_or_else(|| anyhow::anyhow!("payment {} vanished", payment.order_id))
+        self.find(&payment.order_id).await?.ok_or(PaymentError::Vanished(payment.order_id))
     }
 
     /// The order was cancelled: a pending payment is closed, a taken one refunded.
-    pub async fn cancel(&self, order_id: &str) -> anyhow::Result<()> {
+    pub async fn cancel(&self, order_id: &str) -> Result<(), PaymentError> {
         let Some(payment) = self.find(order_id).await? else { return Ok(()) };
         if self.settle(&payment, PaymentStatus::Pending, PaymentStatus::Canceled, None, None).await? {
             return Ok(());
@@ -264,7 +299,7 @@ impl Payments {
     }
 
     /// Pending payments past their deadline expire (each with `payment.expired`).
-    pub async fn expire_due(&self) -> anyhow::Result<usize> {
+    pub async fn expire_due(&self) -> Result<usize, PaymentError> {
         let rows = {
             let _q = self.db.observe("payment.due");
             sqlx::query(
@@ -312,7 +347,7 @@ fn outcome_of(to: PaymentStatus) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use goodsmall_platform::{clock::TimeOutOfRange, configuration::DatabaseSettings, metrics::Metrics};
+    use goodsmall_platform::{configuration::DatabaseSettings, metrics::Metrics};
 
     use super::*;
     use crate::{configuration::SimulatedPspSettings, psp::SimulatedPsp};
@@ -345,18 +380,16 @@ mod tests {
 
         set("UPDATE payments SET status = 'PAID'").await;
         let error = payments.find("o1").await.expect_err("an unknown status");
-        assert_eq!(
-            error.downcast_ref::<UnknownPaymentStatus>(),
-            Some(&UnknownPaymentStatus("PAID".into())),
-            "{error:#}"
+        assert!(
+            matches!(&error, PaymentError::UnknownStatus { source, .. } if *source == UnknownPaymentStatus("PAID".into())),
+            "{error:?}"
         );
 
         set("UPDATE payments SET status = 'SUCCEEDED', deadline_at = -9000000000000000000").await;
         let error = payments.find("o1").await.expect_err("a time out of range");
-        assert_eq!(
-            error.downcast_ref::<TimeOutOfRange>(),
-            Some(&TimeOutOfRange(-9_000_000_000_000_000_000)),
-            "{error:#}"
+        assert!(
+            matches!(&error, PaymentError::CorruptTime { source, .. } if *source == TimeOutOfRange(-9_000_000_000_000_000_000)),
+            "{error:?}"
         );
     }
 }

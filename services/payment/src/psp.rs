@@ -9,9 +9,17 @@ use std::{
     time::Duration,
 };
 
+use goodsmall_platform::error::Cause;
+
 use crate::configuration::SimulatedPspSettings;
 
-pub type PspFuture<'a, T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send + 'a>>;
+/// A provider that did not give an answer (a real adapter's network or API failure),
+/// with that failure as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("the payment provider failed")]
+pub struct PspError(#[source] pub Cause);
+
+pub type PspFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PspError>> + Send + 'a>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {

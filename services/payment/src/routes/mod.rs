@@ -10,9 +10,18 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     opening::{self, Lookup},
-    payments::{Payment, PaymentStatus},
+    payments::{Payment, PaymentError, PaymentStatus},
     state::PaymentState,
 };
+
+/// The payments store's errors' answer: a database that does not answer is a 503 the
+/// client may retry, anything else (a row this release cannot read, a provider that
+/// failed) a 500, the error kept as the answer's cause.
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        ApiError::failure(e)
+    }
+}
 
 pub fn router(state: PaymentState) -> OpenApiRouter {
     routes().with_state(state)
