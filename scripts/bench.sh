@@ -10,9 +10,15 @@
 #   3. the sold-out path (a sold-out sale, answered from the replica's local flag)
 #      against `goodsmall-bench bare`, a handler that only parses and verifies, both
 #      driven by `goodsmall-bench load` at the same concurrency;
-#   4. k6/drop.js: 110 buyers for 100 units.
-# and prints the summary block (docs/benchmarks.md explains it). Exits non-zero on any
-# oversell, 5xx, or a drop that did not sell exactly 100.
+#   4. k6/drop.js: 110 buyers for 100 units;
+#   5. the spike: SPIKE_SHOPPERS shoppers arriving over 2 s, open loop
+#      (`goodsmall-bench spike`), at a FlashSale of SPIKE_STOCK units applied with
+#      `goodsmall flashsale apply`; then every accepted order is paid (the simulated PSP
+#      declines PSP_DECLINE_RATE of them).
+# and prints the summary block (docs/benchmarks.md explains it), with the ledger per
+# purchase of the lean run and the spike's section. Exits non-zero on any oversell, 5xx,
+# a drop that did not sell exactly 100, or a spike that left a shopper unanswered or did
+# not sell exactly its stock.
 #
 #   scripts/bench.sh                              # defaults below
 #   CONCURRENCY=100 DURATION=60s scripts/bench.sh
@@ -39,6 +45,11 @@
 #                         to look, and fails the run if nothing arrived
 #   HOLD=                 1: keep the private Prometheus running after the summary, until
 #                         Ctrl-C (the shop and its servers stop)
+#   SPIKE_SHOPPERS=20000  shoppers of the spike, one purchase each, arriving over SPIKE_MILLIS
+#   SPIKE_MILLIS=2000     how long the spike's arrivals last
+#   SPIKE_STOCK=1000      units of the spike's FlashSale
+#   SPIKE_LEAD_SECS=8     the FlashSale opens this long after it is applied
+#   PSP_DECLINE_RATE=0.2  share of payments the simulated PSP declines (the spike pays every order)
 #   GOODSMALL_BIN=        use this goodsmall binary (no cargo build for it)
 #   GOODSMALL_BENCH_BIN=  use this goodsmall-bench binary (no cargo build for it)
 set -euo pipefail
@@ -58,6 +69,11 @@ export KAFKA_HEAP="${KAFKA_HEAP:-1g}"
 BURST_CONNECTIONS="${BURST_CONNECTIONS:-2000}"
 PROMETHEUS="${PROMETHEUS:-off}"
 HOLD="${HOLD:-}"
+SPIKE_SHOPPERS="${SPIKE_SHOPPERS:-20000}"
+SPIKE_MILLIS="${SPIKE_MILLIS:-2000}"
+SPIKE_STOCK="${SPIKE_STOCK:-1000}"
+SPIKE_LEAD_SECS="${SPIKE_LEAD_SECS:-8}"
+PSP_DECLINE_RATE="${PSP_DECLINE_RATE:-0.2}"
 
 say() { printf '\033[1m[bench.sh]\033[0m %s\n' "$*" >&2; }
 
@@ -77,6 +93,15 @@ esac
 case "$BURST_CONNECTIONS" in
   ''|*[!0-9]*) say "BURST_CONNECTIONS must be a number of connections (0 skips the burst), not $BURST_CONNECTIONS"; exit 1 ;;
 esac
+for n_var in SPIKE_SHOPPERS SPIKE_MILLIS SPIKE_STOCK SPIKE_LEAD_SECS; do
+  case "${!n_var}" in
+    ''|*[!0-9]*|0) say "$n_var must be a positive whole number, not ${!n_var}"; exit 1 ;;
+  esac
+done
+[ "$SPIKE_SHOPPERS" -ge "$SPIKE_STOCK" ] || { say "SPIKE_SHOPPERS ($SPIKE_SHOPPERS) must be at least SPIKE_STOCK ($SPIKE_STOCK)"; exit 1; }
+# 20,000 shoppers arriving in 2 s hold thousands of connections at once (the shop and the
+# generator inherit this limit).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Not passed on: the shop refuses GOODSMALL_* variables that are not its settings.
 export -n GOODSMALL_BIN GOODSMALL_BENCH_BIN
 for bin_var in GOODSMALL_BIN GOODSMALL_BENCH_BIN; do
@@ -187,7 +212,9 @@ trap cleanup EXIT INT TERM
 # shellcheck source=lib/servers.sh
 . "$ROOT/scripts/lib/servers.sh"
 start_redis
-start_mariadb --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-pool-size=512M
+# performance_schema: the ledger's statements and rows written per schema (= per service).
+start_mariadb --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-pool-size=512M \
+  --performance-schema=ON --performance-schema-digests-size=20000
 
 KAFKA_PORT=
 kafka_pid=
@@ -217,6 +244,7 @@ start_shop() { # returns 0 when ready
     GOODSMALL_ORDER__DATABASE__URL="$(mysql_url order)" \
     GOODSMALL_PAYMENT__DATABASE__URL="$(mysql_url payment)" \
     GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS=0 \
+    GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE_RATE="$PSP_DECLINE_RATE" \
     GOODSMALL_LOG__FILTER="${BENCH_LOG_FILTER:-warn}" \
     "$SHOP_BIN" >"$RUN_DIR/shop.log" 2>&1 &
   shop_pid=$!
@@ -323,6 +351,37 @@ mysql_status() {
   mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e \
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_insert','Com_update','Com_commit','Innodb_os_log_fsyncs')"
 }
+mysql_query() { mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e "$1"; }
+# ledger_snapshot FILE: every counter of the ledger per purchase, one a line, the value
+# last (bench/src/ledger.rs reads two of them).
+ledger_snapshot() {
+  {
+    echo "time $(date +%s.%N)"
+    echo "clk_tck $CLK_TCK"
+    local i
+    for i in "${!procs[@]}"; do echo "cpu ${names[$i]} $(cpu_ticks "${procs[$i]}")"; done
+    mysql_query "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_commit','Handler_commit',
+      'Innodb_os_log_fsyncs','Innodb_data_fsyncs','Innodb_os_log_written','Innodb_rows_inserted',
+      'Innodb_rows_updated','Innodb_rows_deleted')" | sed 's/^/status /'
+    # The connection's schema is the service's database; the digest's first word the kind.
+    mysql_query "SELECT 'statements', IFNULL(SCHEMA_NAME, '-'),
+        IFNULL(UPPER(SUBSTRING_INDEX(TRIM(DIGEST_TEXT), ' ', 1)), 'OTHER'), SUM(COUNT_STAR)
+      FROM performance_schema.events_statements_summary_by_digest GROUP BY 2, 3"
+    mysql_query "SELECT 'rows', OBJECT_SCHEMA, 'insert', SUM(COUNT_INSERT) FROM performance_schema.table_io_waits_summary_by_table
+        WHERE OBJECT_SCHEMA LIKE 'bench\\_%' GROUP BY OBJECT_SCHEMA
+      UNION ALL SELECT 'rows', OBJECT_SCHEMA, 'update', SUM(COUNT_UPDATE) FROM performance_schema.table_io_waits_summary_by_table
+        WHERE OBJECT_SCHEMA LIKE 'bench\\_%' GROUP BY OBJECT_SCHEMA
+      UNION ALL SELECT 'rows', OBJECT_SCHEMA, 'delete', SUM(COUNT_DELETE) FROM performance_schema.table_io_waits_summary_by_table
+        WHERE OBJECT_SCHEMA LIKE 'bench\\_%' GROUP BY OBJECT_SCHEMA"
+    redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' | sed -nE 's/^cmdstat_([^:]+):calls=([0-9]+).*/redis \1 \2/p'
+    if [ -n "$KAFKA_PORT" ]; then
+      "$BENCH_BIN" kafka-offsets --brokers "127.0.0.1:$KAFKA_PORT"
+      # Bytes on the broker's log: the segments' sizes, by topic (partition folders TOPIC-N).
+      find "$KAFKA_DIR/data" -name '*.log' -printf '%h %s\n' \
+        | awk '{ sub(".*/", "", $1); sub("-[0-9]+$", "", $1); b[$1] += $2 } END { for (t in b) print "kafka bytes", t, b[t] }'
+    fi
+  } >"$1"
+}
 procs=("$shop_pid" "$redis_pid" "$mysql_pid"); names=(goodsmall redis mariadb)
 [ -n "$kafka_pid" ] && { procs+=("$kafka_pid"); names+=(kafka); }
 [ -n "$prom_pid" ] && { procs+=("$prom_pid"); names+=(prometheus); }
@@ -334,6 +393,9 @@ measured() {
   local name="$1"; shift
   curl -fsS "$BASE_URL/metrics" >"$RUN_DIR/$name-metrics-before.txt"
   redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+  # The ledger per purchase is kept for the lean run (its second snapshot once the saga
+  # has caught up).
+  if [ "$name" = lean ]; then ledger_snapshot "$RUN_DIR/$name-ledger-before.txt"; fi
   mysql_status >"$RUN_DIR/$name-mysql-before.txt"
   local cpu_before wall_before status
   cpu_before="$(cpu_snapshot "${procs[@]}")"; wall_before="$(date +%s.%N)"
@@ -357,14 +419,12 @@ saga_backlog() { # orders without their payment yet (0 when it cannot tell)
   mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" -N -e \
     "SELECT (SELECT COUNT(*) FROM bench_order.orders) - (SELECT COUNT(*) FROM bench_payment.payments)" 2>/dev/null || echo 0
 }
-drain_saga() { # → the sentence for the summary
-  local at_stop started left secs
-  at_stop="$(saga_backlog)"; started="$(date +%s)"
-  for _ in $(seq 1 "${SAGA_WAIT_SECS:-300}"); do
-    [ "$(saga_backlog)" -le 0 ] && break
-    sleep 1
-  done
-  left="$(saga_backlog)"; secs=$(( $(date +%s) - started ))
+drain_saga() { # [when the load stopped, epoch seconds; default now] → the sentence for the summary
+  local at_stop started="${1:-$(date +%s.%N)}" deadline left secs
+  at_stop="$(saga_backlog)"; deadline=$(( $(date +%s) + ${SAGA_WAIT_SECS:-300} ))
+  while [ "$(saga_backlog)" -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
+  left="$(saga_backlog)"
+  secs="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
   if [ "$left" -le 0 ]; then
     echo "payments caught up ${secs} s after the load stopped ($at_stop orders were waiting for theirs)"
   else
@@ -394,6 +454,8 @@ if [ -z "$RATE" ]; then
   sed 's/^/    /' "$RUN_DIR/lean.log" >&2
   SAGA_LAG_LEAN="$(drain_saga)"
   say "saga: $SAGA_LAG_LEAN"
+  ledger_snapshot "$RUN_DIR/lean-ledger-after.txt"
+  awk '{ print "generator_seconds", $1 + $2 }' "$RUN_DIR/lean-generator-cpu.txt" >>"$RUN_DIR/lean-ledger-after.txt"
 fi
 "$BENCH_BIN" verify --sale-id "$THROUGHPUT_SALE" --json-out "$RUN_DIR/throughput-verify.json" >/dev/null || true
 
@@ -459,6 +521,50 @@ if [ "$drop_status" -ne 0 ]; then
 fi
 "$BENCH_BIN" verify --sale-id "$DROP_SALE" --expect-taken 100 --json-out "$RUN_DIR/drop-verify.json" >/dev/null || true
 
+# --- 6b. The spike: a drop's opening --------------------------------------------------------
+# SPIKE_SHOPPERS shoppers (one token and one purchase each) arriving evenly over
+# SPIKE_MILLIS from the opening, open loop, at a FlashSale applied through the one-process
+# CLI (the local operator pre-loads its stock and opens it). Then the saga's catch-up, the
+# counters (exactly SPIKE_STOCK taken, read before any payment), and every accepted order
+# paid by its buyer (the simulated PSP declines PSP_DECLINE_RATE; a declined order fails
+# and its unit goes back on sale).
+say "spike: $SPIKE_SHOPPERS shoppers over $SPIKE_MILLIS ms for a FlashSale of $SPIKE_STOCK units"
+SPIKE_PRODUCT="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock "$SPIKE_STOCK" --per-user-limit 1 \
+  --shoppers "$SPIKE_SHOPPERS" --first-shopper-id 80000000 --tokens-out "$RUN_DIR/spike-tokens.json" \
+  --flashsale bench-spike --opens-in-secs "$SPIKE_LEAD_SECS" --manifest-out "$RUN_DIR/spike-flashsale.yaml" \
+  --merchant-token-out "$RUN_DIR/spike-merchant.token" 2>"$RUN_DIR/spike-prepare.log")"
+SPIKE_TOKEN="$(cat "$RUN_DIR/spike-merchant.token")"
+GOODSMALL_TOKEN="$SPIKE_TOKEN" "$SHOP_BIN" flashsale --url "$BASE_URL" apply -f "$RUN_DIR/spike-flashsale.yaml" >&2
+spike_flashsale() { # → the FlashSale with its events, as JSON, into spike-flashsale.json
+  curl -fsS -H "authorization: Bearer $SPIKE_TOKEN" "$BASE_URL/api/flashsales/bench-spike" >"$RUN_DIR/spike-flashsale.json"
+}
+SPIKE_SALE=
+for _ in $(seq 1 100); do
+  spike_flashsale || true
+  SPIKE_SALE="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status", {}).get("saleId") or "")' \
+    "$RUN_DIR/spike-flashsale.json" 2>/dev/null || true)"
+  [ -n "$SPIKE_SALE" ] && break
+  sleep 0.1
+done
+[ -n "$SPIKE_SALE" ] || { say "the FlashSale bench-spike got no sale within 10 s:"; cat "$RUN_DIR/spike-flashsale.json" >&2; exit 1; }
+SPIKE_OPENS_AT="$(sed -n 's/^  opensAt: //p' "$RUN_DIR/spike-flashsale.yaml")"
+say "  FlashSale bench-spike (product $SPIKE_PRODUCT) is sale $SPIKE_SALE, opening at $SPIKE_OPENS_AT"
+set +e
+"$BENCH_BIN" spike --sale-id "$SPIKE_SALE" --tokens-file "$RUN_DIR/spike-tokens.json" --over-millis "$SPIKE_MILLIS" \
+  --opens-at "$SPIKE_OPENS_AT" --out "$RUN_DIR/spike.json" --orders-out "$RUN_DIR/spike-orders.json" \
+  >"$RUN_DIR/spike.log" 2>&1
+spike_status=$?
+set -e
+spike_stopped="$(date +%s.%N)"
+sed 's/^/    /' "$RUN_DIR/spike.log" >&2
+[ -f "$RUN_DIR/spike.json" ] || { say "goodsmall-bench spike failed ($spike_status)"; exit 1; }
+SAGA_LAG_SPIKE="$(drain_saga "$spike_stopped")"
+say "saga: $SAGA_LAG_SPIKE"
+"$BENCH_BIN" verify --sale-id "$SPIKE_SALE" --expect-taken "$SPIKE_STOCK" --json-out "$RUN_DIR/spike-verify.json" >/dev/null || true
+"$BENCH_BIN" pay --orders-file "$RUN_DIR/spike-orders.json" --tokens-file "$RUN_DIR/spike-tokens.json" \
+  --out "$RUN_DIR/spike-pay.json" 2>&1 | sed 's/^/    /' >&2 || true
+spike_flashsale || true
+
 # --- 7. Summary ------------------------------------------------------------------------------
 # where NAME: what the server spent during run NAME (see measured).
 where() {
@@ -509,13 +615,18 @@ lean_args=()
 if [ -f "$RUN_DIR/lean.json" ]; then
   labels+=(--label "saga after the lean run=$SAGA_LAG_LEAN")
   lean_args=(--lean-summary "$RUN_DIR/lean.json")
+  [ -f "$RUN_DIR/lean-ledger-after.txt" ] &&
+    lean_args+=(--ledger-before "$RUN_DIR/lean-ledger-before.txt" --ledger-after "$RUN_DIR/lean-ledger-after.txt")
 fi
 [ -f "$RUN_DIR/sold-out.json" ] && lean_args+=(--sold-out-summary "$RUN_DIR/sold-out.json" --bare-summary "$RUN_DIR/bare.json")
 set +e
 "$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" "${lean_args[@]}" \
   --throughput-summary "$RUN_DIR/throughput.json" --throughput-verify "$RUN_DIR/throughput-verify.json" \
   --script-csv "$RUN_DIR/script.csv" \
-  --drop-summary "$RUN_DIR/drop.json" --drop-verify "$RUN_DIR/drop-verify.json"
+  --drop-summary "$RUN_DIR/drop.json" --drop-verify "$RUN_DIR/drop-verify.json" \
+  --spike-summary "$RUN_DIR/spike.json" --spike-verify "$RUN_DIR/spike-verify.json" \
+  --pay-summary "$RUN_DIR/spike-pay.json" --spike-flashsale "$RUN_DIR/spike-flashsale.json" \
+  --spike-saga "$SAGA_LAG_SPIKE (the last answer at the stop)"
 report_status=$?
 set -e
 

@@ -16,13 +16,20 @@
 //! - `burst` opens N new connections at the same instant (a drop's opening) and
 //!   reports how long each took to be answered, how many were not, and the kernel's
 //!   listen-queue overflows meanwhile.
+//! - `spike` sends a drop's opening at a sale, open loop (N shoppers over 2 s), and
+//!   `pay` pays the orders it got (the simulated PSP declines its share).
+//! - `kafka-offsets` prints the broker's records per topic and per consumer group, for
+//!   the ledger per purchase (`report --ledger-before/--ledger-after`).
 
 mod bare;
 mod burst;
+mod kafka;
+mod ledger;
 mod load;
 mod prepare;
 mod profile;
 mod report;
+mod spike;
 mod verify;
 
 use std::path::PathBuf;
@@ -57,6 +64,13 @@ enum Command {
     /// Open N new connections at once, each asking `GET /healthz`: p50/p99 of
     /// connect+answer, how many got no answer, and the kernel's ListenOverflows delta.
     Burst(burst::BurstArgs),
+    /// A drop's opening, open loop: each shopper buys once at their own moment, evenly
+    /// spread over --over-millis from --opens-at; accepted orders go to --orders-out.
+    Spike(spike::SpikeArgs),
+    /// Pay the orders a spike got, each with its buyer's token.
+    Pay(spike::PayArgs),
+    /// Records per topic and per consumer group on a Kafka broker (ledger snapshot lines).
+    KafkaOffsets(kafka::KafkaOffsetsArgs),
     /// Mint tokens only (no HTTP): shoppers from `--first-id`, as a JSON array.
     Tokens {
         #[command(flatten)]
@@ -80,6 +94,9 @@ async fn main() {
         Command::Profile(args) => profile::run(args),
         Command::Bare(args) => bare::run(args).await,
         Command::Burst(args) => burst::run(args).await,
+        Command::Spike(args) => spike::run(args).await,
+        Command::Pay(args) => spike::pay(args).await,
+        Command::KafkaOffsets(args) => kafka::run(args),
         Command::Tokens { key, shoppers, first_id, out } => {
             prepare::write_shopper_tokens(&key, shoppers, first_id, &out)
         }

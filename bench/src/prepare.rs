@@ -59,6 +59,31 @@ pub struct PrepareArgs {
     /// Where to write the shopper tokens (a JSON array of strings, for k6's `open()`).
     #[arg(long)]
     pub tokens_out: PathBuf,
+    /// Instead of creating the sale through `POST /api/sales`, write a FlashSale
+    /// manifest of this name to --manifest-out (opening --opens-in-secs from now) and the
+    /// merchant's token to --merchant-token-out, for `goodsmall flashsale apply`; prints
+    /// the product id.
+    #[arg(long, requires_all = ["manifest_out", "merchant_token_out"])]
+    pub flashsale: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub opens_in_secs: i64,
+    #[arg(long)]
+    pub manifest_out: Option<PathBuf>,
+    #[arg(long)]
+    pub merchant_token_out: Option<PathBuf>,
+}
+
+/// A FlashSale manifest (the CRD's YAML) for a product.
+fn manifest(name: &str, product_id: i64, args: &PrepareArgs, opens_at: chrono::DateTime<chrono::Utc>) -> String {
+    let closes_at = opens_at + chrono::Duration::minutes(args.open_minutes);
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!(
+        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n  productId: {product_id}\n  stock: {}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: {}\n",
+        args.stock,
+        at(opens_at),
+        at(closes_at),
+        args.per_user_limit
+    )
 }
 
 /// Returns Ok(true) after printing the sale id on stdout.
@@ -78,6 +103,28 @@ pub async fn run(args: PrepareArgs) -> anyhow::Result<bool> {
     });
     let product = send(http.post(format!("{base}/api/products")).bearer_auth(&merchant).json(&product), 201).await?;
     let product_id = product["id"].as_i64().context("product without id")?;
+
+    if let (Some(name), Some(manifest_out), Some(token_out)) =
+        (&args.flashsale, &args.manifest_out, &args.merchant_token_out)
+    {
+        // The tokens first: the opening counts from when the manifest is ready.
+        write_tokens(&signer, args.shoppers, args.first_shopper_id, &args.tokens_out)?;
+        let opens_at = chrono::Utc::now() + chrono::Duration::seconds(args.opens_in_secs);
+        let opens_at = chrono::DateTime::from_timestamp(opens_at.timestamp(), 0).context("opening out of range")?;
+        std::fs::write(manifest_out, manifest(name, product_id, &args, opens_at))
+            .with_context(|| format!("writing {}", manifest_out.display()))?;
+        std::fs::write(token_out, &merchant).with_context(|| format!("writing {}", token_out.display()))?;
+        eprintln!(
+            "prepared product {product_id} and the FlashSale {name} ({} units, opening {}) in {}; {} shopper tokens in {}",
+            args.stock,
+            opens_at.to_rfc3339(),
+            manifest_out.display(),
+            args.shoppers,
+            args.tokens_out.display()
+        );
+        println!("{product_id}");
+        return Ok(true);
+    }
 
     let opens_at = chrono::Utc::now();
     let sale = json!({
@@ -128,7 +175,7 @@ pub fn mint_shoppers(signer: &TokenSigner, shoppers: usize, first_id: i64) -> an
     (0..shoppers as i64)
         .map(|i| {
             let user_id = first_id + i;
-            signer.issue(user_id, Role::Shopper, &format!("bench-{}-{user_id}", &run[..8]))
+            Ok(signer.issue(user_id, Role::Shopper, &format!("bench-{}-{user_id}", &run[..8]))?)
         })
         .collect()
 }

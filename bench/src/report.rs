@@ -8,7 +8,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
 
-use crate::{load::LoadFigures, verify::Verdict};
+use crate::{
+    ledger::{self, Snapshot},
+    load::LoadFigures,
+    spike::{PayFigures, SpikeFigures},
+    verify::Verdict,
+};
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -39,6 +44,30 @@ pub struct ReportArgs {
     /// … and `load --out` of the same requests against `goodsmall-bench bare`.
     #[arg(long)]
     pub bare_summary: Option<PathBuf>,
+    /// The ledger's snapshots around the lean run (`ledger` module): the section
+    /// `Ledger per purchase`, divided by the lean run's accepted purchases.
+    #[arg(long, requires = "ledger_after")]
+    pub ledger_before: Option<PathBuf>,
+    #[arg(long, requires = "ledger_before")]
+    pub ledger_after: Option<PathBuf>,
+    /// `spike --out`: the section `Spike`.
+    #[arg(long)]
+    pub spike_summary: Option<PathBuf>,
+    /// `verify --json-out` of the spike's sale, read before any payment.
+    #[arg(long)]
+    pub spike_verify: Option<PathBuf>,
+    /// `pay --out` of the spike's accepted orders.
+    #[arg(long)]
+    pub pay_summary: Option<PathBuf>,
+    /// The spike's FlashSale with its events (`GET /api/flashsales/{name}`).
+    #[arg(long)]
+    pub spike_flashsale: Option<PathBuf>,
+    /// When the saga caught up after the spike (a sentence).
+    #[arg(long)]
+    pub spike_saga: Option<String>,
+    /// Goal of the spike: p99 of accepted and of refused purchases at most this (reported).
+    #[arg(long, default_value_t = 250.0)]
+    pub target_spike_p99_ms: f64,
     /// Target: the sold-out path answers at least this share of the bare handler's rate.
     #[arg(long, default_value_t = 0.80)]
     pub target_sold_out_ratio: f64,
@@ -235,6 +264,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
     if lean.is_some() || throughput.is_some() {
         println!("  --");
     }
+    if let (Some(before), Some(after)) = (&args.ledger_before, &args.ledger_after) {
+        let purchases = lean.as_ref().map_or(0, |l| l.accepted as u64);
+        println!("  -- Ledger per purchase (goodsmall-bench load run, until each payment is PENDING)");
+        for (name, value) in ledger::lines(&Snapshot::read(before)?, &Snapshot::read(after)?, purchases) {
+            line(&name, value);
+        }
+        println!("  --");
+    }
     let load_figures = |path: &Option<PathBuf>| -> anyhow::Result<Option<LoadFigures>> {
         path.as_deref().map(|p| read_json(p).and_then(|v| Ok(serde_json::from_value::<LoadFigures>(v)?))).transpose()
     };
@@ -316,6 +353,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
             }
         }
     }
+    if let Some(path) = &args.spike_summary {
+        spike_section(&args, path, &line, &mut problems)?;
+    }
     if problems.is_empty() {
         line("verdict", "PASS: no oversell, no 5xx, the drop sold exactly its stock".into());
     } else {
@@ -326,6 +366,121 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
     }
     println!("=================================================================");
     Ok(problems.is_empty())
+}
+
+/// The `Spike` section: a drop's opening, open loop.
+fn spike_section(
+    args: &ReportArgs,
+    path: &Path,
+    line: &dyn Fn(&str, String),
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let s: SpikeFigures = serde_json::from_value(read_json(path)?)?;
+    let verdict = args.spike_verify.as_deref().map(read_verdict).transpose()?;
+    let stock = verdict.as_ref().map(|v| v.stock);
+    println!(
+        "  -- Spike ({} shoppers arriving over {:.1} s, open loop, for {} units)",
+        s.arrivals,
+        s.over_millis as f64 / 1000.0,
+        stock.map_or("?".into(), |n| n.to_string())
+    );
+    line(
+        "answered",
+        format!(
+            "{} of {} ({} accepted, {} refused SOLD_OUT/INSUFFICIENT_STOCK, {} other, {} 5xx, {} unanswered)",
+            s.answered(),
+            s.arrivals,
+            s.accepted,
+            s.refused,
+            s.other,
+            s.server_errors,
+            s.unanswered
+        ),
+    );
+    if s.server_errors > 0 || s.unanswered > 0 || s.other > 0 {
+        problems
+            .push(format!("spike: {} 5xx, {} unanswered, {} other answers", s.server_errors, s.unanswered, s.other));
+    }
+    if let Some(v) = &verdict {
+        line(
+            "units taken",
+            format!(
+                "{} of {} (sale {}, oversell {}, conserved: {})",
+                v.taken, v.stock, v.sale_id, v.oversell, v.conserved
+            ),
+        );
+        if !v.ok() || v.taken != v.stock || s.accepted as i64 != v.stock {
+            problems.push(format!(
+                "spike sale {}: {} taken and {} accepted, expected exactly {}; oversell {}, conserved {}",
+                v.sale_id, v.taken, s.accepted, v.stock, v.oversell, v.conserved
+            ));
+        }
+    }
+    let goal = args.target_spike_p99_ms;
+    line(
+        "accepted p50 / p99 / max",
+        format!(
+            "{} / {} / {}  (goal p99 <= {goal:.0} ms: {})",
+            ms(Some(s.accepted_p50_ms)),
+            ms(Some(s.accepted_p99_ms)),
+            ms(Some(s.accepted_max_ms)),
+            met(s.accepted_p99_ms <= goal)
+        ),
+    );
+    line(
+        "refused p50 / p99 / max",
+        format!(
+            "{} / {} / {}  (goal p99 <= {goal:.0} ms: {})",
+            ms(Some(s.refused_p50_ms)),
+            ms(Some(s.refused_p99_ms)),
+            ms(Some(s.refused_max_ms)),
+            met(s.refused_p99_ms <= goal)
+        ),
+    );
+    line(
+        "opening to SOLD_OUT",
+        format!(
+            "last unit's 202 at +{:.0} ms, first SOLD_OUT at +{}{}",
+            s.last_accepted_ms,
+            s.first_refused_ms.map_or("- (none)".into(), |v| format!("{v:.0} ms")),
+            operator_sold_out(args.spike_flashsale.as_deref())
+                .map_or(String::new(), |t| format!("; the FlashSale's phase SoldOut at {t}"))
+        ),
+    );
+    line(
+        "last answer",
+        format!("+{:.0} ms (generator at most {:.1} ms behind its schedule)", s.last_answer_ms, s.max_send_lag_ms),
+    );
+    if let Some(saga) = &args.spike_saga {
+        line("saga", saga.clone());
+    }
+    if let Some(p) = args.pay_summary.as_deref() {
+        let p: PayFigures = serde_json::from_value(read_json(p)?)?;
+        let share = if p.orders > 0 { p.paid as f64 / p.orders as f64 * 100.0 } else { 0.0 };
+        line(
+            "paid",
+            format!(
+                "{} of {} orders ({share:.0} %), {} declined by the simulated PSP, {} other; p50 {:.1} ms, p99 {:.1} ms",
+                p.paid, p.orders, p.declined, p.unexpected, p.p50_ms, p.p99_ms
+            ),
+        );
+        if p.unexpected > 0 {
+            problems.push(format!("spike payments: {} answers other than 200 or 402", p.unexpected));
+        }
+    }
+    println!("  --");
+    Ok(())
+}
+
+/// "+X s after the opening" of the first SoldOut event of the FlashSale, if any.
+fn operator_sold_out(path: Option<&Path>) -> Option<String> {
+    let fs = read_json(path?).ok()?;
+    let opens: chrono::DateTime<chrono::Utc> = fs["spec"]["opensAt"].as_str()?.parse().ok()?;
+    let at = fs["events"].as_array()?.iter().find(|e| e["reason"] == "SoldOut")?["time"]
+        .as_str()?
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .ok()?;
+    Some(format!("+{:.1} s (the operator's refresh)", (at - opens).num_milliseconds() as f64 / 1000.0))
 }
 
 #[cfg(test)]
