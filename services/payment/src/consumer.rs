@@ -13,28 +13,21 @@ use goodsmall_platform::{
     clock::now_millis,
     events::{
         contracts::{kinds, OrderEvent, ORDERS_TOPIC},
-        Bus, Consumer, PerBatch, Received,
+        Consumer, PerBatch, Received,
     },
 };
 
 use crate::payments::{Due, Payments};
 
-pub fn subscribe(bus: &Bus, payments: Payments, timeout: Duration) {
-    bus.consume_batches(PaymentConsumer { payments, timeout });
-}
-
+/// Subscribed with `bus.consume_batches`.
 pub struct PaymentConsumer {
-    payments: Payments,
+    pub payments: Payments,
     /// How long after its order a payment may be paid.
-    timeout: Duration,
+    pub timeout: Duration,
 }
 
-impl Consumer for PaymentConsumer {
-    const GROUP: &'static str = "payment";
-    const TOPICS: &'static [&'static str] = &[ORDERS_TOPIC];
-    const KINDS: &'static [&'static str] = &[kinds::ORDER_CREATED, kinds::ORDER_CANCELED];
-    type Payload = OrderEvent;
-}
+goodsmall_platform::consumer!(PaymentConsumer in "payment" reads OrderEvent;
+    from [ORDERS_TOPIC] of [kinds::ORDER_CREATED, kinds::ORDER_CANCELED]);
 
 impl PerBatch for PaymentConsumer {
     async fn handle_batch(&self, events: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {

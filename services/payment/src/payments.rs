@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime, TimeOutOfRange},
     db::{affected, insert_new, Database, ROWS_PER_STATEMENT},
+    error::Unreachable,
     events::{
         self,
         contracts::{kinds, PaymentEvent, PAYMENTS_TOPIC},
         Event, RelayHandle,
     },
-    error::Unreachable,
     money::Price,
 };
 use serde::Serialize;

@@ -35,4 +35,14 @@ mod tests {
         assert_eq!(to_datetime(i64::MAX), Err(TimeOutOfRange(i64::MAX)));
         assert_eq!(to_datetime(i64::MIN), Err(TimeOutOfRange(i64::MIN)));
     }
+
+    #[test]
+    fn the_time_is_read_from_a_v7_id() {
+        let before = now_millis();
+        let id = uuid::Uuid::now_v7().to_string();
+        let at = uuid_v7_millis(&id).expect("a v7 id has a time");
+        assert!((before..=now_millis()).contains(&at), "{before} <= {at}");
+        assert_eq!(uuid_v7_millis("not-a-uuid"), None);
+        assert_eq!(uuid_v7_millis(&uuid::Uuid::new_v4().to_string()), None, "v4 ids carry no time");
+    }
 }

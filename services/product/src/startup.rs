@@ -55,7 +55,7 @@ pub async fn build(
     let checkouts =
         Checkouts::new(database.clone(), carts.clone(), catalogue.clone(), stock.clone(), engine, relay.clone());
     let details = DetailCache::new(shared.kv.clone(), catalogue.clone(), settings.cache.clone());
-    stock_sync::subscribe(bus, catalogue.clone(), details.clone());
+    bus.consume(stock_sync::ProductStock { catalogue: catalogue.clone(), details: details.clone() });
     let state =
         ProductState { details, stock, carts, checkouts, catalogue, authenticator: shared.authenticator.clone() };
     let parts = ServiceParts {

@@ -7,26 +7,19 @@
 
 use goodsmall_platform::events::{
     contracts::{kinds, OrderEvent, ORDERS_TOPIC},
-    Bus, Consumer, PerEvent, Received,
+    Consumer, PerEvent, Received,
 };
 
 use crate::{catalogue::Catalogue, detail_cache::DetailCache};
 
-pub fn subscribe(bus: &Bus, catalogue: Catalogue, details: DetailCache) {
-    bus.consume(ProductStock { catalogue, details });
-}
-
+/// Subscribed with `bus.consume`.
 pub struct ProductStock {
-    catalogue: Catalogue,
-    details: DetailCache,
+    pub catalogue: Catalogue,
+    pub details: DetailCache,
 }
 
-impl Consumer for ProductStock {
-    const GROUP: &'static str = "product-stock";
-    const TOPICS: &'static [&'static str] = &[ORDERS_TOPIC];
-    const KINDS: &'static [&'static str] = &[kinds::ORDER_COMPLETED, kinds::ORDER_RETURNED, kinds::ORDER_CANCELED];
-    type Payload = OrderEvent;
-}
+goodsmall_platform::consumer!(ProductStock in "product-stock" reads OrderEvent;
+    from [ORDERS_TOPIC] of [kinds::ORDER_COMPLETED, kinds::ORDER_RETURNED, kinds::ORDER_CANCELED]);
 
 impl PerEvent for ProductStock {
     async fn handle(&self, event: Received<OrderEvent>) -> anyhow::Result<()> {

@@ -116,8 +116,7 @@ pub struct PasswordHasherConfig {
 
 impl PasswordHasherConfig {
     pub fn new(settings: &PasswordHashing) -> Result<Self, CryptoError> {
-        let params =
-            Params::new(settings.memory_kib, settings.iterations, 1, None).map_err(CryptoError::Parameters)?;
+        let params = Params::new(settings.memory_kib, settings.iterations, 1, None).map_err(CryptoError::Parameters)?;
         Ok(Self { params })
     }
 
@@ -130,10 +129,7 @@ impl PasswordHasherConfig {
         let argon2 = self.argon2();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(CryptoError::Hashing)
+            argon2.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(CryptoError::Hashing)
         })
         .await
         .map_err(CryptoError::Task)?

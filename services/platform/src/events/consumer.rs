@@ -54,6 +54,25 @@ pub trait Consumer: Send + Sync + 'static {
     }
 }
 
+/// Declares what a consumer reads ([`Consumer`]) in one statement: its group, the
+/// payload type, the topics and the kinds it handles.
+///
+/// ```ignore
+/// goodsmall_platform::consumer!(OrderSaga in "order-saga" reads PaymentEvent;
+///     from [PAYMENTS_TOPIC] of [kinds::PAYMENT_SUCCEEDED, kinds::PAYMENT_FAILED]);
+/// ```
+#[macro_export]
+macro_rules! consumer {
+    ($consumer:ident in $group:literal reads $payload:ty; from [$($topic:expr),+] of [$($kind:expr),+ $(,)?]) => {
+        impl $crate::events::Consumer for $consumer {
+            const GROUP: &'static str = $group;
+            const TOPICS: &'static [&'static str] = &[$($topic),+];
+            const KINDS: &'static [&'static str] = &[$($kind),+];
+            type Payload = $payload;
+        }
+    };
+}
+
 /// A consumer that handles each event on its own: a failure retries that event.
 pub trait PerEvent: Consumer {
     fn handle(&self, event: Received<Self::Payload>) -> impl Future<Output = anyhow::Result<()>> + Send;
