@@ -232,14 +232,17 @@ impl Payments {
         to: PaymentStatus,
         reason: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("UPDATE payments SET status = ?, reason = COALESCE(?, reason), updated_at = ? WHERE order_id = ? AND status = ?")
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(now_millis())
-            .bind(order_id)
-            .bind(from.as_str())
-            .execute(&mut **tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE payments SET status = ?, reason = COALESCE(?, reason), updated_at = ? WHERE \
+            order_id = ? AND status = ?",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(now_millis())
+        .bind(order_id)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?;
         Ok(affected(&done) == 1)
     }
 

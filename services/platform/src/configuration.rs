@@ -35,7 +35,10 @@ pub const NOT_SETTINGS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0} (settings come from GOODSMALL_CONFIG=<file.toml> and GOODSMALL_<SECTION>__<KEY> environment variables)")]
+    #[error(
+        "configuration: {0} (settings come from GOODSMALL_CONFIG=<file.toml> and GOODSMALL_<SECTION>__<KEY> \
+        environment variables)"
+    )]
     Load(#[from] config::ConfigError),
     #[error("configuration: {setting} {problem}")]
     Invalid { setting: String, problem: String },

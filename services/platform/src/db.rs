@@ -64,9 +64,12 @@ impl Database {
             // WAL lets readers proceed during a write; busy_timeout queues writers instead of failing.
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-                        .await
-                        .map(|_| ())
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA \
+                        foreign_keys=ON;",
+                    )
+                    .await
+                    .map(|_| ())
                 })
             });
         }

@@ -166,30 +166,87 @@ impl DropMetrics {
             sale_sold: gauge("sale_sold", "Units of an active sale paid for"),
             sale_stock: gauge("sale_stock", "Units an active sale started with"),
             sale_limit: gauge("sale_limit", "Units one shopper may buy in an active sale"),
-            purchases: counter("purchases_total", "Sale purchases by outcome: accepted, repeated, error, or the refusal code", &["outcome"]),
+            purchases: counter(
+                "purchases_total",
+                "Sale purchases by outcome: accepted, repeated, error, or the \
+                refusal code",
+                &["outcome"],
+            ),
             sold_out_answers: counter(
                 "sold_out_flag_answers_total",
-                "The replica's sold-out flag on the purchase path: not_flagged (the engine decides), refused_from_memory, first_answer_read",
+                "The replica's sold-out flag on the purchase path: not_flagged (the engine decides), \
+                    refused_from_memory, first_answer_read",
                 &["answer"],
             ),
             commit_batch: reg(
                 registry,
-                Histogram::with_opts(HistogramOpts::new("order_commit_batch_size", "Purchases committed together by the group-commit writer").buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]))
-                    .expect("valid metric"),
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "order_commit_batch_size",
+                        "Purchases committed together by \
+                    the group-commit writer",
+                    )
+                    .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+                )
+                .expect("valid metric"),
             ),
-            commit_duration: seconds("order_commit_duration_seconds", "Group-commit transaction latency by outcome", &["outcome"], LATENCY_BUCKETS),
-            outbox_pending: reg(registry, IntGaugeVec::new(Opts::new("outbox_pending", "Outbox rows not yet published, by database"), &["db"]).expect("valid metric")),
-            outbox_oldest: reg(registry, GaugeVec::new(Opts::new("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0 when none)"), &["db"]).expect("valid metric")),
+            commit_duration: seconds(
+                "order_commit_duration_seconds",
+                "Group-commit transaction latency by outcome",
+                &["outcome"],
+                LATENCY_BUCKETS,
+            ),
+            outbox_pending: reg(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "outbox_pending",
+                        "Outbox rows not yet published, \
+                by database",
+                    ),
+                    &["db"],
+                )
+                .expect("valid metric"),
+            ),
+            outbox_oldest: reg(
+                registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "outbox_oldest_age_seconds",
+                        "Age of the oldest \
+                unpublished outbox row (0 when none)",
+                    ),
+                    &["db"],
+                )
+                .expect("valid metric"),
+            ),
             outbox_published: counter("outbox_published_total", "Outbox rows the relay published", &["db"]),
-            outbox_failures: counter("outbox_publish_failures_total", "Outbox relay passes that failed (retried)", &["db"]),
+            outbox_failures: counter(
+                "outbox_publish_failures_total",
+                "Outbox relay passes that failed (retried)",
+                &["db"],
+            ),
             order_settled: seconds(
                 "order_settle_duration_seconds",
                 "Time from a sale order's creation to its terminal state, by that state",
                 &["status"],
                 &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0],
             ),
-            payments: counter("payments_total", "Payments settled, by outcome: approved, declined, expired, canceled, refunded", &["outcome"]),
-            orphans_released: reg(registry, IntCounter::new("orphan_reservations_released_total", "Reservations without an order that the sweep recorded as cancelled").expect("valid metric")),
+            payments: counter(
+                "payments_total",
+                "Payments settled, by outcome: approved, declined, expired, canceled, \
+                refunded",
+                &["outcome"],
+            ),
+            orphans_released: reg(
+                registry,
+                IntCounter::new(
+                    "orphan_reservations_released_total",
+                    "Reservations \
+                without an order that the sweep recorded as cancelled",
+                )
+                .expect("valid metric"),
+            ),
         };
         // Every bounded label value starts at 0, so a rate over it is 0 rather than absent.
         // The refusal codes are the stock engine's (`goodsmall_sale::Refusal::ALL`): the

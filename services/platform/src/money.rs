@@ -25,7 +25,10 @@ impl Price {
             }
         };
         let plain = || {
-            format!("`{text}` is not a plain decimal such as 120.00 (digits, then optionally a point and one or two digits)")
+            format!(
+                "`{text}` is not a plain decimal such as 120.00 (digits, then optionally a point and one or two \
+                digits)"
+            )
         };
         let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());

@@ -303,7 +303,10 @@ async fn a_refused_body_leaves_the_kept_alive_connection_usable() {
 async fn a_body_not_worth_reading_is_refused_with_connection_close() {
     let (base, _shutdown, _running) = start(settings()).await;
     let declaring = |header: &str| {
-        format!("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n{header}\r\n\r\n")
+        format!(
+            "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \
+            4096\r\n{header}\r\n\r\n"
+        )
     };
     let requests = [
         head("/echo", "application/json", 64 * 1024 * 1024),

@@ -36,13 +36,16 @@ impl PerEvent for ProductStock {
         let order = event.payload;
         for line in &order.lines {
             // Never below zero: a merchant may have lowered the quantity meanwhile.
-            sqlx::query("UPDATE products SET quantity = CASE WHEN quantity + ? < 0 THEN 0 ELSE quantity + ? END, updated_at = ? WHERE id = ?")
-                .bind(sign * line.quantity)
-                .bind(sign * line.quantity)
-                .bind(goodsmall_platform::clock::now_millis())
-                .bind(line.product_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE products SET quantity = CASE WHEN quantity + ? < 0 THEN 0 ELSE quantity + ? END, \
+                updated_at = ? WHERE id = ?",
+            )
+            .bind(sign * line.quantity)
+            .bind(sign * line.quantity)
+            .bind(goodsmall_platform::clock::now_millis())
+            .bind(line.product_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         // Shoppers see the new quantity now rather than when the cached detail expires.

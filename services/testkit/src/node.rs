@@ -14,7 +14,8 @@ use std::{
 
 use crate::{build_binaries, repo_root};
 
-const FIX: &str = "start it with `scripts/cluster.sh up` (`scripts/test.sh` builds and starts it; `scripts/cluster.sh status` says what is wrong)";
+const FIX: &str = "start it with `scripts/cluster.sh up` (`scripts/test.sh` builds and starts it; `scripts/cluster.sh \
+    status` says what is wrong)";
 
 /// The deployables whose images the chart runs.
 pub const IMAGES: [&str; 5] =

@@ -54,10 +54,12 @@ async fn owned(state: &PaymentState, user: &AuthUser, order_id: &str) -> ApiResu
 
 /// Its 503, in the document.
 const NOT_OPEN_YET: &str =
-    "SERVICE_UNAVAILABLE: the payment of an order made in the last minute has not opened yet (the payment service is behind); retry after `Retry-After`";
+    "SERVICE_UNAVAILABLE: the payment of an order made in the last minute has not opened yet (the payment service is \
+        behind); retry after `Retry-After`";
 
 /// The payment of one of your orders, from the moment its purchase is answered.
-#[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])), params(("order_id" = String, Path)),
+#[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])),
+    params(("order_id" = String, Path)),
     responses((status = 200, body = Payment), (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"),
               (status = 503, body = Problem, description = NOT_OPEN_YET)))]
 pub async fn detail(
@@ -73,9 +75,11 @@ pub async fn detail(
 /// Safe to retry: an order has one payment, so the order is the idempotency key and no
 /// `Idempotency-Key` header is needed (one sent is ignored). The money is taken at most
 /// once, and paying again answers with the payment's outcome.
-#[utoipa::path(post, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])), params(("order_id" = String, Path)),
+#[utoipa::path(post, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])),
+    params(("order_id" = String, Path)),
     responses((status = 200, body = Payment), (status = 402, body = Problem, description = "PAYMENT_DECLINED"),
-              (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"), (status = 409, body = Problem, description = "PAYMENT_CLOSED"),
+              (status = 404, body = Problem, description = "PAYMENT_NOT_FOUND"), (status = 409, body = Problem,
+                  description = "PAYMENT_CLOSED"),
               (status = 503, body = Problem, description = NOT_OPEN_YET)))]
 pub async fn pay(
     State(state): State<PaymentState>,

@@ -159,7 +159,10 @@ fn as_problem(status: &str, response: &mut Value) {
             .and_then(|s| s.canonical_reason());
         response["description"] = Value::String(reason.unwrap_or("A problem document").to_owned());
     }
-    let retry_after = |required: bool, description: &str| json!({ "Retry-After": { "description": description, "required": required, "schema": { "type": "integer", "minimum": 1 } } });
+    let retry_after = |required: bool, description: &str| {
+        json!({ "Retry-After": { "description": description,
+        "required": required, "schema": { "type": "integer", "minimum": 1 } } })
+    };
     match status {
         "429" => response["headers"] = retry_after(true, "Seconds to wait before trying again."),
         "503" => response["headers"] = retry_after(true, "Seconds to wait before retrying."),
@@ -186,7 +189,8 @@ mod tests {
     use super::*;
 
     fn operation(spec: Value) -> Value {
-        let mut doc = json!({ "openapi": "3.1.0", "info": { "title": "t", "version": "1" }, "paths": { "/x/{id}": { "post": spec } } });
+        let mut doc = json!({ "openapi": "3.1.0", "info": { "title": "t", "version": "1" },
+            "paths": { "/x/{id}": { "post": spec } } });
         let openapi: OpenApi = serde_json::from_value(doc.take()).unwrap();
         complete(openapi)["paths"]["/x/{id}"]["post"].clone()
     }

@@ -42,7 +42,8 @@ pub struct AddItem {
                   ("remove" = (operation_id = "cart_remove", parameters(("product_id" = "$request.body#/product_id")))),
                   ("checkout" = (operation_id = "cart_checkout")))),
               (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"),
-              (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range, or the line would hold more than 99")))]
+              (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range, or the line \
+                  would hold more than 99")))]
 pub async fn add(
     State(state): State<ProductState>,
     user: AuthUser,
@@ -94,7 +95,8 @@ pub async fn set_quantity(
 /// Take a product out of the cart.
 #[utoipa::path(delete, path = "/api/cart/items/{product_id}", tag = "cart", security(("bearer" = [])),
     params(("product_id" = i64, Path, minimum = 1)),
-    responses((status = 204, description = "removed"), (status = 404, body = Problem, description = "CART_ITEM_NOT_FOUND")))]
+    responses((status = 204, description = "removed"), (status = 404, body = Problem,
+              description = "CART_ITEM_NOT_FOUND")))]
 pub async fn remove(
     State(state): State<ProductState>,
     user: AuthUser,
@@ -119,7 +121,8 @@ pub struct CheckoutAccepted {
 /// once the checkout is durable; the order appears at `status_url` moments later.
 /// Retrying with the same `Idempotency-Key` returns the same order.
 #[utoipa::path(post, path = "/api/cart/checkout", tag = "cart", security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "unique per intended checkout (1 to 100 visible ASCII characters); reuse it on retry",
+    params(("Idempotency-Key" = String, Header, description = "unique per intended checkout (1 to 100 visible ASCII \
+        characters); reuse it on retry",
             min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")),
     responses((status = 202, body = CheckoutAccepted, links(
                   ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),

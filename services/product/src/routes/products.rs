@@ -49,9 +49,12 @@ pub struct CreateProduct {
                   ("detail" = (operation_id = "products_detail", parameters(("id" = "$response.body#/id")))),
                   ("update" = (operation_id = "products_update", parameters(("id" = "$response.body#/id")))),
                   ("stock" = (operation_id = "products_stock", parameters(("id" = "$response.body#/id")))),
-                  ("add_to_cart" = (operation_id = "cart_add", request_body = json!({ "product_id": "$response.body#/id" }))),
-                  ("create_sale" = (operation_id = "sales_create", request_body = json!({ "product_id": "$response.body#/id" }))))),
-              (status = 401, body = Problem), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+                  ("add_to_cart" = (operation_id = "cart_add",
+                      request_body = json!({ "product_id": "$response.body#/id" }))),
+                  ("create_sale" = (operation_id = "sales_create",
+                      request_body = json!({ "product_id": "$response.body#/id" }))))),
+              (status = 401, body = Problem), (status = 403, body = Problem,
+                  description = "FORBIDDEN: shoppers may not"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED or INVALID_BODY")))]
 pub async fn create(
     State(state): State<ProductState>,
@@ -100,7 +103,8 @@ pub struct ProductPage {
 
 /// Browse and search products, newest first, with cursor paging.
 #[utoipa::path(get, path = "/api/products", tag = "products", params(ListQuery),
-    responses((status = 200, body = ProductPage), (status = 400, body = Problem, description = "INVALID_QUERY or INVALID_CURSOR")))]
+    responses((status = 200, body = ProductPage), (status = 400, body = Problem,
+              description = "INVALID_QUERY or INVALID_CURSOR")))]
 pub async fn list(State(state): State<ProductState>, Query(query): Query<ListQuery>) -> ApiResult<Json<ProductPage>> {
     let size = PageSize::parse(query.size).map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e))?;
     let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
@@ -146,10 +150,13 @@ pub struct ProductUpdate {
 }
 
 /// Change a product (its merchant, or an admin); visible to readers at once.
-#[utoipa::path(patch, path = "/api/products/{id}", tag = "products", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1)),
+#[utoipa::path(patch, path = "/api/products/{id}", tag = "products", security(("bearer" = [])), params(("id" = i64,
+    Path, minimum = 1)),
     request_body = ProductUpdate,
-    responses((status = 200, body = Product), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
-              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
+    responses((status = 200, body = Product), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or \
+        another merchant's product"),
+              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem,
+                  description = "VALIDATION_FAILED")))]
 pub async fn update(
     State(state): State<ProductState>,
     user: AuthUser,

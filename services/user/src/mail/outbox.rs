@@ -42,14 +42,17 @@ impl MailOutbox {
     pub async fn enqueue(&self, mail: OutgoingMail) -> Result<(), sqlx::Error> {
         let _q = self.db.observe("mail.enqueue");
         let now = now_millis();
-        sqlx::query("INSERT INTO mail_outbox (recipient, subject, body, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, 0, ?, ?)")
-            .bind(mail.recipient)
-            .bind(mail.subject)
-            .bind(mail.body)
-            .bind(now)
-            .bind(now)
-            .execute(self.db.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO mail_outbox (recipient, subject, body, attempts, next_attempt_at, created_at) VALUES \
+            (?, ?, ?, 0, ?, ?)",
+        )
+        .bind(mail.recipient)
+        .bind(mail.subject)
+        .bind(mail.body)
+        .bind(now)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -59,10 +62,13 @@ impl MailOutbox {
         let now = now_millis();
         let due = {
             let _q = self.db.observe("mail.due");
-            sqlx::query("SELECT id, recipient, subject, body, attempts, next_attempt_at FROM mail_outbox WHERE next_attempt_at <= ? ORDER BY id LIMIT 20")
-                .bind(now)
-                .fetch_all(self.db.pool())
-                .await?
+            sqlx::query(
+                "SELECT id, recipient, subject, body, attempts, next_attempt_at FROM mail_outbox WHERE \
+                next_attempt_at <= ? ORDER BY id LIMIT 20",
+            )
+            .bind(now)
+            .fetch_all(self.db.pool())
+            .await?
         };
         for row in &due {
             let id: i64 = row.try_get("id")?;

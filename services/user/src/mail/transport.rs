@@ -56,7 +56,8 @@ impl MailTransport {
                 transport.send(message).await?;
             }
             Self::DevMailbox(mailbox) => {
-                tracing::info!(to = %mail.recipient, subject = %mail.subject, body = %mail.body, "dev mailbox: mail delivered");
+                tracing::info!(to = %mail.recipient, subject = %mail.subject, body = %mail.body,
+                    "dev mailbox: mail delivered");
                 mailbox.push(mail);
             }
         }

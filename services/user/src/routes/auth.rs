@@ -39,7 +39,8 @@ fn parse_email(raw: &str) -> Result<Email, ApiError> {
 ///
 /// Returns at once; the mail is sent in the background with retries.
 #[utoipa::path(post, path = "/api/auth/email-verifications", tag = "auth", request_body = CodeRequest,
-    responses((status = 202, body = CodeSent), (status = 422, body = Problem, description = "VALIDATION_FAILED: `email` is not an e-mail address"),
+    responses((status = 202, body = CodeSent), (status = 422, body = Problem, description = "VALIDATION_FAILED: \
+        `email` is not an e-mail address"),
               (status = 429, body = Problem, description = "RESEND_TOO_SOON")))]
 pub async fn request_code(
     State(state): State<UserState>,
@@ -53,7 +54,10 @@ pub async fn request_code(
         .enqueue(OutgoingMail {
             recipient: email.as_str().to_owned(),
             subject: "Your GoodsMall verification code".into(),
-            body: format!("Your GoodsMall verification code is {code}.\nIt expires in {minutes} minutes.\n\nIf you did not ask for it, ignore this mail."),
+            body: format!(
+                "Your GoodsMall verification code is {code}.\nIt expires in {minutes} minutes.\n\nIf you did \
+                not ask for it, ignore this mail."
+            ),
         })
         .await?;
     let expires_in = state.verifications.code_ttl().as_secs();
@@ -77,7 +81,8 @@ pub struct Verified {
 
 /// Confirm the code; the e-mail may then be used to sign up.
 #[utoipa::path(post, path = "/api/auth/email-verifications/confirm", tag = "auth", request_body = CodeConfirmation,
-    responses((status = 200, body = Verified), (status = 400, body = Problem, description = "INVALID_CODE, NO_PENDING_VERIFICATION"),
+    responses((status = 200, body = Verified), (status = 400, body = Problem,
+              description = "INVALID_CODE, NO_PENDING_VERIFICATION"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED: `email` is not an e-mail address"),
               (status = 429, body = Problem, description = "VERIFICATION_LOCKED")))]
 pub async fn confirm_code(
@@ -102,7 +107,8 @@ pub struct LoginRequest {
 /// owner's among them, are not held up.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem, description = "INVALID_CREDENTIALS"),
-              (status = 429, body = Problem, description = "TOO_MANY_ATTEMPTS: wait `Retry-After` seconds before trying again from this address")))]
+              (status = 429, body = Problem, description = "TOO_MANY_ATTEMPTS: wait `Retry-After` seconds before \
+                  trying again from this address")))]
 pub async fn login(
     State(state): State<UserState>,
     ClientAddress(client): ClientAddress,
@@ -135,7 +141,8 @@ pub struct RefreshRequest {
 /// Trade a refresh token for a new pair. Each refresh token works once; presenting a
 /// used one revokes the whole session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem, description = "INVALID_REFRESH_TOKEN, REFRESH_TOKEN_REUSED")))]
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem, description = "INVALID_REFRESH_TOKEN, \
+        REFRESH_TOKEN_REUSED")))]
 pub async fn refresh(State(state): State<UserState>, Json(body): Json<RefreshRequest>) -> ApiResult<Json<TokenPair>> {
     Ok(Json(state.sessions.refresh(&body.refresh_token).await?))
 }

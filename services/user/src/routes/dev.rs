@@ -15,7 +15,8 @@ pub struct MailboxQuery {
 }
 
 /// The dev mailbox (one-process default only): mails the shop "sent", newest first.
-#[utoipa::path(get, path = "/api/dev/mailbox", tag = "dev", params(MailboxQuery), responses((status = 200, body = Vec<DevMail>)))]
+#[utoipa::path(get, path = "/api/dev/mailbox", tag = "dev", params(MailboxQuery), responses((status = 200,
+    body = Vec<DevMail>)))]
 pub async fn mailbox(
     State(state): State<UserState>,
     Query(query): Query<MailboxQuery>,

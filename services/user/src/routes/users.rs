@@ -38,7 +38,8 @@ pub struct SignUp {
 /// Create a shopper account with a verified e-mail.
 #[utoipa::path(post, path = "/api/users", tag = "users", request_body = SignUp,
     responses((status = 201, body = Profile), (status = 403, body = Problem, description = "EMAIL_NOT_VERIFIED"),
-              (status = 409, body = Problem, description = "EMAIL_TAKEN"), (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
+              (status = 409, body = Problem, description = "EMAIL_TAKEN"), (status = 422, body = Problem,
+                  description = "VALIDATION_FAILED")))]
 pub async fn sign_up(State(state): State<UserState>, Json(body): Json<SignUp>) -> ApiResult<impl IntoResponse> {
     let mut errors = FieldErrors::default();
     let email = errors.check("email", Email::parse(&body.email));
@@ -71,7 +72,8 @@ async fn own_profile(state: &UserState, user: &AuthUser) -> ApiResult<Profile> {
 
 /// The caller's own profile, decrypted.
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 404, body = Problem, description = "USER_NOT_FOUND")))]
+    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 404, body = Problem,
+              description = "USER_NOT_FOUND")))]
 pub async fn me(State(state): State<UserState>, user: AuthUser) -> ApiResult<Json<Profile>> {
     Ok(Json(own_profile(&state, &user).await?))
 }
@@ -119,9 +121,12 @@ pub struct PasswordChange {
 }
 
 /// Change the password; every session of the account (this one included) is logged out.
-#[utoipa::path(put, path = "/api/users/me/password", tag = "users", security(("bearer" = [])), request_body = PasswordChange,
-    responses((status = 204, description = "changed; every session is logged out"), (status = 403, body = Problem, description = "WRONG_CURRENT_PASSWORD"),
-              (status = 404, body = Problem, description = "USER_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED")))]
+#[utoipa::path(put, path = "/api/users/me/password", tag = "users", security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses((status = 204, description = "changed; every session is logged out"), (status = 403, body = Problem,
+              description = "WRONG_CURRENT_PASSWORD"),
+              (status = 404, body = Problem, description = "USER_NOT_FOUND"), (status = 422, body = Problem,
+                  description = "VALIDATION_FAILED")))]
 pub async fn change_password(
     State(state): State<UserState>,
     user: AuthUser,

@@ -127,7 +127,8 @@ impl ConsumerContext for GroupMember {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) => {
-                tracing::info!(group = self.group, partitions = %partition_list(partitions), "Kafka partitions assigned")
+                tracing::info!(group = self.group, partitions = %partition_list(partitions),
+                    "Kafka partitions assigned")
             }
             Rebalance::Revoke(partitions) => {
                 tracing::info!(group = self.group, partitions = %partition_list(partitions), "Kafka partitions revoked")
@@ -271,7 +272,8 @@ async fn handle_until_ok(
         match handle().await {
             Ok(()) => {
                 if failures > 0 {
-                    tracing::info!(group, event_id = %about[0].id, events = about.len(), failures, "events handled after retries");
+                    tracing::info!(group, event_id = %about[0].id, events = about.len(), failures,
+                        "events handled after retries");
                 }
                 return true;
             }

@@ -70,7 +70,8 @@ impl KafkaBus {
             .expect("the Kafka metadata probe does not panic");
         match metadata {
             Ok(metadata) if !metadata.brokers().is_empty() => {
-                tracing::info!(brokers = %settings.brokers, cluster_brokers = metadata.brokers().len(), "connected to Kafka");
+                tracing::info!(brokers = %settings.brokers, cluster_brokers = metadata.brokers().len(),
+                    "connected to Kafka");
             }
             Ok(_) => return Err(KafkaBusError::NoBrokers { brokers: settings.brokers.clone() }),
             Err(source) => {
