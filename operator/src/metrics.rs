@@ -68,7 +68,11 @@ impl Default for Metrics {
             failures.with_label_values(&[reason]);
         }
         let warmup_replicas = IntGaugeVec::new(
-            Opts::new("goodsmall_operator_warmup_replicas", "Per FlashSale and scaled Deployment: pods the warm-up asked for (state=asked) and Ready ones (state=ready)"),
+            Opts::new(
+                "goodsmall_operator_warmup_replicas",
+                "Per FlashSale and scaled Deployment: pods the warm-up \
+                asked for (state=asked) and Ready ones (state=ready)",
+            ),
             &["flash_sale", "deployment", "state"],
         )
         .unwrap();

@@ -170,7 +170,13 @@ impl Reconciler {
             s.halted = halted;
         }
         let (reason, message) = match (halted, plan.close) {
-            (true, _) => ("HaltedByMerchant", format!("{HALTED_ANNOTATION} is set: purchases are refused with SALE_HALTED; reservations already made go on")),
+            (true, _) => (
+                "HaltedByMerchant",
+                format!(
+                    "{HALTED_ANNOTATION} is set: purchases are refused with \
+                SALE_HALTED; reservations already made go on"
+                ),
+            ),
             (false, true) => ("Ended", "the sale has ended".to_owned()),
             (false, false) => ("Running", "purchases are decided as usual".to_owned()),
         };

@@ -58,9 +58,15 @@ impl Catalogue for ProductApi {
 pub enum OrderApiError {
     #[error("the order service's internal API ({url}) did not answer: {source}")]
     Unreachable { url: String, source: reqwest::Error },
-    #[error("the order service has no internal API at {url}: set GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM on it to the operator's public key")]
+    #[error(
+        "the order service has no internal API at {url}: set GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM on it to the \
+        operator's public key"
+    )]
     NotEnabled { url: String },
-    #[error("the order service refused the operator's token ({status}): its GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM is not the public half of GOODSMALL_OPERATOR__INTERNAL_KEY_PEM")]
+    #[error(
+        "the order service refused the operator's token ({status}): its GOODSMALL_ORDER__OPERATOR_PUBLIC_KEY_PEM \
+        is not the public half of GOODSMALL_OPERATOR__INTERNAL_KEY_PEM"
+    )]
     Refused { status: StatusCode },
     #[error("the order service answered {status} to {method} {url}: {body}")]
     Failed { method: Method, url: String, status: StatusCode, body: String },

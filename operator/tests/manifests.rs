@@ -11,7 +11,8 @@ fn the_crd_file_is_what_the_code_generates() {
     let on_disk = std::fs::read_to_string(repo_root().join("crds/flashsale.yaml")).unwrap_or_default();
     assert!(
         on_disk == goodsmall_operator::crd::crd_yaml(),
-        "crds/flashsale.yaml is out of date: run `cargo run -p goodsmall-operator --bin crdgen && cp crds/flashsale.yaml helm/goodsmall/crds/`"
+        "crds/flashsale.yaml is out of date: run `cargo run -p goodsmall-operator --bin crdgen && cp \
+            crds/flashsale.yaml helm/goodsmall/crds/`"
     );
 }
 

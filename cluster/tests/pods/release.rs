@@ -212,7 +212,8 @@ impl Release {
 
     /// A product of the merchant's, on sale: its id.
     pub async fn product(&self, merchant: &str) -> i64 {
-        let body = json!({ "name": "Lightstick", "description": "limited", "price": "59.00", "quantity": 10_000, "status": "ON_SALE" });
+        let body = json!({ "name": "Lightstick", "description": "limited", "price": "59.00", "quantity": 10_000,
+            "status": "ON_SALE" });
         let (status, product) = self.post("/api/products", Some(merchant), body, None).await;
         assert_eq!(status, 201, "{product}");
         product["id"].as_i64().unwrap()

@@ -34,8 +34,18 @@ async fn uninstall_with_a_flash_sale_present_ends_cleanly_and_a_reinstall_works(
         let namespace = release.namespace.clone();
         std::process::Command::new(kubectl)
             .env("KUBECONFIG", kubeconfig)
-            .args(["get", "pods", "-n", &namespace, "-l", "app.kubernetes.io/component=operator", "-w", "-o",
-                "jsonpath={.metadata.name} {.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}{\"\\n\"}"])
+            .args([
+                "get",
+                "pods",
+                "-n",
+                &namespace,
+                "-l",
+                "app.kubernetes.io/component=operator",
+                "-w",
+                "-o",
+                "jsonpath={.metadata.name} {.status.containerStatuses[0].state.terminated.reason} \
+                    {.status.containerStatuses[0].state.terminated.exitCode}{\"\\n\"}",
+            ])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap()

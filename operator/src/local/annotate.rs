@@ -31,10 +31,12 @@ struct PatchMetadata {
 /// `null` resumes them. Orders already made go on through the saga.
 #[utoipa::path(patch, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
     request_body(content = Object, description = r#"{"metadata":{"annotations":{"goodsmall.io/halted":"true"}}}, or null to remove it"#),
-    responses((status = 200, body = Object, description = "annotated"), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+    responses((status = 200, body = Object, description = "annotated"), (status = 403, body = Problem,
+              description = "FORBIDDEN: shoppers may not"),
         (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND: no such FlashSale, or another merchant's"),
         (status = 409, body = Problem, description = "FLASH_SALE_CONFLICT: the FlashSale is being deleted"),
-        (status = 422, body = Problem, description = "INVALID_FLASH_SALE: an annotation other than goodsmall.io/halted, or a value that is not a string or null")))]
+        (status = 422, body = Problem, description = "INVALID_FLASH_SALE: an annotation other than \
+            goodsmall.io/halted, or a value that is not a string or null")))]
 pub async fn annotate(
     State(state): State<LocalState>,
     user: AuthUser,

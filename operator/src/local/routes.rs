@@ -107,10 +107,12 @@ fn openapi_31(schema: Value) -> Value {
 /// Create or update a FlashSale (the `kubectl apply` of the one-process shop).
 #[utoipa::path(put, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
     request_body(content = ManifestBody, description = "a FlashSale manifest (goodsmall.io/v1alpha1), as JSON"),
-    responses((status = 201, body = Object, description = "created"), (status = 200, body = Object, description = "configured or unchanged"),
+    responses((status = 201, body = Object, description = "created"), (status = 200, body = Object,
+              description = "configured or unchanged"),
         (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
         (status = 409, body = Problem, description = "FLASH_SALE_CONFLICT: another merchant's, or being deleted"),
-        (status = 422, body = Problem, description = "INVALID_FLASH_SALE: the spec breaks the CRD's rules; VALIDATION_FAILED: `apiVersion`, `kind` or `metadata.name`")))]
+        (status = 422, body = Problem, description = "INVALID_FLASH_SALE: the spec breaks the CRD's rules; \
+            VALIDATION_FAILED: `apiVersion`, `kind` or `metadata.name`")))]
 pub async fn apply(
     State(state): State<LocalState>,
     user: AuthUser,
@@ -172,7 +174,8 @@ pub async fn apply(
 
 /// Your FlashSales with their live status (the `kubectl get fs` of the one-process shop).
 #[utoipa::path(get, path = "/api/flashsales", tag = "flashsales", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not")))]
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem,
+              description = "FORBIDDEN: shoppers may not")))]
 pub async fn list(State(state): State<LocalState>, user: AuthUser) -> ApiResult<Json<Value>> {
     user.require_merchant()?;
     let items: Vec<Value> =
@@ -182,7 +185,8 @@ pub async fn list(State(state): State<LocalState>, user: AuthUser) -> ApiResult<
 
 /// One FlashSale with its status and recent Events.
 #[utoipa::path(get, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+    responses((status = 200, body = Object), (status = 403, body = Problem,
+              description = "FORBIDDEN: shoppers may not"),
         (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND")))]
 pub async fn get(State(state): State<LocalState>, user: AuthUser, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     user.require_merchant()?;
@@ -192,7 +196,8 @@ pub async fn get(State(state): State<LocalState>, user: AuthUser, Path(name): Pa
 /// Delete a FlashSale: the sale closes, reservations settle through the saga, then its
 /// keys go (the finalizer's work); the manifest disappears when that is done.
 #[utoipa::path(delete, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
-    responses((status = 202, body = Object, description = "deletion started"), (status = 403, body = Problem, description = "FORBIDDEN: shoppers may not"),
+    responses((status = 202, body = Object, description = "deletion started"), (status = 403, body = Problem,
+              description = "FORBIDDEN: shoppers may not"),
         (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND")))]
 pub async fn delete(
     State(state): State<LocalState>,
@@ -205,9 +210,8 @@ pub async fn delete(
     state.operator.nudge();
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "name": name, "result": "deleting", "message": format!("flashsale.goodsmall.io \"{name}\" deleted") }),
-        ),
+        Json(json!({ "name": name, "result": "deleting",
+                "message": format!("flashsale.goodsmall.io \"{name}\" deleted") })),
     ))
 }
 

@@ -69,7 +69,8 @@ impl LocalOperator {
             let after = match crate::metrics::local().timed(self.reconcile_one(&m.name)).await {
                 Ok(after) => after,
                 Err(e) => {
-                    tracing::warn!(flashsale = m.name, error = %format!("{e:#}"), "FlashSale reconcile failed; retrying");
+                    tracing::warn!(flashsale = m.name, error = %format!("{e:#}"),
+                        "FlashSale reconcile failed; retrying");
                     Some(RETRY)
                 }
             };

@@ -115,13 +115,16 @@ impl ManifestStore {
         let text = serde_json::to_string(spec)?;
         match self.get(name).await? {
             None => {
-                let inserted = sqlx::query("INSERT INTO flash_sale_manifests (name, merchant_id, spec, generation, status, events, deleting, created_at) VALUES (?, ?, ?, 1, '{}', '[]', 0, ?)")
-                    .bind(name)
-                    .bind(merchant_id)
-                    .bind(&text)
-                    .bind(now_millis())
-                    .execute(self.db.pool())
-                    .await;
+                let inserted = sqlx::query(
+                    "INSERT INTO flash_sale_manifests (name, merchant_id, spec, generation, \
+                    status, events, deleting, created_at) VALUES (?, ?, ?, 1, '{}', '[]', 0, ?)",
+                )
+                .bind(name)
+                .bind(merchant_id)
+                .bind(&text)
+                .bind(now_millis())
+                .execute(self.db.pool())
+                .await;
                 match inserted {
                     Ok(_) => Ok(Ok(Applied::Created)),
                     // Another apply of the same name won the race.
@@ -148,15 +151,23 @@ impl ManifestStore {
     }
 
     pub async fn get(&self, name: &str) -> anyhow::Result<Option<Recorded>> {
-        let row = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM flash_sale_manifests WHERE name = ?")
-            .bind(name)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM \
+            flash_sale_manifests WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(self.db.pool())
+        .await?;
         row.map(|r| recorded(&r)).transpose()
     }
 
     pub async fn list(&self) -> anyhow::Result<Vec<Recorded>> {
-        let rows = sqlx::query("SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM flash_sale_manifests ORDER BY name").fetch_all(self.db.pool()).await?;
+        let rows = sqlx::query(
+            "SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM \
+            flash_sale_manifests ORDER BY name",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
         rows.iter().map(recorded).collect()
     }
 

@@ -167,7 +167,8 @@ impl Cluster {
 
     /// A product of merchant `merchant_id`, through the product service.
     pub async fn product_of(&self, merchant_id: i64) -> i64 {
-        let body = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000, "status": "ON_SALE" });
+        let body = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000,
+            "status": "ON_SALE" });
         let created = self
             .client
             .post(format!("{}/api/products", self.product.base()))

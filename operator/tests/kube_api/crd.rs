@@ -12,7 +12,8 @@ fn apply_spec(plane: &ControlPlane, name: &str, spec: &str) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-const VALID: &str = "  productId: 1\n  stock: 10\n  price: \"9.90\"\n  opensAt: 2030-01-01T10:00:00Z\n  closesAt: 2030-01-01T11:00:00Z\n  perUserLimit: 1\n";
+const VALID: &str = "  productId: 1\n  stock: 10\n  price: \"9.90\"\n  opensAt: 2030-01-01T10:00:00Z\n  closesAt: \
+    2030-01-01T11:00:00Z\n  perUserLimit: 1\n";
 
 #[tokio::test]
 async fn the_crd_and_the_examples_apply_and_bad_manifests_get_the_crds_messages() {

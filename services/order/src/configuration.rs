@@ -113,7 +113,11 @@ impl OrderSettings {
     pub fn product_api(&self, key: &str) -> Result<reqwest::Url, ConfigError> {
         let setting = format!("{key}.product_api_url");
         let text = self.product_api_url.as_deref().ok_or_else(|| {
-            ConfigError::invalid(&setting, "is required: the product service's base URL, e.g. http://goodsmall-product:8080 (a sale's product is checked there)")
+            ConfigError::invalid(
+                &setting,
+                "is required: the product service's base URL, e.g. \
+                http://goodsmall-product:8080 (a sale's product is checked there)",
+            )
         })?;
         let mut url = reqwest::Url::parse(text.trim())
             .map_err(|e| ConfigError::invalid(&setting, format!("is not a URL: {e}")))?;

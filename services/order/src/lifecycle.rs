@@ -2,17 +2,21 @@
 //! a conditional update (`WHERE status = from`), so several replicas running this at
 //! once never move an order twice.
 
-use goodsmall_platform::{clock::now_millis, events::contracts::kinds};
+use goodsmall_platform::{clock::now_millis, error::chain, events::contracts::kinds};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{configuration::LifecycleSettings, domain::OrderStatus, orders::Orders};
+use crate::{
+    configuration::LifecycleSettings,
+    domain::OrderStatus,
+    orders::{OrderRecordError, Orders},
+};
 
 pub fn run(orders: Orders, settings: LifecycleSettings, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             if let Err(e) = tick(&orders, &settings).await {
-                tracing::warn!(error = %e, "order lifecycle tick failed");
+                tracing::warn!(error = %chain(&e), "order lifecycle tick failed");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -23,7 +27,7 @@ pub fn run(orders: Orders, settings: LifecycleSettings, shutdown: CancellationTo
 }
 
 /// One pass over every timed step; returns how many orders moved.
-pub async fn tick(orders: &Orders, s: &LifecycleSettings) -> anyhow::Result<usize> {
+pub async fn tick(orders: &Orders, s: &LifecycleSettings) -> Result<usize, OrderRecordError> {
     let steps = [
         (OrderStatus::Complete, OrderStatus::DeliveryNow, s.ship_after_secs, None),
         (OrderStatus::DeliveryNow, OrderStatus::DeliveryComplete, s.deliver_after_secs, None),

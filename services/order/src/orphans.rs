@@ -12,15 +12,32 @@ use std::{
     time::Duration,
 };
 
-use goodsmall_platform::{clock::now_millis, events::contracts::OrderLine};
-use goodsmall_sale::StockEngine;
+use goodsmall_platform::{
+    clock::{now_millis, uuid_v7_millis},
+    error::chain,
+    events::contracts::OrderLine,
+};
+use goodsmall_sale::{EngineError, StockEngine};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    orders::{NewOrder, Orders},
-    sales::Sales,
+    orders::{NewOrder, OrderRecordError, Orders},
+    sales::{Sales, SalesError},
 };
+
+/// Why a sweep stopped (the next tick starts over).
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("orphan sweep: reading the sales failed")]
+    Sales(#[from] SalesError),
+    #[error("orphan sweep: the stock engine failed")]
+    Engine(#[from] EngineError),
+    #[error("orphan sweep: looking up the orders failed")]
+    Lookup(#[from] sqlx::Error),
+    #[error("orphan sweep: recording an orphan failed")]
+    Record(#[from] OrderRecordError),
+}
 
 pub fn run(
     orders: Orders,
@@ -38,7 +55,7 @@ pub fn run(
                 _ = tokio::time::sleep(tick) => {}
             }
             if let Err(e) = sales.restore_lost_sales().await {
-                tracing::warn!(error = %format!("{e:#}"), "restoring lost sales failed");
+                tracing::warn!(error = %chain(&e), "restoring lost sales failed");
             }
             match sweeper.sweep(&orders, &sales, &engine, grace).await {
                 Ok(Pass { released: 0, .. }) => {}
@@ -46,7 +63,7 @@ pub fn run(
                     orders.database().metrics().drops().orphans_released(released);
                     tracing::warn!(reservations = released, "released reservations whose order was never committed")
                 }
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "orphan sweep failed"),
+                Err(e) => tracing::warn!(error = %chain(&e), "orphan sweep failed"),
             }
         }
     })
@@ -78,7 +95,7 @@ impl Sweeper {
         sales: &Sales,
         engine: &StockEngine,
         grace: Duration,
-    ) -> anyhow::Result<Pass> {
+    ) -> Result<Pass, SweepError> {
         let cutoff_ms = now_millis() - grace.as_millis() as i64;
         let mut pass = Pass::default();
         // What is still open replaces what was remembered (a failed pass forgets the
@@ -92,7 +109,7 @@ impl Sweeper {
             let old: Vec<_> = open
                 .into_iter()
                 .filter(|r| {
-                    !recorded.contains(&r.order_id) && reserved_at_ms(&r.order_id).is_some_and(|at| at <= cutoff_ms)
+                    !recorded.contains(&r.order_id) && uuid_v7_millis(&r.order_id).is_some_and(|at| at <= cutoff_ms)
                 })
                 .collect();
             // One query per few hundred reservations, not one per reservation.
@@ -124,26 +141,5 @@ impl Sweeper {
         }
         self.recorded = still_recorded;
         Ok(pass)
-    }
-}
-
-/// Order ids are UUIDv7: their first 48 bits are the creation time in milliseconds.
-fn reserved_at_ms(order_id: &str) -> Option<i64> {
-    let (secs, nanos) = uuid::Uuid::parse_str(order_id).ok()?.get_timestamp()?.to_unix();
-    Some(secs as i64 * 1000 + i64::from(nanos / 1_000_000))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_reservation_time_is_read_from_the_order_id() {
-        let before = now_millis();
-        let id = uuid::Uuid::now_v7().to_string();
-        let at = reserved_at_ms(&id).expect("a v7 id has a time");
-        assert!((before..=now_millis()).contains(&at), "{before} <= {at}");
-        assert_eq!(reserved_at_ms("not-a-uuid"), None);
-        assert_eq!(reserved_at_ms(&uuid::Uuid::new_v4().to_string()), None, "v4 ids carry no time");
     }
 }

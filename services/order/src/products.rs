@@ -7,7 +7,8 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use goodsmall_platform::error::{ApiError, ErrorCode};
 
-type Lookup = dyn Fn(i64) -> Pin<Box<dyn Future<Output = anyhow::Result<Option<i64>>> + Send>> + Send + Sync;
+/// An in-process lookup answers its failure as it would be answered to the client.
+type Lookup = dyn Fn(i64) -> Pin<Box<dyn Future<Output = Result<Option<i64>, ApiError>> + Send>> + Send + Sync;
 
 #[derive(Clone)]
 pub enum ProductOwners {
@@ -29,15 +30,15 @@ pub enum ProductLookupError {
     Status { url: String, status: reqwest::StatusCode },
     #[error("the product service's answer for {url} has no merchant_id")]
     Malformed { url: String },
-    #[error("looking up the product: {0:#}")]
-    InProcess(anyhow::Error),
+    #[error("looking up the product in this process failed")]
+    InProcess(#[source] ApiError),
 }
 
 /// A product service that is down or broken is a dependency failing: 503, retryable.
 impl From<ProductLookupError> for ApiError {
     fn from(e: ProductLookupError) -> Self {
         match e {
-            ProductLookupError::InProcess(e) => ApiError::from(e),
+            ProductLookupError::InProcess(e) => e,
             e => {
                 tracing::warn!(error = %e, "product service unavailable");
                 ApiError::new(ErrorCode::ServiceUnavailable, "the product service is unavailable; try again")
@@ -60,7 +61,7 @@ impl ProductOwners {
     pub fn in_process<F, Fut>(lookup: F) -> Self
     where
         F: Fn(i64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = anyhow::Result<Option<i64>>> + Send + 'static,
+        Fut: Future<Output = Result<Option<i64>, ApiError>> + Send + 'static,
     {
         Self::InProcess(Arc::new(move |id| Box::pin(lookup(id))))
     }

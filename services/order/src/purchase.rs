@@ -6,7 +6,6 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use goodsmall_platform::error::Cause;
 use goodsmall_platform::{
     events::contracts::OrderLine,
     extract::IdempotencyKey,
@@ -19,7 +18,7 @@ use goodsmall_sale::{
 
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
-    orders::{NewOrder, Orders},
+    orders::{NewOrder, OrderRecordError, Orders},
     sales::{Sales, SalesError},
     writer::{CommitError, OrderWriter, Recorded},
 };
@@ -37,12 +36,11 @@ pub enum PurchaseError {
     KeyLookup(#[source] sqlx::Error),
     #[error("purchase: the order was not committed")]
     Commit(#[from] CommitError),
-    /// `Orders::status` answers `anyhow::Error`, kept here as it is.
     #[error("purchase: reading order {order_id}'s status failed")]
     OrderStatus {
         order_id: String,
         #[source]
-        source: Cause,
+        source: OrderRecordError,
     },
     #[error("purchase: order {0} is not recorded")]
     OrderMissing(String),
@@ -246,7 +244,7 @@ impl Purchases {
         let status = match self.orders.status(&order_id).await {
             Ok(Some(status)) => status,
             Ok(None) => return Err(PurchaseError::OrderMissing(order_id)),
-            Err(e) => return Err(PurchaseError::OrderStatus { order_id, source: e.into() }),
+            Err(source) => return Err(PurchaseError::OrderStatus { order_id, source }),
         };
         Ok(PurchaseOutcome::Accepted { order_id, repeated: true, status })
     }

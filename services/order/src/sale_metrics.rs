@@ -6,12 +6,21 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use goodsmall_platform::metrics::Metrics;
-use goodsmall_sale::StockEngine;
+use goodsmall_platform::{error::chain, metrics::Metrics};
+use goodsmall_sale::{EngineError, StockEngine};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::sales::Sales;
+use crate::sales::{Sales, SalesError};
+
+/// Why the gauges could not be refreshed (they are again a second later).
+#[derive(Debug, thiserror::Error)]
+pub enum GaugeError {
+    #[error("sale gauges: reading the sales failed")]
+    Sales(#[from] SalesError),
+    #[error("sale gauges: the stock engine failed")]
+    Engine(#[from] EngineError),
+}
 
 pub fn run(
     sales: Sales,
@@ -25,7 +34,7 @@ pub fn run(
         loop {
             match refresh(&sales, &engine, &metrics, &shown).await {
                 Ok(now_shown) => shown = now_shown,
-                Err(e) => tracing::debug!(error = %format!("{e:#}"), "refreshing the sale gauges failed"),
+                Err(e) => tracing::debug!(error = %chain(&e), "refreshing the sale gauges failed"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -42,7 +51,7 @@ pub async fn refresh(
     engine: &StockEngine,
     metrics: &Metrics,
     shown: &HashSet<i64>,
-) -> anyhow::Result<HashSet<i64>> {
+) -> Result<HashSet<i64>, GaugeError> {
     let mut active = HashSet::new();
     for sale in sales.recent(Duration::ZERO).await? {
         if sale.closed_at.is_some() {
@@ -64,12 +73,7 @@ pub async fn refresh(
 /// A sale order reached `status`: observed against the creation time its UUIDv7 id
 /// carries (orders of a cart checkout the same way).
 pub fn order_settled(metrics: &Metrics, order_id: &str, status: &str) {
-    let Some(created_ms) = created_at_ms(order_id) else { return };
+    let Some(created_ms) = goodsmall_platform::clock::uuid_v7_millis(order_id) else { return };
     let elapsed = (goodsmall_platform::clock::now_millis() - created_ms) as f64 / 1000.0;
     metrics.drops().order_settled(status, elapsed);
-}
-
-fn created_at_ms(order_id: &str) -> Option<i64> {
-    let (secs, nanos) = uuid::Uuid::parse_str(order_id).ok()?.get_timestamp()?.to_unix();
-    Some(secs as i64 * 1000 + i64::from(nanos / 1_000_000))
 }

@@ -14,12 +14,8 @@ pub struct OrderCheckout {
     pub orders: Orders,
 }
 
-impl Consumer for OrderCheckout {
-    const GROUP: &'static str = "order-checkout";
-    const TOPICS: &'static [&'static str] = &[CHECKOUTS_TOPIC];
-    const KINDS: &'static [&'static str] = &[kinds::CHECKOUT_PLACED];
-    type Payload = OrderEvent;
-}
+goodsmall_platform::consumer!(OrderCheckout in "order-checkout" reads OrderEvent;
+    from [CHECKOUTS_TOPIC] of [kinds::CHECKOUT_PLACED]);
 
 impl PerEvent for OrderCheckout {
     async fn handle(&self, event: Received<OrderEvent>) -> anyhow::Result<()> {

@@ -16,12 +16,8 @@ pub struct OrderSaga {
     pub orders: Orders,
 }
 
-impl Consumer for OrderSaga {
-    const GROUP: &'static str = "order-saga";
-    const TOPICS: &'static [&'static str] = &[PAYMENTS_TOPIC];
-    const KINDS: &'static [&'static str] = &[kinds::PAYMENT_SUCCEEDED, kinds::PAYMENT_FAILED, kinds::PAYMENT_EXPIRED];
-    type Payload = PaymentEvent;
-}
+goodsmall_platform::consumer!(OrderSaga in "order-saga" reads PaymentEvent;
+    from [PAYMENTS_TOPIC] of [kinds::PAYMENT_SUCCEEDED, kinds::PAYMENT_FAILED, kinds::PAYMENT_EXPIRED]);
 
 impl PerEvent for OrderSaga {
     async fn handle(&self, event: Received<PaymentEvent>) -> anyhow::Result<()> {

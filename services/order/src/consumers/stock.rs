@@ -6,7 +6,7 @@
 
 use goodsmall_platform::events::{
     contracts::{kinds, OrderEvent, ORDERS_TOPIC},
-    Consumer, PerEvent, Received,
+    PerEvent, Received,
 };
 use goodsmall_sale::StockEngine;
 
@@ -14,12 +14,8 @@ pub struct OrderStock {
     pub engine: StockEngine,
 }
 
-impl Consumer for OrderStock {
-    const GROUP: &'static str = "order-stock";
-    const TOPICS: &'static [&'static str] = &[ORDERS_TOPIC];
-    const KINDS: &'static [&'static str] = &[kinds::ORDER_COMPLETED, kinds::ORDER_FAILED, kinds::ORDER_CANCELED];
-    type Payload = OrderEvent;
-}
+goodsmall_platform::consumer!(OrderStock in "order-stock" reads OrderEvent;
+    from [ORDERS_TOPIC] of [kinds::ORDER_COMPLETED, kinds::ORDER_FAILED, kinds::ORDER_CANCELED]);
 
 impl PerEvent for OrderStock {
     async fn handle(&self, event: Received<OrderEvent>) -> anyhow::Result<()> {

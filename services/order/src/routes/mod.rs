@@ -5,15 +5,12 @@ pub mod internal;
 mod orders;
 mod sales;
 
-use goodsmall_platform::{
-    db,
-    error::{unreachable_in_chain, ApiError, Cause, ErrorCode},
-    kv,
-};
-use goodsmall_sale::EngineError;
+use goodsmall_platform::error::{ApiError, ErrorCode, Unreachable};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{purchase::PurchaseError, sales::SalesError, state::OrderState, writer::CommitError};
+use crate::{
+    orders::OrderRecordError, purchase::PurchaseError, sales::SalesError, state::OrderState, writer::CommitError,
+};
 
 pub fn router(state: OrderState) -> OpenApiRouter {
     routes().with_state(state)
@@ -44,7 +41,13 @@ fn routes() -> OpenApiRouter<OrderState> {
 /// logged, with its whole chain, when the answer is made.
 impl From<PurchaseError> for ApiError {
     fn from(e: PurchaseError) -> Self {
-        failure(purchase_unreachable(&e), e)
+        ApiError::failure(e)
+    }
+}
+
+impl From<OrderRecordError> for ApiError {
+    fn from(e: OrderRecordError) -> Self {
+        ApiError::failure(e)
     }
 }
 
@@ -54,68 +57,50 @@ impl From<SalesError> for ApiError {
             let detail = format!("no sale for flashsale {manifest}");
             return ApiError::new(ErrorCode::SaleNotFound, detail).caused_by(e);
         }
-        failure(sales_unreachable(&e), e)
-    }
-}
-
-fn failure(unreachable: Option<&str>, cause: impl Into<Cause>) -> ApiError {
-    match unreachable {
-        Some(what) => ApiError::unavailable(what, cause),
-        None => ApiError::internal(cause),
+        ApiError::failure(e)
     }
 }
 
 /// The dependency that did not answer, when that is the failure. The matches name
 /// every variant, so a new one is answered on purpose.
-fn engine_unreachable(e: &EngineError) -> Option<&'static str> {
-    match e {
-        EngineError::Redis(redis) => kv::redis_unavailable(redis).then_some("the stock store"),
-        EngineError::StockBelowCommitted { .. }
-        | EngineError::Protocol(_)
-        | EngineError::Corrupt { .. }
-        | EngineError::MissingField { .. }
-        | EngineError::InvalidInput(_) => None,
+impl Unreachable for SalesError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            SalesError::Engine(e) => e.unreachable(),
+            SalesError::Database(e) => e.unreachable(),
+            SalesError::NoFlashSale(_)
+            | SalesError::CorruptTime { .. }
+            | SalesError::UnknownOrderStatus { .. }
+            | SalesError::Vanished(_)
+            | SalesError::KeepsVanishing(_) => None,
+        }
     }
 }
 
-fn database_unreachable(e: &sqlx::Error) -> Option<&'static str> {
-    db::is_unavailable(e).then_some("the database")
-}
-
-fn sales_unreachable(e: &SalesError) -> Option<&'static str> {
-    match e {
-        SalesError::Engine(e) => engine_unreachable(e),
-        SalesError::Database(e) => database_unreachable(e),
-        SalesError::NoFlashSale(_)
-        | SalesError::CorruptTime { .. }
-        | SalesError::UnknownOrderStatus { .. }
-        | SalesError::Vanished(_)
-        | SalesError::KeepsVanishing(_) => None,
-    }
-}
-
-fn purchase_unreachable(e: &PurchaseError) -> Option<&'static str> {
-    match e {
-        PurchaseError::Engine(e) => engine_unreachable(e),
-        PurchaseError::Sale(e) => sales_unreachable(e),
-        PurchaseError::KeyLookup(e) => database_unreachable(e),
-        // The writer's database error, shared by a batch, has the `sqlx::Error` as its
-        // source (writer.rs).
-        PurchaseError::Commit(CommitError::Database { source, .. }) => std::error::Error::source(source)
-            .and_then(|e| e.downcast_ref::<sqlx::Error>())
-            .and_then(database_unreachable),
-        PurchaseError::Commit(
-            CommitError::Stopped | CommitError::ReservationLost { .. } | CommitError::Undecided { .. },
-        )
-        | PurchaseError::OrderMissing(_) => None,
-        // `Orders::status` answers `anyhow::Error`: no type to go by, so its chain is searched.
-        PurchaseError::OrderStatus { source, .. } => unreachable_in_chain(source.as_ref()),
+impl Unreachable for PurchaseError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            PurchaseError::Engine(e) => e.unreachable(),
+            PurchaseError::Sale(e) => e.unreachable(),
+            PurchaseError::KeyLookup(e) => e.unreachable(),
+            // The writer's database error, shared by a batch, has the `sqlx::Error` as its
+            // source (writer.rs).
+            PurchaseError::Commit(CommitError::Database { source, .. }) => std::error::Error::source(source)
+                .and_then(|e| e.downcast_ref::<sqlx::Error>())
+                .and_then(Unreachable::unreachable),
+            PurchaseError::Commit(
+                CommitError::Stopped | CommitError::ReservationLost { .. } | CommitError::Undecided { .. },
+            )
+            | PurchaseError::OrderMissing(_) => None,
+            PurchaseError::OrderStatus { source, .. } => source.unreachable(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use axum::{http::StatusCode, response::IntoResponse};
+    use goodsmall_sale::EngineError;
 
     use super::*;
 
@@ -143,11 +128,9 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let (status, ..) = answer(SalesError::Engine(redis_down()).into());
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        let untyped = PurchaseError::OrderStatus {
-            order_id: "o1".into(),
-            source: anyhow::Error::new(sqlx::Error::PoolTimedOut).context("order o1").into(),
-        };
-        assert_eq!(answer(untyped.into()).0, StatusCode::SERVICE_UNAVAILABLE);
+        let status_down =
+            PurchaseError::OrderStatus { order_id: "o1".into(), source: sqlx::Error::PoolTimedOut.into() };
+        assert_eq!(answer(status_down.into()).0, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]
@@ -159,7 +142,11 @@ mod tests {
             SalesError::UnknownOrderStatus { sale_id: 7, source: crate::domain::UnknownOrderStatus("SHIPPED".into()) };
         let (status, _, chain) = answer(PurchaseError::Sale(corrupt).into());
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(chain, "purchase: reading the sale failed: an order of sale 7 has a status this release does not know: unknown order status \"SHIPPED\"");
+        assert_eq!(
+            chain,
+            "purchase: reading the sale failed: an order of sale 7 has a status this release does not \
+            know: unknown order status \"SHIPPED\""
+        );
         let (status, ..) = answer(PurchaseError::Engine(EngineError::Protocol("?".into())).into());
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         let (status, ..) = answer(PurchaseError::Commit(CommitError::Stopped).into());

@@ -45,7 +45,8 @@ pub struct OrderPage {
 
 /// Your orders, newest first.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = OrderPage), (status = 400, body = Problem, description = "INVALID_QUERY or INVALID_CURSOR")))]
+    responses((status = 200, body = OrderPage), (status = 400, body = Problem, description = "INVALID_QUERY or \
+        INVALID_CURSOR")))]
 pub async fn list(
     State(state): State<OrderState>,
     user: AuthUser,
@@ -74,7 +75,8 @@ pub async fn list(
 }
 
 /// Cancel an order before it ships: unpaid orders are released, paid ones refunded.
-#[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem, description = "ORDER_NOT_FOUND"),
               (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
 pub async fn cancel(State(state): State<OrderState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Order>> {
@@ -92,7 +94,8 @@ pub async fn cancel(State(state): State<OrderState>, user: AuthUser, Path(id): P
 }
 
 /// Ask to return a delivered order, inside the return window.
-#[utoipa::path(post, path = "/api/orders/{id}/return", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/orders/{id}/return", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem, description = "ORDER_NOT_FOUND"),
               (status = 409, body = Problem, description = "ORDER_STATE_CONFLICT")))]
 pub async fn request_return(

@@ -22,7 +22,8 @@ async fn signup_walkthrough_from_code_to_profile(shop: TestShop) {
 }
 
 async fn unverified_email_cannot_sign_up(shop: TestShop) {
-    let body = json!({ "email": unique_email("nov"), "password": "s3cret-pass", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
+    let body = json!({ "email": unique_email("nov"), "password": "s3cret-pass", "name": "N",
+        "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
     assert_problem(shop.post("/api/users", None, body).await, StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED").await;
 }
 
@@ -48,7 +49,8 @@ async fn five_wrong_codes_lock_the_code(shop: TestShop) {
     let locked = confirm(&code).await;
     assert!(retry_after(&locked) <= wait);
     assert_problem(locked, StatusCode::TOO_MANY_REQUESTS, "VERIFICATION_LOCKED").await;
-    let body = json!({ "email": email, "password": "s3cret-pass", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
+    let body = json!({ "email": email, "password": "s3cret-pass", "name": "N", "phone": "+82 10-1234-5678",
+        "address": "Seoul, Korea" });
     assert_problem(shop.post("/api/users", None, body).await, StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED").await;
     // Retry-After is when a new code may be asked for (within a second: it is rounded
     // up to whole seconds); that code unlocks the address.
@@ -103,7 +105,8 @@ async fn an_email_has_one_account(shop: TestShop) {
     let confirmed =
         shop.post("/api/auth/email-verifications/confirm", None, json!({ "email": email, "code": code })).await;
     assert_status(confirmed, StatusCode::OK).await;
-    let body = json!({ "email": email, "password": "other-pass-1", "name": "N", "phone": "+82 10-1234-5678", "address": "Seoul, Korea" });
+    let body = json!({ "email": email, "password": "other-pass-1", "name": "N", "phone": "+82 10-1234-5678",
+        "address": "Seoul, Korea" });
     assert_problem(shop.post("/api/users", None, body).await, StatusCode::CONFLICT, "EMAIL_TAKEN").await;
 }
 

@@ -217,7 +217,8 @@ async fn drop_endpoints_refuse_bad_input(shop: TestShop) {
     )
     .await;
     assert_eq!(problem["errors"].as_array().unwrap().len(), 3, "stock, price and closes_at: {problem}");
-    let mistyped = json!({ "product_id": "one", "stock": 1, "price": "1.00", "per_user_limit": 1, "opens_at": "soon", "closes_at": "later" });
+    let mistyped = json!({ "product_id": "one", "stock": 1, "price": "1.00", "per_user_limit": 1, "opens_at": "soon",
+        "closes_at": "later" });
     assert_problem(
         shop.post("/api/sales", Some(&merchant), mistyped).await,
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -248,7 +248,8 @@ async fn the_cli_applies_lists_and_deletes_yaml(shop: TestShop) {
     let merchant = shop.merchant().await;
     let product = create_product(&shop, &merchant, "Keyring", 10).await["id"].as_i64().unwrap();
     let yaml = format!(
-        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: keyring-drop\nspec:\n  productId: {product}\n  stock: 5\n  price: \"9.50\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 2\n",
+        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: keyring-drop\nspec:\n  productId: \
+            {product}\n  stock: 5\n  price: \"9.50\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 2\n",
         (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
         (Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
     );
@@ -278,7 +279,12 @@ async fn the_cli_applies_lists_and_deletes_yaml(shop: TestShop) {
                 == ["keyring-drop", "Open", &product.to_string(), "5"],
         "{table}"
     );
-    std::fs::write(&file, "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: keyring-drop\nspec:\n  productId: 1\n  stock: 0\n").unwrap();
+    std::fs::write(
+        &file,
+        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: \
+        keyring-drop\nspec:\n  productId: 1\n  stock: 0\n",
+    )
+    .unwrap();
     let error = cli(Command::Apply { file: file.clone() }).run().await.unwrap_err().to_string();
     assert!(error.starts_with("Error (INVALID_BODY)"), "a spec missing required fields is refused: {error}");
     assert_eq!(
@@ -299,7 +305,10 @@ async fn the_status_is_as_fresh_as_documented(shop: TestShop) {
             let (secs, rest) = doc[at + m.len()..].split_once(' ')?;
             rest.starts_with("s in one process").then(|| secs.parse::<u64>().ok()).flatten()
         })
-        .expect("docs/operator.md says how far the status may trail the sale in one process (\"at most N s in one process\")");
+        .expect(
+            "docs/operator.md says how far the status may trail the sale in one process (\"at most N s in one \
+            process\")",
+        );
     assert_eq!(documented, goodsmall_operator::local::REFRESH.as_secs(), "the documented bound is the local refresh");
     let merchant = shop.merchant().await;
     let product = create_product(&shop, &merchant, "Poster", 100).await["id"].as_i64().unwrap();
@@ -331,7 +340,10 @@ async fn the_api_and_a_manifest_refuse_the_same_terms_alike(shop: TestShop) {
     let opens = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339_opts(SecondsFormat::Millis, true);
     let closes = (Utc::now() + chrono::Duration::hours(3)).to_rfc3339_opts(SecondsFormat::Millis, true);
     let (max_stock, max_per_user) = (100_000_000, 1_000);
-    let sale = |stock: i64, price: &str, per_user: i64, closes: &str| json!({ "product_id": product, "stock": stock, "price": price, "per_user_limit": per_user, "opens_at": opens, "closes_at": closes });
+    let sale = |stock: i64, price: &str, per_user: i64, closes: &str| {
+        json!({ "product_id": product, "stock": stock,
+        "price": price, "per_user_limit": per_user, "opens_at": opens, "closes_at": closes })
+    };
     let flash_sale = |name: &str, stock: i64, price: &str, per_user: i64, closes: &str| {
         let mut m = manifest(name, product, stock, Duration::ZERO);
         (m["spec"]["price"], m["spec"]["perUserLimit"], m["spec"]["opensAt"], m["spec"]["closesAt"]) =

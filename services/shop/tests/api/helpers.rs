@@ -244,7 +244,10 @@ impl TestShop {
             Some("order") => &self.order_base,
             Some("payment") => &self.payment_base,
             _ if self.mode == Mode::Embedded => &self.user_base,
-            None => panic!("the chart's route table (helm/goodsmall/traffic.yaml) does not route {path}: the entry point answers 404"),
+            None => panic!(
+                "the chart's route table (helm/goodsmall/traffic.yaml) does not route {path}: the entry \
+                point answers 404"
+            ),
             Some(other) => panic!("the chart's route table sends {path} to {other}, no service of this shop"),
         };
         format!("{base}{path}")
@@ -337,7 +340,8 @@ impl TestShop {
             .post(
                 "/api/users",
                 None,
-                json!({ "email": email, "password": password, "name": "Park Jimin", "phone": "+82 10-1234-5678", "address": "12 Hannam-daero, Seoul" }),
+                json!({ "email": email, "password": password, "name": "Park Jimin", "phone": "+82 10-1234-5678",
+                    "address": "12 Hannam-daero, Seoul" }),
             )
             .await;
         assert_status(response, StatusCode::CREATED).await

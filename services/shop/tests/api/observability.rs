@@ -89,7 +89,11 @@ fn anchor(heading: &str) -> String {
 #[test]
 fn the_dashboards_are_the_code_and_fit_grafanas_schema() {
     let sdk = Command::new("python3").args(["-c", "import grafana_foundation_sdk"]).status().expect("python3");
-    assert!(sdk.success(), "grafana-foundation-sdk is missing: python3 -m pip install 'grafana-foundation-sdk==1769699379!11.6.0' (scripts/test.sh installs it)");
+    assert!(
+        sdk.success(),
+        "grafana-foundation-sdk is missing: python3 -m pip install \
+        'grafana-foundation-sdk==1769699379!11.6.0' (scripts/test.sh installs it)"
+    );
     run_ok(
         Command::new("python3").arg(repo().join("grafana/dashboards.py")).arg("--check"),
         "grafana/dashboards.py --check",

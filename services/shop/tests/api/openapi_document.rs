@@ -146,7 +146,8 @@ async fn instants_beyond_four_digit_years_are_refused(shop: TestShop) {
             .call(Method::PATCH, &format!("/api/products/{product}"), Some(&merchant), Some(json!({ "opens_at": at })))
             .await;
         assert_problem(patch, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-        let sale = json!({ "product_id": product, "stock": 1, "price": "1.00", "per_user_limit": 1, "opens_at": "2026-01-01T00:00:00Z", "closes_at": at });
+        let sale = json!({ "product_id": product, "stock": 1, "price": "1.00", "per_user_limit": 1,
+            "opens_at": "2026-01-01T00:00:00Z", "closes_at": at });
         let problem = assert_problem(
             shop.post("/api/sales", Some(&merchant), sale).await,
             StatusCode::UNPROCESSABLE_ENTITY,

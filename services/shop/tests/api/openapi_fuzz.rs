@@ -22,7 +22,10 @@ const HARD_LIMIT: Duration = Duration::from_secs(200);
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
 fn install_hint() -> String {
-    format!("install it with `python3 -m pip install {SCHEMATHESIS}` (add --break-system-packages on an externally managed Python), or run scripts/test.sh, which does")
+    format!(
+        "install it with `python3 -m pip install {SCHEMATHESIS}` (add --break-system-packages on an externally \
+        managed Python), or run scripts/test.sh, which does"
+    )
 }
 
 /// Runs schemathesis's command line from the `python3` that scripts/test.sh installs

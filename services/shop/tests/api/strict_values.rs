@@ -43,7 +43,8 @@ async fn a_price_is_a_plain_decimal_everywhere(shop: TestShop) {
         refused_field(shop.post("/api/sales", Some(&merchant), sale).await, "VALIDATION_FAILED", "price").await;
         // The FlashSale API (one process; a cluster's CRD schema has the same pattern).
         if let (Mode::Embedded, Some(text)) = (shop.mode, price.as_str()) {
-            let manifest = json!({ "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "prices" },
+            let manifest = json!({ "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale",
+                "metadata": { "name": "prices" },
                 "spec": { "productId": product, "stock": 5, "price": text, "perUserLimit": 1,
                           "opensAt": opens_at.to_rfc3339(), "closesAt": (opens_at + chrono::Duration::hours(1)).to_rfc3339() } });
             refused_field(

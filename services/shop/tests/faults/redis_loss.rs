@@ -105,7 +105,8 @@ async fn drop_losing_redis(loss: Loss) {
     let slowest = down_answers.iter().map(|(e, _)| *e).max();
     let unavailable: usize = probes.iter().map(|p| p.unavailable).sum();
     println!(
-        "retried {} accepted purchases; {} token probe rounds, {unavailable} answered 503; {} purchases while down, slowest 503 {slowest:?}",
+        "retried {} accepted purchases; {} token probe rounds, {unavailable} answered 503; {} purchases while down, \
+            slowest 503 {slowest:?}",
         retried.len(),
         probes.len(),
         down_answers.len()

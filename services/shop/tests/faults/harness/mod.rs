@@ -131,7 +131,8 @@ impl Stack {
     /// A sale of `stock` units of a new product, one per shopper, open now for an hour.
     pub async fn open_sale(&self, order: &Service, stock: i64) -> i64 {
         let merchant = self.signer().issue(1, Role::Merchant, "merchant").unwrap();
-        let product = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000, "status": "ON_SALE" });
+        let product = json!({ "name": "Lightstick", "description": "limited", "price": "49.00", "quantity": 1000,
+            "status": "ON_SALE" });
         let created = self
             .client
             .post(format!("{}/api/products", self.product.base()))

@@ -22,11 +22,14 @@ pub async fn settle(stack: &Stack, sale_id: i64) -> Settled {
     let mut conn = redis::Client::open(stack.redis.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let started = Instant::now();
     loop {
-        let rows = sqlx::query("SELECT o.id, o.status, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.sale_id = ?")
-            .bind(sale_id)
-            .fetch_all(&db)
-            .await
-            .unwrap();
+        let rows = sqlx::query(
+            "SELECT o.id, o.status, l.quantity FROM orders o JOIN order_lines l ON l.order_id = \
+            o.id WHERE o.sale_id = ?",
+        )
+        .bind(sale_id)
+        .fetch_all(&db)
+        .await
+        .unwrap();
         let orders: HashMap<String, (String, i64)> = rows
             .iter()
             .map(|r| (r.get::<String, _>("id"), (r.get::<String, _>("status"), r.get::<i64, _>("quantity"))))
