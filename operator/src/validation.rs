@@ -31,6 +31,8 @@ pub fn validate(spec: &FlashSaleSpec) -> Result<Terms, Vec<String>> {
         opens_at: spec.opens_at,
         closes_at: spec.closes_at,
         per_user_limit: spec.per_user_limit,
+        // `spec.admission` comes with the CRD's field (issue #22, in progress).
+        admission: None,
     };
     let sale = SaleTerms::parse(&input, Spelling::Manifest);
     let mut problems: Vec<String> =

@@ -392,6 +392,7 @@ async fn an_open_sale_that_sells_out_reports_sold_out() {
             quantity: Quantity::new(3).unwrap(),
             order: "o1",
             at_ms: Utc::now().timestamp_millis(),
+            turn_ends_ms: None,
         })
         .await
         .unwrap();
@@ -423,6 +424,7 @@ fn new_sale(fs: &FlashSale) -> NewSale {
         opens_at: fs.spec.opens_at,
         closes_at: fs.spec.closes_at,
         per_user_limit: fs.spec.per_user_limit,
+        admission: None,
     }
 }
 

@@ -95,6 +95,7 @@ impl Drop {
                 quantity: Quantity::new(quantity).unwrap(),
                 order,
                 at_ms: at.timestamp_millis(),
+                turn_ends_ms: None,
             })
             .await
             .unwrap()

@@ -8,6 +8,8 @@ use goodsmall_platform::money::{DecimalInput, Price};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::admission::{Admission, AdmissionInput};
+
 /// The most units one sale may offer: a national drop of vouchers or a marketplace-wide
 /// event, not only a sneaker release (docs/decisions.md).
 pub const MAX_STOCK: i64 = 100_000_000;
@@ -34,6 +36,9 @@ pub struct Sale {
     pub closes_at: DateTime<Utc>,
     pub per_user_limit: i64,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The sale's waiting room; absent (null) when it is first come, first served.
+    #[serde(default)]
+    pub admission: Option<Admission>,
 }
 
 /// A sale's terms as recorded; also the body of the operator's `PUT` on the internal
@@ -48,6 +53,8 @@ pub struct NewSale {
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     pub per_user_limit: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<Admission>,
 }
 
 /// The operator's `PUT` body as it arrives (the wire shape of [`NewSale`]), before the
@@ -62,6 +69,8 @@ pub struct NewSaleBody {
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     pub per_user_limit: i64,
+    #[serde(default)]
+    pub admission: Option<AdmissionInput>,
 }
 
 impl NewSaleBody {
@@ -74,6 +83,7 @@ impl NewSaleBody {
             opens_at: self.opens_at,
             closes_at: self.closes_at,
             per_user_limit: self.per_user_limit,
+            admission: self.admission.as_ref(),
         };
         Ok(SaleTerms::parse(&input, Spelling::Api)?.for_merchant(self.merchant_id))
     }
@@ -88,6 +98,8 @@ pub enum Term {
     Price,
     /// The window: `closes_at` after `opens_at`.
     ClosesAt,
+    /// One of the waiting room's terms.
+    Admission(crate::admission::AdmissionField),
 }
 
 /// How the input names its fields: the JSON APIs' `snake_case`, or a FlashSale's
@@ -111,6 +123,8 @@ impl Term {
             (Term::Price, Spelling::Manifest) => "spec.price",
             (Term::ClosesAt, Spelling::Api) => "closes_at",
             (Term::ClosesAt, Spelling::Manifest) => "spec",
+            (Term::Admission(field), Spelling::Api) => field.names().0,
+            (Term::Admission(field), Spelling::Manifest) => field.names().1,
         }
     }
 }
@@ -133,6 +147,7 @@ pub struct TermsInput<'a> {
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     pub per_user_limit: i64,
+    pub admission: Option<&'a AdmissionInput>,
 }
 
 /// Terms that met every rule; made only by [`SaleTerms::parse`] (the fields can be read,
@@ -150,6 +165,8 @@ pub struct SaleTerms {
     pub closes_at: DateTime<Utc>,
     /// 1 to [`MAX_PER_USER_LIMIT`].
     pub per_user_limit: i64,
+    /// [`Admission::parse`]'s rules.
+    pub admission: Option<Admission>,
 }
 
 impl SaleTerms {
@@ -186,6 +203,15 @@ impl SaleTerms {
             };
             refuse(Term::ClosesAt, message.to_owned());
         }
+        let admission = match input.admission.map(|a| Admission::parse(a, input.stock)).transpose() {
+            Ok(admission) => admission,
+            Err(broken) => {
+                for e in broken {
+                    refuse(Term::Admission(e.field), e.message);
+                }
+                None
+            }
+        };
         match price {
             Some(price) if errors.is_empty() => Ok(Self {
                 product_id: input.product_id,
@@ -194,6 +220,7 @@ impl SaleTerms {
                 opens_at: input.opens_at,
                 closes_at: input.closes_at,
                 per_user_limit: input.per_user_limit,
+                admission,
             }),
             _ => Err(errors),
         }
@@ -209,6 +236,7 @@ impl SaleTerms {
             opens_at: self.opens_at,
             closes_at: self.closes_at,
             per_user_limit: self.per_user_limit,
+            admission: self.admission,
         }
     }
 }
@@ -232,6 +260,7 @@ mod tests {
             opens_at,
             closes_at: "2030-01-01T11:00:00Z".parse().unwrap(),
             per_user_limit: 2,
+            admission: None,
         }
     }
 

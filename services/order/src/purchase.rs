@@ -193,6 +193,7 @@ impl Purchases {
             quantity: quantity.units(),
             order: &new_id,
             at_ms: now,
+            turn_ends_ms: None,
         };
         Ok(self.engine.reserve(&reservation).await?)
     }

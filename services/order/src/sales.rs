@@ -6,7 +6,8 @@ use goodsmall_platform::{
     db::Database,
     money::Price,
 };
-use goodsmall_sale::{EngineError, RecordedOrder, SaleCounters, SaleDefinition, StockEngine, Units};
+use goodsmall_contracts::admission::{Admission, AdmissionMode};
+use goodsmall_sale::{queue::QueueTerms, EngineError, RecordedOrder, SaleCounters, SaleDefinition, StockEngine, Units};
 use sqlx::{any::AnyRow, Any, Row};
 
 use crate::domain::{OrderStatus, UnknownOrderStatus};
@@ -24,6 +25,11 @@ pub fn definition(sale: &Sale) -> SaleDefinition {
         opens_at_ms: sale.opens_at.timestamp_millis(),
         closes_at_ms: sale.closes_at.timestamp_millis(),
         per_user_limit: sale.per_user_limit,
+        queue: sale.admission.map(|a| QueueTerms {
+            pre_queue_ms: a.pre_queue_seconds * 1000,
+            admit_per_second: a.admit_per_second,
+            turn_ttl_ms: a.turn_ttl_seconds * 1000,
+        }),
     }
 }
 
@@ -52,6 +58,9 @@ pub enum SalesError {
         #[source]
         source: UnknownOrderStatus,
     },
+    /// Some of a sale's waiting-room columns set and some NULL: written by no release.
+    #[error("sale {sale_id} has a partial waiting room {columns}")]
+    PartialWaitingRoom { sale_id: i64, columns: String },
     #[error("new sale {0} vanished")]
     Vanished(i64),
     #[error("sale {0} keeps vanishing from the stock engine")]
@@ -69,7 +78,8 @@ pub struct Sales {
     restoring: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-const COLUMNS: &str = "id, product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, closed_at";
+const COLUMNS: &str = "id, product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, closed_at, \
+                       queue_pre_queue_seconds, queue_admit_per_second, queue_turn_ttl_seconds";
 
 impl Sales {
     pub fn new(db: Database, engine: StockEngine) -> Self {
@@ -86,8 +96,9 @@ impl Sales {
 
     async fn create_row(&self, s: &NewSale, flash_sale: Option<&str>) -> SalesResult<Sale> {
         let sql = self.db.insert_sql(
-            "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, created_at, flash_sale) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, created_at, \
+             flash_sale, queue_pre_queue_seconds, queue_admit_per_second, queue_turn_ttl_seconds) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)
             .bind(s.product_id)
@@ -98,7 +109,10 @@ impl Sales {
             .bind(s.closes_at.timestamp_millis())
             .bind(s.per_user_limit)
             .bind(now_millis())
-            .bind(flash_sale);
+            .bind(flash_sale)
+            .bind(s.admission.map(|a| a.pre_queue_seconds))
+            .bind(s.admission.map(|a| a.admit_per_second))
+            .bind(s.admission.map(|a| a.turn_ttl_seconds));
         let id = {
             let _q = self.db.observe("sale.insert");
             self.db.insert_id(query).await?
@@ -252,6 +266,7 @@ impl Sales {
             closes_at: s.closes_at,
             per_user_limit: s.per_user_limit,
             product_id: s.product_id,
+            admission: s.admission,
             ..current.clone()
         };
         if definition(&wanted) == definition(&current) {
@@ -267,16 +282,19 @@ impl Sales {
             }
         }
         let _q = self.db.observe("sale.update_terms");
-        sqlx::query("UPDATE sales SET product_id = ?, stock = ?, price_cents = ?, opens_at = ?, closes_at = ?, per_user_limit = ? WHERE id = ?")
-            .bind(s.product_id)
-            .bind(s.stock)
-            .bind(s.price.cents())
-            .bind(s.opens_at.timestamp_millis())
-            .bind(s.closes_at.timestamp_millis())
-            .bind(s.per_user_limit)
-            .bind(current.id)
-            .execute(self.db.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE sales SET product_id = ?, stock = ?, price_cents = ?, opens_at = ?, closes_at = ?, \
+            per_user_limit = ? WHERE id = ?",
+        )
+        .bind(s.product_id)
+        .bind(s.stock)
+        .bind(s.price.cents())
+        .bind(s.opens_at.timestamp_millis())
+        .bind(s.closes_at.timestamp_millis())
+        .bind(s.per_user_limit)
+        .bind(current.id)
+        .execute(self.db.pool())
+        .await?;
         Ok(wanted)
     }
 
@@ -336,7 +354,27 @@ fn sale_from_row(row: &AnyRow) -> SalesResult<Sale> {
         closes_at: time(row.try_get("closes_at")?)?,
         per_user_limit: row.try_get("per_user_limit")?,
         closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(time).transpose()?,
+        admission: admission_from_row(row)?,
     })
+}
+
+/// The waiting room's three columns: all set, or all NULL (first come, first served).
+fn admission_from_row(row: &AnyRow) -> SalesResult<Option<Admission>> {
+    let columns = (
+        row.try_get::<Option<i64>, _>("queue_pre_queue_seconds")?,
+        row.try_get::<Option<i64>, _>("queue_admit_per_second")?,
+        row.try_get::<Option<i64>, _>("queue_turn_ttl_seconds")?,
+    );
+    match columns {
+        (Some(pre_queue_seconds), Some(admit_per_second), Some(turn_ttl_seconds)) => Ok(Some(Admission {
+            mode: AdmissionMode::Queue,
+            pre_queue_seconds,
+            admit_per_second,
+            turn_ttl_seconds,
+        })),
+        (None, None, None) => Ok(None),
+        partial => Err(SalesError::PartialWaitingRoom { sale_id: row.try_get("id")?, columns: format!("{partial:?}") }),
+    }
 }
 
 /// Every order of the sale, with where its units are and its Idempotency-Key: what a

@@ -153,6 +153,7 @@ async fn an_order_reserved_in_the_lost_engine_is_not_committed_after_the_rebuild
                 quantity: Quantity::new(1).unwrap(),
                 order: "o-lost",
                 at_ms: now,
+                turn_ends_ms: None,
             })
             .await
             .unwrap()
@@ -181,6 +182,7 @@ async fn an_order_reserved_in_the_lost_engine_is_not_committed_after_the_rebuild
                 quantity: Quantity::new(1).unwrap(),
                 order: "o-new",
                 at_ms: now,
+                turn_ends_ms: None,
             })
             .await
             .unwrap()

@@ -71,6 +71,7 @@ fn terms(stock: i64) -> NewSale {
         opens_at,
         closes_at: opens_at + chrono::Duration::hours(1),
         per_user_limit: 2,
+        admission: None,
     }
 }
 
@@ -110,6 +111,7 @@ async fn the_operator_records_loads_closes_and_retires_a_flash_sale_through_it()
             quantity: Quantity::new(2).unwrap(),
             order: "ord-1",
             at_ms: chrono::Utc::now().timestamp_millis(),
+            turn_ends_ms: None,
         })
         .await
         .unwrap();
@@ -183,6 +185,7 @@ async fn the_apply_refuses_bad_terms_with_the_shared_rules() {
     // The widest terms the rules allow are recorded.
     let widest = NewSale {
         per_user_limit: goodsmall_contracts::sales::MAX_PER_USER_LIMIT,
+        admission: None,
         ..terms(goodsmall_contracts::sales::MAX_STOCK)
     };
     let applied = s.client.put(&url).bearer_auth(&token).json(&widest).send().await.unwrap();

@@ -68,6 +68,7 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
                 opens_at: now - chrono::Duration::minutes(5),
                 closes_at: now + chrono::Duration::hours(1),
                 per_user_limit: 5,
+                admission: None,
             })
             .await
             .unwrap();
@@ -88,6 +89,7 @@ async fn a_reservation_without_an_order_is_released_after_the_grace_period() {
                         quantity: Quantity::new(2).unwrap(),
                         order: &order_id,
                         at_ms: now_ms,
+                        turn_ends_ms: None,
                     })
                     .await
                     .unwrap();

@@ -76,6 +76,13 @@ error_codes! {
     SaleHalted => (CONFLICT, "The merchant has halted the sale"),
     InsufficientStock => (CONFLICT, "Fewer units are left than you asked for"),
     PurchaseLimit => (CONFLICT, "You have reached this sale's per-shopper limit"),
+    // A sale's waiting room
+    NoWaitingRoom => (CONFLICT, "This sale has no waiting room; buy directly"),
+    QueueNotOpen => (CONFLICT, "The sale's waiting room has not opened yet"),
+    NotInQueue => (NOT_FOUND, "You have not joined this sale's waiting room"),
+    AdmissionRequired => (FORBIDDEN, "This sale admits shoppers through its waiting room"),
+    AdmissionExpired => (FORBIDDEN, "Your turn to buy has expired"),
+    AdmissionInvalid => (FORBIDDEN, "The admission is not valid for you and this sale"),
     OrderNotFound => (NOT_FOUND, "No such order"),
     OrderStateConflict => (CONFLICT, "The order's status does not allow this"),
     PaymentNotFound => (NOT_FOUND, "No payment is due for this order"),

@@ -4,7 +4,8 @@
 
 /// Hash: product_id, price_cents, opens_at_ms, closes_at_ms, per_user_limit, initial,
 /// remaining, reserved, sold, closed, halted, and epoch (set by a rebuild from the orders;
-/// absent until the first). Always `initial = remaining + reserved + sold`.
+/// absent until the first). Always `initial = remaining + reserved + sold`. A sale with a
+/// waiting room also has the `q_` fields `queue.lua` lists.
 pub fn sale(sale_id: i64) -> String {
     format!("sale:{{{sale_id}}}")
 }
@@ -23,6 +24,34 @@ pub fn idempotency(sale_id: i64) -> String {
 /// X (released).
 pub fn reservations(sale_id: i64) -> String {
     format!("sale:{{{sale_id}}}:reservations")
+}
+
+/// Sorted set: user id → place key, the sale's waiting room (`queue.lua`).
+pub fn queue(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}:queue")
+}
+
+/// Hash: user id → the end of the shopper's turn (Unix ms), for every admitted shopper.
+pub fn turns(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}:turns")
+}
+
+/// Sorted set: user id → turn's end, for admitted shoppers who have not bought yet.
+pub fn pending_turns(sale_id: i64) -> String {
+    format!("sale:{{{sale_id}}}:pending")
+}
+
+/// Every key of a sale.
+pub fn all_of_sale(sale_id: i64) -> [String; 7] {
+    [
+        sale(sale_id),
+        buyers(sale_id),
+        idempotency(sale_id),
+        reservations(sale_id),
+        queue(sale_id),
+        turns(sale_id),
+        pending_turns(sale_id),
+    ]
 }
 
 /// String: units of a regular product available now. The product service already

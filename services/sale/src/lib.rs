@@ -5,7 +5,10 @@
 
 pub mod keys;
 mod memory;
+mod memory_queue;
+pub mod queue;
 mod redis_engine;
+mod redis_queue;
 mod sold_out;
 mod types;
 
@@ -21,6 +24,11 @@ fn check_terms(def: &SaleDefinition) -> Result<(), EngineError> {
     }
     if def.closes_at_ms <= def.opens_at_ms {
         return Err(EngineError::InvalidInput("sale closes before it opens"));
+    }
+    if let Some(q) = def.queue {
+        if q.pre_queue_ms < 0 || q.admit_per_second < 1 || q.turn_ttl_ms < 1 {
+            return Err(EngineError::InvalidInput("a waiting room needs a pre-queue ≥ 0, a rate ≥ 1 and a turn ≥ 1 ms"));
+        }
     }
     Ok(())
 }
@@ -60,7 +68,7 @@ struct EngineMetrics {
 }
 
 /// Every operation the engine counts (the `op` label's values).
-pub const ENGINE_OPS: [&str; 19] = [
+pub const ENGINE_OPS: [&str; 22] = [
     "load_sale",
     "restore_sale",
     "remove_sale",
@@ -80,6 +88,9 @@ pub const ENGINE_OPS: [&str; 19] = [
     "product_stock",
     "reserve_products",
     "release_products",
+    "join_queue",
+    "queue_place",
+    "queue_counts",
 ];
 
 impl EngineMetrics {
@@ -261,6 +272,36 @@ impl StockEngine {
     /// Reserved units become sold exactly once; a released reservation cannot be sold.
     pub async fn confirm(&self, sale_id: i64, order_id: &str) -> Result<Settle, EngineError> {
         dispatch!(self, "confirm", e => e.settle(sale_id, order_id, true).await)
+    }
+
+    /// `user` joins the sale's waiting room at `now_ms` (idempotent: a shopper who has
+    /// joined gets their place as it stands). See [`queue`] for the rules.
+    pub async fn join_queue(
+        &self,
+        sale: SaleId,
+        user: UserId,
+        now_ms: i64,
+    ) -> Result<Result<queue::QueuePlace, queue::QueueRefusal>, EngineError> {
+        dispatch!(self, "join_queue", e => e.join_queue(sale.0, user.0, now_ms).await)
+    }
+
+    /// `user`'s place in the sale's waiting room at `now_ms`.
+    pub async fn queue_place(
+        &self,
+        sale: SaleId,
+        user: UserId,
+        now_ms: i64,
+    ) -> Result<Result<queue::QueuePlace, queue::QueueRefusal>, EngineError> {
+        dispatch!(self, "queue_place", e => e.queue_place(sale.0, user.0, now_ms).await)
+    }
+
+    /// The sale's waiting room in numbers at `now_ms`.
+    pub async fn queue_counts(
+        &self,
+        sale: SaleId,
+        now_ms: i64,
+    ) -> Result<Result<queue::QueueCounts, queue::QueueRefusal>, EngineError> {
+        dispatch!(self, "queue_counts", e => e.queue_counts(sale.0, now_ms).await)
     }
 
     /// Overwrites a regular product's live stock (the product service owns the number).

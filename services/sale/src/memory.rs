@@ -7,6 +7,8 @@ use std::{
 };
 
 use crate::{
+    memory_queue::WaitingRoom,
+    queue::QueueTerms,
     EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation,
     ReservationRequest, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH,
 };
@@ -18,8 +20,10 @@ enum State {
     Released,
 }
 
-struct Sale {
-    counters: SaleCounters,
+pub(crate) struct Sale {
+    pub(crate) counters: SaleCounters,
+    pub(crate) queue_terms: Option<QueueTerms>,
+    pub(crate) room: WaitingRoom,
     epoch: i64,
     buyers: HashMap<i64, i64>,
     idempotency: HashMap<(i64, String), String>,
@@ -41,6 +45,11 @@ pub struct MemoryEngine(Arc<Mutex<Store>>);
 impl MemoryEngine {
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `f` on the sale under the lock; `None` when there is no such sale.
+    pub(crate) fn with_sale<T>(&self, sale_id: i64, f: impl FnOnce(&mut Sale) -> T) -> Result<Option<T>, EngineError> {
+        Ok(self.store().sales.get_mut(&sale_id).map(f))
     }
 
     pub async fn load_sale(&self, d: &SaleDefinition) -> Result<LoadOutcome, EngineError> {
@@ -81,6 +90,8 @@ impl MemoryEngine {
             terms(&mut counters);
             let sale = Sale {
                 counters,
+                queue_terms: d.queue,
+                room: WaitingRoom::default(),
                 epoch: FIRST_EPOCH,
                 buyers: HashMap::new(),
                 idempotency: HashMap::new(),
@@ -97,11 +108,12 @@ impl MemoryEngine {
                 committed: c.reserved + c.sold,
             });
         }
-        let before = *c;
+        let before = (*c, sale.queue_terms);
         c.remaining += d.stock - c.initial;
         c.initial = d.stock;
         terms(c);
-        Ok(Some(if *c == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated }))
+        sale.queue_terms = d.queue;
+        Ok(Some(if (*c, sale.queue_terms) == before { LoadOutcome::Unchanged } else { LoadOutcome::Updated }))
     }
 
     pub async fn restore_sale(
@@ -117,6 +129,8 @@ impl MemoryEngine {
         }
         let mut sale = Sale {
             counters: SaleCounters::rebuilt(d, closed, orders),
+            queue_terms: d.queue,
+            room: WaitingRoom::default(),
             epoch,
             buyers: HashMap::new(),
             idempotency: HashMap::new(),
@@ -182,6 +196,10 @@ impl MemoryEngine {
             Some(Refusal::SaleNotOpen)
         } else if c.remaining <= 0 {
             Some(Refusal::SoldOut)
+        } else if sale.queue_terms.is_some() && r.turn_ends_ms.is_none() {
+            Some(Refusal::AdmissionRequired)
+        } else if sale.queue_terms.is_some() && r.turn_ends_ms.is_some_and(|ends| ends <= now_ms) {
+            Some(Refusal::AdmissionExpired)
         } else if quantity > c.remaining {
             Some(Refusal::InsufficientStock)
         } else if sale.buyers.get(&user_id).copied().unwrap_or(0) + quantity > c.per_user_limit {
@@ -197,6 +215,9 @@ impl MemoryEngine {
         *sale.buyers.entry(user_id).or_default() += quantity;
         sale.idempotency.insert((user_id, key.to_owned()), order_id.to_owned());
         sale.reservations.insert(order_id.to_owned(), (user_id, quantity, State::Reserved));
+        if sale.queue_terms.is_some() {
+            sale.room.bought(user_id);
+        }
         Ok(Reservation::Reserved {
             order_id: order_id.to_owned(),
             quantity,

@@ -10,7 +10,7 @@ use crate::{
     ReservationRequest, SaleCounters, SaleDefinition, Settle, Units,
 };
 
-struct Scripts {
+pub(crate) struct Scripts {
     load: Script,
     close: Script,
     halt: Script,
@@ -19,12 +19,13 @@ struct Scripts {
     restore: Script,
     reserve_products: Script,
     release_products: Script,
+    pub(crate) queue: Script,
 }
 
 #[derive(Clone)]
 pub struct RedisEngine {
-    conn: ConnectionManager,
-    scripts: Arc<Scripts>,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) scripts: Arc<Scripts>,
 }
 
 impl RedisEngine {
@@ -38,6 +39,7 @@ impl RedisEngine {
             restore: Script::new(include_str!("scripts/restore.lua")),
             reserve_products: Script::new(include_str!("scripts/reserve_products.lua")),
             release_products: Script::new(include_str!("scripts/release_products.lua")),
+            queue: Script::new(include_str!("scripts/queue.lua")),
         };
         Self { conn, scripts: Arc::new(scripts) }
     }
@@ -62,6 +64,7 @@ impl RedisEngine {
             .arg(d.per_user_limit)
             .arg(d.stock)
             .arg(i64::from(create))
+            .arg(&queue_args(d))
             .invoke_async(&mut self.conn.clone())
             .await?;
         let word = answer.first().and_then(|v| redis::from_redis_value::<String>(v).ok());
@@ -103,7 +106,9 @@ impl RedisEngine {
         orders: &[RecordedOrder],
     ) -> Result<bool, EngineError> {
         let mut invocation = self.scripts.restore.key(keys::sale(d.sale_id));
-        invocation.key(keys::buyers(d.sale_id)).key(keys::idempotency(d.sale_id)).key(keys::reservations(d.sale_id));
+        for key in &keys::all_of_sale(d.sale_id)[1..] {
+            invocation.key(key);
+        }
         invocation
             .arg(d.product_id)
             .arg(d.price_cents)
@@ -112,7 +117,8 @@ impl RedisEngine {
             .arg(d.per_user_limit)
             .arg(d.stock)
             .arg(i64::from(closed))
-            .arg(epoch);
+            .arg(epoch)
+            .arg(&queue_args(d));
         for o in orders {
             let state = match o.units {
                 Units::Reserved => "R",
@@ -131,9 +137,7 @@ impl RedisEngine {
     }
 
     pub async fn remove_sale(&self, sale_id: i64) -> Result<bool, EngineError> {
-        let keys =
-            [keys::sale(sale_id), keys::buyers(sale_id), keys::idempotency(sale_id), keys::reservations(sale_id)];
-        let removed: i64 = self.conn.clone().del(&keys).await?;
+        let removed: i64 = self.conn.clone().del(&keys::all_of_sale(sale_id)).await?;
         Ok(removed > 0)
     }
 
@@ -164,11 +168,13 @@ impl RedisEngine {
             .key(keys::buyers(sale_id))
             .key(keys::idempotency(sale_id))
             .key(keys::reservations(sale_id))
+            .key(keys::pending_turns(sale_id))
             .arg(user_id)
             .arg(key)
             .arg(quantity)
             .arg(order_id)
             .arg(now_ms)
+            .arg(r.turn_ends_ms.unwrap_or(0))
             .invoke_async(&mut self.conn.clone())
             .await?;
         let text = |i: usize| answer.get(i).and_then(|v| redis::from_redis_value::<String>(v).ok());
@@ -326,6 +332,14 @@ impl RedisEngine {
 
 /// The sale hash as counters. load.lua and restore.lua write every field at once except
 /// `halted`, which is absent until the merchant first halts the sale.
+/// The waiting room's terms as `load.lua` and `restore.lua` take them ('' for none).
+fn queue_args(d: &SaleDefinition) -> [String; 3] {
+    match d.queue {
+        Some(q) => [q.pre_queue_ms.to_string(), q.admit_per_second.to_string(), q.turn_ttl_ms.to_string()],
+        None => Default::default(),
+    }
+}
+
 fn counters_from_hash(sale_id: i64, key: &str, fields: &HashMap<String, String>) -> Result<SaleCounters, EngineError> {
     let parse = |field: &'static str, value: &String| {
         value.parse::<i64>().map_err(|source| EngineError::Corrupt {
@@ -428,6 +442,7 @@ mod tests {
             opens_at_ms: 1_000,
             closes_at_ms: 2_000,
             per_user_limit: 2,
+            queue: None,
         };
         engine.load_sale(&sale).await.unwrap();
         assert_eq!(engine.counters(1).await.unwrap().map(|c| (c.remaining, c.halted)), Some((10, false)));

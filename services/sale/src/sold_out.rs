@@ -124,6 +124,7 @@ mod tests {
             opens_at_ms: 0,
             closes_at_ms: i64::MAX,
             per_user_limit: 5,
+            queue: None,
         }
     }
 
@@ -149,7 +150,8 @@ mod tests {
                     key: "k",
                     quantity: Quantity::new(1).unwrap(),
                     order: "o1",
-                    at_ms: 10
+                    at_ms: 10,
+                    turn_ends_ms: None,
                 })
                 .await
                 .unwrap(),
@@ -176,6 +178,7 @@ mod tests {
                 quantity: Quantity::new(1).unwrap(),
                 order: "o1",
                 at_ms: 10,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -187,6 +190,7 @@ mod tests {
                 quantity: Quantity::new(1).unwrap(),
                 order: "o2",
                 at_ms: 10,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -209,6 +213,7 @@ mod tests {
                 quantity: Quantity::new(1).unwrap(),
                 order: "o3",
                 at_ms: 10,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -231,6 +236,7 @@ mod tests {
                 quantity: Quantity::new(1).unwrap(),
                 order: "o1",
                 at_ms: 10,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -261,6 +267,7 @@ mod tests {
                 quantity: Quantity::new(1).unwrap(),
                 order: "o1",
                 at_ms: 10,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();

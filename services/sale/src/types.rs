@@ -58,6 +58,10 @@ pub struct ReservationRequest<'a> {
     pub quantity: Quantity,
     pub order: &'a str,
     pub at_ms: i64,
+    /// The end of the shopper's turn, from an admission the caller verified; `None`
+    /// without one. A sale with a waiting room refuses a purchase without a turn that
+    /// is on (after answering a retry of an earlier success).
+    pub turn_ends_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,8 @@ pub struct SaleDefinition {
     pub opens_at_ms: i64,
     pub closes_at_ms: i64,
     pub per_user_limit: i64,
+    /// The sale's waiting room, if it has one.
+    pub queue: Option<crate::queue::QueueTerms>,
 }
 
 /// Declares the refusals, each once, with its API error code and what the shopper is
@@ -108,6 +114,10 @@ refusals! {
     Halted => (SaleHalted, "the merchant has halted this sale; try again later"),
     InsufficientStock => (InsufficientStock, "fewer units are left than you asked for"),
     PurchaseLimit => (PurchaseLimit, "you have reached this sale's per-shopper limit"),
+    /// A sale with a waiting room, bought from without an admission.
+    AdmissionRequired => (AdmissionRequired, "this sale admits shoppers through its waiting room: join it first"),
+    /// The admission's turn is over.
+    AdmissionExpired => (AdmissionExpired, "your turn to buy has expired"),
 }
 
 impl Refusal {

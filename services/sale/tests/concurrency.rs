@@ -28,6 +28,7 @@ async fn a_thousand_buyers_for_a_hundred_units() {
                             quantity: Quantity::new(1).unwrap(),
                             order: &format!("order-{user}"),
                             at_ms: OPENS,
+                            turn_ends_ms: None,
                         })
                         .await
                         .unwrap(),
@@ -83,6 +84,7 @@ async fn eager_buyers_never_pass_the_limit_or_buy_twice_per_key() {
                             quantity: Quantity::new(1).unwrap(),
                             order: &format!("o-{user}-{attempt}"),
                             at_ms: OPENS,
+                            turn_ends_ms: None,
                         })
                         .await
                         .unwrap(),
@@ -180,6 +182,7 @@ async fn buyer(e: StockEngine, user: i64) -> (i64, i64, Outcome) {
             quantity: Quantity::new(quantity).unwrap(),
             order: &order,
             at_ms: OPENS,
+            turn_ends_ms: None,
         })
         .await
         .unwrap()

@@ -76,6 +76,7 @@ impl Probe {
                 quantity: Quantity::new(quantity).unwrap(),
                 order,
                 at_ms: now,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -186,7 +187,9 @@ fn refusal_codes_are_the_api_codes() {
             "SOLD_OUT",
             "SALE_HALTED",
             "INSUFFICIENT_STOCK",
-            "PURCHASE_LIMIT"
+            "PURCHASE_LIMIT",
+            "ADMISSION_REQUIRED",
+            "ADMISSION_EXPIRED"
         ]
     );
 }
@@ -506,7 +509,8 @@ async fn redis_keys_follow_the_documented_layout() {
             key: "k",
             quantity: Quantity::new(2).unwrap(),
             order: "o1",
-            at_ms: OPENS
+            at_ms: OPENS,
+            turn_ends_ms: None,
         })
         .await
         .unwrap(),
@@ -547,6 +551,7 @@ async fn seeding_and_open_reservations_agree_on_both_backends() {
                 quantity: Quantity::new(user).unwrap(),
                 order,
                 at_ms: OPENS,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -579,6 +584,7 @@ async fn thousands_of_open_reservations_are_all_listed_on_both_backends() {
                 quantity: Quantity::new(1).unwrap(),
                 order: &order,
                 at_ms: OPENS,
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -609,6 +615,7 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
             quantity: Quantity::new(2).unwrap(),
             order: "o1",
             at_ms: OPENS,
+            turn_ends_ms: None,
         })
         .await
         .unwrap();
@@ -619,7 +626,8 @@ async fn the_first_answer_of_a_key_is_readable_on_both_backends() {
                 key: "k",
                 quantity: Quantity::new(1).unwrap(),
                 order: "o2",
-                at_ms: OPENS
+                at_ms: OPENS,
+                turn_ends_ms: None,
             })
             .await
             .unwrap(),

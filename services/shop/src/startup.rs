@@ -145,6 +145,7 @@ async fn demo_drop(sales: &goodsmall_order::sales::Sales, product_id: i64, merch
             opens_at: now,
             closes_at: now + Duration::days(1),
             per_user_limit: 2,
+            admission: None,
         })
         .await?;
     tracing::info!(sale_id = sale.id, "demo drop added");

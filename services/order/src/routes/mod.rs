@@ -72,6 +72,7 @@ impl Unreachable for SalesError {
             | SalesError::CorruptTime { .. }
             | SalesError::UnknownOrderStatus { .. }
             | SalesError::Vanished(_)
+            | SalesError::PartialWaitingRoom { .. }
             | SalesError::KeepsVanishing(_) => None,
         }
     }

@@ -4,6 +4,7 @@ use axum::{
     response::IntoResponse,
 };
 use chrono::{DateTime, Utc};
+use goodsmall_contracts::admission::AdmissionInput;
 use goodsmall_contracts::sales::{SaleTerms, Spelling, TermError, TermsInput};
 use goodsmall_platform::{
     auth::{AuthUser, Role, SignedUser},
@@ -42,6 +43,9 @@ pub struct CreateSale {
     /// Units one shopper may hold in this sale, 1 to 1,000.
     #[schema(minimum = 1, maximum = 1_000)]
     pub per_user_limit: i64,
+    /// A waiting room (`POST /api/sales/{id}/queue`); without it, first come, first served.
+    #[serde(default)]
+    pub admission: Option<AdmissionInput>,
 }
 
 /// Set up a flash sale of one of your products (merchants; an admin may for any
@@ -68,6 +72,7 @@ pub async fn create(
         opens_at: body.opens_at,
         closes_at: body.closes_at,
         per_user_limit: body.per_user_limit,
+        admission: body.admission.as_ref(),
     };
     let parsed = SaleTerms::parse(&input, Spelling::Api);
     let mut errors: Vec<FieldError> = parsed.as_ref().err().map(|e| field_errors(e)).unwrap_or_default();

@@ -120,6 +120,7 @@ impl Service {
                 quantity: Quantity::new(quantity).unwrap(),
                 order: &order_id,
                 at_ms: goodsmall_platform::clock::now_millis(),
+                turn_ends_ms: None,
             })
             .await
             .unwrap();
@@ -163,6 +164,7 @@ pub fn terms(stock: i64) -> NewSale {
         opens_at: now - chrono::Duration::minutes(1),
         closes_at: now + chrono::Duration::hours(1),
         per_user_limit: 5,
+        admission: None,
     }
 }
 

@@ -25,6 +25,7 @@ pub fn sale(sale_id: i64, stock: i64, per_user_limit: i64) -> SaleDefinition {
         opens_at_ms: OPENS,
         closes_at_ms: CLOSES,
         per_user_limit,
+        queue: None,
     }
 }
 
