@@ -117,6 +117,7 @@ static EMPTY_STATUS: crate::crd::FlashSaleStatus = crate::crd::FlashSaleStatus {
     observed_generation: None,
     conditions: Vec::new(),
     scaling: Vec::new(),
+    queue: None,
 };
 
 async fn apply(fs: &FlashSale, ctx: &Context) -> Result<Action, Error> {

@@ -1,11 +1,14 @@
 //! The `FlashSale` custom resource (`goodsmall.io/v1alpha1`): the schema checks what it
 //! can (stock and limit within the limits every way of making a sale shares,
 //! `goodsmall_contracts::sales`, a positive two-decimal price, `closesAt` after
-//! `opensAt`); [`crate::validation`] checks the rest and gives the one-process CLI the
-//! same messages.
+//! `opensAt`, the waiting room's durations); [`crate::validation`] checks the rest and
+//! gives the one-process CLI the same messages.
 
 use chrono::{DateTime, Utc};
-use goodsmall_contracts::sales::{CLOSES_BEFORE_OPENING, MAX_PER_USER_LIMIT, MAX_STOCK, PRICE_NOT_POSITIVE};
+use goodsmall_contracts::{
+    admission::MAX_ADMIT_PER_SECOND,
+    sales::{CLOSES_BEFORE_OPENING, MAX_PER_USER_LIMIT, MAX_STOCK, PRICE_NOT_POSITIVE},
+};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +32,8 @@ use crate::validation::MAX_REPLICAS;
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Product", type_ = "integer", json_path = ".spec.productId"),
     printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.remaining"),
+    // Shoppers in the waiting room not admitted yet (empty: the sale has none).
+    printcolumn(name = "Waiting", type_ = "integer", json_path = ".status.queue.waiting"),
     // WarmupReplicasReady, WarmupReplicasPending (pods asked for are not all Ready), …
     printcolumn(name = "Capacity", type_ = "string", json_path = ".status.conditions[?(@.type==\"Scaled\")].reason"),
     // Instants, not ages: a `date` column prints the age, which is `<invalid>` for a time
@@ -38,6 +43,11 @@ use crate::validation::MAX_REPLICAS;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("self.closesAt > self.opensAt").message(CLOSES_BEFORE_OPENING))]
+#[x_kube(
+    validation = Rule::new("!has(self.admission) || duration(self.admission.preQueue) <= duration(self.warmup.lead)")
+        .message(PRE_QUEUE_BEYOND_WARMUP)
+        .field_path(".admission.preQueue")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct FlashSaleSpec {
     /// The product on sale (its id in the product service).
@@ -60,6 +70,55 @@ pub struct FlashSaleSpec {
     /// Scaling and stock pre-load ahead of the opening.
     #[serde(default)]
     pub warmup: Warmup,
+    /// A fair waiting room (absent: first come, first served): shoppers join from
+    /// `preQueue` before the opening, get a random place at the opening, and are admitted
+    /// `admitPerSecond` at a time, each for a turn of `turnTTL` to buy in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionSpec>,
+}
+
+/// The refusal of a pre-queue longer than the warm-up lead (the CRD's rule on the whole
+/// spec, reported on `spec.admission.preQueue`): the sale is loaded into the stock engine
+/// at the warm-up, and nobody can join before that.
+pub const PRE_QUEUE_BEYOND_WARMUP: &str =
+    "must not be longer than warmup.lead: shoppers can join only once the sale is loaded, at the warm-up";
+/// The refusal of a pre-queue longer than a day (`MAX_PRE_QUEUE_SECONDS`).
+pub const PRE_QUEUE_TOO_LONG: &str = "must be at most 24h";
+/// The refusal of a turn outside 10 s to 1 h (`MIN_TURN_TTL_SECONDS`, `MAX_TURN_TTL_SECONDS`).
+pub const TURN_TTL_OUT_OF_RANGE: &str = "must be between 10s and 1h";
+
+/// How the waiting room lets shoppers in.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdmissionMode {
+    // A queue: the pre-queue shuffled at the opening, later arrivals behind in arrival
+    // order. (A doc comment here would turn the schema's enum into a oneOf.)
+    Queue,
+}
+
+/// The waiting room's terms, as a merchant writes them.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionSpec {
+    /// `Queue`.
+    pub mode: AdmissionMode,
+    /// How long before `opensAt` shoppers may join, a duration such as "15m" (at most
+    /// `warmup.lead` and 24h; "0s": joining starts at the opening). Everyone who joins
+    /// before the opening gets a uniformly random place at the opening.
+    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('24h')").message(PRE_QUEUE_TOO_LONG))]
+    pub pre_queue: String,
+    /// Shoppers admitted per second (unset: the stock divided by 30, so the whole stock
+    /// is offered within 30 s, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_ADMIT_PER_SECOND))]
+    pub admit_per_second: Option<i64>,
+    /// How long an admitted shopper keeps the right to buy, a duration from "10s" to
+    /// "1h", e.g. "2m".
+    #[serde(rename = "turnTTL")]
+    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('10s') && duration(self) <= duration('1h')")
+        .message(TURN_TTL_OUT_OF_RANGE))]
+    pub turn_ttl: String,
 }
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -143,6 +202,39 @@ pub struct FlashSaleStatus {
     /// What this sale asked of each workload it scales (not applicable in one process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scaling: Vec<ScaledTarget>,
+    /// The waiting room, when the sale has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueStatus>,
+}
+
+/// Where a sale's waiting room is.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueState {
+    // Before `opensAt - preQueue`: nobody can join yet.
+    NotOpen,
+    // Shoppers join; their places are drawn at the opening.
+    PreQueue,
+    // Shoppers are waiting and admitted at the rate.
+    Admitting,
+    // Nobody is waiting, or nothing is left (every waiting shopper is told SOLD_OUT).
+    Drained,
+    // The sale has ended.
+    Closed,
+}
+
+/// A sale's waiting room in numbers, as the stock engine counts it.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    pub state: QueueState,
+    /// Shoppers who joined and are not admitted yet.
+    pub waiting: i64,
+    /// Shoppers admitted so far.
+    pub admitted: i64,
+    /// Turns that ended without a purchase.
+    pub expired: i64,
+    /// Admitted shoppers whose turn is on and who have not bought yet.
+    pub in_turn: i64,
 }
 
 /// A standard Kubernetes condition (the shape `kubectl wait --for=condition=…` reads).

@@ -1,5 +1,5 @@
 //! The FlashSale operator. The decisions are pure functions ([`phase`], [`scaling`],
-//! [`validation`]); [`reconcile`] applies them to a sale through [`records`]; the
+//! [`validation`], [`waiting_room`]); [`reconcile`] applies them to a sale through [`records`]; the
 //! Kubernetes [`controller`] and the one-process [`local`] runner persist the status
 //! and report Events each their own way.
 
@@ -15,3 +15,4 @@ pub mod reconcile;
 pub mod records;
 pub mod scaling;
 pub mod validation;
+pub mod waiting_room;

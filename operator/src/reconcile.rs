@@ -16,6 +16,7 @@ use crate::{
     records::{Catalogue, SaleRecords},
     scaling::{Request, ScaleReport, Scaler},
     validation::{self, Terms},
+    waiting_room::{self, Room},
 };
 
 pub const READY: &str = "Ready";
@@ -250,6 +251,29 @@ impl Reconciler {
         let planned = if stock.is_some() { phase::plan(&window, stock, now, self.refresh).phase } else { plan.phase };
         status.phase = Some(phase::with_halt(planned, halted));
         let mut requeue_after = plan.requeue_after;
+
+        // 4. The waiting room, when the sale has one.
+        status.queue = None;
+        if let Some(admission) = sale.admission {
+            let room = Room { opens_at: sale.opens_at, admission };
+            let counts = match stock {
+                Some(_) => self.records.queue_counts(sale.id, now).await?,
+                None => None,
+            };
+            // Not held by the engine (before the load, after the keys went): the last counts.
+            let counts = counts.unwrap_or_else(|| last_counts(old));
+            let state = waiting_room::state(&room, plan.close, stock.as_ref(), &counts, now);
+            let queue = waiting_room::status(state, &counts);
+            for (reason, message) in
+                waiting_room::announcements(&room, old.queue.as_ref(), &queue, &counts, stock.as_ref())
+            {
+                notes.push(Note::normal(reason, message));
+            }
+            if let Some(wake) = waiting_room::wake(&room, state, now, self.refresh) {
+                requeue_after = Some(requeue_after.map_or(wake, |r| r.min(wake)));
+            }
+            status.queue = Some(queue);
+        }
         if let Some(short) = capacity_short {
             // Purchases are gated by the stock engine, not by pods: the sale opens on time
             // all the same, and says so.
@@ -370,6 +394,17 @@ impl Reconciler {
         }
         Outcome { status, notes, requeue_after }
     }
+}
+
+/// The room's counts as the last status showed them.
+fn last_counts(old: &FlashSaleStatus) -> goodsmall_sale::queue::QueueCounts {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    old.queue.as_ref().map_or_else(Default::default, |q| goodsmall_sale::queue::QueueCounts {
+        joined: n(q.waiting) + n(q.admitted),
+        admitted: n(q.admitted),
+        expired: n(q.expired),
+        in_turn: n(q.in_turn),
+    })
 }
 
 /// Product and price are fixed once the sale has opened (orders carry them).

@@ -16,7 +16,7 @@ use goodsmall_contracts::{
     sales::{NewSale, Sale},
 };
 use goodsmall_platform::auth::internal::InternalSigner;
-use goodsmall_sale::{EngineError, SaleCounters, StockEngine};
+use goodsmall_sale::{queue::QueueCounts, EngineError, SaleCounters, SaleId, StockEngine};
 use reqwest::{Method, StatusCode};
 
 use crate::validation::Terms;
@@ -190,6 +190,16 @@ impl SaleRecords {
     /// The sale's live counters in the stock engine; `None` when it does not hold the sale.
     pub async fn stock(&self, sale_id: i64) -> anyhow::Result<Option<SaleCounters>> {
         Ok(self.engine.counters(sale_id).await?)
+    }
+
+    /// The sale's waiting room in numbers at `now` (reading them admits whoever is due,
+    /// as any call of the room does); `None` when the engine holds no room for the sale.
+    pub async fn queue_counts(
+        &self,
+        sale_id: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Option<QueueCounts>> {
+        Ok(self.engine.queue_counts(SaleId(sale_id), now.timestamp_millis()).await?.ok())
     }
 
     /// Sets or lifts the sale's halt in the stock engine; `false` when it does not

@@ -189,6 +189,7 @@ fn flash_sale(
         closes_at: now + closes_in,
         per_user_limit: 3,
         warmup,
+        admission: None,
     };
     let mut fs = FlashSale::new("drop", spec);
     fs.metadata.namespace = Some("shop".into());

@@ -59,6 +59,7 @@ impl Drop {
             closes_at: t0 + chrono::Duration::minutes(70),
             per_user_limit: 2,
             warmup: Warmup { lead: "5m".into(), order_replicas: None, payment_replicas: None },
+            admission: None,
         };
         Self { reconciler, engine, db, redis, spec, status: FlashSaleStatus::default() }
     }
