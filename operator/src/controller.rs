@@ -126,6 +126,7 @@ async fn apply(fs: &FlashSale, ctx: &Context) -> Result<Action, Error> {
     ctx.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key(fs));
     ctx.metrics.phase(&key(fs), outcome.status.phase);
     ctx.metrics.capacity(&key(fs), &outcome.status.scaling);
+    ctx.metrics.queue(&key(fs), outcome.status.queue.as_ref());
     Ok(outcome.requeue_after.map_or_else(Action::await_change, Action::requeue))
 }
 
@@ -135,6 +136,7 @@ async fn cleanup(fs: &FlashSale, ctx: &Context) -> Result<Action, Error> {
             publish(fs, ctx, &notes).await?;
             ctx.metrics.phase(&key(fs), None);
             ctx.metrics.capacity(&key(fs), &[]);
+            ctx.metrics.queue(&key(fs), None);
             Ok(Action::await_change())
         }
         Cleanup::Waiting(outcome) => {

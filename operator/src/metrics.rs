@@ -22,7 +22,11 @@ pub struct Metrics {
     warmup_replicas: IntGaugeVec,
     /// The Deployments each sale's `warmup_replicas` series name, to drop them.
     warmed: Mutex<HashMap<String, Vec<String>>>,
+    queue: IntGaugeVec,
 }
+
+/// The `state` label of `goodsmall_operator_flash_sale_queue`.
+pub const QUEUE_STATES: [&str; 4] = ["waiting", "admitted", "expired", "in_turn"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -77,6 +81,16 @@ impl Default for Metrics {
         )
         .unwrap();
         registry.register(Box::new(warmup_replicas.clone())).unwrap();
+        let queue = IntGaugeVec::new(
+            Opts::new(
+                "goodsmall_operator_flash_sale_queue",
+                "Per FlashSale with a waiting room: shoppers waiting (state=waiting), admitted so far \
+                (admitted), turns ended unused (expired), admitted and not bought yet (in_turn)",
+            ),
+            &["flash_sale", "state"],
+        )
+        .unwrap();
+        registry.register(Box::new(queue.clone())).unwrap();
         let engine_registry = Registry::new_custom(Some("goodsmall".into()), None).expect("valid prefix");
         Self {
             registry,
@@ -89,6 +103,7 @@ impl Default for Metrics {
             phases: Mutex::default(),
             warmup_replicas,
             warmed: Mutex::default(),
+            queue,
         }
     }
 }
@@ -140,6 +155,22 @@ impl Metrics {
         }
     }
 
+    /// Records a sale's waiting room (`None`: it has none, or the sale is gone: its series go).
+    pub fn queue(&self, key: &str, queue: Option<&crate::crd::QueueStatus>) {
+        match queue {
+            Some(q) => {
+                for (state, value) in QUEUE_STATES.into_iter().zip([q.waiting, q.admitted, q.expired, q.in_turn]) {
+                    self.queue.with_label_values(&[key, state]).set(value);
+                }
+            }
+            None => {
+                for state in QUEUE_STATES {
+                    let _ = self.queue.remove_label_values(&[key, state]);
+                }
+            }
+        }
+    }
+
     /// Where the operator's stock engine registers its series
     /// (`StockEngine::with_metrics`).
     pub fn engine_registry(&self) -> &Registry {
@@ -181,5 +212,29 @@ pub struct ReconcileTimer<'a> {
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
         self.metrics.duration.with_label_values(&[] as &[&str]).observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{QueueState, QueueStatus};
+
+    #[test]
+    fn a_sales_waiting_room_is_a_series_per_count_until_it_goes() {
+        let metrics = Metrics::default();
+        let queue = QueueStatus { state: QueueState::Admitting, waiting: 40, admitted: 10, expired: 2, in_turn: 3 };
+        metrics.queue("shop/drop", Some(&queue));
+        let text = metrics.render();
+        for line in [
+            r#"goodsmall_operator_flash_sale_queue{flash_sale="shop/drop",state="waiting"} 40"#,
+            r#"goodsmall_operator_flash_sale_queue{flash_sale="shop/drop",state="admitted"} 10"#,
+            r#"goodsmall_operator_flash_sale_queue{flash_sale="shop/drop",state="expired"} 2"#,
+            r#"goodsmall_operator_flash_sale_queue{flash_sale="shop/drop",state="in_turn"} 3"#,
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        metrics.queue("shop/drop", None);
+        assert!(!metrics.render().contains("goodsmall_operator_flash_sale_queue{"), "gone with the room");
     }
 }

@@ -145,8 +145,9 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
 
 /// `kubectl get fs` columns, plus the sale id shoppers buy from.
 fn table(items: &[Value]) -> String {
-    let mut rows =
-        vec![["NAME", "PHASE", "PRODUCT", "REMAINING", "SOLD", "SALE", "OPENS", "CLOSES"].map(String::from).to_vec()];
+    let mut rows = vec![["NAME", "PHASE", "PRODUCT", "REMAINING", "SOLD", "SALE", "OPENS", "CLOSES", "WAITING"]
+        .map(String::from)
+        .to_vec()];
     for i in items {
         let text = |v: &Value| match v {
             Value::Null => "-".to_owned(),
@@ -164,6 +165,8 @@ fn table(items: &[Value]) -> String {
             text(&status["saleId"]),
             text(&i["spec"]["opensAt"]),
             text(&i["spec"]["closesAt"]),
+            // Empty for a sale without a waiting room, as kubectl's Waiting column.
+            if status["queue"].is_null() { String::new() } else { text(&status["queue"]["waiting"]) },
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
@@ -184,6 +187,21 @@ fn table(items: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_shows_the_waiting_room_when_the_sale_has_one() {
+        let item = |name: &str, queue: Value| {
+            json!({ "metadata": { "name": name }, "spec": { "productId": 7, "opensAt": "2030-01-01T10:00:00Z",
+                "closesAt": "2030-01-01T11:00:00Z" }, "status": { "phase": "Open", "remaining": 5, "sold": 1,
+                "saleId": 3, "queue": queue } })
+        };
+        let table =
+            table(&[item("queued", json!({ "state": "Admitting", "waiting": 42 })), item("plain", Value::Null)]);
+        let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0].last(), Some(&"WAITING"), "{table}");
+        assert_eq!(lines[1].last(), Some(&"42"), "{table}");
+        assert_eq!(lines[2].last(), Some(&"2030-01-01T11:00:00Z"), "nothing for a sale without a room: {table}");
+    }
 
     #[test]
     fn annotations_are_set_and_removed_in_kubectls_syntax() {

@@ -114,6 +114,7 @@ impl LocalOperator {
                 Cleanup::Done(notes) => {
                     log(&m.name, &notes);
                     crate::metrics::local().phase(&m.name, None);
+                    crate::metrics::local().queue(&m.name, None);
                     self.store.remove(&m.name).await?;
                     Ok(None)
                 }
@@ -127,6 +128,7 @@ impl LocalOperator {
         let outcome = self.reconciler.apply(&manifest, now).await?;
         log(&m.name, &outcome.notes);
         crate::metrics::local().phase(&m.name, outcome.status.phase);
+        crate::metrics::local().queue(&m.name, outcome.status.queue.as_ref());
         if outcome.status != m.status || !outcome.notes.is_empty() {
             self.store.save(&m.name, &outcome.status, &outcome.notes).await?;
         }
