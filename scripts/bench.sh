@@ -214,7 +214,7 @@ trap cleanup EXIT INT TERM
 start_redis
 # performance_schema: the ledger's statements and rows written per schema (= per service).
 start_mariadb --innodb-flush-log-at-trx-commit="$MYSQL_FLUSH" --innodb-buffer-pool-size=512M \
-  --performance-schema=ON --performance-schema-digests-size=20000
+  --performance-schema=ON
 
 KAFKA_PORT=
 kafka_pid=
@@ -318,7 +318,7 @@ k6run() {
 # (scripts/bench_prometheus.py); fails when nothing arrived.
 where_to_look() { # [partial]
   python3 "$ROOT/scripts/bench_prometheus.py" "$PROM_URL" "$PROM_MODE" "$TESTID" "$BENCH_START" "$(date +%s)" \
-    "${DROP_SALE:-}" "$KEEP" "$PROM_DATA" "$ROOT" "$@"
+    "${SPIKE_SALE:-${DROP_SALE:-}}" "$KEEP" "$PROM_DATA" "$ROOT" "$@"
 }
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -360,19 +360,24 @@ ledger_snapshot() {
     echo "clk_tck $CLK_TCK"
     local i
     for i in "${!procs[@]}"; do echo "cpu ${names[$i]} $(cpu_ticks "${procs[$i]}")"; done
-    mysql_query "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_commit','Handler_commit',
-      'Innodb_os_log_fsyncs','Innodb_data_fsyncs','Innodb_os_log_written','Innodb_rows_inserted',
-      'Innodb_rows_updated','Innodb_rows_deleted')" | sed 's/^/status /'
-    # The connection's schema is the service's database; the digest's first word the kind.
-    mysql_query "SELECT 'statements', IFNULL(SCHEMA_NAME, '-'),
-        IFNULL(UPPER(SUBSTRING_INDEX(TRIM(DIGEST_TEXT), ' ', 1)), 'OTHER'), SUM(COUNT_STAR)
-      FROM performance_schema.events_statements_summary_by_digest GROUP BY 2, 3"
+    mysql_query "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_commit','Com_stmt_execute',
+      'Com_stmt_prepare','Handler_commit','Handler_write','Handler_update','Handler_delete','Innodb_data_fsyncs',
+      'Innodb_log_writes','Innodb_os_log_written')" | sed 's/^/status /'
+    # Statements by the connection's schema (each service has its own database) and kind.
+    # MariaDB records a prepared statement's execution as statement/com/Execute, without
+    # its kind or digest: the shop's own per-query counts below name them.
+    mysql_query "SELECT 'statements', IFNULL(t.PROCESSLIST_DB, '-'), SUBSTRING_INDEX(e.EVENT_NAME, '/', -1),
+        SUM(e.COUNT_STAR)
+      FROM performance_schema.events_statements_summary_by_thread_by_event_name e
+      JOIN performance_schema.threads t USING (THREAD_ID) WHERE e.COUNT_STAR > 0 GROUP BY 2, 3"
     mysql_query "SELECT 'rows', OBJECT_SCHEMA, 'insert', SUM(COUNT_INSERT) FROM performance_schema.table_io_waits_summary_by_table
         WHERE OBJECT_SCHEMA LIKE 'bench\\_%' GROUP BY OBJECT_SCHEMA
       UNION ALL SELECT 'rows', OBJECT_SCHEMA, 'update', SUM(COUNT_UPDATE) FROM performance_schema.table_io_waits_summary_by_table
         WHERE OBJECT_SCHEMA LIKE 'bench\\_%' GROUP BY OBJECT_SCHEMA
       UNION ALL SELECT 'rows', OBJECT_SCHEMA, 'delete', SUM(COUNT_DELETE) FROM performance_schema.table_io_waits_summary_by_table
         WHERE OBJECT_SCHEMA LIKE 'bench\\_%' GROUP BY OBJECT_SCHEMA"
+    curl -fsS "$BASE_URL/metrics" | sed -nE \
+      's/^goodsmall_db_query_duration_seconds_count\{db="([^"]+)",query="([^"]+)"\} ([0-9.e+]+)$/query \1 \2 \3/p'
     redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' | sed -nE 's/^cmdstat_([^:]+):calls=([0-9]+).*/redis \1 \2/p'
     if [ -n "$KAFKA_PORT" ]; then
       "$BENCH_BIN" kafka-offsets --brokers "127.0.0.1:$KAFKA_PORT"

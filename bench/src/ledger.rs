@@ -6,9 +6,11 @@
 //! A snapshot is text, one counter a line: the fields before the last name it, the last
 //! is its value. bench.sh writes:
 //! - `status NAME N`: MariaDB's global status (Com_commit, Handler_commit,
-//!   Innodb_os_log_fsyncs, Innodb_data_fsyncs, Innodb_rows_inserted, ...);
-//! - `statements SCHEMA KIND N`: performance_schema's statement digests, summed by the
-//!   connection's schema (one per service) and the statement's first word;
+//!   Innodb_data_fsyncs, Handler_write, ...);
+//! - `statements SCHEMA KIND N`: performance_schema's statements by the connection's
+//!   schema (one per service) and kind (`Execute` for a prepared statement, `Ping`,
+//!   `begin`, `commit`, ...);
+//! - `query DB NAME N`: the shop's own count of each named query (`/metrics`);
 //! - `rows SCHEMA insert|update|delete N`: performance_schema's table I/O by schema
 //!   (rows written to that service's tables);
 //! - `redis COMMAND N`: calls since the stats were reset;
@@ -114,8 +116,9 @@ pub fn lines(before: &Snapshot, after: &Snapshot, purchases: u64) -> Vec<(String
         ),
     ));
 
-    // SQL statements per schema (= per service), by kind.
+    // SQL statements per schema (= per service), by kind, then the shop's named queries.
     let statements = d.under("statements");
+    let queries = d.under("query");
     let mut schemas: Vec<String> =
         statements.iter().filter_map(|(k, _)| k.split_once(' ').map(|s| s.0.to_owned())).collect();
     schemas.dedup();
@@ -127,6 +130,8 @@ pub fn lines(before: &Snapshot, after: &Snapshot, purchases: u64) -> Vec<(String
             .filter_map(|(k, v)| k.split_once(' ').filter(|(s, _)| s == schema).map(|(_, kind)| (kind.to_owned(), *v)))
             .collect();
         kinds.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let pings: f64 = kinds.iter().filter(|(k, _)| k == "Ping").map(|(_, v)| v).sum();
+        kinds.retain(|(k, _)| k != "Ping");
         let sum: f64 = kinds.iter().map(|(_, v)| v).sum();
         all_statements += sum;
         let written = |op: &str| rows.iter().find(|(k, _)| *k == format!("{schema} {op}")).map_or(0.0, |(_, v)| *v);
@@ -135,25 +140,43 @@ pub fn lines(before: &Snapshot, after: &Snapshot, purchases: u64) -> Vec<(String
         out.push((
             format!("SQL {label}"),
             format!(
-                "{} statements ({}); rows written {} (insert {}, update {}, delete {})",
+                "{} statements ({}) + {} pings; rows written {} (insert {}, update {}, delete {})",
                 n(sum / d.purchases),
                 kinds.iter().map(|(k, v)| format!("{k} {}", n(v / d.purchases))).collect::<Vec<_>>().join(", "),
+                n(pings / d.purchases),
                 n((ins + upd + del) / d.purchases),
                 n(ins / d.purchases),
                 n(upd / d.purchases),
                 n(del / d.purchases)
             ),
         ));
+        // The shop's databases are named bench_<service>; its query names carry the service.
+        let service = schema.strip_prefix("bench_").unwrap_or(schema);
+        let mut named: Vec<(String, f64)> = queries
+            .iter()
+            .filter_map(|(k, v)| k.split_once(' ').filter(|(db, _)| *db == service).map(|(_, q)| (q.to_owned(), *v)))
+            .collect();
+        named.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if !named.is_empty() {
+            out.push((
+                format!("  the shop's {service} queries"),
+                named.iter().map(|(q, v)| format!("{q} {}", n(v / d.purchases))).collect::<Vec<_>>().join(", "),
+            ));
+        }
     }
     out.push((
         "SQL all".into(),
         format!(
-            "{} statements (Questions {}); InnoDB rows inserted {}, updated {}, deleted {}",
+            "{} statements (Questions {}: prepared-statement executions {}, prepares {}); rows written {} (handler: write {}, update {}, delete {})",
             n(all_statements / d.purchases),
             n(d.per("status Questions")),
-            n(d.per("status Innodb_rows_inserted")),
-            n(d.per("status Innodb_rows_updated")),
-            n(d.per("status Innodb_rows_deleted"))
+            n(d.per("status Com_stmt_execute")),
+            n(d.per("status Com_stmt_prepare")),
+            n((d.total("status Handler_write") + d.total("status Handler_update") + d.total("status Handler_delete"))
+                / d.purchases),
+            n(d.per("status Handler_write")),
+            n(d.per("status Handler_update")),
+            n(d.per("status Handler_delete"))
         ),
     ));
     out.push((
@@ -163,9 +186,9 @@ pub fn lines(before: &Snapshot, after: &Snapshot, purchases: u64) -> Vec<(String
     out.push((
         "fsyncs".into(),
         format!(
-            "Innodb_os_log_fsyncs {}, Innodb_data_fsyncs {}; redo written {}",
-            n(d.per("status Innodb_os_log_fsyncs")),
+            "Innodb_data_fsyncs {}, Innodb_log_writes {}; redo written {}",
             n(d.per("status Innodb_data_fsyncs")),
+            n(d.per("status Innodb_log_writes")),
             bytes(d.per("status Innodb_os_log_written"))
         ),
     ));
@@ -236,13 +259,14 @@ mod tests {
     #[test]
     fn differences_are_divided_by_the_purchases_per_schema_topic_and_process() {
         let before = Snapshot::parse(
-            "time 100\nclk_tck 100\nstatus Com_commit 10\nstatus Innodb_os_log_fsyncs 5\n\
-             statements bench_order INSERT 10\nrows bench_order insert 10\ncpu goodsmall 1000\ncpu mariadb 500\n\
+            "time 100\nclk_tck 100\nstatus Com_commit 10\nstatus Innodb_data_fsyncs 5\n\
+             statements bench_order Execute 10\nquery order order.insert_batch 5\nrows bench_order insert 10\ncpu goodsmall 1000\ncpu mariadb 500\n\
              kafka produced order.created 40\nkafka bytes order.created 4000\nkafka consumed payment order.created 30\n",
         );
         let after = Snapshot::parse(
-            "time 110\nclk_tck 100\nstatus Com_commit 210\nstatus Innodb_os_log_fsyncs 55\n\
-             statements bench_order INSERT 210\nstatements bench_order SELECT 100\nstatements bench_payment INSERT 100\n\
+            "time 110\nclk_tck 100\nstatus Com_commit 210\nstatus Innodb_data_fsyncs 55\n\
+             statements\tbench_order\tExecute\t210\nstatements bench_order commit 100\nstatements bench_order Ping 50\n\
+             statements bench_payment Execute 100\nquery order order.insert_batch 30\n\
              rows bench_order insert 210\nrows bench_order delete 100\nrows bench_payment insert 100\n\
              redis evalsha 100\nredis xadd 50\ncpu goodsmall 1020\ncpu mariadb 510\ngenerator_seconds 0.1\n\
              kafka produced order.created 140\nkafka bytes order.created 24000\nkafka consumed payment order.created 130\n",
@@ -250,14 +274,15 @@ mod tests {
         let lines: BTreeMap<String, String> = lines(&before, &after, 100).into_iter().collect();
         assert_eq!(
             lines["SQL bench_order"],
-            "3.00 statements (INSERT 2.00, SELECT 1.00); rows written 3.00 (insert 2.00, update 0, delete 1.00)"
+            "3.00 statements (Execute 2.00, commit 1.00) + 0.50 pings; rows written 3.00 (insert 2.00, update 0, delete 1.00)"
         );
+        assert_eq!(lines["  the shop's order queries"], "order.insert_batch 0.25");
         assert_eq!(
             lines["SQL bench_payment"],
-            "1.00 statements (INSERT 1.00); rows written 1.00 (insert 1.00, update 0, delete 0)"
+            "1.00 statements (Execute 1.00) + 0 pings; rows written 1.00 (insert 1.00, update 0, delete 0)"
         );
         assert_eq!(lines["commits"], "Com_commit 2.00, Handler_commit 0");
-        assert!(lines["fsyncs"].starts_with("Innodb_os_log_fsyncs 0.50,"), "{}", lines["fsyncs"]);
+        assert!(lines["fsyncs"].starts_with("Innodb_data_fsyncs 0.50,"), "{}", lines["fsyncs"]);
         assert_eq!(lines["Kafka produced order.created"], "1.00 records, 200 B on the log");
         assert_eq!(lines["Kafka fetched payment"], "order.created: 1.00 records, ≈200 B");
         assert_eq!(lines["Redis commands"], "1.50 (evalsha 1.00, xadd 0.50)");

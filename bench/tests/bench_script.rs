@@ -1,5 +1,6 @@
 //! `scripts/bench.sh` end to end with `PROMETHEUS=on`, on the debug binaries and tiny
-//! settings: the run must pass, say where to look (the Prometheus URL, the Grafana
+//! settings: the run must pass, print the ledger per purchase and the spike's section
+//! (their lines, not their values), say where to look (the Prometheus URL, the Grafana
 //! dashboards, how to reopen the kept TSDB), and the TSDB it leaves in `BENCH_DIR` must
 //! hold k6's remote writes and the shop's scrapes. That last part is read back with
 //! `promtool tsdb dump` on the stopped Prometheus's directory, not through bench.sh's
@@ -76,6 +77,12 @@ fn bench_sh_with_prometheus_on_streams_k6_and_the_shop_into_a_tsdb_it_keeps_and_
         .env("KAFKA", "on")
         .env("KAFKA_HEAP", "512m")
         .env("SAGA_WAIT_SECS", "60")
+        // The spike, smaller: 400 shoppers over 2 s for 100 units (20,000 for 1,000 by default).
+        .env("SPIKE_SHOPPERS", "400")
+        .env("SPIKE_STOCK", "100")
+        .env("SPIKE_LEAD_SECS", "5")
+        .env_remove("SPIKE_MILLIS")
+        .env_remove("PSP_DECLINE_RATE")
         .env_remove("HOLD")
         .env_remove("RATE")
         .env_remove("SKIP_BUILD")
@@ -85,6 +92,49 @@ fn bench_sh_with_prometheus_on_streams_k6_and_the_shop_into_a_tsdb_it_keeps_and_
     eprintln!("scripts/bench.sh took {:.0} s", started.elapsed().as_secs_f64());
     let tail = || text.lines().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
     assert!(output.status.success(), "scripts/bench.sh failed ({}); the end of its output:\n{}", output.status, tail());
+
+    // The ledger per purchase of the lean run and the spike's section, every line of each.
+    let section = |title: &str| -> Vec<&str> {
+        let start = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(&format!("-- {title}")))
+            .unwrap_or_else(|| panic!("bench.sh printed no section {title:?}:\n{}", tail()));
+        text.lines().skip(start + 1).take_while(|l| l.trim() != "--").collect()
+    };
+    let ledger = section("Ledger per purchase");
+    for line in [
+        "purchases",
+        "SQL bench_order",
+        "the shop's order queries",
+        "SQL bench_payment",
+        "SQL all",
+        "commits",
+        "fsyncs",
+        "Kafka produced",
+        "Kafka fetched",
+        "Redis commands",
+        "HTTP between services",
+        "CPU (ms)",
+        "CPU per purchase, all processes",
+    ] {
+        assert!(ledger.iter().any(|l| l.trim_start().starts_with(line)), "the ledger lacks {line:?}: {ledger:#?}");
+    }
+    let spike = section("Spike (400 shoppers arriving over 2.0 s, open loop, for 100 units)");
+    for line in [
+        "answered",
+        "units taken",
+        "accepted p50 / p99 / max",
+        "refused p50 / p99 / max",
+        "opening to SOLD_OUT",
+        "last answer",
+        "saga",
+        "paid",
+    ] {
+        assert!(
+            spike.iter().any(|l| l.trim_start().starts_with(line)),
+            "the spike's section lacks {line:?}: {spike:#?}"
+        );
+    }
 
     // Where to look: the URL, the dashboards, the datasource file, how to reopen the TSDB.
     let prometheus = text
