@@ -86,7 +86,7 @@ def errors_or_zero(metric, by, selector, error_selector):
 
 
 def drop():
-    b = Board("goodsmall-drop", "Drop", "Is this drop healthy? Stock per sale, purchases by outcome, latency against the SLO, saga and payments, the operator's phase.")
+    b = Board("goodsmall-drop", "Drop", "Is this drop healthy? Stock per sale, purchases by outcome, latency against the SLO, saga and payments, the operator's phase, the waiting room.")
     b.sale_variable = True
     sale = 'sale_id=~"$sale_id"'
     b.panel("Stock burn-down", [
@@ -123,6 +123,15 @@ def drop():
         (quantile(0.5, "goodsmall_order_settle_duration_seconds", by="status"), "p50 {{status}}"),
         (quantile(0.99, "goodsmall_order_settle_duration_seconds", by="status"), "p99 {{status}}"),
     ], unit="s", width=12)
+    # The waiting room of each FlashSale that has one (spec.admission), as status.queue shows it.
+    b.panel("Waiting room per sale", [
+        ('max by (flash_sale) (goodsmall_operator_flash_sale_queue{state="waiting"})', "waiting {{flash_sale}}"),
+        ('max by (flash_sale) (goodsmall_operator_flash_sale_queue{state="in_turn"})', "in their turn {{flash_sale}}"),
+    ], width=12, description="Shoppers waiting for their turn, and admitted shoppers whose turn is on and who have not bought yet (never more than the units left).")
+    b.panel("Admitted and expired turns", [
+        ('max by (flash_sale) (goodsmall_operator_flash_sale_queue{state="admitted"})', "admitted {{flash_sale}}"),
+        ('max by (flash_sale) (goodsmall_operator_flash_sale_queue{state="expired"})', "expired unused {{flash_sale}}"),
+    ], width=12, description="Shoppers admitted so far (its slope is the admission rate, at most admitPerSecond) and turns that ran out without a purchase.")
     return b
 
 

@@ -32,11 +32,25 @@ async fn every_operator_panel_returns_data_scraped_from_the_cluster_operator_bin
     let product = cluster.product_of(7).await;
     let observed = manifest("observed-drop", product, 2, Duration::from_secs(4), Duration::from_secs(6), "2s");
     cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&observed));
+    // A drop with a waiting room beside it (its series, its status, its Events).
+    let queued = manifest("queued-drop", product, 2, Duration::from_secs(4), Duration::from_secs(60), "3s")
+        + "  admission:\n    mode: Queue\n    preQueue: 2s\n    turnTTL: 10s\n";
+    cluster.plane.kubectl_ok(&["apply", "-f", "-"], Some(&queued));
     let open = cluster.flash_sale_until("observed-drop", "Open", |fs| fs["status"]["phase"] == "Open").await;
     let sale = open["status"]["saleId"].as_i64().expect("the status names the sale");
     let (status, body) = cluster.buy(sale, 100).await;
     assert_eq!(status, 202, "{body}");
     cluster.flash_sale_until("observed-drop", "Closed", |fs| fs["status"]["phase"] == "Closed").await;
+    let drained = cluster
+        .flash_sale_until("queued-drop", "a drained room", |fs| fs["status"]["queue"]["state"] == "Drained")
+        .await;
+    assert_eq!(drained["status"]["queue"]["waiting"], 0, "{drained}");
+    let reasons: Vec<String> = cluster.events("queued-drop").into_iter().map(|(reason, _)| reason).collect();
+    for reason in ["QueueOpened", "QueueShuffled"] {
+        assert!(reasons.iter().any(|r| r == reason), "the room's Event {reason}: {reasons:?}");
+    }
+    let table = cluster.plane.kubectl_ok(&["get", "fs", "queued-drop", "-n", crate::cluster::NAMESPACE], None);
+    assert_eq!(crate::drop::printed_columns(&table, &["WAITING"]), Some(vec!["0".to_owned()]), "{table}");
 
     // The order service goes down: the next FlashSale cannot get its sale record, and the
     // failures are counted by reason; back up, the FlashSale is scheduled.
