@@ -295,6 +295,63 @@ async fn the_cli_applies_lists_and_deletes_yaml(shop: TestShop) {
     assert!(error.contains("FLASH_SALE_NOT_FOUND"), "{error}");
 }
 
+/// The CLI takes `spec.admission` as `kubectl` does: the sale is recorded with its
+/// waiting room (in seconds), the status and the table show the room, and broken rules
+/// get the CRD's messages.
+async fn the_cli_takes_a_waiting_room(shop: TestShop) {
+    let merchant = shop.merchant().await;
+    let product = create_product(&shop, &merchant, "Sneaker", 10).await["id"].as_i64().unwrap();
+    let yaml = |pre_queue: &str, turn_ttl: &str| {
+        format!(
+            "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: sneaker-drop\nspec:\n  productId: \
+            {product}\n  stock: 60\n  price: \"189.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  warmup:\n    \
+            lead: 10m\n  admission:\n    mode: Queue\n    preQueue: {pre_queue}\n    turnTTL: {turn_ttl}\n",
+            (Utc::now() + chrono::Duration::minutes(2)).to_rfc3339_opts(SecondsFormat::Secs, true),
+            (Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+    };
+    let file = std::env::temp_dir().join(format!("sneaker-{}.yaml", uuid::Uuid::new_v4()));
+    let cli = |command: Command| FlashSaleCli {
+        url: shop.url(""),
+        token: Some(merchant.clone()),
+        email: None,
+        password: None,
+        command,
+    };
+    std::fs::write(&file, yaml("11m", "9s")).unwrap();
+    let error = cli(Command::Apply { file: file.clone() }).run().await.unwrap_err().to_string();
+    assert!(
+        error.contains("spec.admission.preQueue: must not be longer than warmup.lead")
+            && error.contains("spec.admission.turnTTL: must be between 10s and 1h"),
+        "{error}"
+    );
+    std::fs::write(&file, yaml("5m", "2m")).unwrap();
+    assert_eq!(
+        cli(Command::Apply { file: file.clone() }).run().await.unwrap(),
+        "flashsale.goodsmall.io/sneaker-drop created"
+    );
+    let pre_queue = flash_sale(&shop, &merchant, "sneaker-drop", |f| f["status"]["queue"]["state"] == "PreQueue").await;
+    assert_eq!(pre_queue["status"]["queue"]["waiting"], 0, "{pre_queue}");
+    assert!(
+        pre_queue["events"].as_array().unwrap().iter().any(|e| e["reason"] == "QueueOpened"),
+        "the room's opening is an Event: {pre_queue}"
+    );
+    let sale = pre_queue["status"]["saleId"].as_i64().unwrap();
+    let recorded = assert_status(shop.get(&format!("/api/sales/{sale}"), None).await, StatusCode::OK).await;
+    assert_eq!(
+        (&recorded["admission"]["pre_queue_seconds"], &recorded["admission"]["admit_per_second"]),
+        (&json!(300), &json!(2)),
+        "recorded in seconds, the rate by default 60 units / 30 s: {recorded}"
+    );
+    assert_eq!(recorded["admission"]["turn_ttl_seconds"], 120, "{recorded}");
+    let table = cli(Command::Get { name: None }).run().await.unwrap();
+    let row = table.lines().find(|l| l.starts_with("sneaker-drop")).unwrap_or_else(|| panic!("{table}"));
+    assert!(table.lines().next().unwrap().trim_end().ends_with("WAITING"), "{table}");
+    assert_eq!(row.split_whitespace().last(), Some("0"), "nobody waiting yet: {table}");
+    let one = cli(Command::Get { name: Some("sneaker-drop".into()) }).run().await.unwrap();
+    assert!(one.contains("preQueue: 5m") && one.contains("state: PreQueue"), "{one}");
+}
+
 /// `remaining` in the status trails the live counters by no more than docs/operator.md
 /// says (the one-process refresh).
 async fn the_status_is_as_fresh_as_documented(shop: TestShop) {
@@ -427,5 +484,9 @@ mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_cli_applies_lists_and_deletes_yaml() {
         super::the_cli_applies_lists_and_deletes_yaml(crate::helpers::TestShop::embedded_with(&[]).await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cli_takes_a_waiting_room() {
+        super::the_cli_takes_a_waiting_room(crate::helpers::TestShop::embedded_with(&[]).await).await
     }
 }

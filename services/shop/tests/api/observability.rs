@@ -182,7 +182,9 @@ async fn put_flash_sale(shop: &TestShop, merchant: &str, name: &str, product: i6
     let manifest = json!({
         "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": name },
         "spec": { "productId": product, "stock": 5, "price": "9.00", "perUserLimit": 1, "opensAt": at(chrono::Duration::seconds(1)),
-                  "closesAt": at(chrono::Duration::hours(1)), "warmup": { "lead": "10m", "orderReplicas": 2 } }
+                  "closesAt": at(chrono::Duration::hours(1)), "warmup": { "lead": "10m", "orderReplicas": 2 },
+                  // A waiting room: the operator's per-sale queue series.
+                  "admission": { "mode": "Queue", "preQueue": "1m", "turnTTL": "2m" } }
     });
     let answer = shop.call(Method::PUT, &format!("/api/flashsales/{name}"), Some(merchant), Some(manifest)).await;
     assert_eq!(answer.status(), StatusCode::CREATED, "{}", answer.text().await.unwrap_or_default());
