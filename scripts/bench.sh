@@ -48,6 +48,7 @@
 #   SPIKE_SHOPPERS=20000  shoppers of the spike, one purchase each, arriving over SPIKE_MILLIS
 #   SPIKE_MILLIS=2000     how long the spike's arrivals last
 #   SPIKE_STOCK=1000      units of the spike's FlashSale
+#   SPIKE_CONNECTIONS=1000  the spike's requests in flight at most (kept-alive connections, k6's VUs)
 #   SPIKE_LEAD_SECS=8     the FlashSale opens this long after it is applied
 #   PSP_DECLINE_RATE=0.2  share of payments the simulated PSP declines (the spike pays every order)
 #   GOODSMALL_BIN=        use this goodsmall binary (no cargo build for it)
@@ -72,6 +73,7 @@ HOLD="${HOLD:-}"
 SPIKE_SHOPPERS="${SPIKE_SHOPPERS:-20000}"
 SPIKE_MILLIS="${SPIKE_MILLIS:-2000}"
 SPIKE_STOCK="${SPIKE_STOCK:-1000}"
+SPIKE_CONNECTIONS="${SPIKE_CONNECTIONS:-1000}"
 SPIKE_LEAD_SECS="${SPIKE_LEAD_SECS:-8}"
 PSP_DECLINE_RATE="${PSP_DECLINE_RATE:-0.2}"
 
@@ -93,7 +95,7 @@ esac
 case "$BURST_CONNECTIONS" in
   ''|*[!0-9]*) say "BURST_CONNECTIONS must be a number of connections (0 skips the burst), not $BURST_CONNECTIONS"; exit 1 ;;
 esac
-for n_var in SPIKE_SHOPPERS SPIKE_MILLIS SPIKE_STOCK SPIKE_LEAD_SECS; do
+for n_var in SPIKE_SHOPPERS SPIKE_MILLIS SPIKE_STOCK SPIKE_LEAD_SECS SPIKE_CONNECTIONS; do
   case "${!n_var}" in
     ''|*[!0-9]*|0) say "$n_var must be a positive whole number, not ${!n_var}"; exit 1 ;;
   esac
@@ -556,7 +558,7 @@ SPIKE_OPENS_AT="$(sed -n 's/^  opensAt: //p' "$RUN_DIR/spike-flashsale.yaml")"
 say "  FlashSale bench-spike (product $SPIKE_PRODUCT) is sale $SPIKE_SALE, opening at $SPIKE_OPENS_AT"
 set +e
 "$BENCH_BIN" spike --sale-id "$SPIKE_SALE" --tokens-file "$RUN_DIR/spike-tokens.json" --over-millis "$SPIKE_MILLIS" \
-  --opens-at "$SPIKE_OPENS_AT" --out "$RUN_DIR/spike.json" --orders-out "$RUN_DIR/spike-orders.json" \
+  --opens-at "$SPIKE_OPENS_AT" --connections "$SPIKE_CONNECTIONS" --out "$RUN_DIR/spike.json" --orders-out "$RUN_DIR/spike-orders.json" \
   >"$RUN_DIR/spike.log" 2>&1
 spike_status=$?
 set -e

@@ -384,6 +384,9 @@ fn spike_section(
         s.over_millis as f64 / 1000.0,
         stock.map_or("?".into(), |n| n.to_string())
     );
+    if s.connections > 0 {
+        line("generator", format!("at most {} requests in flight, on kept-alive connections", s.connections));
+    }
     line(
         "answered",
         format!(

@@ -4,7 +4,11 @@
 //! over OVER_MILLIS from the sale's opening, each at its own moment whatever the shop's
 //! answers (a slow shop does not slow the arrivals down, as with k6's arrival-rate
 //! executors). Latency is counted from the moment a shopper was due to arrive, so a
-//! generator that falls behind shows as latency, and its own lag is reported. The
+//! generator that falls behind shows as latency, and its own lag is reported. At most
+//! CONNECTIONS requests are in flight, each on a kept-alive connection (k6's VUs): a
+//! shopper who finds them all busy waits for one, and the wait is part of the latency.
+//! (One connection per shopper would open 20,000 sockets in 2 s; the shop runs out of
+//! file descriptors and stops accepting, which measures the machine, not the shop.) The
 //! accepted orders go to a file for `pay`, which pays each of them with its buyer's token
 //! (the simulated PSP declines its configured share).
 
@@ -33,6 +37,9 @@ pub struct SpikeArgs {
     /// The sale's opening (RFC 3339): the first shopper arrives then. Default: now.
     #[arg(long)]
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Requests in flight at most, each on its own kept-alive connection.
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
     /// How long a shopper waits for an answer before it counts as unanswered.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -56,6 +63,8 @@ pub struct AcceptedOrder {
 pub struct SpikeFigures {
     pub arrivals: u64,
     pub over_millis: u64,
+    #[serde(default)]
+    pub connections: u64,
     pub accepted: u64,
     /// 409 SOLD_OUT / INSUFFICIENT_STOCK.
     pub refused: u64,
@@ -113,10 +122,13 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
         "--arrivals must be between 1 and the number of tokens ({})",
         tokens.len()
     );
+    anyhow::ensure!(args.connections >= 1, "--connections must be at least 1");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(args.timeout_secs))
+        .pool_max_idle_per_host(args.connections)
         .pool_idle_timeout(Duration::from_secs(60))
         .build()?;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(args.connections));
     let url = Arc::new(format!("{}/api/sales/{}/purchases", args.base_url.trim_end_matches('/'), args.sale_id));
     if let Some(opens_at) = args.opens_at {
         let wait = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();
@@ -135,8 +147,9 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
         let due = opening + spacing * shopper as u32;
         tokio::time::sleep_until(due).await;
         max_lag = max_lag.max(due.elapsed());
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let (client, url, token, in_flight) = (client.clone(), url.clone(), token.clone(), in_flight.clone());
         tasks.push(tokio::spawn(async move {
+            let _connection = in_flight.acquire_owned().await;
             let answer = client
                 .post(url.as_str())
                 .bearer_auth(token)
@@ -167,15 +180,16 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
     for task in tasks {
         answers.push(task.await?);
     }
-    let figures = summarise(&answers, args.over_millis, max_lag);
+    let mut figures = summarise(&answers, args.over_millis, max_lag);
+    figures.connections = args.connections as u64;
     let orders: Vec<AcceptedOrder> = answers
         .iter()
         .enumerate()
         .filter_map(|(shopper, a)| a.order_id.clone().map(|order_id| AcceptedOrder { order_id, shopper }))
         .collect();
     println!(
-        "goodsmall-bench spike: {} shoppers over {} ms: {} accepted (p50 {:.1} ms, p99 {:.1} ms), {} refused (p50 {:.1} ms, p99 {:.1} ms), {} other, {} 5xx, {} unanswered; last 202 at +{:.0} ms, first SOLD_OUT at +{}, last answer at +{:.0} ms; generator at most {:.1} ms behind",
-        figures.arrivals, figures.over_millis, figures.accepted, figures.accepted_p50_ms, figures.accepted_p99_ms,
+        "goodsmall-bench spike: {} shoppers over {} ms on {} connections: {} accepted (p50 {:.1} ms, p99 {:.1} ms), {} refused (p50 {:.1} ms, p99 {:.1} ms), {} other, {} 5xx, {} unanswered; last 202 at +{:.0} ms, first SOLD_OUT at +{}, last answer at +{:.0} ms; generator at most {:.1} ms behind",
+        figures.arrivals, figures.over_millis, figures.connections, figures.accepted, figures.accepted_p50_ms, figures.accepted_p99_ms,
         figures.refused, figures.refused_p50_ms, figures.refused_p99_ms, figures.other, figures.server_errors,
         figures.unanswered, figures.last_accepted_ms,
         figures.first_refused_ms.map_or("-".into(), |ms| format!("{ms:.0} ms")), figures.last_answer_ms,
@@ -231,6 +245,7 @@ fn summarise(answers: &[Arrival], over_millis: u64, max_lag: Duration) -> SpikeF
     SpikeFigures {
         arrivals: answers.len() as u64,
         over_millis,
+        connections: 0,
         accepted: accepted.len() as u64,
         refused: refused.len() as u64,
         other: count(Outcome::Other),
