@@ -144,6 +144,7 @@ async fn a_queued_drop_opens_its_room_shuffles_it_at_the_opening_and_drains_at_t
         }
     }
     assert_eq!(admitted.len(), 2, "{admitted:?}");
+    let still_waiting = (1..=5).find(|u| admitted.iter().all(|(a, _)| a != u)).unwrap();
     for (user, turn_ends_ms) in admitted {
         let order = format!("order-{user}");
         let reservation = drop
@@ -171,8 +172,9 @@ async fn a_queued_drop_opens_its_room_shuffles_it_at_the_opening_and_drains_at_t
     let again = drop.reconcile(at(3_000)).await;
     assert!(!reasons(&again).contains(&DRAINED), "drained once: {:?}", again.notes);
     assert_eq!(
-        drop.engine.queue_place(drop.sale(), UserId(5), at(3_000).timestamp_millis()).await.unwrap(),
-        Ok(QueuePlace::SoldOut)
+        drop.engine.queue_place(drop.sale(), UserId(still_waiting), at(3_000).timestamp_millis()).await.unwrap(),
+        Ok(QueuePlace::SoldOut),
+        "a shopper still waiting is told at once"
     );
 
     // The close: the room is closed with the sale.
