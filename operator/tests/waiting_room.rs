@@ -139,7 +139,7 @@ async fn a_queued_drop_opens_its_room_shuffles_it_at_the_opening_and_drains_at_t
     let mut admitted = Vec::new();
     for user in 1..=5 {
         let place = drop.engine.queue_place(drop.sale(), UserId(user), at(1_100).timestamp_millis()).await.unwrap();
-        if let Ok(QueuePlace::Admitted { turn_ends_ms }) = place {
+        if let Ok(QueuePlace::Admitted { turn_ends_ms, .. }) = place {
             admitted.push((user, turn_ends_ms));
         }
     }
