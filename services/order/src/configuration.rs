@@ -31,10 +31,19 @@ pub struct OrderSettings {
     /// in-process).
     #[serde(default)]
     pub operator_public_key_pem: Option<String>,
+    /// Joins of a sale's waiting room one client address (an IPv6 /64) may make a
+    /// minute: a household or an office behind one address, not a farm of accounts
+    /// (`429 TOO_MANY_ATTEMPTS` past it). Raise it for shoppers behind a carrier's NAT.
+    #[serde(default = "default_queue_joins_per_address_per_minute")]
+    pub queue_joins_per_address_per_minute: i64,
 }
 
 fn default_group_commits() -> usize {
     1
+}
+
+fn default_queue_joins_per_address_per_minute() -> i64 {
+    20
 }
 
 /// How long an order stays in each after-sale status before the scheduler moves it
@@ -75,6 +84,12 @@ impl LifecycleSettings {
 impl Section for OrderSettings {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         self.database.validate(&format!("{key}.database"))?;
+        if self.queue_joins_per_address_per_minute < 1 {
+            return Err(ConfigError::invalid(
+                &format!("{key}.queue_joins_per_address_per_minute"),
+                "must be at least 1",
+            ));
+        }
         if !(1..=16).contains(&self.group_commits) {
             return Err(ConfigError::invalid(&format!("{key}.group_commits"), "must be between 1 and 16"));
         }

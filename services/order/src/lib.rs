@@ -15,6 +15,7 @@ pub mod sale_metrics;
 pub mod sales;
 pub mod startup;
 pub mod state;
+pub mod waiting_room;
 pub mod writer;
 
 /// This service's part of the public API document.

@@ -87,14 +87,21 @@ struct Request<'a> {
     user: UserId,
     key: &'a str,
     offer: Offer,
+    /// The end of the shopper's turn, from a verified admission (a sale with a waiting room).
+    turn_ends_ms: Option<i64>,
 }
 
 /// Refusals behind which a first answer may hide when the engine lost part of its data
 /// without losing the sale (a failover to a replica that had not caught up): for these
 /// the orders table is asked. Not before the opening (no order can exist) nor while
 /// halted (a drop's whole crowd may be answered so).
-const MAY_HIDE_A_FIRST_ANSWER: [Refusal; 4] =
-    [Refusal::SoldOut, Refusal::InsufficientStock, Refusal::PurchaseLimit, Refusal::SaleClosed];
+const MAY_HIDE_A_FIRST_ANSWER: [Refusal; 5] = [
+    Refusal::SoldOut,
+    Refusal::InsufficientStock,
+    Refusal::PurchaseLimit,
+    Refusal::SaleClosed,
+    Refusal::AdmissionExpired,
+];
 
 impl Purchases {
     pub fn new(engine: StockEngine, sales: Sales, orders: Orders, writer: OrderWriter, sold_out: SoldOutFlags) -> Self {
@@ -105,15 +112,17 @@ impl Purchases {
 
     /// The route asks [`refuses_outright`](Self::refuses_outright) first (before the
     /// session's logout look-up); here a sold-out sale costs one first-answer read.
-    /// Every outcome is counted in `goodsmall_purchases_total{outcome}`.
+    /// Every outcome is counted in `goodsmall_purchases_total{outcome}`. `turn_ends_ms`:
+    /// the end of the shopper's turn, from an admission the caller verified.
     pub async fn purchase(
         &self,
         sale: SaleId,
         user: UserId,
         key: &IdempotencyKey,
         quantity: PurchaseQuantity,
+        turn_ends_ms: Option<i64>,
     ) -> PurchaseResult<PurchaseOutcome> {
-        let outcome = self.decide(sale, user, key, quantity).await;
+        let outcome = self.decide(sale, user, key, quantity, turn_ends_ms).await;
         self.metrics.drops().purchase(match &outcome {
             Ok(PurchaseOutcome::Accepted { repeated: false, .. }) => metrics::PURCHASE_ACCEPTED,
             Ok(PurchaseOutcome::Accepted { repeated: true, .. }) => metrics::PURCHASE_REPEATED,
@@ -129,11 +138,12 @@ impl Purchases {
         user: UserId,
         key: &IdempotencyKey,
         quantity: PurchaseQuantity,
+        turn_ends_ms: Option<i64>,
     ) -> PurchaseResult<PurchaseOutcome> {
         let Some(offer) = self.offer(sale).await? else {
             return Ok(PurchaseOutcome::Refused(Refusal::UnknownSale));
         };
-        let request = Request { sale, user, key: key.as_str(), offer };
+        let request = Request { sale, user, key: key.as_str(), offer, turn_ends_ms };
         if self.sold_out.is_sold_out(sale.0) {
             self.metrics.drops().sold_out_answer("first_answer_read");
             // No script, no write: only a retry of a purchase that succeeded before the
@@ -193,7 +203,7 @@ impl Purchases {
             quantity: quantity.units(),
             order: &new_id,
             at_ms: now,
-            turn_ends_ms: None,
+            turn_ends_ms: request.turn_ends_ms,
         };
         Ok(self.engine.reserve(&reservation).await?)
     }

@@ -1,12 +1,12 @@
 //! Sales: the durable record in the order database, mirrored into the stock engine
 //! (Redis or in-process) where purchases are decided.
 
+use goodsmall_contracts::admission::{Admission, AdmissionMode};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime, TimeOutOfRange},
     db::Database,
     money::Price,
 };
-use goodsmall_contracts::admission::{Admission, AdmissionMode};
 use goodsmall_sale::{queue::QueueTerms, EngineError, RecordedOrder, SaleCounters, SaleDefinition, StockEngine, Units};
 use sqlx::{any::AnyRow, Any, Row};
 
@@ -78,7 +78,8 @@ pub struct Sales {
     restoring: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-const COLUMNS: &str = "id, product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, closed_at, \
+const COLUMNS: &str =
+    "id, product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, closed_at, \
                        queue_pre_queue_seconds, queue_admit_per_second, queue_turn_ttl_seconds";
 
 impl Sales {
@@ -127,6 +128,24 @@ impl Sales {
             .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| sale_from_row(&r)).transpose()
+    }
+
+    /// The key that signs the sale's admissions (`waiting_room`), made on first use. The
+    /// first writer wins, so replicas asking at once all get the same key.
+    /// `None` when there is no such sale.
+    pub async fn admission_secret(&self, id: i64) -> SalesResult<Option<String>> {
+        let _q = self.db.observe("sale.admission_secret");
+        sqlx::query("UPDATE sales SET queue_secret = ? WHERE id = ? AND queue_secret IS NULL")
+            .bind(crate::waiting_room::new_secret())
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        let secret: Option<String> = sqlx::query_scalar("SELECT queue_secret FROM sales WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .flatten();
+        Ok(secret)
     }
 
     /// Ends the sale now: recorded, and the engine refuses further purchases.
@@ -366,12 +385,9 @@ fn admission_from_row(row: &AnyRow) -> SalesResult<Option<Admission>> {
         row.try_get::<Option<i64>, _>("queue_turn_ttl_seconds")?,
     );
     match columns {
-        (Some(pre_queue_seconds), Some(admit_per_second), Some(turn_ttl_seconds)) => Ok(Some(Admission {
-            mode: AdmissionMode::Queue,
-            pre_queue_seconds,
-            admit_per_second,
-            turn_ttl_seconds,
-        })),
+        (Some(pre_queue_seconds), Some(admit_per_second), Some(turn_ttl_seconds)) => {
+            Ok(Some(Admission { mode: AdmissionMode::Queue, pre_queue_seconds, admit_per_second, turn_ttl_seconds }))
+        }
         (None, None, None) => Ok(None),
         partial => Err(SalesError::PartialWaitingRoom { sale_id: row.try_get("id")?, columns: format!("{partial:?}") }),
     }

@@ -20,6 +20,7 @@ use crate::{
     routes,
     sales::Sales,
     state::OrderState,
+    waiting_room::WaitingRoom,
     writer::OrderWriter,
 };
 
@@ -59,6 +60,12 @@ pub async fn build(
     consumers::subscribe(bus, orders.clone(), engine.clone());
     let state = OrderState {
         purchases: Purchases::new(engine.clone(), sales.clone(), orders.clone(), writer, sold_out),
+        waiting_room: WaitingRoom::new(
+            engine.clone(),
+            sales.clone(),
+            shared.kv.clone(),
+            settings.queue_joins_per_address_per_minute,
+        ),
         sales,
         orders: orders.clone(),
         engine,

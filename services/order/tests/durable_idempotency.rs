@@ -26,7 +26,7 @@ async fn buy(service: &Service, sale: &Sale, user_id: i64, key: &str) -> Purchas
     let key = IdempotencyKey::parse(key).unwrap();
     service
         .purchases
-        .purchase(SaleId(sale.id), UserId(user_id), &key, PurchaseQuantity::parse(1).unwrap())
+        .purchase(SaleId(sale.id), UserId(user_id), &key, PurchaseQuantity::parse(1).unwrap(), None)
         .await
         .unwrap()
 }

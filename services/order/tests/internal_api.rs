@@ -48,6 +48,7 @@ async fn start(operator_key: Option<&str>) -> Service {
         group_commits: 1,
         product_api_url: None,
         operator_public_key_pem: operator_key.map(str::to_owned),
+        queue_joins_per_address_per_minute: 20,
     };
     let products = ProductOwners::in_process(|_| async { Ok(Some(1)) });
     let service =

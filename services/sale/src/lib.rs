@@ -27,7 +27,9 @@ fn check_terms(def: &SaleDefinition) -> Result<(), EngineError> {
     }
     if let Some(q) = def.queue {
         if q.pre_queue_ms < 0 || q.admit_per_second < 1 || q.turn_ttl_ms < 1 {
-            return Err(EngineError::InvalidInput("a waiting room needs a pre-queue ≥ 0, a rate ≥ 1 and a turn ≥ 1 ms"));
+            return Err(EngineError::InvalidInput(
+                "a waiting room needs a pre-queue ≥ 0, a rate ≥ 1 and a turn ≥ 1 ms",
+            ));
         }
     }
     Ok(())

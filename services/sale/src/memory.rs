@@ -7,10 +7,8 @@ use std::{
 };
 
 use crate::{
-    memory_queue::WaitingRoom,
-    queue::QueueTerms,
-    EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation, RecordedOrder, Refusal, Reservation,
-    ReservationRequest, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH,
+    memory_queue::WaitingRoom, queue::QueueTerms, EngineError, FirstAnswer, KeyRecord, LoadOutcome, OpenReservation,
+    RecordedOrder, Refusal, Reservation, ReservationRequest, SaleCounters, SaleDefinition, Settle, Units, FIRST_EPOCH,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -79,26 +79,31 @@ impl WaitingRoom {
         self.last_ms = Some(now);
     }
 
-    fn place(&self, user: i64, c: &SaleCounters, now: i64) -> Option<QueuePlace> {
+    fn place(&self, terms: &QueueTerms, user: i64, c: &SaleCounters, now: i64) -> Option<QueuePlace> {
         let &rank = self.index.get(&user)?;
         Some(if now < c.opens_at_ms {
-            QueuePlace::PreQueue { joined: self.places.len() as u64 }
+            QueuePlace::PreQueue { joined: self.places.len() as u64, opens_at_ms: c.opens_at_ms }
         } else if (rank as u64) < self.admitted {
             match self.turns.get(&user) {
-                Some(&ends) if ends > now => QueuePlace::Admitted { turn_ends_ms: ends },
-                _ => QueuePlace::Expired,
+                Some(&ends) if ends > now => QueuePlace::Admitted { turn_ends_ms: ends, number: rank as u64 + 1 },
+                _ => QueuePlace::Expired { number: rank as u64 + 1 },
             }
         } else if c.closed || now >= c.closes_at_ms {
             QueuePlace::Closed
         } else if sold_out(c) {
             QueuePlace::SoldOut
         } else {
-            QueuePlace::Waiting { position: rank as u64 - self.admitted + 1, units_left: c.remaining }
+            QueuePlace::Waiting {
+                position: rank as u64 - self.admitted + 1,
+                units_left: c.remaining,
+                admit_per_second: terms.admit_per_second,
+                number: rank as u64 + 1,
+            }
         })
     }
 
     fn join(&mut self, terms: &QueueTerms, user: i64, c: &SaleCounters, now: i64) -> Result<QueuePlace, QueueRefusal> {
-        if let Some(place) = self.place(user, c, now) {
+        if let Some(place) = self.place(terms, user, c, now) {
             return Ok(place);
         }
         if c.closed || now >= c.closes_at_ms {
@@ -118,7 +123,7 @@ impl WaitingRoom {
         };
         self.index.insert(user, self.places.len());
         self.places.push((key, user));
-        self.place(user, c, now).ok_or(QueueRefusal::NotJoined)
+        self.place(terms, user, c, now).ok_or(QueueRefusal::NotJoined)
     }
 
     fn counts(&self) -> QueueCounts {
@@ -159,7 +164,9 @@ impl MemoryEngine {
     }
 
     pub async fn queue_place(&self, sale_id: i64, user_id: i64, now_ms: i64) -> Answer<QueuePlace> {
-        self.with_room(sale_id, now_ms, |room, _, c| room.place(user_id, c, now_ms).ok_or(QueueRefusal::NotJoined))
+        self.with_room(sale_id, now_ms, |room, terms, c| {
+            room.place(terms, user_id, c, now_ms).ok_or(QueueRefusal::NotJoined)
+        })
     }
 
     pub async fn queue_counts(&self, sale_id: i64, now_ms: i64) -> Answer<QueueCounts> {

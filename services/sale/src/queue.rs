@@ -31,15 +31,17 @@ pub struct QueueTerms {
 /// A shopper's place in a sale's waiting room, as it stands at the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueuePlace {
-    /// Joined before the opening: the place is drawn at the opening. `joined`: how many
-    /// have joined so far.
-    PreQueue { joined: u64 },
-    /// `position` 1 is next; `units_left` is what the sale has now.
-    Waiting { position: u64, units_left: i64 },
+    /// Joined before the opening (at `opens_at_ms`): the place is drawn then. `joined`:
+    /// how many have joined so far.
+    PreQueue { joined: u64, opens_at_ms: i64 },
+    /// `position` 1 is next; `units_left` is what the sale has now; shoppers are let in
+    /// at `admit_per_second` while there are units. `number`: the shopper's place in the
+    /// whole queue (1 is the first ever admitted), which never changes after the opening.
+    Waiting { position: u64, units_left: i64, admit_per_second: i64, number: u64 },
     /// The shopper's turn, until `turn_ends_ms` (Unix milliseconds).
-    Admitted { turn_ends_ms: i64 },
+    Admitted { turn_ends_ms: i64, number: u64 },
     /// The shopper was admitted and the turn ended.
-    Expired,
+    Expired { number: u64 },
     /// Nothing left, and nothing held that could come back.
     SoldOut,
     /// The sale has ended.

@@ -3,3 +3,5 @@
 ALTER TABLE sales ADD COLUMN queue_pre_queue_seconds BIGINT NULL;
 ALTER TABLE sales ADD COLUMN queue_admit_per_second BIGINT NULL;
 ALTER TABLE sales ADD COLUMN queue_turn_ttl_seconds BIGINT NULL;
+-- The key that signs the sale's admissions (hex, 32 random bytes), made when first needed.
+ALTER TABLE sales ADD COLUMN queue_secret VARCHAR(64) NULL;

@@ -3,13 +3,15 @@
 
 pub mod internal;
 mod orders;
+mod queue;
 mod sales;
 
 use goodsmall_platform::error::{ApiError, ErrorCode, Unreachable};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    orders::OrderRecordError, purchase::PurchaseError, sales::SalesError, state::OrderState, writer::CommitError,
+    orders::OrderRecordError, purchase::PurchaseError, sales::SalesError, state::OrderState,
+    waiting_room::WaitingRoomError, writer::CommitError,
 };
 
 pub fn router(state: OrderState) -> OpenApiRouter {
@@ -28,6 +30,7 @@ fn routes() -> OpenApiRouter<OrderState> {
         .routes(routes!(sales::detail))
         .routes(routes!(sales::close))
         .routes(routes!(sales::purchase))
+        .routes(routes!(queue::join, queue::place))
         .routes(routes!(orders::list))
         .routes(routes!(orders::detail))
         .routes(routes!(orders::cancel))
@@ -42,6 +45,23 @@ fn routes() -> OpenApiRouter<OrderState> {
 impl From<PurchaseError> for ApiError {
     fn from(e: PurchaseError) -> Self {
         ApiError::failure(e)
+    }
+}
+
+impl From<WaitingRoomError> for ApiError {
+    fn from(e: WaitingRoomError) -> Self {
+        ApiError::failure(e)
+    }
+}
+
+impl Unreachable for WaitingRoomError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            WaitingRoomError::Engine(e) => e.unreachable(),
+            WaitingRoomError::Sale(e) => e.unreachable(),
+            WaitingRoomError::Throttle(e) => e.unreachable(),
+            WaitingRoomError::CorruptKey(_) | WaitingRoomError::NoSale(_) | WaitingRoomError::Time(_) => None,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use axum::{
     extract::State,
-    http::{header::LOCATION, StatusCode},
+    http::{header::LOCATION, HeaderMap, StatusCode},
     response::IntoResponse,
 };
 use chrono::{DateTime, Utc};
@@ -16,11 +16,13 @@ use goodsmall_sale::{SaleCounters, SaleId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::queue::ADMISSION_TOKEN;
 use crate::{
     domain::{OrderStatus, PurchaseQuantity},
     purchase::PurchaseOutcome,
     sales::Sale,
     state::OrderState,
+    waiting_room::AdmissionProblem,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -115,6 +117,20 @@ pub struct SaleView {
     pub remaining: i64,
     pub reserved: i64,
     pub sold: i64,
+    /// The waiting room in numbers, for a sale that has one.
+    pub queue: Option<QueueView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueView {
+    /// Everyone who has joined.
+    pub joined: u64,
+    /// Shoppers let in so far.
+    pub admitted: u64,
+    /// Still waiting for their turn.
+    pub waiting: u64,
+    /// Turns that ended unused.
+    pub expired: u64,
 }
 
 /// Sales open now or still to come, soonest first, with their live counters.
@@ -132,7 +148,16 @@ pub async fn list(State(state): State<OrderState>) -> ApiResult<Json<Vec<SaleVie
 
 async fn view(state: &OrderState, sale: Sale) -> ApiResult<SaleView> {
     let SaleCounters { remaining, reserved, sold, .. } = state.sales.counters(&sale).await?;
-    Ok(SaleView { sale, remaining, reserved, sold })
+    let queue = match sale.admission {
+        None => None,
+        Some(_) => state.waiting_room.counts(SaleId(sale.id)).await?.map(|c| QueueView {
+            joined: c.joined,
+            admitted: c.admitted,
+            waiting: c.waiting(),
+            expired: c.expired,
+        }),
+    };
+    Ok(SaleView { sale, remaining, reserved, sold, queue })
 }
 
 async fn existing(state: &OrderState, id: i64) -> ApiResult<Sale> {
@@ -189,7 +214,9 @@ pub struct PurchaseAccepted {
 /// status now, also after the stock store lost its data.
 #[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1),
     ("Idempotency-Key" = String, Header, description = "unique per intended purchase (1 to 100 visible ASCII characters); reuse it on retry",
-     min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")), request_body = PurchaseRequest,
+     min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$"),
+    ("Admission-Token" = Option<String>, Header, description = "a sale with a waiting room: the admission from `GET /api/sales/{id}/queue`")),
+    request_body = PurchaseRequest,
     responses((status = 202, body = PurchaseAccepted, links(
                   ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),
                   ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/order_id")))),
@@ -197,6 +224,7 @@ pub struct PurchaseAccepted {
                   ("payment" = (operation_id = "payments_detail", parameters(("order_id" = "$response.body#/order_id")))),
                   ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
               (status = 409, body = Problem, description = "SALE_NOT_OPEN, SALE_CLOSED, SALE_HALTED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
+              (status = 403, body = Problem, description = "ADMISSION_REQUIRED, ADMISSION_EXPIRED or ADMISSION_INVALID (a sale with a waiting room)"),
               (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range"),
               (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the stock store or the database does not answer, or the stock store is being rebuilt; retry with the same key after `Retry-After`")))]
@@ -204,6 +232,7 @@ pub async fn purchase(
     State(state): State<OrderState>,
     signed: SignedUser,
     key: IdempotencyKey,
+    headers: HeaderMap,
     Path(sale_id): Path<i64>,
     Json(body): Json<PurchaseRequest>,
 ) -> ApiResult<impl IntoResponse> {
@@ -217,7 +246,17 @@ pub async fn purchase(
         return Err(goodsmall_sale::Refusal::SoldOut.into());
     }
     let user = state.authenticator.unrevoked(signed).await?;
-    match state.purchases.purchase(sale, UserId(user.user_id), &key, quantity).await? {
+    let turn_ends_ms = match headers.get(ADMISSION_TOKEN) {
+        None => None,
+        Some(token) => {
+            let token = token.to_str().map_err(|_| invalid_admission())?;
+            match state.waiting_room.verify(sale, UserId(user.user_id), token).await? {
+                Ok(turn_ends_ms) => Some(turn_ends_ms),
+                Err(AdmissionProblem::Invalid) => return Err(invalid_admission()),
+            }
+        }
+    };
+    match state.purchases.purchase(sale, UserId(user.user_id), &key, quantity, turn_ends_ms).await? {
         PurchaseOutcome::Accepted { order_id, status, .. } => {
             let status_url = format!("/api/orders/{order_id}");
             let accepted = PurchaseAccepted {
@@ -235,6 +274,10 @@ pub async fn purchase(
         )
         .retry_after(1)),
     }
+}
+
+fn invalid_admission() -> ApiError {
+    ApiError::new(ErrorCode::AdmissionInvalid, "the Admission-Token is not an admission to this sale for you")
 }
 
 #[cfg(test)]

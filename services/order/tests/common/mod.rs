@@ -68,6 +68,7 @@ impl Backend {
             group_commits: 1,
             product_api_url: None,
             operator_public_key_pem: None,
+            queue_joins_per_address_per_minute: 20,
         };
         let products = ProductOwners::in_process(|_| async { Ok(Some(1)) });
         let service =

@@ -99,6 +99,20 @@ impl<'de> Deserialize<'de> for TrustedProxies {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
 
+impl ClientAddress {
+    /// The address as a rate limit counts it: an IPv6 client by its /64 (one
+    /// subscriber's network), so a holder of a prefix cannot get a fresh count per address.
+    pub fn group(self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        }
+    }
+}
+
 /// The client of a request that came from `peer` with these headers.
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
     let mut client = canonical(peer);

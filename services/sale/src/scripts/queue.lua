@@ -6,8 +6,8 @@
 -- Sale hash fields of the queue: q_pre_ms, q_rate, q_ttl_ms (the terms, set by load and
 -- restore), q_admitted (shoppers admitted, by place), q_credit (admissions earned and not
 -- used, in thousandths), q_last_ms, q_expired (turns that ended unused), q_seq.
--- Returns {'NO', code}, {'PRE_QUEUE', joined}, {'WAITING', position, units_left},
--- {'ADMITTED', turn_end_ms}, {'EXPIRED'}, {'SOLD_OUT'}, {'CLOSED'} or, for COUNT,
+-- Returns {'NO', code}, {'PRE_QUEUE', joined, opens_at_ms}, {'WAITING', position, units_left, rate, number},
+-- {'ADMITTED', turn_end_ms, number}, {'EXPIRED', number}, {'SOLD_OUT'}, {'CLOSED'} or, for COUNT,
 -- {'COUNTS', joined, admitted, expired, pending}.
 local sale, queue, turns, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local op, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -70,12 +70,12 @@ if not rank then
   redis.call('ZADD', queue, place, user)
   rank = redis.call('ZRANK', queue, user)
 end
-if now < opens then return {'PRE_QUEUE', redis.call('ZCARD', queue)} end
+if now < opens then return {'PRE_QUEUE', redis.call('ZCARD', queue), opens} end
 if rank < admitted then
   local ends = tonumber(redis.call('HGET', turns, user))
-  if ends and ends > now then return {'ADMITTED', ends} end
-  return {'EXPIRED'}
+  if ends and ends > now then return {'ADMITTED', ends, rank + 1} end
+  return {'EXPIRED', rank + 1}
 end
 if closed then return {'CLOSED'} end
 if sold_out then return {'SOLD_OUT'} end
-return {'WAITING', rank - admitted + 1, remaining}
+return {'WAITING', rank - admitted + 1, remaining, rate, rank + 1}

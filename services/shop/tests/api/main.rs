@@ -28,3 +28,4 @@ mod sale_products;
 mod sold_out;
 mod strict_values;
 mod tokens;
+mod waiting_room;
