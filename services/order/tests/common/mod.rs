@@ -12,6 +12,7 @@ use goodsmall_order::{
     purchase::Purchases,
     sales::{NewSale, Sale, Sales},
     startup,
+    waiting_room::WaitingRoom,
 };
 use goodsmall_platform::{
     auth::{Authenticator, KeyPair},
@@ -41,6 +42,7 @@ pub struct Service {
     pub orders: Orders,
     pub engine: StockEngine,
     pub purchases: Purchases,
+    pub waiting_room: WaitingRoom,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -77,10 +79,11 @@ impl Backend {
                 .expect("the order service starts");
         let (sales, orders, purchases) =
             (service.state.sales.clone(), service.state.orders.clone(), service.state.purchases.clone());
+        let waiting_room = service.state.waiting_room.clone();
         let http = HttpSettings { port: 0, ..HttpSettings::default() };
         let running = RunningService::bind("order", &http, service.parts, &shared).await.unwrap();
         let base = format!("http://{}", running.local_addr());
-        Service { base, sales, orders, engine, purchases, shutdown, task: tokio::spawn(running.run()) }
+        Service { base, sales, orders, engine, purchases, waiting_room, shutdown, task: tokio::spawn(running.run()) }
     }
 
     /// Stops the service, and the engine loses everything (Redis restarted empty).
@@ -99,6 +102,7 @@ impl Service {
     /// Stops the service as SIGTERM does (its order writer ends once no handle is left).
     pub async fn stop(self) {
         drop(self.purchases);
+        drop(self.waiting_room);
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
     }
