@@ -9,6 +9,7 @@ mod capacity;
 mod drop;
 mod faults;
 mod install;
+mod queued_drop;
 mod release;
 mod shoppers;
 mod uninstall;
