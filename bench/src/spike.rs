@@ -318,8 +318,9 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<bool> {
         let (client, base, queue, tokens) = (client.clone(), base.clone(), queue.clone(), tokens.clone());
         workers.push(tokio::spawn(async move {
             let mut seen: Vec<(u16, u64)> = Vec::new();
-            loop {
-                let Some(order) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+            // The lock is taken and released inside `next`, never held across an await.
+            let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
+            while let Some(order) = next() {
                 let sent = Instant::now();
                 let status = client
                     .post(format!("{base}/api/payments/{}", order.order_id))
