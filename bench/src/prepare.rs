@@ -71,6 +71,15 @@ pub struct PrepareArgs {
     pub manifest_out: Option<PathBuf>,
     #[arg(long)]
     pub merchant_token_out: Option<PathBuf>,
+    /// A sale with a waiting room admitting this many shoppers a second (k6/queue.js);
+    /// it opens --opens-in-secs from now, and shoppers may join --pre-queue-secs before.
+    #[arg(long)]
+    pub queue_rate: Option<i64>,
+    #[arg(long, default_value_t = 600)]
+    pub pre_queue_secs: i64,
+    /// How long an admitted shopper's turn lasts.
+    #[arg(long, default_value_t = 120)]
+    pub turn_secs: i64,
 }
 
 /// A FlashSale manifest (the CRD's YAML) for a product.
@@ -126,8 +135,11 @@ pub async fn run(args: PrepareArgs) -> anyhow::Result<bool> {
         return Ok(true);
     }
 
-    let opens_at = chrono::Utc::now();
-    let sale = json!({
+    let mut opens_at = chrono::Utc::now();
+    if args.queue_rate.is_some() {
+        opens_at += chrono::Duration::seconds(args.opens_in_secs);
+    }
+    let mut sale = json!({
         "product_id": product_id,
         "stock": args.stock,
         "price": "49.00",
@@ -135,6 +147,12 @@ pub async fn run(args: PrepareArgs) -> anyhow::Result<bool> {
         "closes_at": (opens_at + chrono::Duration::minutes(args.open_minutes)).to_rfc3339(),
         "per_user_limit": args.per_user_limit,
     });
+    if let Some(rate) = args.queue_rate {
+        sale["admission"] = json!({
+            "mode": "QUEUE", "pre_queue_seconds": args.pre_queue_secs, "admit_per_second": rate,
+            "turn_ttl_seconds": args.turn_secs,
+        });
+    }
     let sale = send(http.post(format!("{base}/api/sales")).bearer_auth(&merchant).json(&sale), 201).await?;
     let sale_id = sale["id"].as_i64().context("sale without id")?;
 
