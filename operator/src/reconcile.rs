@@ -6,8 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use goodsmall_contracts::sales::Sale;
-use goodsmall_sale::EngineError;
+use goodsmall_contracts::{internal_api::LedgerError, sales::Sale};
 
 use crate::{
     capacity,
@@ -323,13 +322,11 @@ impl Reconciler {
         }
         match self.records.apply(&m.key(), m.merchant_id.unwrap_or(owner), terms).await {
             Ok(sale) => Ok(Ok(sale)),
-            Err(e) => match e.downcast_ref::<EngineError>() {
-                Some(EngineError::StockBelowCommitted { committed, .. }) => Ok(Err((
-                    "StockBelowCommitted".into(),
-                    format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.sale.stock),
-                ))),
-                _ => Err(e),
-            },
+            Err(LedgerError::StockBelowCommitted { committed, .. }) => Ok(Err((
+                "StockBelowCommitted".into(),
+                format!("spec.stock: {} is below the {committed} units already reserved or sold", terms.sale.stock),
+            ))),
+            Err(e) => Err(e.into()),
         }
     }
 

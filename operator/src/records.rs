@@ -12,11 +12,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 pub use goodsmall_contracts::internal_api::SaleLedger;
 use goodsmall_contracts::{
-    internal_api::{self, FoundSale, Loaded, StockBelowCommittedProblem},
+    internal_api::{self, FoundSale, LedgerError, LedgerResult, Loaded, StockBelowCommittedProblem},
     sales::{NewSale, Sale},
 };
 use goodsmall_platform::auth::internal::InternalSigner;
-use goodsmall_sale::{queue::QueueCounts, EngineError, SaleCounters, SaleId, StockEngine};
+use goodsmall_sale::{queue::QueueCounts, SaleCounters, SaleId, StockEngine};
 use reqwest::{Method, StatusCode};
 
 use crate::validation::Terms;
@@ -74,6 +74,23 @@ pub enum OrderApiError {
     Token(#[from] goodsmall_platform::auth::internal::InternalKeyError),
 }
 
+/// The ledger's contract: no answer, or a 503 (the order service's database or stock
+/// engine did not answer it), is `Unreachable`; any other failure `Failed`.
+impl From<OrderApiError> for LedgerError {
+    fn from(e: OrderApiError) -> Self {
+        match e {
+            OrderApiError::Unreachable { .. }
+            | OrderApiError::Failed { status: StatusCode::SERVICE_UNAVAILABLE, .. } => {
+                LedgerError::Unreachable(e.into())
+            }
+            OrderApiError::NotEnabled { .. }
+            | OrderApiError::Refused { .. }
+            | OrderApiError::Failed { .. }
+            | OrderApiError::Token(_) => LedgerError::Failed(e.into()),
+        }
+    }
+}
+
 /// A cluster: the order service's internal API, with the operator's own token.
 pub struct OrderApi {
     client: reqwest::Client,
@@ -122,47 +139,46 @@ impl OrderApi {
         }
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response, url: &str) -> anyhow::Result<T> {
-        response.json().await.map_err(|source| OrderApiError::Unreachable { url: url.to_owned(), source }.into())
+    async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response, url: &str) -> Result<T, OrderApiError> {
+        response.json().await.map_err(|source| OrderApiError::Unreachable { url: url.to_owned(), source })
     }
 }
 
 #[async_trait]
 impl SaleLedger for OrderApi {
-    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+    async fn find(&self, manifest: &str) -> LedgerResult<Option<Sale>> {
         let url = self.url(manifest, "");
         let found: FoundSale = Self::json(self.call(Method::GET, url.clone(), None).await?, &url).await?;
         Ok(found.sale)
     }
 
-    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
+    async fn apply(&self, manifest: &str, terms: NewSale) -> LedgerResult<Sale> {
         let url = self.url(manifest, "");
         let stock = terms.stock;
         let response = self.call(Method::PUT, url.clone(), Some(&terms)).await?;
         if response.status() == StatusCode::CONFLICT {
             let problem: StockBelowCommittedProblem = Self::json(response, &url).await?;
-            return Err(EngineError::StockBelowCommitted {
+            return Err(LedgerError::StockBelowCommitted {
                 sale_id: problem.sale_id,
                 stock,
                 committed: problem.committed,
-            }
-            .into());
+            });
         }
-        Self::json(response, &url).await
+        Ok(Self::json(response, &url).await?)
     }
 
-    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+    async fn ensure_loaded(&self, manifest: &str) -> LedgerResult<Option<usize>> {
         let url = self.url(manifest, "/load");
         let loaded: Loaded = Self::json(self.call(Method::POST, url.clone(), None).await?, &url).await?;
         Ok(loaded.rebuilt_from_orders)
     }
 
-    async fn close(&self, manifest: &str) -> anyhow::Result<()> {
+    async fn close(&self, manifest: &str) -> LedgerResult<()> {
         self.call(Method::POST, self.url(manifest, "/close"), None).await?;
         Ok(())
     }
 
-    async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
+    async fn retire(&self, manifest: &str) -> LedgerResult<()> {
         self.call(Method::DELETE, self.url(manifest, ""), None).await?;
         Ok(())
     }
@@ -179,11 +195,13 @@ impl SaleRecords {
         Self { ledger, engine }
     }
 
-    pub async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+    pub async fn find(&self, manifest: &str) -> LedgerResult<Option<Sale>> {
         self.ledger.find(manifest).await
     }
 
-    pub async fn apply(&self, manifest: &str, merchant_id: i64, t: &Terms) -> anyhow::Result<Sale> {
+    /// Records the terms for `merchant_id`; [`LedgerError::StockBelowCommitted`] when
+    /// the stock is below the units already held.
+    pub async fn apply(&self, manifest: &str, merchant_id: i64, t: &Terms) -> LedgerResult<Sale> {
         self.ledger.apply(manifest, t.sale.for_merchant(merchant_id)).await
     }
 

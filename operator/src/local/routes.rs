@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     runner::{LocalOperator, NAMESPACE},
-    store::{Applied, Recorded},
+    store::{Applied, ManifestStoreError, Recorded},
 };
 use crate::{crd::FlashSaleSpec, validation};
 
@@ -32,6 +32,16 @@ pub fn router(state: LocalState) -> OpenApiRouter {
         .routes(routes!(list))
         .routes(routes!(apply, get, delete, super::annotate::annotate))
         .with_state(state)
+}
+
+/// The manifest store's failures, answered here for every local route: an unreachable
+/// database is a 503 the client may retry, a corrupt manifest or anything else a 500
+/// (`ApiError::failure`). The error is kept as the answer's cause and logged, with its
+/// whole chain, when the answer is made.
+impl From<ManifestStoreError> for ApiError {
+    fn from(e: ManifestStoreError) -> Self {
+        ApiError::failure(e)
+    }
 }
 
 /// A FlashSale manifest as `kubectl` would send it.

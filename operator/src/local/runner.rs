@@ -56,7 +56,7 @@ impl LocalOperator {
         let manifests = match self.store.list().await {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "could not list FlashSale manifests");
+                tracing::warn!(error = %goodsmall_platform::error::chain(&e), "could not list FlashSale manifests");
                 return RETRY;
             }
         };

@@ -16,6 +16,47 @@ use crate::{
     reconcile::Note,
 };
 
+/// Why the manifest store could not read or write a manifest. The failure is the
+/// source; the local routes give each its HTTP answer (`routes`: an unreachable
+/// database is a 503 the client may retry, anything else a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestStoreError {
+    #[error("the manifest database failed")]
+    Database(#[from] sqlx::Error),
+    /// A stored spec, status or Events column that is not the JSON this release writes.
+    #[error("flashsale {name} holds a {column} that does not parse")]
+    Corrupt {
+        name: String,
+        column: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A spec, status or Events list that does not serialise (no release writes one).
+    #[error("the {what} of flashsale {name} does not serialise")]
+    Encode {
+        name: String,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+pub type StoreResult<T> = Result<T, ManifestStoreError>;
+
+impl goodsmall_platform::error::Unreachable for ManifestStoreError {
+    fn unreachable(&self) -> Option<&'static str> {
+        match self {
+            ManifestStoreError::Database(e) => e.unreachable(),
+            ManifestStoreError::Corrupt { .. } | ManifestStoreError::Encode { .. } => None,
+        }
+    }
+}
+
+/// `value` as the JSON text stored in a column.
+fn encode(name: &str, what: &'static str, value: &impl Serialize) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|source| ManifestStoreError::Encode { name: name.to_owned(), what, source })
+}
+
 /// Events kept per manifest (newest last).
 const EVENTS_KEPT: usize = 50;
 
@@ -70,7 +111,7 @@ impl ManifestStore {
     /// `flash_sale_manifests` table, which the order migrations still create) into this
     /// store, once: copied, then deleted there. A manifest of the same name here wins.
     /// The count moved.
-    pub async fn carry_over(&self, order_db: &Database) -> anyhow::Result<usize> {
+    pub async fn carry_over(&self, order_db: &Database) -> StoreResult<usize> {
         let select = format!("SELECT {COLUMNS} FROM flash_sale_manifests");
         let rows = sqlx::query(&select).fetch_all(order_db.pool()).await?;
         let insert = format!("INSERT INTO flash_sale_manifests ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -105,14 +146,15 @@ impl ManifestStore {
     }
 
     /// Creates or updates a manifest; the generation moves when the spec changes.
-    /// `Err` with a message when it belongs to another merchant or is being deleted.
+    /// `Ok(Err(message))`, a refusal, when it belongs to another merchant, is being
+    /// deleted or was created meanwhile; `Err` when the store failed.
     pub async fn apply(
         &self,
         name: &str,
         merchant_id: i64,
         spec: &FlashSaleSpec,
-    ) -> anyhow::Result<Result<Applied, String>> {
-        let text = serde_json::to_string(spec)?;
+    ) -> StoreResult<Result<Applied, String>> {
+        let text = encode(name, "spec", spec)?;
         match self.get(name).await? {
             None => {
                 let inserted = sqlx::query(
@@ -150,7 +192,7 @@ impl ManifestStore {
         }
     }
 
-    pub async fn get(&self, name: &str) -> anyhow::Result<Option<Recorded>> {
+    pub async fn get(&self, name: &str) -> StoreResult<Option<Recorded>> {
         let row = sqlx::query(
             "SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM \
             flash_sale_manifests WHERE name = ?",
@@ -161,7 +203,7 @@ impl ManifestStore {
         row.map(|r| recorded(&r)).transpose()
     }
 
-    pub async fn list(&self) -> anyhow::Result<Vec<Recorded>> {
+    pub async fn list(&self) -> StoreResult<Vec<Recorded>> {
         let rows = sqlx::query(
             "SELECT name, merchant_id, spec, generation, status, events, deleting, halted FROM \
             flash_sale_manifests ORDER BY name",
@@ -171,7 +213,7 @@ impl ManifestStore {
         rows.iter().map(recorded).collect()
     }
 
-    pub async fn save(&self, name: &str, status: &FlashSaleStatus, notes: &[Note]) -> anyhow::Result<()> {
+    pub async fn save(&self, name: &str, status: &FlashSaleStatus, notes: &[Note]) -> StoreResult<()> {
         let Some(current) = self.get(name).await? else { return Ok(()) };
         let mut events = current.events;
         events.extend(notes.iter().map(|n| RecordedEvent {
@@ -183,8 +225,8 @@ impl ManifestStore {
         let skip = events.len().saturating_sub(EVENTS_KEPT);
         let events: Vec<_> = events.into_iter().skip(skip).collect();
         sqlx::query("UPDATE flash_sale_manifests SET status = ?, events = ? WHERE name = ?")
-            .bind(serde_json::to_string(status)?)
-            .bind(serde_json::to_string(&events)?)
+            .bind(encode(name, "status", status)?)
+            .bind(encode(name, "Events", &events)?)
             .bind(name)
             .execute(self.db.pool())
             .await?;
@@ -192,7 +234,7 @@ impl ManifestStore {
     }
 
     /// Sets (`Some`) or removes the halt annotation.
-    pub async fn set_halted(&self, name: &str, value: Option<&str>) -> anyhow::Result<()> {
+    pub async fn set_halted(&self, name: &str, value: Option<&str>) -> StoreResult<()> {
         sqlx::query("UPDATE flash_sale_manifests SET halted = ? WHERE name = ?")
             .bind(value)
             .bind(name)
@@ -201,7 +243,7 @@ impl ManifestStore {
         Ok(())
     }
 
-    pub async fn mark_deleting(&self, name: &str) -> anyhow::Result<()> {
+    pub async fn mark_deleting(&self, name: &str) -> StoreResult<()> {
         sqlx::query("UPDATE flash_sale_manifests SET deleting = 1 WHERE name = ?")
             .bind(name)
             .execute(self.db.pool())
@@ -209,21 +251,32 @@ impl ManifestStore {
         Ok(())
     }
 
-    pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+    pub async fn remove(&self, name: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM flash_sale_manifests WHERE name = ?").bind(name).execute(self.db.pool()).await?;
         Ok(())
     }
 }
 
-fn recorded(r: &sqlx::any::AnyRow) -> anyhow::Result<Recorded> {
+fn recorded(r: &sqlx::any::AnyRow) -> StoreResult<Recorded> {
+    let name: String = r.try_get("name")?;
     Ok(Recorded {
-        name: r.try_get("name")?,
         merchant_id: r.try_get("merchant_id")?,
-        spec: serde_json::from_str(&r.try_get::<String, _>("spec")?)?,
+        spec: json_column(r, &name, "spec")?,
         generation: r.try_get("generation")?,
-        status: serde_json::from_str(&r.try_get::<String, _>("status")?)?,
-        events: serde_json::from_str(&r.try_get::<String, _>("events")?)?,
+        status: json_column(r, &name, "status")?,
+        events: json_column(r, &name, "events")?,
         deleting: r.try_get::<i32, _>("deleting")? != 0,
         halted: r.try_get("halted")?,
+        name,
     })
+}
+
+/// A column of manifest `name` that holds JSON.
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &sqlx::any::AnyRow,
+    name: &str,
+    column: &'static str,
+) -> StoreResult<T> {
+    let text: String = r.try_get(column)?;
+    serde_json::from_str(&text).map_err(|source| ManifestStoreError::Corrupt { name: name.to_owned(), column, source })
 }

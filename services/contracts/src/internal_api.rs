@@ -49,17 +49,39 @@ pub struct Loaded {
     pub rebuilt_from_orders: Option<usize>,
 }
 
+/// Why a [`SaleLedger`] call failed, as far as the operator needs to tell: a refusal
+/// it reports on the manifest, a dependency that did not answer, or anything else.
+/// Either of the last two fails the reconcile, which is retried; each keeps its
+/// failure whole (its message and causes are the failure's own).
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// New terms whose stock is below the units already reserved or sold: the stock
+    /// engine's `StockBelowCommitted`, or the internal API's `409`
+    /// ([`StockBelowCommittedProblem`]).
+    #[error("sale {sale_id}: stock {stock} is below the {committed} units already reserved or sold")]
+    StockBelowCommitted { sale_id: i64, stock: i64, committed: i64 },
+    /// The order service (a cluster), or the database or stock engine behind it, did
+    /// not answer.
+    #[error(transparent)]
+    Unreachable(Box<dyn std::error::Error + Send + Sync>),
+    /// Any other failure (a refused token, an unexpected answer, a corrupt record).
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;
+
 /// What the operator may do to a manifest's sale record (keyed `namespace/name`): the
 /// routes above in a cluster, the order module itself in the one-process shop.
 #[async_trait]
 pub trait SaleLedger: Send + Sync {
-    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>>;
+    async fn find(&self, manifest: &str) -> LedgerResult<Option<Sale>>;
     /// Records the sale, or brings its terms in line; a stock below the units held is
-    /// the stock engine's `StockBelowCommitted` error.
-    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale>;
+    /// [`LedgerError::StockBelowCommitted`].
+    async fn apply(&self, manifest: &str, terms: NewSale) -> LedgerResult<Sale>;
     /// The stock engine has the sale: `Some(holding orders)` when it was (re)built.
-    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>>;
-    async fn close(&self, manifest: &str) -> anyhow::Result<()>;
+    async fn ensure_loaded(&self, manifest: &str) -> LedgerResult<Option<usize>>;
+    async fn close(&self, manifest: &str) -> LedgerResult<()>;
     /// After a deletion settled: the engine's keys go, the record leaves the manifest.
-    async fn retire(&self, manifest: &str) -> anyhow::Result<()>;
+    async fn retire(&self, manifest: &str) -> LedgerResult<()>;
 }

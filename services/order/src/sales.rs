@@ -5,6 +5,7 @@ use goodsmall_contracts::admission::{Admission, AdmissionMode};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime, TimeOutOfRange},
     db::Database,
+    error::Unreachable as _,
     money::Price,
 };
 use goodsmall_sale::{queue::QueueTerms, EngineError, RecordedOrder, SaleCounters, SaleDefinition, StockEngine, Units};
@@ -12,7 +13,7 @@ use sqlx::{any::AnyRow, Any, Row};
 
 use crate::domain::{OrderStatus, UnknownOrderStatus};
 
-use goodsmall_contracts::internal_api::SaleLedger;
+use goodsmall_contracts::internal_api::{LedgerError, LedgerResult, SaleLedger};
 pub use goodsmall_contracts::sales::{NewSale, Sale};
 
 /// What the stock engine is told of a sale.
@@ -431,29 +432,32 @@ async fn recorded_orders<'e>(
 /// does through the internal API (`routes::internal`, the same calls).
 #[async_trait::async_trait]
 impl SaleLedger for Sales {
-    async fn find(&self, manifest: &str) -> anyhow::Result<Option<Sale>> {
+    async fn find(&self, manifest: &str) -> LedgerResult<Option<Sale>> {
         self.find_flash_sale(manifest).await.map_err(ledger_error)
     }
-    async fn apply(&self, manifest: &str, terms: NewSale) -> anyhow::Result<Sale> {
+    async fn apply(&self, manifest: &str, terms: NewSale) -> LedgerResult<Sale> {
         self.apply_flash_sale(manifest, terms).await.map_err(ledger_error)
     }
-    async fn ensure_loaded(&self, manifest: &str) -> anyhow::Result<Option<usize>> {
+    async fn ensure_loaded(&self, manifest: &str) -> LedgerResult<Option<usize>> {
         self.load_flash_sale(manifest).await.map_err(ledger_error)
     }
-    async fn close(&self, manifest: &str) -> anyhow::Result<()> {
+    async fn close(&self, manifest: &str) -> LedgerResult<()> {
         self.close_flash_sale(manifest).await.map_err(ledger_error)
     }
-    async fn retire(&self, manifest: &str) -> anyhow::Result<()> {
+    async fn retire(&self, manifest: &str) -> LedgerResult<()> {
         self.retire_flash_sale(manifest).await.map_err(ledger_error)
     }
 }
 
-/// The ledger's contract (`SaleLedger::apply`): a stock below the units held is the
-/// stock engine's own `StockBelowCommitted` error, as the internal API's client
-/// answers it, not wrapped.
-fn ledger_error(e: SalesError) -> anyhow::Error {
+/// The ledger's contract, as the internal API's client answers it: a stock below the
+/// units held is `StockBelowCommitted`; an unreachable database or stock engine (the
+/// same test as the routes' 503) is `Unreachable`; the rest `Failed`, kept whole.
+fn ledger_error(e: SalesError) -> LedgerError {
     match e {
-        SalesError::Engine(refused @ EngineError::StockBelowCommitted { .. }) => refused.into(),
-        other => other.into(),
+        SalesError::Engine(EngineError::StockBelowCommitted { sale_id, stock, committed }) => {
+            LedgerError::StockBelowCommitted { sale_id, stock, committed }
+        }
+        other if other.unreachable().is_some() => LedgerError::Unreachable(other.into()),
+        other => LedgerError::Failed(other.into()),
     }
 }

@@ -355,34 +355,6 @@ impl From<crate::kv::KvError> for ApiError {
     }
 }
 
-/// Kept for the modules that still answer `anyhow::Error`: their errors carry no type
-/// to map, so the cause chain is searched for an unreachable Redis or database (a 503
-/// the client may retry); anything else is a 500.
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        match unreachable_in_chain(e.as_ref()) {
-            Some(what) => ApiError::unavailable(what, e),
-            None => ApiError::internal(e),
-        }
-    }
-}
-
-/// The dependency that did not answer, when an untyped cause holds such a failure
-/// anywhere in its chain.
-pub fn unreachable_in_chain(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    let mut next = Some(cause);
-    while let Some(cause) = next {
-        if cause.downcast_ref::<redis::RedisError>().is_some_and(crate::kv::redis_unavailable) {
-            return Some("the stock store");
-        }
-        if cause.downcast_ref::<sqlx::Error>().is_some_and(crate::db::is_unavailable) {
-            return Some("the database");
-        }
-        next = cause.source();
-    }
-    None
-}
-
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
