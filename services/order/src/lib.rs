@@ -10,6 +10,7 @@ pub mod orders;
 pub mod orphans;
 pub mod products;
 pub mod purchase;
+pub mod queue_snapshots;
 mod routes;
 pub mod sale_metrics;
 pub mod sales;

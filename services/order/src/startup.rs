@@ -17,6 +17,7 @@ use crate::{
     orphans,
     products::ProductOwners,
     purchase::Purchases,
+    queue_snapshots::QueueSnapshots,
     routes,
     sales::Sales,
     state::OrderState,
@@ -58,6 +59,8 @@ pub async fn build(
     let refresher =
         sold_out.spawn_refresher(engine.clone(), std::time::Duration::from_millis(250), shared.shutdown.clone());
     consumers::subscribe(bus, orders.clone(), engine.clone());
+    let queue_snapshots = QueueSnapshots::default();
+    let queue_refresher = queue_snapshots.spawn_refresher(engine.clone(), shared.shutdown.clone());
     let state = OrderState {
         purchases: Purchases::new(engine.clone(), sales.clone(), orders.clone(), writer, sold_out),
         waiting_room: WaitingRoom::new(
@@ -65,6 +68,7 @@ pub async fn build(
             sales.clone(),
             shared.kv.clone(),
             settings.queue_joins_per_address_per_minute,
+            queue_snapshots,
         ),
         sales,
         orders: orders.clone(),
@@ -76,6 +80,7 @@ pub async fn build(
     let workers = vec![
         writer_task,
         refresher,
+        queue_refresher,
         events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
         lifecycle::run(orders.clone(), settings.lifecycle.clone(), shared.shutdown.clone()),
         crate::sale_metrics::run(

@@ -23,7 +23,10 @@ use goodsmall_sale::{
 };
 use ring::hmac;
 
-use crate::sales::{Sales, SalesError};
+use crate::{
+    queue_snapshots::QueueSnapshots,
+    sales::{Sales, SalesError},
+};
 
 /// The window of `order.queue_joins_per_address_per_minute`.
 const JOIN_WINDOW: Duration = Duration::from_secs(60);
@@ -76,14 +79,15 @@ pub struct WaitingRoom {
     sales: Sales,
     kv: Kv,
     joins_per_address: i64,
+    snapshots: QueueSnapshots,
     /// Each sale's signing key, read once.
     keys: Arc<RwLock<HashMap<SaleId, hmac::Key>>>,
 }
 
 impl WaitingRoom {
     /// `joins_per_address`: joins of one sale's queue a client address may make a minute.
-    pub fn new(engine: StockEngine, sales: Sales, kv: Kv, joins_per_address: i64) -> Self {
-        Self { engine, sales, kv, joins_per_address, keys: Arc::default() }
+    pub fn new(engine: StockEngine, sales: Sales, kv: Kv, joins_per_address: i64, snapshots: QueueSnapshots) -> Self {
+        Self { engine, sales, kv, joins_per_address, snapshots, keys: Arc::default() }
     }
 
     /// Joins (a retry gets the same place), within the address's joins.
@@ -103,8 +107,12 @@ impl WaitingRoom {
         self.answer(sale, user, joined).await
     }
 
-    /// The shopper's place now (their admission, when it is their turn).
+    /// The shopper's place now (their admission, when it is their turn): from this
+    /// replica's memory when the shopper is far from the front ([`QueueSnapshots`]).
     pub async fn place(&self, sale: SaleId, user: UserId) -> Result<Answer, WaitingRoomError> {
+        if let Some(waiting) = self.snapshots.waiting(sale, user) {
+            return self.answer(sale, user, Ok(waiting)).await;
+        }
         let now = goodsmall_platform::clock::now_millis();
         let place = self.engine.queue_place(sale, user, now).await?;
         self.answer(sale, user, place).await
@@ -120,6 +128,7 @@ impl WaitingRoom {
             Ok(place) => place,
             Err(refusal) => return Ok(Answer::Refused(refusal)),
         };
+        self.snapshots.learn(sale, user, &place);
         Ok(Answer::Place(match place {
             QueuePlace::PreQueue { joined, opens_at_ms } => {
                 Ticket::PreQueue { joined, opens_at: to_datetime(opens_at_ms)? }
