@@ -167,7 +167,8 @@ pub fn lines(before: &Snapshot, after: &Snapshot, purchases: u64) -> Vec<(String
     out.push((
         "SQL all".into(),
         format!(
-            "{} statements (Questions {}: prepared-statement executions {}, prepares {}); rows written {} (handler: write {}, update {}, delete {})",
+            "{} statements (Questions {}: prepared-statement executions {}, prepares {}); \
+             rows written {} (handler: write {}, update {}, delete {})",
             n(all_statements / d.purchases),
             n(d.per("status Questions")),
             n(d.per("status Com_stmt_execute")),
@@ -260,8 +261,10 @@ mod tests {
     fn differences_are_divided_by_the_purchases_per_schema_topic_and_process() {
         let before = Snapshot::parse(
             "time 100\nclk_tck 100\nstatus Com_commit 10\nstatus Innodb_data_fsyncs 5\n\
-             statements bench_order Execute 10\nquery order order.insert_batch 5\nrows bench_order insert 10\ncpu goodsmall 1000\ncpu mariadb 500\n\
-             kafka produced order.created 40\nkafka bytes order.created 4000\nkafka consumed payment order.created 30\n",
+             statements bench_order Execute 10\nquery order order.insert_batch 5\nrows bench_order insert 10\n\
+             cpu goodsmall 1000\ncpu mariadb 500\n\
+             kafka produced order.created 40\nkafka bytes order.created 4000\n\
+             kafka consumed payment order.created 30\n",
         );
         let after = Snapshot::parse(
             "time 110\nclk_tck 100\nstatus Com_commit 210\nstatus Innodb_data_fsyncs 55\n\
@@ -269,12 +272,14 @@ mod tests {
              statements bench_payment Execute 100\nquery order order.insert_batch 30\n\
              rows bench_order insert 210\nrows bench_order delete 100\nrows bench_payment insert 100\n\
              redis evalsha 100\nredis xadd 50\ncpu goodsmall 1020\ncpu mariadb 510\ngenerator_seconds 0.1\n\
-             kafka produced order.created 140\nkafka bytes order.created 24000\nkafka consumed payment order.created 130\n",
+             kafka produced order.created 140\nkafka bytes order.created 24000\n\
+             kafka consumed payment order.created 130\n",
         );
         let lines: BTreeMap<String, String> = lines(&before, &after, 100).into_iter().collect();
         assert_eq!(
             lines["SQL bench_order"],
-            "3.00 statements (Execute 2.00, commit 1.00) + 0.50 pings; rows written 3.00 (insert 2.00, update 0, delete 1.00)"
+            "3.00 statements (Execute 2.00, commit 1.00) + 0.50 pings; \
+             rows written 3.00 (insert 2.00, update 0, delete 1.00)"
         );
         assert_eq!(lines["  the shop's order queries"], "order.insert_batch 0.25");
         assert_eq!(

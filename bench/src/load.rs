@@ -135,8 +135,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
     let seconds = started.elapsed().as_secs_f64();
     let figures = summarise(total, seconds);
     println!(
-        "goodsmall-bench load: {} accepted ({:.0}/s), {} refused ({:.0} answers/s), {} unexpected ({} 5xx); p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        figures.accepted, figures.accepted_rate, figures.refused, figures.answered_rate, figures.unexpected, figures.server_errors, figures.p50_ms, figures.p90_ms, figures.p99_ms, figures.max_ms
+        "goodsmall-bench load: {} accepted ({:.0}/s), {} refused ({:.0} answers/s), {} unexpected ({} 5xx); \
+         p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        figures.accepted,
+        figures.accepted_rate,
+        figures.refused,
+        figures.answered_rate,
+        figures.unexpected,
+        figures.server_errors,
+        figures.p50_ms,
+        figures.p90_ms,
+        figures.p99_ms,
+        figures.max_ms
     );
     if let Some(out) = &args.out {
         std::fs::write(out, serde_json::to_vec_pretty(&figures)?)

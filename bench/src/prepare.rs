@@ -87,7 +87,9 @@ fn manifest(name: &str, product_id: i64, args: &PrepareArgs, opens_at: chrono::D
     let closes_at = opens_at + chrono::Duration::minutes(args.open_minutes);
     let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     format!(
-        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n  productId: {product_id}\n  stock: {}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: {}\n",
+        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n  \
+         productId: {product_id}\n  stock: {}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  \
+         perUserLimit: {}\n",
         args.stock,
         at(opens_at),
         at(closes_at),
@@ -124,7 +126,8 @@ pub async fn run(args: PrepareArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("writing {}", manifest_out.display()))?;
         std::fs::write(token_out, &merchant).with_context(|| format!("writing {}", token_out.display()))?;
         eprintln!(
-            "prepared product {product_id} and the FlashSale {name} ({} units, opening {}) in {}; {} shopper tokens in {}",
+            "prepared product {product_id} and the FlashSale {name} ({} units, opening {}) in {}; \
+             {} shopper tokens in {}",
             args.stock,
             opens_at.to_rfc3339(),
             manifest_out.display(),
@@ -164,7 +167,8 @@ pub async fn run(args: PrepareArgs) -> anyhow::Result<bool> {
 
     write_tokens(&signer, args.shoppers, args.first_shopper_id, &args.tokens_out)?;
     eprintln!(
-        "prepared sale {sale_id} (product {product_id}): {} units, {} per shopper; {} shopper tokens (ids {}..={}) in {}",
+        "prepared sale {sale_id} (product {product_id}): {} units, {} per shopper; \
+         {} shopper tokens (ids {}..={}) in {}",
         args.stock,
         args.per_user_limit,
         args.shoppers,

@@ -463,7 +463,8 @@ fn spike_section(
         line(
             "paid",
             format!(
-                "{} of {} orders ({share:.0} %), {} declined by the simulated PSP, {} other; p50 {:.1} ms, p99 {:.1} ms",
+                "{} of {} orders ({share:.0} %), {} declined by the simulated PSP, {} other; \
+                 p50 {:.1} ms, p99 {:.1} ms",
                 p.paid, p.orders, p.declined, p.unexpected, p.p50_ms, p.p99_ms
             ),
         );
@@ -518,8 +519,13 @@ mod tests {
 
     #[test]
     fn reads_redis_benchmark_csv() {
-        let csv = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
-                   \"EVALSHA abc 4 sale:{1} __rand_int__\",\"11621.15\",\"1.560\",\"0.216\",\"1.071\",\"5.431\",\"8.719\",\"22.783\"\n";
+        let csv = concat!(
+            r#""test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","#,
+            r#""max_latency_ms""#,
+            "\n",
+            r#""EVALSHA abc 4 sale:{1} __rand_int__","11621.15","1.560","0.216","1.071","5.431","8.719","22.783""#,
+            "\n"
+        );
         assert_eq!(ScriptFigures::parse(csv).unwrap(), ScriptFigures { rps: 11621.15, p50_ms: 1.071, p99_ms: 8.719 });
     }
 }

@@ -188,11 +188,25 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
         .filter_map(|(shopper, a)| a.order_id.clone().map(|order_id| AcceptedOrder { order_id, shopper }))
         .collect();
     println!(
-        "goodsmall-bench spike: {} shoppers over {} ms on {} connections: {} accepted (p50 {:.1} ms, p99 {:.1} ms), {} refused (p50 {:.1} ms, p99 {:.1} ms), {} other, {} 5xx, {} unanswered; last 202 at +{:.0} ms, first SOLD_OUT at +{}, last answer at +{:.0} ms; generator at most {:.1} ms behind",
-        figures.arrivals, figures.over_millis, figures.connections, figures.accepted, figures.accepted_p50_ms, figures.accepted_p99_ms,
-        figures.refused, figures.refused_p50_ms, figures.refused_p99_ms, figures.other, figures.server_errors,
-        figures.unanswered, figures.last_accepted_ms,
-        figures.first_refused_ms.map_or("-".into(), |ms| format!("{ms:.0} ms")), figures.last_answer_ms,
+        "goodsmall-bench spike: {} shoppers over {} ms on {} connections: \
+         {} accepted (p50 {:.1} ms, p99 {:.1} ms), {} refused (p50 {:.1} ms, p99 {:.1} ms), {} other, {} 5xx, \
+         {} unanswered; last 202 at +{:.0} ms, first SOLD_OUT at +{}, last answer at +{:.0} ms; \
+         generator at most {:.1} ms behind",
+        figures.arrivals,
+        figures.over_millis,
+        figures.connections,
+        figures.accepted,
+        figures.accepted_p50_ms,
+        figures.accepted_p99_ms,
+        figures.refused,
+        figures.refused_p50_ms,
+        figures.refused_p99_ms,
+        figures.other,
+        figures.server_errors,
+        figures.unanswered,
+        figures.last_accepted_ms,
+        figures.first_refused_ms.map_or("-".into(), |ms| format!("{ms:.0} ms")),
+        figures.last_answer_ms,
         figures.max_send_lag_ms
     );
     if let Some(out) = &args.out {

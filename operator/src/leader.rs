@@ -59,7 +59,10 @@ pub async fn owned_by_pod(
     let owner = serde_json::json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": { "name": lease, "ownerReferences": [{ "apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid }] },
+        "metadata": {
+            "name": lease,
+            "ownerReferences": [{ "apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid }],
+        },
     });
     let manager = format!("goodsmall-operator-owner-{uid}");
     Api::<Lease>::namespaced(client.clone(), namespace)

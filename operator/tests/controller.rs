@@ -67,13 +67,30 @@ impl ApiServer {
     }
 
     async fn no_keda(&mut self) {
-        let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "NotFound", "code": 404 });
+        let status = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "reason": "NotFound", "code": 404,
+        });
         self.expect(Method::GET, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects", StatusCode::NOT_FOUND, status)
             .await;
     }
 
     async fn hpas(&mut self, items: Vec<Value>) {
-        self.ok(Method::GET, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers", json!({ "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": items })).await;
+        let list = json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": items,
+        });
+        self.ok(Method::GET, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers", list).await;
+    }
+
+    /// The PATCH of `goodsmall-order`'s scale subresource, answered with `replicas`.
+    async fn order_scale(&mut self, replicas: i32) -> Value {
+        let scale = json!({
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": { "name": "goodsmall-order" },
+            "spec": { "replicas": replicas },
+        });
+        self.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", scale).await
     }
 
     async fn deployment(&mut self, name: &str, replicas: i32, annotations: Value) {
@@ -132,9 +149,17 @@ impl ApiServer {
 
 /// A Deployment whose `replicas` pods are all Ready.
 fn deployment(name: &str, replicas: i32, annotations: Value) -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": name, "namespace": "shop", "annotations": annotations },
-            "spec": { "replicas": replicas, "selector": { "matchLabels": { "app": name } }, "template": { "metadata": { "labels": { "app": name } }, "spec": { "containers": [] } } },
-            "status": { "replicas": replicas, "readyReplicas": replicas } })
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": name, "namespace": "shop", "annotations": annotations },
+        "spec": {
+            "replicas": replicas,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": { "containers": [] } },
+        },
+        "status": { "replicas": replicas, "readyReplicas": replicas },
+    })
 }
 
 struct Fixture {
@@ -231,9 +256,15 @@ async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
     let Fixture { ctx, mut server, engine, .. } = fixture().await;
     let fs = flash_sale(chrono::Duration::minutes(5), chrono::Duration::hours(1), warmup(8, 4), Some(Phase::Scheduled));
     let reconciling = tokio::spawn(reconcile(Arc::new(fs.clone()), ctx.clone()));
-    let keda_payment = json!({ "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": { "name": "payment-scaler", "namespace": "shop" },
-                               "spec": { "scaleTargetRef": { "name": "goodsmall-payment" }, "minReplicaCount": 1, "maxReplicaCount": 20 } });
-    let keda_list = json!({ "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObjectList", "metadata": {}, "items": [keda_payment.clone()] });
+    let keda_payment = json!({
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": { "name": "payment-scaler", "namespace": "shop" },
+        "spec": { "scaleTargetRef": { "name": "goodsmall-payment" }, "minReplicaCount": 1, "maxReplicaCount": 20 },
+    });
+    let keda_list = json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObjectList", "metadata": {}, "items": [keda_payment.clone()],
+    });
 
     // The order Deployment has no autoscaler: its scale subresource, claims first.
     server.ok(Method::GET, "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects", keda_list.clone()).await;
@@ -250,7 +281,7 @@ async fn warm_up_preloads_and_raises_a_deployment_and_a_keda_scaled_object() {
         claims["metadata"]["annotations"],
         json!({ "goodsmall.io/baseline-replicas": "2", "goodsmall.io/warmup-claims": "{\"shop/drop\":8}" })
     );
-    let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 8 } })).await;
+    let scale = server.order_scale(8).await;
     assert_eq!(scale, json!({ "spec": { "replicas": 8 } }));
     // KEDA manages the payment Deployment: its minimum goes up instead (its Ready pods
     // read from the Deployment).
@@ -457,13 +488,27 @@ async fn the_close_restores_the_baseline_but_keeps_another_sales_claim() {
         json!({ "goodsmall.io/baseline-replicas": null, "goodsmall.io/warmup-claims": null }),
         "annotations removed"
     );
-    let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 2 } })).await;
+    let scale = server.order_scale(2).await;
     assert_eq!(scale, json!({ "spec": { "replicas": 2 } }));
     // An HPA manages payment and another sale still holds it at 6: only our claim goes.
     server.no_keda().await;
-    let hpa = json!({ "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": { "name": "payment", "namespace": "shop", "annotations": { "goodsmall.io/baseline-replicas": "1", "goodsmall.io/warmup-claims": "{\"shop/drop\":4,\"shop/other\":6}" } },
-        "spec": { "scaleTargetRef": { "kind": "Deployment", "name": "goodsmall-payment", "apiVersion": "apps/v1" }, "minReplicas": 6, "maxReplicas": 10 } });
+    let hpa = json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": "payment",
+            "namespace": "shop",
+            "annotations": {
+                "goodsmall.io/baseline-replicas": "1",
+                "goodsmall.io/warmup-claims": "{\"shop/drop\":4,\"shop/other\":6}",
+            },
+        },
+        "spec": {
+            "scaleTargetRef": { "kind": "Deployment", "name": "goodsmall-payment", "apiVersion": "apps/v1" },
+            "minReplicas": 6,
+            "maxReplicas": 10,
+        },
+    });
     server.hpas(vec![hpa.clone()]).await;
     let kept =
         server.ok(Method::PATCH, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/payment", hpa).await;
@@ -504,7 +549,7 @@ async fn deletion_closes_the_sale_removes_its_keys_then_the_finalizer() {
             deployment("goodsmall-order", 8, json!({})),
         )
         .await;
-    let scale = server.ok(Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/goodsmall-order/scale", json!({ "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": { "name": "goodsmall-order" }, "spec": { "replicas": 3 } })).await;
+    let scale = server.order_scale(3).await;
     assert_eq!(scale, json!({ "spec": { "replicas": 3 } }));
     server.no_keda().await;
     server.hpas(vec![]).await;

@@ -68,12 +68,15 @@ except ImportError:
 # As the API server reads YAML: timestamps stay strings.
 class Loader(yaml.SafeLoader):
     pass
-Loader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"] for k, v in Loader.yaml_implicit_resolvers.items()}
+Loader.yaml_implicit_resolvers = {
+    k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"] for k, v in Loader.yaml_implicit_resolvers.items()
+}
 crd = yaml.safe_load(open(sys.argv[1]))
 schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 checker = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
 bad = {"apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": {"name": "x"},
-       "spec": {"productId": 0, "stock": 1, "price": "1.999", "opensAt": "soon", "closesAt": "2026-12-01T11:00:00Z", "perUserLimit": 1}}
+       "spec": {"productId": 0, "stock": 1, "price": "1.999", "opensAt": "soon",
+                "closesAt": "2026-12-01T11:00:00Z", "perUserLimit": 1}}
 assert len(list(checker.iter_errors(bad))) >= 3, "the schema refuses a bad spec"
 files = sorted(glob.glob(sys.argv[2] + "/*.yaml"))
 for path in files:

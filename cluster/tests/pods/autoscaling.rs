@@ -20,7 +20,11 @@ type Sample = (u64, i64, i64, i64);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after_the_close() {
     // Quick decisions so that the test takes minutes: scale up at once, down after 10 s.
-    let behavior = r#"{"scaleUp":{"stabilizationWindowSeconds":0},"scaleDown":{"stabilizationWindowSeconds":10,"policies":[{"type":"Percent","value":100,"periodSeconds":5}]}}"#;
+    let behavior = concat!(
+        r#"{"scaleUp":{"stabilizationWindowSeconds":0},"#,
+        r#""scaleDown":{"stabilizationWindowSeconds":10,"#,
+        r#""policies":[{"type":"Percent","value":100,"periodSeconds":5}]}}"#
+    );
     let (release, product) = Release::with_product(
         "pods-hpa",
         // 100m asked per order pod: idle pods (their background workers) stay well under

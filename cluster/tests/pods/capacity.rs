@@ -69,8 +69,9 @@ async fn a_warm_up_the_node_cannot_hold_opens_on_time_and_says_so_until_the_pods
     // Something else takes the node's CPU: no new order or payment pod (20m) fits.
     let hog = (free_millicores(&release) - 10).max(1);
     let pod = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: cpu-hog\nspec:\n  containers:\n  - name: hog\n    image: localhost/goodsmall/pause:1\n    \
-         imagePullPolicy: Never\n    resources: {{ requests: {{ cpu: {hog}m }} }}\n"
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: cpu-hog\nspec:\n  containers:\n  - name: hog\n    \
+         image: localhost/goodsmall/pause:1\n    imagePullPolicy: Never\n    \
+         resources: {{ requests: {{ cpu: {hog}m }} }}\n"
     );
     release.kubectl_ok(&["apply", "-f", "-"], Some(&pod));
     release.kubectl_ok(&["wait", "--for=condition=Ready", "pod/cpu-hog", "--timeout=60s"], None);

@@ -176,9 +176,15 @@ async fn a_helm_upgrade_rolls_the_order_service_while_shoppers_buy() {
     let sold_before_the_end = counters(&release, sale, UPGRADE_STOCK).await;
     going.store(false, Ordering::SeqCst);
     let crowd = buying.await.unwrap();
-    eprintln!("helm upgrade --wait rolled the order service in {rolled:.1?}; the last old pod was gone {drained:.1?} later; \
-               {} purchases in all, counters then (remaining, reserved, sold) {sold_before_the_end:?}; {} × 5xx, {} connection errors \
-               (retried), longest purchase {:.1?}", crowd.accepted.len(), crowd.server_errors, crowd.connection_errors, crowd.longest);
+    eprintln!(
+        "helm upgrade --wait rolled the order service in {rolled:.1?}; the last old pod was gone {drained:.1?} later; \
+         {} purchases in all, counters then (remaining, reserved, sold) {sold_before_the_end:?}; {} × 5xx, \
+         {} connection errors (retried), longest purchase {:.1?}",
+        crowd.accepted.len(),
+        crowd.server_errors,
+        crowd.connection_errors,
+        crowd.longest
+    );
     assert!(
         sold_before_the_end.0 > 0,
         "the stock must outlast the rollout, or the crowd only met SOLD_OUT: {sold_before_the_end:?}"

@@ -281,8 +281,9 @@ impl Release {
         let scaling =
             replicas.map(|n| format!("    orderReplicas: {n}\n    paymentReplicas: {n}\n")).unwrap_or_default();
         format!(
-            "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n  productId: {product}\n  stock: {stock}\n  \
-             price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  warmup:\n    lead: {lead}\n{scaling}",
+            "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\nspec:\n  \
+             productId: {product}\n  stock: {stock}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  \
+             perUserLimit: 1\n  warmup:\n    lead: {lead}\n{scaling}",
             at(opens_in),
             at(opens_in + open_for)
         )

@@ -132,9 +132,15 @@ async fn an_upgrade_from_the_previous_release_during_an_open_drop_loses_no_purch
     let taken_before_the_end = counters(&release, sale, STOCK).await;
     going.store(false, Ordering::SeqCst);
     let crowd = buying.await.unwrap();
-    eprintln!("the CRD and helm upgrade --wait took {upgraded:.1?}, every pod on the new images after {rolled:.1?}; {} purchases in all, \
-               counters then (remaining, reserved, sold) {taken_before_the_end:?}; {} × 5xx, {} connection errors (retried), longest purchase {:.1?}",
-        crowd.accepted.len(), crowd.server_errors, crowd.connection_errors, crowd.longest);
+    eprintln!(
+        "the CRD and helm upgrade --wait took {upgraded:.1?}, every pod on the new images after {rolled:.1?}; \
+         {} purchases in all, counters then (remaining, reserved, sold) {taken_before_the_end:?}; {} × 5xx, \
+         {} connection errors (retried), longest purchase {:.1?}",
+        crowd.accepted.len(),
+        crowd.server_errors,
+        crowd.connection_errors,
+        crowd.longest
+    );
     assert!(taken_before_the_end.0 > 0, "the stock must outlast the upgrade: {taken_before_the_end:?}");
     let sold = shoppers::served_through(&release, sale, STOCK, &crowd, "the upgrade").await;
     // The new operator still drives the drop: its status follows the stock.

@@ -30,7 +30,8 @@ struct PatchMetadata {
 /// of the one-process shop): `"true"` halts purchases within a second (SALE_HALTED),
 /// `null` resumes them. Orders already made go on through the saga.
 #[utoipa::path(patch, path = "/api/flashsales/{name}", tag = "flashsales", security(("bearer" = [])),
-    request_body(content = Object, description = r#"{"metadata":{"annotations":{"goodsmall.io/halted":"true"}}}, or null to remove it"#),
+    request_body(content = Object, description = "{\"metadata\":{\"annotations\":{\"goodsmall.io/halted\":\"true\"}}}, \
+        or null to remove it"),
     responses((status = 200, body = Object, description = "annotated"), (status = 403, body = Problem,
               description = "FORBIDDEN: shoppers may not"),
         (status = 404, body = Problem, description = "FLASH_SALE_NOT_FOUND: no such FlashSale, or another merchant's"),

@@ -238,7 +238,13 @@ fn object(m: &Recorded, with_events: bool) -> Value {
     let mut o = json!({
         "apiVersion": "goodsmall.io/v1alpha1",
         "kind": "FlashSale",
-        "metadata": { "name": m.name, "namespace": NAMESPACE, "generation": m.generation, "deleting": m.deleting, "annotations": annotations(m) },
+        "metadata": {
+            "name": m.name,
+            "namespace": NAMESPACE,
+            "generation": m.generation,
+            "deleting": m.deleting,
+            "annotations": annotations(m),
+        },
         "spec": m.spec,
         "status": m.status,
     });

@@ -17,9 +17,11 @@ use crate::{
 /// warm-up's 4) or, with `keda`, its ScaledObjects (the chart's maximum, 10).
 fn autoscalers(keda: bool, order_min: i64, payment_min: i64) -> String {
     let order_max = if keda { 10 } else { 3 };
-    let values = format!(
-        r#"{{"order": {{"autoscaling": {{"minReplicas": {order_min}, "maxReplicas": {order_max}, "keda": {{"enabled": {keda}}}}}}}, "payment": {{"autoscaling": {{"minReplicas": {payment_min}, "keda": {{"enabled": {keda}}}}}}}}}"#
-    );
+    let values = serde_json::json!({
+        "order": { "autoscaling": { "minReplicas": order_min, "maxReplicas": order_max, "keda": { "enabled": keda } } },
+        "payment": { "autoscaling": { "minReplicas": payment_min, "keda": { "enabled": keda } } },
+    })
+    .to_string();
     render_chart_with(if keda { "ScaledObject" } else { "HorizontalPodAutoscaler" }, &values)
 }
 

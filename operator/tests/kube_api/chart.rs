@@ -119,7 +119,8 @@ async fn every_object_of_the_chart_is_accepted_by_a_real_api_server() {
     // scripts/dev-servers.sh writes, inline keys, and KEDA for the order service (its HPA
     // gives way to the ScaledObject).
     let dev_servers_and_keda = r#"{"order":{"autoscaling":{"keda":{"enabled":true}}},
-        "mysql":{"existingSecret":"","createIfMissing":true,"urls":{"user":"mysql://root@10.88.0.1:33061/u","product":"mysql://root@10.88.0.1:33061/p",
+        "mysql":{"existingSecret":"","createIfMissing":true,"urls":{"user":"mysql://root@10.88.0.1:33061/u",
+        "product":"mysql://root@10.88.0.1:33061/p",
         "order":"mysql://root@10.88.0.1:33061/o","payment":"mysql://root@10.88.0.1:33061/pay"}},
         "redis":{"existingSecret":"","url":"redis://10.88.0.1:6380/0"},"kafka":{"brokers":"10.88.0.1:9093"}}"#;
     let dev = install(&plane, "goodsmall-dev", "shop", &["-f", "values-dev.yaml", "--set-json", dev_servers_and_keda]);

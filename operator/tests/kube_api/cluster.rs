@@ -274,7 +274,10 @@ impl Drop for Cluster {
 
 /// The order and payment Deployments at one replica, which the warm-up raises through the
 /// scale subresource (the autoscaler tests add the chart's HPAs or ScaledObjects).
-pub const ONE_REPLICA_NO_AUTOSCALER: &str = r#"{"order": {"replicaCount": 1, "autoscaling": {"enabled": false}}, "payment": {"replicaCount": 1, "autoscaling": {"enabled": false}}}"#;
+pub const ONE_REPLICA_NO_AUTOSCALER: &str = concat!(
+    r#"{"order": {"replicaCount": 1, "autoscaling": {"enabled": false}}, "#,
+    r#""payment": {"replicaCount": 1, "autoscaling": {"enabled": false}}}"#
+);
 
 /// Objects of the given kinds from the chart, rendered offline (scripts/render_chart.py).
 pub fn render_chart(kinds: &str) -> String {

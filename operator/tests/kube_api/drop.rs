@@ -21,9 +21,9 @@ pub fn manifest(name: &str, product: i64, stock: i64, opens_in: Duration, open_f
     let at =
         |d: Duration| (Utc::now() + chrono::Duration::from_std(d).unwrap()).to_rfc3339_opts(SecondsFormat::Secs, true);
     format!(
-        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\n  namespace: {NAMESPACE}\nspec:\n  productId: {product}\n  \
-         stock: {stock}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  warmup:\n    lead: {lead}\n    \
-         orderReplicas: 4\n    paymentReplicas: 3\n",
+        "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {name}\n  namespace: {NAMESPACE}\n\
+         spec:\n  productId: {product}\n  stock: {stock}\n  price: \"49.00\"\n  opensAt: {}\n  closesAt: {}\n  \
+         perUserLimit: 1\n  warmup:\n    lead: {lead}\n    orderReplicas: 4\n    paymentReplicas: 3\n",
         at(opens_in),
         at(opens_in + open_for)
     )

@@ -98,8 +98,8 @@ impl Sales {
 
     async fn create_row(&self, s: &NewSale, flash_sale: Option<&str>) -> SalesResult<Sale> {
         let sql = self.db.insert_sql(
-            "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, created_at, \
-             flash_sale, queue_pre_queue_seconds, queue_admit_per_second, queue_turn_ttl_seconds) \
+            "INSERT INTO sales (product_id, merchant_id, stock, price_cents, opens_at, closes_at, per_user_limit, \
+             created_at, flash_sale, queue_pre_queue_seconds, queue_admit_per_second, queue_turn_ttl_seconds) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)
@@ -401,8 +401,8 @@ async fn recorded_orders<'e>(
     sale_id: i64,
 ) -> SalesResult<Vec<RecordedOrder>> {
     let rows = sqlx::query(
-        "SELECT o.id, o.user_id, o.status, o.idempotency_key, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id \
-         WHERE o.sale_id = ? ORDER BY o.id",
+        "SELECT o.id, o.user_id, o.status, o.idempotency_key, l.quantity \
+         FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.sale_id = ? ORDER BY o.id",
     )
     .bind(sale_id)
     .fetch_all(executor)

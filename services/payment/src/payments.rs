@@ -2,12 +2,12 @@
 //! the shopper's payment, the expiry worker or a cancellation. Every settlement is a
 //! conditional update committed with its `payment.*` event.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use goodsmall_platform::{
     clock::{now_millis, to_datetime, TimeOutOfRange},
-    db::{affected, insert_new, Database, ROWS_PER_STATEMENT},
+    db::{affected, Database, ROWS_PER_STATEMENT},
     error::Unreachable,
     events::{
         self,
@@ -17,7 +17,7 @@ use goodsmall_platform::{
     money::Price,
 };
 use serde::Serialize;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, QueryBuilder, Row, Transaction};
 use utoipa::ToSchema;
 
 use crate::psp::{ChargeOutcome, PaymentProvider, PspError};
@@ -141,29 +141,27 @@ impl Payments {
         &self.db
     }
 
-    /// Payments fall due for new orders, with multi-row statements (the saga opens a
-    /// burst of them in one transaction). Idempotent: an order that already has its
-    /// payment, or appears twice, gets one.
+    /// Payments fall due for new orders, with one multi-row statement per
+    /// [`ROWS_PER_STATEMENT`] (the saga opens a burst of them in one transaction).
+    /// Idempotent by the natural key: an order that already has its payment (whatever
+    /// its status), or appears twice, gets one; the statement skips the order ids that
+    /// are there (`ON DUPLICATE KEY` / `ON CONFLICT ... DO NOTHING` on the primary key,
+    /// no read first). Should another replica open one meanwhile, the insert waits for
+    /// its commit and then skips it.
     pub async fn open_all(&self, tx: &mut Transaction<'_, Any>, dues: &[Due]) -> Result<(), sqlx::Error> {
         let _q = self.db.observe("payment.open_all");
         let now = now_millis();
         let status = PaymentStatus::Pending.as_str();
-        let mut opened = HashSet::new();
+        let skip_existing = if self.db.is_mysql() {
+            " ON DUPLICATE KEY UPDATE order_id = order_id"
+        } else {
+            " ON CONFLICT (order_id) DO NOTHING"
+        };
         for chunk in dues.chunks(ROWS_PER_STATEMENT) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql = format!("SELECT order_id FROM payments WHERE order_id IN ({placeholders})");
-            let mut query = sqlx::query(&sql);
-            for due in chunk {
-                query = query.bind(&due.order_id);
-            }
-            let existing: HashSet<String> =
-                query.fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("order_id")).collect::<Result<_, _>>()?;
-            let new: Vec<&Due> =
-                chunk.iter().filter(|d| !existing.contains(&d.order_id) && opened.insert(d.order_id.clone())).collect();
-            // Another replica may open some meanwhile: those are left out.
-            let insert =
-                "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) ";
-            insert_new(tx, insert, &new, |mut row, due| {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO payments (order_id, user_id, amount_cents, status, deadline_at, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, due| {
                 row.push_bind(&due.order_id)
                     .push_bind(due.user_id)
                     .push_bind(due.amount_cents)
@@ -171,8 +169,9 @@ impl Payments {
                     .push_bind(due.deadline_ms)
                     .push_bind(now)
                     .push_bind(now);
-            })
-            .await?;
+            });
+            insert.push(skip_existing);
+            insert.build().execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -384,14 +383,16 @@ mod tests {
         set("UPDATE payments SET status = 'PAID'").await;
         let error = payments.find("o1").await.expect_err("an unknown status");
         assert!(
-            matches!(&error, PaymentError::UnknownStatus { source, .. } if *source == UnknownPaymentStatus("PAID".into())),
+            matches!(&error, PaymentError::UnknownStatus { source, .. }
+                if *source == UnknownPaymentStatus("PAID".into())),
             "{error:?}"
         );
 
         set("UPDATE payments SET status = 'SUCCEEDED', deadline_at = -9000000000000000000").await;
         let error = payments.find("o1").await.expect_err("a time out of range");
         assert!(
-            matches!(&error, PaymentError::CorruptTime { source, .. } if *source == TimeOutOfRange(-9_000_000_000_000_000_000)),
+            matches!(&error, PaymentError::CorruptTime { source, .. }
+                if *source == TimeOutOfRange(-9_000_000_000_000_000_000)),
             "{error:?}"
         );
     }

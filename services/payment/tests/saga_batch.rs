@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use goodsmall_payment::{
     configuration::SimulatedPspSettings,
     consumer,
-    payments::{PaymentStatus, Payments},
+    payments::{Due, PaymentStatus, Payments},
     psp::SimulatedPsp,
 };
 use goodsmall_platform::{
@@ -85,13 +85,58 @@ async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
             "{url}: {deadline_in}"
         );
 
-        // The whole batch again (a redelivery after a crash) changes nothing.
-        let processed = count(&db, "SELECT COUNT(*) FROM processed_events").await;
+        // The whole batch again (a redelivery after a crash) changes nothing; the
+        // payments are the record (no processed-event rows).
         bus.publish(&batch).await.unwrap();
         assert_eq!(count(&db, "SELECT COUNT(*) FROM payments").await, 301, "{url}");
-        assert_eq!(count(&db, "SELECT COUNT(*) FROM processed_events").await, processed, "{url}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM processed_events").await, 0, "{url}");
         assert_eq!(status("o9").await, PaymentStatus::Canceled, "{url}");
+        // A creation redelivered on its own after its cancellation (or a copy published
+        // again after it) finds the cancelled payment: nothing reopens.
+        bus.publish(&[batch.iter().find(|e| e.key == "o9").unwrap().clone()]).await.unwrap();
+        assert_eq!(status("o9").await, PaymentStatus::Canceled, "{url}");
+        // The same for a settled payment: the shopper paid, then a redelivery.
+        payments.pay(payments.find("o3").await.unwrap().unwrap()).await.unwrap();
+        bus.publish(&batch[3..4]).await.unwrap();
+        assert_eq!(status("o3").await, PaymentStatus::Succeeded, "{url}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM payments").await, 301, "{url}");
     }
+}
+
+/// Two replicas handle the same creation (a rebalance redelivers it to the second while
+/// the first commits): the order's payment is opened once, by whichever commits first;
+/// the other's multi-row insert falls back to one row at a time and leaves it out.
+/// MariaDB only (SQLite has a single writer).
+#[tokio::test]
+async fn two_replicas_open_one_payment_per_order() {
+    let settings = DatabaseSettings {
+        url: goodsmall_testkit::mysql_url("payopen").await.into(),
+        max_connections: 5,
+        create_if_missing: true,
+    };
+    let db = Database::connect("payment", &settings, &goodsmall_payment::startup::migrations(), &Metrics::new())
+        .await
+        .unwrap();
+    events::install_schema(&db).await.unwrap();
+    let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });
+    let payments = Payments::new(db.clone(), Arc::new(psp), RelayHandle::default());
+    let due = |order_id: &str, amount_cents: i64| Due {
+        order_id: order_id.into(),
+        user_id: 7,
+        amount_cents,
+        deadline_ms: goodsmall_platform::clock::now_millis() + 600_000,
+    };
+
+    let mut first = db.pool().begin().await.unwrap();
+    payments.open_all(&mut first, &[due("a", 100)]).await.unwrap(); // its snapshot starts here
+    let mut second = db.pool().begin().await.unwrap();
+    payments.open_all(&mut second, &[due("b", 200)]).await.unwrap();
+    second.commit().await.unwrap();
+    payments.open_all(&mut first, &[due("b", 999), due("c", 300), due("c", 300)]).await.unwrap();
+    first.commit().await.unwrap();
+
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM payments").await, 3, "one payment per order");
+    assert_eq!(payments.find("b").await.unwrap().unwrap().amount.cents(), 200, "b is the second replica's");
 }
 
 /// Another replica records one of the batch's events between this transaction's read
@@ -111,7 +156,8 @@ async fn a_batch_leaves_to_another_replica_what_it_recorded_meanwhile() {
     events::install_schema(&db).await.unwrap();
 
     let mut tx = db.pool().begin().await.unwrap();
-    assert!(events::first_times(&mut tx, "payment", &["before"]).await.unwrap().contains("before")); // the snapshot starts here
+    // The snapshot starts here.
+    assert!(events::first_times(&mut tx, "payment", &["before"]).await.unwrap().contains("before"));
     let mut other = db.pool().begin().await.unwrap();
     assert!(events::first_time(&mut other, "payment", "e2").await.unwrap());
     other.commit().await.unwrap();

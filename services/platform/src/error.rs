@@ -247,7 +247,8 @@ impl ApiError {
         let chain = self.cause_chain();
         match (self.code, chain) {
             (ErrorCode::Internal, chain) => {
-                tracing::error!(code = %self.code, detail = %self.detail, error = chain.as_deref().unwrap_or("(no cause)"), "internal error")
+                let error = chain.as_deref().unwrap_or("(no cause)");
+                tracing::error!(code = %self.code, detail = %self.detail, error, "internal error")
             }
             (_, Some(chain)) if status.is_server_error() => {
                 tracing::warn!(code = %self.code, detail = %self.detail, error = %chain, "dependency unavailable")

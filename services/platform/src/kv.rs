@@ -199,43 +199,31 @@ impl Kv {
     /// Increments a counter; a new counter expires after `ttl` (later increments keep
     /// the first expiry, so a window is fixed from its first event).
     pub async fn incr(&self, key: &str, ttl: Duration) -> KvResult<i64> {
-        self.observe("incr", async {
-            match &self.backend {
-                Backend::Redis(c) => {
-                    let (n, _): (i64, i64) = redis::pipe()
-                        .atomic()
-                        .incr(key, 1)
-                        .cmd("PEXPIRE")
-                        .arg(key)
-                        .arg(millis(ttl))
-                        .arg("NX")
-                        .query_async(&mut c.clone())
-                        .await?;
-                    Ok(n)
-                }
-                Backend::Memory(m) => m.incr(key, ttl),
-            }
-        })
-        .await
+        self.incr_expiring(key, ttl, false).await
     }
 
     /// Increments a counter that expires `ttl` after its latest increment (a sliding
     /// memory: it is forgotten only once its events stop for that long).
     pub async fn incr_extending(&self, key: &str, ttl: Duration) -> KvResult<i64> {
+        self.incr_expiring(key, ttl, true).await
+    }
+
+    /// `INCR` and `PEXPIRE` in one transaction: every increment moves the expiry when
+    /// `extend`, else only a new counter gets one (`NX`).
+    async fn incr_expiring(&self, key: &str, ttl: Duration, extend: bool) -> KvResult<i64> {
         self.observe("incr", async {
             match &self.backend {
                 Backend::Redis(c) => {
-                    let (n, _): (i64, i64) = redis::pipe()
-                        .atomic()
-                        .incr(key, 1)
-                        .cmd("PEXPIRE")
-                        .arg(key)
-                        .arg(millis(ttl))
-                        .query_async(&mut c.clone())
-                        .await?;
+                    let mut pipe = redis::pipe();
+                    pipe.atomic().incr(key, 1).cmd("PEXPIRE").arg(key).arg(millis(ttl));
+                    if !extend {
+                        pipe.arg("NX");
+                    }
+                    let (n, _): (i64, i64) = pipe.query_async(&mut c.clone()).await?;
                     Ok(n)
                 }
-                Backend::Memory(m) => m.incr_extending(key, ttl),
+                Backend::Memory(m) if extend => m.incr_extending(key, ttl),
+                Backend::Memory(m) => m.incr(key, ttl),
             }
         })
         .await
@@ -325,7 +313,11 @@ static SET_ALL_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new
     redis::Script::new(
         r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 2, #ARGV, 3 do
-  if ARGV[i + 2] == '0' then redis.call('SET', ARGV[i], ARGV[i + 1]) else redis.call('SET', ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2]) end
+  if ARGV[i + 2] == '0' then
+    redis.call('SET', ARGV[i], ARGV[i + 1])
+  else
+    redis.call('SET', ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2])
+  end
 end
 redis.call('DEL', KEYS[1])
 return 1",

@@ -10,7 +10,11 @@ use std::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretFileError {
-    #[error("{} holds a secret key but group or others may access it (mode {mode:04o}); run `chmod 600 {}`", path.display(), path.display())]
+    #[error(
+        "{} holds a secret key but group or others may access it (mode {mode:04o}); run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
     Exposed { path: PathBuf, mode: u32 },
     #[error("{}: {source}", path.display())]
     Io {

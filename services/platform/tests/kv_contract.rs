@@ -188,7 +188,8 @@ async fn a_counter_that_is_not_a_number_is_an_error() {
         let error = kv.incr("not-a-counter", Duration::from_secs(60)).await.expect_err(name);
         if name == "memory" {
             assert!(
-                matches!(&error, goodsmall_platform::kv::KvError::NotACounter { key, value, .. } if key == "not-a-counter" && value == "many"),
+                matches!(&error, goodsmall_platform::kv::KvError::NotACounter { key, value, .. }
+                    if key == "not-a-counter" && value == "many"),
                 "{error}"
             );
         }

@@ -111,7 +111,8 @@ impl Catalogue {
         let now = now_millis();
         let _q = self.db.observe("product.insert");
         let sql = self.db.insert_sql(
-            "INSERT INTO products (merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at) \
+            "INSERT INTO products \
+             (merchant_id, name, description, price_cents, quantity, status, opens_at, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)

@@ -192,9 +192,10 @@ pub struct SaleCounters {
 }
 
 impl SaleCounters {
-    /// The counters a rebuild from the durable records gives ([`StockEngine::restore_sale`](crate::StockEngine::restore_sale)):
-    /// the terms of `def`, `remaining = stock - held`, each order's units where its state
-    /// puts them, and no halt (a restore does not know of one).
+    /// The counters a rebuild from the durable records gives
+    /// ([`StockEngine::restore_sale`](crate::StockEngine::restore_sale)): the terms of
+    /// `def`, `remaining = stock - held`, each order's units where its state puts them,
+    /// and no halt (a restore does not know of one).
     pub fn rebuilt(def: &SaleDefinition, closed: bool, orders: &[RecordedOrder]) -> Self {
         let mut c = Self {
             sale_id: def.sale_id,

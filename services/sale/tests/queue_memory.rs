@@ -44,7 +44,8 @@ async fn a_million_waiting_shoppers_fit_in_200_mb() {
     let used = used_memory(&mut conn).await - before;
     let queue_bytes: i64 = redis::cmd("MEMORY").arg("USAGE").arg(&queue).query_async(&mut conn).await.unwrap();
     println!(
-        "a queue of {SHOPPERS} shoppers: {queue_bytes} bytes (MEMORY USAGE), {used} bytes more used_memory, {} bytes a shopper",
+        "a queue of {SHOPPERS} shoppers: {queue_bytes} bytes (MEMORY USAGE), {used} bytes more used_memory, \
+         {} bytes a shopper",
         used / SHOPPERS
     );
     assert!(used < BUDGET_BYTES && queue_bytes < BUDGET_BYTES, "{used} bytes used, {queue_bytes} in the queue");

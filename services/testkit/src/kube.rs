@@ -255,8 +255,10 @@ impl ControlPlane {
 
 fn kubeconfig_yaml(server: &str, ca: &Path, user: &str, token: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n    certificate-authority: {}\n\
-         users:\n- name: \"{user}\"\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: \"{user}\"\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n    \
+         certificate-authority: {}\n\
+         users:\n- name: \"{user}\"\n  user:\n    token: {token}\n\
+         contexts:\n- name: test\n  context:\n    cluster: test\n    user: \"{user}\"\n\
          current-context: test\n",
         ca.display()
     )

@@ -107,7 +107,8 @@ impl Accounts {
         let c = &self.cipher;
         let _q = self.db.observe("user.insert");
         let sql = self.db.insert_sql(
-            "INSERT INTO users (email_hash, email_enc, name_enc, phone_enc, address_enc, password_hash, role, created_at, updated_at) \
+            "INSERT INTO users \
+             (email_hash, email_enc, name_enc, phone_enc, address_enc, password_hash, role, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let query = sqlx::query(&sql)

@@ -76,10 +76,12 @@ pub struct QueueTicket {
 /// opening; later ones queue behind them in arrival order.
 #[utoipa::path(post, path = "/api/sales/{id}/queue", tag = "queue", security(("bearer" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = QueueTicket, headers(("Retry-After" = u64, description = "seconds until the next poll"))),
+    responses((status = 200, body = QueueTicket,
+               headers(("Retry-After" = u64, description = "seconds until the next poll"))),
               (status = 404, body = Problem, description = "SALE_NOT_FOUND"),
               (status = 409, body = Problem, description = "NO_WAITING_ROOM, QUEUE_NOT_OPEN, SALE_CLOSED or SOLD_OUT"),
-              (status = 429, body = Problem, description = "TOO_MANY_ATTEMPTS: this address joined too often; after `Retry-After`")))]
+              (status = 429, body = Problem,
+               description = "TOO_MANY_ATTEMPTS: this address joined too often; after `Retry-After`")))]
 pub async fn join(
     State(state): State<OrderState>,
     user: AuthUser,
@@ -93,7 +95,8 @@ pub async fn join(
 /// Your place in a sale's waiting room, and your admission when it is your turn.
 #[utoipa::path(get, path = "/api/sales/{id}/queue", tag = "queue", security(("bearer" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = QueueTicket, headers(("Retry-After" = u64, description = "seconds until the next poll"))),
+    responses((status = 200, body = QueueTicket,
+               headers(("Retry-After" = u64, description = "seconds until the next poll"))),
               (status = 404, body = Problem, description = "SALE_NOT_FOUND or NOT_IN_QUEUE"),
               (status = 409, body = Problem, description = "NO_WAITING_ROOM")))]
 pub async fn place(

@@ -58,8 +58,10 @@ pub struct CreateSale {
                   ("buy" = (operation_id = "sales_purchase", parameters(("id" = "$response.body#/id")))),
                   ("close" = (operation_id = "sales_close", parameters(("id" = "$response.body#/id")))))),
               (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's product"),
-              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"), (status = 422, body = Problem, description = "VALIDATION_FAILED"),
-              (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the product service does not answer")))]
+              (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"),
+              (status = 422, body = Problem, description = "VALIDATION_FAILED"),
+              (status = 503, body = Problem,
+               description = "SERVICE_UNAVAILABLE: the product service does not answer")))]
 pub async fn create(
     State(state): State<OrderState>,
     user: AuthUser,
@@ -173,8 +175,10 @@ pub async fn detail(State(state): State<OrderState>, Path(id): Path<i64>) -> Api
 }
 
 /// End a sale now (its merchant, or an admin).
-#[utoipa::path(post, path = "/api/sales/{id}/close", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1)),
-    responses((status = 204, description = "closed"), (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's sale"),
+#[utoipa::path(post, path = "/api/sales/{id}/close", tag = "sales", security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1)),
+    responses((status = 204, description = "closed"),
+              (status = 403, body = Problem, description = "FORBIDDEN: a shopper, or another merchant's sale"),
               (status = 404, body = Problem, description = "SALE_NOT_FOUND")))]
 pub async fn close(State(state): State<OrderState>, user: AuthUser, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     user.require_merchant()?;
@@ -212,22 +216,29 @@ pub struct PurchaseAccepted {
 /// Buy from a flash sale. Decided atomically; answered `202` once the order is
 /// durable. Retrying with the same `Idempotency-Key` returns the same order, with its
 /// status now, also after the stock store lost its data.
-#[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])), params(("id" = i64, Path, minimum = 1),
-    ("Idempotency-Key" = String, Header, description = "unique per intended purchase (1 to 100 visible ASCII characters); reuse it on retry",
-     min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$"),
-    ("Admission-Token" = Option<String>, Header, description = "a sale with a waiting room: the admission from `GET /api/sales/{id}/queue`")),
+#[utoipa::path(post, path = "/api/sales/{id}/purchases", tag = "sales", security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = String, Header,
+         description = "unique per intended purchase (1 to 100 visible ASCII characters); reuse it on retry",
+         min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$"),
+        ("Admission-Token" = Option<String>, Header,
+         description = "a sale with a waiting room: the admission from `GET /api/sales/{id}/queue`")),
     request_body = PurchaseRequest,
     responses((status = 202, body = PurchaseAccepted, links(
-                  ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),
-                  ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/order_id")))),
-                  ("return" = (operation_id = "orders_request_return", parameters(("id" = "$response.body#/order_id")))),
-                  ("payment" = (operation_id = "payments_detail", parameters(("order_id" = "$response.body#/order_id")))),
-                  ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
-              (status = 409, body = Problem, description = "SALE_NOT_OPEN, SALE_CLOSED, SALE_HALTED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
-              (status = 403, body = Problem, description = "ADMISSION_REQUIRED, ADMISSION_EXPIRED or ADMISSION_INVALID (a sale with a waiting room)"),
-              (status = 404, body = Problem, description = "SALE_NOT_FOUND"), (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
-              (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range"),
-              (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the stock store or the database does not answer, or the stock store is being rebuilt; retry with the same key after `Retry-After`")))]
+        ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),
+        ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/order_id")))),
+        ("return" = (operation_id = "orders_request_return", parameters(("id" = "$response.body#/order_id")))),
+        ("payment" = (operation_id = "payments_detail", parameters(("order_id" = "$response.body#/order_id")))),
+        ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
+        (status = 409, body = Problem,
+         description = "SALE_NOT_OPEN, SALE_CLOSED, SALE_HALTED, SOLD_OUT, INSUFFICIENT_STOCK or PURCHASE_LIMIT"),
+        (status = 403, body = Problem,
+         description = "ADMISSION_REQUIRED, ADMISSION_EXPIRED or ADMISSION_INVALID (a sale with a waiting room)"),
+        (status = 404, body = Problem, description = "SALE_NOT_FOUND"),
+        (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
+        (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range"),
+        (status = 503, body = Problem, description = "SERVICE_UNAVAILABLE: the stock store or the database does not \
+            answer, or the stock store is being rebuilt; retry with the same key after `Retry-After`")))]
 pub async fn purchase(
     State(state): State<OrderState>,
     signed: SignedUser,

@@ -46,9 +46,10 @@ fn describe(openapi: &mut OpenApi, title: &str) {
     openapi.info.title = title.to_owned();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     openapi.info.description = Some(
-        "GoodsMall HTTP API. Every error is an RFC 9457 `application/problem+json` document (`Problem`) with a stable `code`; \
-         each error response lists the codes it can carry. Any operation may also answer 408 REQUEST_TIMEOUT, 413 \
-         PAYLOAD_TOO_LARGE (a body over the limit, also where none is taken) and 503 SERVICE_UNAVAILABLE."
+        "GoodsMall HTTP API. Every error is an RFC 9457 `application/problem+json` document (`Problem`) with a \
+         stable `code`; each error response lists the codes it can carry. Any operation may also answer 408 \
+         REQUEST_TIMEOUT, 413 PAYLOAD_TOO_LARGE (a body over the limit, also where none is taken) and 503 \
+         SERVICE_UNAVAILABLE."
             .into(),
     );
     let components = openapi.components.get_or_insert_with(Default::default);
@@ -59,8 +60,9 @@ fn describe(openapi: &mut OpenApi, title: &str) {
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
                 .description(Some(
-                    "An EdDSA access token from POST /api/auth/login. It is refused (401 TOKEN_EXPIRED) from the first second \
-                     past its `exp`, with no leeway for clock skew: refresh it with POST /api/auth/refresh.",
+                    "An EdDSA access token from POST /api/auth/login. It is refused (401 TOKEN_EXPIRED) from the \
+                     first second past its `exp`, with no leeway for clock skew: refresh it with POST \
+                     /api/auth/refresh.",
                 ))
                 .build(),
         ),

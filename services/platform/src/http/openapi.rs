@@ -198,8 +198,13 @@ mod tests {
     #[test]
     fn every_error_response_is_a_problem_document() {
         let op = operation(json!({
-            "responses": { "200": { "description": "ok" },
-                           "404": { "description": "SALE_NOT_FOUND", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Problem" } } } } }
+            "responses": {
+                "200": { "description": "ok" },
+                "404": {
+                    "description": "SALE_NOT_FOUND",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Problem" } } },
+                },
+            }
         }));
         for status in ["404", "408", "413", "503"] {
             let content = op["responses"][status]["content"].as_object().unwrap_or_else(|| panic!("{status}: {op}"));
@@ -225,8 +230,11 @@ mod tests {
                 { "name": "Idempotency-Key", "in": "header", "required": true, "schema": { "type": "string" } }
             ],
             "requestBody": { "content": { "application/json": { "schema": { "type": "object" } } } },
-            "responses": { "202": { "description": "accepted" }, "422": { "description": "VALIDATION_FAILED: `quantity`" },
-                           "429": { "description": "" } }
+            "responses": {
+                "202": { "description": "accepted" },
+                "422": { "description": "VALIDATION_FAILED: `quantity`" },
+                "429": { "description": "" },
+            }
         }));
         let responses = &op["responses"];
         let described = |status: &str| {
@@ -270,7 +278,12 @@ mod tests {
     #[test]
     fn links_use_the_openapi_field_names() {
         let op = operation(json!({ "responses": { "201": { "description": "created", "links": {
-            "detail": { "operation_id": "sales_detail", "parameters": { "id": "$response.body#/id" }, "request_body": { "a": 1 } } } } } }));
+            "detail": {
+                "operation_id": "sales_detail",
+                "parameters": { "id": "$response.body#/id" },
+                "request_body": { "a": 1 },
+            },
+        } } } }));
         let link = &op["responses"]["201"]["links"]["detail"];
         assert_eq!(link["operationId"], "sales_detail", "{link}");
         assert_eq!(link["requestBody"], json!({ "a": 1 }), "{link}");

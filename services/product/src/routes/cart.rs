@@ -38,9 +38,10 @@ pub struct AddItem {
 /// Put a product in the cart (or more of it).
 #[utoipa::path(post, path = "/api/cart/items", tag = "cart", security(("bearer" = [])), request_body = AddItem,
     responses((status = 200, body = CartView, links(
-                  ("set_quantity" = (operation_id = "cart_set_quantity", parameters(("product_id" = "$request.body#/product_id")))),
-                  ("remove" = (operation_id = "cart_remove", parameters(("product_id" = "$request.body#/product_id")))),
-                  ("checkout" = (operation_id = "cart_checkout")))),
+        ("set_quantity" = (operation_id = "cart_set_quantity",
+                           parameters(("product_id" = "$request.body#/product_id")))),
+        ("remove" = (operation_id = "cart_remove", parameters(("product_id" = "$request.body#/product_id")))),
+        ("checkout" = (operation_id = "cart_checkout")))),
               (status = 404, body = Problem, description = "PRODUCT_NOT_FOUND"),
               (status = 422, body = Problem, description = "VALIDATION_FAILED: `quantity` out of range, or the line \
                   would hold more than 99")))]
@@ -125,10 +126,10 @@ pub struct CheckoutAccepted {
         characters); reuse it on retry",
             min_length = 1, max_length = 100, pattern = "^[!-~]{1,100}$")),
     responses((status = 202, body = CheckoutAccepted, links(
-                  ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),
-                  ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/order_id")))),
-                  ("payment" = (operation_id = "payments_detail", parameters(("order_id" = "$response.body#/order_id")))),
-                  ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
+        ("order" = (operation_id = "orders_detail", parameters(("id" = "$response.body#/order_id")))),
+        ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/order_id")))),
+        ("payment" = (operation_id = "payments_detail", parameters(("order_id" = "$response.body#/order_id")))),
+        ("pay" = (operation_id = "payments_pay", parameters(("order_id" = "$response.body#/order_id")))))),
               (status = 400, body = Problem, description = "IDEMPOTENCY_KEY_REQUIRED"),
               (status = 409, body = Problem, description = "INSUFFICIENT_STOCK or PRODUCT_NOT_ON_SALE"),
               (status = 422, body = Problem, description = "CART_EMPTY")))]

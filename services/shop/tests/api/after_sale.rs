@@ -41,4 +41,5 @@ async fn a_paid_order_ships_arrives_and_can_be_returned_in_the_window(shop: Test
     shop.eventually(&format!("/api/products/{product}"), None, |p| p["quantity"] == 999).await;
 }
 
-crate::in_both_modes!(settings = crate::after_sale::FAST_LIFECYCLE; a_paid_order_ships_arrives_and_can_be_returned_in_the_window);
+crate::in_both_modes!(settings = crate::after_sale::FAST_LIFECYCLE;
+    a_paid_order_ships_arrives_and_can_be_returned_in_the_window);

@@ -304,8 +304,9 @@ async fn the_cli_takes_a_waiting_room(shop: TestShop) {
     let yaml = |pre_queue: &str, turn_ttl: &str| {
         format!(
             "apiVersion: goodsmall.io/v1alpha1\nkind: FlashSale\nmetadata:\n  name: sneaker-drop\nspec:\n  productId: \
-            {product}\n  stock: 60\n  price: \"189.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  warmup:\n    \
-            lead: 10m\n  admission:\n    mode: Queue\n    preQueue: {pre_queue}\n    turnTTL: {turn_ttl}\n",
+            {product}\n  stock: 60\n  price: \"189.00\"\n  opensAt: {}\n  closesAt: {}\n  perUserLimit: 1\n  \
+            warmup:\n    lead: 10m\n  admission:\n    mode: Queue\n    preQueue: {pre_queue}\n    \
+            turnTTL: {turn_ttl}\n",
             (Utc::now() + chrono::Duration::minutes(2)).to_rfc3339_opts(SecondsFormat::Secs, true),
             (Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
         )

@@ -46,7 +46,10 @@ async fn a_halted_drop_refuses_purchases_lets_orders_settle_and_resumes(shop: Te
     let at = |d: chrono::Duration| (Utc::now() + d).to_rfc3339_opts(SecondsFormat::Secs, true);
     let manifest = json!({
         "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "vinyl-drop" },
-        "spec": { "productId": product, "stock": 5, "price": "30.00", "perUserLimit": 1, "opensAt": at(chrono::Duration::minutes(-1)), "closesAt": at(chrono::Duration::hours(1)) }
+        "spec": {
+            "productId": product, "stock": 5, "price": "30.00", "perUserLimit": 1,
+            "opensAt": at(chrono::Duration::minutes(-1)), "closesAt": at(chrono::Duration::hours(1)),
+        }
     });
     assert_status(
         shop.call(Method::PUT, "/api/flashsales/vinyl-drop", Some(&merchant), Some(manifest)).await,

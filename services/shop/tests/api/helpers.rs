@@ -29,11 +29,15 @@ macro_rules! in_both_modes {
     (settings = $settings:expr; $($scenario:ident),+ $(,)?) => {
         mod embedded {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $scenario() { super::$scenario($crate::helpers::TestShop::embedded_with($settings).await).await } )+
+               async fn $scenario() {
+                   super::$scenario($crate::helpers::TestShop::embedded_with($settings).await).await
+               } )+
         }
         mod distributed {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $scenario() { super::$scenario($crate::helpers::TestShop::distributed_with($settings).await).await } )+
+               async fn $scenario() {
+                   super::$scenario($crate::helpers::TestShop::distributed_with($settings).await).await
+               } )+
         }
     };
 }

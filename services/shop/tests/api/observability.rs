@@ -181,8 +181,9 @@ async fn put_flash_sale(shop: &TestShop, merchant: &str, name: &str, product: i6
     let at = |d: chrono::Duration| (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let manifest = json!({
         "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": name },
-        "spec": { "productId": product, "stock": 5, "price": "9.00", "perUserLimit": 1, "opensAt": at(chrono::Duration::seconds(1)),
-                  "closesAt": at(chrono::Duration::hours(1)), "warmup": { "lead": "10m", "orderReplicas": 2 },
+        "spec": { "productId": product, "stock": 5, "price": "9.00", "perUserLimit": 1,
+                  "opensAt": at(chrono::Duration::seconds(1)), "closesAt": at(chrono::Duration::hours(1)),
+                  "warmup": { "lead": "10m", "orderReplicas": 2 },
                   // A waiting room: the operator's per-sale queue series.
                   "admission": { "mode": "Queue", "preQueue": "1m", "turnTTL": "2m" } }
     });
@@ -198,14 +199,20 @@ const tokens = __ENV.TOKENS.split(',');
 export default function () {
   const token = tokens[(__VU * 7 + __ITER) % tokens.length];
   const res = http.post(`${__ENV.ORDER}/api/sales/${__ENV.SALE_ID}/purchases`, JSON.stringify({ quantity: 1 }), {
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': `k6-${__VU}-${__ITER}` },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${token}`,
+      'idempotency-key': `k6-${__VU}-${__ITER}`,
+    },
   });
   check(res, { 'accepted or refused': (r) => r.status === 202 || r.status === 409 });
   if (res.status === 202 && __ITER % 3 !== 2) {
     // Two in three orders are paid (the PSP declines some); the rest expire.
     sleep(0.3);
     const order = res.json('order_id');
-    http.post(`${__ENV.PAYMENT}/api/payments/${order}`, null, { headers: { authorization: `Bearer ${token}`, 'idempotency-key': `pay-${order}` } });
+    http.post(`${__ENV.PAYMENT}/api/payments/${order}`, null, {
+      headers: { authorization: `Bearer ${token}`, 'idempotency-key': `pay-${order}` },
+    });
   }
   sleep(0.05);
 }
@@ -278,7 +285,10 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus_during_a_k6_d
     let patience = Duration::from_secs(30);
     for query in [
         r#"sum(goodsmall_purchases_total{job="goodsmall-order",outcome="accepted"})"#,
-        r#"sum(goodsmall_purchases_total{job="goodsmall-order",outcome=~"SOLD_OUT|INSUFFICIENT_STOCK|PURCHASE_LIMIT"})"#,
+        concat!(
+            r#"sum(goodsmall_purchases_total{job="goodsmall-order","#,
+            r#"outcome=~"SOLD_OUT|INSUFFICIENT_STOCK|PURCHASE_LIMIT"})"#
+        ),
         r#"sum(goodsmall_payments_total{job="goodsmall-payment",outcome="approved"})"#,
         r#"sum(goodsmall_payments_total{job="goodsmall-payment",outcome="expired"})"#,
         r#"sum(goodsmall_order_settle_duration_seconds_count{job="goodsmall-order"})"#,

@@ -158,7 +158,10 @@ async fn instants_beyond_four_digit_years_are_refused(shop: TestShop) {
         if shop.mode == Mode::Embedded {
             let manifest = json!({
                 "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "far-future" },
-                "spec": { "productId": product, "stock": 1, "price": "1.00", "opensAt": "2026-01-01T00:00:00Z", "closesAt": at, "perUserLimit": 1 },
+                "spec": {
+                    "productId": product, "stock": 1, "price": "1.00",
+                    "opensAt": "2026-01-01T00:00:00Z", "closesAt": at, "perUserLimit": 1,
+                },
             });
             let put = shop.call(Method::PUT, "/api/flashsales/far-future", Some(&merchant), Some(manifest)).await;
             let problem = assert_problem(put, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FLASH_SALE").await;

@@ -169,7 +169,9 @@ async fn a_closed_flash_sales_status_follows_its_orders_after_a_restart() {
     let at = |secs: i64| (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339();
     let manifest = json!({
         "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale", "metadata": { "name": "restart-drop" },
-        "spec": { "productId": product, "stock": 5, "price": "9.00", "perUserLimit": 1, "opensAt": at(-1), "closesAt": at(5) }
+        "spec": {
+            "productId": product, "stock": 5, "price": "9.00", "perUserLimit": 1, "opensAt": at(-1), "closesAt": at(5),
+        }
     });
     let put =
         shop.client.put(format!("{}/api/flashsales/restart-drop", shop.base)).bearer_auth(&merchant).json(&manifest);

@@ -46,7 +46,8 @@ async fn a_price_is_a_plain_decimal_everywhere(shop: TestShop) {
             let manifest = json!({ "apiVersion": "goodsmall.io/v1alpha1", "kind": "FlashSale",
                 "metadata": { "name": "prices" },
                 "spec": { "productId": product, "stock": 5, "price": text, "perUserLimit": 1,
-                          "opensAt": opens_at.to_rfc3339(), "closesAt": (opens_at + chrono::Duration::hours(1)).to_rfc3339() } });
+                          "opensAt": opens_at.to_rfc3339(),
+                          "closesAt": (opens_at + chrono::Duration::hours(1)).to_rfc3339() } });
             refused_field(
                 shop.call(Method::PUT, "/api/flashsales/prices", Some(&merchant), Some(manifest)).await,
                 "INVALID_FLASH_SALE",

@@ -294,7 +294,8 @@ async fn an_admission_is_the_shoppers_own_for_this_sale_and_its_turn(shop: TestS
     assert!(["ADMITTED", "EXPIRED"].contains(&again["state"].as_str().unwrap()), "{again}");
 }
 
-crate::in_both_modes!(settings = crate::waiting_room::CROWD_FROM_ONE_ADDRESS; a_crowd_is_admitted_fairly_at_the_rate_until_the_stock_is_gone);
+crate::in_both_modes!(settings = crate::waiting_room::CROWD_FROM_ONE_ADDRESS;
+    a_crowd_is_admitted_fairly_at_the_rate_until_the_stock_is_gone);
 
 mod one_address {
     use super::an_admission_is_the_shoppers_own_for_this_sale_and_its_turn;
