@@ -4,7 +4,6 @@
 use goodsmall_platform::{
     db::{Database, Migrations},
     events::{self, Bus, RelayHandle},
-    http::{Check, Readiness},
     service::{RunningService, ServiceParts, Shared},
 };
 use goodsmall_sale::{SoldOutFlags, StockEngine};
@@ -105,7 +104,7 @@ pub async fn build(
     }
     let parts = ServiceParts {
         api,
-        readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
+        readiness: shared.readiness(&database),
         workers,
     };
     Ok(OrderService { parts, state, database })

@@ -5,7 +5,6 @@ use std::{sync::Arc, time::Duration};
 use goodsmall_platform::{
     db::{Database, Migrations},
     events::{self, Bus, RelayHandle},
-    http::{Check, Readiness},
     service::{RunningService, ServiceParts, Shared},
 };
 use tokio_util::sync::CancellationToken;
@@ -44,11 +43,7 @@ pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> an
         ),
     ];
     let state = PaymentState { payments: payments.clone(), authenticator: shared.authenticator.clone() };
-    let parts = ServiceParts {
-        api: routes::router(state),
-        readiness: Readiness::default().with(Check::Database(database)).with(Check::Kv(shared.kv.clone())),
-        workers,
-    };
+    let parts = ServiceParts { api: routes::router(state), readiness: shared.readiness(&database), workers };
     Ok(PaymentService { parts, payments })
 }
 

@@ -8,7 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::{
     auth::Authenticator,
     configuration::{ExposeSecret, HttpSettings},
-    http::{build_router, ApiDocument, HttpServer, Ops, Readiness},
+    db::Database,
+    http::{build_router, ApiDocument, Check, HttpServer, Ops, Readiness},
     kv::Kv,
     metrics::Metrics,
 };
@@ -35,6 +36,12 @@ impl Shared {
         let kv = Kv::redis(redis.url.expose_secret()).await?.with_metrics(metrics.clone());
         let authenticator = Authenticator::new(&auth.public_key("auth")?, &auth.issuer(), kv.clone())?;
         Ok(Self { metrics, kv, authenticator, shutdown })
+    }
+
+    /// What a service that keeps its own `database` is ready with (`/readyz`): that
+    /// database and this process's key-value store answer.
+    pub fn readiness(&self, database: &Database) -> Readiness {
+        Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(self.kv.clone()))
     }
 }
 

@@ -3,7 +3,6 @@
 use goodsmall_platform::{
     db::{Database, Migrations},
     events::{self, Bus, RelayHandle},
-    http::{Check, Readiness},
     service::{RunningService, ServiceParts, Shared},
 };
 use goodsmall_sale::StockEngine;
@@ -60,7 +59,7 @@ pub async fn build(
         ProductState { details, stock, carts, checkouts, catalogue, authenticator: shared.authenticator.clone() };
     let parts = ServiceParts {
         api: routes::router(state.clone()),
-        readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
+        readiness: shared.readiness(&database),
         workers: vec![events::run_relay(database, bus.clone(), relay, shared.shutdown.clone())],
     };
     Ok(ProductService { parts, state })

@@ -6,7 +6,6 @@ use goodsmall_platform::{
     auth::{Authenticator, Role, TokenSigner},
     configuration::ExposeSecret,
     db::{Database, Migrations},
-    http::{Check, Readiness},
     kv::Kv,
     metrics::Metrics,
     service::{RunningService, ServiceParts, Shared},
@@ -75,7 +74,7 @@ pub async fn build(
     let keeper = revocations.spawn_keeper(shared.shutdown.clone());
     let parts = ServiceParts {
         api: routes::router(state),
-        readiness: Readiness::default().with(Check::Database(database.clone())).with(Check::Kv(shared.kv.clone())),
+        readiness: shared.readiness(&database),
         workers: vec![worker, keeper],
     };
     Ok(UserService { parts, accounts, database })
