@@ -556,12 +556,22 @@ done
 [ -n "$SPIKE_SALE" ] || { say "the FlashSale bench-spike got no sale within 10 s:"; cat "$RUN_DIR/spike-flashsale.json" >&2; exit 1; }
 SPIKE_OPENS_AT="$(sed -n 's/^  opensAt: //p' "$RUN_DIR/spike-flashsale.yaml")"
 say "  FlashSale bench-spike (product $SPIKE_PRODUCT) is sale $SPIKE_SALE, opening at $SPIKE_OPENS_AT"
+spike_cpu_before="$(cpu_snapshot "${procs[@]}")"
 set +e
-"$BENCH_BIN" spike --sale-id "$SPIKE_SALE" --tokens-file "$RUN_DIR/spike-tokens.json" --over-millis "$SPIKE_MILLIS" \
-  --opens-at "$SPIKE_OPENS_AT" --connections "$SPIKE_CONNECTIONS" --out "$RUN_DIR/spike.json" --orders-out "$RUN_DIR/spike-orders.json" \
-  >"$RUN_DIR/spike.log" 2>&1
+TIMEFORMAT='%U %S'
+{ time "$BENCH_BIN" spike --sale-id "$SPIKE_SALE" --tokens-file "$RUN_DIR/spike-tokens.json" \
+    --over-millis "$SPIKE_MILLIS" --opens-at "$SPIKE_OPENS_AT" --connections "$SPIKE_CONNECTIONS" \
+    --out "$RUN_DIR/spike.json" --orders-out "$RUN_DIR/spike-orders.json" >"$RUN_DIR/spike.log" 2>&1; } \
+  2>"$RUN_DIR/spike-generator-cpu.txt"
 spike_status=$?
 set -e
+# CPU seconds of each process over the spike (the wait for the opening included; idle).
+SPIKE_CPU="$(awk -v tck="$CLK_TCK" -v n="$SPIKE_SHOPPERS" -v names="${names[*]}" -v before="$spike_cpu_before" \
+  -v after="$(cpu_snapshot "${procs[@]}")" -v gen="$(cat "$RUN_DIR/spike-generator-cpu.txt")" 'BEGIN {
+    k = split(names, name, " "); split(before, b, " "); split(after, a, " "); split(gen, g, " ")
+    for (i = 1; i <= k; i++) { s = (a[i] - b[i]) / tck; total += s; out = out sprintf("%s %.2f s, ", name[i], s) }
+    total += g[1] + g[2]
+    printf "%sgenerator %.2f s: %.3f ms per shopper in all", out, g[1] + g[2], total * 1000 / n }')"
 spike_stopped="$(date +%s.%N)"
 sed 's/^/    /' "$RUN_DIR/spike.log" >&2
 [ -f "$RUN_DIR/spike.json" ] || { say "goodsmall-bench spike failed ($spike_status)"; exit 1; }
@@ -643,7 +653,7 @@ set +e
   --drop-summary "$RUN_DIR/drop.json" --drop-verify "$RUN_DIR/drop-verify.json" \
   --spike-summary "$RUN_DIR/spike.json" --spike-verify "$RUN_DIR/spike-verify.json" \
   --pay-summary "$RUN_DIR/spike-pay.json" --spike-flashsale "$RUN_DIR/spike-flashsale.json" \
-  --spike-saga "$SAGA_LAG_SPIKE (from the last answer)"
+  --spike-saga "$SAGA_LAG_SPIKE (from the last answer)" --spike-cpu "$SPIKE_CPU"
 report_status=$?
 set -e
 

@@ -65,6 +65,9 @@ pub struct ReportArgs {
     /// When the saga caught up after the spike (a sentence).
     #[arg(long)]
     pub spike_saga: Option<String>,
+    /// Each process's CPU over the spike (a sentence).
+    #[arg(long)]
+    pub spike_cpu: Option<String>,
     /// Goal of the spike: p99 of accepted and of refused purchases at most this (reported).
     #[arg(long, default_value_t = 250.0)]
     pub target_spike_p99_ms: f64,
@@ -456,6 +459,9 @@ fn spike_section(
     );
     if let Some(saga) = &args.spike_saga {
         line("saga", saga.clone());
+    }
+    if let Some(cpu) = &args.spike_cpu {
+        line("CPU, the whole spike", cpu.clone());
     }
     if let Some(p) = args.pay_summary.as_deref() {
         let p: PayFigures = serde_json::from_value(read_json(p)?)?;
