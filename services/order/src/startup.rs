@@ -102,11 +102,7 @@ pub async fn build(
     if let Some(verifier) = settings.operator_verifier("order")? {
         api = api.merge(routes::internal::router(state.sales.clone(), verifier).into());
     }
-    let parts = ServiceParts {
-        api,
-        readiness: shared.readiness(&database),
-        workers,
-    };
+    let parts = ServiceParts { api, readiness: shared.readiness(&database), workers };
     Ok(OrderService { parts, state, database })
 }
 
