@@ -54,6 +54,12 @@ async fn places_are_the_same_from_every_replica_and_survive_a_restart() {
     }
     let wait = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait).await; // the opening is a set instant
+                                    // A few admitted (10 a second) before the places are compared.
+    goodsmall_testkit::eventually("three shoppers admitted", std::time::Duration::from_secs(10), async || {
+        let counts = a.waiting_room.counts(sale).await.unwrap()?;
+        (counts.admitted >= 3).then_some(())
+    })
+    .await;
     let from_a = places(&a.waiting_room, sale).await;
     assert!(from_a.iter().all(|(_, number)| number.is_some()), "everyone is placed after the opening");
     let from_b = places(&b.waiting_room, sale).await;
