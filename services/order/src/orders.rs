@@ -186,12 +186,23 @@ impl Orders {
         orders: &'o [NewOrder],
         existing: &std::collections::HashSet<String>,
     ) -> Result<Vec<&'o NewOrder>, sqlx::Error> {
+        Ok(Self::insert_batch_with_events(tx, orders, existing).await?.0)
+    }
+
+    /// [`insert_batch`](Self::insert_batch), also returning the `order.created` events
+    /// it appended (the writer publishes them itself once they commit).
+    pub async fn insert_batch_with_events<'o>(
+        tx: &mut Transaction<'_, Any>,
+        orders: &'o [NewOrder],
+        existing: &std::collections::HashSet<String>,
+    ) -> Result<(Vec<&'o NewOrder>, Vec<Event>), sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
         let fresh: Vec<&NewOrder> =
             orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
         let now = now_millis();
         let status = OrderStatus::Processing.as_str();
         let mut inserted = Vec::with_capacity(fresh.len());
+        let mut appended = Vec::with_capacity(fresh.len());
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
             let insert = "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, \
                 status_changed_at, idempotency_key) ";
@@ -224,9 +235,10 @@ impl Orders {
             let created: Vec<Event> =
                 chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
             events::append_all(tx, &created).await?;
+            appended.extend(created);
             inserted.extend(chunk);
         }
-        Ok(inserted)
+        Ok((inserted, appended))
     }
 
     /// Records an order that was never committed (see `orphans`) as created and then

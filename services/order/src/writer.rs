@@ -5,7 +5,10 @@
 //! together. With `order.group_commits` above 1, that many batches commit at once
 //! (MariaDB shares one log flush among concurrent commits), so a purchase arriving
 //! mid-commit starts the next batch rather than waiting for the one in progress. Each
-//! waiter hears back only after the commit that holds its order.
+//! waiter hears back only after the commit that holds its order. The batch's
+//! `order.created` events are claimed before the commit and published from memory
+//! after it ([`RelayHandle::claim`]); the outbox relay only reads them back if that
+//! fails.
 //!
 //! Two checks make the order table the truth when the stock engine loses its data:
 //! an order reserved in a generation (epoch) of its sale that a rebuild has replaced is
@@ -153,7 +156,7 @@ async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending
 
 async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending>) {
     let started = std::time::Instant::now();
-    let result = commit(db, &batch).await;
+    let result = commit(db, relay, &batch).await;
     db.metrics().drops().commit(batch.len(), result.is_ok(), started.elapsed());
     match result {
         // The reservations stay in the engine; the orphan sweep releases them.
@@ -165,7 +168,6 @@ async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending
             }
         }
         Ok(outcomes) => {
-            relay.wake();
             for pending in batch {
                 // Every order of the batch has an outcome; one id twice (a retry within
                 // the batch) shares it.
@@ -186,6 +188,7 @@ async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending
 /// sale are taken out and the rest committed again. Returns each order id's outcome.
 async fn commit(
     db: &Database,
+    relay: &RelayHandle,
     batch: &[Pending],
 ) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
     let _q = db.observe("order.insert_batch");
@@ -197,13 +200,18 @@ async fn commit(
         let live: Vec<&Pending> = batch.iter().filter(|p| !lost.contains(&p.order.id)).collect();
         let mut tx = db.pool().begin().await?;
         let orders: Vec<NewOrder> = live.iter().map(|p| p.order.clone()).collect();
-        let new: HashSet<&str> =
-            Orders::insert_batch(&mut tx, &orders, &existing).await?.into_iter().map(|o| o.id.as_str()).collect();
+        let (new, created) = Orders::insert_batch_with_events(&mut tx, &orders, &existing).await?;
+        let new: HashSet<&str> = new.into_iter().map(|o| o.id.as_str()).collect();
         let inserted: Vec<&Pending> = live.iter().filter(|p| new.contains(p.order.id.as_str())).copied().collect();
         // Each pass either commits or takes out at least one more order, so this ends.
         let stale = reserved_in_lost_generation(db, &mut tx, &inserted).await?;
         if stale.is_empty() {
+            // The batch's `order.created` events are published from memory once they
+            // commit (a failed commit gives them back to the relay, which then finds
+            // nothing to publish, or their rows if the commit went through after all).
+            let claim = relay.claim(created);
             tx.commit().await?;
+            claim.publish();
             let committed: HashSet<&str> =
                 inserted.iter().map(|p| p.order.id.as_str()).chain(existing.iter().map(String::as_str)).collect();
             return outcomes(db, batch, &committed, &lost).await;
