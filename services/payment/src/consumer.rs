@@ -3,9 +3,11 @@
 //! what arrived together: a run of `order.created` opens its payments in one
 //! transaction (a drop delivers them by the hundred); a cancellation is handled on its
 //! own, after the creations before it, so one order's events keep their order.
-//! Idempotent: the creations' processed-event rows commit with their payments (and
-//! `open_all` opens at most one payment per order); a cancellation is a conditional
-//! settlement, so a repeat finds nothing left to close or refund.
+//! Idempotent by the natural key, with no processed-event row: `open_all` opens at most
+//! one payment per order (the payment's primary key is the order id, and payments are
+//! never deleted), so a redelivered creation finds its payment, whatever became of it;
+//! a cancellation is a conditional settlement, so a repeat finds nothing left to close
+//! or refund (docs/decisions.md, "The payment consumer keeps no processed events").
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use goodsmall_platform::{
     clock::now_millis,
     events::{
         contracts::{kinds, OrderEvent, ORDERS_TOPIC},
-        Consumer, PerBatch, Received,
+        PerBatch, Received,
     },
 };
 
@@ -45,15 +47,14 @@ impl PerBatch for PaymentConsumer {
 }
 
 impl PaymentConsumer {
-    /// Opens the payments of the `order.created` events this consumer has not handled
-    /// before, in one transaction.
+    /// Opens the payments of the `order.created` events whose order has none yet, in one
+    /// transaction.
     async fn open(&self, created: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {
         if created.is_empty() {
             return Ok(());
         }
         let mut tx = self.payments.database().pool().begin().await?;
-        let dues: Vec<Due> = Self::first_times(&mut tx, created)
-            .await?
+        let dues: Vec<Due> = created
             .into_iter()
             .map(|c| Due {
                 order_id: c.payload.order_id,
