@@ -383,14 +383,16 @@ mod tests {
         set("UPDATE payments SET status = 'PAID'").await;
         let error = payments.find("o1").await.expect_err("an unknown status");
         assert!(
-            matches!(&error, PaymentError::UnknownStatus { source, .. } if *source == UnknownPaymentStatus("PAID".into())),
+            matches!(&error, PaymentError::UnknownStatus { source, .. }
+                if *source == UnknownPaymentStatus("PAID".into())),
             "{error:?}"
         );
 
         set("UPDATE payments SET status = 'SUCCEEDED', deadline_at = -9000000000000000000").await;
         let error = payments.find("o1").await.expect_err("a time out of range");
         assert!(
-            matches!(&error, PaymentError::CorruptTime { source, .. } if *source == TimeOutOfRange(-9_000_000_000_000_000_000)),
+            matches!(&error, PaymentError::CorruptTime { source, .. }
+                if *source == TimeOutOfRange(-9_000_000_000_000_000_000)),
             "{error:?}"
         );
     }
