@@ -193,7 +193,9 @@ async fn a_later_event_of_a_claimed_key_waits_for_it_and_a_failed_claim_goes_to_
         );
 
         gate.add_permits(1);
-        recorder.wait_for(&format!("{url}: k1's events"), |seen| seen.iter().filter(|e| e.key == "k1").count() == 2).await;
+        recorder
+            .wait_for(&format!("{url}: k1's events"), |seen| seen.iter().filter(|e| e.key == "k1").count() == 2)
+            .await;
         let k1: Vec<String> = recorder.seen().into_iter().filter(|e| e.key == "k1").map(|e| e.kind).collect();
         assert_eq!(k1, ["created", "canceled"], "{url}: in their order");
 
