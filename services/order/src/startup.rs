@@ -19,7 +19,7 @@ use crate::{
     queue_snapshots::QueueSnapshots,
     routes,
     sales::Sales,
-    state::OrderState,
+    state::{OrderParts, OrderState},
     waiting_room::WaitingRoom,
     writer::OrderWriter,
 };
@@ -60,7 +60,7 @@ pub async fn build(
     consumers::subscribe(bus, orders.clone(), engine.clone());
     let queue_snapshots = QueueSnapshots::default();
     let queue_refresher = queue_snapshots.spawn_refresher(engine.clone(), shared.shutdown.clone());
-    let state = OrderState {
+    let state = OrderState::new(OrderParts {
         purchases: Purchases::new(engine.clone(), sales.clone(), orders.clone(), writer, sold_out),
         waiting_room: WaitingRoom::new(
             engine.clone(),
@@ -75,7 +75,7 @@ pub async fn build(
         products,
         authenticator: shared.authenticator.clone(),
         return_window_secs: settings.lifecycle.return_window_secs,
-    };
+    });
     let workers = vec![
         writer_task,
         refresher,

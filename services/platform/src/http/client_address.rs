@@ -14,8 +14,6 @@ use std::{
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request},
     http::{request::Parts, HeaderMap},
-    middleware::Next,
-    response::Response,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -139,21 +137,34 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Middleware: works out the [`ClientAddress`] of each request once.
-pub async fn attach(trusted: TrustedProxies, mut req: Request, next: Next) -> Response {
+/// Works out the [`ClientAddress`] of a request behind trusted proxies once, for the
+/// extractor. Without trusted proxies the client is the peer, which the extractor reads
+/// itself: nothing is done or stored for requests whose handler never asks.
+pub(super) fn attach(trusted: &TrustedProxies, req: &mut Request) {
+    if trusted.0.is_empty() {
+        return;
+    }
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let client = resolve(peer.ip(), req.headers(), &trusted);
+        let client = resolve(peer.ip(), req.headers(), trusted);
         req.extensions_mut().insert(ClientAddress(client));
     }
-    next.run(req).await
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // Only a router served without connection info (a unit test) lacks it.
-        Ok(parts.extensions.get::<ClientAddress>().copied().unwrap_or(ClientAddress(IpAddr::V6(Ipv6Addr::UNSPECIFIED))))
+        if let Some(client) = parts.extensions.get::<ClientAddress>() {
+            return Ok(*client);
+        }
+        // No trusted proxies: the peer. Only a router served without connection info (a
+        // unit test) lacks it.
+        Ok(parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(ClientAddress(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), |ConnectInfo(peer)| {
+                ClientAddress(canonical(peer.ip()))
+            }))
     }
 }
 

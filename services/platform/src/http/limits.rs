@@ -7,13 +7,12 @@
 //! says `Connection: close`.
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes},
     extract::Request,
     http::{
         header::{CONNECTION, CONTENT_LENGTH, EXPECT},
         HeaderMap, HeaderValue, Version,
     },
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use futures_util::StreamExt;
@@ -25,28 +24,30 @@ use crate::error::{ApiError, ErrorCode};
 /// bounds how long it takes.
 const DRAIN_BYTES: u64 = 8 * 1024 * 1024;
 
-pub async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
+/// The request with its body read whole (at most `limit` bytes), or the answer that
+/// refuses it.
+pub(super) async fn whole_body(limit: usize, req: Request) -> Result<Request, Response> {
     let declared = declared_length(req.headers());
     if declared.is_none() && axum::body::HttpBody::is_end_stream(req.body()) {
-        return next.run(req).await;
+        return Ok(req);
     }
     let drain = worth_draining(&req);
     if declared.is_some_and(|length| length > limit as u64) && (!drain || declared > Some(DRAIN_BYTES)) {
-        return closing(too_large(limit));
+        return Err(closing(too_large(limit)));
     }
     let (parts, body) = req.into_parts();
     match read_whole(body, limit, drain).await {
-        Read::Whole(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Read::TooLarge { drained: true } => too_large(limit),
-        Read::TooLarge { drained: false } => closing(too_large(limit)),
+        Read::Whole(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Read::TooLarge { drained: true } => Err(too_large(limit)),
+        Read::TooLarge { drained: false } => Err(closing(too_large(limit))),
         Read::Broken => {
-            closing(ApiError::new(ErrorCode::MalformedJson, "the request body could not be read").into_response())
+            Err(closing(ApiError::new(ErrorCode::MalformedJson, "the request body could not be read").into_response()))
         }
     }
 }
 
 enum Read {
-    Whole(Vec<u8>),
+    Whole(Bytes),
     /// Over the limit; `drained` when all of it was read (the connection is reusable).
     TooLarge {
         drained: bool,
@@ -77,7 +78,9 @@ fn worth_draining(req: &Request) -> bool {
 /// up to [`DRAIN_BYTES`] in all.
 async fn read_whole(body: Body, limit: usize, drain: bool) -> Read {
     let mut stream = body.into_data_stream();
-    let mut kept = Vec::new();
+    // A body that arrives in one chunk (most do) is kept as it is, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut more = Vec::new();
     let mut total: u64 = 0;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
@@ -88,13 +91,21 @@ async fn read_whole(body: Body, limit: usize, drain: bool) -> Read {
             return Read::TooLarge { drained: false };
         }
         if total <= limit as u64 {
-            kept.extend_from_slice(&chunk);
+            match first.take() {
+                None if more.is_empty() => first = Some(chunk),
+                held => {
+                    if let Some(held) = held {
+                        more.extend_from_slice(&held);
+                    }
+                    more.extend_from_slice(&chunk);
+                }
+            }
         }
     }
     if total > limit as u64 {
         Read::TooLarge { drained: true }
     } else {
-        Read::Whole(kept)
+        Read::Whole(first.unwrap_or_else(|| Bytes::from(more)))
     }
 }
 

@@ -8,6 +8,7 @@ mod limits;
 pub mod openapi;
 mod ops;
 mod server;
+mod shell;
 
 pub use client_address::{resolve as resolve_client_address, ClientAddress, IpNet, TrustedProxies};
 pub use document::ApiDocument;

@@ -1,23 +1,15 @@
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
-use axum::{
-    extract::{DefaultBodyLimit, Request},
-    http::header::CONTENT_TYPE,
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
-    routing::get,
-    Router,
-};
+use axum::{extract::DefaultBodyLimit, http::header::CONTENT_TYPE, routing::get, Router};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
-    client_address,
     document::ApiDocument,
-    limits::{closing, limit_body},
     ops::{healthz, readyz, Readiness},
+    shell::ShellLayer,
 };
 use crate::{
     configuration::HttpSettings,
@@ -38,34 +30,43 @@ pub struct Ops {
 pub fn build_router(api: OpenApiRouter, ops: Ops, settings: &HttpSettings) -> Router {
     let (api, openapi) = api.split_for_parts();
     let document = ops.document.json(openapi);
-    let timeout = settings.request_timeout();
-    let (limit, trusted) = (settings.body_limit_bytes, settings.trusted_proxies.clone());
-    api.route("/api/openapi.json", get(move || async move { ([(CONTENT_TYPE, "application/json")], document) }))
+    // tower-http's TraceLayer opens a debug span per request and logs each answer at
+    // debug: it runs only when those are wanted. Otherwise the shell logs what it would
+    // log at the levels that are on (5xx answers, at error).
+    let trace = tracing::enabled!(target: "tower_http::trace::make_span", tracing::Level::DEBUG);
+    let shell = ShellLayer::new(
+        ops.metrics.clone(),
+        settings.body_limit_bytes,
+        settings.request_timeout(),
+        settings.trusted_proxies.clone(),
+        !trace,
+    );
+    let router = api
+        .route("/api/openapi.json", get(move || async move { ([(CONTENT_TYPE, "application/json")], document) }))
         .route("/healthz", get(healthz))
         .merge(Router::new().route("/readyz", get(readyz)).with_state(ops.readiness))
-        .merge(Router::new().route("/metrics", get(metrics::render)).with_state(ops.metrics.clone()))
+        .merge(Router::new().route("/metrics", get(metrics::render)).with_state(ops.metrics))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept that method")
-        })
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(middleware::from_fn(move |req: Request, next: Next| limit_body(limit, req, next)))
-        .layer(middleware::from_fn(move |req: Request, next: Next| client_address::attach(trusted.clone(), req, next)))
-        .layer(middleware::from_fn(move |req: Request, next: Next| with_timeout(timeout, req, next)))
-        .layer(middleware::from_fn_with_state(ops.metrics, metrics::track_http))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
-}
-
-async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        // The request's body may be half read: the connection cannot carry another.
-        Err(_) => closing(
-            ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s", limit.as_secs())).into_response(),
-        ),
+        });
+    // The shell reads every body whole within the limit before a handler runs; the
+    // extractors' own limit (axum's 2 MiB unless told) only needs raising above that.
+    let router = if settings.body_limit_bytes > AXUM_BODY_LIMIT {
+        router.layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+    } else {
+        router
+    };
+    let router = router.layer(shell);
+    if trace {
+        router.layer(TraceLayer::new_for_http())
+    } else {
+        router
     }
 }
+
+/// The body limit of axum's extractors when no `DefaultBodyLimit` says otherwise.
+const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// A bound, not yet running, HTTP server.
 pub struct HttpServer {
