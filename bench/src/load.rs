@@ -30,6 +30,10 @@ pub struct LoadArgs {
     /// Measured seconds.
     #[arg(long, default_value_t = 30)]
     pub duration_secs: u64,
+    /// Threads the workers are spread over, each with its own runtime and connections
+    /// (0: one per core), so that the generator is not what limits the rate.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Where the figures go (JSON).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -77,55 +81,50 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
     let tokens: Arc<Vec<String>> =
         Arc::new(serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?);
     anyhow::ensure!(!tokens.is_empty(), "{} holds no tokens", args.tokens_file.display());
-    let client =
-        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(10)).build()?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(args.concurrency);
     let url = Arc::new(format!("{}/api/sales/{}/purchases", args.base_url.trim_end_matches('/'), args.sale_id));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_secs);
-    let mut workers = Vec::with_capacity(args.concurrency);
-    for worker in 0..args.concurrency {
-        let (client, url, tokens, concurrency) = (client.clone(), url.clone(), tokens.clone(), args.concurrency);
-        workers.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
-            // Worker w takes tokens w, w+C, w+2C, ...: every shopper gets an even share.
-            let mut next = worker % tokens.len();
-            let mut iteration = 0u64;
-            while Instant::now() < deadline {
-                let key = format!("rs-{worker}-{iteration}-{}", uuid::Uuid::new_v4().simple());
-                iteration += 1;
-                let sent = Instant::now();
-                let answer = client
-                    .post(url.as_str())
-                    .bearer_auth(&tokens[next])
-                    .header("Idempotency-Key", key)
-                    .header("Content-Type", "application/json")
-                    .body(r#"{"quantity":1}"#)
-                    .send()
-                    .await;
-                next = (next + concurrency) % tokens.len();
-                let Ok(response) = answer else {
-                    tally.unexpected += 1;
-                    continue;
-                };
-                let status = response.status().as_u16();
-                let body = response.bytes().await.unwrap_or_default();
-                tally.latencies_us.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                match status {
-                    202 => tally.accepted += 1,
-                    409 if is_stock_refusal(&body) => tally.refused += 1,
-                    500.. => {
-                        tally.server_errors += 1;
-                        tally.unexpected += 1;
-                    }
-                    _ => tally.unexpected += 1,
+    // Each thread runs its share of the workers on a runtime of its own: no task or
+    // connection moves between threads.
+    let mut threads_running = Vec::with_capacity(threads);
+    for thread in 0..threads {
+        let workers: Vec<usize> = (thread..args.concurrency).step_by(threads).collect();
+        let (url, tokens, concurrency) = (url.clone(), tokens.clone(), args.concurrency);
+        threads_running.push(std::thread::spawn(move || -> anyhow::Result<Vec<Tally>> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(workers.len())
+                    .timeout(Duration::from_secs(10))
+                    .build()?;
+                let running: Vec<_> = workers
+                    .into_iter()
+                    .map(|worker| {
+                        tokio::spawn(buy(client.clone(), url.clone(), tokens.clone(), worker, concurrency, deadline))
+                    })
+                    .collect();
+                let mut tallies = Vec::with_capacity(running.len());
+                for worker in running {
+                    tallies.push(worker.await?);
                 }
-            }
-            tally
+                Ok(tallies)
+            })
         }));
     }
+    let mut workers = Vec::with_capacity(args.concurrency);
+    for thread in threads_running {
+        let tallies = tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
+        workers.extend(tallies);
+    }
     let mut total = Tally::default();
-    for worker in workers {
-        let tally = worker.await?;
+    for tally in workers {
         total.accepted += tally.accepted;
         total.refused += tally.refused;
         total.unexpected += tally.unexpected;
@@ -153,6 +152,52 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(figures.server_errors == 0)
+}
+
+/// One worker: buys in a closed loop until `deadline` on its kept-alive connection.
+/// Worker w takes tokens w, w+C, w+2C, ...: every shopper gets an even share.
+async fn buy(
+    client: reqwest::Client,
+    url: Arc<String>,
+    tokens: Arc<Vec<String>>,
+    worker: usize,
+    concurrency: usize,
+    deadline: Instant,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut next = worker % tokens.len();
+    let mut iteration = 0u64;
+    while Instant::now() < deadline {
+        let key = format!("rs-{worker}-{iteration}-{}", uuid::Uuid::new_v4().simple());
+        iteration += 1;
+        let sent = Instant::now();
+        let answer = client
+            .post(url.as_str())
+            .bearer_auth(&tokens[next])
+            .header("Idempotency-Key", key)
+            .header("Content-Type", "application/json")
+            .body(r#"{"quantity":1}"#)
+            .send()
+            .await;
+        next = (next + concurrency) % tokens.len();
+        let Ok(response) = answer else {
+            tally.unexpected += 1;
+            continue;
+        };
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        tally.latencies_us.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        match status {
+            202 => tally.accepted += 1,
+            409 if is_stock_refusal(&body) => tally.refused += 1,
+            500.. => {
+                tally.server_errors += 1;
+                tally.unexpected += 1;
+            }
+            _ => tally.unexpected += 1,
+        }
+    }
+    tally
 }
 
 fn is_stock_refusal(body: &[u8]) -> bool {
@@ -272,6 +317,7 @@ mod tests {
             tokens_file: dir.join("tokens.json"),
             concurrency: 3,
             duration_secs: 1,
+            threads: 2,
             out: Some(dir.join("figures.json")),
         };
         assert!(!run(args).await.unwrap(), "a 5xx fails the run");
