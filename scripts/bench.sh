@@ -8,6 +8,7 @@
 #   2. redis-benchmark: the same reservation script (reserve.lua, EVALSHA) at the same
 #      concurrency, straight against Redis: the ceiling the purchase path is held to;
 #   3. the sold-out path (a sold-out sale, answered from the replica's local flag)
+#      and the waiting room's poll path (k6/queue.js's polls),
 #      against `goodsmall-bench bare`, a handler that only parses and verifies, both
 #      driven by `goodsmall-bench load` at the same concurrency;
 #   4. k6/drop.js: 110 buyers for 100 units;
@@ -247,6 +248,7 @@ start_shop() { # returns 0 when ready
     GOODSMALL_PAYMENT__DATABASE__URL="$(mysql_url payment)" \
     GOODSMALL_PAYMENT__SIMULATED_PSP__LATENCY_MILLIS=0 \
     GOODSMALL_PAYMENT__SIMULATED_PSP__FAILURE_RATE="$PSP_DECLINE_RATE" \
+    GOODSMALL_ORDER__QUEUE_JOINS_PER_ADDRESS_PER_MINUTE=100000000 \
     GOODSMALL_LOG__FILTER="${BENCH_LOG_FILTER:-warn}" \
     "$SHOP_BIN" >"$RUN_DIR/shop.log" 2>&1 &
   shop_pid=$!
@@ -492,8 +494,31 @@ if [ -z "$RATE" ]; then
     --concurrency "$CONCURRENCY" --duration-secs "$duration_secs" --out "$RUN_DIR/bare.json" \
     || { say "the bare run failed:"; tail -20 "$RUN_DIR/bare.log" >&2; exit 1; }
   BARE_CPU="$(( $(cpu_ticks "$bare_pid") - bare_cpu_before ))"
-  kill "$bare_pid" 2>/dev/null || true
   sed 's/^/    /' "$RUN_DIR/bare.log" >&2
+
+  # --- 4c. The waiting room's poll path against the bare handler ---------------------------
+  # Every shopper joins a sale's waiting room before it opens; then they poll their place
+  # as apps do. Admission is slow (1 a second), so nearly everyone is far from the front
+  # and answered from the replica's memory; the bare handler verifies the token and
+  # answers a place of the same shape.
+  POLL_SALE="$("$BENCH_BIN" prepare --private-key-file "$KEY_FILE" --stock 1000 --per-user-limit 1 \
+    --shoppers "$SHOPPERS" --first-shopper-id 80000000 --queue-rate 1 \
+    --opens-in-secs "$(( SHOPPERS / 500 + 5 ))" --tokens-out "$RUN_DIR/poll-tokens.json")"
+  "$BENCH_BIN" join --sale-id "$POLL_SALE" --tokens-file "$RUN_DIR/poll-tokens.json" >"$RUN_DIR/poll-join.log" 2>&1 \
+    || { say "joining the waiting room failed:"; tail -20 "$RUN_DIR/poll-join.log" >&2; exit 1; }
+  sed 's/^/    /' "$RUN_DIR/poll-join.log" >&2
+  say "poll path: $CONCURRENCY workers for ${duration_secs}s"
+  measured poll "$BENCH_BIN" load --poll --sale-id "$POLL_SALE" --tokens-file "$RUN_DIR/poll-tokens.json" \
+    --concurrency "$CONCURRENCY" --duration-secs "$duration_secs" --out "$RUN_DIR/poll.json" \
+    || { say "the poll run failed:"; tail -20 "$RUN_DIR/poll.log" >&2; exit 1; }
+  sed 's/^/    /' "$RUN_DIR/poll.log" >&2
+  say "bare handler's poll: $CONCURRENCY workers for ${duration_secs}s"
+  measured bare-poll "$BENCH_BIN" load --poll --base-url "$BARE_URL" --sale-id "$POLL_SALE" \
+    --tokens-file "$RUN_DIR/poll-tokens.json" --concurrency "$CONCURRENCY" --duration-secs "$duration_secs" \
+    --out "$RUN_DIR/bare-poll.json" \
+    || { say "the bare poll run failed:"; tail -20 "$RUN_DIR/bare-poll.log" >&2; exit 1; }
+  sed 's/^/    /' "$RUN_DIR/bare-poll.log" >&2
+  kill "$bare_pid" 2>/dev/null || true
 fi
 
 # --- 5. The reservation script alone ---------------------------------------------------------
@@ -646,6 +671,7 @@ if [ -f "$RUN_DIR/lean.json" ]; then
     lean_args+=(--ledger-before "$RUN_DIR/lean-ledger-before.txt" --ledger-after "$RUN_DIR/lean-ledger-after.txt")
 fi
 [ -f "$RUN_DIR/sold-out.json" ] && lean_args+=(--sold-out-summary "$RUN_DIR/sold-out.json" --bare-summary "$RUN_DIR/bare.json")
+[ -f "$RUN_DIR/bare-poll.json" ] && lean_args+=(--poll-summary "$RUN_DIR/poll.json" --bare-poll-summary "$RUN_DIR/bare-poll.json")
 set +e
 "$BENCH_BIN" report --concurrency "$CONCURRENCY" "${labels[@]}" "${lean_args[@]}" \
   --throughput-summary "$RUN_DIR/throughput.json" --throughput-verify "$RUN_DIR/throughput-verify.json" \

@@ -8,10 +8,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use axum::{extract::State, routing::post, Router};
+use axum::{
+    extract::State,
+    routing::{get, post},
+    Router,
+};
 use clap::Args;
 use goodsmall_platform::{
-    auth::{AuthUser, Authenticator, KeySettings},
+    auth::{AuthUser, Authenticator, KeySettings, SignedUser},
     error::{ApiError, ErrorCode},
     extract::{IdempotencyKey, Json, Path},
     kv::Kv,
@@ -45,8 +49,21 @@ async fn purchase(
     ApiError::new(ErrorCode::SoldOut, "this sale is sold out")
 }
 
+/// The yardstick of the waiting room's poll: the shop's `GET /api/sales/{id}/queue`
+/// verifies the token's signature (no logout look-up) and answers the shopper's place;
+/// this answers a fixed place of the same shape.
+async fn place(_user: SignedUser, Path(sale_id): Path<i64>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "sale_id": sale_id, "state": "WAITING", "position": 4_000, "queue_number": 4_100, "joined": null,
+        "units_left": 1_000, "estimated_wait_seconds": 4_000, "opens_at": null, "admission": null,
+    }))
+}
+
 pub fn router(authenticator: Authenticator) -> Router {
-    Router::new().route("/api/sales/{id}/purchases", post(purchase)).with_state(authenticator)
+    Router::new()
+        .route("/api/sales/{id}/purchases", post(purchase))
+        .route("/api/sales/{id}/queue", get(place))
+        .with_state(authenticator)
 }
 
 pub async fn run(args: BareArgs) -> anyhow::Result<bool> {
@@ -54,10 +71,22 @@ pub async fn run(args: BareArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("reading the public key {}", args.public_key_file.display()))?;
     let authenticator =
         Authenticator::new(&pem, &args.issuer, Kv::memory()).context("not an Ed25519 public key PEM")?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
-    // bench.sh reads the address from the first line.
-    println!("http://{}", listener.local_addr()?);
-    axum::serve(listener, router(authenticator)).await?;
+    // The shop's runtime (multi-threaded, a worker per core), so that the two differ in
+    // what they do per request and not in how they are scheduled.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let port = args.port;
+    let serving = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            // bench.sh reads the address from the first line.
+            println!("http://{}", listener.local_addr()?);
+            axum::serve(listener, router(authenticator)).await?;
+            anyhow::Ok(())
+        })
+    });
+    tokio::task::spawn_blocking(move || serving.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the bare server panicked"))??;
     Ok(true)
 }
 

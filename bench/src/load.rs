@@ -37,6 +37,10 @@ pub struct LoadArgs {
     /// Where the figures go (JSON).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Poll the sale's waiting room (`GET /api/sales/{id}/queue`) instead of buying: a
+    /// 200 counts as answered (`refused` in the figures, as the sold-out path's answers).
+    #[arg(long)]
+    pub poll: bool,
 }
 
 /// What one run measured; `report --lean-summary` reads it.
@@ -86,7 +90,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
         n => n,
     }
     .min(args.concurrency);
-    let url = Arc::new(format!("{}/api/sales/{}/purchases", args.base_url.trim_end_matches('/'), args.sale_id));
+    let path = if args.poll { "queue" } else { "purchases" };
+    let url = Arc::new(format!("{}/api/sales/{}/{path}", args.base_url.trim_end_matches('/'), args.sale_id));
+    let poll = args.poll;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_secs);
     // Each thread runs its share of the workers on a runtime of its own: no task or
@@ -105,7 +111,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
                 let running: Vec<_> = workers
                     .into_iter()
                     .map(|worker| {
-                        tokio::spawn(buy(client.clone(), url.clone(), tokens.clone(), worker, concurrency, deadline))
+                        let (client, url, tokens) = (client.clone(), url.clone(), tokens.clone());
+                        tokio::spawn(buy(client, url, tokens, worker, concurrency, deadline, poll))
                     })
                     .collect();
                 let mut tallies = Vec::with_capacity(running.len());
@@ -154,8 +161,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
     Ok(figures.server_errors == 0)
 }
 
-/// One worker: buys in a closed loop until `deadline` on its kept-alive connection.
-/// Worker w takes tokens w, w+C, w+2C, ...: every shopper gets an even share.
+/// One worker: buys (or polls its place, `poll`) in a closed loop until `deadline` on its
+/// kept-alive connection. Worker w takes tokens w, w+C, w+2C, ...: every shopper gets an
+/// even share.
 async fn buy(
     client: reqwest::Client,
     url: Arc<String>,
@@ -163,6 +171,7 @@ async fn buy(
     worker: usize,
     concurrency: usize,
     deadline: Instant,
+    poll: bool,
 ) -> Tally {
     let mut tally = Tally::default();
     let mut next = worker % tokens.len();
@@ -171,14 +180,17 @@ async fn buy(
         let key = format!("rs-{worker}-{iteration}-{}", uuid::Uuid::new_v4().simple());
         iteration += 1;
         let sent = Instant::now();
-        let answer = client
-            .post(url.as_str())
-            .bearer_auth(&tokens[next])
-            .header("Idempotency-Key", key)
-            .header("Content-Type", "application/json")
-            .body(r#"{"quantity":1}"#)
-            .send()
-            .await;
+        let request = if poll {
+            client.get(url.as_str()).bearer_auth(&tokens[next])
+        } else {
+            client
+                .post(url.as_str())
+                .bearer_auth(&tokens[next])
+                .header("Idempotency-Key", key)
+                .header("Content-Type", "application/json")
+                .body(r#"{"quantity":1}"#)
+        };
+        let answer = request.send().await;
         next = (next + concurrency) % tokens.len();
         let Ok(response) = answer else {
             tally.unexpected += 1;
@@ -188,6 +200,7 @@ async fn buy(
         let body = response.bytes().await.unwrap_or_default();
         tally.latencies_us.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
         match status {
+            200 if poll => tally.refused += 1,
             202 => tally.accepted += 1,
             409 if is_stock_refusal(&body) => tally.refused += 1,
             500.. => {
@@ -319,6 +332,7 @@ mod tests {
             duration_secs: 1,
             threads: 2,
             out: Some(dir.join("figures.json")),
+            poll: false,
         };
         assert!(!run(args).await.unwrap(), "a 5xx fails the run");
 

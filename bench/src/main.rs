@@ -18,6 +18,7 @@
 //!   listen-queue overflows meanwhile.
 //! - `spike` sends a drop's opening at a sale, open loop (N shoppers over 2 s), and
 //!   `pay` pays the orders it got (the simulated PSP declines its share).
+//! - `join` puts every shopper in a sale's waiting room (for the poll path's figures).
 //! - `kafka-offsets` prints the broker's records per topic and per consumer group, for
 //!   the ledger per purchase (`report --ledger-before/--ledger-after`).
 
@@ -28,6 +29,7 @@ mod ledger;
 mod load;
 mod prepare;
 mod profile;
+mod queue;
 mod report;
 mod spike;
 mod verify;
@@ -36,6 +38,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+// The shop's allocator, so that `bare` (the yardstick) allocates as the shop does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "Prepares, checks and reports GoodsMall load tests (see scripts/bench.sh)")]
 struct Cli {
@@ -43,6 +49,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Mint shopper tokens, create a product and an open sale; prints the sale id.
@@ -67,6 +75,9 @@ enum Command {
     /// A drop's opening, open loop: each shopper buys once at their own moment, evenly
     /// spread over --over-millis from --opens-at; accepted orders go to --orders-out.
     Spike(spike::SpikeArgs),
+    /// Every shopper joins a sale's waiting room; waits for the opening (then measure
+    /// the poll path with `load --poll`).
+    Join(queue::JoinArgs),
     /// Pay the orders a spike got, each with its buyer's token.
     Pay(spike::PayArgs),
     /// Records per topic and per consumer group on a Kafka broker (ledger snapshot lines).
@@ -96,6 +107,7 @@ async fn main() {
         Command::Burst(args) => burst::run(args).await,
         Command::Spike(args) => spike::run(args).await,
         Command::Pay(args) => spike::pay(args).await,
+        Command::Join(args) => queue::run(args).await,
         Command::KafkaOffsets(args) => kafka::run(args),
         Command::Tokens { key, shoppers, first_id, out } => {
             prepare::write_shopper_tokens(&key, shoppers, first_id, &out)

@@ -44,6 +44,12 @@ pub struct ReportArgs {
     /// … and `load --out` of the same requests against `goodsmall-bench bare`.
     #[arg(long)]
     pub bare_summary: Option<PathBuf>,
+    /// `load --poll --out` against a sale's waiting room: the poll path …
+    #[arg(long, requires = "bare_poll_summary")]
+    pub poll_summary: Option<PathBuf>,
+    /// … and the same polls against `goodsmall-bench bare`.
+    #[arg(long)]
+    pub bare_poll_summary: Option<PathBuf>,
     /// The ledger's snapshots around the lean run (`ledger` module): the section
     /// `Ledger per purchase`, divided by the lean run's accepted purchases.
     #[arg(long, requires = "ledger_after")]
@@ -202,6 +208,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         bail!("nothing to report: pass --throughput-summary, --script-csv and/or --drop-summary");
     }
     let mut problems: Vec<String> = Vec::new();
+    // The run in the three lines docs/benchmarks.md keeps, printed last.
+    let mut headline: Vec<String> = Vec::new();
     let line = |name: &str, value: String| println!("  {name:<34} {value}");
     println!();
     println!("==================== GoodsMall bench summary ====================");
@@ -251,6 +259,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         }
         if let Some(s) = &script {
             let ratio = if s.rps > 0.0 { t.accepted_rate / s.rps } else { 0.0 };
+            if generator == "goodsmall-bench load" {
+                headline.push(format!("purchases: {:.1} % of the raw script rate", ratio * 100.0));
+            }
             line(
                 "purchase rate / script rate",
                 format!(
@@ -271,6 +282,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
         let purchases = lean.as_ref().map_or(0, |l| l.accepted as u64);
         println!("  -- Ledger per purchase (goodsmall-bench load run, until each payment is PENDING)");
         for (name, value) in ledger::lines(&Snapshot::read(before)?, &Snapshot::read(after)?, purchases) {
+            if name == "CPU per purchase, all processes" {
+                headline.insert(0, format!("{name}: {value}"));
+            }
             line(&name, value);
         }
         println!("  --");
@@ -288,6 +302,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
             format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", bare.answered_rate, bare.p50_ms, bare.p99_ms),
         );
         let ratio = if bare.answered_rate > 0.0 { sold_out.answered_rate / bare.answered_rate } else { 0.0 };
+        headline.push(format!(
+            "sold-out path: {:.0}/s vs {:.0}/s bare = {:.1} %",
+            sold_out.answered_rate,
+            bare.answered_rate,
+            ratio * 100.0
+        ));
         let goal = args.target_sold_out_ratio;
         line(
             "sold-out path / bare handler",
@@ -298,6 +318,33 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
                 "sold-out path: {} 5xx and {} answers other than SOLD_OUT",
                 sold_out.server_errors, sold_out.unexpected
             ));
+        }
+        println!("  --");
+    }
+    if let (Some(poll), Some(bare)) = (load_figures(&args.poll_summary)?, load_figures(&args.bare_poll_summary)?) {
+        line(
+            "waiting-room polls (200 answers/s)",
+            format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", poll.answered_rate, poll.p50_ms, poll.p99_ms),
+        );
+        line(
+            "bare handler (200 answers/s)",
+            format!("{:.0}/s  (p50 {:.2} ms, p99 {:.2} ms)", bare.answered_rate, bare.p50_ms, bare.p99_ms),
+        );
+        let ratio = if bare.answered_rate > 0.0 { poll.answered_rate / bare.answered_rate } else { 0.0 };
+        let goal = args.target_sold_out_ratio;
+        line(
+            "poll path / bare handler",
+            format!("{:.1} %  (target >= {:.0} %: {})", ratio * 100.0, goal * 100.0, met(ratio >= goal)),
+        );
+        headline.push(format!(
+            "poll path: {:.0}/s vs {:.0}/s bare = {:.1} %",
+            poll.answered_rate,
+            bare.answered_rate,
+            ratio * 100.0
+        ));
+        if poll.server_errors > 0 || poll.unexpected > 0 {
+            problems
+                .push(format!("poll path: {} 5xx and {} answers other than 200", poll.server_errors, poll.unexpected));
         }
         println!("  --");
     }
@@ -358,6 +405,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<bool> {
     }
     if let Some(path) = &args.spike_summary {
         spike_section(&args, path, &line, &mut problems)?;
+    }
+    if !headline.is_empty() {
+        println!("  -- Headline");
+        for h in &headline {
+            println!("  {h}");
+        }
     }
     if problems.is_empty() {
         line("verdict", "PASS: no oversell, no 5xx, the drop sold exactly its stock".into());

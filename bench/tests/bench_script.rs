@@ -136,6 +136,15 @@ fn bench_sh_with_prometheus_on_streams_k6_and_the_shop_into_a_tsdb_it_keeps_and_
         );
     }
 
+    // The three lines docs/benchmarks.md keeps, and the waiting room's poll path.
+    let headline = section("Headline");
+    for line in ["CPU per purchase, all processes: ", "purchases: ", "sold-out path: ", "poll path: "] {
+        assert!(
+            headline.iter().any(|l| l.trim_start().starts_with(line)),
+            "the headline lacks {line:?}: {headline:#?}"
+        );
+    }
+
     // Where to look: the URL, the dashboards, the datasource file, how to reopen the TSDB.
     let prometheus = text
         .lines()
