@@ -112,9 +112,11 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
     let started = Instant::now();
     loop {
         let (states, orders) = round(&release, sale, &bought).await;
-        for (shopper, order) in orders {
-            assert!(bought.insert(shopper, order).is_none(), "one order per admitted shopper");
+        for (shopper, order) in &orders {
+            assert!(bought.insert(*shopper, order.clone()).is_none(), "one order per admitted shopper");
         }
+        // This round's orders are paid before the next round's polls.
+        shoppers::pay_all(&release, &orders).await;
         if numbers.is_empty() {
             for shopper in FIRST..FIRST + SHOPPERS {
                 let (_, ticket) =
@@ -126,8 +128,6 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
         if states.iter().any(|s| s == "SOLD_OUT") {
             break;
         }
-        let orders: Vec<(i64, String)> = bought.iter().map(|(s, o)| (*s, o.clone())).collect();
-        shoppers::pay_all(&release, &orders).await;
         assert!(started.elapsed() < Duration::from_secs(120), "not sold out in 2 minutes: {} bought", bought.len());
     }
     numbers.sort_unstable();
