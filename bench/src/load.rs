@@ -80,11 +80,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
         args.concurrency >= 1 && args.duration_secs >= 1,
         "--concurrency and --duration-secs must be at least 1"
     );
-    let text = std::fs::read_to_string(&args.tokens_file)
-        .with_context(|| format!("reading {}", args.tokens_file.display()))?;
-    let tokens: Arc<Vec<String>> =
-        Arc::new(serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?);
-    anyhow::ensure!(!tokens.is_empty(), "{} holds no tokens", args.tokens_file.display());
+    let tokens = Arc::new(crate::spike::read_tokens(&args.tokens_file)?);
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

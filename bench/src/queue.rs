@@ -24,9 +24,7 @@ pub struct JoinArgs {
 /// Joins every token's shopper, then waits until the sale has opened and prints how
 /// many are waiting.
 pub async fn run(args: JoinArgs) -> anyhow::Result<bool> {
-    let text = std::fs::read_to_string(&args.tokens_file)
-        .with_context(|| format!("reading {}", args.tokens_file.display()))?;
-    let tokens: Vec<String> = serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?;
+    let tokens = crate::spike::read_tokens(&args.tokens_file)?;
     let base = args.base_url.trim_end_matches('/').to_owned();
     let url = Arc::new(format!("{base}/api/sales/{}/queue", args.sale_id));
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;

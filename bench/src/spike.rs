@@ -219,7 +219,8 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
     Ok(figures.server_errors == 0 && figures.unanswered == 0)
 }
 
-fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+/// A tokens file (`prepare --tokens-out`): a non-empty JSON array of strings.
+pub(crate) fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let tokens: Vec<String> = serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?;
     anyhow::ensure!(!tokens.is_empty(), "{} holds no tokens", path.display());
