@@ -284,10 +284,10 @@ async fn report_backlog(db: &Database) {
         .fetch_one(db.pool())
         .await
     };
-    match row {
-        Ok(row) => {
-            let waiting: i64 = row.try_get("waiting").unwrap_or(0);
-            let oldest: Option<i64> = row.try_get("oldest").ok().flatten();
+    // A count that cannot be read leaves the gauges as they were: never a backlog of 0.
+    let read = row.and_then(|row| Ok((row.try_get::<i64, _>("waiting")?, row.try_get::<Option<i64>, _>("oldest")?)));
+    match read {
+        Ok((waiting, oldest)) => {
             let age = oldest.map_or(0.0, |at| (now_millis() - at).max(0) as f64 / 1000.0);
             db.metrics().drops().outbox_backlog(db.name(), waiting, age);
         }
