@@ -125,6 +125,20 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
             }
         }
         assert!(bought.len() as i64 <= STOCK, "more orders than units");
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for state in &states {
+            *seen.entry(state.as_str()).or_default() += 1;
+        }
+        let (_, view) = release.get_api(&format!("/api/sales/{sale}"), None).await;
+        eprintln!(
+            "round at {:.1?}: {seen:?}, {} bought; sale remaining {} reserved {} sold {}, queue {}",
+            started.elapsed(),
+            bought.len(),
+            view["remaining"],
+            view["reserved"],
+            view["sold"],
+            view["queue"]
+        );
         if states.iter().any(|s| s == "SOLD_OUT") {
             break;
         }
