@@ -8,10 +8,14 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc, RwLock,
+    },
     time::{Duration, Instant},
 };
 
+use goodsmall_platform::clock::now_millis;
 use goodsmall_sale::{queue::QueuePlace, SaleId, StockEngine, UserId};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +39,9 @@ struct Room {
     /// Open, not sold out, not closed, as last read.
     answerable: bool,
     read_at: Option<Instant>,
-    polled_at: Instant,
+    /// When a shopper last asked (Unix ms): bumped under the read lock, so that a poll
+    /// answered from memory takes no write lock.
+    polled_at_ms: AtomicI64,
 }
 
 impl QueueSnapshots {
@@ -50,6 +56,7 @@ impl QueueSnapshots {
         if !(fresh && room.answerable && number > room.admitted + margin) {
             return None;
         }
+        room.polled_at_ms.store(now_millis(), Ordering::Relaxed);
         Some(QueuePlace::Waiting {
             position: number - room.admitted,
             units_left: room.units_left,
@@ -58,7 +65,8 @@ impl QueueSnapshots {
         })
     }
 
-    /// Remembers what the engine answered `user` (their number, once placed).
+    /// Remembers what the engine answered `user` (their number, once placed); a poll
+    /// answered from memory has nothing to add.
     pub fn learn(&self, sale: SaleId, user: UserId, place: &QueuePlace) {
         let (number, rate) = match *place {
             QueuePlace::Waiting { number, admit_per_second, .. } => (number, Some(admit_per_second)),
@@ -73,10 +81,10 @@ impl QueueSnapshots {
             admit_per_second: 1,
             answerable: false,
             read_at: None,
-            polled_at: Instant::now(),
+            polled_at_ms: AtomicI64::new(0),
         });
         room.numbers.insert(user, number);
-        room.polled_at = Instant::now();
+        room.polled_at_ms.store(now_millis(), Ordering::Relaxed);
         if let Some(rate) = rate {
             room.admit_per_second = rate;
         }
@@ -84,12 +92,13 @@ impl QueueSnapshots {
 
     /// Re-reads every known room once (which also admits whoever is due).
     pub async fn refresh(&self, engine: &StockEngine) {
+        let now = now_millis();
         let sales: Vec<SaleId> = {
             let mut rooms = self.0.write().unwrap_or_else(|p| p.into_inner());
-            rooms.retain(|_, room| room.polled_at.elapsed() < FORGET_AFTER);
+            let forget_before = now - FORGET_AFTER.as_millis() as i64;
+            rooms.retain(|_, room| room.polled_at_ms.load(Ordering::Relaxed) >= forget_before);
             rooms.keys().copied().collect()
         };
-        let now = goodsmall_platform::clock::now_millis();
         for sale in sales {
             let read = match (engine.queue_counts(sale, now).await, engine.counters(sale.0).await) {
                 (Ok(Ok(counts)), Ok(Some(c))) => {

@@ -96,7 +96,7 @@ impl WaitingRoom {
         // A shopper already in the queue is answered without counting against the address.
         match self.engine.queue_place(sale, user, now).await? {
             Err(QueueRefusal::NotJoined) => {}
-            other => return self.answer(sale, user, other).await,
+            other => return self.engine_answer(sale, user, other).await,
         }
         let counter = format!("queue:joins:{sale}:{}", from.group());
         if self.kv.incr(&counter, JOIN_WINDOW).await? > self.joins_per_address {
@@ -104,7 +104,7 @@ impl WaitingRoom {
             return Ok(Answer::TooManyJoins(wait));
         }
         let joined = self.engine.join_queue(sale, user, now).await?;
-        self.answer(sale, user, joined).await
+        self.engine_answer(sale, user, joined).await
     }
 
     /// The shopper's place now (their admission, when it is their turn): from this
@@ -115,6 +115,19 @@ impl WaitingRoom {
         }
         let now = goodsmall_platform::clock::now_millis();
         let place = self.engine.queue_place(sale, user, now).await?;
+        self.engine_answer(sale, user, place).await
+    }
+
+    /// An answer of the engine's, remembered for the polls to come.
+    async fn engine_answer(
+        &self,
+        sale: SaleId,
+        user: UserId,
+        place: Result<QueuePlace, QueueRefusal>,
+    ) -> Result<Answer, WaitingRoomError> {
+        if let Ok(place) = &place {
+            self.snapshots.learn(sale, user, place);
+        }
         self.answer(sale, user, place).await
     }
 
@@ -128,7 +141,6 @@ impl WaitingRoom {
             Ok(place) => place,
             Err(refusal) => return Ok(Answer::Refused(refusal)),
         };
-        self.snapshots.learn(sale, user, &place);
         Ok(Answer::Place(match place {
             QueuePlace::PreQueue { joined, opens_at_ms } => {
                 Ticket::PreQueue { joined, opens_at: to_datetime(opens_at_ms)? }
