@@ -15,15 +15,12 @@ use clap::Args;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::crowd::SaleCrowd;
+
 #[derive(Args)]
 pub struct LoadArgs {
-    #[arg(long, env = "BASE_URL", default_value = "http://127.0.0.1:8080")]
-    pub base_url: String,
-    #[arg(long)]
-    pub sale_id: i64,
-    /// JSON array of shopper tokens (`prepare --tokens-out`).
-    #[arg(long)]
-    pub tokens_file: PathBuf,
+    #[command(flatten)]
+    pub crowd: SaleCrowd,
     /// Workers, each with its own kept-alive connection, buying in a closed loop.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -80,14 +77,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<bool> {
         args.concurrency >= 1 && args.duration_secs >= 1,
         "--concurrency and --duration-secs must be at least 1"
     );
-    let tokens = Arc::new(crate::spike::read_tokens(&args.tokens_file)?);
+    let tokens = Arc::new(args.crowd.tokens()?);
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
     .min(args.concurrency);
-    let path = if args.poll { "queue" } else { "purchases" };
-    let url = Arc::new(format!("{}/api/sales/{}/{path}", args.base_url.trim_end_matches('/'), args.sale_id));
+    let path = if args.poll { "/queue" } else { "/purchases" };
+    let url = Arc::new(args.crowd.sale_url(path));
     let poll = args.poll;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_secs);
@@ -321,9 +318,7 @@ mod tests {
         let tokens: Vec<String> = (0..5).map(|n| format!("token-{n}")).collect();
         std::fs::write(dir.join("tokens.json"), serde_json::to_vec(&tokens).unwrap()).unwrap();
         let args = LoadArgs {
-            base_url,
-            sale_id: 1,
-            tokens_file: dir.join("tokens.json"),
+            crowd: SaleCrowd { base_url, sale_id: 1, tokens_file: dir.join("tokens.json") },
             concurrency: 3,
             duration_secs: 1,
             threads: 2,

@@ -24,6 +24,7 @@
 
 mod bare;
 mod burst;
+mod crowd;
 mod kafka;
 mod ledger;
 mod load;

@@ -19,15 +19,13 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::crowd::{read_tokens, SaleCrowd};
+
 #[derive(Args)]
 pub struct SpikeArgs {
-    #[arg(long, env = "BASE_URL", default_value = "http://127.0.0.1:8080")]
-    pub base_url: String,
-    #[arg(long)]
-    pub sale_id: i64,
-    /// JSON array of shopper tokens: one arriving shopper each, in order.
-    #[arg(long)]
-    pub tokens_file: PathBuf,
+    /// The sale; one arriving shopper per token, in order.
+    #[command(flatten)]
+    pub crowd: SaleCrowd,
     /// How many shoppers arrive (at most the number of tokens; default: all of them).
     #[arg(long)]
     pub arrivals: Option<usize>,
@@ -115,7 +113,7 @@ struct Arrival {
 }
 
 pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
-    let tokens = read_tokens(&args.tokens_file)?;
+    let tokens = args.crowd.tokens()?;
     let arrivals = args.arrivals.unwrap_or(tokens.len());
     anyhow::ensure!(
         arrivals >= 1 && arrivals <= tokens.len(),
@@ -129,7 +127,7 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
         .pool_idle_timeout(Duration::from_secs(60))
         .build()?;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(args.connections));
-    let url = Arc::new(format!("{}/api/sales/{}/purchases", args.base_url.trim_end_matches('/'), args.sale_id));
+    let url = Arc::new(args.crowd.sale_url("/purchases"));
     if let Some(opens_at) = args.opens_at {
         let wait = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();
         eprintln!(
@@ -217,14 +215,6 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
         std::fs::write(out, serde_json::to_vec(&orders)?).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(figures.server_errors == 0 && figures.unanswered == 0)
-}
-
-/// A tokens file (`prepare --tokens-out`): a non-empty JSON array of strings.
-pub(crate) fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let tokens: Vec<String> = serde_json::from_str(&text).context("the tokens file must be a JSON array of strings")?;
-    anyhow::ensure!(!tokens.is_empty(), "{} holds no tokens", path.display());
-    Ok(tokens)
 }
 
 fn classify(status: u16, body: &[u8]) -> (Outcome, Option<String>) {
