@@ -18,7 +18,8 @@ local BATCH = 1000
 
 local s = redis.call('HMGET', sale, 'q_rate', 'q_ttl_ms', 'q_pre_ms', 'opens_at_ms', 'closes_at_ms', 'closed',
   'remaining', 'reserved', 'halted', 'q_admitted', 'q_credit', 'q_last_ms')
-if redis.call('EXISTS', sale) == 0 then return {'NO', 'SALE_NOT_FOUND'} end
+-- Every sale hash has its opening (load.lua, restore.lua): none means no such sale.
+if not s[4] then return {'NO', 'SALE_NOT_FOUND'} end
 if not s[1] then return {'NO', 'NO_WAITING_ROOM'} end
 local rate, ttl, pre, opens, closes = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5])
 local closed = s[6] == '1' or now >= closes
