@@ -106,9 +106,16 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
         .flash_sale_until("queued", "Open", opens_in + Duration::from_secs(30), |fs| fs["status"]["phase"] == "Open");
     eprintln!("opened {:.1?} after opensAt", applied.elapsed().saturating_sub(opens_in));
 
+    // Everyone's number, before anyone buys (a sold-out answer carries none).
+    let mut numbers = Vec::new();
+    for shopper in FIRST..FIRST + SHOPPERS {
+        let (_, ticket) =
+            release.get_api(&format!("/api/sales/{sale}/queue"), Some(&release.shopper_token(shopper))).await;
+        numbers.push(ticket["queue_number"].as_u64().unwrap_or_else(|| panic!("placed after the opening: {ticket}")));
+    }
+
     // Rounds of polls until the sale is sold out for everyone still waiting.
     let mut bought: BTreeMap<i64, String> = BTreeMap::new();
-    let mut numbers = Vec::new();
     let started = Instant::now();
     loop {
         let (states, orders) = round(&release, sale, &bought).await;
@@ -117,13 +124,6 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
         }
         // This round's orders are paid before the next round's polls.
         shoppers::pay_all(&release, &orders).await;
-        if numbers.is_empty() {
-            for shopper in FIRST..FIRST + SHOPPERS {
-                let (_, ticket) =
-                    release.get_api(&format!("/api/sales/{sale}/queue"), Some(&release.shopper_token(shopper))).await;
-                numbers.push(ticket["queue_number"].as_u64().expect("placed after the opening"));
-            }
-        }
         assert!(bought.len() as i64 <= STOCK, "more orders than units");
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for state in &states {
