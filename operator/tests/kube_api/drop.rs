@@ -70,7 +70,9 @@ async fn a_drop_goes_from_scheduled_to_closed_under_kubectl_with_the_charts_rbac
     let product = cluster.product_of(7).await;
     cluster.plane.kubectl_ok(
         &["apply", "-f", "-"],
-        Some(&manifest(name, product, STOCK, Duration::from_secs(8), Duration::from_secs(14), "5s")),
+        // The warm-up starts 16 s after the apply: time for the Scheduled checks below on a
+        // loaded machine (kubectl calls take a second or more there) before it can scale.
+        Some(&manifest(name, product, STOCK, Duration::from_secs(24), Duration::from_secs(14), "8s")),
     );
     let watcher = {
         let (rows, kubeconfig, plane_kubectl) =

@@ -21,11 +21,14 @@ use std::{
     sync::Arc,
 };
 
-use goodsmall_platform::{db::Database, events::RelayHandle};
+use goodsmall_platform::{
+    db::{Database, HeldConnection},
+    events::RelayHandle,
+};
 use goodsmall_sale::{SaleId, UserId};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Acquire, Any, Row, Transaction};
 use tokio::{
-    sync::{mpsc, oneshot, Semaphore},
+    sync::{mpsc, oneshot},
     task::JoinSet,
 };
 
@@ -134,33 +137,39 @@ impl OrderWriter {
 }
 
 async fn run(db: Database, relay: RelayHandle, mut inbox: mpsc::Receiver<Pending>, concurrency: usize) {
-    let slots = Arc::new(Semaphore::new(concurrency));
+    // One connection per slot, kept from batch to batch (see `HeldConnection`); a slot
+    // comes back here when its batch is committed.
+    let (free, mut slots) = mpsc::channel(concurrency);
+    for _ in 0..concurrency {
+        free.try_send(HeldConnection::default()).expect("room for every slot");
+    }
     let mut in_flight = JoinSet::new();
     loop {
         // A free slot first: while every slot commits, purchases gather in the queue and
         // make up the next batch.
-        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let mut connection = slots.recv().await.expect("this task keeps a sender");
         let mut batch = Vec::with_capacity(MAX_BATCH);
         if inbox.recv_many(&mut batch, MAX_BATCH).await == 0 {
             break;
         }
-        let (db, relay) = (db.clone(), relay.clone());
+        let (db, relay, free) = (db.clone(), relay.clone(), free.clone());
         in_flight.spawn(async move {
-            commit_and_reply(&db, &relay, batch).await;
-            drop(slot);
+            commit_and_reply(&db, &relay, &mut connection, batch).await;
+            let _ = free.send(connection).await;
         });
         while in_flight.try_join_next().is_some() {}
     }
     while in_flight.join_next().await.is_some() {}
 }
 
-async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending>) {
+async fn commit_and_reply(db: &Database, relay: &RelayHandle, connection: &mut HeldConnection, batch: Vec<Pending>) {
     let started = std::time::Instant::now();
-    let result = commit(db, relay, &batch).await;
+    let result = commit(db, relay, connection, &batch).await;
     db.metrics().drops().commit(batch.len(), result.is_ok(), started.elapsed());
     match result {
         // The reservations stay in the engine; the orphan sweep releases them.
         Err(e) => {
+            connection.discard();
             tracing::error!(error = %goodsmall_platform::telemetry::Causes(&e), "committing purchases failed");
             let failed = CommitError::Database { orders: batch.len(), source: SharedDbError(Arc::new(e)) };
             for pending in batch {
@@ -189,6 +198,7 @@ async fn commit_and_reply(db: &Database, relay: &RelayHandle, batch: Vec<Pending
 async fn commit(
     db: &Database,
     relay: &RelayHandle,
+    connection: &mut HeldConnection,
     batch: &[Pending],
 ) -> Result<HashMap<String, Result<Recorded, CommitError>>, sqlx::Error> {
     let _q = db.observe("order.insert_batch");
@@ -198,7 +208,7 @@ async fn commit(
     let mut lost = HashSet::new();
     loop {
         let live: Vec<&Pending> = batch.iter().filter(|p| !lost.contains(&p.order.id)).collect();
-        let mut tx = db.pool().begin().await?;
+        let mut tx = connection.get(db).await?.begin().await?;
         let orders: Vec<NewOrder> = live.iter().map(|p| p.order.clone()).collect();
         let (new, created) = Orders::insert_batch_with_events(&mut tx, &orders, &existing).await?;
         let new: HashSet<&str> = new.into_iter().map(|o| o.id.as_str()).collect();

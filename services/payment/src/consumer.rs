@@ -13,19 +13,24 @@ use std::time::Duration;
 
 use goodsmall_platform::{
     clock::now_millis,
+    db::HeldConnection,
     events::{
         contracts::{kinds, OrderEvent, ORDERS_TOPIC},
         PerBatch, Received,
     },
 };
 
+use sqlx::Acquire;
+
 use crate::payments::{Due, Payments};
 
 /// Subscribed with `bus.consume_batches`.
 pub struct PaymentConsumer {
-    pub payments: Payments,
+    payments: Payments,
     /// How long after its order a payment may be paid.
-    pub timeout: Duration,
+    timeout: Duration,
+    /// Kept from batch to batch (batches come one at a time, so it is never waited for).
+    connection: tokio::sync::Mutex<HeldConnection>,
 }
 
 goodsmall_platform::consumer!(PaymentConsumer in "payment" reads OrderEvent;
@@ -47,13 +52,26 @@ impl PerBatch for PaymentConsumer {
 }
 
 impl PaymentConsumer {
+    pub fn new(payments: Payments, timeout: Duration) -> Self {
+        Self { payments, timeout, connection: Default::default() }
+    }
+
     /// Opens the payments of the `order.created` events whose order has none yet, in one
     /// transaction.
     async fn open(&self, created: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {
         if created.is_empty() {
             return Ok(());
         }
-        let mut tx = self.payments.database().pool().begin().await?;
+        let mut connection = self.connection.lock().await;
+        let opened = self.open_on(&mut connection, created).await;
+        if opened.is_err() {
+            connection.discard();
+        }
+        opened
+    }
+
+    async fn open_on(&self, connection: &mut HeldConnection, created: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {
+        let mut tx = connection.get(self.payments.database()).await?.begin().await?;
         let dues: Vec<Due> = created
             .into_iter()
             .map(|c| Due {

@@ -33,7 +33,7 @@ pub async fn build(settings: &PaymentSettings, shared: &Shared, bus: &Bus) -> an
     let relay = RelayHandle::default();
     let payments =
         Payments::new(database.clone(), Arc::new(SimulatedPsp::new(settings.simulated_psp.clone())), relay.clone());
-    bus.consume_batches(consumer::PaymentConsumer { payments: payments.clone(), timeout: settings.timeout() });
+    bus.consume_batches(consumer::PaymentConsumer::new(payments.clone(), settings.timeout()));
     let workers = vec![
         events::run_relay(database.clone(), bus.clone(), relay, shared.shutdown.clone()),
         expiry::run_expiry(

@@ -49,10 +49,7 @@ async fn a_batch_opens_each_payment_once_and_keeps_each_orders_event_order() {
         let psp = SimulatedPsp::new(SimulatedPspSettings { failure_rate: 0.0, latency_millis: 0 });
         let payments = Payments::new(db.clone(), Arc::new(psp), RelayHandle::default());
         let bus = Bus::InProcess(InProcessBus::default());
-        bus.consume_batches(consumer::PaymentConsumer {
-            payments: payments.clone(),
-            timeout: Duration::from_secs(600),
-        });
+        bus.consume_batches(consumer::PaymentConsumer::new(payments.clone(), Duration::from_secs(600)));
 
         // 300 new orders (more than one multi-row chunk), one of them delivered twice in
         // the same batch, another created by a second event, and one created then

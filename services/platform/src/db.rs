@@ -2,6 +2,8 @@
 //! serves MySQL/MariaDB (deployments) and SQLite (the one-process default). Each
 //! service owns its own database and its migrations, one folder per dialect.
 
+mod held;
+
 use std::time::{Duration, Instant};
 
 use sqlx::{
@@ -15,6 +17,8 @@ use crate::{
     configuration::{DatabaseSettings, ExposeSecret},
     metrics::Metrics,
 };
+
+pub use held::HeldConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

@@ -35,7 +35,7 @@ fn numbered(topic: &str, key: &str, n: u32) -> Event {
 }
 
 fn n_of(event: &Event) -> u32 {
-    event.payload["n"].as_u64().expect("a numbered event") as u32
+    event.decode::<serde_json::Value>().unwrap()["n"].as_u64().expect("a numbered event") as u32
 }
 
 /// Every event a handler was given, in the order it was given them.

@@ -25,7 +25,11 @@ use serde::{Deserialize, Serialize};
 /// One event as it travels: a stable id (for de-duplication), a versioned kind, the
 /// partition key (the order id, so all events of one order stay in order) and a
 /// JSON payload. Documented per kind in `docs/events.md`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The payload stays the JSON text it arrived as: a consumer that skips the event's
+/// kind never parses it, and one that handles it parses it once, straight into its
+/// own type ([`Event::decode`]), rather than through a map of values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
     pub topic: String,
@@ -33,7 +37,22 @@ pub struct Event {
     pub version: u32,
     pub key: String,
     pub occurred_at_ms: i64,
-    pub payload: serde_json::Value,
+    pub payload: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.id, &self.topic, &self.kind, self.version, &self.key, self.occurred_at_ms, self.payload.get())
+            == (
+                &other.id,
+                &other.topic,
+                &other.kind,
+                other.version,
+                &other.key,
+                other.occurred_at_ms,
+                other.payload.get(),
+            )
+    }
 }
 
 impl Event {
@@ -45,13 +64,13 @@ impl Event {
             version: 1,
             key: key.to_owned(),
             occurred_at_ms: crate::clock::now_millis(),
-            payload: serde_json::to_value(payload).expect("event payloads serialise"),
+            payload: serde_json::value::to_raw_value(&payload).expect("event payloads serialise"),
         }
     }
 
     /// The payload as the type its kind promises.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
-        T::deserialize(&self.payload)
+        serde_json::from_str(self.payload.get())
             .map_err(|e| anyhow::anyhow!("event {} ({} v{}) has a bad payload: {e}", self.id, self.kind, self.version))
     }
 }

@@ -14,7 +14,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, Event};
-use crate::{clock::now_millis, db::Database};
+use crate::{
+    clock::now_millis,
+    db::{Database, HeldConnection},
+};
 
 /// Writes `event` in the caller's transaction: it is published if and only if the
 /// state change it describes commits.
@@ -184,13 +187,14 @@ async fn relay(db: Database, bus: Bus, handle: RelayHandle, shutdown: Cancellati
     let mut failures = 0u32;
     let mut last_cleanup = 0i64;
     let mut last_backlog = 0i64;
+    let mut connection = HeldConnection::default();
     db.metrics().drops().outbox_started(db.name());
     loop {
         if now_millis() - last_backlog >= BACKLOG_EVERY_MS {
             last_backlog = now_millis();
             report_backlog(&db).await;
         }
-        let outcome = relay_batch(&db, &bus, &handle).await;
+        let outcome = relay_batch(&db, &bus, &handle, &mut connection).await;
         db.metrics().drops().outbox_relayed(db.name(), outcome.as_ref().map_or(0, |o| o.sent), outcome.is_ok());
         let idle = match outcome {
             Ok(pass) => {
@@ -198,6 +202,7 @@ async fn relay(db: Database, bus: Bus, handle: RelayHandle, shutdown: Cancellati
                 pass.read < BATCH as usize || pass.sent == 0
             }
             Err(e) => {
+                connection.discard();
                 failures += 1;
                 tracing::warn!(db = db.name(), error = %e, failures, "outbox relay failed; retrying");
                 true
@@ -234,6 +239,7 @@ async fn publish_claimed(
     shutdown: CancellationToken,
 ) {
     let mut batches = Vec::new();
+    let mut connection = HeldConnection::default();
     loop {
         let received = tokio::select! {
             _ = shutdown.cancelled() => 0,
@@ -245,9 +251,10 @@ async fn publish_claimed(
             return;
         }
         let events: Vec<Event> = batches.drain(..).flatten().collect();
-        let outcome = publish_and_mark(&db, &bus, &events).await;
+        let outcome = publish_and_mark(&db, &bus, &mut connection, &events).await;
         db.metrics().drops().outbox_relayed(db.name(), if outcome.is_ok() { events.len() } else { 0 }, outcome.is_ok());
         if let Err(e) = &outcome {
+            connection.discard();
             tracing::warn!(db = db.name(), error = %e, events = events.len(),
                 "publishing committed events directly failed; the relay takes them");
         }
@@ -255,7 +262,12 @@ async fn publish_claimed(
     }
 }
 
-async fn publish_and_mark(db: &Database, bus: &Bus, events: &[Event]) -> anyhow::Result<()> {
+async fn publish_and_mark(
+    db: &Database,
+    bus: &Bus,
+    connection: &mut HeldConnection,
+    events: &[Event],
+) -> anyhow::Result<()> {
     bus.publish(events).await?;
     let now = now_millis();
     let _q = db.observe("outbox.mark_direct");
@@ -266,7 +278,7 @@ async fn publish_and_mark(db: &Database, bus: &Bus, events: &[Event]) -> anyhow:
         for event in chunk {
             query = query.bind(&event.id);
         }
-        query.execute(db.pool()).await?;
+        query.execute(&mut **connection.get(db).await?).await?;
     }
     Ok(())
 }
@@ -301,7 +313,12 @@ struct Pass {
     sent: usize,
 }
 
-async fn relay_batch(db: &Database, bus: &Bus, handle: &RelayHandle) -> anyhow::Result<Pass> {
+async fn relay_batch(
+    db: &Database,
+    bus: &Bus,
+    handle: &RelayHandle,
+    connection: &mut HeldConnection,
+) -> anyhow::Result<Pass> {
     // Rows marked from here on may still look unpublished to the query below.
     handle.claims().marked.clear();
     let rows = {
@@ -310,7 +327,7 @@ async fn relay_batch(db: &Database, bus: &Bus, handle: &RelayHandle) -> anyhow::
             "SELECT seq, event_id, event_key, body FROM outbox_events WHERE published_at IS NULL ORDER BY seq LIMIT ?",
         )
         .bind(BATCH)
-        .fetch_all(db.pool())
+        .fetch_all(&mut **connection.get(db).await?)
         .await?
     };
     if rows.is_empty() {
@@ -353,6 +370,6 @@ async fn relay_batch(db: &Database, bus: &Bus, handle: &RelayHandle) -> anyhow::
         query = query.bind(*seq);
     }
     let _q = db.observe("outbox.mark_published");
-    query.execute(db.pool()).await?;
+    query.execute(&mut **connection.get(db).await?).await?;
     Ok(Pass { read: rows.len(), sent: events.len() })
 }

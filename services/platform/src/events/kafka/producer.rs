@@ -18,7 +18,7 @@ pub(super) fn new_producer(settings: &KafkaSettings) -> Result<FutureProducer, K
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
-        .set("linger.ms", "5");
+        .set("linger.ms", settings.linger_ms.to_string());
     config.create().map_err(|source| KafkaBusError::Client {
         client: "producer",
         brokers: settings.brokers.clone(),

@@ -22,6 +22,14 @@ pub struct KafkaSettings {
     /// (`message.timeout.ms`); the relay then retries the batch.
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u64,
+    /// How long the producer gathers events before it sends them (`linger.ms`). Every
+    /// produce request, and every fetch it completes for each consumer group, costs the
+    /// brokers about the same whatever it carries, so a longer wait sends fewer, fuller
+    /// requests: in a drop this is most of the brokers' work per purchase. It delays
+    /// each saga step by at most this much (never the shopper's answer, which comes at
+    /// the order's commit).
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
     /// Consumer group session timeout (`session.timeout.ms`): how soon a dead
     /// consumer's partitions move to another member.
     #[serde(default = "default_session_timeout_ms")]
@@ -43,6 +51,9 @@ fn default_connect_timeout_ms() -> u64 {
 fn default_delivery_timeout_ms() -> u64 {
     30_000
 }
+fn default_linger_ms() -> u64 {
+    50
+}
 fn default_session_timeout_ms() -> u64 {
     10_000
 }
@@ -55,6 +66,7 @@ impl KafkaSettings {
             client_id: None,
             connect_timeout_ms: default_connect_timeout_ms(),
             delivery_timeout_ms: default_delivery_timeout_ms(),
+            linger_ms: default_linger_ms(),
             session_timeout_ms: default_session_timeout_ms(),
             namespace: None,
             debug: None,
@@ -107,6 +119,9 @@ impl KafkaSettings {
         if self.delivery_timeout_ms < 1_000 {
             return Err(ConfigError::invalid(&format!("{key}.delivery_timeout_ms"), "must be at least 1000"));
         }
+        if self.linger_ms > 1_000 {
+            return Err(ConfigError::invalid(&format!("{key}.linger_ms"), "must be between 0 and 1000"));
+        }
         if !(1_000..=300_000).contains(&self.session_timeout_ms) {
             return Err(ConfigError::invalid(&format!("{key}.session_timeout_ms"), "must be between 1000 and 300000"));
         }
@@ -136,6 +151,7 @@ mod tests {
         assert_eq!(s.brokers, "k1:9092,k2:9092");
         assert_eq!(s.client_id, None);
         assert_eq!(s.connect_timeout_ms, 5_000);
+        assert_eq!(s.linger_ms, 50);
         s.validate("kafka").unwrap();
 
         let err = serde_json::from_value::<KafkaSettings>(serde_json::json!({ "brokers": "k:1", "bokers": "x" }))
@@ -156,5 +172,8 @@ mod tests {
         let mut s = KafkaSettings::new("k:9092");
         s.delivery_timeout_ms = 10;
         assert!(s.validate("kafka").unwrap_err().to_string().contains("kafka.delivery_timeout_ms"));
+        let mut s = KafkaSettings::new("k:9092");
+        s.linger_ms = 5_000;
+        assert!(s.validate("kafka").unwrap_err().to_string().contains("kafka.linger_ms"));
     }
 }
