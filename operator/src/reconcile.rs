@@ -145,17 +145,15 @@ impl Reconciler {
         };
         let mut stock = self.records.stock(sale.id).await?;
         let plan = phase::plan(&window, stock, now, self.refresh);
+        let was_loaded = condition_is(old, STOCK_LOADED, true);
         if plan.load {
-            let was_loaded = condition_is(old, STOCK_LOADED, true);
             if let Some(orders) = self.records.ledger.ensure_loaded(&key).await? {
-                notes.push(if was_loaded {
-                    Note::warning(
+                if was_loaded {
+                    notes.push(Note::warning(
                         "StockRestored",
                         format!("the stock engine had lost the sale; rebuilt from {orders} holding orders"),
-                    )
-                } else {
-                    Note::normal("StockLoaded", format!("{} units pre-loaded", sale.stock))
-                });
+                    ));
+                }
             }
             stock = self.records.stock(sale.id).await?;
         }
@@ -181,6 +179,12 @@ impl Reconciler {
             (false, false) => ("Running", "purchases are decided as usual".to_owned()),
         };
         set_condition(&mut status.conditions, HALTED, halted, reason, &message, generation, now);
+        // The condition's first turn to true is the Event, whoever loaded the stock: the
+        // warm-up here, or an order replica that restores a FlashSale's sale the engine
+        // lacks (every few seconds, so often before the warm-up).
+        if stock.is_some() && !was_loaded {
+            notes.push(Note::normal("StockLoaded", format!("{} units pre-loaded", sale.stock)));
+        }
         match stock {
             Some(_) => set_condition(
                 &mut status.conditions,

@@ -221,7 +221,20 @@ fn flash_sale(
     fs.metadata.generation = Some(1);
     fs.metadata.uid = Some("8c8f9d3e-0000-4000-8000-000000000001".into());
     fs.metadata.finalizers = Some(vec![FINALIZER.into()]);
-    fs.status = Some(FlashSaleStatus { phase, ..Default::default() });
+    // A status past the warm-up has its stock loaded, as the reconcile that warmed it up
+    // wrote.
+    let conditions = match phase {
+        None | Some(Phase::Scheduled) => vec![],
+        Some(_) => vec![goodsmall_operator::crd::Condition {
+            type_: "StockLoaded".into(),
+            status: "True".into(),
+            reason: "Loaded".into(),
+            message: "the sale is in the stock engine".into(),
+            last_transition_time: now,
+            observed_generation: Some(1),
+        }],
+    };
+    fs.status = Some(FlashSaleStatus { phase, conditions, ..Default::default() });
     fs
 }
 

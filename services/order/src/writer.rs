@@ -208,7 +208,8 @@ async fn commit(
     let mut lost = HashSet::new();
     loop {
         let live: Vec<&Pending> = batch.iter().filter(|p| !lost.contains(&p.order.id)).collect();
-        let mut tx = connection.get(db).await?.begin().await?;
+        let mut lease = connection.get(db).await?;
+        let mut tx = lease.begin().await?;
         let orders: Vec<NewOrder> = live.iter().map(|p| p.order.clone()).collect();
         let (new, created) = Orders::insert_batch_with_events(&mut tx, &orders, &existing).await?;
         let new: HashSet<&str> = new.into_iter().map(|o| o.id.as_str()).collect();

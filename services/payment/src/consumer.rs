@@ -71,7 +71,8 @@ impl PaymentConsumer {
     }
 
     async fn open_on(&self, connection: &mut HeldConnection, created: Vec<Received<OrderEvent>>) -> anyhow::Result<()> {
-        let mut tx = connection.get(self.payments.database()).await?.begin().await?;
+        let mut lease = connection.get(self.payments.database()).await?;
+        let mut tx = lease.begin().await?;
         let dues: Vec<Due> = created
             .into_iter()
             .map(|c| Due {

@@ -18,7 +18,7 @@ use crate::{
     metrics::Metrics,
 };
 
-pub use held::HeldConnection;
+pub use held::{HeldConnection, Lease};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
