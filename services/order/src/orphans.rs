@@ -47,8 +47,10 @@ pub fn run(
     tick: Duration,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
+    let every = sweep_interval(tick, grace);
     tokio::spawn(async move {
         let mut sweeper = Sweeper::default();
+        let mut last_sweep = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -57,6 +59,10 @@ pub fn run(
             if let Err(e) = sales.restore_lost_sales().await {
                 tracing::warn!(error = %chain(&e), "restoring lost sales failed");
             }
+            if last_sweep.elapsed() < every {
+                continue;
+            }
+            last_sweep = tokio::time::Instant::now();
             match sweeper.sweep(&orders, &sales, &engine, grace).await {
                 Ok(Pass { released: 0, .. }) => {}
                 Ok(Pass { released, .. }) => {
@@ -67,6 +73,15 @@ pub fn run(
             }
         }
     })
+}
+
+/// How often the reservations are swept: every tick, but no more often than half the
+/// grace. A pass reads every open reservation of every recent sale (a big drop holds a
+/// hundred thousand while its payments are due, and every replica sweeps), while an
+/// orphan is only released once older than the grace anyway: sweeping every half grace
+/// releases it at most half a grace later, for a fraction of the work.
+pub fn sweep_interval(tick: Duration, grace: Duration) -> Duration {
+    tick.max(grace / 2)
 }
 
 /// What one pass did.
@@ -141,5 +156,18 @@ impl Sweeper {
         }
         self.recorded = still_recorded;
         Ok(pass)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_comes_every_tick_but_at_most_every_half_grace() {
+        let secs = Duration::from_secs;
+        assert_eq!(sweep_interval(secs(5), secs(60)), secs(30));
+        assert_eq!(sweep_interval(secs(5), secs(4)), secs(5));
+        assert_eq!(sweep_interval(Duration::from_millis(200), secs(1)), Duration::from_millis(500));
     }
 }
