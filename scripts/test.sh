@@ -9,6 +9,16 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[test.sh]\033[0m %s\n' "$*" >&2; }
 
+# A whole run needs about 15 GB (a cold debug build is 7 GB; the images' release build,
+# the cluster's image store and the servers' data the rest): with less, tests fail with
+# "No space left on device" far from the cause, so the run says so first.
+free_gb() { df -Pk "$1" | awk 'NR == 2 { printf "%d", $4 / 1048576 }'; }
+disk_report() { say "disk: $(free_gb .) GB free here, $(free_gb "${TMPDIR:-/tmp}") GB under ${TMPDIR:-/tmp}"; }
+if [ $# -eq 0 ] && { [ "$(free_gb .)" -lt 15 ] || [ "$(free_gb /tmp)" -lt 15 ]; }; then
+  disk_report
+  say "less than 15 GB free: the run may fail for lack of space (cargo clean, or free some)"
+fi
+
 # --- 1. Install what is missing --------------------------------------------------
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
@@ -125,6 +135,10 @@ fi
 
 # --- 3. Private servers on free ports ---------------------------------------------
 RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
+# What the tests leave in the temporary folder (a failed test keeps its servers' logs,
+# a shared control plane is never dropped) goes with the run, not onto the machine.
+mkdir "$RUN_DIR/tmp"
+export TMPDIR="$RUN_DIR/tmp"
 pids=()
 cleanup() {
   if declare -F stop_servers >/dev/null; then stop_servers; fi
@@ -147,4 +161,7 @@ say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka on $KAFKA_PORT"
 
 # --- 4. Every test -----------------------------------------------------------------
 [ $# -gt 0 ] || set -- --workspace
-cargo nextest run --no-fail-fast "$@"
+status=0
+cargo nextest run --no-fail-fast "$@" || status=$?
+[ $status -eq 0 ] || disk_report
+exit $status
