@@ -9,6 +9,7 @@
 //! shopper who finds them all busy waits for one, and the wait is part of the latency.
 //! (One connection per shopper would open 20,000 sockets in 2 s; the shop runs out of
 //! file descriptors and stops accepting, which measures the machine, not the shop.) The
+//! connections are opened before the opening, as an ingress's upstream pool is. The
 //! accepted orders go to a file for `pay`, which pays each of them with its buyer's token
 //! (the simulated PSP declines its configured share).
 
@@ -112,6 +113,22 @@ struct Arrival {
     order_id: Option<String>,
 }
 
+/// Opens the kept-alive connections before the opening, each with a look at the sale
+/// (as a shopper's page does while it counts down): in a cluster the shop's connections
+/// come from the ingress's upstream pool, already open when a drop starts, so the
+/// spike measures purchases, not 1,000 TCP handshakes in its first milliseconds.
+async fn open_connections(client: &reqwest::Client, sale_url: &str, connections: usize) -> anyhow::Result<()> {
+    let mut looks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let look = client.get(sale_url).send();
+        looks.spawn(async move { look.await?.error_for_status()?.bytes().await });
+    }
+    while let Some(look) = looks.join_next().await {
+        look?.with_context(|| format!("opening the connections: GET {sale_url}"))?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
     let tokens = args.crowd.tokens()?;
     let arrivals = args.arrivals.unwrap_or(tokens.len());
@@ -128,6 +145,7 @@ pub async fn run(args: SpikeArgs) -> anyhow::Result<bool> {
         .build()?;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(args.connections));
     let url = Arc::new(args.crowd.sale_url("/purchases"));
+    open_connections(&client, &args.crowd.sale_url(""), args.connections).await?;
     if let Some(opens_at) = args.opens_at {
         let wait = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();
         eprintln!(

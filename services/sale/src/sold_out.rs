@@ -11,12 +11,12 @@
 //! possible if units came back) is in it by the next refresh.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{hash_map::Entry, HashMap, HashSet},
     sync::{Arc, RwLock},
     time::Duration,
 };
 
-use tokio::task::JoinHandle;
+use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{SaleId, StockEngine, UserId};
@@ -27,7 +27,13 @@ pub const BUYERS_KEPT: usize = 200_000;
 /// Cheap to clone; clones share the flags. Reads take a shared lock only (the hot path
 /// is `is_sold_out` on every purchase; writes happen once per sell-out or refill).
 #[derive(Clone, Default)]
-pub struct SoldOutFlags(Arc<RwLock<HashMap<i64, Buyers>>>);
+pub struct SoldOutFlags {
+    flags: Arc<RwLock<HashMap<i64, Buyers>>>,
+    /// Wakes the refresher when a sale is newly flagged: until its buyers are read every
+    /// refusal still asks the engine, and at a drop's sell-out those are thousands a
+    /// second, so they are read at once rather than at the next tick.
+    newly_flagged: Arc<Notify>,
+}
 
 /// A sold-out sale's buyers (who may still be answered from their own orders), or `None`
 /// when there were too many to keep.
@@ -35,33 +41,37 @@ type Buyers = Option<Arc<HashSet<i64>>>;
 
 impl SoldOutFlags {
     pub fn is_sold_out(&self, sale_id: i64) -> bool {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).contains_key(&sale_id)
+        self.flags.read().unwrap_or_else(|p| p.into_inner()).contains_key(&sale_id)
     }
 
     /// The sale is flagged sold out and `user` is known never to have reserved in it,
     /// so the answer is `SOLD_OUT` without asking anyone.
     pub fn refuses_outright(&self, sale: SaleId, user: UserId) -> bool {
-        match self.0.read().unwrap_or_else(|p| p.into_inner()).get(&sale.0) {
+        match self.flags.read().unwrap_or_else(|p| p.into_inner()).get(&sale.0) {
             Some(Some(buyers)) => !buyers.contains(&user.0),
             _ => false,
         }
     }
 
     pub fn mark(&self, sale_id: i64) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).entry(sale_id).or_insert(None);
+        let mut flags = self.flags.write().unwrap_or_else(|p| p.into_inner());
+        if let Entry::Vacant(entry) = flags.entry(sale_id) {
+            entry.insert(None);
+            self.newly_flagged.notify_one();
+        }
     }
 
     fn flagged(&self) -> Vec<(i64, Option<usize>)> {
-        let flags = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let flags = self.flags.read().unwrap_or_else(|p| p.into_inner());
         flags.iter().map(|(id, buyers)| (*id, buyers.as_ref().map(|b| b.len()))).collect()
     }
 
     fn clear(&self, sale_id: i64) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).remove(&sale_id);
+        self.flags.write().unwrap_or_else(|p| p.into_inner()).remove(&sale_id);
     }
 
     fn keep_buyers(&self, sale_id: i64, buyers: Option<HashSet<i64>>) {
-        if let Some(entry) = self.0.write().unwrap_or_else(|p| p.into_inner()).get_mut(&sale_id) {
+        if let Some(entry) = self.flags.write().unwrap_or_else(|p| p.into_inner()).get_mut(&sale_id) {
             *entry = buyers.map(Arc::new);
         }
     }
@@ -98,13 +108,15 @@ impl SoldOutFlags {
     pub fn spawn_refresher(&self, engine: StockEngine, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
         let flags = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => flags.refresh(&engine).await,
+                    _ = tick.tick() => {}
+                    _ = flags.newly_flagged.notified() => {}
                 }
+                flags.refresh(&engine).await;
             }
         })
     }
@@ -114,6 +126,20 @@ impl SoldOutFlags {
 mod tests {
     use super::*;
     use crate::{Quantity, Reservation, ReservationRequest, SaleDefinition, Settle};
+
+    /// Shopper `user` reserves one unit of sale 9 for `order`.
+    async fn reserve_one(engine: &StockEngine, user: i64, order: &str) -> Reservation {
+        let request = ReservationRequest {
+            sale: SaleId(9),
+            user: UserId(user),
+            key: "k",
+            quantity: Quantity::new(1).unwrap(),
+            order,
+            at_ms: 10,
+            turn_ends_ms: None,
+        };
+        engine.reserve(&request).await.unwrap()
+    }
 
     fn drop_of(stock: i64) -> SaleDefinition {
         SaleDefinition {
@@ -142,21 +168,7 @@ mod tests {
     async fn refresh_keeps_the_flag_while_sold_out_and_clears_it_after_a_release() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        assert!(matches!(
-            engine
-                .reserve(&ReservationRequest {
-                    sale: SaleId(9),
-                    user: UserId(1),
-                    key: "k",
-                    quantity: Quantity::new(1).unwrap(),
-                    order: "o1",
-                    at_ms: 10,
-                    turn_ends_ms: None,
-                })
-                .await
-                .unwrap(),
-            Reservation::Reserved { remaining: 0, .. }
-        ));
+        assert!(matches!(reserve_one(&engine, 1, "o1").await, Reservation::Reserved { remaining: 0, .. }));
         let flags = SoldOutFlags::default();
         flags.mark(9);
         flags.refresh(&engine).await;
@@ -170,30 +182,8 @@ mod tests {
     async fn only_shoppers_who_never_reserved_are_refused_outright_and_a_new_buyer_joins_them() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(2)).await.unwrap();
-        engine
-            .reserve(&ReservationRequest {
-                sale: SaleId(9),
-                user: UserId(1),
-                key: "k",
-                quantity: Quantity::new(1).unwrap(),
-                order: "o1",
-                at_ms: 10,
-                turn_ends_ms: None,
-            })
-            .await
-            .unwrap();
-        engine
-            .reserve(&ReservationRequest {
-                sale: SaleId(9),
-                user: UserId(2),
-                key: "k",
-                quantity: Quantity::new(1).unwrap(),
-                order: "o2",
-                at_ms: 10,
-                turn_ends_ms: None,
-            })
-            .await
-            .unwrap();
+        reserve_one(&engine, 1, "o1").await;
+        reserve_one(&engine, 2, "o2").await;
         let flags = SoldOutFlags::default();
         flags.mark(9);
         assert!(!flags.refuses_outright(SaleId(9), UserId(3)), "no buyer list yet: ask the engine");
@@ -205,18 +195,7 @@ mod tests {
         );
         // A unit comes back and shopper 3 buys it elsewhere before this replica looks.
         engine.release(9, "o1").await.unwrap();
-        engine
-            .reserve(&ReservationRequest {
-                sale: SaleId(9),
-                user: UserId(3),
-                key: "k",
-                quantity: Quantity::new(1).unwrap(),
-                order: "o3",
-                at_ms: 10,
-                turn_ends_ms: None,
-            })
-            .await
-            .unwrap();
+        reserve_one(&engine, 3, "o3").await;
         flags.refresh(&engine).await;
         assert!(flags.is_sold_out(9), "sold out again");
         assert!(!flags.refuses_outright(SaleId(9), UserId(3)), "the new buyer is known at the next refresh");
@@ -228,18 +207,7 @@ mod tests {
     async fn refresh_clears_the_flag_of_a_closed_sale() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        engine
-            .reserve(&ReservationRequest {
-                sale: SaleId(9),
-                user: UserId(1),
-                key: "k",
-                quantity: Quantity::new(1).unwrap(),
-                order: "o1",
-                at_ms: 10,
-                turn_ends_ms: None,
-            })
-            .await
-            .unwrap();
+        reserve_one(&engine, 1, "o1").await;
         let flags = SoldOutFlags::default();
         flags.mark(9);
         engine.close_sale(9).await.unwrap();
@@ -259,18 +227,7 @@ mod tests {
     async fn the_refresher_clears_the_flag_and_stops_on_shutdown() {
         let engine = StockEngine::memory();
         engine.load_sale(&drop_of(1)).await.unwrap();
-        engine
-            .reserve(&ReservationRequest {
-                sale: SaleId(9),
-                user: UserId(1),
-                key: "k",
-                quantity: Quantity::new(1).unwrap(),
-                order: "o1",
-                at_ms: 10,
-                turn_ends_ms: None,
-            })
-            .await
-            .unwrap();
+        reserve_one(&engine, 1, "o1").await;
         let flags = SoldOutFlags::default();
         flags.mark(9);
         let shutdown = CancellationToken::new();
@@ -287,5 +244,26 @@ mod tests {
         cleared.await.expect("the refresher clears the flag");
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops on shutdown").unwrap();
+    }
+
+    /// The refresher reads a newly flagged sale's buyers at once, not at its next tick:
+    /// until then every refusal of the sell-out still asks the engine.
+    #[tokio::test]
+    async fn a_newly_flagged_sale_has_its_buyers_read_at_once() {
+        let engine = StockEngine::memory();
+        engine.load_sale(&drop_of(1)).await.unwrap();
+        reserve_one(&engine, 1, "o1").await;
+        let flags = SoldOutFlags::default();
+        let shutdown = CancellationToken::new();
+        let _task = flags.spawn_refresher(engine, Duration::from_secs(3600), shutdown.clone());
+        flags.mark(9);
+        let known = tokio::time::timeout(Duration::from_secs(5), async {
+            while !flags.refuses_outright(SaleId(9), UserId(3)) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        known.await.expect("the buyers are read well before the hourly tick");
+        assert!(!flags.refuses_outright(SaleId(9), UserId(1)), "the buyer keeps its first answer");
+        shutdown.cancel();
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use goodsmall_contracts::admission::AdmissionInput;
 use goodsmall_contracts::sales::{SaleTerms, Spelling, TermError, TermsInput};
 use goodsmall_platform::{
-    auth::{AuthUser, Role, SignedUser},
+    auth::{AuthUser, BearerToken, Role},
     error::{ApiError, ApiResult, ErrorCode, FieldError, Problem},
     extract::{rfc3339_instant, IdempotencyKey, Json, Path},
     money::DecimalInput,
@@ -241,7 +241,7 @@ pub struct PurchaseAccepted {
             answer, or the stock store is being rebuilt; retry with the same key after `Retry-After`")))]
 pub async fn purchase(
     State(state): State<OrderState>,
-    signed: SignedUser,
+    token: BearerToken,
     key: IdempotencyKey,
     headers: HeaderMap,
     Path(sale_id): Path<i64>,
@@ -249,14 +249,15 @@ pub async fn purchase(
 ) -> ApiResult<impl IntoResponse> {
     let quantity = PurchaseQuantity::parse(body.quantity)
         .map_err(|message| ApiError::validation(vec![FieldError { field: "quantity".into(), message }]))?;
-    // Sold out, and this shopper never reserved in it: nothing to change or give back,
-    // so neither Redis nor the session's logout look-up is needed (a drop's sold-out
-    // path; docs/decisions.md).
+    // Sold out, and the token's user never reserved in it: the answer every such caller
+    // gets, so neither the signature, nor Redis, nor the session's logout look-up is
+    // needed (a drop's sold-out path; docs/decisions.md).
     let sale = SaleId(sale_id);
-    if state.purchases.refuses_outright(sale, UserId(signed.user_id())) {
+    let claimed = state.authenticator.claimed_user_id(token.as_str());
+    if claimed.is_some_and(|user| state.purchases.refuses_outright(sale, UserId(user))) {
         return Err(goodsmall_sale::Refusal::SoldOut.into());
     }
-    let user = state.authenticator.unrevoked(signed).await?;
+    let user = state.authenticator.verify(token.as_str()).await?;
     let turn_ends_ms = match headers.get(ADMISSION_TOKEN) {
         None => None,
         Some(token) => {

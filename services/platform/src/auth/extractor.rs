@@ -36,6 +36,19 @@ impl SignedUser {
     }
 }
 
+/// The `Authorization: Bearer` token as sent, nothing checked yet but its presence and
+/// form. For the one answer that may come before the signature is checked (the
+/// purchase's sold-out refusal, [`Authenticator::claimed_user_id`]); everything else
+/// goes through [`Authenticator::verify`].
+#[derive(Debug, Clone)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
         .headers
@@ -73,5 +86,13 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         Authenticator::from_ref(state).verify_signature(token).map(SignedUser)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        bearer_token(parts).map(|token| BearerToken(token.to_owned()))
     }
 }

@@ -11,7 +11,7 @@ pub mod internal;
 mod keys;
 mod tokens;
 
-pub use extractor::{AuthUser, SignedUser};
+pub use extractor::{AuthUser, BearerToken, SignedUser};
 pub use keys::{KeyPair, KeySettings};
 pub use tokens::{Authenticator, Claims, Role, TokenSigner, UnknownRole};
 

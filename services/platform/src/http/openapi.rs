@@ -16,7 +16,8 @@ pub const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 /// answer.
 pub const EVERY_OPERATION: &[ErrorCode] =
     &[ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::ServiceUnavailable];
-/// An operation secured by the bearer scheme (the `AuthUser` and `SignedUser` extractors).
+/// An operation secured by the bearer scheme (the `AuthUser`, `SignedUser` and
+/// `BearerToken` extractors).
 pub const BEARER: &[ErrorCode] =
     &[ErrorCode::Unauthenticated, ErrorCode::InvalidToken, ErrorCode::TokenExpired, ErrorCode::TokenRevoked];
 /// An operation with a JSON request body (the `Json` extractor).

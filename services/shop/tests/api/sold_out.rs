@@ -1,6 +1,7 @@
 //! Once a drop is sold out, a replica answers shoppers who never reserved in it from
-//! memory: no stock-engine call and no session look-up (`docs/decisions.md`). A buyer's
-//! retry still gets its first answer, and a logged-out buyer is still refused.
+//! memory: no stock-engine call, no session look-up and no signature check
+//! (`docs/decisions.md`). A buyer's retry still gets its first answer, and a logged-out
+//! buyer or a forged token naming a buyer is still refused.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,13 @@ async fn counter(shop: &TestShop, series: &str) -> f64 {
 
 async fn kv_gets(shop: &TestShop) -> f64 {
     counter(shop, KV_GETS).await
+}
+
+/// The token with its signature changed (its header and claims as they were).
+fn forged(token: &str) -> String {
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let first = if signature.starts_with('A') { 'B' } else { 'A' };
+    format!("{signed}.{first}{}", &signature[1..])
 }
 
 async fn a_sold_out_drop_refuses_from_memory_and_buyers_keep_their_first_answer(shop: TestShop) {
@@ -54,6 +62,13 @@ async fn a_sold_out_drop_refuses_from_memory_and_buyers_keep_their_first_answer(
         20.0,
         "every refusal of a shopper who never reserved reads nothing"
     );
+    // The refusal comes before the signature is checked: a token whose signature is
+    // wrong gets it too when its user never reserved (the same answer as anyone's) ...
+    assert_problem(shop.buy(&forged(&latecomer), sale, &fresh_key(), 1).await, StatusCode::CONFLICT, "SOLD_OUT").await;
+    // ... but one naming the buyer is checked, and refused: no first answer for it.
+    assert_problem(shop.buy(&forged(&buyer), sale, "first-try", 1).await, StatusCode::UNAUTHORIZED, "INVALID_TOKEN")
+        .await;
+    assert_problem(shop.buy("not-a-jwt", sale, &fresh_key(), 1).await, StatusCode::UNAUTHORIZED, "INVALID_TOKEN").await;
     let (before, refused_before) = (kv_gets(&shop).await, counter(&shop, FROM_MEMORY).await);
 
     // The buyer's retry is not refused from memory: it gets its order back ...
