@@ -26,7 +26,8 @@ impl AuthUser {
 
 /// The caller of a validly signed, unexpired access token whose session has *not* been
 /// checked for logout yet. Only for answers that neither change nor reveal anything
-/// (the sold-out refusal); anything else calls [`Authenticator::unrevoked`] first.
+/// but the caller's own (the waiting room's place); anything else calls
+/// [`Authenticator::unrevoked`] first.
 #[derive(Debug, Clone)]
 pub struct SignedUser(pub(super) AuthUser);
 

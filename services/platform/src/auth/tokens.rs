@@ -329,6 +329,22 @@ mod tests {
         assert_eq!(auth.verify(&token).await.unwrap_err().code, ErrorCode::TokenExpired);
     }
 
+    /// The subject is read whoever signed the token, and nothing else is vouched for:
+    /// the forged token is still refused by `verify`.
+    #[tokio::test]
+    async fn the_claimed_user_is_read_unchecked_and_a_forgery_stays_refused() {
+        let (signer, auth, _) = pair();
+        let (other, _, _) = pair();
+        let forged = other.issue(42, Role::Admin, "s").unwrap();
+        assert_eq!(auth.claimed_user_id(&forged), Some(42));
+        assert_eq!(auth.verify(&forged).await.unwrap_err().code, ErrorCode::InvalidToken);
+        assert_eq!(auth.claimed_user_id(&forged), Some(42), "not remembered as verified either way");
+        assert_eq!(auth.claimed_user_id(&signer.issue(7, Role::Shopper, "s").unwrap()), Some(7));
+        for garbage in ["", "not-a-jwt", "a.b.c", &forged[..forged.len() / 2]] {
+            assert_eq!(auth.claimed_user_id(garbage), None, "{garbage:?}");
+        }
+    }
+
     #[tokio::test]
     async fn bad_tokens_are_never_remembered() {
         let (signer, auth, _) = pair();
