@@ -13,6 +13,10 @@ use crate::{
     drop::manifest,
 };
 
+/// How long the drops stay open: long enough for the checks made while they are (a few
+/// `kubectl` calls, seconds each on a busy machine) to see the raised minimums.
+const MID_DROP: Duration = Duration::from_secs(20);
+
 /// The chart's autoscalers for order and payment: its HPAs (order's maximum 3, below the
 /// warm-up's 4) or, with `keda`, its ScaledObjects (the chart's maximum, 10).
 fn autoscalers(keda: bool, order_min: i64, payment_min: i64) -> String {
@@ -25,18 +29,21 @@ fn autoscalers(keda: bool, order_min: i64, payment_min: i64) -> String {
     render_chart_with(if keda { "ScaledObject" } else { "HorizontalPodAutoscaler" }, &values)
 }
 
-/// `jsonpath` of object `kind/name` in the release namespace, as an integer.
-fn field(cluster: &Cluster, object: &str, path: &str) -> i64 {
+/// `jsonpath` of object `kind/name` in the release namespace, as an integer; `None`
+/// while the field is absent (a ScaledObject's minimum until the operator writes it:
+/// the chart leaves it out, and a custom resource has no default).
+fn field(cluster: &Cluster, object: &str, path: &str) -> Option<i64> {
     let out = cluster.plane.kubectl_ok(&["get", object, "-n", NAMESPACE, "-o", &format!("jsonpath={{{path}}}")], None);
-    out.trim().parse().unwrap_or_else(|_| panic!("{object} {path}: {out:?}"))
+    let out = out.trim();
+    (!out.is_empty()).then(|| out.parse().unwrap_or_else(|_| panic!("{object} {path}: {out:?}")))
 }
 
 async fn field_reaches(cluster: &Cluster, object: &str, path: &str, want: i64) {
     let started = Instant::now();
-    while field(cluster, object, path) != want {
+    while field(cluster, object, path) != Some(want) {
         assert!(
             started.elapsed() < PATIENCE,
-            "{object} {path} never reached {want} (is {})",
+            "{object} {path} never reached {want} (is {:?})",
             field(cluster, object, path)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -67,7 +74,7 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 1).await;
     cluster.plane.kubectl_ok(
         &["apply", "-f", "-"],
-        Some(&manifest("hpa-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")),
+        Some(&manifest("hpa-drop", product, 5, Duration::from_secs(3), MID_DROP, "2s")),
     );
     field_reaches(&cluster, "hpa/goodsmall-order", ".spec.minReplicas", 3).await;
     field_reaches(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas", 3).await;
@@ -79,7 +86,7 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
             field(&cluster, "hpa/goodsmall-order", ".spec.minReplicas"),
             field(&cluster, "hpa/goodsmall-payment", ".spec.minReplicas")
         ),
-        (3, 3)
+        (Some(3), Some(3))
     );
     cluster.flash_sale_until("hpa-drop", "Closed", |fs| fs["status"]["phase"] == "Closed").await;
     // ... and the close returns to the new floors.
@@ -103,7 +110,7 @@ async fn the_warm_up_raises_an_hpas_or_a_scaled_objects_minimum_and_gives_it_bac
     helm_apply(&objects);
     cluster.plane.kubectl_ok(
         &["apply", "-f", "-"],
-        Some(&manifest("keda-drop", product, 5, Duration::from_secs(3), Duration::from_secs(6), "2s")),
+        Some(&manifest("keda-drop", product, 5, Duration::from_secs(3), MID_DROP, "2s")),
     );
     field_reaches(&cluster, "scaledobject/goodsmall-order", ".spec.minReplicaCount", 4).await;
     field_reaches(&cluster, "scaledobject/goodsmall-payment", ".spec.minReplicaCount", 3).await;
