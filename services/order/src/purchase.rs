@@ -262,9 +262,11 @@ impl Purchases {
 
     /// `SOLD_OUT` from this replica's memory alone: the sale is flagged sold out and the
     /// shopper never reserved in it (so has no earlier answer to be given back).
-    /// Counted as a `SOLD_OUT` purchase when it refuses.
-    pub fn refuses_outright(&self, sale: SaleId, user: UserId) -> bool {
-        let refused = self.sold_out.refuses_outright(sale, user);
+    /// `shopper` is asked only for a flagged sale, so a sale still selling pays nothing
+    /// for it. Counted as a `SOLD_OUT` purchase when it refuses.
+    pub fn refuses_outright(&self, sale: SaleId, shopper: impl FnOnce() -> Option<UserId>) -> bool {
+        let refused = self.sold_out.is_sold_out(sale.0)
+            && shopper().is_some_and(|user| self.sold_out.refuses_outright(sale, user));
         if refused {
             self.metrics.drops().sold_out_answer("refused_from_memory");
             self.metrics.drops().purchase(Refusal::SoldOut.code().as_str());

@@ -141,6 +141,14 @@ mod tests {
         engine.reserve(&request).await.unwrap()
     }
 
+    /// An engine holding sale 9, its one unit reserved by shopper 1 (order `o1`).
+    async fn sold_out_to_shopper_1() -> StockEngine {
+        let engine = StockEngine::memory();
+        engine.load_sale(&drop_of(1)).await.unwrap();
+        reserve_one(&engine, 1, "o1").await;
+        engine
+    }
+
     fn drop_of(stock: i64) -> SaleDefinition {
         SaleDefinition {
             sale_id: 9,
@@ -205,9 +213,7 @@ mod tests {
 
     #[tokio::test]
     async fn refresh_clears_the_flag_of_a_closed_sale() {
-        let engine = StockEngine::memory();
-        engine.load_sale(&drop_of(1)).await.unwrap();
-        reserve_one(&engine, 1, "o1").await;
+        let engine = sold_out_to_shopper_1().await;
         let flags = SoldOutFlags::default();
         flags.mark(9);
         engine.close_sale(9).await.unwrap();
@@ -225,9 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_refresher_clears_the_flag_and_stops_on_shutdown() {
-        let engine = StockEngine::memory();
-        engine.load_sale(&drop_of(1)).await.unwrap();
-        reserve_one(&engine, 1, "o1").await;
+        let engine = sold_out_to_shopper_1().await;
         let flags = SoldOutFlags::default();
         flags.mark(9);
         let shutdown = CancellationToken::new();
@@ -250,9 +254,7 @@ mod tests {
     /// until then every refusal of the sell-out still asks the engine.
     #[tokio::test]
     async fn a_newly_flagged_sale_has_its_buyers_read_at_once() {
-        let engine = StockEngine::memory();
-        engine.load_sale(&drop_of(1)).await.unwrap();
-        reserve_one(&engine, 1, "o1").await;
+        let engine = sold_out_to_shopper_1().await;
         let flags = SoldOutFlags::default();
         let shutdown = CancellationToken::new();
         let _task = flags.spawn_refresher(engine, Duration::from_secs(3600), shutdown.clone());

@@ -253,8 +253,8 @@ pub async fn purchase(
     // gets, so neither the signature, nor Redis, nor the session's logout look-up is
     // needed (a drop's sold-out path; docs/decisions.md).
     let sale = SaleId(sale_id);
-    let claimed = state.authenticator.claimed_user_id(token.as_str());
-    if claimed.is_some_and(|user| state.purchases.refuses_outright(sale, UserId(user))) {
+    let claimed = || state.authenticator.claimed_user_id(token.as_str()).map(UserId);
+    if state.purchases.refuses_outright(sale, claimed) {
         return Err(goodsmall_sale::Refusal::SoldOut.into());
     }
     let user = state.authenticator.verify(token.as_str()).await?;
