@@ -14,7 +14,7 @@ use std::{
 
 use crate::{
     release::Release,
-    shoppers::{self, counters, taken, Crowd},
+    shoppers::{self, counters, settled_counters, taken, Crowd},
 };
 
 const STOCK: i64 = 150;
@@ -61,7 +61,7 @@ async fn settles(release: &Release, sale: i64, crowd: &Crowd, fault: &str) {
     orders.dedup();
     assert_eq!(orders.len() as i64, STOCK, "{fault}: one order per purchase");
     shoppers::pay_all(release, &crowd.accepted).await;
-    assert_eq!(counters(release, sale, STOCK).await, (0, 0, STOCK), "{fault}: every unit sold and paid");
+    assert_eq!(settled_counters(release, sale, STOCK).await, (0, 0, STOCK), "{fault}: every unit sold and paid");
 }
 
 /// One pod of `component`, for a fault.

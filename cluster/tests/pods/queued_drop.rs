@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::{
     release::Release,
-    shoppers::{self, counters},
+    shoppers::{self, settled_counters},
 };
 
 const STOCK: i64 = 100;
@@ -160,7 +160,7 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=SHOPPERS as u64).collect::<Vec<_>>(), "the places are a permutation");
     assert_eq!(bought.len() as i64, STOCK, "exactly the stock went to admitted shoppers");
-    assert_eq!(counters(&release, sale, STOCK).await, (0, 0, STOCK), "every unit sold and paid");
+    assert_eq!(settled_counters(&release, sale, STOCK).await, (0, 0, STOCK), "every unit sold and paid");
     let fs =
         release.flash_sale_until("queued", "SoldOut", Duration::from_secs(60), |fs| fs["status"]["phase"] == "SoldOut");
     eprintln!(
