@@ -190,19 +190,21 @@ impl Orders {
     }
 
     /// [`insert_batch`](Self::insert_batch), also returning the `order.created` events
-    /// it appended (the writer publishes them itself once they commit).
+    /// it appended (the writer publishes them itself once they commit). They go in as few
+    /// outbox rows as hold them: each is of a new order, so no earlier event of its key
+    /// can be waiting.
     pub async fn insert_batch_with_events<'o>(
         tx: &mut Transaction<'_, Any>,
         orders: &'o [NewOrder],
         existing: &std::collections::HashSet<String>,
-    ) -> Result<(Vec<&'o NewOrder>, Vec<Event>), sqlx::Error> {
+    ) -> Result<(Vec<&'o NewOrder>, events::Appended), sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
         let fresh: Vec<&NewOrder> =
             orders.iter().filter(|o| !existing.contains(&o.id) && seen.insert(o.id.as_str())).collect();
         let now = now_millis();
         let status = OrderStatus::Processing.as_str();
         let mut inserted = Vec::with_capacity(fresh.len());
-        let mut appended = Vec::with_capacity(fresh.len());
+        let mut appended = events::Appended::default();
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
             let insert = "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, \
                 status_changed_at, idempotency_key) ";
@@ -234,8 +236,7 @@ impl Orders {
             }
             let created: Vec<Event> =
                 chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
-            events::append_all(tx, &created).await?;
-            appended.extend(created);
+            appended.extend(events::append_together(tx, &created).await?);
             inserted.extend(chunk);
         }
         Ok((inserted, appended))

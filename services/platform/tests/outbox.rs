@@ -102,9 +102,9 @@ async fn unpublished(db: &Database) -> i64 {
 /// Appends `events` and commits them, claimed (published directly) or not.
 async fn commit(db: &Database, relay: &RelayHandle, events: Vec<Event>, claimed: bool) {
     let mut tx = db.pool().begin().await.unwrap();
-    events::append_all(&mut tx, &events).await.unwrap();
+    let appended = events::append_all(&mut tx, &events).await.unwrap();
     if claimed {
-        let claim = relay.claim(events);
+        let claim = relay.claim(appended);
         tx.commit().await.unwrap();
         claim.publish();
     } else {
@@ -132,8 +132,8 @@ async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transa
         let lost = event("created", "rolled-back");
         {
             let mut tx = db.pool().begin().await.unwrap();
-            events::append(&mut tx, &lost).await.unwrap();
-            let _claim = relay.claim(vec![lost.clone()]);
+            let appended = events::append(&mut tx, &lost).await.unwrap();
+            let _claim = relay.claim(appended);
             tx.rollback().await.unwrap();
         }
         // Committed, but the committer never heard back (its claim is dropped): the
@@ -141,8 +141,8 @@ async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transa
         let orphaned = event("created", "commit-unanswered");
         {
             let mut tx = db.pool().begin().await.unwrap();
-            events::append(&mut tx, &orphaned).await.unwrap();
-            let claim = relay.claim(vec![orphaned.clone()]);
+            let appended = events::append(&mut tx, &orphaned).await.unwrap();
+            let claim = relay.claim(appended);
             tx.commit().await.unwrap();
             drop(claim);
         }
@@ -198,6 +198,66 @@ async fn a_later_event_of_a_claimed_key_waits_for_it_and_a_failed_claim_goes_to_
             .await;
         let k1: Vec<String> = recorder.seen().into_iter().filter(|e| e.key == "k1").map(|e| e.kind).collect();
         assert_eq!(k1, ["created", "canceled"], "{url}: in their order");
+
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+}
+
+/// Appends `events` as rows of several events ([`events::append_together`]) and commits
+/// them; the claim is published or, when `unanswered`, dropped after the commit.
+async fn commit_together(db: &Database, relay: &RelayHandle, events: Vec<Event>, unanswered: bool) {
+    let mut tx = db.pool().begin().await.unwrap();
+    let appended = events::append_together(&mut tx, &events).await.unwrap();
+    assert_eq!(appended.rows(), 1, "a few small events fit in one row");
+    let claim = relay.claim(appended);
+    tx.commit().await.unwrap();
+    if unanswered {
+        drop(claim);
+    } else {
+        claim.publish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_of_events_made_together_is_published_once_and_holds_back_each_of_its_keys() {
+    for (url, db) in databases("outbox_together").await {
+        let recorder = Recorder::default();
+        let gate = Arc::new(Semaphore::new(0));
+        let shutdown = CancellationToken::new();
+        let relay = RelayHandle::default();
+        let bus = recorder.bus(Some(("created", gate.clone())));
+        let task = events::run_relay(db.clone(), bus, relay.clone(), shutdown.clone());
+
+        // a, b and c are created in one row, claimed, and their publication hangs ...
+        commit_together(&db, &relay, ["a", "b", "c"].map(|k| event("created", k)).to_vec(), false).await;
+        // ... while b's cancellation and d's event commit through the relay: b's waits
+        // for the whole row, d's does not.
+        commit(&db, &relay, vec![event("canceled", "b"), event("other", "d")], false).await;
+        recorder.wait_for(&format!("{url}: d's event"), |seen| seen.iter().any(|e| e.key == "d")).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            recorder.seen().iter().all(|e| e.kind != "canceled"),
+            "{url}: b's cancellation waits for the row of its creation: {:?}",
+            recorder.seen()
+        );
+        // e and f are committed in one row whose committer never heard back: the relay
+        // publishes the row's events from it.
+        commit_together(&db, &relay, ["e", "f"].map(|k| event("created", k)).to_vec(), true).await;
+
+        gate.add_permits(5);
+        recorder.wait_for(&format!("{url}: every event"), |seen| seen.len() == 7).await;
+        let b: Vec<String> = recorder.seen().into_iter().filter(|e| e.key == "b").map(|e| e.kind).collect();
+        assert_eq!(b, ["created", "canceled"], "{url}: b's events in their order");
+        let started = Instant::now();
+        while unpublished(&db).await > 0 {
+            assert!(started.elapsed() < PATIENCE, "{url}: rows left unmarked");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let deliveries = recorder.deliveries();
+        assert_eq!(deliveries.len(), 7, "{url}: {deliveries:?}");
+        assert!(deliveries.values().all(|n| *n == 1), "{url}: each event once: {deliveries:?}");
 
         shutdown.cancel();
         task.await.unwrap();

@@ -16,7 +16,7 @@ mod schema;
 pub use bus::{BatchHandler, Bus, EventHandler, HandlerFuture, InProcessBus};
 pub use consumer::{Consumer, PerBatch, PerEvent, Received};
 pub use kafka::{HandlerFailed, KafkaBus, KafkaBusError, KafkaSettings};
-pub use outbox::{append, append_all, run_relay, Claim, RelayHandle};
+pub use outbox::{append, append_all, append_together, run_relay, stored_events, Appended, Claim, RelayHandle};
 pub use processed::{first_time, first_times};
 pub use schema::install as install_schema;
 

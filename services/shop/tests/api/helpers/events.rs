@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use goodsmall_platform::events::Event;
+use goodsmall_platform::events::{self, Event};
 use sqlx::Row;
 
 use super::TestShop;
@@ -25,8 +25,9 @@ impl TestShop {
                 .await
                 .expect("the outbox");
             for row in rows {
-                let event = serde_json::from_str(&row.get::<String, _>(0)).expect("an outbox row holds an event");
-                events.push((event, row.get::<Option<i64>, _>(1).is_some()));
+                let published = row.get::<Option<i64>, _>(1).is_some();
+                let held = events::stored_events(&row.get::<String, _>(0)).expect("an outbox row holds events");
+                events.extend(held.into_iter().map(|event| (event, published)));
             }
             db.close().await;
         }
