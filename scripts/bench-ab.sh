@@ -13,7 +13,8 @@
 #   scripts/bench-ab.sh target/release/goodsmall@GOODSMALL_ORDER__GROUP_COMMITS=2 target/release/goodsmall
 #
 # A build is a shop binary, optionally followed by @VAR=value settings for it. Settings:
-# SECS=15, WARM=6 (the first, unreported round: 25), CONCURRENCY=64; BENCH_DIR keeps logs.
+# SECS=15, WARM=6 (the first, unreported round: 25), CONCURRENCY=64; BENCH_DIR keeps logs;
+# PERF=1 records each measured round's shop with `perf record --call-graph dwarf` (BENCH_DIR/perfN.data).
 # Needs the release goodsmall-bench (cargo build --release -p goodsmall-bench) and the
 # servers bench.sh uses (scripts/test.sh installs them).
 set -euo pipefail
@@ -87,8 +88,14 @@ for build in "${1%%@*}" "$@"; do
   if [ "$round" = 1 ]; then stop_shop; continue; fi
   procs=("$shop_pid" "$redis_pid" "$mysql_pid" "$kafka_pid")
   before=(); for p in "${procs[@]}"; do before+=("$(ticks "$p")"); done
+  perf_pid=
+  if [ -n "${PERF:-}" ]; then
+    perf record -q -F 499 --call-graph dwarf,16384 -o "$RUN_DIR/perf$round.data" -p "$shop_pid" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   TIMEFORMAT='%U %S'
   { time load "$round" "$SECS" "$RUN_DIR/round$round.json" >"$RUN_DIR/round$round.log" 2>&1; } 2>"$RUN_DIR/generator$round"
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   while [ "$(backlog "$round")" -gt 0 ]; do sleep 0.1; done
   after=(); for p in "${procs[@]}"; do after+=("$(ticks "$p")"); done
   python3 - "$build" "$RUN_DIR/round$round.json" "$RUN_DIR/generator$round" "$(getconf CLK_TCK)" \

@@ -67,6 +67,8 @@ curl -sf "$API/api/sales/$SALE" | json "{k: d[k] for k in ('remaining', 'reserve
 step "10. A merchant launches a drop with a FlashSale manifest (the CLI is the shop's kubectl)"
 read -r -a GOODSMALL <<<"${GOODSMALL:-cargo run -q -p goodsmall-shop --}"
 export GOODSMALL_URL="$API" GOODSMALL_EMAIL=merchant@goodsmall.dev GOODSMALL_PASSWORD=demo-merchant-1
+# It opens in 10 s: the early purchase below must come before, after two CLI runs and a
+# login, which take a few seconds on a busy machine (4 s was once too short in CI).
 MANIFEST="$(mktemp -t drop.XXXXXX.yaml)"
 cat >"$MANIFEST" <<EOF
 apiVersion: goodsmall.io/v1alpha1
@@ -77,7 +79,7 @@ spec:
   productId: $PRODUCT
   stock: 5
   price: "59.00"
-  opensAt: $(date -u -d '+4 seconds' +%Y-%m-%dT%H:%M:%SZ)
+  opensAt: $(date -u -d '+10 seconds' +%Y-%m-%dT%H:%M:%SZ)
   closesAt: $(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
   perUserLimit: 1
 EOF
@@ -94,7 +96,7 @@ buy_drop() {
     -H 'content-type: application/json' -d '{"quantity":1}'
 }
 buy_drop "early-$RANDOM" | json "d.get('code')"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 200); do
   ANSWER=$(buy_drop drop-walkthrough)
   echo "$ANSWER" | grep -q SALE_NOT_OPEN || break
   sleep 0.1
