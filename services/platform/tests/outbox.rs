@@ -113,20 +113,54 @@ async fn commit(db: &Database, relay: &RelayHandle, events: Vec<Event>, claimed:
     }
 }
 
+/// A relay (and its direct publisher) running on a database, publishing to a recorder;
+/// when gated, each delivery of a "created" event waits for a permit of `gate`.
+struct Running {
+    recorder: Recorder,
+    gate: Arc<Semaphore>,
+    relay: RelayHandle,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(db: &Database, gated: bool) -> Self {
+        let recorder = Recorder::default();
+        let gate = Arc::new(Semaphore::new(0));
+        let shutdown = CancellationToken::new();
+        let relay = RelayHandle::default();
+        let bus = recorder.bus(gated.then(|| ("created", gate.clone())));
+        let task = events::run_relay(db.clone(), bus, relay.clone(), shutdown.clone());
+        Self { recorder, gate, relay, shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// Waits until every outbox row is marked published.
+async fn all_marked(db: &Database, url: &str) {
+    let started = Instant::now();
+    while unpublished(db).await > 0 {
+        assert!(started.elapsed() < PATIENCE, "{url}: rows left unmarked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transaction() {
     for (url, db) in databases("outbox_direct").await {
-        let recorder = Recorder::default();
-        let shutdown = CancellationToken::new();
-        let relay = RelayHandle::default();
-        let task = events::run_relay(db.clone(), recorder.bus(None), relay.clone(), shutdown.clone());
+        let running = Running::start(&db, false);
+        let (recorder, relay) = (&running.recorder, &running.relay);
 
         // Committed batches, published from memory while the relay polls the outbox.
         let mut sent = Vec::new();
         for round in 0..40 {
             let batch: Vec<Event> = (0..25).map(|n| event("created", &format!("k{round}-{n}"))).collect();
             sent.extend(batch.iter().map(|e| e.id.clone()));
-            commit(&db, &relay, batch, true).await;
+            commit(&db, relay, batch, true).await;
         }
         // Rolled back: the claim goes back to the relay, which finds no row.
         let lost = event("created", "rolled-back");
@@ -149,11 +183,7 @@ async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transa
         sent.push(orphaned.id.clone());
 
         recorder.wait_for(&format!("{url}: every committed event"), |seen| seen.len() >= sent.len()).await;
-        let started = Instant::now();
-        while unpublished(&db).await > 0 {
-            assert!(started.elapsed() < PATIENCE, "{url}: rows left unmarked");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        all_marked(&db, &url).await;
         // A few relay polls later, still once each.
         tokio::time::sleep(Duration::from_millis(700)).await;
         let deliveries = recorder.deliveries();
@@ -165,25 +195,20 @@ async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transa
         // The relay read the outbox, but published only the orphaned row from it.
         assert_eq!(db.metrics().db_queries("outbox", "outbox.mark_published"), 1, "{url}");
 
-        shutdown.cancel();
-        task.await.unwrap();
+        running.stop().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_event_of_a_claimed_key_waits_for_it_and_a_failed_claim_goes_to_the_relay() {
     for (url, db) in databases("outbox_order").await {
-        let recorder = Recorder::default();
-        let gate = Arc::new(Semaphore::new(0));
-        let shutdown = CancellationToken::new();
-        let relay = RelayHandle::default();
-        let bus = recorder.bus(Some(("created", gate.clone())));
-        let task = events::run_relay(db.clone(), bus, relay.clone(), shutdown.clone());
+        let running = Running::start(&db, true);
+        let (recorder, relay, gate) = (&running.recorder, &running.relay, &running.gate);
 
         // k1's creation is claimed and its publication hangs (a slow broker) ...
-        commit(&db, &relay, vec![event("created", "k1")], true).await;
+        commit(&db, relay, vec![event("created", "k1")], true).await;
         // ... while its cancellation and another key's event commit through the relay.
-        commit(&db, &relay, vec![event("canceled", "k1"), event("other", "k2")], false).await;
+        commit(&db, relay, vec![event("canceled", "k1"), event("other", "k2")], false).await;
         recorder.wait_for(&format!("{url}: k2's event"), |seen| seen.iter().any(|e| e.key == "k2")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(
@@ -199,8 +224,7 @@ async fn a_later_event_of_a_claimed_key_waits_for_it_and_a_failed_claim_goes_to_
         let k1: Vec<String> = recorder.seen().into_iter().filter(|e| e.key == "k1").map(|e| e.kind).collect();
         assert_eq!(k1, ["created", "canceled"], "{url}: in their order");
 
-        shutdown.cancel();
-        task.await.unwrap();
+        running.stop().await;
     }
 }
 
@@ -222,18 +246,14 @@ async fn commit_together(db: &Database, relay: &RelayHandle, events: Vec<Event>,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_of_events_made_together_is_published_once_and_holds_back_each_of_its_keys() {
     for (url, db) in databases("outbox_together").await {
-        let recorder = Recorder::default();
-        let gate = Arc::new(Semaphore::new(0));
-        let shutdown = CancellationToken::new();
-        let relay = RelayHandle::default();
-        let bus = recorder.bus(Some(("created", gate.clone())));
-        let task = events::run_relay(db.clone(), bus, relay.clone(), shutdown.clone());
+        let running = Running::start(&db, true);
+        let (recorder, relay, gate) = (&running.recorder, &running.relay, &running.gate);
 
         // a, b and c are created in one row, claimed, and their publication hangs ...
-        commit_together(&db, &relay, ["a", "b", "c"].map(|k| event("created", k)).to_vec(), false).await;
+        commit_together(&db, relay, ["a", "b", "c"].map(|k| event("created", k)).to_vec(), false).await;
         // ... while b's cancellation and d's event commit through the relay: b's waits
         // for the whole row, d's does not.
-        commit(&db, &relay, vec![event("canceled", "b"), event("other", "d")], false).await;
+        commit(&db, relay, vec![event("canceled", "b"), event("other", "d")], false).await;
         recorder.wait_for(&format!("{url}: d's event"), |seen| seen.iter().any(|e| e.key == "d")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(
@@ -243,23 +263,18 @@ async fn a_row_of_events_made_together_is_published_once_and_holds_back_each_of_
         );
         // e and f are committed in one row whose committer never heard back: the relay
         // publishes the row's events from it.
-        commit_together(&db, &relay, ["e", "f"].map(|k| event("created", k)).to_vec(), true).await;
+        commit_together(&db, relay, ["e", "f"].map(|k| event("created", k)).to_vec(), true).await;
 
         gate.add_permits(5);
         recorder.wait_for(&format!("{url}: every event"), |seen| seen.len() == 7).await;
         let b: Vec<String> = recorder.seen().into_iter().filter(|e| e.key == "b").map(|e| e.kind).collect();
         assert_eq!(b, ["created", "canceled"], "{url}: b's events in their order");
-        let started = Instant::now();
-        while unpublished(&db).await > 0 {
-            assert!(started.elapsed() < PATIENCE, "{url}: rows left unmarked");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        all_marked(&db, &url).await;
         tokio::time::sleep(Duration::from_millis(700)).await;
         let deliveries = recorder.deliveries();
         assert_eq!(deliveries.len(), 7, "{url}: {deliveries:?}");
         assert!(deliveries.values().all(|n| *n == 1), "{url}: each event once: {deliveries:?}");
 
-        shutdown.cancel();
-        task.await.unwrap();
+        running.stop().await;
     }
 }
