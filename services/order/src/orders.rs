@@ -236,7 +236,7 @@ impl Orders {
             }
             let created: Vec<Event> =
                 chunk.iter().map(|o| Event::new(ORDERS_TOPIC, kinds::ORDER_CREATED, &o.id, o.event(false))).collect();
-            appended.extend(events::append_together(tx, &created).await?);
+            appended.extend(events::append_together(tx, created).await?);
             inserted.extend(chunk);
         }
         Ok((inserted, appended))
@@ -250,8 +250,7 @@ impl Orders {
             return Ok(false);
         }
         Self::transition_in(&mut tx, &order.id, &[OrderStatus::Processing], OrderStatus::Canceled).await?;
-        events::append(&mut tx, &Event::new(ORDERS_TOPIC, kinds::ORDER_CANCELED, &order.id, order.event(false)))
-            .await?;
+        events::append(&mut tx, Event::new(ORDERS_TOPIC, kinds::ORDER_CANCELED, &order.id, order.event(false))).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -363,7 +362,7 @@ impl Orders {
         let mut tx = self.db.pool().begin().await?;
         let moved = Self::transition_in(&mut tx, id, from, to).await?;
         if let (true, Some(order), Some((kind, was_paid))) = (moved, order, event) {
-            events::append(&mut tx, &Event::new(ORDERS_TOPIC, kind, id, order.event(was_paid))).await?;
+            events::append(&mut tx, Event::new(ORDERS_TOPIC, kind, id, order.event(was_paid))).await?;
         }
         tx.commit().await?;
         Ok(moved)

@@ -211,8 +211,7 @@ impl Payments {
         let mut tx = self.db.pool().begin().await?;
         let moved = Self::settle_in(&mut tx, &payment.order_id, from, to, reason.as_deref()).await?;
         if let (true, Some(kind)) = (moved, event_kind) {
-            events::append(&mut tx, &Event::new(PAYMENTS_TOPIC, kind, &payment.order_id, payment.event(reason)))
-                .await?;
+            events::append(&mut tx, Event::new(PAYMENTS_TOPIC, kind, &payment.order_id, payment.event(reason))).await?;
         }
         tx.commit().await?;
         if moved {

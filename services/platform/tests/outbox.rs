@@ -102,7 +102,7 @@ async fn unpublished(db: &Database) -> i64 {
 /// Appends `events` and commits them, claimed (published directly) or not.
 async fn commit(db: &Database, relay: &RelayHandle, events: Vec<Event>, claimed: bool) {
     let mut tx = db.pool().begin().await.unwrap();
-    let appended = events::append_all(&mut tx, &events).await.unwrap();
+    let appended = events::append_all(&mut tx, events).await.unwrap();
     if claimed {
         let claim = relay.claim(appended);
         tx.commit().await.unwrap();
@@ -166,7 +166,7 @@ async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transa
         let lost = event("created", "rolled-back");
         {
             let mut tx = db.pool().begin().await.unwrap();
-            let appended = events::append(&mut tx, &lost).await.unwrap();
+            let appended = events::append(&mut tx, lost.clone()).await.unwrap();
             let _claim = relay.claim(appended);
             tx.rollback().await.unwrap();
         }
@@ -175,7 +175,7 @@ async fn claimed_events_are_published_once_each_and_none_of_a_rolled_back_transa
         let orphaned = event("created", "commit-unanswered");
         {
             let mut tx = db.pool().begin().await.unwrap();
-            let appended = events::append(&mut tx, &orphaned).await.unwrap();
+            let appended = events::append(&mut tx, orphaned.clone()).await.unwrap();
             let claim = relay.claim(appended);
             tx.commit().await.unwrap();
             drop(claim);
@@ -232,7 +232,7 @@ async fn a_later_event_of_a_claimed_key_waits_for_it_and_a_failed_claim_goes_to_
 /// them; the claim is published or, when `unanswered`, dropped after the commit.
 async fn commit_together(db: &Database, relay: &RelayHandle, events: Vec<Event>, unanswered: bool) {
     let mut tx = db.pool().begin().await.unwrap();
-    let appended = events::append_together(&mut tx, &events).await.unwrap();
+    let appended = events::append_together(&mut tx, events).await.unwrap();
     assert_eq!(appended.rows(), 1, "a few small events fit in one row");
     let claim = relay.claim(appended);
     tx.commit().await.unwrap();

@@ -174,7 +174,7 @@ impl Checkouts {
         let total_cents = lines.iter().map(|l| l.quantity * l.unit_price_cents).sum();
         let placed =
             OrderEvent { order_id: order_id.to_owned(), user_id, sale_id: None, total_cents, lines, was_paid: false };
-        events::append(&mut tx, &Event::new(CHECKOUTS_TOPIC, kinds::CHECKOUT_PLACED, order_id, placed)).await?;
+        events::append(&mut tx, Event::new(CHECKOUTS_TOPIC, kinds::CHECKOUT_PLACED, order_id, placed)).await?;
         tx.commit().await?;
         Ok(true)
     }

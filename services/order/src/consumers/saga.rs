@@ -41,7 +41,7 @@ impl PerEvent for OrderSaga {
         let moved = Orders::transition_in(&mut tx, &order.id, &[OrderStatus::Processing], to).await?;
         if moved {
             let payload = order.event(false);
-            events::append(&mut tx, &Event::new(ORDERS_TOPIC, order_kind, &order.id, payload)).await?;
+            events::append(&mut tx, Event::new(ORDERS_TOPIC, order_kind, &order.id, payload)).await?;
         }
         tx.commit().await?;
         if moved {

@@ -56,35 +56,35 @@ impl Appended {
 }
 
 /// Writes `event` in the caller's transaction, as a row of its own.
-pub async fn append(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<Appended, sqlx::Error> {
-    append_all(tx, std::slice::from_ref(event)).await
+pub async fn append(tx: &mut Transaction<'_, Any>, event: Event) -> Result<Appended, sqlx::Error> {
+    append_all(tx, vec![event]).await
 }
 
 /// Writes each event as a row of its own, with one multi-row statement per chunk. A
 /// later event of one key waits for an earlier one the relay cannot publish yet, and
 /// only for it.
-pub async fn append_all(tx: &mut Transaction<'_, Any>, events: &[Event]) -> Result<Appended, sqlx::Error> {
+pub async fn append_all(tx: &mut Transaction<'_, Any>, events: Vec<Event>) -> Result<Appended, sqlx::Error> {
     let rows =
-        events.iter().map(|event| Ok((event_body(event)?, vec![event.clone()]))).collect::<Result<_, sqlx::Error>>()?;
+        events.into_iter().map(|event| Ok((event_body(&event)?, vec![event]))).collect::<Result<_, sqlx::Error>>()?;
     insert(tx, rows).await
 }
 
 /// Writes events made together, each of a key of its own (new orders), as few rows as
 /// their bodies fit in. They are published together too: a later event of any of their
 /// keys waits for the whole row.
-pub async fn append_together(tx: &mut Transaction<'_, Any>, events: &[Event]) -> Result<Appended, sqlx::Error> {
+pub async fn append_together(tx: &mut Transaction<'_, Any>, events: Vec<Event>) -> Result<Appended, sqlx::Error> {
     let mut rows = Vec::new();
     let mut body = String::new();
     let mut held: Vec<Event> = Vec::new();
     for event in events {
-        let json = event_body(event)?;
+        let json = event_body(&event)?;
         // "[" + the bodies with commas + "]".
         if !held.is_empty() && body.len() + json.len() + 2 > BODY_LIMIT {
             rows.push(finish_row(&mut body, std::mem::take(&mut held)));
         }
         body.push(if held.is_empty() { '[' } else { ',' });
         body.push_str(&json);
-        held.push(event.clone());
+        held.push(event);
     }
     if !held.is_empty() {
         rows.push(finish_row(&mut body, held));
@@ -109,13 +109,12 @@ fn event_body(event: &Event) -> Result<String, sqlx::Error> {
 /// A row of `events` whose bodies `body` holds as an array; a row of one event keeps the
 /// single object, as readers of the one-event form expect.
 fn finish_row(body: &mut String, events: Vec<Event>) -> (String, Vec<Event>) {
-    let text = if events.len() == 1 {
-        body[1..].to_owned()
+    let mut text = std::mem::take(body);
+    if events.len() == 1 {
+        text.remove(0);
     } else {
-        body.push(']');
-        body.clone()
-    };
-    body.clear();
+        text.push(']');
+    }
     (text, events)
 }
 

@@ -197,11 +197,16 @@ async fn relay_batch(
     if rows.is_empty() {
         return Ok(Pass { read: 0, sent: 0 });
     }
-    // Read outside the claims' lock: (seq, row id, its events).
+    // Decoded outside the claims' lock, and only the rows the direct publisher has not
+    // marked meanwhile (those are skipped below whatever they hold): (seq, row id, events).
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
+        let id: String = row.try_get("event_id")?;
+        if handle.claims().marked.contains(&id) {
+            continue;
+        }
         let body: String = row.try_get("body")?;
-        stored.push((row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("event_id")?, stored_events(&body)?));
+        stored.push((row.try_get::<i64, _>("seq")?, id, stored_events(&body)?));
     }
     let mut events = Vec::with_capacity(stored.len());
     let mut seqs = Vec::with_capacity(stored.len());
