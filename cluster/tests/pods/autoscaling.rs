@@ -104,14 +104,15 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
     // The close gives the minimum back; the HPA, with no load, scales down to it.
     release.flash_sale_until("busy", "Closed", Duration::from_secs(120), |fs| fs["status"]["phase"] == "Closed");
     // The crowd's unpaid orders are still being released for a while after the close (a
-    // minute or more when the machine is shared): the HPA scales down once they are.
+    // minute or more): the HPA scales down once they are, in steps (132 s after the close
+    // in a quiet run).
     let seen = || format!("(s since apply, minReplicas, desired, current): {:?}", samples.lock().unwrap());
     let back_at_one = || {
         let hpa = release.get("hpa/goodsmall-order");
         (hpa["spec"]["minReplicas"] == 1 && hpa["status"]["currentReplicas"] == 1).then_some(())
     };
     let diagnose = || format!("{}\n{}", seen(), release.diagnose());
-    release.node.wait_for("the HPA back at its own minimum of 1", Duration::from_secs(240), back_at_one, diagnose);
+    release.node.wait_for("the HPA back at its own minimum of 1", Duration::from_secs(300), back_at_one, diagnose);
     sampling.store(false, Ordering::SeqCst);
     sampler.join().unwrap();
     let samples = samples.lock().unwrap().clone();

@@ -155,7 +155,10 @@ async fn a_queued_drop_admits_fairly_and_sells_exactly_its_stock_on_pods() {
         if states.iter().any(|s| s == "SOLD_OUT") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "not sold out in 2 minutes: {} bought", bought.len());
+        // A round waits for its orders' sagas: on a machine shared with other tests that
+        // took 40 s a round (a clean-clone run), three rounds sold the stock and a fourth
+        // is needed to see SOLD_OUT.
+        assert!(started.elapsed() < Duration::from_secs(300), "not sold out in 5 minutes: {} bought", bought.len());
     }
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=SHOPPERS as u64).collect::<Vec<_>>(), "the places are a permutation");

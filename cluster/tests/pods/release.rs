@@ -5,7 +5,9 @@
 //! the Ingress routes it, at each Service's ClusterIP through kube-proxy's rules.
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -30,6 +32,10 @@ pub struct Release {
     pub client: reqwest::Client,
     /// How long `helm install --wait` took.
     pub installed_in: Duration,
+    /// Each component's Service URL, looked up once per helm call: a `kubectl get svc`
+    /// per request (a process and an API call, run on the test's runtime threads) made
+    /// a round of 300 polls take half a minute.
+    services: Mutex<HashMap<String, String>>,
 }
 
 impl Release {
@@ -63,6 +69,7 @@ impl Release {
             token_keys,
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
             installed_in: Duration::ZERO,
+            services: Mutex::default(),
         };
         let started = Instant::now();
         release.helm_ok(&["install", "--create-namespace"], install_only);
@@ -98,6 +105,8 @@ impl Release {
         args.extend(self.values_extra.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let out = self.node.helm(&args);
+        // A reinstall makes new Services (new ClusterIPs).
+        self.services.lock().unwrap().clear();
         assert!(
             out.status.success(),
             "helm {args:?} failed: {}{}\n{}",
@@ -136,9 +145,14 @@ impl Release {
 
     /// The component's Service, as the Ingress reaches it: `http://<ClusterIP>:8080`.
     pub fn service(&self, component: &str) -> String {
+        if let Some(url) = self.services.lock().unwrap().get(component) {
+            return url.clone();
+        }
         let ip = self
             .kubectl_ok(&["get", "svc", &format!("goodsmall-{component}"), "-o", "jsonpath={.spec.clusterIP}"], None);
-        format!("http://{}:8080", ip.trim())
+        let url = format!("http://{}:8080", ip.trim());
+        self.services.lock().unwrap().insert(component.to_owned(), url.clone());
+        url
     }
 
     /// Base URL for an API path, routed as the chart's route table does.
