@@ -247,12 +247,24 @@ impl Release {
         (status, answer.json().await.unwrap_or(Value::Null))
     }
 
+    /// A GET as a well-behaved client sends it: a connection refused or reset (a pod
+    /// just deleted, still in kube-proxy's rules for a moment) is retried for 30 s.
     pub async fn get_api(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut request = self.client.get(self.api(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let answer = request.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.diagnose()));
+        let url = self.api(path);
+        let started = Instant::now();
+        let answer = loop {
+            let mut request = self.client.get(&url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            match request.send().await {
+                Ok(answer) => break answer,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    panic!("GET {path}: {e}\n{}", self.diagnose())
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
         let status = answer.status().as_u16();
         (status, answer.json().await.unwrap_or(Value::Null))
     }
