@@ -103,15 +103,16 @@ async fn purchase_load_scales_the_order_service_above_the_warm_up_and_back_after
 
     // The close gives the minimum back; the HPA, with no load, scales down to it.
     release.flash_sale_until("busy", "Closed", Duration::from_secs(120), |fs| fs["status"]["phase"] == "Closed");
-    // The crowd's unpaid orders are still being released for a while after the close (a
-    // minute or more): the HPA scales down once they are, in steps (132 s after the close
-    // in a quiet run).
-    let seen = || format!("(s since apply, minReplicas, desired, current): {:?}", samples.lock().unwrap());
+    // The HPA scales down in steps, each after fresh metrics (132 s after the close in a
+    // quiet run); a failure shows the samples seen.
     let back_at_one = || {
         let hpa = release.get("hpa/goodsmall-order");
         (hpa["spec"]["minReplicas"] == 1 && hpa["status"]["currentReplicas"] == 1).then_some(())
     };
-    let diagnose = || format!("{}\n{}", seen(), release.diagnose());
+    let diagnose = || {
+        let seen = samples.lock().unwrap().clone();
+        format!("(s since apply, minReplicas, desired, current): {seen:?}\n{}", release.diagnose())
+    };
     release.node.wait_for("the HPA back at its own minimum of 1", Duration::from_secs(300), back_at_one, diagnose);
     sampling.store(false, Ordering::SeqCst);
     sampler.join().unwrap();
