@@ -105,8 +105,6 @@ done
 # 20,000 shoppers arriving in 2 s hold thousands of connections at once (the shop and the
 # generator inherit this limit).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# Not passed on: the shop refuses GOODSMALL_* variables that are not its settings.
-export -n GOODSMALL_BIN GOODSMALL_BENCH_BIN
 for bin_var in GOODSMALL_BIN GOODSMALL_BENCH_BIN; do
   [ -n "${!bin_var:-}" ] || continue
   case "${!bin_var}" in /*) ;; *) printf -v "$bin_var" '%s/%s' "$CALLER_DIR" "${!bin_var}" ;; esac

@@ -20,10 +20,13 @@ pub use secrecy::{ExposeSecret, SecretString};
 
 pub const ENV_PREFIX: &str = "GOODSMALL";
 
-/// `GOODSMALL_*` variables that are not settings: the config file's path, and the
+/// `GOODSMALL_*` variables that are not settings: the config file's path, the
 /// inputs of the binaries' commands (`goodsmall-user create-account`'s password, the
-/// `goodsmall flashsale` client's URL and credentials). Every other `GOODSMALL_*`
-/// variable must name a setting.
+/// `goodsmall flashsale` client's URL and credentials), and the variables the scripts
+/// document for the developer's shell (`scripts/*.sh`: their cache, the node's state
+/// and binaries, bench.sh's binaries), so that a shell which set them, or ran
+/// `eval "$(scripts/cluster.sh env)"`, still starts every service. Every other
+/// `GOODSMALL_*` variable must name a setting.
 pub const NOT_SETTINGS: &[&str] = &[
     "GOODSMALL_CONFIG",
     "GOODSMALL_NEW_ACCOUNT_PASSWORD",
@@ -31,6 +34,12 @@ pub const NOT_SETTINGS: &[&str] = &[
     "GOODSMALL_TOKEN",
     "GOODSMALL_EMAIL",
     "GOODSMALL_PASSWORD",
+    "GOODSMALL_CACHE",
+    "GOODSMALL_CLUSTER_DIR",
+    "GOODSMALL_CLUSTER_BIN",
+    "GOODSMALL_NODE_IP",
+    "GOODSMALL_BIN",
+    "GOODSMALL_BENCH_BIN",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -519,6 +528,55 @@ mod tests {
                 .to_string();
         assert!(err.contains("`http.prot`"), "{err}");
         let _ = std::fs::remove_file(file);
+    }
+
+    /// The `GOODSMALL_*` variables a script reads (`$NAME`, `${NAME…}`) or has the
+    /// shell export (`export NAME=`), other than settings (`…__…`): each must be one
+    /// the loader passes over, or exporting it as the script documents stops every
+    /// service started from that shell.
+    fn script_variables() -> std::collections::BTreeSet<String> {
+        let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+        let mut names = std::collections::BTreeSet::new();
+        let mut folders = vec![scripts];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "sh") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (at, _) in text.match_indices("GOODSMALL_") {
+                    let before = &text[..at];
+                    if !(before.ends_with('$') || before.ends_with("${") || before.ends_with("export ")) {
+                        continue;
+                    }
+                    let name: String = text[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if !name.contains("__") {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn the_scripts_variables_do_not_stop_a_service() {
+        let names = script_variables();
+        // The scan finds what it is meant to (the cache every fetching script reads).
+        assert!(names.contains("GOODSMALL_CACHE") && names.contains("GOODSMALL_NODE_IP"), "{names:?}");
+        let mut vars = env(&[("GOODSMALL_DATABASE__URL", "sqlite://x.db")]);
+        vars.extend(names.iter().map(|name| (name.clone(), "/tmp/some-value".to_owned())));
+        if let Err(e) = load_from::<Strict>(None, vars) {
+            panic!("a shell with the scripts' variables {names:?} cannot start a service: {e}");
+        }
     }
 
     #[test]
