@@ -80,7 +80,49 @@ fi
 
 PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
 
-# --- 1b. The lint gate -----------------------------------------------------------------
+RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
+# What the tests leave in the temporary folder (a failed test keeps its servers' logs,
+# a shared control plane is never dropped) goes with the run, not onto the machine.
+mkdir "$RUN_DIR/tmp"
+export TMPDIR="$RUN_DIR/tmp"
+cluster_started=false
+go_builds=""
+cleanup() {
+  if [ -n "$go_builds" ]; then kill -- "-$go_builds" 2>/dev/null || true; fi
+  if declare -F stop_servers >/dev/null; then stop_servers; fi
+  rm -rf "$RUN_DIR"
+  if $cluster_started; then scripts/cluster.sh down || true; fi
+}
+trap cleanup EXIT INT TERM
+
+# The one-node Kubernetes cluster, for the tests that run pods (cluster/tests/pods):
+# brought up for a whole run (no arguments) or with CLUSTER=on; a cluster already up is
+# reused and left up.
+case "${CLUSTER:-auto}" in
+  on) want_cluster=true ;;
+  off) want_cluster=false ;;
+  *) [ $# -eq 0 ] && want_cluster=true || want_cluster=false ;;
+esac
+build_cluster=false
+if $want_cluster && ! scripts/cluster.sh status >/dev/null 2>&1; then build_cluster=true; fi
+
+# --- 1b. The Go builds, in the background -------------------------------------------
+# etcd, kube-apiserver and kubectl for the operator's tests (scripts/envtest.sh) and, when
+# the cluster is wanted, the node's binaries (scripts/cluster.sh build): one Go module
+# from the Go module proxy, built once into ~/.cache/goodsmall (about 17 minutes on 2
+# cores the first time, seconds after). They start here so that they overlap the lint
+# gate and the Rust builds, each filling the other's waits (downloads, links); the run
+# waits for them before the servers start.
+go_log="$RUN_DIR/go-builds.log"
+if ! scripts/envtest.sh path >/dev/null 2>&1 || $build_cluster; then
+  say "building the Go binaries in the background (envtest$($build_cluster && echo ', the cluster'); log: $go_log)"
+  # Its own process group, so an interrupted run stops the compilers too.
+  setsid bash -c 'scripts/envtest.sh build >/dev/null && { [ "$1" = false ] || scripts/cluster.sh build >/dev/null; }' \
+    go-builds "$build_cluster" >"$go_log" 2>&1 </dev/null &
+  go_builds=$!
+fi
+
+# --- 1c. The lint gate -----------------------------------------------------------------
 # A whole run (no arguments, as CI runs it) or LINT=on: formatting (rustfmt.toml) and
 # clippy with every warning an error (the workspace's [workspace.lints]); either fails
 # the run before anything starts. LINT=off skips it.
@@ -100,24 +142,35 @@ if $lint; then
 fi
 # The Kafka broker's jars (Maven Central, into ~/.cache/goodsmall once).
 scripts/kafka.sh fetch >/dev/null
-# etcd, kube-apiserver and kubectl for the operator's tests (Go module proxy, built once
-# into ~/.cache/goodsmall; about 11 minutes on 2 cores the first time).
-TESTKIT_ENVTEST_BIN="$(scripts/envtest.sh build)"
-export TESTKIT_ENVTEST_BIN
+# The test binaries, while the Go builds run (`cargo nextest run` below then starts at once).
+[ $# -gt 0 ] || set -- --workspace
+say "building the tests: cargo nextest run --no-run $*"
+cargo nextest run --no-run "$@"
+# The upgrade test's previous release (chart and images of cluster/previous-release),
+# built once into ~/.cache/goodsmall: here rather than inside the test's time limit.
+if $want_cluster; then
+  scripts/previous-release.sh >/dev/null \
+    || say "the previous release did not build (above); the upgrade test will fail: scripts/previous-release.sh"
+fi
 
-# --- 2. The one-node Kubernetes cluster -------------------------------------------
-# For the tests that run pods (cluster/tests/pods): kubelet, containerd, kube-proxy,
-# CoreDNS and metrics-server (scripts/cluster.sh, built once into ~/.cache/goodsmall).
-# Brought up for a whole run (no arguments) or with CLUSTER=on; a cluster already up is
-# reused and left up. When it cannot start, those tests fail naming the fix.
-cluster_started=false
-case "${CLUSTER:-auto}" in
-  on) want_cluster=true ;;
-  off) want_cluster=false ;;
-  *) [ $# -eq 0 ] && want_cluster=true || want_cluster=false ;;
-esac
+# --- 2. The Go builds' end, and the one-node cluster ---------------------------------
+if [ -n "$go_builds" ]; then
+  started=$SECONDS
+  go_status=0
+  wait "$go_builds" || go_status=$?
+  go_builds=""
+  grep '^\[' "$go_log" >&2 || true
+  say "the Go builds ended $((SECONDS - started)) s after the Rust builds"
+  if [ $go_status -ne 0 ]; then
+    cat "$go_log" >&2
+    scripts/envtest.sh path >/dev/null 2>&1 || { say "etcd and kube-apiserver did not build (above): scripts/envtest.sh build"; exit 1; }
+  fi
+fi
+TESTKIT_ENVTEST_BIN="$(scripts/envtest.sh path)"
+export TESTKIT_ENVTEST_BIN
+# When it cannot start, the pod tests fail naming the fix.
 if $want_cluster && ! scripts/cluster.sh status >/dev/null 2>&1; then
-  if scripts/cluster.sh build >/dev/null && scripts/cluster.sh up; then
+  if scripts/cluster.sh up; then
     cluster_started=true
   else
     say "the one-node cluster did not start (above); its tests will fail: scripts/cluster.sh up"
@@ -127,26 +180,10 @@ if scripts/cluster.sh status >/dev/null 2>&1; then
   # The servers below then listen on the node's address too, so pods reach them. (Its
   # KUBECONFIG is not exported: the tests ask scripts/cluster.sh for it themselves.)
   SERVERS_HOST="$(scripts/cluster.sh node-ip)"
-  # The upgrade test's previous release (chart and images of cluster/previous-release),
-  # built once into ~/.cache/goodsmall: here rather than inside the test's time limit.
-  scripts/previous-release.sh >/dev/null \
-    || say "the previous release did not build (above); the upgrade test will fail: scripts/previous-release.sh"
 fi
 
 # --- 3. Private servers on free ports ---------------------------------------------
-RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
-# What the tests leave in the temporary folder (a failed test keeps its servers' logs,
-# a shared control plane is never dropped) goes with the run, not onto the machine.
-mkdir "$RUN_DIR/tmp"
-export TMPDIR="$RUN_DIR/tmp"
 pids=()
-cleanup() {
-  if declare -F stop_servers >/dev/null; then stop_servers; fi
-  rm -rf "$RUN_DIR"
-  if $cluster_started; then scripts/cluster.sh down || true; fi
-}
-trap cleanup EXIT INT TERM
-
 # shellcheck source=lib/servers.sh
 . scripts/lib/servers.sh
 start_redis --databases 4096
@@ -160,7 +197,6 @@ export TESTKIT_KAFKA_BROKERS="${SERVERS_HOST:-127.0.0.1}:$KAFKA_PORT"
 say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka on $KAFKA_PORT"
 
 # --- 4. Every test -----------------------------------------------------------------
-[ $# -gt 0 ] || set -- --workspace
 status=0
 cargo nextest run --no-fail-fast "$@" || status=$?
 [ $status -eq 0 ] || disk_report
