@@ -74,8 +74,11 @@ if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('schema
     || python3 -m pip install -q --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
-  say "installing cargo-nextest"
-  cargo install cargo-nextest --locked
+  # A debug build without debug info: half the compile of a release build on a fresh
+  # machine, and the runner's own work (listing, spawning, reading output) stays a few
+  # seconds of a run.
+  say "installing cargo-nextest (a debug build: about 5 minutes on 2 cores)"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-nextest --locked --debug
 fi
 
 PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
