@@ -44,6 +44,52 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
+
+RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
+# What the tests leave in the temporary folder (a failed test keeps its servers' logs,
+# a shared control plane is never dropped) goes with the run, not onto the machine.
+mkdir "$RUN_DIR/tmp"
+export TMPDIR="$RUN_DIR/tmp"
+cluster_started=false
+go_builds=""
+cleanup() {
+  if [ -n "$go_builds" ]; then kill -- "-$go_builds" 2>/dev/null || true; fi
+  if declare -F stop_servers >/dev/null; then stop_servers; fi
+  rm -rf "$RUN_DIR"
+  if $cluster_started; then scripts/cluster.sh down || true; fi
+}
+trap cleanup EXIT INT TERM
+
+# The one-node Kubernetes cluster, for the tests that run pods (cluster/tests/pods):
+# brought up for a whole run (no arguments) or with CLUSTER=on; a cluster already up is
+# reused and left up.
+case "${CLUSTER:-auto}" in
+  on) want_cluster=true ;;
+  off) want_cluster=false ;;
+  *) [ $# -eq 0 ] && want_cluster=true || want_cluster=false ;;
+esac
+build_cluster=false
+if $want_cluster && ! scripts/cluster.sh status >/dev/null 2>&1; then build_cluster=true; fi
+
+# --- 1a. The Go builds, in the background ------------------------------------------
+# etcd, kube-apiserver and kubectl for the operator's tests (scripts/envtest.sh) and, when
+# the cluster is wanted, the node's binaries (scripts/cluster.sh build): one Go module
+# from the Go module proxy, built once into ~/.cache/goodsmall (about 17 minutes on 2
+# cores the first time, seconds after). They start as soon as the Debian packages are in
+# (the cluster's build would otherwise wait for apt's lock), so that they overlap the
+# Python and Rust installs, the lint gate and the Rust builds, each filling the other's
+# waits (downloads, links); the run waits for them before the servers start.
+go_log="$RUN_DIR/go-builds.log"
+if ! scripts/envtest.sh path >/dev/null 2>&1 || $build_cluster; then
+  say "building the Go binaries in the background (envtest$($build_cluster && echo ', the cluster'); log: $go_log)"
+  # Its own process group, so an interrupted run stops the compilers too.
+  setsid bash -c 'scripts/envtest.sh build >/dev/null && { [ "$1" = false ] || scripts/cluster.sh build >/dev/null; }' \
+    go-builds "$build_cluster" >"$go_log" 2>&1 </dev/null &
+  go_builds=$!
+fi
+
+# --- 1b. Python and Rust tools ------------------------------------------------------
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   say "installing aiosmtpd (the SMTP server the tests send mail through)"
   python3 -m pip install -q aiosmtpd 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd
@@ -79,50 +125,6 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   # seconds of a run.
   say "installing cargo-nextest (a debug build: about 5 minutes on 2 cores)"
   CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-nextest --locked --debug
-fi
-
-PATH="$PATH:/usr/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
-
-RUN_DIR="$(mktemp -d -t goodsmall-test.XXXXXX)"
-# What the tests leave in the temporary folder (a failed test keeps its servers' logs,
-# a shared control plane is never dropped) goes with the run, not onto the machine.
-mkdir "$RUN_DIR/tmp"
-export TMPDIR="$RUN_DIR/tmp"
-cluster_started=false
-go_builds=""
-cleanup() {
-  if [ -n "$go_builds" ]; then kill -- "-$go_builds" 2>/dev/null || true; fi
-  if declare -F stop_servers >/dev/null; then stop_servers; fi
-  rm -rf "$RUN_DIR"
-  if $cluster_started; then scripts/cluster.sh down || true; fi
-}
-trap cleanup EXIT INT TERM
-
-# The one-node Kubernetes cluster, for the tests that run pods (cluster/tests/pods):
-# brought up for a whole run (no arguments) or with CLUSTER=on; a cluster already up is
-# reused and left up.
-case "${CLUSTER:-auto}" in
-  on) want_cluster=true ;;
-  off) want_cluster=false ;;
-  *) [ $# -eq 0 ] && want_cluster=true || want_cluster=false ;;
-esac
-build_cluster=false
-if $want_cluster && ! scripts/cluster.sh status >/dev/null 2>&1; then build_cluster=true; fi
-
-# --- 1b. The Go builds, in the background -------------------------------------------
-# etcd, kube-apiserver and kubectl for the operator's tests (scripts/envtest.sh) and, when
-# the cluster is wanted, the node's binaries (scripts/cluster.sh build): one Go module
-# from the Go module proxy, built once into ~/.cache/goodsmall (about 17 minutes on 2
-# cores the first time, seconds after). They start here so that they overlap the lint
-# gate and the Rust builds, each filling the other's waits (downloads, links); the run
-# waits for them before the servers start.
-go_log="$RUN_DIR/go-builds.log"
-if ! scripts/envtest.sh path >/dev/null 2>&1 || $build_cluster; then
-  say "building the Go binaries in the background (envtest$($build_cluster && echo ', the cluster'); log: $go_log)"
-  # Its own process group, so an interrupted run stops the compilers too.
-  setsid bash -c 'scripts/envtest.sh build >/dev/null && { [ "$1" = false ] || scripts/cluster.sh build >/dev/null; }' \
-    go-builds "$build_cluster" >"$go_log" 2>&1 </dev/null &
-  go_builds=$!
 fi
 
 # --- 1c. The lint gate -----------------------------------------------------------------
