@@ -16,7 +16,7 @@ use goodsmall_platform::{
 };
 use goodsmall_sale::{SaleId, UserId};
 use serde::Serialize;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{any::AnyRow, Any, Row, Transaction};
 use utoipa::ToSchema;
 
 use crate::domain::{OrderStatus, UnknownOrderStatus};
@@ -42,6 +42,9 @@ pub enum OrderRecordError {
     },
     #[error("order {0} vanished")]
     Vanished(String),
+    /// Some of the order row's line columns are set and some not (`line_in_row`).
+    #[error("order {order_id}: its line columns are partly set ({columns})")]
+    PartialLine { order_id: String, columns: String },
 }
 
 impl Unreachable for OrderRecordError {
@@ -50,7 +53,8 @@ impl Unreachable for OrderRecordError {
             OrderRecordError::Database(e) => e.unreachable(),
             OrderRecordError::UnknownStatus { .. }
             | OrderRecordError::CorruptTime { .. }
-            | OrderRecordError::Vanished(_) => None,
+            | OrderRecordError::Vanished(_)
+            | OrderRecordError::PartialLine { .. } => None,
         }
     }
 }
@@ -58,6 +62,26 @@ impl Unreachable for OrderRecordError {
 fn stored_status(order_id: &str, stored: &str) -> Result<OrderStatus, OrderRecordError> {
     OrderStatus::parse(stored)
         .map_err(|source| OrderRecordError::UnknownStatus { order_id: order_id.to_owned(), source })
+}
+
+/// The order's line when the row holds it (the shape migration 0007 prepares: a sale's
+/// one-line order without an `order_lines` row); `None` when its lines are in
+/// `order_lines`.
+fn line_in_row(order_id: &str, row: &AnyRow) -> Result<Option<Line>, OrderRecordError> {
+    let columns = (
+        row.try_get::<Option<i64>, _>("line_product_id")?,
+        row.try_get::<Option<i64>, _>("line_quantity")?,
+        row.try_get::<Option<i64>, _>("line_unit_price_cents")?,
+    );
+    match columns {
+        (Some(product_id), Some(quantity), Some(cents)) => {
+            Ok(Some(Line { product_id, quantity, unit_price: Price::from_cents(cents) }))
+        }
+        (None, None, None) => Ok(None),
+        partial => {
+            Err(OrderRecordError::PartialLine { order_id: order_id.to_owned(), columns: format!("{partial:?}") })
+        }
+    }
 }
 
 fn stored_time(order_id: &str, column: &'static str, millis: i64) -> Result<DateTime<Utc>, OrderRecordError> {
@@ -280,22 +304,17 @@ impl Orders {
         let row = {
             let _q = self.db.observe("order.find");
             sqlx::query(
-                "SELECT id, user_id, sale_id, status, total_cents, created_at, status_changed_at FROM orders \
-                WHERE id = ?",
+                "SELECT id, user_id, sale_id, status, total_cents, created_at, status_changed_at, line_product_id, \
+                line_quantity, line_unit_price_cents FROM orders WHERE id = ?",
             )
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?
         };
         let Some(row) = row else { return Ok(None) };
-        let lines = {
-            let _q = self.db.observe("order.lines");
-            sqlx::query(
-                "SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = ? ORDER BY product_id",
-            )
-            .bind(id)
-            .fetch_all(self.db.pool())
-            .await?
+        let lines = match line_in_row(id, &row)? {
+            Some(line) => vec![line],
+            None => self.lines(id).await?,
         };
         Ok(Some(Order {
             id: row.try_get("id")?,
@@ -303,19 +322,30 @@ impl Orders {
             sale_id: row.try_get("sale_id")?,
             status: stored_status(id, &row.try_get::<String, _>("status")?)?,
             total: Price::from_cents(row.try_get("total_cents")?),
-            lines: lines
-                .iter()
-                .map(|l| {
-                    Ok(Line {
-                        product_id: l.try_get("product_id")?,
-                        quantity: l.try_get("quantity")?,
-                        unit_price: Price::from_cents(l.try_get("unit_price_cents")?),
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
+            lines,
             created_at: stored_time(id, "created_at", row.try_get("created_at")?)?,
             status_changed_at: stored_time(id, "status_changed_at", row.try_get("status_changed_at")?)?,
         }))
+    }
+
+    /// The order's rows in `order_lines`.
+    async fn lines(&self, id: &str) -> Result<Vec<Line>, sqlx::Error> {
+        let _q = self.db.observe("order.lines");
+        let rows = sqlx::query(
+            "SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = ? ORDER BY product_id",
+        )
+        .bind(id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|l| {
+                Ok(Line {
+                    product_id: l.try_get("product_id")?,
+                    quantity: l.try_get("quantity")?,
+                    unit_price: Price::from_cents(l.try_get("unit_price_cents")?),
+                })
+            })
+            .collect()
     }
 
     /// The caller's order, or `None` when it does not exist or is someone else's.

@@ -400,9 +400,12 @@ async fn recorded_orders<'e>(
     executor: impl sqlx::Executor<'e, Database = Any>,
     sale_id: i64,
 ) -> SalesResult<Vec<RecordedOrder>> {
+    // A sale's order has one line: in the order's row (migration 0007's shape) or in
+    // order_lines (the shape this release still writes).
     let rows = sqlx::query(
-        "SELECT o.id, o.user_id, o.status, o.idempotency_key, l.quantity \
-         FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.sale_id = ? ORDER BY o.id",
+        "SELECT o.id, o.user_id, o.status, o.idempotency_key, COALESCE(o.line_quantity, l.quantity) AS quantity \
+         FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id AND o.line_quantity IS NULL \
+         WHERE o.sale_id = ? ORDER BY o.id",
     )
     .bind(sale_id)
     .fetch_all(executor)

@@ -1,13 +1,21 @@
-//! The group-commit writer's batch insert: multi-row statements, existing and repeated
-//! orders skipped, exactly one `order.created` per new order; MariaDB and SQLite.
+//! The order record on MariaDB and SQLite: the group-commit writer's batch insert
+//! (multi-row statements, existing and repeated orders skipped, exactly one
+//! `order.created` per new order), and the two shapes of a sale's order that this
+//! release reads (its line in `order_lines`, or in the order's row).
 
-use goodsmall_order::orders::{NewOrder, Orders};
+use goodsmall_order::{
+    domain::OrderStatus,
+    orders::{NewOrder, OrderRecordError, Orders},
+    sales::Sales,
+};
 use goodsmall_platform::{
     configuration::DatabaseSettings,
     db::Database,
     events::{self, contracts::OrderLine},
     metrics::Metrics,
+    money::Price,
 };
+use goodsmall_sale::StockEngine;
 use sqlx::Row;
 
 fn order(id: &str, lines: usize) -> NewOrder {
@@ -183,5 +191,76 @@ async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
             batches <= fewest,
             "{url} ({group_commits}): {calls} purchases queued together took {batches} commits, not {fewest}"
         );
+    }
+}
+
+/// Migration 0007's shape, which a later release writes for a sale's one-line order: the
+/// line in the order's row and no `order_lines` row. This release must read it as it reads
+/// its own, or it could not run beside that release in a rolling upgrade.
+#[tokio::test]
+async fn an_order_reads_the_same_with_its_line_in_its_row_or_in_order_lines() {
+    for (url, db) in databases("shapes").await {
+        let now = chrono::Utc::now();
+        let terms = goodsmall_contracts::sales::NewSale {
+            product_id: 3,
+            merchant_id: 1,
+            stock: 10,
+            price: Price::from_cents(4_900),
+            opens_at: now - chrono::Duration::minutes(1),
+            closes_at: now + chrono::Duration::hours(1),
+            per_user_limit: 5,
+            admission: None,
+        };
+        let sale = Sales::new(db.clone(), StockEngine::memory()).create(terms).await.unwrap();
+        let in_lines = NewOrder {
+            id: "in-lines".into(),
+            user_id: 7,
+            sale_id: Some(sale.id),
+            lines: vec![OrderLine { product_id: 3, quantity: 2, unit_price_cents: 4_900 }],
+            idempotency_key: Some("k1".into()),
+        };
+        let mut tx = db.pool().begin().await.unwrap();
+        assert!(Orders::insert(&mut tx, &in_lines).await.unwrap());
+        tx.commit().await.unwrap();
+        let millis = now.timestamp_millis();
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, \
+             idempotency_key, line_product_id, line_quantity, line_unit_price_cents) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind("in-row")
+        .bind(8_i64)
+        .bind(sale.id)
+        .bind(OrderStatus::Processing.as_str())
+        .bind(3 * 4_900_i64)
+        .bind(millis)
+        .bind(millis)
+        .bind("k2")
+        .bind(3_i64)
+        .bind(3_i64)
+        .bind(4_900_i64)
+        .execute(db.pool())
+        .await
+        .unwrap();
+
+        let orders = Orders::new(db.clone());
+        for (id, user, quantity) in [("in-lines", 7, 2), ("in-row", 8, 3)] {
+            let order = orders.find(id).await.unwrap().unwrap_or_else(|| panic!("{url}: {id} not found"));
+            assert_eq!((order.user_id, order.sale_id, order.status), (user, Some(sale.id), OrderStatus::Processing));
+            assert_eq!(order.total.cents(), quantity * 4_900, "{url}: {id}");
+            let lines: Vec<_> = order.lines.iter().map(|l| (l.product_id, l.quantity, l.unit_price.cents())).collect();
+            assert_eq!(lines, [(3, quantity, 4_900)], "{url}: {id}");
+        }
+        // What a rebuild of the sale is made from: a fresh engine lacks the sale, so its
+        // counters come from the two orders, whichever shape.
+        let counters = Sales::new(db.clone(), StockEngine::memory()).counters(&sale).await.unwrap();
+        assert_eq!((counters.reserved, counters.sold, counters.remaining), (5, 0, 5), "{url}");
+
+        // A row with only some of the line's columns is refused, naming the order.
+        sqlx::query("UPDATE orders SET line_quantity = NULL WHERE id = 'in-row'").execute(db.pool()).await.unwrap();
+        match orders.find("in-row").await {
+            Err(OrderRecordError::PartialLine { order_id, .. }) => assert_eq!(order_id, "in-row", "{url}"),
+            other => panic!("{url}: a partly set line was read as {other:?}"),
+        }
     }
 }
