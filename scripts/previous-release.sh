@@ -10,6 +10,12 @@
 #                        containerd docker.io/library/<image>:<tag>
 #   tag                  that tag: previous-<commit>, so both releases' images can sit
 #                        side by side in the node's containerd
+#
+#   scripts/previous-release.sh          # builds it unless built; prints the folder
+#   scripts/previous-release.sh path     # prints the folder (exit 1 when not built yet)
+#
+# One build at a time: a second caller (the upgrade test, while scripts/test.sh builds it
+# in the background) waits for the first and then finds it built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +26,19 @@ commit="$(sed -n 's/^commit: *//p' cluster/previous-release)"
 [ -n "$commit" ] || die "cluster/previous-release names no commit (a line 'commit: <sha>')"
 cache="${GOODSMALL_CACHE:-$HOME/.cache/goodsmall}/previous-release"
 dir="$cache/$commit"
+case "${1:-build}" in
+  build) ;;
+  path) [ -f "$dir/done" ] || die "not built yet: scripts/previous-release.sh"; echo "$dir"; exit 0 ;;
+  *) die "usage: previous-release.sh [build | path]" ;;
+esac
 if [ -f "$dir/done" ]; then
+  echo "$dir"
+  exit 0
+fi
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock -w 1800 9 || die "another scripts/previous-release.sh has held $cache/.lock for 30 minutes"
+if [ -f "$dir/done" ]; then # built by the caller we waited for
   echo "$dir"
   exit 0
 fi

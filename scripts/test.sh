@@ -54,7 +54,8 @@ export TMPDIR="$RUN_DIR/tmp"
 cluster_started=false
 go_builds=""
 cleanup() {
-  if [ -n "$go_builds" ]; then kill -- "-$go_builds" 2>/dev/null || true; fi
+  local group
+  for group in $go_builds ${previous_release:-}; do kill -- "-$group" 2>/dev/null || true; done
   if declare -F stop_servers >/dev/null; then stop_servers; fi
   rm -rf "$RUN_DIR"
   if $cluster_started; then scripts/cluster.sh down || true; fi
@@ -152,10 +153,15 @@ scripts/kafka.sh fetch >/dev/null
 say "building the tests: cargo nextest run --no-run $*"
 cargo nextest run --no-run "$@"
 # The upgrade test's previous release (chart and images of cluster/previous-release),
-# built once into ~/.cache/goodsmall: here rather than inside the test's time limit.
-if $want_cluster; then
-  scripts/previous-release.sh >/dev/null \
-    || say "the previous release did not build (above); the upgrade test will fail: scripts/previous-release.sh"
+# built once into ~/.cache/goodsmall. When it is not built yet (a fresh machine), it
+# builds in the background at a low priority while the tests run, on the cores they
+# leave idle (they wait on pods much of the time); the upgrade test, the last node test,
+# waits for it through the script's lock.
+previous_release=""
+if $want_cluster && ! scripts/previous-release.sh path >/dev/null 2>&1; then
+  say "building the previous release in the background (log: $RUN_DIR/previous-release.log)"
+  setsid nice -n 10 scripts/previous-release.sh >"$RUN_DIR/previous-release.log" 2>&1 </dev/null &
+  previous_release=$!
 fi
 
 # --- 2. The Go builds' end, and the one-node cluster ---------------------------------
@@ -204,5 +210,15 @@ say "Redis on $REDIS_PORT, MariaDB on $MYSQL_PORT, Kafka on $KAFKA_PORT"
 # --- 4. Every test -----------------------------------------------------------------
 status=0
 cargo nextest run --no-fail-fast "$@" || status=$?
+if [ -n "$previous_release" ]; then
+  if kill -0 "$previous_release" 2>/dev/null; then
+    # No test of this run waited for it; cleanup stops it (its target folder keeps what
+    # it compiled for the next run).
+    say "the previous release was still building; stopped"
+  elif ! wait "$previous_release"; then
+    tail -n 40 "$RUN_DIR/previous-release.log" >&2
+    say "the previous release's build failed (above): scripts/previous-release.sh"
+  fi
+fi
 [ $status -eq 0 ] || disk_report
 exit $status
