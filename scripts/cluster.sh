@@ -3,9 +3,9 @@
 # operator's end-to-end tests: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, containerd + runc, the kubelet, kube-proxy (iptables), CNI bridge
 # networking, CoreDNS and metrics-server. Every binary is built once from the Go module
-# proxy into a cache outside the clone (scripts/cluster/binaries/go.mod pins the versions;
-# etcd, kube-apiserver and kubectl are scripts/envtest.sh's); runc and the CNI plugins
-# come from Debian. scripts/cluster/README.md says why each
+# proxy into a cache outside the clone (scripts/cluster/binaries/go.mod pins the versions,
+# scripts/cluster/metrics-server/go.mod metrics-server's; etcd, kube-apiserver and kubectl
+# are scripts/envtest.sh's); runc and the CNI plugins come from Debian. scripts/cluster/README.md says why each
 # setting is what it is.
 #
 #   scripts/cluster.sh build              # builds what is missing; prints the cache folder
@@ -35,11 +35,11 @@ KUBE_VERSION="$(module_version k8s.io/kubernetes "$MODULE/go.mod")"
 ETCD_VERSION="$(module_version go.etcd.io/etcd/server/v3 "$MODULE/go.mod")"
 CONTAINERD_VERSION="$(module_version github.com/containerd/containerd/v2 "$MODULE/go.mod")"
 COREDNS_VERSION="$(module_version github.com/coredns/coredns "$MODULE/go.mod")"
-METRICS_SERVER_VERSION="$(module_version sigs.k8s.io/metrics-server "$MODULE/go.mod")"
+METRICS_SERVER_VERSION="$(module_version sigs.k8s.io/metrics-server "$HERE/metrics-server/go.mod")"
 HELM_VERSION="$(module_version helm.sh/helm/v4 "$MODULE/go.mod")"
 # Bump when pause.c, the Containerfile, binaries/coredns, the module's other
 # requirements or the build flags change.
-BUILD_REVISION=2
+BUILD_REVISION=3
 CACHE_DIR="$CACHE/cluster-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-containerd-$CONTAINERD_VERSION-coredns-$COREDNS_VERSION-metrics-server-$METRICS_SERVER_VERSION-helm-$HELM_VERSION-r$BUILD_REVISION"
 BIN="$CACHE_DIR/bin"
 
@@ -92,13 +92,13 @@ elapsed() { echo "$((SECONDS - ${1:-0})) s"; }
 # build
 # ---------------------------------------------------------------------------------------
 
-go_build() { # part, ldflags, packages...: one `go build` in the one module (its packages
-  # compile once for every part: each part's own stamps only change the link)
-  local part="$1" ldflags="$2" started=$SECONDS; shift 2
+go_build() { # part, module folder, ldflags, packages...: one `go build` (the parts built
+  # from one module compile its packages once: each part's own stamps only change the link)
+  local part="$1" dir="$2" ldflags="$3" started=$SECONDS; shift 3
   say "building $part"
   # Static, stripped binaries; module and build caches stay in Go's defaults
   # (~/go/pkg/mod, ~/.cache/go-build), so a rebuild after a version bump is incremental.
-  (cd "$MODULE" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w $ldflags" -o "$PARTIAL/bin/" "$@") \
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w $ldflags" -o "$PARTIAL/bin/" "$@") \
     || die "building $part failed (see above)"
   printf '%s %s\n' "$part" "$((SECONDS - started))" >>"$PARTIAL/build-seconds.txt"
   say "built $part in $(elapsed "$started")"
@@ -121,7 +121,7 @@ build_kube() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     stamp+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  go_build "Kubernetes $KUBE_VERSION (kubelet, kube-controller-manager, kube-scheduler, kube-proxy)" "$stamp" \
+  go_build "Kubernetes $KUBE_VERSION (kubelet, kube-controller-manager, kube-scheduler, kube-proxy)" "$MODULE" "$stamp" \
     k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
 }
@@ -129,7 +129,7 @@ build_kube() {
 build_containerd() {
   have containerd containerd-shim-runc-v2 ctr && return 0
   local pkg=github.com/containerd/containerd/v2
-  go_build "containerd $CONTAINERD_VERSION (containerd, containerd-shim-runc-v2, ctr)" \
+  go_build "containerd $CONTAINERD_VERSION (containerd, containerd-shim-runc-v2, ctr)" "$MODULE" \
     "-X $pkg/version.Version=$CONTAINERD_VERSION -X $pkg/version.Package=$pkg" \
     "$pkg/cmd/containerd" "$pkg/cmd/containerd-shim-runc-v2" "$pkg/cmd/ctr"
 }
@@ -137,18 +137,21 @@ build_containerd() {
 build_coredns() {
   have coredns && return 0
   # Ours (binaries/coredns): only the plugins the Corefile uses.
-  go_build "CoreDNS $COREDNS_VERSION" "" goodsmall.dev/cluster/coredns
+  go_build "CoreDNS $COREDNS_VERSION" "$MODULE" "" goodsmall.dev/cluster/coredns
 }
 
 build_metrics_server() {
   have metrics-server && return 0
-  go_build "metrics-server $METRICS_SERVER_VERSION" \
+  # Its own module: its generated OpenAPI models only match the Kubernetes libraries it
+  # was released with (built against 0.37's, it panics at start: "cannot find model
+  # definition for io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics").
+  go_build "metrics-server $METRICS_SERVER_VERSION" "$HERE/metrics-server" \
     "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server/cmd/metrics-server
 }
 
 build_helm() {
   have helm && return 0
-  go_build "helm $HELM_VERSION" \
+  go_build "helm $HELM_VERSION" "$MODULE" \
     "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
     helm.sh/helm/v4/cmd/helm
 }

@@ -1,10 +1,10 @@
-// The one Go module every Kubernetes binary of the tests is built from: envtest's etcd,
+// The Go module the Kubernetes binaries of the tests are built from: envtest's etcd,
 // kube-apiserver and kubectl (scripts/envtest.sh) and the node's kubelet, control plane,
-// kube-proxy, containerd, CoreDNS (./coredns: only the plugins the Corefile uses),
-// metrics-server and helm (scripts/cluster.sh). One module means one version of each
-// shared dependency (client-go, grpc, protobuf, otel), so each is compiled once: 17
-// minutes on 2 cores cold instead of 26 for seven modules. k8s.io/kubernetes points its
-// staging modules at local paths, so each is replaced by its published v0.x twin.
+// kube-proxy, containerd, CoreDNS (./coredns: only the plugins the Corefile uses) and
+// helm (scripts/cluster.sh); metrics-server has its own (../metrics-server). One module
+// means one version of each shared dependency (client-go, grpc, protobuf, otel), so each
+// is compiled once. k8s.io/kubernetes points its staging modules at local paths, so each
+// is replaced by its published v0.x twin.
 module goodsmall.dev/cluster
 
 go 1.26.6
@@ -58,7 +58,6 @@ tool (
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
 	k8s.io/kubernetes/cmd/kubelet
-	sigs.k8s.io/metrics-server/cmd/metrics-server
 )
 
 require github.com/coredns/coredns v1.15.0
@@ -169,7 +168,6 @@ require (
 	github.com/gobwas/glob v0.2.3 // indirect
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 	github.com/gofrs/flock v0.13.0 // indirect
-	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/btree v1.1.3 // indirect
@@ -183,7 +181,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674 // indirect
 	github.com/gosuri/uitable v0.0.4 // indirect
-	github.com/grafana/regexp v0.0.0-20240518133315-a468a5bfb3bc // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.0 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.3 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
@@ -250,7 +247,6 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/exporter-toolkit v0.20.0 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
-	github.com/prometheus/prometheus v0.304.2 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.64.1 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
@@ -364,7 +360,6 @@ require (
 	sigs.k8s.io/kustomize/kustomize/v5 v5.8.1 // indirect
 	sigs.k8s.io/kustomize/kyaml v0.21.2 // indirect
 	sigs.k8s.io/mcs-api v0.5.2 // indirect
-	sigs.k8s.io/metrics-server v0.8.0 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
