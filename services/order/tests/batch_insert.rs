@@ -3,6 +3,8 @@
 //! `order.created` per new order), and the two shapes of a sale's order that this
 //! release reads (its line in `order_lines`, or in the order's row).
 
+mod common;
+
 use goodsmall_order::{
     domain::OrderStatus,
     orders::{NewOrder, OrderRecordError, Orders},
@@ -13,7 +15,6 @@ use goodsmall_platform::{
     db::Database,
     events::{self, contracts::OrderLine},
     metrics::Metrics,
-    money::Price,
 };
 use goodsmall_sale::StockEngine;
 use sqlx::Row;
@@ -200,29 +201,19 @@ async fn the_writer_commits_every_purchase_once_whatever_the_group_commits() {
 #[tokio::test]
 async fn an_order_reads_the_same_with_its_line_in_its_row_or_in_order_lines() {
     for (url, db) in databases("shapes").await {
-        let now = chrono::Utc::now();
-        let terms = goodsmall_contracts::sales::NewSale {
-            product_id: 3,
-            merchant_id: 1,
-            stock: 10,
-            price: Price::from_cents(4_900),
-            opens_at: now - chrono::Duration::minutes(1),
-            closes_at: now + chrono::Duration::hours(1),
-            per_user_limit: 5,
-            admission: None,
-        };
-        let sale = Sales::new(db.clone(), StockEngine::memory()).create(terms).await.unwrap();
+        let sale = Sales::new(db.clone(), StockEngine::memory()).create(common::terms(10)).await.unwrap();
+        let product = sale.product_id;
         let in_lines = NewOrder {
             id: "in-lines".into(),
             user_id: 7,
             sale_id: Some(sale.id),
-            lines: vec![OrderLine { product_id: 3, quantity: 2, unit_price_cents: 4_900 }],
+            lines: vec![OrderLine { product_id: product, quantity: 2, unit_price_cents: 4_900 }],
             idempotency_key: Some("k1".into()),
         };
         let mut tx = db.pool().begin().await.unwrap();
         assert!(Orders::insert(&mut tx, &in_lines).await.unwrap());
         tx.commit().await.unwrap();
-        let millis = now.timestamp_millis();
+        let millis = chrono::Utc::now().timestamp_millis();
         sqlx::query(
             "INSERT INTO orders (id, user_id, sale_id, status, total_cents, created_at, status_changed_at, \
              idempotency_key, line_product_id, line_quantity, line_unit_price_cents) \
@@ -236,7 +227,7 @@ async fn an_order_reads_the_same_with_its_line_in_its_row_or_in_order_lines() {
         .bind(millis)
         .bind(millis)
         .bind("k2")
-        .bind(3_i64)
+        .bind(product)
         .bind(3_i64)
         .bind(4_900_i64)
         .execute(db.pool())
@@ -249,7 +240,7 @@ async fn an_order_reads_the_same_with_its_line_in_its_row_or_in_order_lines() {
             assert_eq!((order.user_id, order.sale_id, order.status), (user, Some(sale.id), OrderStatus::Processing));
             assert_eq!(order.total.cents(), quantity * 4_900, "{url}: {id}");
             let lines: Vec<_> = order.lines.iter().map(|l| (l.product_id, l.quantity, l.unit_price.cents())).collect();
-            assert_eq!(lines, [(3, quantity, 4_900)], "{url}: {id}");
+            assert_eq!(lines, [(product, quantity, 4_900)], "{url}: {id}");
         }
         // What a rebuild of the sale is made from: a fresh engine lacks the sale, so its
         // counters come from the two orders, whichever shape.
