@@ -5,6 +5,8 @@ use crate::harness::{assert_nothing_lost_nothing_oversold, settle, Crowd, Stack}
 
 const STOCK: i64 = 80;
 const BUYERS: i64 = 200;
+/// Buyers who arrive before the broker is killed: fewer than the stock.
+const EARLY: i64 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_killed_and_restarted_mid_drop_loses_nothing() {
@@ -17,14 +19,17 @@ async fn the_broker_killed_and_restarted_mid_drop_loses_nothing() {
     payment.start(&stack.client).await;
     let sale = stack.open_sale(&order, STOCK).await;
 
-    let crowd = Crowd::start(&stack, sale, 5000..5000 + BUYERS, vec![order.base()], vec![payment.base()]);
-    crowd.wait_accepted(15).await;
+    // Two crowds, so that stock is left for the purchases made while the broker is down: a
+    // single crowd once bought all of it before the kill landed on a loaded machine.
+    let early = Crowd::start(&stack, sale, 5000..5000 + EARLY, vec![order.base()], vec![payment.base()]);
+    early.wait_accepted(15).await;
     broker.kill_9();
+    let late = Crowd::start(&stack, sale, 5000 + EARLY..5000 + BUYERS, vec![order.base()], vec![payment.base()]);
     // Purchases do not need the broker (the order and its event commit to MySQL).
-    let before = crowd.accepted();
-    crowd.wait_accepted(before + 10).await;
+    late.wait_accepted(10).await;
     broker.restart().await;
-    let seen = crowd.finish().await;
+    let mut seen = early.finish().await;
+    seen.add(late.finish().await);
 
     let settled = settle(&stack, sale).await;
     assert_nothing_lost_nothing_oversold(STOCK, &seen, &settled);

@@ -7,6 +7,8 @@ use crate::harness::{assert_nothing_lost_nothing_oversold, settle, Crowd, Stack}
 
 const STOCK: i64 = 80;
 const BUYERS: i64 = 200;
+/// Buyers who arrive before MariaDB is killed: fewer than the stock.
+const EARLY: i64 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchases_answer_503_while_the_database_is_down_and_resume_after() {
@@ -18,19 +20,23 @@ async fn purchases_answer_503_while_the_database_is_down_and_resume_after() {
     payment.start(&stack.client).await;
     let sale = stack.open_sale(&order, STOCK).await;
 
-    let crowd = Crowd::start(&stack, sale, 9000..9000 + BUYERS, vec![order.base()], vec![payment.base()]);
-    crowd.wait_accepted(10).await;
+    // Two crowds, so that stock is left for the buyers who arrive while MariaDB is down
+    // (one crowd could buy it all before the kill lands on a loaded machine).
+    let early = Crowd::start(&stack, sale, 9000..9000 + EARLY, vec![order.base()], vec![payment.base()]);
+    early.wait_accepted(10).await;
     mariadb.kill_9();
+    let late = Crowd::start(&stack, sale, 9000 + EARLY..9000 + BUYERS, vec![order.base()], vec![payment.base()]);
     // Purchases now fail with 503 until MariaDB is back.
     let started = std::time::Instant::now();
-    while crowd.seen.lock().unwrap().server_errors.len() < 5 {
+    while late.seen.lock().unwrap().server_errors.len() < 5 {
         assert!(started.elapsed() < crate::harness::PATIENCE, "no purchase was refused while MariaDB was down");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let accepted_while_down = crowd.accepted();
+    let accepted_while_down = late.accepted();
     mariadb.restart().await;
-    crowd.wait_accepted(accepted_while_down + 5).await;
-    let seen = crowd.finish().await;
+    late.wait_accepted(accepted_while_down + 5).await;
+    let mut seen = early.finish().await;
+    seen.add(late.finish().await);
 
     for (status, content_type, problem) in &seen.server_errors {
         assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");

@@ -32,6 +32,24 @@ pub struct Seen {
     pub server_errors: Vec<(StatusCode, String, Value)>,
 }
 
+impl Seen {
+    /// Adds what another crowd on the same sale saw (its buyers are other people).
+    pub fn add(&mut self, other: Seen) {
+        for (buyer, order) in other.told {
+            assert!(self.told.insert(buyer, order).is_none(), "buyer {buyer} was in both crowds");
+        }
+        for (answer, n) in other.answers {
+            *self.answers.entry(answer).or_default() += n;
+        }
+        for (failure, n) in other.failed_attempts {
+            *self.failed_attempts.entry(failure).or_default() += n;
+        }
+        self.retried_purchases += other.retried_purchases;
+        self.accepted_after_retry += other.accepted_after_retry;
+        self.server_errors.extend(other.server_errors);
+    }
+}
+
 /// Shoppers buying one unit each (the same Idempotency-Key on every retry), four in
 /// five then paying, spread over the given replicas: a shopper whose replica does not
 /// answer tries the next one, as a client behind a load balancer would.
