@@ -84,7 +84,7 @@ impl Database {
             Dialect::MySql => &migrations.mysql,
             Dialect::Sqlite => &migrations.sqlite,
         };
-        migrator.run(&pool).await.map_err(|e| anyhow::anyhow!("migrating the {name} database failed: {e}"))?;
+        migrate(&pool, name, migrator).await?;
         let db = Self { pool, dialect, name, metrics: metrics.clone() };
         metrics.track_pool(&db);
         Ok(db)
@@ -265,6 +265,35 @@ fn normalise_url(url: &str, dialect: Dialect) -> anyhow::Result<String> {
     })
 }
 
+/// Applies the migrations this release has and the database lacks. A database that a
+/// newer release migrated further is fine (a `helm rollback`, or a pod of the release
+/// before restarting during a rolling upgrade): migrations only add what the release
+/// before can ignore (docs/decisions.md), so the ones this release does not know are
+/// named in a warning, not refused as sqlx does by default.
+async fn migrate(pool: &AnyPool, name: &str, source: &Migrator) -> anyhow::Result<()> {
+    let migrator = Migrator {
+        migrations: source.migrations.clone(),
+        ignore_missing: true,
+        locking: source.locking,
+        no_tx: source.no_tx,
+    };
+    migrator.run(pool).await.map_err(|e| anyhow::anyhow!("migrating the {name} database failed: {e}"))?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the {name} database's migrations failed: {e}"))?;
+    let unknown: Vec<i64> =
+        applied.into_iter().filter(|v| !migrator.migrations.iter().any(|m| m.version == *v)).collect();
+    if !unknown.is_empty() {
+        tracing::warn!(
+            database = name,
+            ?unknown,
+            "the database has migrations a newer release applied; this release runs on it without them"
+        );
+    }
+    Ok(())
+}
+
 /// Hides the password in a URL for log and error messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -280,6 +309,44 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rollback: the database was migrated by a newer release (one migration more), and
+    /// this release still starts on it, keeping what the newer one added.
+    #[tokio::test]
+    async fn a_database_a_newer_release_migrated_still_opens() {
+        use std::borrow::Cow;
+
+        use sqlx::migrate::{Migration, MigrationType};
+        let migration = |version: i64, sql: &'static str| {
+            Migration::new(version, Cow::Borrowed("step"), MigrationType::Simple, Cow::Borrowed(sql), false)
+        };
+        let release = |migrations: Vec<Migration>| Migrations {
+            mysql: Migrator { migrations: Cow::Owned(vec![]), ..Migrator::DEFAULT },
+            sqlite: Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT },
+        };
+        let this = || vec![migration(1, "CREATE TABLE t (k TEXT PRIMARY KEY)")];
+        let newer = {
+            let mut newer = this();
+            newer.push(migration(2, "ALTER TABLE t ADD COLUMN extra INTEGER NULL"));
+            newer
+        };
+        let settings = DatabaseSettings {
+            url: goodsmall_testkit::sqlite_url("rollback").into(),
+            max_connections: 1,
+            create_if_missing: true,
+        };
+        let metrics = Metrics::new();
+        let upgraded = Database::connect("rollback", &settings, &release(newer), &metrics).await.unwrap();
+        sqlx::query("INSERT INTO t (k, extra) VALUES ('a', 1)").execute(upgraded.pool()).await.unwrap();
+        upgraded.pool().close().await;
+
+        let rolled_back = Database::connect("rollback", &settings, &release(this()), &metrics)
+            .await
+            .expect("the release before opens a database the newer one migrated");
+        let extra: i64 =
+            sqlx::query_scalar("SELECT extra FROM t WHERE k = 'a'").fetch_one(rolled_back.pool()).await.unwrap();
+        assert_eq!(extra, 1);
+    }
 
     #[test]
     fn passwords_are_redacted() {
