@@ -161,7 +161,8 @@ if [ -z "${SKIP_BUILD:-}" ] && [ ${#build[@]} -gt 0 ]; then
   else
     say "building the release binary of ${build[0]}"
   fi
-  cargo build --release -q "${build[@]/#/--package=}"
+  # Without the lint wrapper scripts/test.sh may have set: the lint is of the test build.
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo build --release -q "${build[@]/#/--package=}"
 fi
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 SHOP_BIN="${GOODSMALL_BIN:-$TARGET/goodsmall}"

@@ -50,7 +50,8 @@ if [ -z "$binaries" ]; then
   build=()
   for image in "${images[@]}"; do build+=(-p "$image" --bin "$image"); done
   say "building the release binaries (cargo build --release ${build[*]})"
-  cargo build --release "${build[@]}"
+  # Without the lint wrapper scripts/test.sh may have set: the lint is of the test build.
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo build --release "${build[@]}"
   binaries="${CARGO_TARGET_DIR:-target}/release"
 fi
 for image in "${images[@]}"; do
