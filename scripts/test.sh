@@ -157,10 +157,15 @@ scripts/kafka.sh fetch >/dev/null
 # The test binaries, while the Go builds run (`cargo nextest run` below then starts at once).
 [ $# -gt 0 ] || set -- --workspace
 say "building the tests: cargo nextest run --no-run $*"
-cargo nextest run --no-run "$@" || {
+build_failed() {
   say "the build failed (above)$($lint && echo ': a compile error or a clippy finding; cargo clippy --workspace --all-targets -- -D warnings shows the findings')"
   exit 1
 }
+cargo nextest run --no-run "$@" || build_failed
+# The binaries the tests start (goodsmall_testkit::build_binaries' one command): after
+# the workspace's test build only the ones no test target needed are left to link, done
+# here rather than by the first test that asks, with others waiting on cargo's lock.
+if [ "$*" = "--workspace" ]; then cargo build --workspace --bins --tests || build_failed; fi
 # The upgrade test's previous release (chart and images of cluster/previous-release),
 # built once into ~/.cache/goodsmall. When it is not built yet (a fresh machine), it
 # builds in the background at a low priority while the tests run, on the cores they

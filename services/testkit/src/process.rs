@@ -10,8 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Every binary a test may start (each package's binary has its name); built together
-/// so one `cargo build` serves them all.
+/// Every binary a test may start as a service (each package's binary has its name).
 const PACKAGES: [&str; 5] =
     ["goodsmall-user", "goodsmall-order", "goodsmall-payment", "goodsmall-product", "goodsmall-operator"];
 
@@ -45,22 +44,29 @@ pub fn cargo() -> Command {
     cargo
 }
 
-/// Brings workspace binaries, as `(package, binary)`, up to date in the build profile of
-/// the running test (a no-op when the workspace build already made them); returns the
-/// folder they are in, `target/<profile>`.
+/// Brings the workspace's binaries up to date in the build profile of the running test
+/// and returns the folder they are in, `target/<profile>`, once each of `binaries`
+/// (`(package, binary)`) is there.
+///
+/// Always one command, `cargo build --workspace --bins --tests`, whatever the caller
+/// needs: cargo unifies features over the packages a command selects (with their
+/// dev-dependencies when it builds tests), so building only some packages compiled the
+/// dependency tree again in a variant of its own, once per selection (four in one run,
+/// minutes each). This one selects what `cargo nextest run --workspace` builds, so after
+/// that build it only links the binaries no test needed.
 pub fn build_binaries(binaries: &[(&str, &str)]) -> PathBuf {
     // A test runs from target/<profile>/deps/.
     let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_owned();
     let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
-    let mut args = vec!["build".to_owned()];
-    for (package, binary) in binaries {
-        args.extend(["-p", package, "--bin", binary].map(str::to_owned));
-    }
+    let mut args = ["build", "--workspace", "--bins", "--tests"].map(str::to_owned).to_vec();
     if profile != "debug" {
         args.extend(["--profile".to_owned(), profile]);
     }
     let status = cargo().args(&args).status().expect("cargo runs");
     assert!(status.success(), "building the binaries failed: run `cargo {}`", args.join(" "));
+    for (package, binary) in binaries {
+        assert!(profile_dir.join(binary).is_file(), "`cargo {}` made no {binary} (package {package})", args.join(" "));
+    }
     profile_dir
 }
 
