@@ -134,8 +134,8 @@ fi
 # the run before any test starts. Clippy lints while the tests build: clippy-driver
 # compiles the workspace's crates (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` itself
 # sets it), so each is analysed once and no dependency is compiled a second time in
-# check mode, which `cargo clippy` before the build cost (about 8 minutes of a fresh
-# machine's run). The tests' own cargo calls inherit both variables and so find the same
+# check mode, which `cargo clippy` before the build cost (18 minutes beside the Go
+# builds on a fresh machine). The tests' own cargo calls inherit both variables and so find the same
 # build. LINT=off skips it.
 case "${LINT:-auto}" in
   on) lint=true ;;
