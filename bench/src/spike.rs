@@ -116,12 +116,27 @@ struct Arrival {
 /// Opens the kept-alive connections before the opening, each with a look at the sale
 /// (as a shopper's page does while it counts down): in a cluster the shop's connections
 /// come from the ingress's upstream pool, already open when a drop starts, so the
-/// spike measures purchases, not 1,000 TCP handshakes in its first milliseconds.
+/// spike measures purchases, not 1,000 TCP handshakes in its first milliseconds. A look
+/// answered 503 is asked again after its Retry-After, as a page would (a loaded machine
+/// can hold a stock-store read past the shop's one-second limit); a fifth 503 fails.
 async fn open_connections(client: &reqwest::Client, sale_url: &str, connections: usize) -> anyhow::Result<()> {
+    const ATTEMPTS: u32 = 5;
     let mut looks = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let look = client.get(sale_url).send();
-        looks.spawn(async move { look.await?.error_for_status()?.bytes().await });
+        let (client, sale_url) = (client.clone(), sale_url.to_owned());
+        looks.spawn(async move {
+            let mut attempt = 1;
+            loop {
+                let answer = client.get(&sale_url).send().await?;
+                if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || attempt == ATTEMPTS {
+                    return answer.error_for_status()?.bytes().await;
+                }
+                let retry_after = answer.headers().get(reqwest::header::RETRY_AFTER);
+                let secs = retry_after.and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(secs.min(5))).await;
+                attempt += 1;
+            }
+        });
     }
     while let Some(look) = looks.join_next().await {
         look?.with_context(|| format!("opening the connections: GET {sale_url}"))?;
